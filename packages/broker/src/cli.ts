@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+/** The `culex` command line. Each sub-command lives in commands/. */
+import { Command } from 'commander'
+import { VERSION } from './version.js'
+import { registerStart } from './commands/start.js'
+
+const program = new Command('culex').description('Culex MQTT broker cluster').version(VERSION)
+registerStart(program)
+
+program.parseAsync(process.argv).catch((err: Error) => {
+  process.stderr.write(`culex: ${err.message}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,64 @@
+/** `culex start`: run one node until SIGTERM/SIGINT, then stop gracefully. */
+import type { Command } from 'commander'
+import { KEYS, flagName, envName } from '../config/schema.js'
+import { loadConfig, ConfigError } from '../config/load.js'
+import { startNode } from '../main.js'
+
+export function addConfigFlags(cmd: Command): Command {
+  cmd.option('-c, --config <file>', 'config file (.yaml, .yml or .json)')
+  for (const k of KEYS) {
+    cmd.option(`${flagName(k.key)} <value>`, `${k.doc} (env ${envName(k.key)})`)
+  }
+  return cmd
+}
+
+/** commander camelCases flags; map them back to config keys */
+export function flagsToKeys(opts: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const { key } of KEYS) {
+    const camel = key.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase())
+    if (opts[camel] !== undefined) out[key] = opts[camel]
+  }
+  return out
+}
+
+export function registerStart(program: Command): void {
+  addConfigFlags(program.command('start').description('run a Culex node (single node in memory unless redis_url is set)')).action(
+    async (opts: Record<string, unknown>) => {
+      let config
+      try {
+        config = loadConfig({ file: opts.config as string | undefined, env: process.env, flags: flagsToKeys(opts) })
+      } catch (err) {
+        if (err instanceof ConfigError) {
+          process.stderr.write(`culex: ${err.message}\n`)
+          process.exit(2)
+        }
+        throw err
+      }
+      let node
+      try {
+        node = await startNode(config)
+      } catch (err) {
+        process.stderr.write(`culex: cannot start: ${(err as Error).message}\n`)
+        process.exit(1)
+      }
+      const stop = (signal: string): void => {
+        node.log.info({ signal, grace_period_ms: config.grace_period_ms }, 'shutting down')
+        const timer = setTimeout(() => {
+          node.log.error('grace period over, forcing exit')
+          process.exit(1)
+        }, config.grace_period_ms)
+        timer.unref()
+        node.close().then(
+          () => process.exit(0),
+          (err: Error) => {
+            node.log.error({ err: err.message }, 'error while stopping')
+            process.exit(1)
+          },
+        )
+      }
+      process.once('SIGTERM', () => stop('SIGTERM'))
+      process.once('SIGINT', () => stop('SIGINT'))
+    },
+  )
+}

@@ -1,18 +1,28 @@
-/** MQTT over TCP: each accepted socket goes straight to Aedes. */
+/**
+ * MQTT over TCP: each accepted socket passes the gates in order (e.g. PROXY
+ * protocol, per-address limits), then goes to Aedes. A gate calls `next` to
+ * let the socket through, or destroys it.
+ */
 import { createServer, type Server, type Socket } from 'node:net'
+import type { IncomingMessage } from 'node:http'
 import type { Aedes } from 'aedes'
 import type { SocketTracker } from '../ops/sockets.js'
 
-export type SocketGate = (socket: Socket, accept: (socket: Socket) => void) => void
+/** what a gate may attach for Aedes (req.connDetails: real address from PROXY protocol) */
+export type ConnInfo = Partial<IncomingMessage> & { connDetails?: Record<string, unknown> }
+export type SocketGate = (socket: Socket, info: ConnInfo, next: () => void) => void
 
-export function createTcpListener(broker: Aedes, sockets: SocketTracker, gate?: SocketGate): Server {
-  const accept = (socket: Socket): void => {
-    broker.handle(socket)
-  }
+export function createTcpListener(broker: Aedes, sockets: SocketTracker, gates: SocketGate[] = []): Server {
   return createServer({ noDelay: true }, (socket) => {
     sockets.track(socket)
     socket.on('error', () => socket.destroy())
-    if (gate) gate(socket, accept)
-    else accept(socket)
+    const info: ConnInfo = {}
+    let i = 0
+    const next = (): void => {
+      const gate = gates[i++]
+      if (gate) gate(socket, info, next)
+      else broker.handle(socket, info.connDetails ? (info as IncomingMessage) : undefined)
+    }
+    next()
   })
 }

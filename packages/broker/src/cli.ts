@@ -3,9 +3,11 @@
 import { Command } from 'commander'
 import { VERSION } from './version.js'
 import { registerStart } from './commands/start.js'
+import { registerConfig } from './commands/config.js'
 
 const program = new Command('culex').description('Culex MQTT broker cluster').version(VERSION)
 registerStart(program)
+registerConfig(program)
 
 program.parseAsync(process.argv).catch((err: Error) => {
   process.stderr.write(`culex: ${err.message}\n`)

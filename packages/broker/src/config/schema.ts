@@ -12,7 +12,7 @@ const port = z.coerce.number().int().min(0).max(65535)
 const host = z.string().min(1)
 const positiveInt = z.coerce.number().int().min(1)
 const nonNegativeInt = z.coerce.number().int().min(0)
-const bool = z.preprocess((v) => {
+export const bool = z.preprocess((v) => {
   if (typeof v === 'string') {
     const s = v.trim().toLowerCase()
     if (['true', '1', 'yes', 'on'].includes(s)) return true

@@ -1,0 +1,66 @@
+/** The `culex start` process: bad config exits 2 naming the key; SIGTERM exits 0 within the grace period. */
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { cliReady, closeClients, connect, runCli, waitFor, type CliRun } from '../helpers/node.js'
+
+const runs: CliRun[] = []
+const cli = (args: string[], env: Record<string, string> = {}): CliRun => {
+  const r = runCli(args, env)
+  runs.push(r)
+  return r
+}
+afterEach(async () => {
+  await closeClients()
+  for (const r of runs.splice(0)) if (r.child.exitCode === null) r.child.kill('SIGKILL')
+})
+const free = ['--host', '127.0.0.1', '--mqtt-port', '0', '--ws-port', '0', '--http-port', '0']
+
+describe('culex start', () => {
+  it('exits 2 naming the key for a port of 70000, before opening any port', async () => {
+    const r = cli(['start', ...free, '--mqtt-port', '70000'])
+    expect((await r.exit).code).toBe(2)
+    expect(r.stderr.join('')).toMatch(/mqtt_port \(flag --mqtt-port.*70000/)
+    expect(r.stdout.join('')).not.toContain('culex ready')
+  })
+
+  it('exits 2 for a bad environment value and for an unknown key in the config file', async () => {
+    const env = cli(['start', ...free], { CULEX_REDIS_URL: 'http//nope' })
+    expect((await env.exit).code).toBe(2)
+    expect(env.stderr.join('')).toMatch(/redis_url \(environment variable CULEX_REDIS_URL/)
+
+    const dir = mkdtempSync(join(tmpdir(), 'culex-cli-'))
+    const f = join(dir, 'culex.yaml')
+    writeFileSync(f, 'mqtt_port: 1883\nlisten_everywhere: true\n')
+    const file = cli(['start', ...free, '--config', f])
+    expect((await file.exit).code).toBe(2)
+    expect(file.stderr.join('')).toMatch(/unknown key.*listen_everywhere/)
+  })
+
+  it('on SIGTERM turns not ready, disconnects clients and exits 0 within the grace period', async () => {
+    const r = cli(['start', ...free, '--grace-period-ms', '3000'])
+    const ports = await cliReady(r)
+    expect((await fetch(`http://127.0.0.1:${ports.http}/readyz`)).status).toBe(200)
+    const client = await connect(`mqtt://127.0.0.1:${ports.mqtt}`)
+    let closed = false
+    client.on('close', () => (closed = true))
+    const t0 = Date.now()
+    r.child.kill('SIGTERM')
+    const { code } = await r.exit
+    expect(code).toBe(0)
+    expect(Date.now() - t0).toBeLessThan(3000)
+    await waitFor(() => closed, 2000, 'client disconnected')
+    expect(r.stdout.join('')).toContain('"msg":"shutting down"')
+  })
+
+  it('logs a JSON start-up line with version, node id, listeners and mode', async () => {
+    const r = cli(['start', ...free, '--node-id', 'n-test'])
+    await cliReady(r)
+    const line = JSON.parse(r.stdout.join('').split('\n').find((l) => l.includes('culex ready'))!)
+    expect(line).toMatchObject({ node_id: 'n-test', mode: 'memory', version: expect.any(String), level: 30 })
+    expect(Object.keys(line.listeners)).toEqual(['mqtt', 'ws', 'http'])
+    r.child.kill('SIGTERM')
+    expect((await r.exit).code).toBe(0)
+  })
+})

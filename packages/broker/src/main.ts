@@ -19,6 +19,10 @@ import { HotCounters, createMetrics } from './ops/metrics.js'
 import { SocketTracker } from './ops/sockets.js'
 import { Readiness } from './ops/readiness.js'
 import { createOpsServer } from './ops/http.js'
+import { attachCluster } from './cluster/index.js'
+import { clientAddress, createProxyProtocolGate } from './listeners/proxy-protocol.js'
+import { createSecurity } from './auth/setup.js'
+import { createTlsListener } from './listeners/tls.js'
 
 export { loadConfig, ConfigError } from './config/load.js'
 export type { CulexConfig } from './config/schema.js'
@@ -28,7 +32,7 @@ export interface CulexNode {
   broker: Aedes
   log: Logger
   readiness: Readiness
-  ports: { mqtt: number; ws: number; http: number }
+  ports: { mqtt: number; ws: number; http: number; tls?: number }
   /** graceful stop: not ready, stop accepting, disconnect clients, close persistence */
   close(): Promise<void>
 }
@@ -40,19 +44,31 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   const counters = new HotCounters()
   const sockets = new SocketTracker()
 
-  const backend = await createBackend(config.redis_url, log)
+  // users, ACL, limits (auth/setup.ts); throws on a bad users/ACL file before any port opens
+  const security = createSecurity({ config, log, counters })
+  readiness.add('auth', security.ready)
+  const backend = await createBackend(config.redis_url, log, nodeId)
   if (backend.mode === 'cluster') readiness.add('redis', backend.healthy)
-  const broker = await createBroker({ config, nodeId, backend, counters })
-  broker.on('client', (c) => log.debug({ client: c.id }, 'client connected'))
+  const broker = await createBroker({ config, nodeId, backend, counters, hooks: security.hooks })
+  security.attach(broker)
+  // cluster mode: registry heartbeat, will sweeper, re-sync after Redis outages (cluster/index.ts)
+  const cluster = backend.links ? await attachCluster({ broker, links: backend.links, config, nodeId, log }) : undefined
+  if (cluster) readiness.add('redis-resync', cluster.synced)
+  broker.on('client', (c) => log.debug({ client: c.id, address: clientAddress(c) }, 'client connected'))
   broker.on('clientDisconnect', (c) => log.debug({ client: c.id }, 'client disconnected'))
   broker.on('clientError', (c, err) => log.debug({ client: c?.id, err: err.message }, 'client error'))
   broker.on('connectionError', (_c, err) => log.debug({ err: err.message }, 'connection error'))
   ;(broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err: err.message }, 'broker error'))
 
   const opsHost = config.http_host ?? config.host
-  const http = createOpsServer(readiness, createMetrics({ broker, counters, sockets }))
-  const tcp = createTcpListener(broker, sockets)
-  const ws = createWsListener(broker, sockets, config.ws_path, 268_435_455)
+  const http = createOpsServer(readiness, createMetrics({ broker, counters, sockets }), security.routes)
+  // PROXY protocol header accepted only from trusted_proxies (listeners/proxy-protocol.ts)
+  const proxyGate = (websocket: boolean) =>
+    createProxyProtocolGate({ trustedProxies: config.trusted_proxies, log, timeoutMs: config.connect_timeout_ms, websocket })
+  // connection cap first (counts idle sockets too), then PROXY protocol, then per-address limits on the real address
+  const { capGate, addressGate } = security.limits
+  const tcp = createTcpListener(broker, sockets, [capGate, proxyGate(false), addressGate])
+  const ws = createWsListener(broker, sockets, config.ws_path, config.max_packet_size + 5, [capGate, proxyGate(true), addressGate])
 
   const servers: Array<NetServer | Server> = []
   try {
@@ -62,16 +78,36 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
     servers.push(tcp)
     const wsPort = await listen(ws.server, config.ws_port, config.host)
     servers.push(ws.server)
+    // optional MQTT over TLS terminated by the node (listeners/tls.ts); HAProxy usually terminates TLS
+    if (config.tls_port !== undefined && (!config.tls_cert || !config.tls_key)) throw new Error('tls_port needs tls_cert and tls_key')
+    const tls =
+      config.tls_port === undefined
+        ? undefined
+        : createTlsListener(
+            broker,
+            sockets,
+            { cert: config.tls_cert!, key: config.tls_key!, ca: config.tls_ca, requireClientCert: config.tls_require_client_cert, handshakeTimeoutMs: config.connect_timeout_ms },
+            [capGate, addressGate],
+          )
+    const tlsPort = tls ? await listen(tls, config.tls_port!, config.host) : undefined
+    if (tls) servers.push(tls)
     readiness.listening = true
-    const ports = { mqtt: mqttPort, ws: wsPort, http: httpPort }
+    const ports = { mqtt: mqttPort, ws: wsPort, http: httpPort, ...(tlsPort !== undefined ? { tls: tlsPort } : {}) }
+    cluster?.setPorts(ports)
     log.info(
       {
         version: VERSION,
         mode: backend.mode,
-        listeners: { mqtt: `${config.host}:${mqttPort}`, ws: `${config.host}:${wsPort}${config.ws_path}`, http: `${opsHost}:${httpPort}` },
+        listeners: {
+          mqtt: `${config.host}:${mqttPort}`,
+          ws: `${config.host}:${wsPort}${config.ws_path}`,
+          http: `${opsHost}:${httpPort}`,
+          ...(tlsPort !== undefined ? { tls: `${config.host}:${tlsPort}` } : {}),
+        },
       },
       'culex ready',
     )
+    log.info(security.describe(), 'security')
 
     let closing: Promise<void> | undefined
     const close = (): Promise<void> =>
@@ -79,11 +115,13 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
         readiness.draining = true
         log.info('draining: no longer ready, closing listeners')
         for (const client of ws.wss.clients) client.terminate()
-        const stopped = [stopAccepting(tcp), stopAccepting(ws.server)]
+        const stopped = [stopAccepting(tcp), stopAccepting(ws.server), ...(tls ? [stopAccepting(tls)] : [])]
         await new Promise<void>((resolve) => broker.close(() => resolve()))
         sockets.destroyAll()
         await Promise.all(stopped)
+        await cluster?.close()
         await backend.close()
+        await security.close()
         http.closeAllConnections()
         await stopAccepting(http)
         log.info('stopped')
@@ -92,7 +130,9 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   } catch (err) {
     for (const s of servers) s.close()
     await new Promise<void>((resolve) => broker.close(() => resolve()))
+    await cluster?.close()
     await backend.close()
+    await security.close()
     throw err
   }
 }

@@ -6,6 +6,7 @@ import { Aedes, type AedesOptions } from 'aedes'
 import type { CulexConfig } from '../config/schema.js'
 import type { Backend } from '../cluster/backend.js'
 import type { HotCounters } from '../ops/metrics.js'
+import { installExactDedupe, seedCounter, seenBefore } from '../cluster/dedupe.js'
 
 export interface BrokerParts {
   config: CulexConfig
@@ -34,10 +35,15 @@ export async function createBroker({ config, nodeId, backend, counters, hooks = 
       done()
     },
     authorizeForward(client, packet) {
+      // exact duplicate filter instead of Aedes' monotonic one (aedes#955, cluster/dedupe.ts)
+      if (seenBefore(client, packet)) return null
       const out = forward ? forward(client, packet) : packet
       if (out) counters.messagesDelivered++
       return out
     },
   }
-  return Aedes.createBroker(opts)
+  const broker = await Aedes.createBroker(opts)
+  installExactDedupe(broker)
+  seedCounter(broker)
+  return broker
 }

@@ -6,6 +6,8 @@
  */
 import { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
+import { createClusterPersistence } from './persistence.js'
+import type { ClusterLinks } from './index.js'
 
 export interface Backend {
   mode: 'memory' | 'cluster'
@@ -15,33 +17,48 @@ export interface Backend {
   redis: Redis[]
   /** true while every Redis link answers */
   healthy(): boolean
+  /** cluster mode: the three links and our persistence core (cluster/index.ts) */
+  links?: ClusterLinks
   close(): Promise<void>
 }
 
-export async function createBackend(redisUrl: string | undefined, log: Logger): Promise<Backend> {
+export async function createBackend(redisUrl: string | undefined, log: Logger, nodeId = 'culex'): Promise<Backend> {
   if (!redisUrl) {
     return { mode: 'memory', redis: [], healthy: () => true, close: async () => {} }
   }
   const { default: mqemitterRedis } = await import('mqemitter-redis')
-  const { default: redisPersistence } = await import('aedes-persistence-redis')
   const options = { maxRetriesPerRequest: null, enableOfflineQueue: true, lazyConnect: false }
-  const subConn = new Redis(redisUrl, options)
-  const pubConn = new Redis(redisUrl, options)
-  const dataConn = new Redis(redisUrl, options)
+  // named links: `CLIENT LIST` in Redis shows which node and which role each connection is
+  const subConn = new Redis(redisUrl, { ...options, connectionName: `culex-${nodeId}-sub` })
+  const pubConn = new Redis(redisUrl, { ...options, connectionName: `culex-${nodeId}-pub` })
+  const dataConn = new Redis(redisUrl, { ...options, connectionName: `culex-${nodeId}-data` })
   const redis = [subConn, pubConn, dataConn]
   for (const [name, conn] of [['sub', subConn], ['pub', pubConn], ['data', dataConn]] as const) {
     conn.on('error', (err: Error) => log.warn({ redis: name, err: err.message }, 'redis link error'))
   }
   const mq = mqemitterRedis({ subConn, pubConn })
-  const persistence = redisPersistence({ conn: dataConn })
+  // mqemitter-redis re-emits every link error on `state`; without a listener that throws and
+  // kills the process the first time Redis goes away (readiness reports the outage instead)
+  ;(mq as unknown as { state: NodeJS.EventEmitter }).state.on('error', () => {})
+  // aedes-persistence-redis with our fixes for the cluster (see persistence.ts)
+  const { persistence, core } = createClusterPersistence({ db: dataConn, sub: subConn, pub: pubConn, mq, log })
   return {
     mode: 'cluster',
     mq,
     persistence,
     redis,
+    links: { sub: subConn, pub: pubConn, data: dataConn, core },
     healthy: () => redis.every((r) => r.status === 'ready'),
     close: async () => {
-      for (const r of redis) r.disconnect()
+      await core.destroy()
+      // QUIT lets queued commands (e.g. wills published while closing) finish; give up after 1 s
+      await Promise.all(
+        redis.map((r) =>
+          r.status === 'ready'
+            ? Promise.race([r.quit().catch(() => {}), new Promise((res) => setTimeout(res, 1000).unref())]).then(() => r.disconnect())
+            : r.disconnect(),
+        ),
+      )
     },
   }
 }

@@ -2,6 +2,7 @@
 import type { Command } from 'commander'
 import { loadConfig, ConfigError } from '../config/load.js'
 import { configTable } from '../config/table.js'
+import { KEYS, type KeySpec } from '../config/schema.js'
 import { addConfigFlags, flagsToKeys } from './start.js'
 
 export function registerConfig(program: Command): void {
@@ -9,7 +10,9 @@ export function registerConfig(program: Command): void {
   addConfigFlags(config.command('print').description('print the merged, validated configuration as JSON')).action((opts: Record<string, unknown>) => {
     try {
       const c = loadConfig({ file: opts.config as string | undefined, env: process.env, flags: flagsToKeys(opts) })
-      process.stdout.write(`${JSON.stringify(c, null, 2)}\n`)
+      const shown: Record<string, unknown> = { ...c }
+      for (const k of KEYS as readonly KeySpec[]) if (k.secret && shown[k.key] !== undefined) shown[k.key] = '(redacted)'
+      process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`)
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err
       process.stderr.write(`culex: ${err.message}\n`)

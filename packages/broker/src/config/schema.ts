@@ -43,6 +43,8 @@ export interface KeySpec {
   doc: string
   /** shown instead of the default in the README */
   defaultDoc?: string
+  /** a secret (token, password): redacted when the configuration is printed */
+  secret?: boolean
 }
 
 export const KEYS = [
@@ -61,8 +63,32 @@ export const KEYS = [
   { key: 'connect_timeout_ms', type: positiveInt, default: 30000, doc: 'Close sockets that send no CONNECT within this time' },
   { key: 'heartbeat_interval_ms', type: positiveInt, default: 5000, doc: 'Cluster heartbeat interval; a node is dead after 3 missed beats' },
   { key: 'will_delay_ms', type: nonNegativeInt, default: 0, doc: 'Extra wait after a dead node\'s heartbeat lapses before its clients\' wills are published' },
+  { key: 'will_sweep_interval_ms', type: positiveInt, default: 1000, doc: 'Cluster: how often one node (under a Redis lock) looks for wills of dead nodes; a will goes out at most about 3 heartbeats + will_delay_ms + 4 sweeps after the node\'s last heartbeat' },
   { key: 'queue_limit', type: positiveInt, default: 42, doc: 'Packets a client may queue while its CONNECT is processed' },
   { key: 'trusted_proxies', type: list, default: [], doc: 'Addresses allowed to send a PROXY protocol header (comma separated); any other sender is refused' },
+  // security (issue 5): see docs/security.md
+  { key: 'allow_anonymous', type: bool.optional(), doc: 'Let clients connect without a username. Unset = auto: false once any user exists or in cluster mode (the start-up log says which)', defaultDoc: 'auto' },
+  { key: 'users_file', type: z.string().min(1).optional(), doc: 'Users file of a single node (`culex user add --users-file`), reloaded when it changes. In cluster mode users live in Redis', defaultDoc: 'unset (no users)' },
+  { key: 'acl_file', type: z.string().min(1).optional(), doc: 'ACL rules (YAML, see docs/security.md), reloaded when the file changes; set = deny what no rule allows. In cluster mode the file is pushed to Redis for every node', defaultDoc: 'unset (no ACL)' },
+  { key: 'admin_token', type: z.string().min(16, 'must be at least 16 characters').optional(), doc: 'Bearer token for the ops HTTP /admin/ endpoints; unset = admin endpoints off', defaultDoc: 'unset', secret: true },
+  { key: 'max_connections', type: nonNegativeInt, default: 10000, doc: 'Open MQTT connections per node (TCP + WebSocket); 0 = no limit' },
+  { key: 'max_connects_per_s_per_ip', type: nonNegativeInt, default: 100, doc: 'New connections per second per source address (bursts of twice as many); 0 = no limit' },
+  { key: 'auth_fail_threshold', type: nonNegativeInt, default: 5, doc: 'Failed logins per source address, and per username, before backoff starts; 0 = no backoff' },
+  { key: 'auth_backoff_ms', type: positiveInt, default: 1000, doc: 'First failed-login backoff; doubles with each further failure' },
+  { key: 'auth_backoff_max_ms', type: positiveInt, default: 60000, doc: 'Longest failed-login backoff' },
+  { key: 'max_packet_size', type: z.coerce.number().int().min(64).max(268435455), default: 1048576, doc: 'Largest packet (remaining length, bytes) a client may send; a larger one closes its connection' },
+  { key: 'max_topic_length', type: z.coerce.number().int().min(1).max(65535), default: 1024, doc: 'Longest topic name or filter (characters); longer publishes close the connection, longer subscriptions get 0x80' },
+  { key: 'max_topic_levels', type: z.coerce.number().int().min(1).max(100), default: 32, doc: 'Most topic levels in a topic or filter (Aedes caps this at 100)' },
+  { key: 'max_inflight', type: nonNegativeInt, default: 1000, doc: 'Inbound QoS 2 messages per client awaiting PUBREL; one more closes the connection (0 = no limit)' },
+  { key: 'max_queued', type: positiveInt, default: 1000, doc: 'Messages waiting to be written to one client; beyond it QoS 0 is dropped (counted) and a QoS 1/2 subscriber is disconnected' },
+  { key: 'max_queued_bytes', type: positiveInt, default: 16777216, doc: 'Bytes waiting to be written to one client; beyond it as max_queued' },
+  { key: 'drain_timeout_ms', type: nonNegativeInt, default: 60000, doc: 'Disconnect a client whose socket accepts no data for this long (0 = never)' },
+  { key: 'tls_port', type: port.optional(), doc: 'MQTT over TLS terminated by the node itself (unset = off; behind HAProxy, HAProxy terminates TLS)', defaultDoc: 'unset' },
+  { key: 'tls_cert', type: z.string().min(1).optional(), doc: 'PEM certificate (chain) of the node TLS listener', defaultDoc: 'unset' },
+  { key: 'tls_key', type: z.string().min(1).optional(), doc: 'PEM private key of the node TLS listener', defaultDoc: 'unset' },
+  { key: 'tls_ca', type: z.string().min(1).optional(), doc: 'PEM CA(s) client certificates are verified against; set = ask clients for a certificate (mutual TLS)', defaultDoc: 'unset' },
+  { key: 'tls_require_client_cert', type: bool, default: false, doc: 'Refuse the TLS handshake of a client without a certificate tls_ca verifies' },
+  { key: 'cert_cn_as_username', type: bool, default: false, doc: 'A verified client certificate\'s CN is the username (node TLS listener, or HAProxy via PROXY v2 TLV); no password needed' },
 ] as const satisfies readonly KeySpec[]
 
 type KeyOf<T> = T extends { key: infer K } ? K : never

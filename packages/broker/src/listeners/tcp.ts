@@ -7,6 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import type { IncomingMessage } from 'node:http'
 import type { Aedes } from 'aedes'
 import type { SocketTracker } from '../ops/sockets.js'
+import { batchWrites } from './write-batching.js'
 
 /** what a gate may attach for Aedes (req.connDetails: real address from PROXY protocol) */
 export type ConnInfo = Partial<IncomingMessage> & { connDetails?: Record<string, unknown> }
@@ -15,6 +16,7 @@ export type SocketGate = (socket: Socket, info: ConnInfo, next: () => void) => v
 export function createTcpListener(broker: Aedes, sockets: SocketTracker, gates: SocketGate[] = []): Server {
   return createServer({ noDelay: true }, (socket) => {
     sockets.track(socket)
+    batchWrites(socket)
     socket.on('error', () => socket.destroy())
     const info: ConnInfo = {}
     let i = 0

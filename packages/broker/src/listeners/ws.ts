@@ -1,20 +1,33 @@
-/** MQTT over WebSocket (subprotocol "mqtt"), on an HTTP server at one path. */
-import { createServer, type Server } from 'node:http'
+/**
+ * MQTT over WebSocket (subprotocol "mqtt"), on an HTTP server at one path.
+ * With socket gates (e.g. PROXY protocol) a plain TCP server in front runs
+ * them on each socket, then hands it to the HTTP server.
+ */
+import { createServer, type IncomingMessage } from 'node:http'
+import { createServer as createNetServer, type Server as NetServer } from 'node:net'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { Aedes } from 'aedes'
 import type { SocketTracker } from '../ops/sockets.js'
+import { batchWrites } from './write-batching.js'
+import type { ConnInfo, SocketGate } from './tcp.js'
+import { connDetailsOf } from './proxy-protocol.js'
 
 export interface WsListener {
-  server: Server
+  /** the server to listen on */
+  server: NetServer
   wss: WebSocketServer
 }
 
-export function createWsListener(broker: Aedes, sockets: SocketTracker, path: string, maxPayload: number): WsListener {
+export function createWsListener(broker: Aedes, sockets: SocketTracker, path: string, maxPayload: number, gates: SocketGate[] = []): WsListener {
   const server = createServer((_req, res) => {
     res.writeHead(426, { 'content-type': 'text/plain' })
     res.end(`MQTT over WebSocket lives at ${path}\n`)
   })
-  server.on('connection', (socket) => sockets.track(socket))
+  // with gates the front server tracks each socket from its first byte
+  if (gates.length === 0) server.on('connection', (socket) => {
+    sockets.track(socket)
+    batchWrites(socket)
+  })
   const wss = new WebSocketServer({
     server,
     path,
@@ -24,7 +37,23 @@ export function createWsListener(broker: Aedes, sockets: SocketTracker, path: st
   wss.on('connection', (ws, req) => {
     const stream = createWebSocketStream(ws)
     stream.on('error', () => stream.destroy())
+    const details = connDetailsOf(req.socket)
+    if (details) (req as IncomingMessage & { connDetails?: unknown }).connDetails = details
     broker.handle(stream, req)
   })
-  return { server, wss }
+  if (gates.length === 0) return { server, wss }
+  const front = createNetServer({ noDelay: true }, (socket) => {
+    sockets.track(socket)
+    batchWrites(socket)
+    socket.on('error', () => socket.destroy())
+    const info: ConnInfo = {}
+    let i = 0
+    const next = (): void => {
+      const gate = gates[i++]
+      if (gate) gate(socket, info, next)
+      else server.emit('connection', socket)
+    }
+    next()
+  })
+  return { server: front, wss }
 }

@@ -1,0 +1,272 @@
+/**
+ * A minimal MQTT 3.1.1 client on raw transports, built for load: no
+ * reconnects, no queues, no promises on the hot path. Publishers keep a
+ * bounded in-flight window of QoS 1/2 publishes; subscribers acknowledge
+ * QoS 1 (PUBACK) and QoS 2 (PUBREC/PUBCOMP, delivering each packet id once).
+ */
+import { EventEmitter } from 'node:events'
+import { generate, parser, type Packet } from 'mqtt-packet'
+import type { QoS } from '../options.js'
+import type { PayloadHeader } from '../payload.js'
+import { parseTarget, type Target } from '../targets.js'
+import { openTransport, type Transport } from './transport.js'
+import { ackPacket, DISCONNECT, PINGREQ, type PublishTemplate } from './packets.js'
+
+export interface ClientOptions {
+  url: string | Target
+  clientId: string
+  keepaliveS: number
+  clean?: boolean
+  username?: string
+  password?: string
+  ca?: string
+  insecure?: boolean
+  localAddress?: string
+  connectTimeoutMs?: number
+}
+
+export type MessageHandler = (topic: string, payload: Buffer, qos: QoS) => void
+
+const CONNACK_CODES: Record<number, string> = {
+  1: 'unacceptable protocol version',
+  2: 'identifier rejected',
+  3: 'server unavailable',
+  4: 'bad user name or password',
+  5: 'not authorized',
+}
+
+// publisher-side packet id states
+const FREE = 0
+const WAIT_PUBACK = 1
+const WAIT_PUBREC = 2
+const WAIT_PUBCOMP = 3
+const WAIT_SUBACK = 4
+
+export class RawClient extends EventEmitter {
+  /** QoS 1/2 publishes sent and not yet acknowledged */
+  inflight = 0
+  closed = false
+  /** true once close() was called (a close before that is a drop) */
+  closing = false
+  onMessage: MessageHandler | null = null
+  /** called each time a QoS 1/2 publish completes */
+  onAck: (() => void) | null = null
+  private readonly ids = new Uint8Array(65536)
+  private readonly awaitingRel = new Uint8Array(65536)
+  private nextId = 1
+  private readonly subacks = new Map<number, { resolve: (granted: number[]) => void; reject: (e: Error) => void }>()
+  private connack: { resolve: () => void; reject: (e: Error) => void } | null = null
+  private pingTimer: NodeJS.Timeout | null = null
+
+  private constructor(private readonly transport: Transport) {
+    super()
+    const p = parser({ protocolVersion: 4 })
+    p.on('packet', (pk: Packet) => this.onPacket(pk))
+    p.on('error', (err: Error) => {
+      this.emit('protocol-error', err)
+      this.transport.destroy()
+    })
+    transport.on('data', (b: Buffer) => p.parse(b))
+    transport.on('drain', () => this.emit('drain'))
+    transport.on('close', (err?: Error) => this.onClose(err))
+  }
+
+  static async connect(o: ClientOptions): Promise<RawClient> {
+    const target = typeof o.url === 'string' ? parseTarget(o.url) : o.url
+    const timeout = o.connectTimeoutMs ?? 10_000
+    const transport = await openTransport({
+      target,
+      connectTimeoutMs: timeout,
+      ...(o.ca ? { ca: o.ca } : {}),
+      ...(o.insecure ? { insecure: true } : {}),
+      ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+    })
+    const c = new RawClient(transport)
+    const username = o.username ?? target.username
+    const password = o.password ?? target.password
+    await c.handshake(
+      {
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: 4,
+        clientId: o.clientId,
+        clean: o.clean ?? true,
+        keepalive: o.keepaliveS,
+        ...(username !== undefined ? { username } : {}),
+        ...(password !== undefined ? { password: Buffer.from(password) } : {}),
+      },
+      timeout,
+    )
+    if (o.keepaliveS > 0) {
+      c.pingTimer = setInterval(() => c.transport.write(PINGREQ), (o.keepaliveS * 1000) / 2)
+      c.pingTimer.unref()
+    }
+    return c
+  }
+
+  get buffered(): number {
+    return this.transport.buffered
+  }
+
+  private handshake(connect: Packet, timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.transport.destroy()
+        reject(new Error(`no CONNACK within ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.connack = {
+        resolve: () => {
+          clearTimeout(timer)
+          resolve()
+        },
+        reject: (e) => {
+          clearTimeout(timer)
+          this.transport.destroy()
+          reject(e)
+        },
+      }
+      this.transport.write(generate(connect))
+    })
+  }
+
+  subscribe(filter: string, qos: QoS, timeoutMs = 10_000): Promise<number> {
+    const id = this.allocId(WAIT_SUBACK)
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.subacks.delete(id)
+        reject(new Error(`no SUBACK for "${filter}" within ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.subacks.set(id, {
+        resolve: (granted) => {
+          clearTimeout(timer)
+          const g = granted[0] ?? 0x80
+          if (g === 0x80) reject(new Error(`subscription to "${filter}" refused`))
+          else resolve(g)
+        },
+        reject: (e) => {
+          clearTimeout(timer)
+          reject(e)
+        },
+      })
+      this.transport.write(generate({ cmd: 'subscribe', messageId: id, subscriptions: [{ topic: filter, qos }] }))
+    })
+  }
+
+  /** Publishes one message; QoS 1/2 take a slot of the in-flight window until acknowledged. */
+  publish(tpl: PublishTemplate, h: PayloadHeader): void {
+    const id = tpl.qos === 0 ? 0 : this.allocId(tpl.qos === 1 ? WAIT_PUBACK : WAIT_PUBREC)
+    if (tpl.qos > 0) this.inflight++
+    this.transport.write(tpl.build(id, h))
+  }
+
+  private allocId(state: number): number {
+    for (let i = 0; i < 65535; i++) {
+      const id = this.nextId
+      this.nextId = id === 65535 ? 1 : id + 1
+      if (this.ids[id] === FREE) {
+        this.ids[id] = state
+        return id
+      }
+    }
+    throw new Error('no free packet id')
+  }
+
+  private complete(id: number): void {
+    this.ids[id] = FREE
+    this.inflight--
+    this.onAck?.()
+  }
+
+  private onPacket(pk: Packet): void {
+    switch (pk.cmd) {
+      case 'publish': {
+        const id = pk.messageId ?? 0
+        if (pk.qos === 1) this.transport.write(ackPacket('puback', id))
+        else if (pk.qos === 2) {
+          this.transport.write(ackPacket('pubrec', id))
+          if (this.awaitingRel[id]) return // already delivered, waiting for PUBREL
+          this.awaitingRel[id] = 1
+        }
+        const payload = typeof pk.payload === 'string' ? Buffer.from(pk.payload) : pk.payload
+        this.onMessage?.(pk.topic, payload, pk.qos)
+        return
+      }
+      case 'pubrel': {
+        const id = pk.messageId ?? 0
+        this.awaitingRel[id] = 0
+        this.transport.write(ackPacket('pubcomp', id))
+        return
+      }
+      case 'puback':
+        if (this.ids[pk.messageId ?? 0] === WAIT_PUBACK) this.complete(pk.messageId ?? 0)
+        return
+      case 'pubrec': {
+        const id = pk.messageId ?? 0
+        if (this.ids[id] === WAIT_PUBREC || this.ids[id] === WAIT_PUBCOMP) {
+          this.ids[id] = WAIT_PUBCOMP
+          this.transport.write(ackPacket('pubrel', id))
+        }
+        return
+      }
+      case 'pubcomp':
+        if (this.ids[pk.messageId ?? 0] === WAIT_PUBCOMP) this.complete(pk.messageId ?? 0)
+        return
+      case 'suback': {
+        const id = pk.messageId ?? 0
+        const s = this.subacks.get(id)
+        if (s) {
+          this.subacks.delete(id)
+          this.ids[id] = FREE
+          s.resolve(pk.granted as number[])
+        }
+        return
+      }
+      case 'connack': {
+        const code = pk.returnCode ?? pk.reasonCode ?? 0
+        const c = this.connack
+        this.connack = null
+        if (!c) return
+        if (code === 0) c.resolve()
+        else c.reject(new Error(`connection refused: ${CONNACK_CODES[code] ?? `code ${code}`}`))
+        return
+      }
+      default:
+        return
+    }
+  }
+
+  private onClose(err?: Error): void {
+    if (this.closed) return
+    this.closed = true
+    if (this.pingTimer) clearInterval(this.pingTimer)
+    const e = err ?? new Error('connection closed')
+    this.connack?.reject(e)
+    this.connack = null
+    for (const s of this.subacks.values()) s.reject(e)
+    this.subacks.clear()
+    this.emit('close', err)
+  }
+
+  /** Sends DISCONNECT and closes; resolves once closed (forcibly after timeoutMs). */
+  close(timeoutMs = 2000): Promise<void> {
+    this.closing = true
+    if (this.closed) return Promise.resolve()
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.transport.destroy()
+        resolve()
+      }, timeoutMs)
+      this.once('close', () => {
+        clearTimeout(timer)
+        resolve()
+      })
+      this.transport.write(DISCONNECT)
+      process.nextTick(() => this.transport.end())
+    })
+  }
+
+  destroy(): void {
+    this.closing = true
+    this.transport.destroy()
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The suite as a matrix: one row per (scenario, QoS, figure), one cell per
+ * target, each with its ratio to the baseline (Mosquitto). Table, Markdown
+ * and chart renderers all draw from this.
+ */
+import type { ConnectionResults, MessageResults, ScenarioReport, SuiteReport } from './types.js'
+import { fmtBytes, fmtNum } from './format.js'
+
+export interface Cell {
+  value: number | null
+  text: string
+  ratio: number | null
+  invalid: boolean
+  reason: string | null
+}
+
+export interface Row {
+  run: string
+  scenario: string
+  metric: string
+  unit: string
+  /** true when bigger is better, false when smaller is, null for plain counts */
+  higherIsBetter: boolean | null
+  /** a headline figure drawn in the chart */
+  chart: boolean
+  cells: Cell[]
+}
+
+interface MetricDef {
+  metric: string
+  unit: string
+  higherIsBetter: boolean | null
+  chart: boolean
+  get: (r: ScenarioReport) => number | null
+  fmt?: (v: number | null) => string
+}
+
+const msg = (r: ScenarioReport): MessageResults | null => (r.results.kind === 'messages' ? r.results : null)
+const conn = (r: ScenarioReport): ConnectionResults | null => (r.results.kind === 'connections' ? r.results : null)
+
+const rate = (scenarioChart: boolean): MetricDef => ({
+  metric: 'deliveries_per_s',
+  unit: 'msg/s',
+  higherIsBetter: true,
+  chart: scenarioChart,
+  get: (r) => msg(r)?.deliveries_per_s ?? null,
+})
+const lat = (key: 'p50_ms' | 'p90_ms' | 'p99_ms' | 'p999_ms' | 'max_ms', chart = false): MetricDef => ({
+  metric: key,
+  unit: 'ms',
+  higherIsBetter: false,
+  chart,
+  get: (r) => msg(r)?.[key] ?? null,
+})
+const correctness: MetricDef = {
+  metric: 'lost/dup/ooo',
+  unit: '',
+  higherIsBetter: null,
+  chart: false,
+  get: (r) => {
+    const m = msg(r)
+    return m ? m.lost + m.duplicated + m.out_of_order : null
+  },
+}
+const genCpu: MetricDef = {
+  metric: 'generator_cpu_pct',
+  unit: '%',
+  higherIsBetter: null,
+  chart: false,
+  get: (r) => r.generator.cpu_percent,
+  fmt: (v) => (v === null ? 'n/a' : `${Math.round(v)}%`),
+}
+
+export const METRICS: Record<string, MetricDef[]> = {
+  throughput: [rate(true), lat('p50_ms'), lat('p99_ms'), correctness, genCpu],
+  fanout: [rate(true), lat('p99_ms'), correctness, genCpu],
+  fanin: [rate(true), lat('p99_ms'), correctness, genCpu],
+  latency: [lat('p50_ms', true), lat('p90_ms'), lat('p99_ms', true), lat('p999_ms'), lat('max_ms'), correctness, genCpu],
+  connections: [
+    { metric: 'connects_per_s', unit: 'conn/s', higherIsBetter: true, chart: true, get: (r) => conn(r)?.connects_per_s ?? null },
+    {
+      metric: 'rss_per_connection',
+      unit: 'bytes',
+      higherIsBetter: false,
+      chart: true,
+      get: (r) => conn(r)?.rss_per_connection_bytes ?? null,
+      fmt: (v) => fmtBytes(v),
+    },
+    { metric: 'failures', unit: '', higherIsBetter: null, chart: false, get: (r) => conn(r)?.failures ?? null },
+    genCpu,
+  ],
+}
+
+export const runKey = (r: ScenarioReport): string =>
+  r.scenario === 'connections' ? 'connections' : `${r.scenario} qos${r.config.qos}`
+
+function correctnessText(r: ScenarioReport): string {
+  const m = msg(r)
+  return m ? `${m.lost}/${m.duplicated}/${m.out_of_order}` : 'n/a'
+}
+
+export function buildMatrix(suite: SuiteReport): Row[] {
+  const keys: Array<{ key: string; scenario: string }> = []
+  for (const t of suite.targets) {
+    for (const r of t.runs) if (!keys.some((k) => k.key === runKey(r))) keys.push({ key: runKey(r), scenario: r.scenario })
+    for (const e of t.errors) {
+      const key = e.scenario === 'connections' ? 'connections' : `${e.scenario} qos${e.qos}`
+      if (!keys.some((k) => k.key === key)) keys.push({ key, scenario: e.scenario })
+    }
+  }
+  const rows: Row[] = []
+  for (const { key, scenario } of keys) {
+    for (const def of METRICS[scenario] ?? []) {
+      const base = suite.targets[0]?.runs.find((r) => runKey(r) === key)
+      const baseVal = base ? def.get(base) : null
+      const cells = suite.targets.map((t): Cell => {
+        if (t.status === 'skipped') return { value: null, text: 'skipped', ratio: null, invalid: false, reason: t.reason }
+        const r = t.runs.find((x) => runKey(x) === key)
+        if (!r) {
+          const err = t.errors.find((e) => (e.scenario === 'connections' ? 'connections' : `${e.scenario} qos${e.qos}`) === key)
+          return { value: null, text: err || t.status === 'failed' ? 'error' : 'n/a', ratio: null, invalid: false, reason: err?.error ?? t.reason }
+        }
+        const v = def.get(r)
+        const ratio = def.higherIsBetter !== null && v !== null && baseVal ? v / baseVal : null
+        const text = def.metric === 'lost/dup/ooo' ? correctnessText(r) : def.fmt ? def.fmt(v) : fmtNum(v)
+        return { value: v, text, ratio, invalid: !r.valid, reason: r.invalid_reason }
+      })
+      rows.push({ run: key, scenario, metric: def.metric, unit: def.unit, higherIsBetter: def.higherIsBetter, chart: def.chart, cells })
+    }
+  }
+  return rows
+}

@@ -1,0 +1,97 @@
+/** Plain-text tables for the terminal. */
+import { buildMatrix, runKey, type Cell } from './matrix.js'
+import { fmtBytes, fmtNum, INVALID_MARK } from './format.js'
+import type { ScenarioReport, SuiteReport } from './types.js'
+
+export function alignColumns(rows: string[][]): string {
+  const widths: number[] = []
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, [...c].length)))
+  return rows
+    .map((r) => r.map((c, i) => (i === r.length - 1 ? c : c + ' '.repeat((widths[i] ?? 0) - [...c].length))).join('  '))
+    .join('\n')
+}
+
+export function cellText(c: Cell): string {
+  const ratio = c.ratio !== null ? ` (${c.ratio.toFixed(2)}×)` : ''
+  return `${c.invalid ? `${INVALID_MARK} ` : ''}${c.text}${ratio}`
+}
+
+export function scenarioTitle(r: ScenarioReport): string {
+  const c = r.config
+  if (r.scenario === 'connections') return `culex-bench connections: ${c.connections} idle connections, hold ${c.duration_s} s`
+  const rate = c.rate_per_s ? `, ${c.rate_per_s} msg/s` : ''
+  return (
+    `culex-bench ${r.scenario}: qos ${c.qos}, ${c.size_bytes} B, ${c.publishers} pub / ${c.subscribers} sub${rate}, ` +
+    `${c.duration_s} s (+${c.warmup_s} s warmup), window ${c.window}, ${c.workers} generator thread(s)`
+  )
+}
+
+export function renderScenarioTable(r: ScenarioReport): string {
+  const rows: string[][] = []
+  const res = r.results
+  if (res.kind === 'messages') {
+    rows.push(['deliveries_per_s', fmtNum(res.deliveries_per_s)])
+    rows.push(['published_per_s', fmtNum(res.published_per_s)])
+    rows.push(['payload_mb_per_s', fmtNum(res.payload_mb_per_s)])
+    for (const k of ['p50_ms', 'p90_ms', 'p99_ms', 'p999_ms', 'max_ms', 'mean_ms'] as const) rows.push([k, fmtNum(res[k])])
+    rows.push(['latency_samples', fmtNum(res.latency_samples)])
+    rows.push(['expected_deliveries', fmtNum(res.expected_deliveries)])
+    rows.push(['delivered_total', fmtNum(res.delivered_total)])
+    rows.push(['lost', `${res.lost}${r.allowed.loss ? ' (allowed at this QoS)' : ''}`])
+    rows.push(['duplicated', `${res.duplicated}${r.allowed.duplicates ? ' (allowed at this QoS)' : ''}`])
+    rows.push(['out_of_order', String(res.out_of_order)])
+    rows.push(['unexpected', String(res.unexpected)])
+    rows.push(['unacked', String(res.unacked)])
+  } else {
+    rows.push(['connected', `${res.connected} of ${res.connections_requested}`])
+    rows.push(['failures', String(res.failures) + (res.failures ? ` ${JSON.stringify(res.failure_reasons)}` : '')])
+    rows.push(['connects_per_s', fmtNum(res.connects_per_s)])
+    rows.push(['ramp_s', fmtNum(res.ramp_s)])
+    rows.push(['connect_p50_ms', fmtNum(res.connect_p50_ms)])
+    rows.push(['connect_p99_ms', fmtNum(res.connect_p99_ms)])
+    rows.push(['dropped_during_hold', String(res.dropped_during_hold)])
+    rows.push(['source_addresses', res.source_addresses.join(', ')])
+    rows.push(['rss_before', fmtBytes(res.rss_before_bytes)])
+    rows.push(['rss_after', fmtBytes(res.rss_after_bytes)])
+    rows.push(['rss_per_connection', fmtBytes(res.rss_per_connection_bytes)])
+  }
+  const g = r.generator
+  rows.push([
+    'generator',
+    `cpu ${g.cpu_percent}% of one core (${g.cores} cores), event loop ${g.event_loop_utilization.map((e) => `${Math.round(e * 100)}%`).join('/')}`,
+  ])
+  const verdict = r.valid ? 'VALID' : `${INVALID_MARK} INVALID: ${r.invalid_reason}`
+  const lines = [scenarioTitle(r), alignColumns(rows.map((x) => ['  ' + x[0], x[1] ?? ''])), verdict]
+  for (const w of r.warnings) lines.push(`warning: ${w}`)
+  return lines.join('\n')
+}
+
+export function suiteHeader(s: SuiteReport): string {
+  const m = s.machine
+  return (
+    `culex-bench suite ${s.started_at}: ${m.nproc} × ${m.cpu_model}, ${(m.ram_bytes / 2 ** 30).toFixed(1)} GiB RAM, ` +
+    `node ${m.node}; qos ${s.config.qos.join(',')}, ${s.config.size_bytes} B, ${s.config.duration_s} s (+${s.config.warmup_s} s warmup) per scenario`
+  )
+}
+
+export function suiteFootnotes(s: SuiteReport): string[] {
+  const notes: string[] = [
+    `(n.nn×) = ratio to ${s.config.baseline}; higher is better for */s, lower for *_ms and rss. ${INVALID_MARK} = invalid figure (see below).`,
+  ]
+  for (const t of s.targets) {
+    if (t.status === 'skipped') notes.push(`${t.name}: skipped: ${t.reason}`)
+    if (t.status === 'failed') notes.push(`${t.name}: failed: ${t.reason}`)
+    for (const e of t.errors) notes.push(`${t.name} ${e.scenario}${e.qos !== null ? ` qos${e.qos}` : ''}: error: ${e.error}`)
+    for (const r of t.runs) {
+      if (!r.valid) notes.push(`${INVALID_MARK} ${t.name} ${runKey(r)}: ${r.invalid_reason}`)
+    }
+  }
+  return notes
+}
+
+export function renderSuiteTable(s: SuiteReport): string {
+  const rows = buildMatrix(s)
+  const header = ['run', 'figure', ...s.targets.map((t) => t.name)]
+  const body = rows.map((r) => [r.run, r.unit ? `${r.metric} (${r.unit})` : r.metric, ...r.cells.map(cellText)])
+  return [suiteHeader(s), '', alignColumns([header, ...body]), '', ...suiteFootnotes(s)].join('\n')
+}

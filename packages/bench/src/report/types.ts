@@ -1,0 +1,129 @@
+/** Shapes of the JSON report. Figures are named plainly, with their unit as a suffix. */
+import type { QoS, ScenarioName } from '../options.js'
+
+export interface GeneratorCheck {
+  threads: number
+  cores: number
+  /** CPU time of the whole generator process over the measured window, % of one core */
+  cpu_percent: number
+  cpu_user_ms: number
+  cpu_system_ms: number
+  /** per generator thread, busy share of its event loop (0..1) over the measured window */
+  event_loop_utilization: number[]
+  saturated: boolean
+  note: string | null
+}
+
+export interface MessageResults {
+  kind: 'messages'
+  publishers: number
+  subscribers: number
+  published: number
+  published_per_s: number
+  deliveries: number
+  deliveries_per_s: number
+  payload_mb_per_s: number
+  expected_deliveries: number
+  delivered_total: number
+  lost: number
+  duplicated: number
+  out_of_order: number
+  unexpected: number
+  unacked: number
+  dropped_connections: number
+  latency_samples: number
+  mean_ms: number | null
+  p50_ms: number | null
+  p90_ms: number | null
+  p99_ms: number | null
+  p999_ms: number | null
+  max_ms: number | null
+}
+
+export interface ConnectionResults {
+  kind: 'connections'
+  connections_requested: number
+  connected: number
+  failures: number
+  failure_reasons: Record<string, number>
+  ramp_s: number
+  connects_per_s: number
+  connect_p50_ms: number | null
+  connect_p99_ms: number | null
+  dropped_during_hold: number
+  source_addresses: string[]
+  rss_before_bytes: number | null
+  rss_after_bytes: number | null
+  rss_per_connection_bytes: number | null
+  rss_source: string | null
+}
+
+export interface ReportConfig {
+  qos: QoS
+  size_bytes: number
+  duration_s: number
+  warmup_s: number
+  workers: number
+  window: number
+  pairs: number | null
+  publishers: number
+  subscribers: number
+  rate_per_s: number | null
+  connections: number | null
+  pub_urls: string[]
+  sub_urls: string[]
+}
+
+export interface ScenarioReport {
+  tool: 'culex-bench'
+  version: string
+  scenario: ScenarioName
+  started_at: string
+  finished_at: string
+  config: ReportConfig
+  results: MessageResults | ConnectionResults
+  valid: boolean
+  invalid_reason: string | null
+  /** QoS rules this run was judged against */
+  allowed: { loss: boolean; duplicates: boolean }
+  warnings: string[]
+  generator: GeneratorCheck
+}
+
+export interface MachineInfo {
+  nproc: number
+  cpu_model: string
+  ram_bytes: number
+  os: string
+  node: string
+}
+
+export interface TargetReport {
+  name: string
+  description: string
+  status: 'ok' | 'skipped' | 'failed'
+  reason: string | null
+  pub_urls: string[]
+  sub_urls: string[]
+  runs: ScenarioReport[]
+  errors: Array<{ scenario: string; qos: QoS | null; error: string }>
+}
+
+export interface SuiteReport {
+  tool: 'culex-bench'
+  version: string
+  kind: 'suite'
+  started_at: string
+  finished_at: string
+  machine: MachineInfo
+  config: {
+    scenarios: ScenarioName[]
+    qos: QoS[]
+    duration_s: number
+    warmup_s: number
+    size_bytes: number
+    workers: number
+    baseline: string
+  }
+  targets: TargetReport[]
+}

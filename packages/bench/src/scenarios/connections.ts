@@ -1,0 +1,146 @@
+/**
+ * connections: ramp to N concurrent idle connections, hold them for the
+ * duration, report connects per second, failures, connections the broker
+ * dropped, and the broker's resident memory per connection when its PID or
+ * /metrics URL is known.
+ */
+import { readFileSync } from 'node:fs'
+import { sleep } from '../engine/limit.js'
+import type { ConnPlan, RampResult } from '../engine/plan.js'
+import { mergeHistograms, summarize } from '../histogram.js'
+import { readBrokerRss, type RssReading } from '../memory.js'
+import type { ScenarioConfig } from '../options.js'
+import { fmtInt, Progress } from '../progress.js'
+import type { ConnectionResults, ScenarioReport } from '../report/types.js'
+import { GeneratorMeter } from '../selfcheck.js'
+import { VERSION } from '../version.js'
+import { createEngines, terminateAll } from '../workers.js'
+import { hex, newRunId, reportConfig, round } from './common.js'
+
+const SETTLE_MS = 1000
+
+/** Size of the kernel's ephemeral port range (what one source address can open to one destination). */
+export function ephemeralPorts(): number {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number)
+    if (lo !== undefined && hi !== undefined && hi > lo) return hi - lo + 1
+  } catch {
+    // not Linux: assume the IANA range
+  }
+  return 16384
+}
+
+/** Loopback source addresses needed: at least `asked`, and enough that none runs out of ephemeral ports. */
+export function sourceAddressCount(connections: number, asked: number, ports = ephemeralPorts()): number {
+  const budget = Math.max(1000, ports - 2048)
+  return Math.max(1, asked, Math.ceil(connections / budget))
+}
+
+async function safeRss(cfg: ScenarioConfig, warnings: string[]): Promise<RssReading | null> {
+  try {
+    return await readBrokerRss(cfg.brokerPids, cfg.metricsUrls)
+  } catch (e) {
+    warnings.push(`broker memory not read: ${(e as Error).message}`)
+    return null
+  }
+}
+
+export async function runConnections(cfg: ScenarioConfig): Promise<ScenarioReport> {
+  const startedAt = new Date().toISOString()
+  const urls = [...new Set([...cfg.pubUrls, ...cfg.subUrls])]
+  const engines = Math.max(1, Math.min(cfg.workers, cfg.connections))
+  const handles = createEngines(engines)
+  const progress = new Progress(cfg.progress)
+  const tag = `${cfg.label ? `${cfg.label} ` : ''}connections`
+  const warnings: string[] = []
+  const addresses = sourceAddressCount(cfg.connections, cfg.sourceAddresses)
+  const prefix = `cb${hex(newRunId())}c`
+  try {
+    const before = await safeRss(cfg, warnings)
+    await Promise.all(
+      handles.map((h, w) => {
+        const plan: ConnPlan = {
+          urls,
+          offset: w,
+          stride: engines,
+          count: Math.floor(cfg.connections / engines) + (w < cfg.connections % engines ? 1 : 0),
+          clientPrefix: prefix,
+          keepaliveS: cfg.keepaliveS,
+          concurrency: Math.max(1, Math.ceil(cfg.connectConcurrency / engines)),
+          connectTimeoutMs: 10_000,
+          sourceAddresses: addresses,
+          ...(cfg.username !== undefined ? { username: cfg.username } : {}),
+          ...(cfg.password !== undefined ? { password: cfg.password } : {}),
+          ...(cfg.ca ? { ca: cfg.ca } : {}),
+          ...(cfg.insecure ? { insecure: true } : {}),
+        }
+        return h.call('connInit', plan)
+      }),
+    )
+    const meter = new GeneratorMeter(handles)
+    meter.begin()
+    const t0 = Date.now()
+    const ticker = setInterval(() => {
+      progress.update(`[${tag}] ramping to ${fmtInt(cfg.connections)}: ${((Date.now() - t0) / 1000).toFixed(1)}s`)
+    }, 500)
+    let ramps: RampResult[]
+    try {
+      ramps = await Promise.all(handles.map((h) => h.call('ramp')))
+    } finally {
+      clearInterval(ticker)
+    }
+    const rampS = (Date.now() - t0) / 1000
+    const generator = meter.end()
+    const connected = ramps.reduce((a, r) => a + r.connected, 0)
+    const failed = ramps.reduce((a, r) => a + r.failed, 0)
+    progress.update(`[${tag}] ${fmtInt(connected)} connected, ${fmtInt(failed)} failed in ${rampS.toFixed(1)}s; holding`)
+    await sleep(SETTLE_MS)
+    const after = before ? await safeRss(cfg, warnings) : null
+    const holdUntil = t0 + rampS * 1000 + Math.max(cfg.durationS * 1000, SETTLE_MS)
+    await sleep(Math.max(0, holdUntil - Date.now()))
+    const alive = (await Promise.all(handles.map((h) => h.call('alive')))).reduce((a, b) => a + b, 0)
+
+    const errors: Record<string, number> = {}
+    for (const r of ramps) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v
+    const lat = summarize(mergeHistograms(ramps.map((r) => r.histogram)))
+    const perConn = before && after && connected > 0 ? Math.round((after.bytes - before.bytes) / connected) : null
+    const results: ConnectionResults = {
+      kind: 'connections',
+      connections_requested: cfg.connections,
+      connected,
+      failures: failed,
+      failure_reasons: errors,
+      ramp_s: round(rampS, 3),
+      connects_per_s: round(connected / Math.max(rampS, 0.001)),
+      connect_p50_ms: lat.p50_ms,
+      connect_p99_ms: lat.p99_ms,
+      dropped_during_hold: connected - alive,
+      source_addresses: [...new Set(ramps.flatMap((r) => r.sourceAddresses))].sort(),
+      rss_before_bytes: before?.bytes ?? null,
+      rss_after_bytes: after?.bytes ?? null,
+      rss_per_connection_bytes: perConn,
+      rss_source: before?.source ?? null,
+    }
+    if (generator.note) warnings.push(generator.note)
+    const reasons: string[] = []
+    if (failed > 0) reasons.push(`${failed} of ${cfg.connections} connections failed`)
+    if (results.dropped_during_hold > 0) reasons.push(`${results.dropped_during_hold} idle connection(s) dropped by the broker`)
+    return {
+      tool: 'culex-bench',
+      version: VERSION,
+      scenario: 'connections',
+      started_at: startedAt,
+      finished_at: new Date().toISOString(),
+      config: reportConfig({ ...cfg, pubUrls: urls, subUrls: [] }, 0, 0),
+      results,
+      valid: reasons.length === 0,
+      invalid_reason: reasons.length ? reasons.join('; ') : null,
+      allowed: { loss: false, duplicates: false },
+      warnings,
+      generator,
+    }
+  } finally {
+    progress.done()
+    await terminateAll(handles)
+  }
+}

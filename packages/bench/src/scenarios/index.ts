@@ -1,0 +1,24 @@
+/** Runs one scenario by name. */
+import type { ScenarioConfig } from '../options.js'
+import type { ScenarioReport } from '../report/types.js'
+import { runConnections } from './connections.js'
+import { fanin } from './fanin.js'
+import { fanout } from './fanout.js'
+import { latency } from './latency.js'
+import { runMessageScenario } from './message-run.js'
+import { throughput } from './throughput.js'
+import { hex, newRunId } from './common.js'
+import type { TopologyBuilder } from './topology.js'
+
+const BUILDERS: Record<Exclude<ScenarioConfig['scenario'], 'connections'>, TopologyBuilder> = {
+  throughput,
+  fanout,
+  fanin,
+  latency,
+}
+
+export async function runScenario(cfg: ScenarioConfig): Promise<ScenarioReport> {
+  if (cfg.scenario === 'connections') return runConnections(cfg)
+  const prefix = `culex-bench/${hex(newRunId())}`
+  return runMessageScenario(cfg, BUILDERS[cfg.scenario](cfg, prefix))
+}

@@ -1,0 +1,159 @@
+/**
+ * The suite's targets, each started and stopped by the suite itself:
+ * Mosquitto, one Culex node, a two-node Culex cluster on Redis (publishers on
+ * one node, subscribers on the other) and `culex cluster up` behind HAProxy.
+ */
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { Managed } from './process.js'
+import { freePorts, waitForHttpOk, waitForPort, waitForRedis } from './ports.js'
+
+export interface SuiteContext {
+  brokerCli: string
+  mosquittoBin: string
+  redisBin: string
+  tmpRoot: string
+  /** extra lines for the Mosquitto configuration file */
+  mosquittoConf: string[]
+}
+
+export interface StartedTarget {
+  pubUrls: string[]
+  subUrls: string[]
+  brokerPids: number[]
+  metricsUrls: string[]
+  /** MQTT over WebSocket URLs, where the target has them */
+  wsUrls?: string[]
+  stop(): Promise<void>
+}
+
+export interface TargetDef {
+  name: string
+  description: string
+  start(ctx: SuiteContext): Promise<StartedTarget>
+}
+
+/** Thrown when a target cannot run here; the suite reports it as skipped, not failed. */
+export class SkipTarget extends Error {}
+
+const READY_MS = 30_000
+
+/**
+ * Culex settings for benchmarking, passed as environment (CULEX_* variables):
+ * anonymous clients (cluster mode otherwise requires users), and no per-address
+ * connect rate limit or connection cap, which would bound the connections
+ * scenario (all load comes from 127.0.0.1). Everything else keeps its default.
+ */
+export const CULEX_BENCH_ENV: Record<string, string> = {
+  CULEX_ALLOW_ANONYMOUS: 'true',
+  CULEX_MAX_CONNECTS_PER_S_PER_IP: '0',
+  CULEX_MAX_CONNECTIONS: '0',
+}
+const culexEnv = (): NodeJS.ProcessEnv => ({ ...process.env, ...CULEX_BENCH_ENV })
+
+async function ready(m: Managed, wait: () => Promise<void>): Promise<void> {
+  try {
+    await wait()
+  } catch (e) {
+    await m.stop('SIGKILL', 2000)
+    throw new Error(`${m.name}: ${(e as Error).message}\n${m.output()}`)
+  }
+}
+
+function requireCli(ctx: SuiteContext): void {
+  if (!existsSync(ctx.brokerCli)) throw new SkipTarget(`${ctx.brokerCli} not found (run npm run build)`)
+}
+
+async function startNode(ctx: SuiteContext, name: string, extra: string[]) {
+  const [mqtt, ws, http] = (await freePorts(3)) as [number, number, number]
+  const args = [ctx.brokerCli, 'start', '--host', '127.0.0.1', '--mqtt-port', `${mqtt}`, '--ws-port', `${ws}`]
+  args.push('--http-port', `${http}`, '--log-level', 'warn', ...extra)
+  const m = new Managed(name, process.execPath, args, { env: culexEnv() })
+  await ready(m, () => waitForHttpOk(`http://127.0.0.1:${http}/readyz`, READY_MS, m.alive))
+  return { m, url: `mqtt://127.0.0.1:${mqtt}`, ws: `ws://127.0.0.1:${ws}/mqtt`, metrics: `http://127.0.0.1:${http}/metrics` }
+}
+
+async function startRedis(ctx: SuiteContext): Promise<{ m: Managed; url: string }> {
+  const [port] = (await freePorts(1)) as [number]
+  const m = new Managed('redis-server', ctx.redisBin, ['--save', '', '--appendonly', 'no', '--port', `${port}`, '--bind', '127.0.0.1'])
+  await ready(m, () => waitForRedis(port, READY_MS, m.alive))
+  return { m, url: `redis://127.0.0.1:${port}` }
+}
+
+export const mosquitto: TargetDef = {
+  name: 'mosquitto',
+  description: 'Mosquitto from PATH, one process, default settings (listener on 127.0.0.1, anonymous)',
+  async start(ctx) {
+    const [port] = (await freePorts(1)) as [number]
+    const dir = mkdtempSync(path.join(ctx.tmpRoot, 'mosquitto-'))
+    const conf = path.join(dir, 'mosquitto.conf')
+    writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', ...ctx.mosquittoConf, ''].join('\n'))
+    const m = new Managed('mosquitto', ctx.mosquittoBin, ['-c', conf])
+    await ready(m, () => waitForPort(port, READY_MS, m.alive))
+    const url = `mqtt://127.0.0.1:${port}`
+    return { pubUrls: [url], subUrls: [url], brokerPids: [m.pid], metricsUrls: [], stop: () => m.stop() }
+  },
+}
+
+export const culexNode: TargetDef = {
+  name: 'culex-1node',
+  description: 'one Culex node, in memory (no Redis); anonymous allowed, no connect rate limit or connection cap',
+  async start(ctx) {
+    requireCli(ctx)
+    const n = await startNode(ctx, 'culex node', [])
+    return { pubUrls: [n.url], subUrls: [n.url], brokerPids: [], metricsUrls: [n.metrics], wsUrls: [n.ws], stop: () => n.m.stop() }
+  },
+}
+
+export const culexCluster2: TargetDef = {
+  name: 'culex-2nodes',
+  description: 'two Culex nodes on one Redis; publishers on node A, subscribers on node B (settings as culex-1node)',
+  async start(ctx) {
+    requireCli(ctx)
+    const redis = await startRedis(ctx)
+    const nodes: Array<Awaited<ReturnType<typeof startNode>>> = []
+    const stop = async (): Promise<void> => {
+      await Promise.all(nodes.map((n) => n.m.stop()))
+      await redis.m.stop()
+    }
+    try {
+      nodes.push(await startNode(ctx, 'culex node A', ['--redis-url', redis.url, '--node-id', 'bench-a']))
+      nodes.push(await startNode(ctx, 'culex node B', ['--redis-url', redis.url, '--node-id', 'bench-b']))
+    } catch (e) {
+      await stop()
+      throw e
+    }
+    const [a, b] = nodes as [(typeof nodes)[number], (typeof nodes)[number]]
+    return { pubUrls: [a.url], subUrls: [b.url], brokerPids: [], metricsUrls: [a.metrics, b.metrics], stop }
+  },
+}
+
+/** Why `culex cluster up` cannot be used, or null when it can. */
+export function clusterUpUnavailable(ctx: SuiteContext): string | null {
+  if (!existsSync(ctx.brokerCli)) return `${ctx.brokerCli} not found`
+  const r = spawnSync(process.execPath, [ctx.brokerCli, 'cluster', 'up', '--help'], { encoding: 'utf8', timeout: 15_000 })
+  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`
+  if (r.status !== 0) return `\`culex cluster up --help\` failed (exit ${r.status}): ${out.trim().split('\n')[0] ?? ''}`
+  if (!/cluster up/.test(out) || !/--nodes/.test(out)) return '`culex cluster up` is not available in this build of the broker CLI'
+  return null
+}
+
+export const culexHaproxy: TargetDef = {
+  name: 'culex-3nodes-haproxy',
+  description: 'three Culex nodes behind HAProxy (`culex cluster up --nodes 3`); all clients through the HAProxy MQTT port (settings as culex-1node, via the environment)',
+  async start(ctx) {
+    const why = clusterUpUnavailable(ctx)
+    if (why) throw new SkipTarget(why)
+    const [mqtt, tls, wss, stats] = (await freePorts(4)) as [number, number, number, number]
+    const dir = mkdtempSync(path.join(ctx.tmpRoot, 'cluster-'))
+    const args = [ctx.brokerCli, 'cluster', 'up', '--nodes', '3', '--mqtt-port', `${mqtt}`, '--tls-port', `${tls}`]
+    args.push('--wss-port', `${wss}`, '--stats-port', `${stats}`, '--dir', dir)
+    const m = new Managed('culex cluster up', process.execPath, args, { env: culexEnv() })
+    await ready(m, () => m.waitForLine(/cluster ready/, 90_000))
+    const url = `mqtt://127.0.0.1:${mqtt}`
+    return { pubUrls: [url], subUrls: [url], brokerPids: [], metricsUrls: [], stop: () => m.stop('SIGINT', 30_000) }
+  },
+}
+
+export const TARGETS: TargetDef[] = [mosquitto, culexNode, culexCluster2, culexHaproxy]

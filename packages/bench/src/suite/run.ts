@@ -1,0 +1,118 @@
+/** Runs the same scenarios against every target, one target at a time, and gathers one report. */
+import { mkdtempSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { MESSAGE_SCENARIOS, type QoS, type ScenarioConfig, type ScenarioName } from '../options.js'
+import type { ScenarioReport, SuiteReport, TargetReport } from '../report/types.js'
+import { runScenario } from '../scenarios/index.js'
+import { VERSION } from '../version.js'
+import { SkipTarget, type StartedTarget, type SuiteContext, type TargetDef } from './brokers.js'
+import { machineInfo } from './machine.js'
+
+export interface SuiteOptions {
+  targets: TargetDef[]
+  scenarios: ScenarioName[]
+  qos: QoS[]
+  /** everything but the scenario, the URLs and the per-target broker handles */
+  base: Omit<ScenarioConfig, 'scenario' | 'pubUrls' | 'subUrls' | 'brokerPids' | 'metricsUrls' | 'qos' | 'label'>
+  /** fanin publishers (base.publishers is the fanout publisher count) */
+  faninPublishers: number
+  ctx: Omit<SuiteContext, 'tmpRoot'>
+  log: (line: string) => void
+}
+
+function summaryLine(t: string, r: ScenarioReport): string {
+  const res = r.results
+  const mark = r.valid ? '' : `  INVALID: ${r.invalid_reason}`
+  if (res.kind === 'connections') {
+    return `${t} connections: ${res.connected}/${res.connections_requested} at ${res.connects_per_s} conn/s${mark}`
+  }
+  return (
+    `${t} ${r.scenario} qos${r.config.qos}: ${res.deliveries_per_s} msg/s, p99 ${res.p99_ms} ms, ` +
+    `lost ${res.lost} dup ${res.duplicated} ooo ${res.out_of_order}, generator cpu ${r.generator.cpu_percent}%${mark}`
+  )
+}
+
+async function runTarget(def: TargetDef, o: SuiteOptions, tmpRoot: string): Promise<TargetReport> {
+  const rep: TargetReport = {
+    name: def.name,
+    description: def.description,
+    status: 'ok',
+    reason: null,
+    pub_urls: [],
+    sub_urls: [],
+    runs: [],
+    errors: [],
+  }
+  let started: StartedTarget
+  o.log(`${def.name}: starting`)
+  try {
+    started = await def.start({ ...o.ctx, tmpRoot })
+  } catch (e) {
+    rep.status = e instanceof SkipTarget ? 'skipped' : 'failed'
+    rep.reason = (e as Error).message
+    o.log(`${def.name}: ${rep.status}: ${rep.reason}`)
+    return rep
+  }
+  rep.pub_urls = started.pubUrls
+  rep.sub_urls = started.subUrls
+  try {
+    for (const scenario of o.scenarios) {
+      const qosList: Array<QoS | null> = MESSAGE_SCENARIOS.includes(scenario) ? o.qos : [null]
+      for (const qos of qosList) {
+        const cfg: ScenarioConfig = {
+          ...o.base,
+          scenario,
+          qos: qos ?? 0,
+          label: def.name,
+          publishers: scenario === 'fanin' ? o.faninPublishers : o.base.publishers,
+          pubUrls: started.pubUrls,
+          subUrls: started.subUrls,
+          brokerPids: started.brokerPids,
+          metricsUrls: started.metricsUrls,
+        }
+        try {
+          const r = await runScenario(cfg)
+          rep.runs.push(r)
+          o.log(summaryLine(def.name, r))
+        } catch (e) {
+          rep.errors.push({ scenario, qos, error: (e as Error).message })
+          o.log(`${def.name} ${scenario}${qos !== null ? ` qos${qos}` : ''}: error: ${(e as Error).message}`)
+        }
+      }
+    }
+  } finally {
+    await started.stop()
+    o.log(`${def.name}: stopped`)
+  }
+  return rep
+}
+
+export async function runSuite(o: SuiteOptions): Promise<SuiteReport> {
+  const startedAt = new Date().toISOString()
+  const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'culex-bench-'))
+  const targets: TargetReport[] = []
+  try {
+    for (const def of o.targets) targets.push(await runTarget(def, o, tmpRoot))
+  } finally {
+    rmSync(tmpRoot, { recursive: true, force: true })
+  }
+  return {
+    tool: 'culex-bench',
+    version: VERSION,
+    kind: 'suite',
+    started_at: startedAt,
+    finished_at: new Date().toISOString(),
+    machine: machineInfo(),
+    config: {
+      scenarios: o.scenarios,
+      qos: o.qos,
+      duration_s: o.base.durationS,
+      warmup_s: o.base.warmupS,
+      size_bytes: o.base.size,
+      workers: o.base.workers,
+      baseline: o.targets[0]?.name ?? 'none',
+    },
+    targets,
+  }
+}

@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest'
+import { renderChart } from '../src/report/chart.js'
+import { renderMarkdown } from '../src/report/markdown.js'
+import { buildMatrix } from '../src/report/matrix.js'
+import { renderScenarioTable, renderSuiteTable } from '../src/report/table.js'
+import type { MessageResults, ScenarioReport, SuiteReport, TargetReport } from '../src/report/types.js'
+
+function run(deliveries: number, p99: number, lost = 0): ScenarioReport {
+  const results: MessageResults = {
+    kind: 'messages',
+    publishers: 4,
+    subscribers: 4,
+    published: 1000,
+    published_per_s: deliveries,
+    deliveries: deliveries * 5,
+    deliveries_per_s: deliveries,
+    payload_mb_per_s: 1,
+    expected_deliveries: 1000,
+    delivered_total: 1000 - lost,
+    lost,
+    duplicated: 0,
+    out_of_order: 0,
+    unexpected: 0,
+    unacked: 0,
+    dropped_connections: 0,
+    latency_samples: 500,
+    mean_ms: 1,
+    p50_ms: 1,
+    p90_ms: 2,
+    p99_ms: p99,
+    p999_ms: p99,
+    max_ms: p99,
+  }
+  return {
+    tool: 'culex-bench',
+    version: '0.1.0',
+    scenario: 'throughput',
+    started_at: '2026-01-01T00:00:00.000Z',
+    finished_at: '2026-01-01T00:00:06.000Z',
+    config: {
+      qos: 1,
+      size_bytes: 64,
+      duration_s: 5,
+      warmup_s: 1,
+      workers: 1,
+      window: 20,
+      pairs: 4,
+      publishers: 4,
+      subscribers: 4,
+      rate_per_s: null,
+      connections: null,
+      pub_urls: ['mqtt://127.0.0.1:1'],
+      sub_urls: ['mqtt://127.0.0.1:1'],
+    },
+    results,
+    valid: lost === 0,
+    invalid_reason: lost ? `${lost} message(s) lost at QoS 1, which must not lose` : null,
+    allowed: { loss: false, duplicates: true },
+    warnings: [],
+    generator: { threads: 1, cores: 2, cpu_percent: 50, cpu_user_ms: 1, cpu_system_ms: 1, event_loop_utilization: [0.5], saturated: false, note: null },
+  }
+}
+
+const target = (name: string, runs: ScenarioReport[], status: TargetReport['status'] = 'ok', reason: string | null = null): TargetReport => ({
+  name,
+  description: name,
+  status,
+  reason,
+  pub_urls: [],
+  sub_urls: [],
+  runs,
+  errors: [],
+})
+
+const suite: SuiteReport = {
+  tool: 'culex-bench',
+  version: '0.1.0',
+  kind: 'suite',
+  started_at: '2026-01-01T00:00:00.000Z',
+  finished_at: '2026-01-01T00:01:00.000Z',
+  machine: { nproc: 2, cpu_model: 'Test CPU', ram_bytes: 8 * 2 ** 30, os: 'Linux', node: 'v20' },
+  config: { scenarios: ['throughput'], qos: [1], duration_s: 5, warmup_s: 1, size_bytes: 64, workers: 1, baseline: 'mosquitto' },
+  targets: [
+    target('mosquitto', [run(1000, 2)]),
+    target('culex-1node', [run(2000, 1)]),
+    target('culex-2nodes', [run(500, 8, 12)]),
+    target('culex-3nodes-haproxy', [], 'skipped', '`culex cluster up` is not available'),
+  ],
+}
+
+describe('suite matrix', () => {
+  const rows = buildMatrix(suite)
+  const row = (metric: string) => rows.find((r) => r.metric === metric)
+
+  it('gives each figure its ratio to the baseline', () => {
+    expect(row('deliveries_per_s')?.cells.map((c) => c.ratio)).toEqual([1, 2, 0.5, null])
+    expect(row('p99_ms')?.cells.map((c) => c.ratio)).toEqual([1, 0.5, 4, null])
+  })
+
+  it('marks figures that came with forbidden losses', () => {
+    const cells = row('deliveries_per_s')?.cells ?? []
+    expect(cells.map((c) => c.invalid)).toEqual([false, false, true, false])
+    expect(cells[2]?.reason).toMatch(/lost at QoS 1/)
+    expect(row('lost/dup/ooo')?.cells[2]?.text).toBe('12/0/0')
+  })
+
+  it('shows a skipped target as skipped with its reason', () => {
+    const cell = row('deliveries_per_s')?.cells[3]
+    expect(cell).toMatchObject({ text: 'skipped', value: null, invalid: false })
+    expect(cell?.reason).toMatch(/cluster up/)
+  })
+})
+
+describe('renderers', () => {
+  it('terminal table: ratios, invalid mark and footnotes', () => {
+    const t = renderSuiteTable(suite)
+    expect(t).toContain('2,000 (2.00×)')
+    expect(t).toContain('✗ 500 (0.50×)')
+    expect(t).toMatch(/✗ culex-2nodes throughput qos1: 12 message\(s\) lost/)
+    expect(t).toMatch(/culex-3nodes-haproxy: skipped: `culex cluster up` is not available/)
+  })
+
+  it('single scenario table states validity', () => {
+    expect(renderScenarioTable(run(1000, 2))).toMatch(/^VALID$/m)
+    expect(renderScenarioTable(run(1000, 2, 3))).toMatch(/✗ INVALID: 3 message\(s\) lost/)
+  })
+
+  it('markdown report has a table row per figure and links the chart', () => {
+    const md = renderMarkdown(suite, 'suite.svg')
+    expect(md).toContain('| run | figure | mosquitto | culex-1node | culex-2nodes | culex-3nodes-haproxy |')
+    expect(md).toMatch(/\| throughput qos1 \| deliveries_per_s \(msg\/s\) \| 1,000 \(1\.00×\) \| 2,000 \(2\.00×\) \| ✗ 500 \(0\.50×\) \| skipped \|/)
+    expect(md).toContain('![suite chart](suite.svg)')
+    expect(md).toContain('Test CPU')
+  })
+
+  it('chart is a standalone SVG with the invalid bar hatched', () => {
+    const svg = renderChart(suite)
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true)
+    expect(svg.trim().endsWith('</svg>')).toBe(true)
+    expect(svg).toContain('fill="url(#hatch)"')
+    expect(svg).toContain('skipped')
+    expect(svg).not.toMatch(/<script/)
+  })
+})

@@ -1,0 +1,52 @@
+/** `culex-bench suite`, cut down to seconds: it starts and stops the brokers itself and writes its three files. */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureBuilt, runCli } from './helpers.js'
+
+const out = mkdtempSync(path.join(os.tmpdir(), 'culex-bench-suite-'))
+
+beforeAll(ensureBuilt, 120_000)
+afterAll(() => rmSync(out, { recursive: true, force: true }))
+
+describe('suite', () => {
+  it('runs the scenarios side by side on Mosquitto and a Culex node and writes JSON, Markdown and SVG', async () => {
+    const r = await runCli([
+      'suite', '--targets', 'mosquitto,culex-1node', '--scenarios', 'throughput,connections', '--qos', '1',
+      '--duration', '0.5', '--warmup', '0', '--pairs', '1', '--connections', '20',
+      '--results-dir', out, '--name', 'mini', '--json', '--no-progress',
+    ], 50_000)
+    expect(r.code, r.stderr).toBe(0)
+    const report = JSON.parse(r.stdout)
+    expect(report).toMatchObject({ kind: 'suite', config: { baseline: 'mosquitto', qos: [1] } })
+    expect(report.machine.nproc).toBeGreaterThan(0)
+    expect(report.targets.map((t: any) => [t.name, t.status, t.runs.length])).toEqual([
+      ['mosquitto', 'ok', 2],
+      ['culex-1node', 'ok', 2],
+    ])
+    for (const t of report.targets) {
+      const tp = t.runs.find((x: any) => x.scenario === 'throughput')
+      expect(tp.valid).toBe(true)
+      expect(tp.results.lost).toBe(0)
+      expect(t.runs.find((x: any) => x.scenario === 'connections').results.rss_per_connection_bytes).not.toBeNull()
+    }
+    // the table goes to stderr when stdout carries the JSON
+    expect(r.stderr).toMatch(/throughput qos1\s+deliveries_per_s \(msg\/s\)\s+[\d,.]+ \(1\.00×\)\s+[\d,.]+ \([\d.]+×\)/)
+    for (const ext of ['json', 'md', 'svg']) expect(existsSync(path.join(out, `mini.${ext}`))).toBe(true)
+    expect(readFileSync(path.join(out, 'mini.md'), 'utf8')).toContain('| run | figure | mosquitto | culex-1node |')
+    expect(readFileSync(path.join(out, 'mini.svg'), 'utf8')).toContain('<svg')
+    // every broker it started is gone
+    for (const t of report.targets) for (const u of t.pub_urls) expect(await runCli(['throughput', '--url', u, '--duration', '0.2'], 10_000)).toMatchObject({ code: 1 })
+  }, 60_000)
+
+  it('reports a target it cannot start as skipped, with the reason, without failing', async () => {
+    const r = await runCli([
+      'suite', '--targets', 'mosquitto,culex-3nodes-haproxy', '--scenarios', 'latency', '--rate', '50',
+      '--duration', '0.3', '--warmup', '0', '--broker-cli', '/nonexistent/cli.js', '--no-write',
+    ], 30_000)
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/culex-3nodes-haproxy: skipped: \/nonexistent\/cli\.js not found/)
+    expect(r.stdout).toMatch(/latency qos1\s+p50_ms \(ms\)\s+[\d.]+ \(1\.00×\)\s+skipped/)
+  }, 40_000)
+})

@@ -1,0 +1,134 @@
+/**
+ * What a node runs in cluster mode on top of the Redis backend: the registry
+ * heartbeat, the will sweeper, and the re-sync after the Redis links were
+ * down (Redis pub/sub keeps nothing for a disconnected subscriber, so the
+ * subscription trie is rebuilt from Redis and the node stays not ready until
+ * that is done).
+ */
+import type { Aedes } from 'aedes'
+import type { Redis } from 'ioredis'
+import type { Logger } from '../log.js'
+import type { CulexConfig } from '../config/schema.js'
+import type { CulexRedisPersistence } from './persistence.js'
+import { NodeRegistry } from './registry.js'
+import { WillSweeper } from './wills.js'
+import { VERSION } from '../version.js'
+
+export interface ClusterLinks {
+  sub: Redis
+  pub: Redis
+  data: Redis
+  core: CulexRedisPersistence
+}
+
+export interface ClusterRuntime {
+  registry: NodeRegistry
+  sweeper: WillSweeper
+  /** false from a Redis link drop until subscriptions are re-synced */
+  synced(): boolean
+  /** ports are known once the listeners are up */
+  setPorts(ports: Record<string, number>): void
+  close(): Promise<void>
+}
+
+export async function attachCluster(opts: {
+  broker: Aedes
+  links: ClusterLinks
+  config: CulexConfig
+  nodeId: string
+  log: Logger
+}): Promise<ClusterRuntime> {
+  const { broker, links, config, nodeId, log } = opts
+  const started = Date.now()
+  let ports: Record<string, number> = {}
+  const registry = new NodeRegistry(
+    links.data,
+    {
+      nodeId,
+      heartbeatMs: config.heartbeat_interval_ms,
+      info: () => ({
+        pid: process.pid,
+        version: VERSION,
+        started,
+        clients: broker.connectedClients ?? 0,
+        host: config.host,
+        ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [`${k}_port`, v])),
+      }),
+    },
+    log,
+  )
+  const sweeper = new WillSweeper(
+    links.data,
+    broker,
+    { nodeId, sweepMs: config.will_sweep_interval_ms, willDelayMs: config.will_delay_ms },
+    log,
+  )
+
+  await registry.start()
+  await sweeper.sweepOwnLeftovers()
+  sweeper.start()
+  const onClient = (c: { id: string }): void => registry.clientUp(c.id)
+  const onGone = (c: { id: string }): void => registry.clientDown(c.id)
+  broker.on('client', onClient as never)
+  broker.on('clientDisconnect', onGone as never)
+
+  // ---- Redis link loss and re-sync ----------------------------------------
+  let synced = true
+  let closing = false
+  let resyncing: Promise<void> | undefined
+  const conns = [links.sub, links.pub, links.data]
+  const onDown = (): void => {
+    if (closing || !synced) return
+    synced = false
+    log.warn('redis link lost: not ready until it is back and subscriptions are re-synced')
+  }
+  const resync = async (): Promise<void> => {
+    // the subscriber answers PING only after the re-subscriptions ioredis sends on reconnect
+    await links.sub.ping()
+    await links.core.resync()
+    await registry.resyncClients(Object.keys((broker as unknown as { clients: Record<string, unknown> }).clients))
+    await registry.beat()
+  }
+  const onReady = (): void => {
+    if (closing || synced || resyncing || !conns.every((c) => c.status === 'ready')) return
+    resyncing = resync()
+      .then(
+        () => {
+          synced = true
+          log.info('redis links back, subscriptions re-synced: ready')
+        },
+        (err: Error) => log.warn({ err: err.message }, 're-sync after redis reconnect failed; retrying'),
+      )
+      .finally(() => {
+        resyncing = undefined
+        if (!synced && !closing) setTimeout(onReady, 500).unref()
+      })
+  }
+  for (const c of conns) {
+    c.on('close', onDown)
+    c.on('reconnecting', onDown)
+    c.on('ready', onReady)
+  }
+
+  return {
+    registry,
+    sweeper,
+    synced: () => synced,
+    setPorts(p) {
+      ports = p
+      registry.beat().catch(() => {})
+    },
+    async close() {
+      closing = true
+      for (const c of conns) {
+        c.off('close', onDown)
+        c.off('reconnecting', onDown)
+        c.off('ready', onReady)
+      }
+      broker.off('client', onClient as never)
+      broker.off('clientDisconnect', onGone as never)
+      await sweeper.close()
+      await registry.close().catch(() => {})
+    },
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * Redis key names of the cluster. The `will*`, `clients` and `client:*` keys
+ * are aedes-persistence-redis' own layout (kept byte-compatible so a stock
+ * node and a Culex node read the same data); `culex:*` keys are ours.
+ */
+
+/** sorted set: node id -> time (ms, Redis clock) its registration lapses */
+export const NODES_KEY = 'culex:nodes'
+/** hash with one node's details; expires with its heartbeat */
+export const nodeKey = (nodeId: string): string => `culex:node:${nodeId}`
+/** set of the client ids connected to a node */
+export const nodeClientsKey = (nodeId: string): string => `culex:node:${nodeId}:clients`
+/** lock held by the one node that sweeps wills of dead nodes */
+export const WILL_LOCK_KEY = 'culex:lock:wills'
+/** channel on which nodes announce subscription changes (replaces aedes' $SYS/sub/+ broadcast) */
+export const SUBS_CHANNEL_ADD = '$SYS/culex/sub/add'
+export const SUBS_CHANNEL_RM = '$SYS/culex/sub/rm'
+
+// aedes-persistence-redis layout
+export const WILLS_LIST = 'will'
+export const CLIENTS_SET = 'clients'
+export const willKey = (brokerId: string, clientId: string): string => `will:${brokerId}:${encodeURIComponent(clientId)}`
+export const clientSubsKey = (clientId: string): string => `client:${encodeURIComponent(clientId)}`
+export const outgoingKey = (clientId: string): string => `outgoing:${encodeURIComponent(clientId)}`
+
+/** `will:<broker>:<client>` -> its parts (node ids never contain ':') */
+export function parseWillKey(key: string): { brokerId: string; clientId: string } | undefined {
+  const m = /^will:([^:]*):(.*)$/.exec(key)
+  if (!m) return undefined
+  try {
+    return { brokerId: m[1]!, clientId: decodeURIComponent(m[2]!) }
+  } catch {
+    return undefined
+  }
+}

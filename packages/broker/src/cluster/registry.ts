@@ -1,0 +1,120 @@
+/**
+ * Node registry in Redis. Each node beats every `heartbeat_interval_ms`:
+ * - `culex:nodes` (sorted set): node id scored with the Redis-clock time its
+ *   registration lapses (last beat + 3 beats). A score in the past = dead.
+ * - `culex:node:<id>` (hash, expires with the same TTL): what the node is.
+ * - `culex:node:<id>:clients` (set): client ids connected to the node, for
+ *   exact client counts and to tell a stale will from a live client.
+ * Times come from Redis (`TIME`), so node clocks never have to agree.
+ */
+import type { Redis } from 'ioredis'
+import type { Logger } from '../log.js'
+import { NODES_KEY, nodeClientsKey, nodeKey } from './keys.js'
+
+// KEYS[1] nodes zset, KEYS[2] node hash; ARGV[1] node id, ARGV[2] ttl ms, ARGV[3..] field/value pairs
+const BEAT_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+if #ARGV > 2 then
+  redis.call('HSET', KEYS[2], unpack(ARGV, 3))
+end
+redis.call('HSET', KEYS[2], 'last_beat', now)
+redis.call('PEXPIRE', KEYS[2], ttl)
+return now
+`
+
+export interface RegistryOptions {
+  nodeId: string
+  heartbeatMs: number
+  /** what to publish about this node at each beat */
+  info: () => Record<string, string | number>
+}
+
+export class NodeRegistry {
+  private timer: NodeJS.Timeout | undefined
+  private beating: Promise<void> | undefined
+  private closed = false
+
+  constructor(
+    private readonly db: Redis,
+    private readonly opts: RegistryOptions,
+    private readonly log: Logger,
+  ) {}
+
+  get ttlMs(): number {
+    return 3 * this.opts.heartbeatMs
+  }
+
+  async start(): Promise<void> {
+    await this.db.del(nodeClientsKey(this.opts.nodeId))
+    await this.beat()
+    this.timer = setInterval(() => {
+      if (this.db.status === 'ready') this.beat().catch((err: Error) => this.log.warn({ err: err.message }, 'heartbeat failed'))
+    }, this.opts.heartbeatMs)
+  }
+
+  /** register / refresh this node now */
+  beat(): Promise<void> {
+    if (this.closed) return Promise.resolve()
+    this.beating ??= (async () => {
+      try {
+        const fields: string[] = []
+        for (const [k, v] of Object.entries(this.opts.info())) fields.push(k, String(v))
+        await this.db.eval(BEAT_LUA, 2, NODES_KEY, nodeKey(this.opts.nodeId), this.opts.nodeId, this.ttlMs, ...fields)
+      } finally {
+        this.beating = undefined
+      }
+    })()
+    return this.beating
+  }
+
+  clientUp(clientId: string): void {
+    this.db.sadd(nodeClientsKey(this.opts.nodeId), clientId).catch(() => {})
+  }
+
+  clientDown(clientId: string): void {
+    this.db.srem(nodeClientsKey(this.opts.nodeId), clientId).catch(() => {})
+  }
+
+  /** after Redis came back: the client set is whatever is connected here now */
+  async resyncClients(clientIds: string[]): Promise<void> {
+    const key = nodeClientsKey(this.opts.nodeId)
+    const m = this.db.multi().del(key)
+    for (let i = 0; i < clientIds.length; i += 500) m.sadd(key, ...clientIds.slice(i, i + 500))
+    await m.exec()
+  }
+
+  /** leave the cluster (graceful stop): nobody has to sweep for us */
+  async close(): Promise<void> {
+    this.closed = true
+    clearInterval(this.timer)
+    if (this.db.status !== 'ready') return
+    await this.db.multi().zrem(NODES_KEY, this.opts.nodeId).del(nodeKey(this.opts.nodeId), nodeClientsKey(this.opts.nodeId)).exec()
+  }
+}
+
+export interface NodeStatus {
+  id: string
+  live: boolean
+  /** ms until the registration lapses (negative: lapsed that long ago) */
+  expiresInMs: number
+  clients: number
+  info: Record<string, string>
+}
+
+/** every node the cluster knows, live ones first (for `culex cluster status`) */
+export async function listNodes(db: Redis): Promise<NodeStatus[]> {
+  const [secs, micros] = await db.time()
+  const now = Number(secs) * 1000 + Math.floor(Number(micros) / 1000)
+  const flat = await db.zrange(NODES_KEY, 0, -1, 'WITHSCORES')
+  const out: NodeStatus[] = []
+  for (let i = 0; i < flat.length; i += 2) {
+    const id = flat[i]!
+    const deadline = Number(flat[i + 1])
+    const [info, clients] = await Promise.all([db.hgetall(nodeKey(id)), db.scard(nodeClientsKey(id))])
+    out.push({ id, live: deadline >= now, expiresInMs: deadline - now, clients, info })
+  }
+  return out.sort((a, b) => Number(b.live) - Number(a.live) || a.id.localeCompare(b.id))
+}

@@ -1,0 +1,128 @@
+/**
+ * `culex cluster up|down|status`: a local cluster (redis-server + N nodes +
+ * HAProxy, see local-cluster/up.ts) and the live node list of any cluster.
+ */
+import type { Command } from 'commander'
+import { Redis } from 'ioredis'
+import { clusterUp, ClusterUpError } from '../local-cluster/up.js'
+import { clusterDown } from '../local-cluster/down.js'
+import { DEFAULT_DIR, clusterRedisUrl } from '../local-cluster/state.js'
+import { listNodes } from '../cluster/registry.js'
+
+const int = (name: string) => (v: string): number => {
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${name} must be a whole number 0-65535, got "${v}"`)
+  return n
+}
+const boolArg = (v: string): boolean => {
+  const s = v.trim().toLowerCase()
+  if (['true', '1', 'yes', 'on'].includes(s)) return true
+  if (['false', '0', 'no', 'off'].includes(s)) return false
+  throw new Error(`expected true or false, got "${v}"`)
+}
+const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || host.startsWith('127.')
+
+export function registerCluster(program: Command): void {
+  const cluster = program.command('cluster').description('run a local Culex cluster, or show the nodes of one')
+
+  cluster
+    .command('up')
+    .description('start redis-server, N nodes and HAProxy in the foreground; Ctrl-C (or `culex cluster down`) stops them')
+    .option('--nodes <n>', 'number of Culex nodes', int('--nodes'), 3)
+    .option('--mqtt-port <port>', 'HAProxy: MQTT over TCP', int('--mqtt-port'), 1883)
+    .option('--tls-port <port>', 'HAProxy: MQTT over TLS', int('--tls-port'), 8883)
+    .option('--wss-port <port>', 'HAProxy: MQTT over secure WebSocket (path /mqtt)', int('--wss-port'), 8443)
+    .option('--stats-port <port>', 'HAProxy stats page', int('--stats-port'), 8404)
+    .option('--redis-port <port>', 'redis-server port (default: any free port)', int('--redis-port'))
+    .option('--bind <address>', 'address HAProxy listens on (0.0.0.0 to let other machines in)', '127.0.0.1')
+    .option('--dir <dir>', 'folder for state, Redis data (AOF), certificates and logs', DEFAULT_DIR)
+    .option('--cert-host <name>', 'extra host name or address for the server certificate (made on first use)')
+    .option(
+      '--allow-anonymous <bool>',
+      'let clients connect without a username (default: true when HAProxy listens on loopback only, else the node default)',
+      boolArg,
+    )
+    .option('--node-config <file>', 'config file every node starts with (culex start --config)')
+    .option('--keepalive-max-s <s>', 'highest MQTT keepalive the nodes accept; HAProxy timeouts are twice it', int('--keepalive-max-s'), 300)
+    .option('--log-level <level>', 'log level of the nodes', 'info')
+    .action(async (opts: Record<string, unknown>) => {
+      const bind = opts.bind as string
+      const out = (line: string): void => void process.stdout.write(`${line}\n`)
+      let running
+      try {
+        running = await clusterUp({
+          nodes: opts.nodes as number,
+          dir: opts.dir as string,
+          bind,
+          mqttPort: opts.mqttPort as number,
+          tlsPort: opts.tlsPort as number,
+          wssPort: opts.wssPort as number,
+          statsPort: opts.statsPort as number,
+          redisPort: opts.redisPort as number | undefined,
+          certHost: opts.certHost as string | undefined,
+          allowAnonymous: (opts.allowAnonymous as boolean | undefined) ?? (isLoopback(bind) ? true : undefined),
+          nodeConfig: opts.nodeConfig as string | undefined,
+          keepaliveMaxS: opts.keepaliveMaxS as number,
+          logLevel: opts.logLevel as string,
+          out,
+        })
+      } catch (err) {
+        process.stderr.write(`culex cluster up: ${(err as Error).message}\n`)
+        process.exit(err instanceof ClusterUpError ? 1 : 2)
+      }
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => void running.stop(sig))
+      await running.stopped
+      process.exit(0)
+    })
+
+  cluster
+    .command('down')
+    .description('stop the cluster `culex cluster up` runs from --dir')
+    .option('--dir <dir>', 'the folder given to `culex cluster up`', DEFAULT_DIR)
+    .action(async (opts: { dir: string }) => {
+      const out = (line: string): void => void process.stdout.write(`${line}\n`)
+      const found = await clusterDown(opts.dir, out)
+      process.exit(found ? 0 : 1)
+    })
+
+  cluster
+    .command('status')
+    .description('live nodes of a cluster and their client counts')
+    .option('--redis <url>', 'Redis URL of the cluster (default: CULEX_REDIS_URL, else the cluster in --dir)')
+    .option('--dir <dir>', 'folder of a `culex cluster up` cluster', DEFAULT_DIR)
+    .option('--json', 'print JSON')
+    .action(async (opts: { redis?: string; dir: string; json?: boolean }) => {
+      const url = opts.redis ?? process.env.CULEX_REDIS_URL ?? clusterRedisUrl(opts.dir)
+      if (!url) {
+        process.stderr.write(`culex cluster status: no Redis URL: pass --redis redis://host:port, set CULEX_REDIS_URL, or run it where \`culex cluster up\` runs (--dir ${opts.dir})\n`)
+        process.exit(2)
+      }
+      const db = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 3000, retryStrategy: () => null })
+      db.on('error', () => {})
+      try {
+        await db.connect()
+        const nodes = await listNodes(db)
+        const live = nodes.filter((n) => n.live)
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify({ redis: url, nodes }, null, 2)}\n`)
+        } else {
+          const clients = live.reduce((s, n) => s + n.clients, 0)
+          const rows = [['NODE', 'STATE', 'CLIENTS', 'MQTT', 'WS', 'HTTP', 'PID', 'UP', 'VERSION']]
+          for (const n of nodes) {
+            const at = (k: string): string => (n.info[`${k}_port`] ? `${n.info.host ?? ''}:${n.info[`${k}_port`]}` : '-')
+            const up = n.info.started ? `${Math.round((Date.now() - Number(n.info.started)) / 1000)}s` : '-'
+            rows.push([n.id, n.live ? 'live' : `dead ${Math.round(-n.expiresInMs / 1000)}s`, String(n.clients), at('mqtt'), at('ws'), at('http'), n.info.pid ?? '-', up, n.info.version ?? '-'])
+          }
+          const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+          process.stdout.write(`cluster at ${url}: ${live.length} live node${live.length === 1 ? '' : 's'}, ${clients} client${clients === 1 ? '' : 's'}\n`)
+          for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`)
+        }
+        db.disconnect()
+        process.exit(0)
+      } catch (err) {
+        db.disconnect()
+        process.stderr.write(`culex cluster status: cannot read the cluster at ${url}: ${(err as Error).message}\n`)
+        process.exit(1)
+      }
+    })
+}

@@ -1,0 +1,141 @@
+/**
+ * Per-connection guards Aedes 1.2 does not have, installed on each Client as
+ * Aedes creates it (broker.handle is wrapped, so TCP, WebSocket and TLS
+ * listeners all get them):
+ *
+ * - max packet size: mqtt-packet's parser buffers a whole packet before
+ *   parsing it and accepts any remaining length up to 256 MiB, so one header
+ *   could make the node hold 256 MiB per connection. The remaining length is
+ *   checked as soon as it is decoded and a larger packet closes the
+ *   connection before its body is buffered.
+ * - well-formed UTF-8 [MQTT-1.5.3-1] and no U+0000 [MQTT-1.5.3-2] in every
+ *   string field (topics, client id, username): mqtt-packet decodes invalid
+ *   bytes to U+FFFD silently. Only strings that contain U+FFFD or U+0000 after
+ *   decoding are re-checked byte by byte, so the common path costs one scan.
+ * - slow consumers: Aedes hands each delivery to mqemitter, which waits for
+ *   the subscriber's socket to drain before it finishes the message; one
+ *   subscriber that stops reading holds emitter slots until they run out and
+ *   every client on the node stalls (for up to drainTimeout). Here delivery
+ *   returns at once and each client may have at most `maxQueued` messages /
+ *   `maxQueuedBytes` bytes waiting for its socket. Beyond that QoS 0 messages
+ *   are dropped and counted (culex_messages_dropped_total) and a QoS 1/2
+ *   subscriber is disconnected: a persistent session keeps those messages in
+ *   the session store and gets them on reconnect.
+ */
+import { isUtf8 } from 'node:buffer'
+import type { Aedes } from 'aedes'
+import type { Logger } from '../log.js'
+import type { HotCounters } from '../ops/metrics.js'
+
+export interface GuardOptions {
+  maxPacketSize: number
+  maxQueued: number
+  maxQueuedBytes: number
+  counters: HotCounters
+  log: Logger
+}
+
+type Callback = (err?: Error | null) => void
+type Deliver = (packet: { qos: number; topic: string }, cb: Callback) => void
+
+/** the parts of Aedes' Client (lib/client.js) the guards touch */
+interface AedesClientInternals {
+  id: string | null
+  conn: NodeJS.ReadableStream & NodeJS.WritableStream & { writableLength: number; destroy(err?: Error): void }
+  _parser: ParserInternals
+  deliver0: Deliver
+  deliverQoS: Deliver
+}
+
+/** the parts of mqtt-packet's Parser (parser.js) the guards touch */
+interface ParserInternals {
+  packet: { length: number }
+  _list: { toString(enc: 'utf8', start: number, end: number): string; slice(start: number, end: number): Buffer; length: number }
+  _pos: number
+  _parseLength(): boolean
+  _parseNum(): number
+  _parseString(): string | null
+  _emitError(err: Error): void
+  culexMaxPacketSize?: number
+}
+
+function guardedParseLength(this: ParserInternals, original: () => boolean): boolean {
+  const ok = original.call(this)
+  if (ok && this.packet.length > this.culexMaxPacketSize!) {
+    this._emitError(new Error(`packet of ${this.packet.length} bytes is larger than max_packet_size ${this.culexMaxPacketSize}`))
+    return false
+  }
+  return ok
+}
+
+/** mqtt-packet 9's _parseString plus the UTF-8 checks [MQTT-1.5.3-1] [MQTT-1.5.3-2]; null = malformed (the parser then closes) */
+function guardedParseString(this: ParserInternals): string | null {
+  const length = this._parseNum()
+  const end = length + this._pos
+  if (length === -1 || end > this._list.length || end > this.packet.length) return null
+  const result = this._list.toString('utf8', this._pos, end)
+  if (result.indexOf('\u0000') !== -1) return null
+  if (result.indexOf('\uFFFD') !== -1 && !isUtf8(this._list.slice(this._pos, end))) return null
+  this._pos += length
+  return result
+}
+
+function guardParser(parser: ParserInternals, maxPacketSize: number): void {
+  const parseLength = parser._parseLength
+  parser.culexMaxPacketSize = maxPacketSize
+  parser._parseLength = function () {
+    return guardedParseLength.call(this, parseLength)
+  }
+  parser._parseString = guardedParseString
+}
+
+function guardDelivery(client: AedesClientInternals, opts: GuardOptions): void {
+  const { maxQueued, maxQueuedBytes, counters, log } = opts
+  const conn = client.conn
+  const deliver0 = client.deliver0
+  const deliverQoS = client.deliverQoS
+  let waiting = 0
+  let cut = false
+  // one function per client, not per message: Aedes calls it once per delivery when the write is done
+  const written: Callback = () => {
+    waiting--
+  }
+  const full = (): boolean => waiting >= maxQueued || conn.writableLength >= maxQueuedBytes
+
+  const guarded0: Deliver = (packet, cb) => {
+    if (full()) {
+      counters.droppedQos0++
+    } else {
+      waiting++
+      deliver0(packet, written)
+    }
+    setImmediate(cb)
+  }
+  client.deliver0 = guarded0
+  client.deliverQoS = (packet, cb) => {
+    if (packet.qos === 0) return guarded0(packet, cb)
+    if (full()) {
+      if (!cut) {
+        cut = true
+        log.warn({ client: client.id, waiting, max_queued: maxQueued }, 'slow consumer: disconnecting a QoS 1/2 subscriber over its queue limit')
+        conn.destroy()
+      }
+    } else {
+      waiting++
+      deliverQoS(packet, written)
+    }
+    setImmediate(cb)
+  }
+}
+
+/** wrap broker.handle so every new connection gets the guards */
+export function guardBroker(broker: Aedes, opts: GuardOptions): void {
+  const handle = broker.handle
+  broker.handle = (stream, req) => {
+    const client = handle(stream, req)
+    const internals = client as unknown as AedesClientInternals
+    guardParser(internals._parser, opts.maxPacketSize)
+    guardDelivery(internals, opts)
+    return client
+  }
+}

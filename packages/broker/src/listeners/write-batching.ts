@@ -1,0 +1,30 @@
+/**
+ * Write coalescing for client sockets, the main lever on the message path.
+ *
+ * mqtt-packet writes each packet as several small chunks and Aedes delivers
+ * every message in its own setImmediate, so without help a socket performs
+ * one writev syscall per packet. Here the first write in an event-loop turn
+ * corks the socket and one setImmediate uncorks it, so every packet written
+ * to that socket during the turn leaves in a single syscall. Cost: one
+ * closure per socket (made once) and one setImmediate per busy turn, not per
+ * message. Back-pressure is unchanged: write() still returns false past the
+ * high-water mark and Aedes waits for 'drain'.
+ */
+import type { Writable } from 'node:stream'
+
+export function batchWrites(stream: Writable): void {
+  const write = stream.write
+  let corked = false
+  const flush = (): void => {
+    corked = false
+    if (!stream.destroyed) stream.uncork()
+  }
+  stream.write = function batchedWrite(this: Writable, ...args: Parameters<Writable['write']>): boolean {
+    if (!corked) {
+      corked = true
+      stream.cork()
+      setImmediate(flush)
+    }
+    return write.apply(this, args as never)
+  } as Writable['write']
+}

@@ -1,0 +1,38 @@
+/** mqtt.js clients for the cluster tests; every client made here is closed by `closeAllClients()`. */
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+
+const clients = new Set<MqttClient>()
+
+/** connect and wait for CONNACK (no automatic reconnect unless asked) */
+export async function mqttConnect(url: string, opts: IClientOptions = {}): Promise<MqttClient> {
+  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts })
+  clients.add(client)
+  await new Promise<void>((resolve, reject) => {
+    const onErr = (err: Error): void => reject(err)
+    client.once('connect', () => {
+      client.off('error', onErr)
+      resolve()
+    })
+    client.once('error', onErr)
+    if (!opts.reconnectPeriod) client.once('close', () => reject(new Error(`closed before CONNACK (${url})`)))
+  })
+  return client
+}
+
+export async function closeAllClients(): Promise<void> {
+  await Promise.all([...clients].map((c) => c.endAsync(true).catch(() => {})))
+  clients.clear()
+}
+
+export interface Got {
+  topic: string
+  payload: string
+  qos: number
+  retain: boolean
+}
+
+export function collect(client: MqttClient): Got[] {
+  const got: Got[] = []
+  client.on('message', (topic, payload, packet) => got.push({ topic, payload: payload.toString(), qos: packet.qos, retain: packet.retain }))
+  return got
+}

@@ -79,6 +79,7 @@ const suite: SuiteReport = {
   started_at: '2026-01-01T00:00:00.000Z',
   finished_at: '2026-01-01T00:01:00.000Z',
   machine: { nproc: 2, cpu_model: 'Test CPU', ram_bytes: 8 * 2 ** 30, os: 'Linux', node: 'v20' },
+  load_average: { start: [0.5, 0.4, 0.3], end: [1.5, 0.9, 0.5] },
   config: { scenarios: ['throughput'], qos: [1], duration_s: 5, warmup_s: 1, size_bytes: 64, workers: 1, baseline: 'mosquitto' },
   targets: [
     target('mosquitto', [run(1000, 2)]),
@@ -131,6 +132,8 @@ describe('renderers', () => {
     expect(md).toMatch(/\| throughput qos1 \| deliveries_per_s \(msg\/s\) \| 1,000 \(1\.00×\) \| 2,000 \(2\.00×\) \| ✗ 500 \(0\.50×\) \| skipped \|/)
     expect(md).toContain('![suite chart](suite.svg)')
     expect(md).toContain('Test CPU')
+    expect(md).toContain('8.0 GiB RAM')
+    expect(md).toContain('at start 0.5 / 0.4 / 0.3, at end 1.5 / 0.9 / 0.5')
   })
 
   it('chart is a standalone SVG with the invalid bar hatched', () => {

@@ -1,5 +1,5 @@
 /** `culex-bench suite`, cut down to seconds: it starts and stops the brokers itself and writes its three files. */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -49,4 +49,20 @@ describe('suite', () => {
     expect(r.stdout).toMatch(/culex-3nodes-haproxy: skipped: \/nonexistent\/cli\.js not found/)
     expect(r.stdout).toMatch(/latency qos1\s+p50_ms \(ms\)\s+[\d.]+ \(1\.00×\)\s+skipped/)
   }, 40_000)
+
+  it('skips a target whose program is missing, and still exits 0', async () => {
+    const r = await runCli(['suite', '--targets', 'mosquitto', '--scenarios', 'fanin', '--mosquitto', 'no-such-mosquitto', '--no-write'], 20_000)
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/fanin qos1\s+deliveries_per_s \(msg\/s\)\s+skipped/)
+    expect(r.stdout).toMatch(/mosquitto: skipped: no-such-mosquitto not found on PATH/)
+  })
+
+  it('exits 1 when a target fails to start, naming it', async () => {
+    const bad = path.join(out, 'bad-cli.js')
+    writeFileSync(bad, "process.stderr.write('boom: cannot start\\n'); process.exit(2)\n")
+    const r = await runCli(['suite', '--targets', 'culex-1node', '--scenarios', 'latency', '--broker-cli', bad, '--no-write'], 40_000)
+    expect(r.code).toBe(1)
+    expect(r.stdout).toMatch(/culex-1node: failed: culex node: process exited before it was ready/)
+    expect(r.stdout).toMatch(/boom: cannot start/)
+  }, 45_000)
 })

@@ -3,6 +3,7 @@ import { parseTarget, roundRobin } from '../src/targets.js'
 import { sourceAddressCount } from '../src/scenarios/connections.js'
 import { sourceAddress } from '../src/engine/conn-engine.js'
 import { parseRssMetric } from '../src/memory.js'
+import { nodeMetricsUrls } from '../src/suite/brokers.js'
 
 describe('targets', () => {
   it('parses the four schemes with their default ports and paths', () => {
@@ -54,5 +55,17 @@ describe('broker memory from /metrics', () => {
   it('sums labelled samples and fails when the metric is absent', () => {
     expect(parseRssMetric('process_resident_memory_bytes{node="a"} 10\nprocess_resident_memory_bytes{node="b"} 5\n')).toBe(15)
     expect(() => parseRssMetric('up 1\n')).toThrow(/not found/)
+  })
+})
+
+describe('culex cluster up output', () => {
+  it('yields each node\'s /metrics URL', () => {
+    const lines = [
+      'culex cluster: redis   redis://127.0.0.1:35311  (AOF in .culex/redis, log .culex/redis.log)',
+      'culex cluster: culex-1  mqtt 127.0.0.1:40001  ws 127.0.0.1:40002/mqtt  http http://127.0.0.1:40003/readyz  (pid 101, log a.log)',
+      'culex cluster: culex-2  mqtt 127.0.0.1:40011  ws 127.0.0.1:40012/mqtt  http http://127.0.0.1:40013/readyz  (pid 102, log b.log)',
+      'culex cluster: MQTT    mqtt://127.0.0.1:1883',
+    ]
+    expect(nodeMetricsUrls(lines)).toEqual(['http://127.0.0.1:40003/metrics', 'http://127.0.0.1:40013/metrics'])
   })
 })

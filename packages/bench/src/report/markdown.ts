@@ -23,6 +23,7 @@ export function renderMarkdown(s: SuiteReport, chartFile: string | null): string
     `# culex-bench suite, ${s.started_at}`,
     '',
     `Machine: ${m.nproc} CPU(s), ${m.cpu_model}, ${fmtBytes(m.ram_bytes)} RAM, ${m.os}, Node ${m.node}.`,
+    `Load average (1/5/15 min) at start ${s.load_average.start.join(' / ')}, at end ${s.load_average.end.join(' / ')}; on ${m.nproc} CPUs anything else running skews the figures.`,
     `Settings: QoS ${s.config.qos.join(', ')}; payload ${s.config.size_bytes} B; ${s.config.duration_s} s measured after ${s.config.warmup_s} s warmup per scenario; ${s.config.workers} generator thread(s). The load generator runs on the same machine as the brokers.`,
     '',
     '## Targets',

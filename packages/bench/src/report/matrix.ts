@@ -101,6 +101,10 @@ function correctnessText(r: ScenarioReport): string {
 
 export function buildMatrix(suite: SuiteReport): Row[] {
   const keys: Array<{ key: string; scenario: string }> = []
+  for (const scenario of suite.config.scenarios) {
+    if (scenario === 'connections') keys.push({ key: 'connections', scenario })
+    else for (const q of suite.config.qos) keys.push({ key: `${scenario} qos${q}`, scenario })
+  }
   for (const t of suite.targets) {
     for (const r of t.runs) if (!keys.some((k) => k.key === runKey(r))) keys.push({ key: runKey(r), scenario: r.scenario })
     for (const e of t.errors) {

@@ -70,7 +70,7 @@ export function suiteHeader(s: SuiteReport): string {
   const m = s.machine
   return (
     `culex-bench suite ${s.started_at}: ${m.nproc} × ${m.cpu_model}, ${(m.ram_bytes / 2 ** 30).toFixed(1)} GiB RAM, ` +
-    `node ${m.node}; qos ${s.config.qos.join(',')}, ${s.config.size_bytes} B, ${s.config.duration_s} s (+${s.config.warmup_s} s warmup) per scenario`
+    `node ${m.node}, load ${s.load_average.start[0]} → ${s.load_average.end[0]}; qos ${s.config.qos.join(',')}, ${s.config.size_bytes} B, ${s.config.duration_s} s (+${s.config.warmup_s} s warmup) per scenario`
   )
 }
 

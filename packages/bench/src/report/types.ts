@@ -116,6 +116,8 @@ export interface SuiteReport {
   started_at: string
   finished_at: string
   machine: MachineInfo
+  /** 1, 5 and 15 minute load averages when the suite started and ended: other work skews the figures */
+  load_average: { start: number[]; end: number[] }
   config: {
     scenarios: ScenarioName[]
     qos: QoS[]

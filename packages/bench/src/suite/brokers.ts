@@ -61,6 +61,16 @@ async function ready(m: Managed, wait: () => Promise<void>): Promise<void> {
   }
 }
 
+/** Whether `bin` can be run: a path that exists, or a name found on PATH. */
+export function onPath(bin: string): boolean {
+  if (bin.includes('/')) return existsSync(bin)
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => dir && existsSync(path.join(dir, bin)))
+}
+
+function requireBin(bin: string): void {
+  if (!onPath(bin)) throw new SkipTarget(`${bin} not found on PATH`)
+}
+
 function requireCli(ctx: SuiteContext): void {
   if (!existsSync(ctx.brokerCli)) throw new SkipTarget(`${ctx.brokerCli} not found (run npm run build)`)
 }
@@ -85,6 +95,7 @@ export const mosquitto: TargetDef = {
   name: 'mosquitto',
   description: 'Mosquitto from PATH, one process, default settings (listener on 127.0.0.1, anonymous)',
   async start(ctx) {
+    requireBin(ctx.mosquittoBin)
     const [port] = (await freePorts(1)) as [number]
     const dir = mkdtempSync(path.join(ctx.tmpRoot, 'mosquitto-'))
     const conf = path.join(dir, 'mosquitto.conf')
@@ -111,6 +122,7 @@ export const culexCluster2: TargetDef = {
   description: 'two Culex nodes on one Redis; publishers on node A, subscribers on node B (settings as culex-1node)',
   async start(ctx) {
     requireCli(ctx)
+    requireBin(ctx.redisBin)
     const redis = await startRedis(ctx)
     const nodes: Array<Awaited<ReturnType<typeof startNode>>> = []
     const stop = async (): Promise<void> => {
@@ -139,6 +151,16 @@ export function clusterUpUnavailable(ctx: SuiteContext): string | null {
   return null
 }
 
+/** The nodes' /metrics URLs, from the lines `culex cluster up` prints for each node. */
+export function nodeMetricsUrls(lines: string[]): string[] {
+  const urls: string[] = []
+  for (const l of lines) {
+    const m = / http (http:\/\/[^\s/]+)\/readyz/.exec(l)
+    if (m?.[1]) urls.push(`${m[1]}/metrics`)
+  }
+  return urls
+}
+
 export const culexHaproxy: TargetDef = {
   name: 'culex-3nodes-haproxy',
   description: 'three Culex nodes behind HAProxy (`culex cluster up --nodes 3`); all clients through the HAProxy MQTT port (settings as culex-1node, via the environment)',
@@ -152,7 +174,8 @@ export const culexHaproxy: TargetDef = {
     const m = new Managed('culex cluster up', process.execPath, args, { env: culexEnv() })
     await ready(m, () => m.waitForLine(/cluster ready/, 90_000))
     const url = `mqtt://127.0.0.1:${mqtt}`
-    return { pubUrls: [url], subUrls: [url], brokerPids: [], metricsUrls: [], stop: () => m.stop('SIGINT', 30_000) }
+    const metricsUrls = nodeMetricsUrls(m.lines(/^culex cluster: .* http http:\/\//))
+    return { pubUrls: [url], subUrls: [url], brokerPids: [], metricsUrls, stop: () => m.stop('SIGINT', 30_000) }
   },
 }
 

@@ -129,6 +129,8 @@ export function registerSuite(program: Command): void {
         writeFileSync(`${base}.md`, renderMarkdown(report, `${path.basename(base)}.svg`))
         process.stderr.write(`wrote ${base}.json, ${base}.md, ${base}.svg\n`)
       }
+      // invalid figures are findings; a target that failed to start or a scenario that errored is a failure
+      if (report.targets.some((t) => t.status === 'failed' || t.errors.length > 0)) process.exitCode = 1
       if (o.json) {
         process.stderr.write(`${table}\n`)
         process.stdout.write(toJson(report))

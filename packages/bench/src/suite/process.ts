@@ -36,7 +36,7 @@ export class Managed {
       for (const line of chunk.toString('utf8').split('\n')) {
         if (!line.trim()) continue
         this.tail.push(line)
-        if (this.tail.length > 40) this.tail.shift()
+        if (this.tail.length > 200) this.tail.shift()
         this.lineWaiters = this.lineWaiters.filter((w) => {
           if (!w.re.test(line)) return true
           w.resolve()
@@ -64,6 +64,11 @@ export class Managed {
   }
 
   alive = (): boolean => !this.exited
+
+  /** Every line (of the last 200) it printed that matches `re`. */
+  lines(re: RegExp): string[] {
+    return this.tail.filter((l) => re.test(l))
+  }
 
   /** The last lines it printed, for error messages. */
   output(lines = 8): string {

@@ -90,6 +90,7 @@ async function runTarget(def: TargetDef, o: SuiteOptions, tmpRoot: string): Prom
 
 export async function runSuite(o: SuiteOptions): Promise<SuiteReport> {
   const startedAt = new Date().toISOString()
+  const loadStart = os.loadavg()
   const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'culex-bench-'))
   const targets: TargetReport[] = []
   try {
@@ -104,6 +105,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteReport> {
     started_at: startedAt,
     finished_at: new Date().toISOString(),
     machine: machineInfo(),
+    load_average: { start: loadStart.map((x) => Math.round(x * 100) / 100), end: os.loadavg().map((x) => Math.round(x * 100) / 100) },
     config: {
       scenarios: o.scenarios,
       qos: o.qos,

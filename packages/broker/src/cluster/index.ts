@@ -67,6 +67,20 @@ export async function attachCluster(opts: {
   await registry.start()
   await sweeper.sweepOwnLeftovers()
   sweeper.start()
+
+  // A graceful stop closes every client; stock Aedes then publishes all their wills at once,
+  // while the emitter is being closed (QoS 1/2 ones can be lost), even for the clients that
+  // reconnect to another node a moment later. In a cluster a stopping node leaves the wills
+  // stored and its registration lapses like a dead node's: wills of clients that came back
+  // elsewhere are dropped on their CONNECT, the others are published once by the sweeper.
+  const closeBroker = broker.close.bind(broker)
+  broker.close = ((cb?: () => void) => {
+    for (const c of Object.values((broker as unknown as { clients: Record<string, { will: unknown; _will: unknown }> }).clients)) {
+      c.will = null
+      c._will = null
+    }
+    return closeBroker(cb)
+  }) as Aedes['close']
   const onClient = (c: { id: string }): void => registry.clientUp(c.id)
   const onGone = (c: { id: string }): void => registry.clientDown(c.id)
   broker.on('client', onClient as never)
@@ -104,6 +118,11 @@ export async function attachCluster(opts: {
         if (!synced && !closing) setTimeout(onReady, 500).unref()
       })
   }
+  // Aedes closes the emitter (and with it the sub/pub links) when it closes: not an outage
+  const onBrokerClosed = (): void => {
+    closing = true
+  }
+  broker.once('closed', onBrokerClosed)
   for (const c of conns) {
     c.on('close', onDown)
     c.on('reconnecting', onDown)

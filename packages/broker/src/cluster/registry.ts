@@ -86,18 +86,25 @@ export class NodeRegistry {
     await m.exec()
   }
 
-  /** leave the cluster (graceful stop): nobody has to sweep for us */
+  /**
+   * Graceful stop: the node's details and client set go at once (status shows it stopped), but
+   * its registration is left to lapse like a dead node's, so the will sweeper handles the wills
+   * of its clients that do not come back elsewhere in time (see cluster/index.ts).
+   */
   async close(): Promise<void> {
     this.closed = true
     clearInterval(this.timer)
     if (this.db.status !== 'ready') return
-    await this.db.multi().zrem(NODES_KEY, this.opts.nodeId).del(nodeKey(this.opts.nodeId), nodeClientsKey(this.opts.nodeId)).exec()
+    await this.db.multi().del(nodeKey(this.opts.nodeId), nodeClientsKey(this.opts.nodeId)).exec()
   }
 }
 
 export interface NodeStatus {
   id: string
+  /** beating: registration not lapsed and not stopped */
   live: boolean
+  /** live, stopped (left gracefully, registration not lapsed yet) or dead */
+  state: 'live' | 'stopped' | 'dead'
   /** ms until the registration lapses (negative: lapsed that long ago) */
   expiresInMs: number
   clients: number
@@ -114,7 +121,8 @@ export async function listNodes(db: Redis): Promise<NodeStatus[]> {
     const id = flat[i]!
     const deadline = Number(flat[i + 1])
     const [info, clients] = await Promise.all([db.hgetall(nodeKey(id)), db.scard(nodeClientsKey(id))])
-    out.push({ id, live: deadline >= now, expiresInMs: deadline - now, clients, info })
+    const state = deadline < now ? 'dead' : Object.keys(info).length === 0 ? 'stopped' : 'live'
+    out.push({ id, live: state === 'live', state, expiresInMs: deadline - now, clients, info })
   }
   return out.sort((a, b) => Number(b.live) - Number(a.live) || a.id.localeCompare(b.id))
 }

@@ -220,6 +220,7 @@ export class WillSweeper {
     this.closed = true
     clearInterval(this.timer)
     await this.running
-    if (this.db.status === 'ready') await this.db.eval(UNLOCK_LUA, 1, WILL_LOCK_KEY, this.opts.nodeId).catch(() => {})
+    if (this.db.status !== 'ready') return
+    await this.db.eval(UNLOCK_LUA, 1, WILL_LOCK_KEY, this.opts.nodeId).catch(() => {})
   }
 }

@@ -70,7 +70,18 @@ export function registerCluster(program: Command): void {
         process.stderr.write(`culex cluster up: ${(err as Error).message}\n`)
         process.exit(err instanceof ClusterUpError ? 1 : 2)
       }
-      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => void running.stop(sig))
+      let signals = 0
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+        process.on(sig, () => {
+          // the first signal stops gracefully, a second one kills everything at once
+          if (++signals === 1) void running.stop(sig)
+          else {
+            running.kill()
+            out('culex cluster: killed')
+            process.exit(1)
+          }
+        })
+      }
       await running.stopped
       process.exit(0)
     })
@@ -111,7 +122,7 @@ export function registerCluster(program: Command): void {
           for (const n of nodes) {
             const at = (k: string): string => (n.info[`${k}_port`] ? `${n.info.host ?? ''}:${n.info[`${k}_port`]}` : '-')
             const up = n.info.started ? `${Math.round((Date.now() - Number(n.info.started)) / 1000)}s` : '-'
-            rows.push([n.id, n.live ? 'live' : `dead ${Math.round(-n.expiresInMs / 1000)}s`, String(n.clients), at('mqtt'), at('ws'), at('http'), n.info.pid ?? '-', up, n.info.version ?? '-'])
+            rows.push([n.id, n.state === 'dead' ? `dead ${Math.round(-n.expiresInMs / 1000)}s` : n.state, String(n.clients), at('mqtt'), at('ws'), at('http'), n.info.pid ?? '-', up, n.info.version ?? '-'])
           }
           const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
           process.stdout.write(`cluster at ${url}: ${live.length} live node${live.length === 1 ? '' : 's'}, ${clients} client${clients === 1 ? '' : 's'}\n`)

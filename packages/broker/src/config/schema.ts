@@ -6,6 +6,7 @@
  * environment variable (CULEX_ + upper case) and the CLI flag (--kebab-case).
  * `KEYS` is the single table the loader, the CLI and the README all derive from.
  */
+import { isIP } from 'node:net'
 import { z } from 'zod'
 
 const port = z.coerce.number().int().min(0).max(65535)
@@ -32,6 +33,15 @@ const list = z.preprocess(
   (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
   z.array(z.string().min(1)),
 )
+
+function isAddressOrSubnet(s: string): boolean {
+  const [addr, bits, extra] = s.split('/')
+  const family = isIP(addr ?? '')
+  if (!family || extra !== undefined) return false
+  if (bits === undefined) return true
+  const n = Number(bits)
+  return /^\d+$/.test(bits) && n <= (family === 4 ? 32 : 128)
+}
 
 export interface KeySpec {
   /** config file key */
@@ -65,7 +75,7 @@ export const KEYS = [
   { key: 'will_delay_ms', type: nonNegativeInt, default: 0, doc: 'Extra wait after a dead node\'s heartbeat lapses before its clients\' wills are published' },
   { key: 'will_sweep_interval_ms', type: positiveInt, default: 1000, doc: 'Cluster: how often one node (under a Redis lock) looks for wills of dead nodes; a will goes out at most about 3 heartbeats + will_delay_ms + 4 sweeps after the node\'s last heartbeat' },
   { key: 'queue_limit', type: positiveInt, default: 42, doc: 'Packets a client may queue while its CONNECT is processed' },
-  { key: 'trusted_proxies', type: list, default: [], doc: 'Addresses allowed to send a PROXY protocol header (comma separated); any other sender is refused' },
+  { key: 'trusted_proxies', type: list.refine((a) => a.every(isAddressOrSubnet), 'each entry must be an IP address or a CIDR subnet, e.g. 127.0.0.1 or 172.28.0.0/16'), default: [], doc: 'Addresses allowed to send a PROXY protocol header (comma separated); any other sender is refused' },
   // security (issue 5): see docs/security.md
   { key: 'allow_anonymous', type: bool.optional(), doc: 'Let clients connect without a username. Unset = auto: false once any user exists or in cluster mode (the start-up log says which)', defaultDoc: 'auto' },
   { key: 'users_file', type: z.string().min(1).optional(), doc: 'Users file of a single node (`culex user add --users-file`), reloaded when it changes. In cluster mode users live in Redis', defaultDoc: 'unset (no users)' },
@@ -80,7 +90,7 @@ export const KEYS = [
   { key: 'max_topic_length', type: z.coerce.number().int().min(1).max(65535), default: 1024, doc: 'Longest topic name or filter (characters); longer publishes close the connection, longer subscriptions get 0x80' },
   { key: 'max_topic_levels', type: z.coerce.number().int().min(1).max(100), default: 32, doc: 'Most topic levels in a topic or filter (Aedes caps this at 100)' },
   { key: 'max_inflight', type: nonNegativeInt, default: 1000, doc: 'Inbound QoS 2 messages per client awaiting PUBREL; one more closes the connection (0 = no limit)' },
-  { key: 'max_queued', type: positiveInt, default: 1000, doc: 'Messages waiting to be written to one client; beyond it QoS 0 is dropped (counted) and a QoS 1/2 subscriber is disconnected' },
+  { key: 'max_queued', type: positiveInt, default: 1000, doc: 'Messages waiting for one client while its socket is backed up (it does not read); beyond it QoS 0 is dropped (counted) and a QoS 1/2 subscriber is disconnected' },
   { key: 'max_queued_bytes', type: positiveInt, default: 16777216, doc: 'Bytes waiting to be written to one client; beyond it as max_queued' },
   { key: 'drain_timeout_ms', type: nonNegativeInt, default: 60000, doc: 'Disconnect a client whose socket accepts no data for this long (0 = never)' },
   { key: 'tls_port', type: port.optional(), doc: 'MQTT over TLS terminated by the node itself (unset = off; behind HAProxy, HAProxy terminates TLS)', defaultDoc: 'unset' },

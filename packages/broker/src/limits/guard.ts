@@ -16,8 +16,9 @@
  *   the subscriber's socket to drain before it finishes the message; one
  *   subscriber that stops reading holds emitter slots until they run out and
  *   every client on the node stalls (for up to drainTimeout). Here delivery
- *   returns at once and each client may have at most `maxQueued` messages /
- *   `maxQueuedBytes` bytes waiting for its socket. Beyond that QoS 0 messages
+ *   returns at once; a client counts as slow when more than `maxQueued`
+ *   messages wait for it and its socket has not drained for a second, or
+ *   when `maxQueuedBytes` bytes are buffered for its socket. Beyond that QoS 0 messages
  *   are dropped and counted (culex_messages_dropped_total) and a QoS 1/2
  *   subscriber is disconnected: a persistent session keeps those messages in
  *   the session store and gets them on reconnect.
@@ -34,6 +35,11 @@ export interface GuardOptions {
   counters: HotCounters
   log: Logger
 }
+
+/** how long a socket may stay backed up with max_queued messages waiting before its client counts as slow */
+const STUCK_MS = 1000
+/** waiting messages beyond max_queued * HARD_FACTOR count as slow at once */
+const HARD_FACTOR = 50
 
 type Callback = (err?: Error | null) => void
 type Deliver = (packet: { qos: number; topic: string }, cb: Callback) => void
@@ -100,7 +106,29 @@ function guardDelivery(client: AedesClientInternals, opts: GuardOptions): void {
   const written: Callback = () => {
     waiting--
   }
-  const full = (): boolean => waiting >= maxQueued || conn.writableLength >= maxQueuedBytes
+  // A client is slow only when its socket stays backed up: more than
+  // `maxQueued` messages wait AND the socket has not drained for
+  // STUCK_MS. A burst handed over in one turn (a batch from the Redis
+  // emitter, say) to a client that reads is not a slow consumer: its socket
+  // drains, which resets the clock. Bytes are bounded at once.
+  let stuckSince = 0
+  conn.on('drain', () => {
+    stuckSince = 0
+  })
+  const full = (): boolean => {
+    if (conn.writableLength >= maxQueuedBytes) return true
+    if (waiting < maxQueued) return false
+    // far beyond the limit: cut whatever the cause, memory comes first
+    if (waiting >= maxQueued * HARD_FACTOR) return true
+    // the socket drains: the client reads, the node itself is behind (a burst)
+    if (!(conn as unknown as { writableNeedDrain: boolean }).writableNeedDrain) {
+      stuckSince = 0
+      return false
+    }
+    const now = Date.now()
+    if (stuckSince === 0) stuckSince = now
+    return now - stuckSince >= STUCK_MS
+  }
 
   const guarded0: Deliver = (packet, cb) => {
     if (full()) {

@@ -169,6 +169,7 @@ export function createProxyProtocolGate(opts: ProxyGateOptions): SocketGate {
   return (socket, info, next) => {
     let buf: Buffer = Buffer.alloc(0)
     let done = false
+    const isTrusted = trusted(socket.remoteAddress)
     const finish = (): void => {
       done = true
       clearTimeout(timer)
@@ -187,13 +188,18 @@ export function createProxyProtocolGate(opts: ProxyGateOptions): SocketGate {
       let chunk: Buffer | null
       while ((chunk = socket.read() as Buffer | null) !== null) buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
       const r = parseProxyHeader(buf)
-      if (r.kind === 'more') return
+      if (r.kind === 'more') {
+        // an untrusted sender is refused as soon as it is clearly sending a PROXY header
+        const announced = (p: Buffer): boolean => buf.length >= p.length && startsLike(buf, p)
+        if (!isTrusted && (announced(V2_SIGNATURE) || announced(V1_PREFIX))) return refuse('PROXY header from an address not in trusted_proxies')
+        return
+      }
       if (r.kind === 'none') {
         finish()
         if (buf.length > 0) socket.unshift(buf)
         return next()
       }
-      if (!trusted(socket.remoteAddress)) return refuse('PROXY header from an address not in trusted_proxies')
+      if (!isTrusted) return refuse('PROXY header from an address not in trusted_proxies')
       if (r.kind === 'invalid') return refuse(r.reason)
       finish()
       if (r.details) {

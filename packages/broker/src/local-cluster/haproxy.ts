@@ -25,7 +25,6 @@ export interface HaproxyVars {
   /** the nodes' keepalive_max_s; HAProxy timeouts are twice it */
   keepaliveMaxS: number
   checkInterMs?: number
-  maxconn?: number
 }
 
 /** HAProxy wants file names without spaces or quotes the simple way */
@@ -46,7 +45,6 @@ export function renderHaproxyConfig(template: string, v: HaproxyVars): string {
     keepalive_max_s: String(v.keepaliveMaxS),
     timeout_s: String(Math.max(60, 2 * v.keepaliveMaxS)),
     check_inter_ms: String(v.checkInterMs ?? 1000),
-    maxconn: String(v.maxconn ?? 50000),
     mqtt_servers: servers('mqtt'),
     ws_servers: servers('ws'),
   }

@@ -36,7 +36,8 @@ export function readState(dir: string): ClusterState | undefined {
 
 export function writeState(state: ClusterState): void {
   const f = stateFile(state.dir)
-  writeFileSync(`${f}.tmp`, `${JSON.stringify(state, null, 2)}\n`)
+  // redisUrl: the same URL under the name `culex user` / `culex acl` read (commands/user.ts)
+  writeFileSync(`${f}.tmp`, `${JSON.stringify({ ...state, redisUrl: state.redis_url }, null, 2)}\n`)
   renameSync(`${f}.tmp`, f)
 }
 

@@ -13,7 +13,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path'
 import { findAssets } from './assets.js'
 import { ensureCerts } from './certs.js'
 import { checkHaproxyConfig, renderHaproxyFile } from './haproxy.js'
-import { INSTALL_LINE, aliveAs, assertPortFree, freePort, redisPing, sleep, spawnLogged, stopPid, waitUntil, which } from './procs.js'
+import { INSTALL_LINE, aliveAs, assertPortFree, freePort, redisPing, spawnLogged, stopPid, waitUntil, which } from './procs.js'
 import { readState, removeState, writeState, alive, type ClusterState } from './state.js'
 
 export class ClusterUpError extends Error {}
@@ -43,7 +43,15 @@ interface Child {
   log: string
 }
 
-export async function clusterUp(o: UpOptions): Promise<{ stop: (reason: string) => Promise<void>; stopped: Promise<void> }> {
+export interface RunningCluster {
+  /** graceful: HAProxy, then the nodes, then Redis */
+  stop(reason: string): Promise<void>
+  /** at once: SIGKILL everything (a second Ctrl-C) */
+  kill(): void
+  stopped: Promise<void>
+}
+
+export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
   const missing = ['redis-server', 'haproxy'].filter((b) => !which(b))
   if (missing.length > 0) {
     throw new ClusterUpError(`${missing.join(' and ')} not found on PATH. Install with:\n  ${INSTALL_LINE}`)
@@ -232,7 +240,17 @@ export async function clusterUp(o: UpOptions): Promise<{ stop: (reason: string) 
     await stop('start-up failed')
     throw err instanceof ClusterUpError ? err : new ClusterUpError((err as Error).message)
   }
-  return { stop, stopped }
+  const kill = (): void => {
+    for (const c of children) {
+      try {
+        if (c.proc.pid) process.kill(c.proc.pid, 'SIGKILL')
+      } catch {
+        /* gone */
+      }
+    }
+    removeState(dir)
+  }
+  return { stop, kill, stopped }
 }
 
 function readyLine(log: string): { listeners: Record<string, string> } | undefined {
@@ -299,4 +317,3 @@ export async function reapStale(s: ClusterState): Promise<void> {
   removeState(s.dir)
 }
 
-export { sleep }

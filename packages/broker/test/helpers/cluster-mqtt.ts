@@ -3,10 +3,15 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 
 const clients = new Set<MqttClient>()
 
-/** connect and wait for CONNACK (no automatic reconnect unless asked) */
+/**
+ * connect and wait for CONNACK (no automatic reconnect unless asked). Messages are collected
+ * from the start: queued messages of a session can arrive in the same read as the CONNACK,
+ * before the caller could attach a listener.
+ */
 export async function mqttConnect(url: string, opts: IClientOptions = {}): Promise<MqttClient> {
   const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts })
   clients.add(client)
+  collect(client)
   await new Promise<void>((resolve, reject) => {
     const onErr = (err: Error): void => reject(err)
     client.once('connect', () => {
@@ -31,8 +36,16 @@ export interface Got {
   retain: boolean
 }
 
+const collected = new WeakMap<MqttClient, Got[]>()
+
+/** every message the client got (since mqttConnect created it) */
 export function collect(client: MqttClient): Got[] {
-  const got: Got[] = []
-  client.on('message', (topic, payload, packet) => got.push({ topic, payload: payload.toString(), qos: packet.qos, retain: packet.retain }))
+  let got = collected.get(client)
+  if (!got) {
+    const list: Got[] = []
+    got = list
+    collected.set(client, list)
+    client.on('message', (topic, payload, packet) => list.push({ topic, payload: payload.toString(), qos: packet.qos, retain: packet.retain }))
+  }
   return got
 }

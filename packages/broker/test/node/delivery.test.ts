@@ -79,6 +79,18 @@ describe('delivery', () => {
     expect(gotHash.some((m) => m.topic.startsWith('$SYS'))).toBe(false)
   })
 
+  it('a subscriber that reads gets a 5,000-message QoS 1 burst complete and in order (bursts are not slow consumers)', async () => {
+    const sub = await connect(url)
+    const got = collect(sub)
+    await sub.subscribeAsync('burst/t', { qos: 1 })
+    const pub = await connect(url)
+    const sent = Array.from({ length: 5000 }, (_, i) => pub.publishAsync('burst/t', `b${i}`, { qos: 1 }))
+    await Promise.all(sent)
+    await waitFor(() => got.length >= 5000, 15_000, '5000 messages')
+    expect(sub.connected).toBe(true)
+    expect(got.map((m) => m.payload)).toEqual(Array.from({ length: 5000 }, (_, i) => `b${i}`))
+  })
+
   it('unsubscribe stops delivery [MQTT-3.10.4-6]', async () => {
     const sub = await connect(url)
     const got = collect(sub)

@@ -1,0 +1,216 @@
+/**
+ * The cluster bus: how a message published on one node reaches subscribers
+ * on the others. Replaces mqemitter-redis on the message path.
+ *
+ * Why not mqemitter-redis: it sends every message, local ones included, on a
+ * round trip through Redis before any subscriber sees it; it issues one
+ * Redis (P)SUBSCRIBE per topic filter (Redis then pattern-matches every
+ * message against every filter of every node); it msgpack-encodes each
+ * message and dedupes through an LRU cache with a TTL (a message matching a
+ * SUBSCRIBE and a PSUBSCRIBE arrives twice). On two cores that capped the
+ * cross-node path at about a third of a single node.
+ *
+ * Here: a node delivers to its own subscribers at once (as a single node
+ * does, with the same back-pressure), and every message goes to the other
+ * nodes on ONE Redis channel, many messages per PUBLISH (one batch per
+ * event-loop turn, see bus-codec.ts). Each node matches what it receives
+ * against its local subscriptions (qlobber, in mqemitter) and drops its own
+ * batches, so nothing arrives twice and no dedupe cache is needed. Every
+ * node receives every message: right for the handful of nodes a Culex
+ * cluster has. The emit callback (Aedes sends PUBACK/PUBREC after it) fires
+ * once local delivery is done and Redis has accepted the batch.
+ */
+import { EventEmitter } from 'node:events'
+import { randomBytes } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import MQEmitter from 'mqemitter'
+import { decodeBatch, encodeBatch, originOf, type BusPacket } from './bus-codec.js'
+
+type Done = (err?: Error | null) => void
+
+export interface BusOptions {
+  sub: Redis
+  pub: Redis
+  /** Redis channel of the cluster (several clusters can share one Redis) */
+  channel: string
+  concurrency?: number
+  /** remote deliveries in progress at which this node asks its peers to slow down */
+  highWater?: number
+  onError?: (err: Error) => void
+}
+
+interface LocalEmitter {
+  emit(message: unknown, cb?: Done): unknown
+  on(topic: string, notify: unknown, done?: () => void): unknown
+  removeListener(topic: string, notify: unknown, done?: () => void): unknown
+  close(cb: () => void): unknown
+  closed: boolean
+}
+
+export interface ClusterBus extends LocalEmitter {
+  /** link state events, like mqemitter-redis' `state` */
+  state: EventEmitter
+  /** messages sent to / received from other nodes */
+  stats: { sent: number; received: number; batchesSent: number; pressureEvents: number }
+}
+
+const noop = (): void => {}
+const PRESSURE_TTL_MS = 600
+
+export function createClusterBus(opts: BusOptions): ClusterBus {
+  const local = new (MQEmitter as unknown as new (o: object) => LocalEmitter)({ concurrency: opts.concurrency ?? 100, matchEmptyLevels: true })
+  const emitLocal = local.emit.bind(local)
+  const matcher = (local as unknown as { _matcher: { match(topic: string): Array<(p: unknown, cb: Done) => void> } })._matcher
+  const origin = randomBytes(8).toString('hex')
+  const { sub, pub, channel } = opts
+  const state = new EventEmitter()
+  const stats = { sent: 0, received: 0, batchesSent: 0, pressureEvents: 0 }
+  const onError = opts.onError ?? noop
+
+  // Back-pressure across nodes (Redis pub/sub has none). A node whose remote
+  // deliveries pile up (its subscribers or its CPU cannot keep up) says so on
+  // the control channel; while any peer is under pressure, the others hold
+  // the emit callbacks, so Aedes stops reading their publishers' sockets and
+  // TCP slows the publishers down, as on a single node. The signal is
+  // refreshed while it lasts and expires by itself, so a lost "off" (or a
+  // dead peer) cannot stall the cluster for longer than PRESSURE_TTL_MS.
+  const highWater = opts.highWater ?? 4_000
+  const lowWater = Math.floor(highWater / 4)
+  const control = `${channel}:pressure`
+  let remoteInflight = 0
+  let pressureOn = false
+  let refresh: NodeJS.Timeout | undefined
+  const signal = (on: boolean): void => {
+    pub.publish(control, `${origin}:${on ? 1 : 0}`).catch((err: Error) => onError(err))
+  }
+  const setPressure = (on: boolean): void => {
+    pressureOn = on
+    stats.pressureEvents += on ? 1 : 0
+    signal(on)
+    clearInterval(refresh)
+    refresh = on ? setInterval(() => signal(true), PRESSURE_TTL_MS / 3) : undefined
+  }
+  const remoteDone = (): void => {
+    remoteInflight--
+    if (pressureOn && remoteInflight <= lowWater) setPressure(false)
+  }
+  /** peers under pressure: origin -> expiry time */
+  const pressuredPeers = new Map<string, number>()
+  let held: Done[] = []
+  let expiryTimer: NodeJS.Timeout | undefined
+  const peersPressured = (): boolean => {
+    if (pressuredPeers.size === 0) return false
+    const now = Date.now()
+    for (const [peer, until] of pressuredPeers) if (until <= now) pressuredPeers.delete(peer)
+    return pressuredPeers.size > 0
+  }
+  const releaseHeld = (): void => {
+    if (peersPressured()) return
+    clearInterval(expiryTimer)
+    expiryTimer = undefined
+    const callbacks = held
+    held = []
+    for (const cb of callbacks) cb()
+  }
+  const onControl = (text: string): void => {
+    const sep = text.lastIndexOf(':')
+    const peer = text.slice(0, sep)
+    if (peer === origin) return
+    if (text.slice(sep + 1) === '1') {
+      pressuredPeers.set(peer, Date.now() + PRESSURE_TTL_MS)
+      expiryTimer ??= setInterval(releaseHeld, PRESSURE_TTL_MS / 4)
+    } else {
+      pressuredPeers.delete(peer)
+      releaseHeld()
+    }
+  }
+
+  let pending: BusPacket[] = []
+  let waiters: Done[] = []
+  let scheduled = false
+  const flush = (): void => {
+    scheduled = false
+    const packets = pending
+    const callbacks = waiters
+    pending = []
+    waiters = []
+    stats.sent += packets.length
+    stats.batchesSent++
+    pub.publish(channel, encodeBatch(origin, packets)).then(
+      () => {
+        if (peersPressured()) for (const cb of callbacks) held.push(cb)
+        else for (const cb of callbacks) cb()
+      },
+      (err: Error) => {
+        onError(err)
+        for (const cb of callbacks) cb(err)
+      },
+    )
+  }
+
+  sub.on('message', (ch: string, message: string) => {
+    if (ch === control) onControl(message)
+  })
+  sub.on('messageBuffer', (ch: Buffer, message: Buffer) => {
+    if (ch.toString() !== channel) return
+    try {
+      if (originOf(message) === origin) return
+      const { packets } = decodeBatch(message)
+      stats.received += packets.length
+      // straight to the matching local listeners: mqemitter's queue (its
+      // concurrency limit) recurses once per queued message that matches
+      // nothing, and every node receives every message, so a large batch
+      // would overflow the stack. Remote messages cannot be pushed back on
+      // anyway; slow local consumers are bounded by limits/guard.ts.
+      for (const p of packets) {
+        const listeners = matcher.match(p.topic)
+        remoteInflight += listeners.length
+        for (let i = 0; i < listeners.length; i++) listeners[i]!(p, remoteDone)
+      }
+      if (!pressureOn && remoteInflight >= highWater) setPressure(true)
+    } catch (err) {
+      onError(err as Error)
+    }
+  })
+  const subscribe = (): void => {
+    sub.subscribe(channel, control).catch((err: Error) => onError(err))
+  }
+  // ioredis re-subscribes by itself after a reconnect (autoResubscribe)
+  if (sub.status === 'ready') subscribe()
+  else sub.once('ready', subscribe)
+  sub.on('ready', () => state.emit('subConnect'))
+  pub.on('ready', () => state.emit('pubConnect'))
+
+  const bus = local as ClusterBus
+  const closeLocal = local.close.bind(local)
+  bus.close = (cb: () => void): unknown => {
+    clearInterval(refresh)
+    clearInterval(expiryTimer)
+    pressuredPeers.clear()
+    releaseHeld()
+    return closeLocal(cb)
+  }
+  bus.state = state
+  bus.stats = stats
+  bus.emit = (message: unknown, cb: Done = noop): unknown => {
+    if (local.closed) {
+      cb(new Error('cluster bus is closed'))
+      return bus
+    }
+    // done when delivered locally and accepted by Redis, whichever is last
+    let left = 2
+    let failed: Error | null = null
+    const part: Done = (err) => {
+      if (err && !failed) failed = err
+      if (--left === 0) cb(failed)
+    }
+    pending.push(message as BusPacket)
+    waiters.push(part)
+    if (!scheduled) {
+      scheduled = true
+      setImmediate(flush)
+    }
+    return emitLocal(message, part)
+  }
+  return bus
+}

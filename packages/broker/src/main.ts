@@ -47,7 +47,7 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   // users, ACL, limits (auth/setup.ts); throws on a bad users/ACL file before any port opens
   const security = createSecurity({ config, log, counters })
   readiness.add('auth', security.ready)
-  const backend = await createBackend(config.redis_url, log, nodeId)
+  const backend = await createBackend(config.redis_url, log, nodeId, () => counters.queuedDeliveries)
   if (backend.mode === 'cluster') readiness.add('redis', backend.healthy)
   const broker = await createBroker({ config, nodeId, backend, counters, hooks: security.hooks })
   security.attach(broker)

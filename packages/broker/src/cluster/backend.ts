@@ -1,7 +1,7 @@
 /**
  * Where a node keeps its state. Single node: Aedes' in-memory persistence and
- * emitter. Cluster mode (redis_url set): mqemitter-redis routes messages
- * between nodes and aedes-persistence-redis keeps subscriptions, sessions,
+ * emitter. Cluster mode (redis_url set): our cluster bus (bus.ts) routes
+ * messages between nodes over Redis pub/sub and aedes-persistence-redis keeps subscriptions, sessions,
  * retained messages and wills, both over ioredis.
  */
 import { Redis } from 'ioredis'
@@ -22,11 +22,11 @@ export interface Backend {
   close(): Promise<void>
 }
 
-export async function createBackend(redisUrl: string | undefined, log: Logger, nodeId = 'culex'): Promise<Backend> {
+export async function createBackend(redisUrl: string | undefined, log: Logger, nodeId = 'culex', backlog?: () => number): Promise<Backend> {
   if (!redisUrl) {
     return { mode: 'memory', redis: [], healthy: () => true, close: async () => {} }
   }
-  const { default: mqemitterRedis } = await import('mqemitter-redis')
+  const { createClusterBus } = await import('./bus.js')
   const options = { maxRetriesPerRequest: null, enableOfflineQueue: true, lazyConnect: false }
   // named links: `CLIENT LIST` in Redis shows which node and which role each connection is
   const subConn = new Redis(redisUrl, { ...options, connectionName: `culex-${nodeId}-sub` })
@@ -36,10 +36,14 @@ export async function createBackend(redisUrl: string | undefined, log: Logger, n
   for (const [name, conn] of [['sub', subConn], ['pub', pubConn], ['data', dataConn]] as const) {
     conn.on('error', (err: Error) => log.warn({ redis: name, err: err.message }, 'redis link error'))
   }
-  const mq = mqemitterRedis({ subConn, pubConn })
-  // mqemitter-redis re-emits every link error on `state`; without a listener that throws and
-  // kills the process the first time Redis goes away (readiness reports the outage instead)
-  ;(mq as unknown as { state: NodeJS.EventEmitter }).state.on('error', () => {})
+  // our cluster bus, not mqemitter-redis, carries the messages (bus.ts says why)
+  const mq = createClusterBus({
+    sub: subConn,
+    pub: pubConn,
+    channel: 'culex:bus',
+    backlog,
+    onError: (err) => log.warn({ err: err.message }, 'cluster bus error'),
+  })
   // aedes-persistence-redis with our fixes for the cluster (see persistence.ts)
   const { persistence, core } = createClusterPersistence({ db: dataConn, sub: subConn, pub: pubConn, mq, log })
   return {

@@ -34,7 +34,9 @@ export interface BusOptions {
   /** Redis channel of the cluster (several clusters can share one Redis) */
   channel: string
   concurrency?: number
-  /** remote deliveries in progress at which this node asks its peers to slow down */
+  /** deliveries waiting for this node's client sockets (HotCounters.queuedDeliveries) */
+  backlog?: () => number
+  /** backlog at which this node asks its peers to slow down (they resume at a quarter of it) */
   highWater?: number
   onError?: (err: Error) => void
 }
@@ -67,7 +69,7 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
   const stats = { sent: 0, received: 0, batchesSent: 0, pressureEvents: 0 }
   const onError = opts.onError ?? noop
 
-  // Back-pressure across nodes (Redis pub/sub has none). A node whose remote
+  // Back-pressure across nodes (Redis pub/sub has none). A node whose
   // deliveries pile up (its subscribers or its CPU cannot keep up) says so on
   // the control channel; while any peer is under pressure, the others hold
   // the emit callbacks, so Aedes stops reading their publishers' sockets and
@@ -76,23 +78,22 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
   // dead peer) cannot stall the cluster for longer than PRESSURE_TTL_MS.
   const highWater = opts.highWater ?? 4_000
   const lowWater = Math.floor(highWater / 4)
+  const backlog = opts.backlog ?? ((): number => 0)
   const control = `${channel}:pressure`
-  let remoteInflight = 0
   let pressureOn = false
   let refresh: NodeJS.Timeout | undefined
+  let poll: NodeJS.Timeout | undefined
   const signal = (on: boolean): void => {
     pub.publish(control, `${origin}:${on ? 1 : 0}`).catch((err: Error) => onError(err))
   }
   const setPressure = (on: boolean): void => {
     pressureOn = on
-    stats.pressureEvents += on ? 1 : 0
+    if (on) stats.pressureEvents++
     signal(on)
     clearInterval(refresh)
+    clearInterval(poll)
     refresh = on ? setInterval(() => signal(true), PRESSURE_TTL_MS / 3) : undefined
-  }
-  const remoteDone = (): void => {
-    remoteInflight--
-    if (pressureOn && remoteInflight <= lowWater) setPressure(false)
+    poll = on ? setInterval(() => backlog() <= lowWater && setPressure(false), 10) : undefined
   }
   /** peers under pressure: origin -> expiry time */
   const pressuredPeers = new Map<string, number>()
@@ -164,10 +165,9 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
       // anyway; slow local consumers are bounded by limits/guard.ts.
       for (const p of packets) {
         const listeners = matcher.match(p.topic)
-        remoteInflight += listeners.length
-        for (let i = 0; i < listeners.length; i++) listeners[i]!(p, remoteDone)
+        for (let i = 0; i < listeners.length; i++) listeners[i]!(p, noop)
       }
-      if (!pressureOn && remoteInflight >= highWater) setPressure(true)
+      if (!pressureOn && backlog() >= highWater) setPressure(true)
     } catch (err) {
       onError(err as Error)
     }
@@ -185,6 +185,7 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
   const closeLocal = local.close.bind(local)
   bus.close = (cb: () => void): unknown => {
     clearInterval(refresh)
+    clearInterval(poll)
     clearInterval(expiryTimer)
     pressuredPeers.clear()
     releaseHeld()

@@ -54,7 +54,7 @@ const QLOBBER_OPTIONS = { separator: '/', wildcard_one: '+', wildcard_some: '#',
 /**
  * Redis channel for subscription changes between nodes. A '#' can never be
  * part of an MQTT topic name [MQTT-3.3.2-2], so no client can publish onto it,
- * and mqemitter-redis is told to ignore it, so no subscriber sees it.
+ * and the cluster bus (bus.ts) reads only its own channel, so no subscriber sees it.
  */
 export const SUBS_SYNC_CHANNEL = 'culex#subs'
 
@@ -85,10 +85,6 @@ interface BrokerLike {
   id: string
 }
 
-/** mqemitter-redis internals we rely on (pinned ^7.2) */
-interface MqEmitterRedisLike {
-  _ignoredTopicsSet?: Set<string>
-}
 
 // KEYS[1] = will list, KEYS[2] = nodes zset; ARGV[1] = encoded client id, ARGV[2] = own node id
 // Deletes `will:<node>:<client>` for every node the cluster knows (aedes-persistence-redis#98).
@@ -132,11 +128,10 @@ export class CulexRedisPersistence {
     private readonly db: Redis,
     private readonly sub: Redis,
     private readonly pub: Redis,
-    mq: unknown,
+    _mq: unknown,
     private readonly log: Logger,
   ) {
     this.inner = new AsyncRedisPersistence({ conn: db })
-    ;(mq as MqEmitterRedisLike)._ignoredTopicsSet?.add(SUBS_SYNC_CHANNEL)
   }
 
   async setup(broker: BrokerLike): Promise<void> {

@@ -103,9 +103,20 @@ function guardDelivery(client: AedesClientInternals, opts: GuardOptions): void {
   let waiting = 0
   let cut = false
   // one function per client, not per message: Aedes calls it once per delivery when the write is done
+  // the node-wide total (counters.queuedDeliveries) drives cluster back-pressure
+  // (cluster/bus.ts): a closed client's remainder leaves it at once, so it
+  // cannot drift and stall the cluster
+  let detached = false
   const written: Callback = () => {
+    if (detached) return
     waiting--
+    counters.queuedDeliveries--
   }
+  conn.once('close', () => {
+    detached = true
+    counters.queuedDeliveries -= waiting
+    waiting = 0
+  })
   // A client is slow only when its socket stays backed up: more than
   // `maxQueued` messages wait AND the socket has not drained for
   // STUCK_MS. A burst handed over in one turn (a batch from the Redis
@@ -134,7 +145,10 @@ function guardDelivery(client: AedesClientInternals, opts: GuardOptions): void {
     if (full()) {
       counters.droppedQos0++
     } else {
-      waiting++
+      if (!detached) {
+        waiting++
+        counters.queuedDeliveries++
+      }
       deliver0(packet, written)
     }
     setImmediate(cb)
@@ -149,7 +163,10 @@ function guardDelivery(client: AedesClientInternals, opts: GuardOptions): void {
         conn.destroy()
       }
     } else {
-      waiting++
+      if (!detached) {
+        waiting++
+        counters.queuedDeliveries++
+      }
       deliverQoS(packet, written)
     }
     setImmediate(cb)

@@ -12,6 +12,8 @@ export class HotCounters {
   messagesDelivered = 0
   publishDenied = 0
   droppedQos0 = 0
+  /** deliveries handed to clients and not yet written (limits/guard.ts); the cluster bus reads it for back-pressure */
+  queuedDeliveries = 0
 }
 
 export interface MetricSources {
@@ -49,6 +51,14 @@ export function createMetrics({ broker, counters, sockets }: MetricSources): Reg
   monotonic('culex_messages_dropped_total', 'QoS 0 messages dropped for slow subscribers', () => counters.droppedQos0, registry)
   monotonic('culex_bytes_received_total', 'Bytes read from client sockets', () => sockets.bytesRead, registry)
   monotonic('culex_bytes_sent_total', 'Bytes written to client sockets', () => sockets.bytesWritten, registry)
+  new Gauge({
+    name: 'culex_queued_deliveries',
+    help: 'Deliveries waiting to be written to client sockets on this node',
+    registers: [registry],
+    collect() {
+      this.set(counters.queuedDeliveries)
+    },
+  })
   new Gauge({
     name: 'culex_subscriptions',
     help: 'Subscriptions held by clients connected to this node',

@@ -103,7 +103,10 @@ export async function runConnections(cfg: ScenarioConfig): Promise<ScenarioRepor
     const errors: Record<string, number> = {}
     for (const r of ramps) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v
     const lat = summarize(mergeHistograms(ramps.map((r) => r.histogram)))
-    const perConn = before && after && connected > 0 ? Math.round((after.bytes - before.bytes) / connected) : null
+    const grown = before && after && connected > 0 ? after.bytes - before.bytes : null
+    // RSS can shrink over the ramp (a GC returned memory): then the figure means nothing
+    const perConn = grown !== null && grown > 0 ? Math.round(grown / connected) : null
+    if (grown !== null && grown <= 0) warnings.push('broker RSS did not grow over the ramp (garbage collection?): no per-connection memory figure')
     const results: ConnectionResults = {
       kind: 'connections',
       connections_requested: cfg.connections,

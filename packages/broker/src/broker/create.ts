@@ -6,6 +6,7 @@ import { Aedes, type AedesOptions } from 'aedes'
 import type { CulexConfig } from '../config/schema.js'
 import type { Backend } from '../cluster/backend.js'
 import type { HotCounters } from '../ops/metrics.js'
+import { createPublishGate } from './backpressure.js'
 import { installExactDedupe, seedCounter, seenBefore } from '../cluster/dedupe.js'
 
 export interface BrokerParts {
@@ -19,6 +20,8 @@ export interface BrokerParts {
 
 export async function createBroker({ config, nodeId, backend, counters, hooks = {} }: BrokerParts): Promise<Aedes> {
   const forward = hooks.authorizeForward
+  // a publisher waits while the node's subscribers are behind (backpressure.ts)
+  const gate = createPublishGate(counters)
   const opts: AedesOptions = {
     id: nodeId,
     mq: backend.mq,
@@ -31,8 +34,9 @@ export async function createBroker({ config, nodeId, backend, counters, hooks = 
     ...hooks,
     // counting is one integer increment per message, no allocation
     published(packet, client, done) {
-      if (client) counters.messagesReceived++
-      done()
+      if (!client) return done()
+      counters.messagesReceived++
+      gate.pass(done)
     },
     authorizeForward(client, packet) {
       // exact duplicate filter instead of Aedes' monotonic one (aedes#955, cluster/dedupe.ts)
@@ -45,5 +49,6 @@ export async function createBroker({ config, nodeId, backend, counters, hooks = 
   const broker = await Aedes.createBroker(opts)
   installExactDedupe(broker)
   seedCounter(broker)
+  broker.on('closed', () => gate.releaseAll())
   return broker
 }

@@ -20,7 +20,6 @@ const boolArg = (v: string): boolean => {
   if (['false', '0', 'no', 'off'].includes(s)) return false
   throw new Error(`expected true or false, got "${v}"`)
 }
-const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || host.startsWith('127.')
 
 export function registerCluster(program: Command): void {
   const cluster = program.command('cluster').description('run a local Culex cluster, or show the nodes of one')
@@ -39,7 +38,7 @@ export function registerCluster(program: Command): void {
     .option('--cert-host <name>', 'extra host name or address for the server certificate (made on first use)')
     .option(
       '--allow-anonymous <bool>',
-      'let clients connect without a username (default: true when HAProxy listens on loopback only, else the node default)',
+      'let clients connect without a username (default: the node default, which refuses them in cluster mode: add a user with `culex user add`)',
       boolArg,
     )
     .option('--node-config <file>', 'config file every node starts with (culex start --config)')
@@ -60,7 +59,7 @@ export function registerCluster(program: Command): void {
           statsPort: opts.statsPort as number,
           redisPort: opts.redisPort as number | undefined,
           certHost: opts.certHost as string | undefined,
-          allowAnonymous: (opts.allowAnonymous as boolean | undefined) ?? (isLoopback(bind) ? true : undefined),
+          allowAnonymous: opts.allowAnonymous as boolean | undefined,
           nodeConfig: opts.nodeConfig as string | undefined,
           keepaliveMaxS: opts.keepaliveMaxS as number,
           logLevel: opts.logLevel as string,

@@ -160,7 +160,7 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
         ...(o.nodeConfig ? ['--config', resolve(o.nodeConfig)] : []),
         '--redis-url', state.redis_url, '--node-id', id, '--host', '127.0.0.1',
         '--mqtt-port', '0', '--ws-port', '0', '--http-port', '0',
-        '--trusted-proxies', '127.0.0.1', '--keepalive-max-s', String(o.keepaliveMaxS), '--log-level', o.logLevel,
+        '--trusted-proxies', '127.0.0.1', '--keepalive-max-s', String(o.keepaliveMaxS), '--log-level', nodeLogLevel(o.logLevel),
         ...(o.allowAnonymous !== undefined ? ['--allow-anonymous', String(o.allowAnonymous)] : []),
       ]
       const node: Child = { name: `node ${id}`, log, proc: spawnLogged(process.execPath, args, log) }
@@ -317,3 +317,7 @@ export async function reapStale(s: ClusterState): Promise<void> {
   removeState(s.dir)
 }
 
+/** cluster up finds a node's listeners in its `culex ready` line, logged at info: never start a node quieter than that */
+function nodeLogLevel(level: string): string {
+  return ['fatal', 'error', 'warn', 'silent'].includes(level) ? 'info' : level
+}

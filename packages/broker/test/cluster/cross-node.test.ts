@@ -124,7 +124,9 @@ describe('cluster: one broker across nodes', () => {
       const got = collect(s)
       await s.subscribeAsync('ret/#', { qos: 1 })
       await sleep(200)
-      expect(got).toEqual([])
+      // no retained message any more; the empty publish itself may still arrive live on a node
+      // the cluster bus had not reached yet when we subscribed [MQTT-3.3.1-10]
+      expect(got.filter((m) => m.retain || m.payload !== '')).toEqual([])
     }
   })
 

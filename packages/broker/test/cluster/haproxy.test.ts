@@ -21,7 +21,7 @@ let cluster: UpCluster
 let ca: Buffer
 
 beforeAll(async () => {
-  cluster = await clusterUp(2, ['--log-level', 'debug'])
+  cluster = await clusterUp(2, ['--log-level', 'debug', '--allow-anonymous', 'true'])
   ca = readFileSync(cluster.state().certs.ca)
 }, 120_000)
 

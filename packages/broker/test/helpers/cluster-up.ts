@@ -24,8 +24,8 @@ export interface ClusterJson {
   certs: { ca: string; pem: string }
 }
 
-export async function clusterUp(nodes: number, extra: string[] = []): Promise<UpCluster> {
-  const dir = tempDir('culex-up-')
+/** `culex cluster up` in a temp folder; anonymous clients allowed unless `extra` says otherwise */
+export async function clusterUp(nodes: number, extra: string[] = ['--allow-anonymous', 'true'], dir = tempDir('culex-up-')): Promise<UpCluster> {
   const ports = { mqtt: await freePort(), tls: await freePort(), wss: await freePort(), stats: await freePort() }
   const proc = spawnProc(process.execPath, [
     CLI, 'cluster', 'up', '--nodes', String(nodes),

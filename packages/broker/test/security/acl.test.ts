@@ -156,4 +156,17 @@ describe('docs/security.md', () => {
     expect(canPublish(acl.grantsFor('alice', []), 'devices/alice/t', 'alice', 'c')).toBe(true)
     expect(canSubscribe(acl.grantsFor('svc', ['service']), '$SYS/#', 'svc', 'c')).toBe(false)
   })
+
+  it('README has an ACL example that parses and means what it says', async () => {
+    const { readFileSync } = await import('node:fs')
+    const md = readFileSync(new URL('../../../../README.md', import.meta.url), 'utf8')
+    const example = /```yaml\n(all:[\s\S]*?)```/.exec(md)?.[1]
+    expect(example).toBeDefined()
+    const acl = Acl.parse(example!, 'README.md')
+    const alice = acl.grantsFor('alice', [])
+    expect(canPublish(alice, 'devices/alice/t', 'alice', 'c')).toBe(true)
+    expect(canPublish(alice, 'devices/bob/t', 'alice', 'c')).toBe(false)
+    expect(canSubscribe(alice, 'secrets/x', 'alice', 'c')).toBe(false)
+    expect(canPublish(acl.grantsFor('r', ['readonly']), 'anything', 'r', 'c')).toBe(false)
+  })
 })

@@ -2,22 +2,28 @@
 import net from 'node:net'
 import { sleep } from '../engine/limit.js'
 
-/** `n` distinct free ports on 127.0.0.1 (bound to port 0 together, then released). */
+/**
+ * `n` distinct free ports on 127.0.0.1. They come from below the kernel's ephemeral range
+ * (32768-60999 on Linux): a port probed by binding port 0 comes from that range, which every
+ * outgoing connection and every process started with port 0 also draws from, so it can be taken
+ * before the broker we start binds it. Random ports in 20000-32000, checked free, do not race
+ * with those.
+ */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers: net.Server[] = []
-  try {
-    for (let i = 0; i < n; i++) {
-      const s = net.createServer()
-      await new Promise<void>((resolve, reject) => {
-        s.once('error', reject)
-        s.listen(0, '127.0.0.1', () => resolve())
-      })
-      servers.push(s)
-    }
-    return servers.map((s) => (s.address() as net.AddressInfo).port)
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
+  const ports: number[] = []
+  while (ports.length < n) {
+    const port = 20000 + Math.floor(Math.random() * 12000)
+    if (!ports.includes(port) && (await bindable(port))) ports.push(port)
   }
+  return ports
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer()
+    s.once('error', () => resolve(false))
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)))
+  })
 }
 
 function tryConnect(port: number, host: string): Promise<boolean> {

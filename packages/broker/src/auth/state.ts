@@ -132,7 +132,7 @@ export function startRedisSource(state: AuthState, opts: { url: string; aclFile?
       if (push === text) push = undefined
       log.info({ acl_file: aclFile }, 'ACL file pushed to the cluster')
     }
-    if (!force && state.loaded && (await redis.get(VERSION_KEY)) === seen) return
+    if (!force && state.loaded && ((await redis.get(VERSION_KEY)) ?? '0') === seen) return
     const snap = await readAuthSnapshot(redis)
     let acl: Acl | null = null
     if (snap.acl !== undefined) {

@@ -69,15 +69,22 @@ export async function stopPid(pid: number | undefined, graceMs: number): Promise
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
+/**
+ * A free port for redis-server, picked at random below the kernel's ephemeral range
+ * (32768-60999): a port probed with port 0 comes from that range, which the nodes (started
+ * with port 0) and every outgoing connection also draw from, so it could be taken before
+ * redis-server binds it.
+ */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const srv = createServer()
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject)
-    srv.listen(0, host, resolve)
-  })
-  const port = (srv.address() as { port: number }).port
-  await new Promise((r) => srv.close(r))
-  return port
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 12000)
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = createServer()
+      srv.once('error', () => resolve(false))
+      srv.listen(port, host, () => srv.close(() => resolve(true)))
+    })
+    if (free) return port
+  }
 }
 
 /** rejects with a clear message when host:port cannot be bound */

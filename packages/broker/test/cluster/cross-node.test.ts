@@ -169,4 +169,15 @@ describe('cluster: one broker across nodes', () => {
       db.disconnect()
     }
   })
+
+  it('an idle cluster node writes no log lines at info or above (no periodic or per-message noise)', async () => {
+    const before = a.logs().length
+    const sub = await mqttConnect(a.url)
+    const pub = await mqttConnect(b.url)
+    await sub.subscribeAsync('quiet/t', { qos: 1 })
+    for (let i = 0; i < 50; i++) await pub.publishAsync('quiet/t', `q${i}`, { qos: 1 })
+    await sleep(1500)
+    const loud = a.logs().slice(before).filter((l) => (l.level as number) >= 30)
+    expect(loud).toEqual([])
+  })
 })

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { connect as netConnect, createServer } from 'node:net'
+import { connect as netConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -18,13 +18,8 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
 const children = new Set<ChildProcess>()
 const dirs: string[] = []
 
-export async function freePort(): Promise<number> {
-  const srv = createServer()
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))
-  const port = (srv.address() as { port: number }).port
-  await new Promise((r) => srv.close(r))
-  return port
-}
+import { freePort } from './ports.js'
+export { freePort }
 
 export function tempDir(prefix = 'culex-cluster-'): string {
   const d = mkdtempSync(join(tmpdir(), prefix))

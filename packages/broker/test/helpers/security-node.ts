@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, writeFileSync } from 'node:fs'
-import { createServer, connect as netConnect, type Socket } from 'node:net'
+import { connect as netConnect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -314,13 +314,8 @@ export class Canary {
   }
 }
 
-export async function freePort(): Promise<number> {
-  const srv = createServer()
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))
-  const port = (srv.address() as { port: number }).port
-  await new Promise<void>((r) => srv.close(() => r()))
-  return port
-}
+import { freePort } from './ports.js'
+export { freePort }
 
 /** a throwaway redis-server on a free loopback port (no persistence) */
 export async function startRedis(): Promise<{ url: string; port: number; stop(): Promise<void> }> {

@@ -7,6 +7,7 @@ import type { CulexConfig } from '../config/schema.js'
 import type { Backend } from '../cluster/backend.js'
 import type { HotCounters } from '../ops/metrics.js'
 import { createPublishGate } from './backpressure.js'
+import { orderSessionReplay } from './session-order.js'
 import { installExactDedupe, seedCounter, seenBefore } from '../cluster/dedupe.js'
 
 export interface BrokerParts {
@@ -49,6 +50,7 @@ export async function createBroker({ config, nodeId, backend, counters, hooks = 
   const broker = await Aedes.createBroker(opts)
   installExactDedupe(broker)
   seedCounter(broker)
+  orderSessionReplay(broker)
   broker.on('closed', () => gate.releaseAll())
   return broker
 }

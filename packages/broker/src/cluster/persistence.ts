@@ -30,6 +30,7 @@
  *   QoS (MQTT-3.3.5-1 allows one copy at the maximum QoS).
  */
 import { createRequire } from 'node:module'
+import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
 import {
@@ -57,6 +58,10 @@ const QLOBBER_OPTIONS = { separator: '/', wildcard_one: '+', wildcard_some: '#',
  * and the cluster bus (bus.ts) reads only its own channel, so no subscriber sees it.
  */
 export const SUBS_SYNC_CHANNEL = 'culex#subs'
+/** every other node acknowledges a new subscription here (see announce) */
+export const SUBS_ACK_CHANNEL = 'culex#subs-ack'
+/** longest a SUBSCRIBE waits for the other nodes to acknowledge it */
+const ACK_TIMEOUT_MS = 2000
 
 export interface StoredSub {
   topic: string
@@ -74,6 +79,8 @@ interface SyncMessage {
   /** add or remove */
   a: 'add' | 'rm'
   s: StoredSub[]
+  /** acknowledgement key: receivers publish it on SUBS_ACK_CHANNEL once applied */
+  k?: string
 }
 
 interface ClientLike {
@@ -122,6 +129,16 @@ export class CulexRedisPersistence {
     if (!msg || typeof msg.c !== 'string' || !Array.isArray(msg.s)) return
     if (this.broker && msg.n === this.broker.id) return // applied locally already
     this.apply(msg)
+    if (typeof msg.k === 'string') this.pub.publish(SUBS_ACK_CHANNEL, msg.k).catch(() => {})
+  }
+  /** announcements waiting for acknowledgements: key -> acks seen, acks expected, resolve */
+  private readonly pendingAcks = new Map<string, { seen: number; expected: number; done: () => void }>()
+  private readonly onAck = (channel: Buffer, message: Buffer): void => {
+    if (channel.toString() !== SUBS_ACK_CHANNEL) return
+    const pending = this.pendingAcks.get(message.toString())
+    if (!pending) return
+    pending.seen++
+    if (pending.seen >= pending.expected) pending.done()
   }
 
   constructor(
@@ -137,7 +154,8 @@ export class CulexRedisPersistence {
   async setup(broker: BrokerLike): Promise<void> {
     this.broker = broker
     this.sub.on('messageBuffer', this.onMessage)
-    await this.sub.subscribe(SUBS_SYNC_CHANNEL)
+    this.sub.on('messageBuffer', this.onAck)
+    await this.sub.subscribe(SUBS_SYNC_CHANNEL, SUBS_ACK_CHANNEL)
     this.trie = await this.loadTrie()
   }
 
@@ -187,6 +205,35 @@ export class CulexRedisPersistence {
     await this.pub.publish(SUBS_SYNC_CHANNEL, JSON.stringify(msg))
   }
 
+  /**
+   * Announce a new subscription and wait until every other node has applied it, so that once
+   * the client has its SUBACK a message published through any node is queued for it, even if
+   * it disconnects at once [MQTT-3.1.2-4]. Redis' PUBLISH answers how many connections got the
+   * message (one per node, ours included), which is how many acknowledgements to wait for.
+   * A node that dies meanwhile costs at most ACK_TIMEOUT_MS.
+   */
+  private async announceAndWait(msg: SyncMessage): Promise<void> {
+    this.apply(msg)
+    const key = randomBytes(8).toString('hex')
+    let done!: () => void
+    const acked = new Promise<void>((resolve) => (done = resolve))
+    const pending = { seen: 0, expected: Number.POSITIVE_INFINITY, done }
+    this.pendingAcks.set(key, pending)
+    const timer = setTimeout(() => {
+      this.log.warn({ client: msg.c, acks: pending.seen, expected: pending.expected }, 'subscription not acknowledged by every node in time')
+      done()
+    }, ACK_TIMEOUT_MS)
+    try {
+      const receivers = await this.pub.publish(SUBS_SYNC_CHANNEL, JSON.stringify({ ...msg, k: key }))
+      pending.expected = receivers - 1
+      if (pending.seen >= pending.expected) done()
+      await acked
+    } finally {
+      clearTimeout(timer)
+      this.pendingAcks.delete(key)
+    }
+  }
+
   // ---- subscriptions -------------------------------------------------------
 
   addSubscriptions(client: ClientLike, subs: StoredSub[]): Promise<void> {
@@ -204,7 +251,7 @@ export class CulexRedisPersistence {
     const toStore: Record<string, Buffer> = {}
     for (const sub of subs) toStore[sub.topic] = msgpack.encode(sub)
     await this.db.multi().sadd(CLIENTS_SET, client.id).hset(clientSubsKey(client.id), toStore).exec()
-    await this.announce({ n: this.broker!.id, c: client.id, a: 'add', s: subs.map(plainSub) })
+    await this.announceAndWait({ n: this.broker!.id, c: client.id, a: 'add', s: subs.map(plainSub) })
   }
 
   async removeSubscriptions(client: ClientLike, topics: string[]): Promise<void> {
@@ -316,6 +363,7 @@ export class CulexRedisPersistence {
 
   async destroy(): Promise<void> {
     this.sub.off('messageBuffer', this.onMessage)
+    this.sub.off('messageBuffer', this.onAck)
   }
 }
 

@@ -23,8 +23,11 @@ beforeAll(async () => {
 afterAll(stopAll)
 
 describe('failed-login throttling', () => {
-  it('says in the start-up log whether anonymous clients are allowed, and why', () => {
-    const line = node.out.join('').split('\n').find((l) => l.includes('"msg":"security"'))
+  it('says in the start-up log whether anonymous clients are allowed, and why', async () => {
+    const find = (): string | undefined => node.out.join('').split('\n').find((l) => l.includes('"msg":"security"'))
+    // logged right after "culex ready"; the pipe may deliver it a moment later
+    for (let i = 0; i < 100 && !find(); i++) await sleep(20)
+    const line = find()
     expect(JSON.parse(line!)).toMatchObject({ allow_anonymous: false, allow_anonymous_reason: 'auto: users exist', users: 4, acl: false })
   })
 

@@ -234,7 +234,7 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
     o.out(`culex cluster: MQTTS   mqtts://${host}:${o.tlsPort}  (CA ${show(certs.ca)})`)
     o.out(`culex cluster: WSS     wss://${host}:${o.wssPort}/mqtt`)
     o.out(`culex cluster: stats   http://${host}:${o.statsPort}/`)
-    o.out(`culex cluster: anonymous clients ${o.allowAnonymous === true ? 'allowed' : o.allowAnonymous === false ? 'refused' : 'per node default'}; state in ${show(join(dir, 'cluster.json'))}`)
+    o.out(`culex cluster: anonymous clients ${o.allowAnonymous === true ? 'allowed' : o.allowAnonymous === false ? 'refused' : o.nodeConfig || process.env.CULEX_ALLOW_ANONYMOUS ? 'as the node config / CULEX_ALLOW_ANONYMOUS says' : 'refused (add the first user: culex user add NAME)'}; state in ${show(join(dir, 'cluster.json'))}`)
     o.out(`culex cluster ready: ${o.nodes} node${o.nodes === 1 ? '' : 's'} (stop with Ctrl-C or: culex cluster down --dir ${show(dir)})`)
   } catch (err) {
     await stop('start-up failed')

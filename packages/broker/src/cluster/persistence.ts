@@ -60,6 +60,7 @@ const QLOBBER_OPTIONS = { separator: '/', wildcard_one: '+', wildcard_some: '#',
 export const SUBS_SYNC_CHANNEL = 'culex#subs'
 /** every other node acknowledges a new subscription here (see announce) */
 export const SUBS_ACK_CHANNEL = 'culex#subs-ack'
+const NOTHING: Promise<undefined> = Promise.resolve(undefined)
 /** longest a SUBSCRIBE waits for the other nodes to acknowledge it */
 const ACK_TIMEOUT_MS = 2000
 
@@ -343,6 +344,10 @@ export class CulexRedisPersistence {
     return this.inner.outgoingUpdate(client, packet)
   }
   outgoingClearMessageId(client: unknown, packet: unknown): Promise<unknown> {
+    // Aedes calls this on every PUBACK/PUBCOMP, clean sessions included, although it stores
+    // nothing for them (deliverQoS skips outgoingUpdate when client.clean). The stock lookup in
+    // a 100,000-entry hashlru cost ~6% of a node's CPU in a QoS 1 fan-out: skip it.
+    if ((client as { clean?: boolean }).clean === true) return NOTHING
     return this.inner.outgoingClearMessageId(client, packet)
   }
   outgoingStream(client: unknown): AsyncIterable<unknown> {

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { Acl } from '../auth/acl.js'
 import { RedisUserStore } from '../auth/store.js'
-import { resolveTarget, UsageError } from './user.js'
+import { resolveTarget, runAction, UsageError } from './user.js'
 
 function clusterStore(opts: { redis?: string }): RedisUserStore {
   const target = resolveTarget({ redis: opts.redis }, { ...process.env, CULEX_USERS_FILE: undefined })
@@ -30,17 +30,7 @@ function readChecked(file: string): string {
   return text
 }
 
-type Action = (...args: any[]) => Promise<void>
-const run =
-  (fn: Action): Action =>
-  async (...args) => {
-    try {
-      await fn(...args)
-    } catch (err) {
-      process.stderr.write(`culex acl: ${(err as Error).message}\n`)
-      process.exit(err instanceof UsageError ? 2 : 1)
-    }
-  }
+const run = runAction('acl')
 
 export function registerAcl(program: Command): void {
   const acl = program.command('acl').description('check an ACL file, or manage the ACL of a cluster')

@@ -118,17 +118,19 @@ async function withStore(opts: TargetOptions, fn: (store: UserStore) => Promise<
 }
 
 type Action = (...args: any[]) => Promise<void>
-/** usage errors exit 2, like a bad config value; anything else 1 */
-const run =
+/** wrap a sub-command action: usage errors exit 2, like a bad config value; anything else 1 */
+export const runAction =
+  (name: string) =>
   (fn: Action): Action =>
   async (...args) => {
     try {
       await fn(...args)
     } catch (err) {
-      process.stderr.write(`culex user: ${(err as Error).message}\n`)
+      process.stderr.write(`culex ${name}: ${(err as Error).message}\n`)
       process.exit(err instanceof UsageError ? 2 : 1)
     }
   }
+const run = runAction('user')
 
 function targetFlags(cmd: Command): Command {
   return cmd

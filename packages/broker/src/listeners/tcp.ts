@@ -13,7 +13,8 @@ import { batchWrites } from './write-batching.js'
 export type ConnInfo = Partial<IncomingMessage> & { connDetails?: Record<string, unknown> }
 export type SocketGate = (socket: Socket, info: ConnInfo, next: () => void) => void
 
-export function createTcpListener(broker: Aedes, sockets: SocketTracker, gates: SocketGate[] = []): Server {
+/** a TCP server whose sockets are tracked, write-coalesced and passed through the gates, then to `accept` */
+export function gatedServer(sockets: SocketTracker, gates: SocketGate[], accept: (socket: Socket, info: ConnInfo) => void): Server {
   return createServer({ noDelay: true }, (socket) => {
     sockets.track(socket)
     batchWrites(socket)
@@ -23,8 +24,12 @@ export function createTcpListener(broker: Aedes, sockets: SocketTracker, gates: 
     const next = (): void => {
       const gate = gates[i++]
       if (gate) gate(socket, info, next)
-      else broker.handle(socket, info.connDetails ? (info as IncomingMessage) : undefined)
+      else accept(socket, info)
     }
     next()
   })
+}
+
+export function createTcpListener(broker: Aedes, sockets: SocketTracker, gates: SocketGate[] = []): Server {
+  return gatedServer(sockets, gates, (socket, info) => broker.handle(socket, info.connDetails ? (info as IncomingMessage) : undefined))
 }

@@ -4,12 +4,12 @@
  * them on each socket, then hands it to the HTTP server.
  */
 import { createServer, type IncomingMessage } from 'node:http'
-import { createServer as createNetServer, type Server as NetServer } from 'node:net'
+import type { Server as NetServer } from 'node:net'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { Aedes } from 'aedes'
 import type { SocketTracker } from '../ops/sockets.js'
 import { batchWrites } from './write-batching.js'
-import type { ConnInfo, SocketGate } from './tcp.js'
+import { gatedServer, type SocketGate } from './tcp.js'
 import { connDetailsOf } from './proxy-protocol.js'
 
 export interface WsListener {
@@ -42,18 +42,6 @@ export function createWsListener(broker: Aedes, sockets: SocketTracker, path: st
     broker.handle(stream, req)
   })
   if (gates.length === 0) return { server, wss }
-  const front = createNetServer({ noDelay: true }, (socket) => {
-    sockets.track(socket)
-    batchWrites(socket)
-    socket.on('error', () => socket.destroy())
-    const info: ConnInfo = {}
-    let i = 0
-    const next = (): void => {
-      const gate = gates[i++]
-      if (gate) gate(socket, info, next)
-      else server.emit('connection', socket)
-    }
-    next()
-  })
+  const front = gatedServer(sockets, gates, (socket) => server.emit('connection', socket))
   return { server: front, wss }
 }

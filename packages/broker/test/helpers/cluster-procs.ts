@@ -7,7 +7,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { connect as netConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -19,6 +18,7 @@ const children = new Set<ChildProcess>()
 const dirs: string[] = []
 
 import { freePort } from './ports.js'
+import { redisPing } from '../../src/local-cluster/procs.js'
 export { freePort }
 
 export function tempDir(prefix = 'culex-cluster-'): string {
@@ -89,25 +89,6 @@ export interface TestRedis {
   stop(): Promise<void>
 }
 
-async function redisAnswers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = netConnect(port, '127.0.0.1')
-    let buf = ''
-    s.setTimeout(500, () => {
-      s.destroy()
-      resolve(false)
-    })
-    s.on('connect', () => s.write('PING\r\n'))
-    s.on('data', (d) => {
-      buf += d.toString()
-      if (buf.includes('\r\n')) {
-        s.destroy()
-        resolve(buf.startsWith('+PONG'))
-      }
-    })
-    s.on('error', () => resolve(false))
-  })
-}
 
 export async function startRedis(opts: { aof?: boolean } = {}): Promise<TestRedis> {
   const port = await freePort()
@@ -118,7 +99,7 @@ export async function startRedis(opts: { aof?: boolean } = {}): Promise<TestRedi
   ]
   const start = async (): Promise<Proc> => {
     const p = spawnProc('redis-server', args)
-    await waitFor(() => redisAnswers(port), 10_000, `redis-server on ${port}`)
+    await waitFor(() => redisPing('127.0.0.1', port), 10_000, `redis-server on ${port}`)
     return p
   }
   const r: TestRedis = {

@@ -102,29 +102,52 @@ function guardDelivery(client: AedesClientInternals, opts: GuardOptions): void {
   const deliverQoS = client.deliverQoS
   let waiting = 0
   let cut = false
-  // one function per client, not per message: Aedes calls it once per delivery when the write is done
-  // the node-wide total (counters.queuedDeliveries) drives cluster back-pressure
-  // (cluster/bus.ts): a closed client's remainder leaves it at once, so it
-  // cannot drift and stall the cluster
+  // The node-wide total (counters.queuedDeliveries) drives the publish gate
+  // (broker/backpressure.ts) and cluster back-pressure (cluster/bus.ts). It
+  // counts only clients that read: a closed client's remainder leaves it at
+  // once, and so does a stuck one's (below), so that one subscriber that
+  // reads nothing can neither drift the total nor hold every publisher.
   let detached = false
+  let counted = true
+  const setCounted = (on: boolean): void => {
+    if (on === counted || detached) return
+    counted = on
+    counters.queuedDeliveries += on ? waiting : -waiting
+  }
+  // one function per client, not per message: Aedes calls it once per delivery when the write is done
   const written: Callback = () => {
     if (detached) return
     waiting--
-    counters.queuedDeliveries--
+    if (counted) counters.queuedDeliveries--
   }
-  conn.once('close', () => {
-    detached = true
-    counters.queuedDeliveries -= waiting
-    waiting = 0
-  })
+  const track = (): void => {
+    if (detached) return
+    waiting++
+    if (counted) counters.queuedDeliveries++
+  }
   // A client is slow only when its socket stays backed up: more than
   // `maxQueued` messages wait AND the socket has not drained for
   // STUCK_MS. A burst handed over in one turn (a batch from the Redis
   // emitter, say) to a client that reads is not a slow consumer: its socket
-  // drains, which resets the clock. Bytes are bounded at once.
-  let stuckSince = 0
+  // drains, which resets the clock. Bytes are bounded at once. The clock is a
+  // timer, not only a check at the next delivery: while the publish gate
+  // holds the publishers, no further delivery may come to notice it.
+  let stuckTimer: NodeJS.Timeout | undefined
+  const needsDrain = (): boolean => (conn as unknown as { writableNeedDrain: boolean }).writableNeedDrain
+  const stuck = (): void => {
+    stuckTimer = undefined
+    if (needsDrain()) setCounted(false)
+  }
   conn.on('drain', () => {
-    stuckSince = 0
+    clearTimeout(stuckTimer)
+    stuckTimer = undefined
+    setCounted(true)
+  })
+  conn.once('close', () => {
+    clearTimeout(stuckTimer)
+    if (counted) counters.queuedDeliveries -= waiting
+    detached = true
+    waiting = 0
   })
   const full = (): boolean => {
     if (conn.writableLength >= maxQueuedBytes) return true
@@ -132,23 +155,17 @@ function guardDelivery(client: AedesClientInternals, opts: GuardOptions): void {
     // far beyond the limit: cut whatever the cause, memory comes first
     if (waiting >= maxQueued * HARD_FACTOR) return true
     // the socket drains: the client reads, the node itself is behind (a burst)
-    if (!(conn as unknown as { writableNeedDrain: boolean }).writableNeedDrain) {
-      stuckSince = 0
-      return false
-    }
-    const now = Date.now()
-    if (stuckSince === 0) stuckSince = now
-    return now - stuckSince >= STUCK_MS
+    if (!needsDrain()) return false
+    if (!counted) return true // stuck for STUCK_MS already
+    stuckTimer ??= setTimeout(stuck, STUCK_MS)
+    return false
   }
 
   const guarded0: Deliver = (packet, cb) => {
     if (full()) {
       counters.droppedQos0++
     } else {
-      if (!detached) {
-        waiting++
-        counters.queuedDeliveries++
-      }
+      track()
       deliver0(packet, written)
     }
     setImmediate(cb)
@@ -163,10 +180,7 @@ function guardDelivery(client: AedesClientInternals, opts: GuardOptions): void {
         conn.destroy()
       }
     } else {
-      if (!detached) {
-        waiting++
-        counters.queuedDeliveries++
-      }
+      track()
       deliverQoS(packet, written)
     }
     setImmediate(cb)

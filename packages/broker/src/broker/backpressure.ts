@@ -7,9 +7,9 @@
  * subscribers (WebSocket subscribers, a fan-out, a loaded CPU) makes the node
  * buffer without bound until the guard cuts the subscribers off. So while
  * more than `high` deliveries wait, a publish is completed only once the
- * backlog is back under `low`: Aedes sends no PUBACK and reads no further
- * packets from that publisher meanwhile, and TCP slows it down, as Mosquitto
- * and stock Aedes do. A subscriber that does not read at all is cut off by
+ * backlog is back under `low`: Aedes reads no further packets from that
+ * publisher meanwhile (and sends no PUBREC for QoS 2; Aedes 1.2 writes a QoS 1
+ * PUBACK before it publishes), and TCP slows it down, as stock Aedes does. A subscriber that does not read at all is cut off by
  * the guard within a second, so it cannot hold the others for longer.
  * Cost on the message path: one comparison per publish.
  */

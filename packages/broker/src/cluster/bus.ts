@@ -17,8 +17,10 @@
  * against its local subscriptions (qlobber, in mqemitter) and drops its own
  * batches, so nothing arrives twice and no dedupe cache is needed. Every
  * node receives every message: right for the handful of nodes a Culex
- * cluster has. The emit callback (Aedes sends PUBACK/PUBREC after it) fires
- * once local delivery is done and Redis has accepted the batch.
+ * cluster has. The emit callback fires once local delivery is done and Redis
+ * has accepted the batch; Aedes finishes the publish after it (PUBREC for
+ * QoS 2; Aedes 1.2 writes a QoS 1 PUBACK before publishing) and only then
+ * reads that publisher's next packets.
  */
 import { EventEmitter } from 'node:events'
 import { randomBytes } from 'node:crypto'

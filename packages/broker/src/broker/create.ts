@@ -8,6 +8,7 @@ import type { Backend } from '../cluster/backend.js'
 import type { HotCounters } from '../ops/metrics.js'
 import { createPublishGate } from './backpressure.js'
 import { orderSessionReplay } from './session-order.js'
+import { pubackAfterPublish } from './puback-after-publish.js'
 import { installExactDedupe, seedCounter, seenBefore } from '../cluster/dedupe.js'
 
 export interface BrokerParts {
@@ -23,6 +24,8 @@ export async function createBroker({ config, nodeId, backend, counters, hooks = 
   const forward = hooks.authorizeForward
   // a publisher waits while the node's subscribers are behind (backpressure.ts)
   const gate = createPublishGate(counters)
+  // set up below, once the broker exists; the hook runs only after that
+  const puback: { current?: ReturnType<typeof pubackAfterPublish> } = {}
   const opts: AedesOptions = {
     id: nodeId,
     mq: backend.mq,
@@ -37,6 +40,8 @@ export async function createBroker({ config, nodeId, backend, counters, hooks = 
     published(packet, client, done) {
       if (!client) return done()
       counters.messagesReceived++
+      // the message is delivered, in Redis and queued: now its PUBACK may go
+      puback.current!.completed(client, packet)
       gate.pass(done)
     },
     authorizeForward(client, packet) {
@@ -51,6 +56,7 @@ export async function createBroker({ config, nodeId, backend, counters, hooks = 
   installExactDedupe(broker)
   seedCounter(broker)
   orderSessionReplay(broker)
+  puback.current = pubackAfterPublish(broker)
   broker.on('closed', () => gate.releaseAll())
   return broker
 }

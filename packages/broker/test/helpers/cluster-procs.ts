@@ -90,12 +90,13 @@ export interface TestRedis {
 }
 
 
-export async function startRedis(opts: { aof?: boolean } = {}): Promise<TestRedis> {
+export async function startRedis(opts: { aof?: boolean; debugCommand?: boolean } = {}): Promise<TestRedis> {
   const port = await freePort()
   const dir = tempDir('culex-redis-')
   const args = [
     '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
     '--appendonly', opts.aof ? 'yes' : 'no', '--appendfsync', 'always', '--daemonize', 'no', '--loglevel', 'warning',
+    ...(opts.debugCommand ? ['--enable-debug-command', 'yes'] : []),
   ]
   const start = async (): Promise<Proc> => {
     const p = spawnProc('redis-server', args)

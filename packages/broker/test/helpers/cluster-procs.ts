@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
 export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
 
 const children = new Set<ChildProcess>()
@@ -19,6 +18,8 @@ const dirs: string[] = []
 
 import { freePort } from './ports.js'
 import { redisPing } from '../../src/local-cluster/procs.js'
+import { CLI, sleep, waitFor } from './wait.js'
+export { CLI, sleep, waitFor }
 export { freePort }
 
 export function tempDir(prefix = 'culex-cluster-'): string {
@@ -27,16 +28,6 @@ export function tempDir(prefix = 'culex-cluster-'): string {
   return d
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms
-  for (;;) {
-    if (await cond()) return
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await sleep(25)
-  }
-}
 
 export interface Proc {
   child: ChildProcess

@@ -1,11 +1,10 @@
 /** Start real Culex nodes (in-process or as a CLI child) on free loopback ports, and MQTT clients for them. */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { loadConfig, startNode, type CulexNode } from '../../src/main.js'
-
-export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
+import { CLI, sleep, waitFor } from './wait.js'
+export { CLI, sleep, waitFor }
 
 export async function startTestNode(overrides: Record<string, unknown> = {}): Promise<CulexNode> {
   const config = loadConfig({
@@ -46,15 +45,6 @@ export function collect(client: MqttClient): Received[] {
   return got
 }
 
-export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 export interface CliRun {
   child: ChildProcess

@@ -10,28 +10,20 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { connect as netConnect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import mqttPacket from 'mqtt-packet'
 import { hashPassword } from '../../src/auth/password.js'
 import { formatUsersFile } from '../../src/auth/users.js'
 import { loadConfig, startNode, type CulexNode } from '../../src/main.js'
+import { CLI, sleep, waitFor } from './wait.js'
+export { CLI, sleep, waitFor }
 
-export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 const cleanups: Array<() => Promise<void> | void> = []
 export async function stopAll(): Promise<void> {
   for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch(() => {})
 }
 
-export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
-  }
-}
 
 export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'culex-sec-'))
@@ -230,7 +222,9 @@ export async function rawSocket(port: number, localAddress?: string): Promise<Ra
     raw.closed = true
     wake()
   })
-  cleanups.push(() => socket.destroy())
+  cleanups.push(() => {
+    socket.destroy()
+  })
   return raw
 }
 

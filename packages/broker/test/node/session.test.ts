@@ -70,7 +70,7 @@ describe('sessions', () => {
 
   it('the same client id connecting twice closes the first connection [MQTT-3.1.4-2]', async () => {
     const first = await connect(url, { clientId: 'twin' })
-    const closed = once(first, 'close')
+    const closed = new Promise<void>((resolve) => first.once('close', () => resolve()))
     const second = await connect(url, { clientId: 'twin' })
     await closed
     expect(first.connected).toBe(false)

@@ -10,12 +10,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { connect as netConnect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import type { IClientOptions, MqttClient } from 'mqtt'
 import mqttPacket from 'mqtt-packet'
 import { hashPassword } from '../../src/auth/password.js'
 import { formatUsersFile } from '../../src/auth/users.js'
-import { loadConfig, startNode, type CulexNode } from '../../src/main.js'
+import type { CulexNode } from '../../src/main.js'
 import { CLI, sleep, waitFor } from './wait.js'
+import { closeClients, connect, startTestNode as startNodeOnFreePorts } from './node.js'
 export { CLI, sleep, waitFor }
 
 
@@ -37,9 +38,9 @@ export async function writeUsers(path: string, users: Array<{ name: string; pass
 }
 
 /** a node in this process */
+/** an in-process node on free loopback ports (node.ts), stopped by stopAll */
 export async function startTestNode(overrides: Record<string, unknown> = {}): Promise<CulexNode> {
-  const config = loadConfig({ flags: { host: '127.0.0.1', mqtt_port: 0, ws_port: 0, http_port: 0, log_level: 'silent', ...overrides } })
-  const node = await startNode(config)
+  const node = await startNodeOnFreePorts(overrides)
   cleanups.push(() => node.close())
   return node
 }
@@ -104,22 +105,9 @@ export async function runCli(args: string[], opts: { stdin?: string; cwd?: strin
   return { code, stdout, stderr }
 }
 
-const clients: MqttClient[] = []
-cleanups.push(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.endAsync(true).catch(() => {})))
-})
-
-/** a connected mqtt.js client (closed by stopAll) */
-export async function connect(url: string, opts: IClientOptions = {}): Promise<MqttClient> {
-  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts })
-  clients.push(client)
-  await new Promise<void>((resolve, reject) => {
-    client.once('connect', () => resolve())
-    client.once('error', reject)
-    client.once('close', () => reject(new Error('closed before CONNACK')))
-  })
-  return client
-}
+// mqtt.js clients come from node.ts (connect); stopAll closes them
+cleanups.push(closeClients)
+export { connect }
 
 /**
  * The CONNACK return code a CONNECT gets (0 = accepted) and whether the

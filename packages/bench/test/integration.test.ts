@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { culexNode, mosquitto, type StartedTarget } from '../src/suite/brokers.js'
+import { culexNode, findBin, mosquitto, type StartedTarget } from '../src/suite/brokers.js'
 import { freePorts } from '../src/suite/ports.js'
 import { BRIEF, BROKER_CLI, ensureBuilt, runCli, runJson } from './helpers.js'
 
@@ -45,8 +45,8 @@ beforeAll(async () => {
   const [wsPort] = (await freePorts(1)) as [number]
   const ctx = {
     brokerCli: BROKER_CLI,
-    mosquittoBin: 'mosquitto',
-    redisBin: 'redis-server',
+    mosquittoBin: findBin('mosquitto'),
+    redisBin: findBin('redis-server'),
     tmpRoot,
     mosquittoConf: ['max_queued_messages 1000000', `listener ${wsPort} 127.0.0.1`, 'protocol websockets'],
   }

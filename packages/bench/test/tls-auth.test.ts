@@ -6,6 +6,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePorts, waitForPort } from '../src/suite/ports.js'
 import { Managed } from '../src/suite/process.js'
+import { findBin } from '../src/suite/brokers.js'
 import { BRIEF, ensureBuilt, runCli, runJson } from './helpers.js'
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'culex-bench-tls-'))
@@ -37,7 +38,7 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   )
-  broker = new Managed('mosquitto', 'mosquitto', ['-c', f('mosquitto.conf')])
+  broker = new Managed('mosquitto', findBin('mosquitto'), ['-c', f('mosquitto.conf')])
   try {
     for (const p of ports) await waitForPort(p, 10_000, broker.alive)
   } catch (e) {

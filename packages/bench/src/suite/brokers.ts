@@ -62,9 +62,19 @@ async function ready(m: Managed, wait: () => Promise<void>): Promise<void> {
 }
 
 /** Whether `bin` can be run: a path that exists, or a name found on PATH. */
+const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin']
+
+/** the full path of `bin`: PATH first, then the sbin folders Debian installs mosquitto in (not on a user's PATH) */
+export function findBin(bin: string): string {
+  if (bin.includes('/')) return bin
+  for (const dir of [...(process.env.PATH ?? '').split(path.delimiter), ...SBIN]) {
+    if (dir && existsSync(path.join(dir, bin))) return path.join(dir, bin)
+  }
+  return bin
+}
+
 export function onPath(bin: string): boolean {
-  if (bin.includes('/')) return existsSync(bin)
-  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => dir && existsSync(path.join(dir, bin)))
+  return existsSync(findBin(bin)) && findBin(bin).includes('/')
 }
 
 function requireBin(bin: string): void {

@@ -9,7 +9,7 @@ import { renderChart } from '../report/chart.js'
 import { toJson } from '../report/json.js'
 import { renderMarkdown } from '../report/markdown.js'
 import { renderSuiteTable } from '../report/table.js'
-import { TARGETS } from './brokers.js'
+import { TARGETS, findBin } from './brokers.js'
 import { stopAll } from './process.js'
 import { runSuite } from './run.js'
 
@@ -117,7 +117,7 @@ export function registerSuite(program: Command): void {
           progress,
         },
         faninPublishers: o.publishers,
-        ctx: { brokerCli: o.brokerCli, mosquittoBin: o.mosquitto, redisBin: o.redisServer, mosquittoConf: o.mosquittoConf },
+        ctx: { brokerCli: o.brokerCli, mosquittoBin: findBin(o.mosquitto), redisBin: findBin(o.redisServer), mosquittoConf: o.mosquittoConf },
         log: (line) => process.stderr.write(`${line}\n`),
       })
       const table = renderSuiteTable(report)

@@ -2,6 +2,7 @@
 import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { promisify } from 'node:util'
+import { which } from './procs.js'
 
 const run = promisify(execFile)
 
@@ -62,7 +63,7 @@ export function renderHaproxyFile(templatePath: string, v: HaproxyVars): string 
 /** `haproxy -c -f file`: resolves when valid, rejects with HAProxy's own words */
 export async function checkHaproxyConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   try {
-    await run('haproxy', ['-c', '-q', '-f', file], { env })
+    await run(which('haproxy') ?? 'haproxy', ['-c', '-q', '-f', file], { env })
   } catch (err) {
     const e = err as { stderr?: string; stdout?: string; message: string }
     throw new Error(`haproxy -c -f ${file} failed:\n${e.stderr || e.stdout || e.message}`)

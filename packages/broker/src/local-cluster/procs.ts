@@ -7,8 +7,13 @@ import { alive } from './state.js'
 
 export const INSTALL_LINE = 'sudo apt-get install -y redis-server haproxy'
 
+/**
+ * Where `bin` is: PATH first, then the sbin folders Debian installs haproxy in, which are not on
+ * a Debian user's PATH (CULEX_SYSTEM_BIN_DIRS, colon separated, replaces that list).
+ */
 export function which(bin: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+  const system = (process.env.CULEX_SYSTEM_BIN_DIRS ?? '/usr/local/sbin:/usr/sbin:/sbin').split(delimiter)
+  for (const dir of [...(process.env.PATH ?? '').split(delimiter), ...system]) {
     if (!dir) continue
     const p = join(dir, bin)
     try {

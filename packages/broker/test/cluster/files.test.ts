@@ -100,7 +100,7 @@ describe('cluster files', () => {
   it('`culex cluster up` without redis-server or haproxy says what to install', async () => {
     const bin = tempDir('culex-path-') // a PATH with nothing but node
     symlinkSync(process.execPath, join(bin, 'node'))
-    const p = spawnProc(process.execPath, [CLI, 'cluster', 'up', '--dir', tempDir()], { PATH: bin })
+    const p = spawnProc(process.execPath, [CLI, 'cluster', 'up', '--dir', tempDir()], { PATH: bin, CULEX_SYSTEM_BIN_DIRS: '' })
     const { code } = await p.exited
     expect(code).toBe(1)
     expect(p.err.join('')).toContain('redis-server and haproxy not found')

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { CulexNode } from '../../src/main.js'
 import { killAll, spawnProc, waitFor } from '../helpers/cluster-procs.js'
 import { freePort } from '../helpers/ports.js'
+import { which } from '../../src/local-cluster/procs.js'
 import { makeCerts, type TestCerts } from '../helpers/security-certs.js'
 import { startTestNode, stopAll, suback, tempDir } from '../helpers/security-node.js'
 
@@ -55,7 +56,7 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   )
-  const haproxy = spawnProc('haproxy', ['-db', '-f', cfg])
+  const haproxy = spawnProc(which('haproxy') ?? 'haproxy', ['-db', '-f', cfg])
   await waitFor(async () => {
     if (haproxy.child.exitCode !== null) throw new Error(`haproxy exited: ${haproxy.err.join('')}`)
     return listening(port)

@@ -229,8 +229,10 @@ export function createAuthHooks(opts: HookOptions): AuthHooks {
     }
     check.then(
       (ok) => {
-        // the user may have been removed while its password was being checked
-        if (ok && user && state.users.get(username) === user) {
+        // the user may have been removed, or its password changed, while the password was being
+        // checked; a reload that kept it as it was (any other change bumps the version and
+        // rebuilds the records) must not fail the login
+        if (ok && user && state.users.get(username)?.hash === user.hash) {
           opts.userBackoff.succeed(username)
           return accept(username, 'password')
         }

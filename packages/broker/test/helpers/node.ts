@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import { afterAll, afterEach, beforeAll } from 'vitest'
 import { loadConfig, startNode, type CulexNode } from '../../src/main.js'
 import { CLI, sleep, waitFor } from './wait.js'
 export { CLI, sleep, waitFor }
@@ -11,6 +12,30 @@ export async function startTestNode(overrides: Record<string, unknown> = {}): Pr
     flags: { host: '127.0.0.1', mqtt_port: 0, ws_port: 0, http_port: 0, log_level: 'silent', ...overrides },
   })
   return startNode(config)
+}
+
+/**
+ * One in-process node for a whole test file: started before its tests, stopped after them; the
+ * mqtt.js clients made with `connect` are closed after each test.
+ */
+export function useTestNode(overrides: Record<string, unknown> = {}): { readonly node: CulexNode; readonly url: string; readonly ops: string } {
+  let node: CulexNode | undefined
+  beforeAll(async () => {
+    node = await startTestNode(overrides)
+  })
+  afterEach(closeClients)
+  afterAll(() => node?.close())
+  return {
+    get node() {
+      return node!
+    },
+    get url() {
+      return `mqtt://127.0.0.1:${node!.ports.mqtt}`
+    },
+    get ops() {
+      return `http://127.0.0.1:${node!.ports.http}`
+    },
+  }
 }
 
 const clients: MqttClient[] = []

@@ -6,30 +6,22 @@
 import { connect as netConnect } from 'node:net'
 import { once } from 'node:events'
 import mqttPacket from 'mqtt-packet'
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
-import type { CulexNode } from '../../src/main.js'
-import { closeClients, collect, connect, sleep, startTestNode, waitFor } from '../helpers/node.js'
+import { expect, it } from 'vitest'
+import { collect, connect, sleep, useTestNode, waitFor } from '../helpers/node.js'
 
-let node: CulexNode
-let url: string
-beforeAll(async () => {
-  node = await startTestNode()
-  url = `mqtt://127.0.0.1:${node.ports.mqtt}`
-})
-afterEach(closeClients)
-afterAll(() => node.close())
+const t = useTestNode()
 
 it('a QoS 0 subscriber that never reads does not stall the other publishers of the node', async () => {
   // the non-reader: subscribes, then never reads its socket again
-  const raw = netConnect(node.ports.mqtt, '127.0.0.1')
+  const raw = netConnect(t.node.ports.mqtt, '127.0.0.1')
   await once(raw, 'connect')
   raw.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'never-reads', keepalive: 0 }))
   raw.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'flood/#', qos: 0 }] }))
   await sleep(200)
   raw.pause()
 
-  const flooder = await connect(url)
-  const canary = await connect(url)
+  const flooder = await connect(t.url)
+  const canary = await connect(t.url)
   const got = collect(canary)
   await canary.subscribeAsync('canary/t', { qos: 1 })
   // 100,000 QoS 0 messages of 256 bytes: far more than the kernel's socket buffers take
@@ -41,7 +33,7 @@ it('a QoS 0 subscriber that never reads does not stall the other publishers of t
   // the guard calls the non-reader slow after a second; from then on its QoS 0 messages are
   // dropped and the flood flows on: every one of the 100,000 publishes is taken in
   const metric = async (name: string): Promise<number> => {
-    const text = await (await fetch(`http://127.0.0.1:${node.ports.http}/metrics`)).text()
+    const text = await (await fetch(`http://127.0.0.1:${t.node.ports.http}/metrics`)).text()
     return Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)![1])
   }
   await waitFor(async () => (await metric('culex_messages_received_total')) >= 100_000, 20_000, 'the whole flood taken in').catch(async (err) => {

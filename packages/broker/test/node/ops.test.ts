@@ -1,17 +1,9 @@
 /** Ops HTTP: health, readiness and Prometheus metrics that move with traffic. */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { CulexNode } from '../../src/main.js'
+import { describe, expect, it } from 'vitest'
 import { Readiness } from '../../src/ops/readiness.js'
-import { closeClients, collect, connect, startTestNode, waitFor } from '../helpers/node.js'
+import { collect, connect, useTestNode, waitFor } from '../helpers/node.js'
 
-let node: CulexNode
-let ops: string
-beforeAll(async () => {
-  node = await startTestNode()
-  ops = `http://127.0.0.1:${node.ports.http}`
-})
-afterEach(closeClients)
-afterAll(() => node.close())
+const t = useTestNode()
 
 function metric(text: string, name: string): number {
   const line = text.split('\n').find((l) => l.startsWith(`${name} `))
@@ -21,25 +13,25 @@ function metric(text: string, name: string): number {
 
 describe('ops http', () => {
   it('/healthz and /readyz answer 200 on a running node', async () => {
-    expect((await fetch(`${ops}/healthz`)).status).toBe(200)
-    const ready = await fetch(`${ops}/readyz`)
+    expect((await fetch(`${t.ops}/healthz`)).status).toBe(200)
+    const ready = await fetch(`${t.ops}/readyz`)
     expect(ready.status).toBe(200)
   })
 
   it('/metrics counters move when messages flow', async () => {
-    const before = await (await fetch(`${ops}/metrics`)).text()
+    const before = await (await fetch(`${t.ops}/metrics`)).text()
     for (const name of ['culex_subscriptions', 'culex_retained_messages', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes']) {
       expect(before).toContain(name)
     }
-    const sub = await connect(`mqtt://127.0.0.1:${node.ports.mqtt}`)
+    const sub = await connect(`mqtt://127.0.0.1:${t.node.ports.mqtt}`)
     const got = collect(sub)
     await sub.subscribeAsync(['m/a', 'm/b'], { qos: 1 })
-    const pub = await connect(`mqtt://127.0.0.1:${node.ports.mqtt}`)
+    const pub = await connect(`mqtt://127.0.0.1:${t.node.ports.mqtt}`)
     for (let i = 0; i < 5; i++) await pub.publishAsync('m/a', 'x'.repeat(100), { qos: 1 })
     await pub.publishAsync('m/r', 'keep', { qos: 1, retain: true })
     await waitFor(() => got.length === 5, 5000, 'deliveries')
 
-    const after = await (await fetch(`${ops}/metrics`)).text()
+    const after = await (await fetch(`${t.ops}/metrics`)).text()
     expect(metric(after, 'culex_clients_connected')).toBe(2)
     expect(metric(after, 'culex_subscriptions')).toBe(2)
     expect(metric(after, 'culex_retained_messages')).toBe(1)
@@ -51,12 +43,12 @@ describe('ops http', () => {
 
   it('a client id longer than 23 characters is accepted (raised default)', async () => {
     const id = `device-${'x'.repeat(120)}`
-    const c = await connect(`mqtt://127.0.0.1:${node.ports.mqtt}`, { clientId: id })
+    const c = await connect(`mqtt://127.0.0.1:${t.node.ports.mqtt}`, { clientId: id })
     expect(c.connected).toBe(true)
   })
 
   it('unknown paths are 404', async () => {
-    expect((await fetch(`${ops}/nope`)).status).toBe(404)
+    expect((await fetch(`${t.ops}/nope`)).status).toBe(404)
   })
 })
 

@@ -1,30 +1,21 @@
 /** Sessions, wills, keepalive and client-id takeover on one node. */
 import { createConnection } from 'node:net'
 import { once } from 'node:events'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { CulexNode } from '../../src/main.js'
-import { closeClients, collect, connect, sleep, startTestNode, waitFor } from '../helpers/node.js'
+import { describe, expect, it } from 'vitest'
+import { collect, connect, sleep, useTestNode, waitFor } from '../helpers/node.js'
 
-let node: CulexNode
-let url: string
-
-beforeAll(async () => {
-  node = await startTestNode()
-  url = `mqtt://127.0.0.1:${node.ports.mqtt}`
-})
-afterEach(closeClients)
-afterAll(() => node.close())
+const t = useTestNode()
 
 describe('sessions', () => {
   it('last will is published on an abrupt disconnect [MQTT-3.1.2-8] and not on a clean DISCONNECT [MQTT-3.1.2-10]', async () => {
-    const watcher = await connect(url)
+    const watcher = await connect(t.url)
     const got = collect(watcher)
     await watcher.subscribeAsync('will/#', { qos: 1 })
 
-    const clean = await connect(url, { clientId: 'will-clean', will: { topic: 'will/clean', payload: Buffer.from('gone'), qos: 1, retain: false } })
+    const clean = await connect(t.url, { clientId: 'will-clean', will: { topic: 'will/clean', payload: Buffer.from('gone'), qos: 1, retain: false } })
     await clean.endAsync()
 
-    const abrupt = await connect(url, { clientId: 'will-abrupt', will: { topic: 'will/abrupt', payload: Buffer.from('gone'), qos: 1, retain: false } })
+    const abrupt = await connect(t.url, { clientId: 'will-abrupt', will: { topic: 'will/abrupt', payload: Buffer.from('gone'), qos: 1, retain: false } })
     ;(abrupt as unknown as { stream: { destroy(): void } }).stream.destroy()
 
     await waitFor(() => got.length >= 1, 5000, 'will message')
@@ -34,14 +25,14 @@ describe('sessions', () => {
 
   it('a clean:false session keeps its subscription and gets offline QoS 1 messages in order [MQTT-3.1.2-4] [MQTT-3.1.2-5]', async () => {
     const opts = { clientId: 'persistent-1', clean: false }
-    const first = await connect(url, opts)
+    const first = await connect(t.url, opts)
     await first.subscribeAsync('offline/t', { qos: 1 })
     await first.endAsync()
 
-    const pub = await connect(url)
+    const pub = await connect(t.url)
     for (let i = 0; i < 10; i++) await pub.publishAsync('offline/t', `o${i}`, { qos: 1 })
 
-    const again = await connect(url, opts)
+    const again = await connect(t.url, opts)
     const got = collect(again)
     expect(again.connected).toBe(true)
     await waitFor(() => got.length >= 10, 5000, 'queued messages')
@@ -53,7 +44,7 @@ describe('sessions', () => {
   })
 
   it('keepalive expiry closes a silent client after 1.5x the keepalive [MQTT-3.1.2-24]', async () => {
-    const sock = createConnection(node.ports.mqtt, '127.0.0.1')
+    const sock = createConnection(t.node.ports.mqtt, '127.0.0.1')
     await once(sock, 'connect')
     sock.resume()
     // CONNECT, MQTT 3.1.1, clean session, keepalive 1 s, client id "silent"; then never a PINGREQ
@@ -69,12 +60,12 @@ describe('sessions', () => {
   })
 
   it('the same client id connecting twice closes the first connection [MQTT-3.1.4-2]', async () => {
-    const first = await connect(url, { clientId: 'twin' })
+    const first = await connect(t.url, { clientId: 'twin' })
     const closed = new Promise<void>((resolve) => first.once('close', () => resolve()))
-    const second = await connect(url, { clientId: 'twin' })
+    const second = await connect(t.url, { clientId: 'twin' })
     await closed
     expect(first.connected).toBe(false)
     expect(second.connected).toBe(true)
-    await waitFor(() => node.broker.connectedClients === 1, 2000, 'one connection left')
+    await waitFor(() => t.node.broker.connectedClients === 1, 2000, 'one connection left')
   })
 })

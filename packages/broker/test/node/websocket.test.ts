@@ -1,20 +1,14 @@
 /** MQTT over WebSocket at /mqtt. */
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
-import type { CulexNode } from '../../src/main.js'
-import { closeClients, collect, connect, startTestNode, waitFor } from '../helpers/node.js'
+import { expect, it } from 'vitest'
+import { collect, connect, useTestNode, waitFor } from '../helpers/node.js'
 
-let node: CulexNode
-beforeAll(async () => {
-  node = await startTestNode()
-})
-afterEach(closeClients)
-afterAll(() => node.close())
+const t = useTestNode()
 
 it('a WebSocket client at /mqtt round-trips with a TCP client', async () => {
-  const ws = await connect(`ws://127.0.0.1:${node.ports.ws}/mqtt`)
+  const ws = await connect(`ws://127.0.0.1:${t.node.ports.ws}/mqtt`)
   const got = collect(ws)
   await ws.subscribeAsync('ws/t', { qos: 1 })
-  const tcp = await connect(`mqtt://127.0.0.1:${node.ports.mqtt}`)
+  const tcp = await connect(`mqtt://127.0.0.1:${t.node.ports.mqtt}`)
   await tcp.publishAsync('ws/t', 'over ws', { qos: 1 })
   await waitFor(() => got.length === 1, 5000, 'ws delivery')
   expect(got[0]!.payload).toBe('over ws')
@@ -26,5 +20,5 @@ it('a WebSocket client at /mqtt round-trips with a TCP client', async () => {
 })
 
 it('a WebSocket upgrade on another path is refused', async () => {
-  await expect(connect(`ws://127.0.0.1:${node.ports.ws}/other`, { connectTimeout: 2000 })).rejects.toThrow()
+  await expect(connect(`ws://127.0.0.1:${t.node.ports.ws}/other`, { connectTimeout: 2000 })).rejects.toThrow()
 })

@@ -1,5 +1,6 @@
 /** Shapes of the JSON report. Figures are named plainly, with their unit as a suffix. */
 import type { QoS, ScenarioName } from '../options.js'
+import type { LatencySummary } from '../histogram.js'
 
 export interface GeneratorCheck {
   threads: number
@@ -14,7 +15,8 @@ export interface GeneratorCheck {
   note: string | null
 }
 
-export interface MessageResults {
+/** the latency summary's figures (samples reported as latency_samples) */
+export interface MessageResults extends Omit<LatencySummary, 'samples'> {
   kind: 'messages'
   publishers: number
   subscribers: number
@@ -32,12 +34,6 @@ export interface MessageResults {
   unacked: number
   dropped_connections: number
   latency_samples: number
-  mean_ms: number | null
-  p50_ms: number | null
-  p90_ms: number | null
-  p99_ms: number | null
-  p999_ms: number | null
-  max_ms: number | null
 }
 
 export interface ConnectionResults {

@@ -167,7 +167,7 @@ export async function runMessageScenario(cfg: ScenarioConfig, topo: Topology): P
     if (!verdict.valid && dropped > 0) {
       verdict.invalid_reason += `; ${dropped} connection(s) were closed by the broker during the run`
     }
-    const lat = summarize(mergeHistograms(finals.map((f) => f.histogram)))
+    const { samples, ...latency } = summarize(mergeHistograms(finals.map((f) => f.histogram)))
     const sum = (f: (x: LoadFinal) => number): number => finals.reduce((a, x) => a + f(x), 0)
     const deliveriesPerS = sum((f) => f.receivedInWindow) / cfg.durationS
     const results: MessageResults = {
@@ -187,13 +187,8 @@ export async function runMessageScenario(cfg: ScenarioConfig, topo: Topology): P
       unexpected: t.unexpected,
       unacked: t.unacked,
       dropped_connections: dropped,
-      latency_samples: lat.samples,
-      mean_ms: lat.mean_ms,
-      p50_ms: lat.p50_ms,
-      p90_ms: lat.p90_ms,
-      p99_ms: lat.p99_ms,
-      p999_ms: lat.p999_ms,
-      max_ms: lat.max_ms,
+      latency_samples: samples,
+      ...latency,
     }
     const warnings: string[] = []
     if (cfg.qos === 0 && t.lost > 0) warnings.push(`QoS 0 lost ${t.lost} of ${t.expected} messages (allowed at QoS 0)`)

@@ -24,8 +24,8 @@ export async function createBroker({ config, nodeId, backend, counters, hooks = 
   const forward = hooks.authorizeForward
   // a publisher waits while the node's subscribers are behind (backpressure.ts)
   const gate = createPublishGate(counters)
-  // set up below, once the broker exists; the hook runs only after that
-  const puback: { current?: ReturnType<typeof pubackAfterPublish> } = {}
+  // PUBACK once the message is safe (puback-after-publish.ts)
+  const puback = pubackAfterPublish()
   const opts: AedesOptions = {
     id: nodeId,
     mq: backend.mq,
@@ -41,7 +41,7 @@ export async function createBroker({ config, nodeId, backend, counters, hooks = 
       if (!client) return done()
       counters.messagesReceived++
       // the message is delivered, in Redis and queued: now its PUBACK may go
-      puback.current!.completed(client, packet)
+      puback.completed(client, packet)
       gate.pass(done)
     },
     authorizeForward(client, packet) {
@@ -56,7 +56,7 @@ export async function createBroker({ config, nodeId, backend, counters, hooks = 
   installExactDedupe(broker)
   seedCounter(broker)
   orderSessionReplay(broker)
-  puback.current = pubackAfterPublish(broker)
+  puback.attach(broker)
   broker.on('closed', () => gate.releaseAll())
   return broker
 }

@@ -14,8 +14,8 @@
  * How: Aedes writes every packet through mqtt-packet's `writeToStream`,
  * looked up at call time; the wrapper holds back PUBACKs written to the
  * connections of this broker (a WeakMap keyed by connection), and nothing else.
- * Cost: one WeakMap lookup per packet written, none per delivery to a
- * connection without pending PUBACKs beyond that.
+ * Cost: one string comparison per packet written, and a WeakMap lookup
+ * per PUBACK.
  */
 import mqttPacket from 'mqtt-packet'
 import type { Aedes } from 'aedes'
@@ -29,13 +29,14 @@ interface Pending {
 type WriteToStream = (packet: { cmd: string; messageId?: number }, stream: Stream, opts?: unknown) => boolean
 
 const queues = new WeakMap<Stream, Pending[]>()
-let installed = false
+const mp = mqttPacket as unknown as { writeToStream: WriteToStream }
+/** mqtt-packet's own writeToStream, kept once the wrapper is in place */
+let write: WriteToStream | undefined
 
 function install(): void {
-  if (installed) return
-  installed = true
-  const mp = mqttPacket as unknown as { writeToStream: WriteToStream }
+  if (write) return
   const original = mp.writeToStream
+  write = original
   const wrapped = ((packet, stream, opts) => {
     if (packet.cmd === 'puback') {
       const queue = queues.get(stream)
@@ -52,25 +53,25 @@ function install(): void {
     set: (v: boolean) => ((original as unknown as { cacheNumbers: boolean }).cacheNumbers = v),
   })
   mp.writeToStream = wrapped
-  /** write the PUBACKs at the head of the queue whose publish has completed */
-  flushers.write = (stream: Stream) => {
-    const queue = queues.get(stream)
-    if (!queue) return
-    while (queue.length > 0 && queue[0]!.done) original(queue.shift()!.packet as never, stream)
-  }
 }
 
-const flushers: { write: (stream: Stream) => void } = { write: () => {} }
+export interface PubackHold {
+  /** from then on, PUBACKs on this broker's connections wait for `completed` */
+  attach(broker: Aedes): void
+  /** the publish of `packet` by `client` has completed: its PUBACK may go (call it from the published hook) */
+  completed(client: unknown, packet: { qos?: number; messageId?: number }): void
+}
 
-/** hold PUBACKs on this broker's connections until their publish completes; call `completed` from the published hook */
-export function pubackAfterPublish(broker: Aedes): { completed(client: unknown, packet: { qos?: number; messageId?: number }): void } {
+export function pubackAfterPublish(): PubackHold {
   install()
-  const handle = broker.handle
-  broker.handle = (stream, req) => {
-    queues.set(stream as Stream, [])
-    return handle(stream, req)
-  }
   return {
+    attach(broker) {
+      const handle = broker.handle
+      broker.handle = (stream, req) => {
+        queues.set(stream as Stream, [])
+        return handle(stream, req)
+      }
+    },
     completed(client, packet) {
       if (packet.qos !== 1 || packet.messageId === undefined) return
       const conn = (client as { conn?: Stream }).conn
@@ -82,7 +83,8 @@ export function pubackAfterPublish(broker: Aedes): { completed(client: unknown, 
           break
         }
       }
-      flushers.write(conn)
+      // write the PUBACKs at the head of the queue whose publish has completed, in PUBLISH order
+      while (queue.length > 0 && queue[0]!.done) write!(queue.shift()!.packet as never, conn)
     },
   }
 }

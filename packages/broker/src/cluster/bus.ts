@@ -22,7 +22,6 @@
  * QoS 2; Aedes 1.2 writes a QoS 1 PUBACK before publishing) and only then
  * reads that publisher's next packets.
  */
-import { EventEmitter } from 'node:events'
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import MQEmitter from 'mqemitter'
@@ -51,12 +50,7 @@ interface LocalEmitter {
   closed: boolean
 }
 
-export interface ClusterBus extends LocalEmitter {
-  /** link state events, like mqemitter-redis' `state` */
-  state: EventEmitter
-  /** messages sent to / received from other nodes */
-  stats: { sent: number; received: number; batchesSent: number; pressureEvents: number }
-}
+export type ClusterBus = LocalEmitter
 
 const noop = (): void => {}
 const PRESSURE_TTL_MS = 600
@@ -67,8 +61,6 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
   const matcher = (local as unknown as { _matcher: { match(topic: string): Array<(p: unknown, cb: Done) => void> } })._matcher
   const origin = randomBytes(8).toString('hex')
   const { sub, pub, channel } = opts
-  const state = new EventEmitter()
-  const stats = { sent: 0, received: 0, batchesSent: 0, pressureEvents: 0 }
   const onError = opts.onError ?? noop
 
   // Back-pressure across nodes (Redis pub/sub has none). A node whose
@@ -90,7 +82,6 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
   }
   const setPressure = (on: boolean): void => {
     pressureOn = on
-    if (on) stats.pressureEvents++
     signal(on)
     clearInterval(refresh)
     clearInterval(poll)
@@ -137,8 +128,6 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     const callbacks = waiters
     pending = []
     waiters = []
-    stats.sent += packets.length
-    stats.batchesSent++
     pub.publish(channel, encodeBatch(origin, packets)).then(
       () => {
         if (peersPressured()) for (const cb of callbacks) held.push(cb)
@@ -159,7 +148,6 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     try {
       if (originOf(message) === origin) return
       const { packets } = decodeBatch(message)
-      stats.received += packets.length
       // straight to the matching local listeners: mqemitter's queue (its
       // concurrency limit) recurses once per queued message that matches
       // nothing, and every node receives every message, so a large batch
@@ -180,8 +168,6 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
   // ioredis re-subscribes by itself after a reconnect (autoResubscribe)
   if (sub.status === 'ready') subscribe()
   else sub.once('ready', subscribe)
-  sub.on('ready', () => state.emit('subConnect'))
-  pub.on('ready', () => state.emit('pubConnect'))
 
   const bus = local as ClusterBus
   const closeLocal = local.close.bind(local)
@@ -193,8 +179,6 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     releaseHeld()
     return closeLocal(cb)
   }
-  bus.state = state
-  bus.stats = stats
   bus.emit = (message: unknown, cb: Done = noop): unknown => {
     if (local.closed) {
       cb(new Error('cluster bus is closed'))

@@ -10,17 +10,20 @@ import { createPublishGate } from './backpressure.js'
 import { orderSessionReplay } from './session-order.js'
 import { pubackAfterPublish } from './puback-after-publish.js'
 import { installExactDedupe, seedCounter, seenBefore } from '../cluster/dedupe.js'
+import { isolateHooks, type ClientFaults } from '../limits/client-faults.js'
 
 export interface BrokerParts {
   config: CulexConfig
   nodeId: string
   backend: Backend
   counters: HotCounters
+  /** closes a client whose handling throws (limits/client-faults.ts) */
+  faults: ClientFaults
   /** extra Aedes hooks (auth, ACL) from other concerns */
   hooks?: Partial<AedesOptions>
 }
 
-export async function createBroker({ config, nodeId, backend, counters, hooks = {} }: BrokerParts): Promise<Aedes> {
+export async function createBroker({ config, nodeId, backend, counters, faults, hooks = {} }: BrokerParts): Promise<Aedes> {
   const forward = hooks.authorizeForward
   // a publisher waits while the node's subscribers are behind (backpressure.ts)
   const gate = createPublishGate(counters)
@@ -52,7 +55,8 @@ export async function createBroker({ config, nodeId, backend, counters, hooks = 
       return out
     },
   }
-  const broker = await Aedes.createBroker(opts)
+  // a hook that throws closes its client, not the process (limits/client-faults.ts)
+  const broker = await Aedes.createBroker(isolateHooks(opts, faults))
   installExactDedupe(broker)
   seedCounter(broker)
   orderSessionReplay(broker)

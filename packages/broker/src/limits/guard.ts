@@ -22,11 +22,20 @@
  *   are dropped and counted (culex_messages_dropped_total) and a QoS 1/2
  *   subscriber is disconnected: a persistent session keeps those messages in
  *   the session store and gets them on reconnect.
+ * - packet fields: every packet leaving the parser is checked
+ *   (limits/packet-check.ts) before Aedes handles it; a malformed one closes
+ *   the connection [MQTT-4.8.0-1] and counts in
+ *   culex_client_errors_total{reason="malformed_packet"}.
+ * - containment: the parser, the handling of packets queued before CONNACK
+ *   and each delivery run inside a try/catch that closes only that client
+ *   (limits/client-faults.ts).
  */
 import { isUtf8 } from 'node:buffer'
 import type { Aedes } from 'aedes'
 import type { Logger } from '../log.js'
 import type { HotCounters } from '../ops/metrics.js'
+import type { ClientFaults } from './client-faults.js'
+import { packetViolation, type ParsedPacket } from './packet-check.js'
 
 export interface GuardOptions {
   maxPacketSize: number
@@ -34,6 +43,7 @@ export interface GuardOptions {
   maxQueuedBytes: number
   counters: HotCounters
   log: Logger
+  faults: ClientFaults
 }
 
 /** how long a socket may stay backed up with max_queued messages waiting before its client counts as slow */
@@ -51,11 +61,18 @@ interface AedesClientInternals {
   _parser: ParserInternals
   deliver0: Deliver
   deliverQoS: Deliver
+  listeners(event: string): Array<(...args: unknown[]) => void>
+  removeListener(event: string, fn: (...args: unknown[]) => void): void
+  once(event: string, fn: (...args: unknown[]) => void): void
 }
 
 /** the parts of mqtt-packet's Parser (parser.js) the guards touch */
 interface ParserInternals {
-  packet: { length: number }
+  packet: ParsedPacket
+  settings: { protocolVersion?: number }
+  parse(buf: Buffer): number
+  on(event: 'error', fn: (err: Error) => void): void
+  _newPacket(): boolean
   _list: { toString(enc: 'utf8', start: number, end: number): string; slice(start: number, end: number): Buffer; length: number }
   _pos: number
   _parseLength(): boolean
@@ -86,17 +103,48 @@ function guardedParseString(this: ParserInternals): string | null {
   return result
 }
 
-function guardParser(parser: ParserInternals, maxPacketSize: number): void {
+/**
+ * The check of each parsed packet: mqtt-packet's `_newPacket` emits 'packet'
+ * (to Aedes); it runs only for a packet that passes. `_pos` is how far the
+ * fields went into the packet body.
+ */
+function checkedNewPacket(this: ParserInternals, original: () => boolean): boolean {
+  const why = packetViolation(this.packet, this._pos, this.settings?.protocolVersion)
+  if (why === undefined) return original.call(this)
+  // [MQTT-4.8.0-1] Aedes closes the connection on a parser error; the packet is never emitted
+  this._emitError(new Error(`malformed packet: ${why}`))
+  return false
+}
+
+function guardParser(client: AedesClientInternals, opts: GuardOptions): void {
+  const parser = client._parser
   const parseLength = parser._parseLength
-  parser.culexMaxPacketSize = maxPacketSize
+  parser.culexMaxPacketSize = opts.maxPacketSize
   parser._parseLength = function () {
     return guardedParseLength.call(this, parseLength)
   }
   parser._parseString = guardedParseString
+  const newPacket = parser._newPacket
+  parser._newPacket = function () {
+    return checkedNewPacket.call(this, newPacket)
+  }
+  let malformed = false
+  parser.on('error', () => {
+    if (malformed) return
+    malformed = true
+    opts.counters.clientErrors.malformed_packet++
+  })
+  // bytes -> packets -> Aedes' handlers run synchronously inside parse (lib/client.js nextBatch, enqueue)
+  parser.parse = opts.faults.guard(client, 'packet handling', parser.parse, 0)
+  // packets that arrived before CONNACK are handled by Aedes' 'connected' listener (lib/client.js dequeue)
+  for (const listener of client.listeners('connected')) {
+    client.removeListener('connected', listener)
+    client.once('connected', opts.faults.guard(client, 'queued packet handling', listener, undefined))
+  }
 }
 
 function guardDelivery(client: AedesClientInternals, opts: GuardOptions): void {
-  const { maxQueued, maxQueuedBytes, counters, log } = opts
+  const { maxQueued, maxQueuedBytes, counters, log, faults } = opts
   const conn = client.conn
   const deliver0 = client.deliver0
   const deliverQoS = client.deliverQoS
@@ -166,7 +214,12 @@ function guardDelivery(client: AedesClientInternals, opts: GuardOptions): void {
       counters.droppedQos0++
     } else {
       track()
-      deliver0(packet, written)
+      try {
+        deliver0(packet, written)
+      } catch (err) {
+        // the emitter's loop serves every subscriber: this one's fault stays with it
+        faults.fault(client, err, 'delivery')
+      }
     }
     setImmediate(cb)
   }
@@ -181,7 +234,11 @@ function guardDelivery(client: AedesClientInternals, opts: GuardOptions): void {
       }
     } else {
       track()
-      deliverQoS(packet, written)
+      try {
+        deliverQoS(packet, written)
+      } catch (err) {
+        faults.fault(client, err, 'delivery')
+      }
     }
     setImmediate(cb)
   }
@@ -193,7 +250,7 @@ export function guardBroker(broker: Aedes, opts: GuardOptions): void {
   broker.handle = (stream, req) => {
     const client = handle(stream, req)
     const internals = client as unknown as AedesClientInternals
-    guardParser(internals._parser, opts.maxPacketSize)
+    guardParser(internals, opts)
     guardDelivery(internals, opts)
     return client
   }

@@ -14,6 +14,8 @@ export class HotCounters {
   droppedQos0 = 0
   /** deliveries handed to clients and not yet written (limits/guard.ts); the cluster bus reads it for back-pressure */
   queuedDeliveries = 0
+  /** connections closed for a client's fault: a malformed packet (limits/guard.ts) or an exception in its handling (limits/client-faults.ts) */
+  readonly clientErrors = { malformed_packet: 0, exception: 0 }
 }
 
 export interface MetricSources {
@@ -49,6 +51,16 @@ export function createMetrics({ broker, counters, sockets }: MetricSources): Reg
   monotonic('culex_messages_delivered_total', 'PUBLISH packets delivered to subscribers', () => counters.messagesDelivered, registry)
   monotonic('culex_publish_denied_total', 'PUBLISH packets refused by authorization', () => counters.publishDenied, registry)
   monotonic('culex_messages_dropped_total', 'QoS 0 messages dropped for slow subscribers', () => counters.droppedQos0, registry)
+  new Counter({
+    name: 'culex_client_errors_total',
+    help: 'Client connections closed for a malformed packet or an exception in their handling',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const [reason, n] of Object.entries(counters.clientErrors)) this.inc({ reason }, n)
+    },
+  })
   monotonic('culex_bytes_received_total', 'Bytes read from client sockets', () => sockets.bytesRead, registry)
   monotonic('culex_bytes_sent_total', 'Bytes written to client sockets', () => sockets.bytesWritten, registry)
   new Gauge({

@@ -76,34 +76,29 @@ export class ClientFaults {
 
 type Cb = (...args: never[]) => void
 
-/** a callback that runs at most once (a hook may throw after it called back) */
-function onceCb(cb: Cb): { cb: Cb; called: () => boolean } {
-  let called = false
-  return {
-    cb: ((...args: never[]) => {
-      if (called) return
-      called = true
-      cb(...args)
-    }) as Cb,
-    called: () => called,
-  }
-}
-
 /**
  * `hook(client, ..., callback)` guarded: a throw faults the client and, when
  * the hook had not called back yet, calls back with `failure` so Aedes' flow
- * for that client ends.
+ * for that client ends. Cost per call: the callback wrapper (one closure).
  */
 function guardCallbackHook<H extends (...args: never[]) => void>(hook: H, faults: ClientFaults, name: string, clientAt: number, failure: () => unknown[]): H {
   return function (this: unknown, ...args: unknown[]) {
     const last = args.length - 1
-    const once = onceCb(args[last] as Cb)
-    args[last] = once.cb
+    const cb = args[last] as Cb
+    let called = false
+    args[last] = (...a: never[]) => {
+      called = true
+      cb(...a)
+    }
     try {
       hook.apply(this, args as never)
     } catch (err) {
       faults.fault(args[clientAt] as FaultyClient, err, name)
-      if (!once.called()) once.cb(...(failure() as never[]))
+      // a hook may throw after it called back (or the callback itself threw): never call back twice
+      if (!called) {
+        called = true
+        cb(...(failure() as never[]))
+      }
     }
   } as unknown as H
 }

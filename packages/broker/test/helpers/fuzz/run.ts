@@ -4,11 +4,14 @@
  * the cases mutate one valid packet of a random type (sent after CONNECT with
  * in-flight state in place, packet ids taken from that state), 10% mutate the
  * CONNECT itself; one case in eight splices two mutated packets into one
- * write. Shared by security/fuzz.test.ts and `npm run fuzz`.
+ * write; one in five is written in two pieces. Shared by security/fuzz.test.ts and `npm run fuzz`.
  */
 import { caseRand, completeFrames, connectPacket, int, mutate, pick, validPackets } from './packets.js'
 import { FuzzSession, preConnectCase, type Outcome } from './session.js'
 import type { Transport } from './conn.js'
+
+/** one case in five is written in two pieces: where to cut it (0: one piece) */
+const cutOf = (bytes: Buffer, rand: () => number): number => (rand() < 0.2 ? 1 + int(rand, bytes.length + 1) : 0)
 
 /** a valid SUBSCRIBE (to fz//#) to follow a mutated CONNECT */
 const gen0 = Buffer.from('820a00010005667a2f2f2301', 'hex')
@@ -69,7 +72,7 @@ export async function runFuzz(target: FuzzTarget, opts: FuzzOptions): Promise<Fu
         const bytes = mutate(connect, [() => connect, () => gen0], rand)
         recent.push(bytes.toString('hex'))
         const sent = completeFrames(rand() < 0.3 ? Buffer.concat([bytes, gen0]) : bytes, opts.maxPacketSize)
-        outcome = await preConnectCase(target.transport, target.port, sent, opts.caseTimeoutMs)
+        outcome = await preConnectCase(target.transport, target.port, sent, opts.caseTimeoutMs, cutOf(sent, rand))
       } else {
         if (!session) {
           session = await FuzzSession.open(target.transport, target.port, clientId, rand, opts.caseTimeoutMs)
@@ -84,7 +87,8 @@ export async function runFuzz(target: FuzzTarget, opts: FuzzOptions): Promise<Fu
         const one = (): Buffer => mutate(pick(rand, valid)(), valid, rand)
         const bytes = int(rand, 8) === 0 ? Buffer.concat([one(), one()]) : one()
         recent.push(bytes.toString('hex'))
-        outcome = await session.send(completeFrames(bytes, opts.maxPacketSize), opts.caseTimeoutMs)
+        const sent = completeFrames(bytes, opts.maxPacketSize)
+        outcome = await session.send(sent, opts.caseTimeoutMs, cutOf(sent, rand))
         if (outcome !== 'alive') session = undefined
       }
       if (recent.length > 64) recent.splice(0, recent.length - 64)

@@ -5,7 +5,8 @@
  * the node holds awaiting PUBREL. Each case then sends mutated bytes followed
  * by a PINGREQ: a PINGRESP means the connection survived, a close means the
  * node refused it, silence past the timeout means the bytes left the parser
- * waiting (then the connection is dropped).
+ * waiting (then the connection is dropped). A case may be written in two
+ * pieces a turn apart, so the node's parser also sees it in partial reads.
  */
 import { gen, int, type Rand, type SessionState } from './packets.js'
 import { openRaw, type RawConn, type ServerPacket, type Transport } from './conn.js'
@@ -13,6 +14,15 @@ import { openRaw, type RawConn, type ServerPacket, type Transport } from './conn
 export type Outcome = 'alive' | 'closed' | 'timeout'
 const PINGREQ = gen({ cmd: 'pingreq' })
 const KEEP = 8
+
+/** `bytes` + PINGREQ, split at `cut` (0: one write) with a turn of the event loop between the pieces */
+async function writeCase(conn: RawConn, bytes: Buffer, cut: number): Promise<void> {
+  const all = Buffer.concat([bytes, PINGREQ])
+  if (cut <= 0 || cut >= all.length) return conn.write(all)
+  conn.write(all.subarray(0, cut))
+  await new Promise((r) => setImmediate(r))
+  conn.write(all.subarray(cut))
+}
 
 const remember = (list: number[], id: number | undefined): void => {
   if (id === undefined || list.includes(id)) return
@@ -86,17 +96,18 @@ export class FuzzSession {
     return session
   }
 
-  /** send one case; the session is done unless the outcome is 'alive' */
-  async send(bytes: Buffer, timeoutMs: number): Promise<Outcome> {
-    this.conn.write(Buffer.concat([bytes, PINGREQ]))
-    const o = await this.settle(timeoutMs)
+  /** send one case (split at `cut`, 0 for one write); the session is done unless the outcome is 'alive' */
+  async send(bytes: Buffer, timeoutMs: number, cut = 0): Promise<Outcome> {
+    const settled = this.settle(timeoutMs)
+    await writeCase(this.conn, bytes, cut)
+    const o = await settled
     if (o !== 'alive') this.conn.destroy()
     return o
   }
 }
 
 /** a case before CONNECT: mutated CONNECT bytes (and what follows) on a fresh connection */
-export async function preConnectCase(transport: Transport, port: number, bytes: Buffer, timeoutMs: number): Promise<Outcome | 'refused'> {
+export async function preConnectCase(transport: Transport, port: number, bytes: Buffer, timeoutMs: number, cut = 0): Promise<Outcome | 'refused'> {
   let conn: RawConn
   try {
     conn = await openRaw(transport, port, timeoutMs * 4)
@@ -106,7 +117,7 @@ export async function preConnectCase(transport: Transport, port: number, bytes: 
   let pinged!: () => void
   const pong = new Promise<Outcome>((r) => (pinged = () => r('alive')))
   conn.onPacket = (p) => p.cmd === 'pingresp' && pinged()
-  conn.write(Buffer.concat([bytes, PINGREQ]))
+  await writeCase(conn, bytes, cut)
   let timer: NodeJS.Timeout | undefined
   const o = await Promise.race([pong, conn.closed.then((): Outcome => 'closed'), new Promise<Outcome>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)))])
   clearTimeout(timer)

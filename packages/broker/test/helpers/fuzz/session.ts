@@ -12,6 +12,8 @@ import { gen, int, type Rand, type SessionState } from './packets.js'
 import { openRaw, type RawConn, type ServerPacket, type Transport } from './conn.js'
 
 export type Outcome = 'alive' | 'closed' | 'timeout'
+/** why a session could not be set up: no TCP/WebSocket connection, CONNACK not 0, closed, or no PINGRESP in time */
+export type SetupFailure = 'connect' | 'connack' | 'setup-closed' | 'setup-timeout'
 const PINGREQ = gen({ cmd: 'pingreq' })
 const KEEP = 8
 
@@ -62,13 +64,13 @@ export class FuzzSession {
     })
   }
 
-  /** connect and put the in-flight state in place; undefined when the node did not accept in time */
-  static async open(transport: Transport, port: number, clientId: string, rand: Rand, timeoutMs: number): Promise<FuzzSession | undefined> {
+  /** connect and put the in-flight state in place; or why that failed (no case is sent then) */
+  static async open(transport: Transport, port: number, clientId: string, rand: Rand, timeoutMs: number): Promise<FuzzSession | SetupFailure> {
     let conn: RawConn
     try {
       conn = await openRaw(transport, port, timeoutMs * 4)
     } catch {
-      return undefined
+      return 'connect'
     }
     const base = `fz/${clientId}`
     const session = new FuzzSession(conn, { clientId, base, unacked: [], unreceived: [], awaitingRel: [] })
@@ -91,7 +93,7 @@ export class FuzzSession {
     const outcome = await session.settle(timeoutMs * 4)
     if (outcome !== 'alive' || !acked) {
       conn.destroy()
-      return undefined
+      return outcome === 'alive' ? 'connack' : outcome === 'closed' ? 'setup-closed' : 'setup-timeout'
     }
     return session
   }
@@ -107,12 +109,12 @@ export class FuzzSession {
 }
 
 /** a case before CONNECT: mutated CONNECT bytes (and what follows) on a fresh connection */
-export async function preConnectCase(transport: Transport, port: number, bytes: Buffer, timeoutMs: number, cut = 0): Promise<Outcome | 'refused'> {
+export async function preConnectCase(transport: Transport, port: number, bytes: Buffer, timeoutMs: number, cut = 0): Promise<Outcome | 'connect'> {
   let conn: RawConn
   try {
     conn = await openRaw(transport, port, timeoutMs * 4)
   } catch {
-    return 'refused'
+    return 'connect'
   }
   let pinged!: () => void
   const pong = new Promise<Outcome>((r) => (pinged = () => r('alive')))

@@ -25,7 +25,9 @@
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import MQEmitter from 'mqemitter'
-import { decodeBatch, encodeBatch, originOf, type BusPacket } from './bus-codec.js'
+import { decodeBatch, originOf, type BusPacket } from './bus-codec.js'
+import { BusDelivery, SILENT_MS, type HeldEpisode } from './bus-delivery.js'
+import { BusOrder } from './bus-order.js'
 
 type Done = (err?: Error | null) => void
 
@@ -40,6 +42,8 @@ export interface BusOptions {
   /** backlog at which this node asks its peers to slow down (they resume at a quarter of it) */
   highWater?: number
   onError?: (err: Error) => void
+  /** batches were held until every node had them (after a Redis restart, a node's death) */
+  onHeld?: (info: HeldEpisode) => void
 }
 
 interface LocalEmitter {
@@ -128,42 +132,59 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     const callbacks = waiters
     pending = []
     waiters = []
-    pub.publish(channel, encodeBatch(origin, packets)).then(
-      () => {
-        if (peersPressured()) for (const cb of callbacks) held.push(cb)
-        else for (const cb of callbacks) cb()
-      },
-      (err: Error) => {
-        onError(err)
-        for (const cb of callbacks) cb(err)
-      },
-    )
+    // done once every live node has the batch (bus-delivery.ts)
+    delivery.send(packets, (err) => {
+      if (err) for (const cb of callbacks) cb(err)
+      else if (peersPressured()) for (const cb of callbacks) held.push(cb)
+      else for (const cb of callbacks) cb()
+    })
   }
+
+  // once each and in order per origin, whatever order and how many times batches arrive
+  const deliverRemote = (packets: BusPacket[]): void => {
+    // straight to the matching local listeners: mqemitter's queue (its
+    // concurrency limit) recurses once per queued message that matches
+    // nothing, and every node receives every message, so a large batch
+    // would overflow the stack. Remote messages cannot be pushed back on
+    // anyway; slow local consumers are bounded by limits/guard.ts.
+    for (const p of packets) {
+      const listeners = matcher.match(p.topic)
+      for (let i = 0; i < listeners.length; i++) listeners[i]!(p, noop)
+    }
+  }
+  const order = new BusOrder(deliverRemote, (peer, n) => onError(new Error(`cluster bus: ${n} batch(es) from ${peer} never arrived`)))
+  const delivery = new BusDelivery({
+    pub,
+    sub,
+    channel,
+    origin,
+    onError,
+    onPeer: (peer, base) => (base === 'bye' ? order.forget(peer) : order.beat(peer, base)),
+    onHeld: opts.onHeld,
+  })
+  const sweep = setInterval(() => {
+    const since = delivery.listeningSince
+    if (since !== undefined) order.sweep(4 * SILENT_MS, since)
+  }, SILENT_MS)
+  sweep.unref()
 
   sub.on('message', (ch: string, message: string) => {
     if (ch === control) onControl(message)
+    else if (ch === delivery.presence) delivery.onPresence(message)
   })
   sub.on('messageBuffer', (ch: Buffer, message: Buffer) => {
     if (ch.toString() !== channel) return
     try {
       if (originOf(message) === origin) return
-      const { packets } = decodeBatch(message)
-      // straight to the matching local listeners: mqemitter's queue (its
-      // concurrency limit) recurses once per queued message that matches
-      // nothing, and every node receives every message, so a large batch
-      // would overflow the stack. Remote messages cannot be pushed back on
-      // anyway; slow local consumers are bounded by limits/guard.ts.
-      for (const p of packets) {
-        const listeners = matcher.match(p.topic)
-        for (let i = 0; i < listeners.length; i++) listeners[i]!(p, noop)
-      }
+      const batch = decodeBatch(message)
+      order.batch(batch.origin, batch.seq, batch.base, batch.packets)
       if (!pressureOn && backlog() >= highWater) setPressure(true)
     } catch (err) {
       onError(err as Error)
     }
   })
   const subscribe = (): void => {
-    sub.subscribe(channel, control).catch((err: Error) => onError(err))
+    sub.subscribe(channel, control, delivery.presence).catch((err: Error) => onError(err))
   }
   // ioredis re-subscribes by itself after a reconnect (autoResubscribe)
   if (sub.status === 'ready') subscribe()
@@ -175,6 +196,8 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     clearInterval(refresh)
     clearInterval(poll)
     clearInterval(expiryTimer)
+    clearInterval(sweep)
+    delivery.close()
     pressuredPeers.clear()
     releaseHeld()
     return closeLocal(cb)

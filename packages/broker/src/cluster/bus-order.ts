@@ -64,8 +64,8 @@ export class BusOrder {
       if (st.held.size > MAX_HELD) this.skipTo(origin, st, Math.min(...st.held.keys()))
       return
     }
-    this.deliver(packets)
     st.next++
+    this.deliver(packets)
     this.drain(st)
   }
 
@@ -112,8 +112,8 @@ export class BusOrder {
   private drain(st: OriginState): void {
     for (let p = st.held.get(st.next); p; p = st.held.get(st.next)) {
       st.held.delete(st.next)
-      this.deliver(p)
       st.next++
+      this.deliver(p)
     }
   }
 }

@@ -18,9 +18,11 @@
  *
  * Live nodes: every node beats every BEAT_MS on `<channel>:presence` (`<origin> <base>`, base =
  * its oldest unsettled batch, which lets receivers give up a gap) and says `<origin> bye` when it
- * closes. A peer is live while heard within SILENT_MS, and, after this node's own subscriber link
- * (re)subscribed, for RESUBSCRIBE_GRACE_MS at least: after a Redis restart peers need a moment
- * to reconnect. A node killed outright therefore holds the others' batches for up to SILENT_MS.
+ * closes. A peer is live while heard within SILENT_MS. While this node's own subscriber link is
+ * down, and for RESUBSCRIBE_GRACE_MS after it subscribed again, the peers heard in the
+ * RESUBSCRIBE_GRACE_MS before it went down count too: after a Redis restart nobody has heard
+ * anybody, and peers need a moment to reconnect. A node killed outright therefore holds the
+ * others' batches for up to SILENT_MS (up to RESUBSCRIBE_GRACE_MS if Redis restarts meanwhile).
  * A node whose subscriber link stays down while Redis is up stops beating after
  * SUB_DOWN_GRACE_MS, so that one broken node cannot stall the cluster (it is not ready anyway).
  *
@@ -127,11 +129,11 @@ export class BusDelivery {
     const now = Date.now()
     const subUp = this.o.sub.status === 'ready'
     // right after our link came back (or while it is down) we cannot have heard the peers that
-    // were live when it went down: they count until the grace is over
+    // were live when it went down (heard within the grace before): they count until it is over
     const graced = this.subLostAt > 0 && (!subUp || now - this.hearingSince < RESUBSCRIBE_GRACE_MS)
     let n = subUp ? 1 : 0
     for (const [peer, at] of this.heard) {
-      if (now - at < SILENT_MS || (graced && at >= this.subLostAt - SILENT_MS)) n++
+      if (now - at < SILENT_MS || (graced && at >= this.subLostAt - RESUBSCRIBE_GRACE_MS)) n++
       else this.heard.delete(peer)
     }
     return n

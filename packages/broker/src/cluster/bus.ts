@@ -18,9 +18,20 @@
  * batches, so nothing arrives twice and no dedupe cache is needed. Every
  * node receives every message: right for the handful of nodes a Culex
  * cluster has. The emit callback fires once local delivery is done and Redis
- * has accepted the batch; Aedes finishes the publish after it (PUBREC for
- * QoS 2; Aedes 1.2 writes a QoS 1 PUBACK before publishing) and only then
- * reads that publisher's next packets.
+ * has handed the batch to every live node; Aedes finishes the publish after it
+ * (PUBREC for QoS 2; the QoS 1 PUBACK is held until then by
+ * broker/puback-after-publish.ts) and only then reads that publisher's next
+ * packets.
+ *
+ * Delivery guarantee (issue 8): a PUBACK waits until the message has reached
+ * every live node, rather than a node recovering what it missed afterwards.
+ * Redis pub/sub drops what a link that is not subscribed misses (after a
+ * Redis restart a node's PUBLISHes can be replayed before the other nodes
+ * subscribed again), so the PUBLISH reply count (links that got the batch) is
+ * compared with the live nodes; a short batch is held and re-published until
+ * they all have it (bus-delivery.ts), and receivers drop copies and restore
+ * the order by batch number (bus-order.ts). No extra Redis round trip on the
+ * fast path; docs/cluster.md says what it costs when a node dies.
  */
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
@@ -168,12 +179,13 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
   }, SILENT_MS)
   sweep.unref()
 
-  sub.on('message', (ch: string, message: string) => {
-    if (ch === control) onControl(message)
-    else if (ch === delivery.presence) delivery.onPresence(message)
-  })
-  sub.on('messageBuffer', (ch: Buffer, message: Buffer) => {
-    if (ch.toString() !== channel) return
+  // 'messageBuffer' only: while any 'message' listener exists ioredis turns every message,
+  // each whole bus batch included, into a string
+  sub.on('messageBuffer', (chBuf: Buffer, message: Buffer) => {
+    const ch = chBuf.toString()
+    if (ch === control) return onControl(message.toString())
+    if (ch === delivery.presence) return delivery.onPresence(message.toString())
+    if (ch !== channel) return
     try {
       if (originOf(message) === origin) return
       const batch = decodeBatch(message)

@@ -50,6 +50,8 @@ export interface GapReport {
   recoveryMs: number[]
   /** times B held batches until A had them (its 'cluster bus: held' log lines) */
   held: Array<{ batches: number; released: number; ms: number }>
+  /** 'cluster bus error' log lines of both nodes (batches released or given up, Redis errors) */
+  busErrors: string[]
 }
 
 interface Seen {
@@ -166,5 +168,6 @@ export async function runRedisGap(opts: GapOptions, log: (msg: string) => void =
     subscribers[name] = { lost: missing(seen), duplicated, outOfOrder: seen.outOfOrder }
   }
   const held = b.logs().filter((l) => l.msg === 'cluster bus: held messages until every node had them')
-  return { acknowledged, published, rate: Math.round((published * 1000) / opts.durationMs), subscribers, recoveryMs, held: held.map((l) => ({ batches: l.batches as number, released: l.released as number, ms: l.ms as number })) }
+  const busErrors = [a, b].flatMap((n) => n.logs().filter((l) => l.msg === 'cluster bus error').map((l) => `${n.id}: ${String(l.err)}`))
+  return { acknowledged, published, rate: Math.round((published * 1000) / opts.durationMs), subscribers, recoveryMs, held: held.map((l) => ({ batches: l.batches as number, released: l.released as number, ms: l.ms as number })), busErrors }
 }

@@ -2,7 +2,7 @@
 import { afterAll, afterEach, beforeAll, describe, it } from 'vitest'
 import { killAll, startNode, startRedis, type TestNode } from '../helpers/cluster-procs.js'
 import { closeRaw } from '../helpers/raw-mqtt.js'
-import { unackedPubrelComesBack, unackedPublishesComeBack } from '../helpers/inflight.js'
+import { eachSessionKeepsItsPacketId, unackedPubrelComesBack, unackedPublishesComeBack } from '../helpers/inflight.js'
 
 let a: TestNode
 let b: TestNode
@@ -25,5 +25,9 @@ describe('in-flight redelivery, sessions in Redis', () => {
 
   it('[MQTT-4.4.0-1] an unacknowledged PUBREL is resent on reconnect, the PUBLISH is not', async () => {
     await unackedPubrelComesBack({ sub: a.mqtt, pub: b.mqtt }, 'redis')
+  })
+
+  it('[MQTT-4.4.0-1] a message in flight to two sessions comes again to each with its own packet id', async () => {
+    await eachSessionKeepsItsPacketId({ sub: a.mqtt, pub: b.mqtt }, 'redis')
   })
 })

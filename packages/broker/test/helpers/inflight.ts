@@ -113,3 +113,35 @@ export async function unackedPubrelComesBack(ports: Ports, tag: string): Promise
   expect(third.raw.packets.filter((p) => p.cmd === 'publish' || p.cmd === 'pubrel').map((p) => p.cmd + ':' + String(p.payload ?? ''))).toEqual(['publish:marker'])
   await third.raw.drop()
 }
+
+/**
+ * One message in flight to two sessions: each gets it again with the packet id it was sent
+ * with to that session [MQTT-4.4.0-1], whatever was sent to the other in between.
+ */
+export async function eachSessionKeepsItsPacketId(ports: Ports, tag: string): Promise<void> {
+  const topic = `inflight-pid/${tag}`
+  const x = await rawClient(ports.sub, { clientId: `pid-x-${tag}`, clean: false })
+  await rawSubscribe(x.raw, topic, 1)
+  const y = await rawClient(ports.pub, { clientId: `pid-y-${tag}`, clean: false })
+  await rawSubscribe(y.raw, topic, 1)
+  await y.raw.drop()
+  await publishRaw(ports.pub, `pid-pub-${tag}`, [{ topic, payload: 'shared', qos: 1 }])
+  await x.raw.until((ps) => ps.some((p) => p.cmd === 'publish'), 5000, 'message to x')
+  const toX = x.raw.publishes()[0]!
+  await x.raw.drop()
+  // y gets it from its queue, with an id of its own, and does not acknowledge it either
+  const y2 = await rawClient(ports.pub, { clientId: `pid-y-${tag}`, clean: false })
+  await y2.raw.until((ps) => ps.some((p) => p.cmd === 'publish'), 5000, 'message to y')
+  const toY = y2.raw.publishes()[0]!
+  expect(toY).toMatchObject({ dup: false, payload: Buffer.from('shared') })
+  await y2.raw.drop()
+
+  const x2 = await rawClient(ports.sub, { clientId: `pid-x-${tag}`, clean: false })
+  await x2.raw.until((ps) => ps.some((p) => p.cmd === 'publish'), 5000, 'message to x again')
+  expect(x2.raw.publishes()[0]).toMatchObject({ dup: true, messageId: toX.messageId, payload: Buffer.from('shared') })
+  const y3 = await rawClient(ports.pub, { clientId: `pid-y-${tag}`, clean: false })
+  await y3.raw.until((ps) => ps.some((p) => p.cmd === 'publish'), 5000, 'message to y again')
+  expect(y3.raw.publishes()[0]).toMatchObject({ dup: true, messageId: toY.messageId, payload: Buffer.from('shared') })
+  await x2.raw.drop()
+  await y3.raw.drop()
+}

@@ -1,7 +1,7 @@
 /**
  * A raw MQTT 3.1.1 client over mqtt-packet for tests that must see what mqtt.js hides: the DUP
  * bit, packet identifiers, and a client that never acknowledges. Nothing is sent unless the test
- * sends it (no automatic PUBACK/PUBREC/PINGREQ). Every client made here is closed by `closeRaw()`.
+ * sends it (no PUBACK/PUBREC/PINGREQ unless asked for). Every client made here is closed by `closeRaw()`.
  */
 import { connect as netConnect, type Socket } from 'node:net'
 import { once } from 'node:events'
@@ -25,7 +25,15 @@ export interface Raw {
 
 const open = new Set<Raw>()
 
-export async function rawClient(port: number, opts: { clientId: string; clean?: boolean; keepalive?: number }): Promise<{ raw: Raw; connack: AnyPacket }> {
+export interface RawOptions {
+  clientId: string
+  clean?: boolean
+  keepalive?: number
+  /** PUBACK every QoS 1 PUBLISH on arrival, as a client library does */
+  autoAck?: boolean
+}
+
+export async function rawClient(port: number, opts: RawOptions): Promise<{ raw: Raw; connack: AnyPacket }> {
   const socket = netConnect({ port, host: '127.0.0.1' })
   socket.on('error', () => {})
   await once(socket, 'connect')
@@ -37,6 +45,7 @@ export async function rawClient(port: number, opts: { clientId: string; clean?: 
   }
   parser.on('packet', (p) => {
     packets.push(p as AnyPacket)
+    if (opts.autoAck && p.cmd === 'publish' && p.qos === 1) raw.send({ cmd: 'puback', messageId: p.messageId })
     wake()
   })
   parser.on('error', () => socket.destroy())

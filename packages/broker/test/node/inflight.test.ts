@@ -2,7 +2,7 @@
 import { afterEach, describe, it } from 'vitest'
 import { useTestNode } from '../helpers/node.js'
 import { closeRaw } from '../helpers/raw-mqtt.js'
-import { unackedPubrelComesBack, unackedPublishesComeBack } from '../helpers/inflight.js'
+import { eachSessionKeepsItsPacketId, unackedPubrelComesBack, unackedPublishesComeBack } from '../helpers/inflight.js'
 
 const t = useTestNode()
 afterEach(closeRaw)
@@ -16,5 +16,10 @@ describe('in-flight redelivery, in memory', () => {
   it('[MQTT-4.4.0-1] an unacknowledged PUBREL is resent on reconnect, the PUBLISH is not', async () => {
     const port = t.node.ports.mqtt
     await unackedPubrelComesBack({ sub: port, pub: port }, 'mem')
+  })
+
+  it('[MQTT-4.4.0-1] a message in flight to two sessions comes again to each with its own packet id', async () => {
+    const port = t.node.ports.mqtt
+    await eachSessionKeepsItsPacketId({ sub: port, pub: port }, 'mem')
   })
 })

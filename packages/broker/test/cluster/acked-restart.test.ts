@@ -1,7 +1,10 @@
 /**
  * Messages a persistent session acknowledged stay acknowledged: after the node that delivered
- * them is restarted, and wherever the session reconnects, none of them comes back, and the
- * session's queue in Redis holds nothing (no message kept for a later reconnect).
+ * them dies (kill -9, right after it answered a PINGREQ sent behind the last PUBACK) and is
+ * started again, and wherever the session reconnects, none of them comes back, and Redis holds
+ * nothing of them (no queue entry kept for a later reconnect, no message body left over).
+ * Stock aedes-persistence-redis handles a PUBACK in four round trips and loses the rest when the
+ * node dies after the first: measured, 1-2 acknowledged messages back on every run.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
@@ -36,7 +39,7 @@ async function reconnectAndCollect(id: string, port: number, publish: (topic: st
 }
 
 describe('cluster: acknowledged messages of persistent sessions after a node restart', () => {
-  it('a session acks N messages through node A, A is restarted: reconnecting to A or to B brings none of them back', async () => {
+  it('two sessions ack N messages through node A, A is killed and restarted: reconnecting to A or to B brings none of them back', async () => {
     const N = 300
     const ids = ['ar-x', 'ar-y']
     // x on A gets the messages live; y is offline and gets them from its queue on A
@@ -54,12 +57,12 @@ describe('cluster: acknowledged messages of persistent sessions after a node res
     const y2 = await rawClient(a.mqtt, { clientId: ids[1]!, clean: false, autoAck: true })
     await y2.raw.until((ps) => ps.filter((p) => p.cmd === 'publish').length >= N, 10_000, `${N} queued messages on y`)
     for (const r of [x.raw, y2.raw]) {
-      // every message acknowledged, and the node has read the acknowledgements
+      // every message acknowledged, and the node has read the acknowledgements (it answers in order)
       r.send({ cmd: 'pingreq' })
       await r.until((ps) => ps.some((p) => p.cmd === 'pingresp'), 5000, 'PINGRESP')
     }
 
-    await a.stop()
+    await a.kill9()
     a = await startNode(redis.url, 'ar-a')
     await waitFor(() => x.raw.closed && y2.raw.closed, 5000, 'both sessions disconnected by the restart')
 

@@ -170,6 +170,15 @@ redis.call('HINCRBY', replay, 'cursor', kept)
 return out
 `
 
+// KEYS: list, ids, replay. The session ends: its queue goes, with its references to message bodies.
+const DROP_LUA = `${FREE_ID}
+for _, key in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if string.sub(key, 1, 7) == 'packet:' then unref(key) else redis.call('DEL', key) end
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+return 1
+`
+
 export interface ReplayEntry {
   key: string
   /** msgpack body of a PUBLISH; empty for a PUBREL */
@@ -185,6 +194,7 @@ type Scripts = Redis & {
   culexOutSent(list: string, ids: string, key: string, want: number): Promise<number>
   culexOutPubrec(list: string, ids: string, messageId: number): Promise<number>
   culexOutAckedBuffer(list: string, ids: string, replay: string, messageId: number): Promise<Buffer | null>
+  culexOutDrop(list: string, ids: string, replay: string): Promise<number>
   culexReplayStart(list: string, ids: string, replay: string, token: string): Promise<number>
   culexReplayPageBuffer(list: string, ids: string, replay: string, token: string, page: number, nextId: number): Promise<Array<number | Buffer>>
 }
@@ -197,6 +207,7 @@ export class OutgoingStore {
     db.defineCommand('culexOutSent', { numberOfKeys: 2, lua: SENT_LUA })
     db.defineCommand('culexOutPubrec', { numberOfKeys: 2, lua: PUBREC_LUA })
     db.defineCommand('culexOutAcked', { numberOfKeys: 3, lua: ACKED_LUA })
+    db.defineCommand('culexOutDrop', { numberOfKeys: 3, lua: DROP_LUA })
     db.defineCommand('culexReplayStart', { numberOfKeys: 3, lua: REPLAY_START_LUA })
     db.defineCommand('culexReplayPage', { numberOfKeys: 3, lua: REPLAY_PAGE_LUA })
     this.db = db as Scripts
@@ -260,8 +271,8 @@ export class OutgoingStore {
     }
   }
 
-  /** the session ended: its packet ids and replay position go with its queue */
-  forget(clientId: string): Promise<unknown> {
-    return this.db.del(outgoingIdsKey(clientId), replayKey(clientId))
+  /** the session ended: its queue goes, with its packet ids and its references to message bodies */
+  drop(clientId: string): Promise<number> {
+    return this.db.culexOutDrop(outgoingKey(clientId), outgoingIdsKey(clientId), replayKey(clientId))
   }
 }

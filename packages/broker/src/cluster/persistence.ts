@@ -41,10 +41,9 @@ import {
   NODES_KEY,
   WILLS_LIST,
   clientSubsKey,
-  outgoingKey,
   willKey,
 } from './keys.js'
-import { OutgoingStore, outgoingIdsKey, replayKey } from './outgoing.js'
+import { OutgoingStore } from './outgoing.js'
 
 const require = createRequire(import.meta.url)
 const msgpack = require('msgpack-lite') as typeof import('msgpack-lite')
@@ -292,7 +291,10 @@ export class CulexRedisPersistence {
     const key = clientSubsKey(client.id)
     if (topics.length > 0) await this.db.hdel(key, ...topics)
     if ((await this.db.exists(key)) === 0) {
-      await this.db.multi().del(outgoingKey(client.id), outgoingIdsKey(client.id), replayKey(client.id)).srem(CLIENTS_SET, client.id).exec()
+      // the session is over: its queue and the bodies only it still referenced go (upstream
+      // deleted the queue and left the bodies' reference counts, and the bodies, behind)
+      await this.outgoing.drop(client.id)
+      await this.db.srem(CLIENTS_SET, client.id)
     }
     await this.announce({ n: this.broker!.id, c: client.id, a: 'rm', s: topics.map((topic) => ({ topic, qos: 0 })) })
   }

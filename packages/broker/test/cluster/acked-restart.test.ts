@@ -86,4 +86,25 @@ describe('cluster: acknowledged messages of persistent sessions after a node res
       db.disconnect()
     }
   })
+
+  it('[MQTT-3.1.2-6] a session ended by a clean CONNECT leaves neither its queue nor the message bodies only it held in Redis', async () => {
+    const db = new Redis(redis.url)
+    try {
+      const before = new Set(await db.keys('packet:*'))
+      const s = await rawClient(b.mqtt, { clientId: 'ar-ends', clean: false })
+      await rawSubscribe(s.raw, 'ar-ends/t', 1)
+      await s.raw.drop()
+      const pub = await mqttConnect(a.url, { clientId: 'ar-ends-pub' })
+      for (let i = 0; i < 5; i++) await pub.publishAsync('ar-ends/t', `e${i}`, { qos: 1 })
+      expect(await db.llen('outgoing:ar-ends')).toBe(5)
+      const added = (await db.keys('packet:*')).filter((k) => !before.has(k))
+      expect(added.length).toBeGreaterThanOrEqual(5)
+
+      await rawClient(b.mqtt, { clientId: 'ar-ends', clean: true })
+      expect(await db.exists('outgoing:ar-ends', 'culex:oids:ar-ends')).toBe(0)
+      expect(await db.exists(...added)).toBe(0)
+    } finally {
+      db.disconnect()
+    }
+  })
 })

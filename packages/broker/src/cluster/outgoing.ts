@@ -39,7 +39,7 @@ export const replayKey = (clientId: string): string => `culex:replay:${encodeURI
 
 /** messages read from Redis per page of a replay */
 export const REPLAY_PAGE = 500
-/** a replay's position outlives a node that died during it by this much at most */
+/** a replay's position outlives a node that died during it by this much at most (renewed each page) */
 const REPLAY_TTL_S = 3600
 
 // shared by the scripts: take `m` or the next id after it not in use by the session (1..65535)
@@ -112,12 +112,15 @@ redis.call('DEL', key)
 return ''
 `
 
-// KEYS: list, ids, replay. ARGV: token. A replay starts where the queue starts and ends where it ends now.
+// KEYS: list, ids, replay. ARGV: token. A replay starts where the queue starts and ends where it
+// ends now. Returns the number of entries (0: nothing to replay, nothing written).
 const REPLAY_START_LUA = `
+local n = redis.call('LLEN', KEYS[1])
+if n == 0 then return 0 end
 redis.call('DEL', KEYS[3])
-redis.call('HSET', KEYS[3], 'token', ARGV[1], 'cursor', 0, 'end', redis.call('LLEN', KEYS[1]))
+redis.call('HSET', KEYS[3], 'token', ARGV[1], 'cursor', 0, 'end', n)
 redis.call('EXPIRE', KEYS[3], ${REPLAY_TTL_S})
-return 1
+return n
 `
 
 // KEYS: list, ids, replay. ARGV: token, page size, next free packet id.
@@ -135,6 +138,7 @@ if n <= 0 then
   redis.call('DEL', replay)
   return out
 end
+redis.call('EXPIRE', replay, ${REPLAY_TTL_S})
 local kept = 0
 for _, key in ipairs(redis.call('LRANGE', list, cursor, cursor + n - 1)) do
   local m = redis.call('HGET', ids, 'k' .. key)
@@ -251,7 +255,7 @@ export class OutgoingStore {
   async *replay(clientId: string, nextId: number, onNextId: (id: number) => void): AsyncGenerator<ReplayEntry> {
     const keys = [outgoingKey(clientId), outgoingIdsKey(clientId), replayKey(clientId)] as const
     const token = randomBytes(8).toString('hex')
-    await this.db.culexReplayStart(...keys, token)
+    if ((await this.db.culexReplayStart(...keys, token)) === 0) return
     for (;;) {
       const page = await this.db.culexReplayPageBuffer(...keys, token, REPLAY_PAGE, nextId)
       if (page[0] === -1) return

@@ -44,13 +44,13 @@ import {
   willKey,
 } from './keys.js'
 import { OutgoingStore } from './outgoing.js'
+import { SessionQueues, type QueuedPacket, type QueueSub, type SessionClient } from './session-queue.js'
 
 const require = createRequire(import.meta.url)
 const msgpack = require('msgpack-lite') as typeof import('msgpack-lite')
 const QlobberSub = require('qlobber/aedes/qlobber-sub.js') as typeof import('qlobber/aedes/qlobber-sub.js')
 const { CallBackPersistence } = require('aedes-persistence/callBackPersistence.js') as typeof import('aedes-persistence/callBackPersistence.js')
 const AsyncRedisPersistence = require('aedes-persistence-redis/asyncPersistence.js') as typeof import('aedes-persistence-redis/asyncPersistence.js')
-const { Packet } = require('aedes-persistence') as { Packet: new (p: object) => object }
 
 type Trie = InstanceType<typeof QlobberSub>
 
@@ -64,7 +64,6 @@ const QLOBBER_OPTIONS = { separator: '/', wildcard_one: '+', wildcard_some: '#',
 export const SUBS_SYNC_CHANNEL = 'culex#subs'
 /** every other node acknowledges a new subscription here (see announce) */
 export const SUBS_ACK_CHANNEL = 'culex#subs-ack'
-const NOTHING: Promise<undefined> = Promise.resolve(undefined)
 /** longest a SUBSCRIBE waits for the other nodes to acknowledge it */
 const ACK_TIMEOUT_MS = 2000
 
@@ -97,31 +96,6 @@ interface BrokerLike {
   id: string
 }
 
-/** what Aedes queues and sends: an aedes-packet Packet */
-interface QueuedPacket {
-  cmd?: string
-  brokerId?: string | null
-  brokerCounter?: number | string
-  messageId?: number
-  qos?: number
-  dup?: boolean
-  retain?: boolean
-}
-interface QueueSub {
-  clientId: string
-  qos: number
-}
-/** Aedes' Client (lib/client.js) as far as the outgoing queue reads it */
-interface SessionClient {
-  id: string
-  clean?: boolean
-  _nextId?: number
-}
-
-/** the queue entry of a message: its body's key, as aedes-persistence-redis names it */
-const entryKey = (p: QueuedPacket): string => `packet:${p.brokerId}:${p.brokerCounter}`
-
-
 // KEYS[1] = will list, KEYS[2] = nodes zset; ARGV[1] = encoded client id, ARGV[2] = own node id
 // Deletes `will:<node>:<client>` for every node the cluster knows (aedes-persistence-redis#98).
 const DEL_ALL_WILLS_LUA = `
@@ -141,9 +115,7 @@ return n
 export class CulexRedisPersistence {
   private trie: Trie = new QlobberSub(QLOBBER_OPTIONS)
   private readonly inner: InstanceType<typeof AsyncRedisPersistence>
-  private readonly outgoing: OutgoingStore
-  /** per client being replayed: packet id -> queue entry the replay recorded already */
-  private readonly replayed = new WeakMap<object, Map<number, string>>()
+  private readonly queues: SessionQueues
   private broker?: BrokerLike
   /** one store per SUBSCRIBE packet, whatever the number of filters (aedes#602) */
   private readonly inflightAdds = new WeakMap<object, Promise<void>>()
@@ -181,7 +153,7 @@ export class CulexRedisPersistence {
     private readonly log: Logger,
   ) {
     this.inner = new AsyncRedisPersistence({ conn: db })
-    this.outgoing = new OutgoingStore(db)
+    this.queues = new SessionQueues(new OutgoingStore(db))
   }
 
   async setup(broker: BrokerLike): Promise<void> {
@@ -293,7 +265,7 @@ export class CulexRedisPersistence {
     if ((await this.db.exists(key)) === 0) {
       // the session is over: its queue and the bodies only it still referenced go (upstream
       // deleted the queue and left the bodies' reference counts, and the bodies, behind)
-      await this.outgoing.drop(client.id)
+      await this.queues.drop(client.id)
       await this.db.srem(CLIENTS_SET, client.id)
     }
     await this.announce({ n: this.broker!.id, c: client.id, a: 'rm', s: topics.map((topic) => ({ topic, qos: 0 })) })
@@ -358,8 +330,6 @@ export class CulexRedisPersistence {
   /** the stock per-node sweep finds nothing; cluster/wills.ts publishes wills of dead nodes once */
   async *streamWill(): AsyncGenerator<never> {}
 
-  // ---- delegated to aedes-persistence-redis ---------------------------------
-
   storeRetained(packet: unknown): Promise<void> {
     return this.inner.storeRetained(packet)
   }
@@ -369,82 +339,27 @@ export class CulexRedisPersistence {
   createRetainedStreamCombi(patterns: string[]): AsyncIterable<unknown> {
     return this.inner.createRetainedStreamCombi(patterns)
   }
-  // ---- outgoing queues of persistent sessions (outgoing.ts) ---------------------
+
+  // ---- outgoing queues of persistent sessions (session-queue.ts) ---------------
 
   outgoingEnqueue(sub: QueueSub, packet: QueuedPacket): Promise<void> {
-    return this.outgoingEnqueueCombi([sub], packet)
+    return this.queues.enqueue([sub], packet)
   }
-  async outgoingEnqueueCombi(subs: QueueSub[], packet: QueuedPacket): Promise<void> {
-    if (!subs || subs.length === 0) return
-    await this.outgoing.enqueue(subs, entryKey(packet), packet.qos ?? 0, msgpack.encode(new Packet(packet)))
+  outgoingEnqueueCombi(subs: QueueSub[], packet: QueuedPacket): Promise<void> {
+    return this.queues.enqueue(subs, packet)
   }
-  async outgoingUpdate(client: SessionClient, packet: QueuedPacket): Promise<void> {
-    const replayed = this.replayed.get(client)
-    const messageId = packet.messageId!
-    if (packet.cmd === 'pubrel') {
-      // the replay resends a PUBREL: nothing changes
-      if (replayed?.delete(messageId)) return
-      await this.outgoing.pubrec(client.id, messageId)
-      return
-    }
-    if (!packet.brokerId) return
-    const key = entryKey(packet)
-    // the replay recorded the id of what it yields already
-    if (replayed?.get(messageId) === key) {
-      replayed.delete(messageId)
-      return
-    }
-    const id = await this.outgoing.sent(client.id, key, messageId)
-    if (id !== messageId) {
-      // Aedes internals: the QoSPacket built in lib/client.js deliverQoS is written after this
-      // resolves, and `_nextId` is the client's packet id counter; another in-flight message of
-      // the session has this id, so this one goes out with a free one [MQTT-2.3.1-2]
-      packet.messageId = id
-      client._nextId = (id % 65535) + 1
-    }
+  outgoingUpdate(client: SessionClient, packet: QueuedPacket): Promise<void> {
+    return this.queues.update(client, packet)
   }
   outgoingClearMessageId(client: SessionClient, packet: { messageId?: number }): Promise<unknown> {
-    // Aedes calls this on every PUBACK/PUBCOMP, clean sessions included, although it stores
-    // nothing for them (deliverQoS skips outgoingUpdate when client.clean): skip the round trip.
-    if (client.clean === true || packet.messageId === undefined) return NOTHING
-    return this.acked(client, packet.messageId)
+    return this.queues.acked(client, packet)
   }
-  private async acked(client: SessionClient, messageId: number): Promise<unknown> {
-    const body = await this.outgoing.acked(client.id, messageId)
-    if (!body || body.length === 0) return undefined
-    const orig = msgpack.decode(body) as QueuedPacket
-    orig.messageId = messageId
-    return orig
-  }
-  /**
-   * The session's whole queue, in order, page by page (Aedes' emptyQueue in
-   * lib/handlers/connect.js reads it on a `clean: false` CONNECT). Each PUBLISH comes with the
-   * packet id it goes out with: its earlier one and DUP=1 if it was sent before
-   * [MQTT-4.4.0-1] [MQTT-3.3.1-1], else a free one; RETAIN 0, it matches an established
-   * subscription [MQTT-3.3.1-9]; at most the QoS the subscription granted [MQTT-3.8.4-6].
-   */
   outgoingStream(client: SessionClient): AsyncIterable<unknown> {
-    const replayed = new Map<number, string>()
-    this.replayed.set(client, replayed)
-    // Aedes internals: `_nextId` (lib/client.js) is the client's next packet id; the replay
-    // takes ids from it and hands it back past the ones it used
-    const entries = this.outgoing.replay(client.id, client._nextId ?? 1, (next) => (client._nextId = next))
-    return (async function* () {
-      for await (const e of entries) {
-        replayed.set(e.messageId, e.key)
-        if (e.body.length === 0) {
-          yield { cmd: 'pubrel', messageId: e.messageId }
-          continue
-        }
-        const p = msgpack.decode(e.body) as QueuedPacket
-        p.messageId = e.messageId
-        p.dup = e.sent
-        p.retain = false
-        if (e.qos !== undefined && e.qos < (p.qos ?? 0)) p.qos = e.qos
-        yield p
-      }
-    })()
+    return this.queues.replay(client)
   }
+
+  // ---- delegated to aedes-persistence-redis ---------------------------------
+
   incomingStorePacket(client: unknown, packet: unknown): Promise<void> {
     return this.inner.incomingStorePacket(client, packet)
   }

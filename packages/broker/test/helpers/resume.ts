@@ -103,7 +103,17 @@ export async function resumeWithLargeQueue(urls: ResumeUrls, n: number, clientId
   const bursted = got.filter((g) => g.topic === `${topic}/b`).map((g) => g.payload)
   expect(bursted.length - new Set(bursted).size, 'duplicates in the burst').toBe(0)
   expect(new Set(bursted).size).toBe(burst.length)
-  console.log(`${clientId}: replay of ${n} queued messages: ${replayMs} ms (${Math.round((n * 1000) / replayMs)} msg/s); ${live.length} live, ${burst.length} burst messages`)
+
+  // for comparison, the live rate of the same session on the same broker (no assertion: the
+  // test machine's load varies far more than the two rates differ)
+  const sample = Array.from({ length: 1000 }, (_, i) => `r${i}`)
+  const before = got.length
+  const t1 = Date.now()
+  await publishAll(pub, `${topic}/r`, sample)
+  await waitFor(() => got.length >= before + sample.length, 10_000, 'live sample')
+  const liveRate = Math.round((sample.length * 1000) / (Date.now() - t1))
+  const replayRate = Math.round((n * 1000) / replayMs)
+  console.log(`${clientId}: replay of ${n} queued messages in ${replayMs} ms (${replayRate} msg/s, alongside ${live.length} live and ${burst.length} burst messages); live rate ${liveRate} msg/s`)
 
   await again.endAsync()
   return replayMs

@@ -39,6 +39,8 @@ export const replayKey = (clientId: string): string => `culex:replay:${encodeURI
 
 /** messages read from Redis per page of a replay */
 export const REPLAY_PAGE = 500
+/** and at most about this many payload bytes */
+export const REPLAY_PAGE_BYTES = 1 << 20
 /** a replay's position outlives a node that died during it by this much at most (renewed each page) */
 const REPLAY_TTL_S = 3600
 
@@ -123,7 +125,8 @@ redis.call('EXPIRE', KEYS[3], ${REPLAY_TTL_S})
 return n
 `
 
-// KEYS: list, ids, replay. ARGV: token, page size, next free packet id.
+// KEYS: list, ids, replay. ARGV: token, page size, next free packet id, page bytes (a page ends
+// after the message that reaches them).
 // Returns {next id, then per entry: key, body ('' for a PUBREL), id, sent before (1/0), granted QoS ('' = as published)}
 // or {-1} when another replay of the session took over, {next id} alone when done.
 const REPLAY_PAGE_LUA = `${FREE_ID}
@@ -139,8 +142,9 @@ if n <= 0 then
   return out
 end
 redis.call('EXPIRE', replay, ${REPLAY_TTL_S})
-local kept = 0
+local kept, bytes, maxBytes = 0, 0, tonumber(ARGV[4])
 for _, key in ipairs(redis.call('LRANGE', list, cursor, cursor + n - 1)) do
+  if bytes >= maxBytes then break end
   local m = redis.call('HGET', ids, 'k' .. key)
   local isPublish = string.sub(key, 1, 7) == 'packet:'
   local body = ''
@@ -167,6 +171,7 @@ for _, key in ipairs(redis.call('LRANGE', list, cursor, cursor + n - 1)) do
     table.insert(out, sent)
     table.insert(out, q)
     kept = kept + 1
+    bytes = bytes + #body
   end
 end
 out[1] = nextId
@@ -200,7 +205,7 @@ type Scripts = Redis & {
   culexOutAckedBuffer(list: string, ids: string, replay: string, messageId: number): Promise<Buffer | null>
   culexOutDrop(list: string, ids: string, replay: string): Promise<number>
   culexReplayStart(list: string, ids: string, replay: string, token: string): Promise<number>
-  culexReplayPageBuffer(list: string, ids: string, replay: string, token: string, page: number, nextId: number): Promise<Array<number | Buffer>>
+  culexReplayPageBuffer(list: string, ids: string, replay: string, token: string, page: number, nextId: number, bytes: number): Promise<Array<number | Buffer>>
 }
 
 export class OutgoingStore {
@@ -257,7 +262,7 @@ export class OutgoingStore {
     const token = randomBytes(8).toString('hex')
     if ((await this.db.culexReplayStart(...keys, token)) === 0) return
     for (;;) {
-      const page = await this.db.culexReplayPageBuffer(...keys, token, REPLAY_PAGE, nextId)
+      const page = await this.db.culexReplayPageBuffer(...keys, token, REPLAY_PAGE, nextId, REPLAY_PAGE_BYTES)
       if (page[0] === -1) return
       nextId = page[0] as number
       onNextId(nextId)

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
 import { killAll, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
-import { closeAllClients } from '../helpers/cluster-mqtt.js'
+import { closeAllClients, mqttConnect } from '../helpers/cluster-mqtt.js'
 import { resumeWithLargeQueue } from '../helpers/resume.js'
 
 const N = Number(process.env.CULEX_RESUME_MESSAGES ?? 2500)
@@ -45,4 +45,19 @@ describe('cluster: a persistent session resumes with a large queue', () => {
     },
     TIMEOUT * 2,
   )
+
+  it('large messages: 12 queued messages of 256 KiB (pages end at 1 MiB) arrive whole and in order', async () => {
+    const first = await mqttConnect(a.url, { clientId: 'resume-large', clean: false })
+    await first.subscribeAsync('resume-large/#', { qos: 1 })
+    await first.endAsync()
+    const pub = await mqttConnect(b.url, { clientId: 'resume-large-pub' })
+    const payload = (i: number): Buffer => Buffer.alloc(256 * 1024, i + 1)
+    for (let i = 0; i < 12; i++) await pub.publishAsync('resume-large/t', payload(i), { qos: 1 })
+    const again = await mqttConnect(a.url, { clientId: 'resume-large', clean: false })
+    const got: Buffer[] = []
+    again.on('message', (_t, p) => got.push(p))
+    await waitFor(() => got.length >= 12, 10_000, '12 large messages')
+    expect(got.map((p) => p[0])).toEqual(Array.from({ length: 12 }, (_, i) => i + 1))
+    expect(got.every((p, i) => p.equals(payload(i)))).toBe(true)
+  })
 })

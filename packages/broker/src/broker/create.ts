@@ -8,6 +8,7 @@ import type { Backend } from '../cluster/backend.js'
 import type { HotCounters } from '../ops/metrics.js'
 import { createPublishGate } from './backpressure.js'
 import { orderSessionReplay } from './session-order.js'
+import { markRedeliveries } from './redelivery.js'
 import { pubackAfterPublish } from './puback-after-publish.js'
 import { installExactDedupe, seedCounter, seenBefore } from '../cluster/dedupe.js'
 import { isolateHooks, type ClientFaults } from '../limits/client-faults.js'
@@ -60,6 +61,8 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   installExactDedupe(broker)
   seedCounter(broker)
   orderSessionReplay(broker)
+  // DUP on redeliveries (cluster mode: cluster/outgoing.ts)
+  if (backend.mode === 'memory') markRedeliveries(broker)
   puback.attach(broker)
   broker.on('closed', () => gate.releaseAll())
   return broker

@@ -1,16 +1,18 @@
 /**
- * Order of a persistent session's messages on reconnect [MQTT-4.6.0-6].
+ * Order of a persistent session's messages on reconnect [MQTT-4.6.0-6], each once.
  *
  * When a `clean: false` client reconnects, Aedes restores its subscriptions
  * first and then replays the session's queue. In a cluster a message
  * published on another node just before the reconnect is both in that queue
  * and still on its way over the cluster bus; if the bus copy lands between
- * the two steps it is delivered live ahead of older queued messages (the
- * queued copy is then dropped as a duplicate), so the client sees 18, 19, 0,
- * 1, ... Here live deliveries to such a client wait until the replay is done
- * (Aedes emits `clientReady`) and then go out in their order; the duplicate
- * filter drops those the queue already delivered. Cost on the message path:
- * one property check per delivery.
+ * the two steps it is delivered live ahead of older queued messages, so the
+ * client sees 18, 19, 0, 1, ... Here live deliveries to such a client wait
+ * until the replay is done (Aedes emits `clientReady`) and then go out in
+ * their order. A held message the replay sent already (same broker id and
+ * counter, seen as the replay passes the broker's authorizeForward) is
+ * dropped when the hold is released; one whose bus copy comes after the replay
+ * passed it is dropped by the duplicate filter (cluster/dedupe.ts).
+ * Cost on the message path: two property checks per delivery.
  */
 import type { Aedes, Client } from 'aedes'
 
@@ -21,38 +23,70 @@ interface ClientInternals {
   connected: boolean
   clean: boolean
   deliverQoS: Deliver
-  once(event: 'close' | 'error', fn: () => void): unknown
+}
+interface Routed {
+  brokerId?: string | null
+  brokerCounter?: number | string
+}
+interface Hold {
+  packets: Array<[unknown, Callback]>
+  /** broker id and counter of the held messages */
+  keys: Set<string>
+  /** of those, the ones the replay has sent */
+  replayed: Set<string>
 }
 
+const keyOf = (p: Routed): string | undefined => (p.brokerId ? `${p.brokerId}:${Number(p.brokerCounter)}` : undefined)
+
 export function orderSessionReplay(broker: Aedes): void {
-  const holding = new WeakMap<object, Array<[unknown, Callback]>>()
+  const holding = new WeakMap<object, Hold>()
   const handle = broker.handle
   broker.handle = (stream, req) => {
     const client = handle(stream, req)
+    // Aedes internals: deliverQoS (lib/client.js) is the per-client delivery every QoS 1/2
+    // subscription of the client calls; `connected` turns true once the queue is replayed
     const c = client as unknown as ClientInternals
     const deliver = c.deliverQoS
     c.deliverQoS = (packet, cb) => {
       // connected: normal path; clean sessions have no queue to replay
       if (c.connected || c.clean !== false) return deliver(packet, cb)
-      let held = holding.get(c)
-      if (!held) holding.set(c, (held = []))
-      held.push([packet, cb])
+      let hold = holding.get(c)
+      if (!hold) holding.set(c, (hold = { packets: [], keys: new Set(), replayed: new Set() }))
+      hold.packets.push([packet, cb])
+      const key = keyOf(packet as Routed)
+      if (key) hold.keys.add(key)
     }
     return client
   }
+  // Aedes internals: emptyQueue (lib/handlers/connect.js) passes every replayed PUBLISH
+  // through broker.authorizeForward, looked up at call time
+  const b = broker as unknown as { authorizeForward(client: Client, packet: Routed): unknown }
+  const authorizeForward = b.authorizeForward
+  b.authorizeForward = function (client, packet) {
+    const hold = (client as unknown as ClientInternals).connected ? undefined : holding.get(client)
+    if (hold) {
+      const key = keyOf(packet)
+      if (key && hold.keys.has(key)) hold.replayed.add(key)
+    }
+    return authorizeForward.call(this, client, packet)
+  }
   broker.on('clientReady', (client: Client) => {
-    const held = holding.get(client)
-    if (!held) return
+    const hold = holding.get(client)
+    if (!hold) return
     holding.delete(client)
     const c = client as unknown as ClientInternals
-    for (const [packet, cb] of held) c.deliverQoS(packet, cb)
+    for (const [packet, cb] of hold.packets) {
+      const key = keyOf(packet as Routed)
+      if (key && hold.replayed.has(key)) cb()
+      else c.deliverQoS(packet, cb)
+    }
   })
   broker.on('clientDisconnect', (client: Client) => release(client))
   broker.on('clientError', (client: Client) => release(client))
   function release(client: Client): void {
-    const held = holding.get(client)
-    if (!held) return
+    const hold = holding.get(client)
+    if (!hold) return
     holding.delete(client)
-    for (const [, cb] of held) cb()
+    for (const [, cb] of hold.packets) cb()
   }
 }

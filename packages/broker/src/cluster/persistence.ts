@@ -24,6 +24,9 @@
  * - The subscription trie misses every change broadcast while the Redis
  *   subscriber link was down (Redis pub/sub keeps nothing): `resync()`
  *   rebuilds it from Redis when the links come back.
+ * - Outgoing queues of persistent sessions (outgoing.ts): the whole queue is replayed on
+ *   reconnect, in pages, and packet ids live in Redis per session, so a PUBACK clears its
+ *   message whichever node handles it and a redelivery keeps its packet id and has DUP set.
  * - Subscriptions are kept in the trie only with QoS > 0 (upstream loads QoS 0
  *   ones at start-up, then drops them on the next broadcast), and a client
  *   matching a topic through several filters is queued once, at the highest
@@ -38,9 +41,10 @@ import {
   NODES_KEY,
   WILLS_LIST,
   clientSubsKey,
-  outgoingKey,
   willKey,
 } from './keys.js'
+import { OutgoingStore } from './outgoing.js'
+import { SessionQueues, type QueuedPacket, type QueueSub, type SessionClient } from './session-queue.js'
 
 const require = createRequire(import.meta.url)
 const msgpack = require('msgpack-lite') as typeof import('msgpack-lite')
@@ -60,7 +64,6 @@ const QLOBBER_OPTIONS = { separator: '/', wildcard_one: '+', wildcard_some: '#',
 export const SUBS_SYNC_CHANNEL = 'culex#subs'
 /** every other node acknowledges a new subscription here (see announce) */
 export const SUBS_ACK_CHANNEL = 'culex#subs-ack'
-const NOTHING: Promise<undefined> = Promise.resolve(undefined)
 /** longest a SUBSCRIBE waits for the other nodes to acknowledge it */
 const ACK_TIMEOUT_MS = 2000
 
@@ -93,7 +96,6 @@ interface BrokerLike {
   id: string
 }
 
-
 // KEYS[1] = will list, KEYS[2] = nodes zset; ARGV[1] = encoded client id, ARGV[2] = own node id
 // Deletes `will:<node>:<client>` for every node the cluster knows (aedes-persistence-redis#98).
 const DEL_ALL_WILLS_LUA = `
@@ -113,6 +115,7 @@ return n
 export class CulexRedisPersistence {
   private trie: Trie = new QlobberSub(QLOBBER_OPTIONS)
   private readonly inner: InstanceType<typeof AsyncRedisPersistence>
+  private readonly queues: SessionQueues
   private broker?: BrokerLike
   /** one store per SUBSCRIBE packet, whatever the number of filters (aedes#602) */
   private readonly inflightAdds = new WeakMap<object, Promise<void>>()
@@ -150,6 +153,7 @@ export class CulexRedisPersistence {
     private readonly log: Logger,
   ) {
     this.inner = new AsyncRedisPersistence({ conn: db })
+    this.queues = new SessionQueues(new OutgoingStore(db))
   }
 
   async setup(broker: BrokerLike): Promise<void> {
@@ -259,7 +263,10 @@ export class CulexRedisPersistence {
     const key = clientSubsKey(client.id)
     if (topics.length > 0) await this.db.hdel(key, ...topics)
     if ((await this.db.exists(key)) === 0) {
-      await this.db.multi().del(outgoingKey(client.id)).srem(CLIENTS_SET, client.id).exec()
+      // the session is over: its queue and the bodies only it still referenced go (upstream
+      // deleted the queue and left the bodies' reference counts, and the bodies, behind)
+      await this.queues.drop(client.id)
+      await this.db.srem(CLIENTS_SET, client.id)
     }
     await this.announce({ n: this.broker!.id, c: client.id, a: 'rm', s: topics.map((topic) => ({ topic, qos: 0 })) })
   }
@@ -323,8 +330,6 @@ export class CulexRedisPersistence {
   /** the stock per-node sweep finds nothing; cluster/wills.ts publishes wills of dead nodes once */
   async *streamWill(): AsyncGenerator<never> {}
 
-  // ---- delegated to aedes-persistence-redis ---------------------------------
-
   storeRetained(packet: unknown): Promise<void> {
     return this.inner.storeRetained(packet)
   }
@@ -334,25 +339,27 @@ export class CulexRedisPersistence {
   createRetainedStreamCombi(patterns: string[]): AsyncIterable<unknown> {
     return this.inner.createRetainedStreamCombi(patterns)
   }
-  outgoingEnqueue(sub: unknown, packet: unknown): Promise<void> {
-    return this.inner.outgoingEnqueue(sub, packet)
+
+  // ---- outgoing queues of persistent sessions (session-queue.ts) ---------------
+
+  outgoingEnqueue(sub: QueueSub, packet: QueuedPacket): Promise<void> {
+    return this.queues.enqueue([sub], packet)
   }
-  outgoingEnqueueCombi(subs: unknown[], packet: unknown): Promise<void> {
-    return this.inner.outgoingEnqueueCombi(subs, packet)
+  outgoingEnqueueCombi(subs: QueueSub[], packet: QueuedPacket): Promise<void> {
+    return this.queues.enqueue(subs, packet)
   }
-  outgoingUpdate(client: unknown, packet: unknown): Promise<void> {
-    return this.inner.outgoingUpdate(client, packet)
+  outgoingUpdate(client: SessionClient, packet: QueuedPacket): Promise<void> {
+    return this.queues.update(client, packet)
   }
-  outgoingClearMessageId(client: unknown, packet: unknown): Promise<unknown> {
-    // Aedes calls this on every PUBACK/PUBCOMP, clean sessions included, although it stores
-    // nothing for them (deliverQoS skips outgoingUpdate when client.clean). The stock lookup in
-    // a 100,000-entry hashlru cost ~6% of a node's CPU in a QoS 1 fan-out: skip it.
-    if ((client as { clean?: boolean }).clean === true) return NOTHING
-    return this.inner.outgoingClearMessageId(client, packet)
+  outgoingClearMessageId(client: SessionClient, packet: { messageId?: number }): Promise<unknown> {
+    return this.queues.acked(client, packet)
   }
-  outgoingStream(client: unknown): AsyncIterable<unknown> {
-    return this.inner.outgoingStream(client)
+  outgoingStream(client: SessionClient): AsyncIterable<unknown> {
+    return this.queues.replay(client)
   }
+
+  // ---- delegated to aedes-persistence-redis ---------------------------------
+
   incomingStorePacket(client: unknown, packet: unknown): Promise<void> {
     return this.inner.incomingStorePacket(client, packet)
   }

@@ -1,0 +1,37 @@
+/**
+ * Redelivery of a persistent session's queue on reconnect, single node (Aedes' in-memory
+ * persistence; cluster mode does the same in cluster/outgoing.ts).
+ *
+ * Aedes replays the queue (lib/handlers/connect.js emptyQueue) with the packets as they were
+ * queued: a message sent before and not acknowledged goes out again with its packet id
+ * [MQTT-4.4.0-1] but DUP 0, and a message published with RETAIN 1 keeps it. Here a queued
+ * PUBLISH that carries a packet id (aedes-persistence sets it when the message is sent) goes
+ * out with DUP 1 [MQTT-3.3.1-1], and every queued PUBLISH with RETAIN 0: it matches an
+ * established subscription [MQTT-3.3.1-9]. PUBRELs are untouched (their flags are fixed,
+ * [MQTT-3.6.1-1]). Cost: one object copy per replayed message, nothing on the live path.
+ */
+import { Readable } from 'node:stream'
+import type { Aedes } from 'aedes'
+
+interface Queued {
+  cmd?: string
+  messageId?: number
+  dup?: boolean
+  retain?: boolean
+}
+
+export function markRedeliveries(broker: Aedes): void {
+  // Aedes internals: broker.persistence is aedes-persistence's CallBackPersistence, whose
+  // outgoingStream(client) emptyQueue reads; the stored packets are copied, not changed
+  const persistence = (broker as unknown as { persistence: { outgoingStream(client: unknown): AsyncIterable<Queued> } }).persistence
+  const outgoingStream = persistence.outgoingStream.bind(persistence)
+  persistence.outgoingStream = (client) =>
+    Readable.from(
+      (async function* () {
+        for await (const p of outgoingStream(client)) {
+          if (p.cmd !== 'publish') yield p
+          else yield { ...p, dup: p.messageId !== undefined, retain: false }
+        }
+      })(),
+    )
+}

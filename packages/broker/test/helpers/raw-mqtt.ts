@@ -1,0 +1,103 @@
+/**
+ * A raw MQTT 3.1.1 client over mqtt-packet for tests that must see what mqtt.js hides: the DUP
+ * bit, packet identifiers, and a client that never acknowledges. Nothing is sent unless the test
+ * sends it (no PUBACK/PUBREC/PINGREQ unless asked for). Every client made here is closed by `closeRaw()`.
+ */
+import { connect as netConnect, type Socket } from 'node:net'
+import { once } from 'node:events'
+import mqttPacket from 'mqtt-packet'
+
+export type AnyPacket = mqttPacket.Packet & Record<string, any>
+
+export interface Raw {
+  socket: Socket
+  /** every packet received so far, in order */
+  packets: AnyPacket[]
+  /** PUBLISH packets received so far */
+  publishes(): AnyPacket[]
+  send(packet: Record<string, unknown>): void
+  /** wait until `cond` holds over the packets received (fails after ms) */
+  until(cond: (packets: AnyPacket[]) => boolean, ms?: number, what?: string): Promise<void>
+  /** close the TCP connection without DISCONNECT (the session stays, unacknowledged messages stay in flight) */
+  drop(): Promise<void>
+  closed: boolean
+}
+
+const open = new Set<Raw>()
+
+export interface RawOptions {
+  clientId: string
+  clean?: boolean
+  keepalive?: number
+  /** PUBACK every QoS 1 PUBLISH on arrival, as a client library does */
+  autoAck?: boolean
+}
+
+export async function rawClient(port: number, opts: RawOptions): Promise<{ raw: Raw; connack: AnyPacket }> {
+  const socket = netConnect({ port, host: '127.0.0.1' })
+  socket.on('error', () => {})
+  await once(socket, 'connect')
+  const parser = mqttPacket.parser({ protocolVersion: 4 })
+  const packets: AnyPacket[] = []
+  const waiters = new Set<() => void>()
+  const wake = (): void => {
+    for (const w of [...waiters]) w()
+  }
+  parser.on('packet', (p) => {
+    packets.push(p as AnyPacket)
+    if (opts.autoAck && p.cmd === 'publish' && p.qos === 1) raw.send({ cmd: 'puback', messageId: p.messageId })
+    wake()
+  })
+  parser.on('error', () => socket.destroy())
+  socket.on('data', (d) => parser.parse(d))
+  const raw: Raw = {
+    socket,
+    packets,
+    closed: false,
+    publishes: () => packets.filter((p) => p.cmd === 'publish'),
+    send: (p) => void socket.write(mqttPacket.generate(p as unknown as mqttPacket.Packet)),
+    until: (cond, ms = 5000, what = 'packets') =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (cond(packets)) finish()
+          else if (raw.closed) finish(new Error(`connection closed while waiting for ${what}`))
+        }
+        const timer = setTimeout(() => finish(new Error(`timed out after ${ms} ms waiting for ${what} (${packets.length} packets)`)), ms)
+        const finish = (err?: Error): void => {
+          clearTimeout(timer)
+          waiters.delete(check)
+          if (err) reject(err)
+          else resolve()
+        }
+        waiters.add(check)
+        check()
+      }),
+    drop: async () => {
+      if (raw.closed) return
+      const closed = once(socket, 'close')
+      socket.destroy()
+      await closed
+    },
+  }
+  socket.on('close', () => {
+    raw.closed = true
+    open.delete(raw)
+    wake()
+  })
+  open.add(raw)
+  raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: opts.clean ?? true, keepalive: opts.keepalive ?? 0, clientId: opts.clientId })
+  await raw.until((ps) => ps.some((p) => p.cmd === 'connack'), 5000, 'CONNACK')
+  const connack = packets.find((p) => p.cmd === 'connack')!
+  if (connack.returnCode !== 0) throw new Error(`CONNECT refused: ${connack.returnCode}`)
+  return { raw, connack }
+}
+
+/** SUBSCRIBE and wait for the SUBACK */
+export async function rawSubscribe(raw: Raw, topic: string, qos: 0 | 1 | 2, messageId = 1): Promise<void> {
+  raw.send({ cmd: 'subscribe', messageId, subscriptions: [{ topic, qos }] })
+  await raw.until((ps) => ps.some((p) => p.cmd === 'suback' && p.messageId === messageId), 5000, 'SUBACK')
+}
+
+export async function closeRaw(): Promise<void> {
+  await Promise.all([...open].map((r) => r.drop()))
+}

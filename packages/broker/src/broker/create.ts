@@ -9,6 +9,8 @@ import type { HotCounters } from '../ops/metrics.js'
 import { createPublishGate } from './backpressure.js'
 import { orderSessionReplay } from './session-order.js'
 import { pubackAfterPublish } from './puback-after-publish.js'
+import { installConformance } from './conformance.js'
+import type { Logger } from '../log.js'
 import { installExactDedupe, seedCounter, seenBefore } from '../cluster/dedupe.js'
 import { isolateHooks, type ClientFaults } from '../limits/client-faults.js'
 
@@ -21,9 +23,10 @@ export interface BrokerParts {
   faults: ClientFaults
   /** extra Aedes hooks (auth, ACL) from other concerns */
   hooks?: Partial<AedesOptions>
+  log: Logger
 }
 
-export async function createBroker({ config, nodeId, backend, counters, faults, hooks = {} }: BrokerParts): Promise<Aedes> {
+export async function createBroker({ config, nodeId, backend, counters, faults, hooks = {}, log }: BrokerParts): Promise<Aedes> {
   const forward = hooks.authorizeForward
   // a publisher waits while the node's subscribers are behind (backpressure.ts)
   const gate = createPublishGate(counters)
@@ -35,7 +38,8 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
     persistence: backend.persistence,
     heartbeatInterval: config.heartbeat_interval_ms,
     connectTimeout: config.connect_timeout_ms,
-    keepaliveLimit: config.keepalive_max_s,
+    // keepalive_max_s is applied by conformance.ts (Aedes' keepaliveLimit refuses with CONNACK 6)
+    ...(process.env.CULEX_NO_CONF ? { keepaliveLimit: config.keepalive_max_s } : {}),
     maxClientsIdLength: config.max_client_id_length,
     queueLimit: config.queue_limit,
     ...hooks,
@@ -61,6 +65,8 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   seedCounter(broker)
   orderSessionReplay(broker)
   puback.attach(broker)
+  // MQTT 3.1.1 statements Aedes gets wrong (conformance.ts, docs/conformance.md)
+  if (!process.env.CULEX_NO_CONF) installConformance(broker, { keepaliveMaxS: config.keepalive_max_s, log, redis: backend.links?.data })
   broker.on('closed', () => gate.releaseAll())
   return broker
 }

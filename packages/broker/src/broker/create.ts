@@ -39,7 +39,6 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
     heartbeatInterval: config.heartbeat_interval_ms,
     connectTimeout: config.connect_timeout_ms,
     // keepalive_max_s is applied by conformance.ts (Aedes' keepaliveLimit refuses with CONNACK 6)
-    ...(process.env.CULEX_NO_CONF ? { keepaliveLimit: config.keepalive_max_s } : {}),
     maxClientsIdLength: config.max_client_id_length,
     queueLimit: config.queue_limit,
     ...hooks,
@@ -66,7 +65,7 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   orderSessionReplay(broker)
   puback.attach(broker)
   // MQTT 3.1.1 statements Aedes gets wrong (conformance.ts, docs/conformance.md)
-  if (!process.env.CULEX_NO_CONF) installConformance(broker, { keepaliveMaxS: config.keepalive_max_s, log, redis: backend.links?.data })
+  installConformance(broker, { keepaliveMaxS: config.keepalive_max_s, log, redis: backend.links?.data })
   broker.on('closed', () => gate.releaseAll())
   return broker
 }

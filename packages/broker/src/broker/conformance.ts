@@ -14,6 +14,8 @@
  *   Aedes answered with an empty SUBACK / an UNSUBACK).
  * - [MQTT-3.1.2-18] [MQTT-3.1.2-20] [MQTT-3.1.4-1] a CONNECT with bytes after
  *   its last field (a user name or password its flags do not announce): closed.
+ * - [MQTT-4.7.1-2] [MQTT-4.7.1-3] a SUBSCRIBE or UNSUBSCRIBE with a filter
+ *   whose wildcards do not fill a whole level (`a#`, `a+/b`; Aedes granted them): closed.
  * - [MQTT-3.3.1-3] an incoming PUBLISH's DUP flag is not passed on.
  * - [MQTT-3.8.4-6] [MQTT-3.3.5-1] the QoS of a delivery (conformance-qos.ts).
  * - [MQTT-4.8.0-1] an ack of the wrong kind (conformance-acks.ts): closed.
@@ -141,13 +143,31 @@ function violation(packet: InPacket, acks: AckTracker, opts: ConformanceOptions)
       return undefined
     case 'subscribe':
       if (!packet.subscriptions || packet.subscriptions.length === 0) return new Error('[MQTT-3.8.3-3] SUBSCRIBE without a topic filter')
+      for (const sub of packet.subscriptions as Array<{ topic: string }>) if (!validFilter(sub.topic)) return new Error(`[MQTT-4.7.1-2] [MQTT-4.7.1-3] invalid topic filter ${JSON.stringify(sub.topic)}`)
       return undefined
     case 'unsubscribe':
       if (!packet.unsubscriptions || packet.unsubscriptions.length === 0) return new Error('[MQTT-3.10.3-2] UNSUBSCRIBE without a topic filter')
+      for (const topic of packet.unsubscriptions as string[]) if (!validFilter(topic)) return new Error(`[MQTT-4.7.1-2] [MQTT-4.7.1-3] invalid topic filter ${JSON.stringify(topic)}`)
       return undefined
     default:
       return acks.check(packet)
   }
+}
+
+/**
+ * "#" only as a whole last level [MQTT-4.7.1-2], "+" only as a whole level [MQTT-4.7.1-3].
+ * Aedes' validateTopic (lib/utils.js) misses some by an off-by-one: `a#`, `a+/b`, `a/+b`, `+a`
+ * were granted (upstream-worthy). Empty filters are left to Aedes, which closes the connection.
+ */
+function validFilter(filter: string): boolean {
+  if (filter.indexOf('#') === -1 && filter.indexOf('+') === -1) return true
+  const levels = filter.split('/')
+  for (let i = 0; i < levels.length; i++) {
+    const level = levels[i]!
+    if (level.includes('#') && (level !== '#' || i !== levels.length - 1)) return false
+    if (level.includes('+') && level !== '+') return false
+  }
+  return true
 }
 
 /** keepalive_max_s applied server-side instead of a CONNACK refusal; Aedes drops a client silent for 1.5 x this */

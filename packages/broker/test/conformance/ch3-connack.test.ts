@@ -118,7 +118,7 @@ forEachMode(
       expect(await other.connect({ clientId: m.id('other'), clean: false })).toMatchObject({ sessionPresent: false })
     })
 
-    it('[MQTT-3.1.2-5] [MQTT-3.2.0-1] QoS 1 and 2 messages published while a clean session 0 client is away are delivered when it returns, after its CONNACK', async () => {
+    it('[MQTT-3.1.2-5] [MQTT-3.2.0-1] [MQTT-4.1.0-1] QoS 1 and 2 messages published while a clean session 0 client is away are delivered when it returns, after its CONNACK', async () => {
       const id = m.id('away')
       const topic = `away/${id}`
       const c = await m.raw(0)
@@ -154,6 +154,24 @@ forEachMode(
       expect(await again.connect({ clientId: id, clean: false })).toMatchObject({ sessionPresent: false })
       await p.publish(topic, 'nor this', 1)
       expect(await again.quiet(250)).toEqual([])
+    })
+
+    it('[MQTT-3.1.2-7] a retained message outlives the session of the client that published it', async () => {
+      const id = m.id('ret-owner')
+      const topic = `ret/${id}`
+      const c = await m.raw(0)
+      await c.connect({ clientId: id, clean: false })
+      await c.publish(topic, 'stays', 1, true)
+      await c.disconnect()
+      // the session ends: clean session 1, then gone
+      const wipe = await m.raw(1)
+      expect(await wipe.connect({ clientId: id, clean: true })).toMatchObject({ sessionPresent: false })
+      await wipe.disconnect()
+      const s = await m.raw(1)
+      await s.connect({ clientId: m.id('ret-sub') })
+      await s.subscribe(topic, 1)
+      const got = await s.expect('publish')
+      expect([String(got.payload), got.retain]).toEqual(['stays', true])
     })
 
     it('[MQTT-3.2.2-2] Session Present 1 for a returning clean session 0 client whose session holds no subscription', async () => {

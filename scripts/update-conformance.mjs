@@ -89,7 +89,7 @@ worth reporting upstream (Aedes 1.2 / mqtt-packet).
 - Password flag without user name flag [MQTT-3.1.2-22], will QoS 3 [MQTT-3.1.2-14], a user name or password the flags do not announce [MQTT-3.1.2-18] [MQTT-3.1.2-20]: closed without CONNACK (were accepted) ↑
 - \`keepalive_max_s\`: a longer keepalive, or 0, is accepted and held to the cap (dropped after 1.5 x the cap of silence, as EMQX does with \`keepalive_max\`); Aedes refused it with CONNACK 6, a code 3.1.1 does not have
 - Session Present 1 for every stored session, also one holding no subscription (only a QoS 2 message waiting for PUBREL, or nothing yet) [MQTT-3.2.2-2]; in a cluster through the Redis set \`culex:sessions\` ↑
-- SUBSCRIBE [MQTT-3.8.3-3] and UNSUBSCRIBE [MQTT-3.10.3-2] without a topic filter: closed (mqtt-packet checks the length before the packet id is read, so Aedes answered) ↑
+- UNSUBSCRIBE without a topic filter: closed, no UNSUBACK [MQTT-3.10.3-2] (mqtt-packet checks the length before the packet id is read, so Aedes answered) ↑
 - Filters whose wildcards do not fill a level (\`a#\`, \`a+/b\`, \`+a\`): closed [MQTT-4.7.1-2] [MQTT-4.7.1-3] (an off-by-one in Aedes' validateTopic granted them) ↑
 - Delivery QoS: the minimum of the message's QoS and the QoS granted to the matching wildcard filter [MQTT-3.8.4-6] (Aedes looked the grant up by topic name and sent QoS 2 on a QoS 1 \`a/#\`, also for retained messages) ↑; overlapping subscriptions deliver once at the highest granted QoS [MQTT-3.3.5-1] (the QoS 0 copy could win the duplicate filter)
 - An incoming PUBLISH's DUP flag is not passed on to subscribers or offline queues [MQTT-3.3.1-3] ↑

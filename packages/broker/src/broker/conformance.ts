@@ -9,9 +9,8 @@
  *   0x02, then the connection is closed (Aedes made up an id).
  * - [MQTT-3.1.2-22] [MQTT-3.1.4-1] password flag without user name flag,
  *   [MQTT-3.1.2-14] will QoS 3: closed without CONNACK (Aedes accepted them).
- * - [MQTT-3.8.3-3] SUBSCRIBE and [MQTT-3.10.3-2] UNSUBSCRIBE with no topic
- *   filter: closed (mqtt-packet's length check runs on the wrong length, so
- *   Aedes answered with an empty SUBACK / an UNSUBACK).
+ * - [MQTT-3.10.3-2] UNSUBSCRIBE with no topic filter: closed (mqtt-packet's
+ *   length check runs on the wrong length, so Aedes answered with an UNSUBACK).
  * - [MQTT-3.1.2-18] [MQTT-3.1.2-20] [MQTT-3.1.4-1] a CONNECT with bytes after
  *   its last field (a user name or password its flags do not announce): closed.
  * - [MQTT-4.7.1-2] [MQTT-4.7.1-3] a SUBSCRIBE or UNSUBSCRIBE with a filter
@@ -142,8 +141,7 @@ function violation(packet: InPacket, acks: AckTracker, opts: ConformanceOptions)
       packet.dup = false
       return undefined
     case 'subscribe':
-      if (!packet.subscriptions || packet.subscriptions.length === 0) return new Error('[MQTT-3.8.3-3] SUBSCRIBE without a topic filter')
-      for (const sub of packet.subscriptions as Array<{ topic: string }>) if (!validFilter(sub.topic)) return new Error(`[MQTT-4.7.1-2] [MQTT-4.7.1-3] invalid topic filter ${JSON.stringify(sub.topic)}`)
+      for (const sub of (packet.subscriptions ?? []) as Array<{ topic: string }>) if (!validFilter(sub.topic)) return new Error(`[MQTT-4.7.1-2] [MQTT-4.7.1-3] invalid topic filter ${JSON.stringify(sub.topic)}`)
       return undefined
     case 'unsubscribe':
       if (!packet.unsubscriptions || packet.unsubscriptions.length === 0) return new Error('[MQTT-3.10.3-2] UNSUBSCRIBE without a topic filter')

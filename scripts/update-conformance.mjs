@@ -86,7 +86,7 @@ worth reporting upstream (Aedes 1.2 / mqtt-packet).
 
 - Unsupported protocol level: CONNACK 0x01, then close [MQTT-3.1.2-2] (mqtt-packet's parser refused it first, so the socket closed with no CONNACK) ↑
 - Zero-length client id with Clean Session 0: CONNACK 0x02 [MQTT-3.1.3-8] (Aedes made up an id) ↑
-- Password flag without user name flag [MQTT-3.1.2-22], will QoS 3 [MQTT-3.1.2-14], a user name or password the flags do not announce [MQTT-3.1.2-18] [MQTT-3.1.2-20]: closed without CONNACK (were accepted) ↑
+- Password flag without user name flag [MQTT-3.1.2-22], will QoS 3 [MQTT-3.1.2-14], a will topic that is empty or holds a wildcard [MQTT-4.7.3-1] [MQTT-3.3.2-2], a user name or password the flags do not announce [MQTT-3.1.2-18] [MQTT-3.1.2-20]: closed without CONNACK (were accepted) ↑
 - \`keepalive_max_s\`: a longer keepalive, or 0, is accepted and held to the cap (dropped after 1.5 x the cap of silence, as EMQX does with \`keepalive_max\`); Aedes refused it with CONNACK 6, a code 3.1.1 does not have
 - Session Present 1 for every stored session, also one holding no subscription (only a QoS 2 message waiting for PUBREL, or nothing yet) [MQTT-3.2.2-2]; in a cluster through the Redis set \`culex:sessions\` ↑
 - UNSUBSCRIBE without a topic filter: closed, no UNSUBACK [MQTT-3.10.3-2] (mqtt-packet checks the length before the packet id is read, so Aedes answered) ↑

@@ -8,7 +8,8 @@
  * - [MQTT-3.1.3-8] a zero-length client id with Clean Session 0 gets CONNACK
  *   0x02, then the connection is closed (Aedes made up an id).
  * - [MQTT-3.1.2-22] [MQTT-3.1.4-1] password flag without user name flag,
- *   [MQTT-3.1.2-14] will QoS 3: closed without CONNACK (Aedes accepted them).
+ *   [MQTT-3.1.2-14] will QoS 3, a will topic that is empty or holds a wildcard
+ *   [MQTT-4.7.3-1] [MQTT-3.3.2-2]: closed without CONNACK (Aedes accepted them).
  * - [MQTT-3.10.3-2] UNSUBSCRIBE with no topic filter: closed (mqtt-packet's
  *   length check runs on the wrong length, so Aedes answered with an UNSUBACK).
  * - [MQTT-3.1.2-18] [MQTT-3.1.2-20] [MQTT-3.1.4-1] a CONNECT with bytes after
@@ -54,7 +55,7 @@ interface InPacket {
   keepalive?: number
   username?: string
   password?: Buffer
-  will?: { qos?: number }
+  will?: { qos?: number; topic?: string }
   dup?: boolean
   subscriptions?: unknown[]
   unsubscriptions?: unknown[]
@@ -133,6 +134,7 @@ function violation(packet: InPacket, acks: AckTracker, opts: ConformanceOptions)
     case 'connect':
       if (packet.password !== undefined && packet.username === undefined) return new Error('[MQTT-3.1.2-22] password flag without user name flag')
       if (packet.will && packet.will.qos === 3) return new Error('[MQTT-3.1.2-14] will QoS 3')
+      if (packet.will && !validTopicName(packet.will.topic)) return new Error('[MQTT-3.1.4-1] [MQTT-4.7.3-1] [MQTT-3.3.2-2] will topic empty or with a wildcard')
       capKeepalive(packet, opts)
       return undefined
     case 'publish':
@@ -166,6 +168,11 @@ function validFilter(filter: string): boolean {
     if (level.includes('+') && level !== '+') return false
   }
   return true
+}
+
+/** a topic name: at least one character [MQTT-4.7.3-1], no wildcard [MQTT-3.3.2-2] */
+function validTopicName(topic: string | undefined): boolean {
+  return !!topic && topic.indexOf('#') === -1 && topic.indexOf('+') === -1
 }
 
 /** keepalive_max_s applied server-side instead of a CONNACK refusal; Aedes drops a client silent for 1.5 x this */

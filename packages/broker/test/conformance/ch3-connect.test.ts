@@ -84,6 +84,15 @@ forEachMode((m) => {
     expect(c.bytes.length).toBe(0)
   })
 
+  for (const [name, topic] of [['empty', ''], ['with a wildcard', 'will/#'], ['with a wildcard', 'will/+/x']] as const) {
+    it(`[MQTT-3.1.4-1] [MQTT-3.3.2-2] [MQTT-4.7.3-1] a will topic that is ${name} (${JSON.stringify(topic)}) is refused: no CONNACK 0, the connection closed`, async () => {
+      const c = await m.raw()
+      c.send(connectBytes({ flags: 0x06, payload: [str(m.id('wt')), str(topic), str('x')] }))
+      await c.closedBy()
+      expect(c.packets.filter((p) => p.cmd === 'connack' && p.returnCode === 0)).toEqual([])
+    })
+  }
+
   it('[MQTT-3.1.2-8] [MQTT-3.1.2-16] a will is published when the connection drops, not retained when will retain is 0', async () => {
     const topic = `will/${m.id('w')}`
     const watcher = await m.raw(1)

@@ -51,6 +51,26 @@ forEachMode((m) => {
     expect(got.map((g) => String(g.payload))).toEqual(['once', 'new'])
   })
 
+  it('[MQTT-4.3.3-2] [MQTT-4.1.0-1] a QoS 2 PUBLISH resent after a reconnect (DUP 1, same id) is delivered once, and its PUBREL completes it', async () => {
+    const topic = `q2r/${m.id('t')}`
+    const id = m.id('pub2')
+    const s = await client(m, 1, 's')
+    await s.subscribe(topic, 2)
+    const p = await m.raw(0)
+    await p.connect({ clientId: id, clean: false })
+    p.send({ cmd: 'publish', topic, payload: 'once', qos: 2, messageId: 11 })
+    await p.expect('pubrec')
+    p.destroy()
+    const back = await m.raw(1)
+    await back.connect({ clientId: id, clean: false })
+    back.send({ cmd: 'publish', topic, payload: 'once', qos: 2, dup: true, messageId: 11 })
+    expect(await back.expect('pubrec')).toMatchObject({ messageId: 11 })
+    back.send({ cmd: 'pubrel', messageId: 11 })
+    expect(await back.expect('pubcomp')).toMatchObject({ messageId: 11 })
+    const got = [await s.expect('publish'), ...(await s.quiet(250))]
+    expect(got.map((g) => String(g.payload))).toEqual(['once'])
+  })
+
   it('[MQTT-4.5.0-1] a message is added to the session of every matching subscriber, connected or not', async () => {
     const topic = `all/${m.id('t')}`
     const away = m.id('away')

@@ -91,7 +91,7 @@ worth reporting upstream (Aedes 1.2 / mqtt-packet).
 - Session Present 1 for every stored session, also one holding no subscription (only a QoS 2 message waiting for PUBREL, or nothing yet) [MQTT-3.2.2-2]; in a cluster through the Redis set \`culex:sessions\` ↑
 - UNSUBSCRIBE without a topic filter: closed, no UNSUBACK [MQTT-3.10.3-2] (mqtt-packet checks the length before the packet id is read, so Aedes answered) ↑
 - Filters whose wildcards do not fill a level (\`a#\`, \`a+/b\`, \`+a\`): closed [MQTT-4.7.1-2] [MQTT-4.7.1-3] (an off-by-one in Aedes' validateTopic granted them) ↑
-- Delivery QoS: the minimum of the message's QoS and the QoS granted to the matching wildcard filter [MQTT-3.8.4-6] (Aedes looked the grant up by topic name and sent QoS 2 on a QoS 1 \`a/#\`, also for retained messages) ↑; overlapping subscriptions deliver once at the highest granted QoS [MQTT-3.3.5-1] (the QoS 0 copy could win the duplicate filter)
+- Delivery QoS: the minimum of the message's QoS and the QoS granted to the matching wildcard filter [MQTT-3.8.4-6] (Aedes looked the grant up by topic name and sent QoS 2 on a QoS 1 \`a/#\`, also for retained messages, and replayed an offline session's queue at the published QoS) ↑; overlapping subscriptions deliver once at the highest granted QoS [MQTT-3.3.5-1] (the QoS 0 copy could win the duplicate filter)
 - An incoming PUBLISH's DUP flag is not passed on to subscribers or offline queues [MQTT-3.3.1-3] ↑
 - An acknowledgement of the wrong kind (PUBREC or PUBCOMP for a QoS 1 message, PUBACK for a QoS 2 one) closes the connection [MQTT-4.8.0-1] (Aedes answered a PUBREC with a PUBREL whatever the QoS) ↑
 

@@ -10,13 +10,19 @@
  * the QoS 1 one is then dropped as a duplicate (cluster/dedupe.ts), so the client got the
  * message at QoS 0 only.
  *
+ * Messages queued for an offline session were replayed at the QoS they were published with
+ * (aedes-persistence stores the PUBLISH as it came).
+ *
  * Here each Aedes client's `deliverQoS` caps the message at the highest QoS granted to the
  * client's filters that match its topic, and its `deliver0` leaves a QoS 1/2 message to a
- * matching subscription of higher QoS (that copy is then the one delivered, once).
+ * matching subscription of higher QoS (that copy is then the one delivered, once). A queued
+ * QoS 2 message granted QoS 1 is sent at QoS 1 as it is written (conformance-writes.ts); its
+ * PUBACK clears it from the queue like a PUBCOMP would (Aedes clears by packet id).
  * Cost per delivery: the topic matched against each of the client's filters (most clients have
  * a few); nothing when the client has a single filter equal to the topic.
  */
 import type { Aedes } from 'aedes'
+import { onWrite } from './conformance-writes.js'
 
 type Callback = (err?: Error | null) => void
 interface OutPacket {
@@ -25,6 +31,7 @@ interface OutPacket {
 }
 /** the parts of Aedes' Client touched here */
 interface ClientInternals {
+  conn: NodeJS.WritableStream
   subscriptions: Record<string, { qos: number }>
   deliverQoS(packet: OutPacket, cb: Callback): void
   deliver0(packet: OutPacket, cb: Callback): void
@@ -76,6 +83,10 @@ export function installGrantedQos(broker: Aedes): void {
       if (packet.qos > 0 && granted(c, packet.topic) > 0) return void setImmediate(cb)
       deliver0(packet, cb)
     }
+    // session replay (lib/handlers/connect.js emptyQueue) writes queued packets directly
+    onWrite(c.conn, (p) => {
+      if (p.cmd === 'publish' && p.qos === 2 && granted(c, p.topic!) === 1) p.qos = 1
+    })
     return client
   }
 }

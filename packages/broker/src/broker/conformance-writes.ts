@@ -14,6 +14,7 @@ import mqttPacket from 'mqtt-packet'
 
 export interface OutPacket {
   cmd: string
+  topic?: string
   messageId?: number
   qos?: number
   returnCode?: number

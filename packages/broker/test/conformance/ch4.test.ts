@@ -71,6 +71,31 @@ forEachMode((m) => {
     expect(got.map((g) => String(g.payload))).toEqual(['once'])
   })
 
+  it('[MQTT-3.8.4-6] [MQTT-3.3.5-1] [MQTT-3.10.4-2] an offline session queues at the granted QoS, once for overlapping filters, and nothing for a filter it unsubscribed', async () => {
+    const b = m.id('off')
+    const id = m.id('offline')
+    const c = await m.raw(0)
+    await c.connect({ clientId: id, clean: false })
+    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `${b}/#`, qos: 1 }, { topic: `${b}/x`, qos: 0 }, { topic: `${b}/gone`, qos: 2 }] })
+    await c.expect('suback')
+    c.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: [`${b}/gone`] })
+    await c.expect('unsuback')
+    await c.disconnect()
+    const p = await client(m, 0, 'p')
+    await p.publish(`${b}/x`, 'x', 2, false, 1)
+    await p.publish(`${b}/y`, 'y', 2, false, 2)
+    const back = await m.raw(1)
+    await back.connect({ clientId: id, clean: false })
+    const got = [await back.expect('publish'), await back.expect('publish'), ...(await back.quiet(250))]
+    expect(got.map((g) => `${g.topic}:${g.qos}`)).toEqual([`${b}/x:1`, `${b}/y:1`])
+    // their PUBACKs end them: nothing is sent again on the next return
+    for (const g of got) back.send({ cmd: 'puback', messageId: g.messageId })
+    await back.disconnect()
+    const again = await m.raw(0)
+    await again.connect({ clientId: id, clean: false })
+    expect(await again.quiet(250)).toEqual([])
+  })
+
   it('[MQTT-4.5.0-1] a message is added to the session of every matching subscriber, connected or not', async () => {
     const topic = `all/${m.id('t')}`
     const away = m.id('away')

@@ -18,8 +18,7 @@ import type { Aedes, Client } from 'aedes'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
 import { onWrite } from './conformance-writes.js'
-
-export const SESSIONS_KEY = 'culex:sessions'
+import { SESSIONS_KEY } from '../cluster/keys.js'
 
 interface SessionMarks {
   has(id: string): Promise<boolean>

@@ -51,6 +51,12 @@ forEachMode((m) => {
     expect(got.map((g) => String(g.payload))).toEqual(['once', 'new'])
   })
 
+  it('[MQTT-4.3.3-2] a PUBREL for a packet id the server no longer holds still gets its PUBCOMP', async () => {
+    const c = await client(m, 0, 'rel')
+    c.send({ cmd: 'pubrel', messageId: 77 })
+    expect((await c.expect('pubcomp')).frame).toEqual(Buffer.from([0x70, 0x02, 0x00, 77]))
+  })
+
   it('[MQTT-4.3.3-2] [MQTT-4.1.0-1] a QoS 2 PUBLISH resent after a reconnect (DUP 1, same id) is delivered once, and its PUBREL completes it', async () => {
     const topic = `q2r/${m.id('t')}`
     const id = m.id('pub2')

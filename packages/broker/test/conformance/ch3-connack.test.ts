@@ -152,8 +152,11 @@ forEachMode(
       // and it is not resumed afterwards either
       const again = await m.raw(0)
       expect(await again.connect({ clientId: id, clean: false })).toMatchObject({ sessionPresent: false })
+      const mark = `mark/${id}`
+      await again.subscribe(mark, 1)
       await p.publish(topic, 'nor this', 1)
-      expect(await again.quiet(250)).toEqual([])
+      await p.publish(mark, 'mark', 1)
+      expect(await again.until(mark)).toEqual([])
     })
 
     it('[MQTT-3.1.2-7] a retained message outlives the session of the client that published it', async () => {

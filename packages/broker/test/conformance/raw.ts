@@ -131,6 +131,19 @@ export class Raw {
     await this.closedBy()
   }
 
+  /**
+   * Every packet up to the first PUBLISH on `topic`, which is left out: publish a marker there
+   * after the messages that must not arrive, then check what came before it (no sleep).
+   */
+  async until(topic: string, ms = 3000): Promise<Any[]> {
+    const out: Any[] = []
+    for (;;) {
+      const p = await this.next(ms)
+      if (p.cmd === 'publish' && p.topic === topic) return out
+      out.push(p)
+    }
+  }
+
   /** packets received since the last read, without waiting */
   unread(): Any[] {
     const out = this.packets.slice(this.read)

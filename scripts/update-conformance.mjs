@@ -68,10 +68,12 @@ const doc = `# MQTT 3.1.1 conformance
 
 ${summary}
 
-Every server-side normative statement (\`[MQTT-x.y.z-n]\`) of the
+Every normative statement (\`[MQTT-x.y.z-n]\`) of the
 [OASIS MQTT 3.1.1 standard](https://docs.oasis-open.org/mqtt/mqtt/v3.1.1/os/mqtt-v3.1.1-os.html),
-chapters 1-4, has a test in [packages/broker/test/conformance/](../packages/broker/test/conformance/),
-one file per chapter (chapter 3 in four), the id in the test name. The tests speak raw MQTT
+chapters 1-4, is listed below with the tests that cover it, or where it is tested elsewhere, or why
+it cannot be tested from outside or binds only the Client. The tests are in
+[packages/broker/test/conformance/](../packages/broker/test/conformance/), one file per chapter
+(chapter 3 in four), the id in every test name. The tests speak raw MQTT
 (\`raw.ts\`: bytes in, bytes out, no client library to retry, acknowledge or hide what the server
 sent) and run in three modes: one node in memory, one node on Redis, and two nodes sharing a Redis,
 where a client returning to its session, a later subscriber of a retained message and the

@@ -19,7 +19,7 @@
  * QoS 2 message granted QoS 1 is sent at QoS 1 as it is written (conformance-writes.ts); its
  * PUBACK clears it from the queue like a PUBCOMP would (Aedes clears by packet id).
  * Cost per delivery: the topic matched against each of the client's filters (most clients have
- * a few); nothing when the client has a single filter equal to the topic.
+ * a few); one lookup when a filter equal to the topic was granted QoS 2.
  */
 import type { Aedes } from 'aedes'
 import { onWrite } from './conformance-writes.js'
@@ -55,6 +55,8 @@ export function topicMatches(filter: string, topic: string): boolean {
 /** highest QoS granted to the client's filters matching topic, -1 if none */
 function granted(client: ClientInternals, topic: string): number {
   const subs = client.subscriptions
+  // fast path: a filter equal to the topic granted QoS 2 is the highest there can be
+  if (subs[topic]?.qos === 2) return 2
   let best = -1
   for (const filter in subs) {
     const qos = subs[filter]!.qos

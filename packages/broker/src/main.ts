@@ -52,7 +52,7 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   readiness.add('auth', security.ready)
   const backend = await createBackend(config.redis_url, log, nodeId, () => counters.queuedDeliveries)
   if (backend.mode === 'cluster') readiness.add('redis', backend.healthy)
-  const broker = await createBroker({ config, nodeId, backend, counters, faults, hooks: security.hooks })
+  const broker = await createBroker({ config, nodeId, backend, counters, faults, hooks: security.hooks, log })
   security.attach(broker)
   // cluster mode: registry heartbeat, will sweeper, re-sync after Redis outages (cluster/index.ts)
   const cluster = backend.links ? await attachCluster({ broker, links: backend.links, config, nodeId, log }) : undefined

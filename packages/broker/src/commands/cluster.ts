@@ -42,7 +42,7 @@ export function registerCluster(program: Command): void {
       boolArg,
     )
     .option('--node-config <file>', 'config file every node starts with (culex start --config)')
-    .option('--keepalive-max-s <s>', 'highest MQTT keepalive the nodes accept; HAProxy timeouts are twice it', int('--keepalive-max-s'), 300)
+    .option('--keepalive-max-s <s>', 'MQTT keepalive cap of the nodes (a longer or zero keepalive is held to it); HAProxy timeouts are twice it', int('--keepalive-max-s'), 300)
     .option('--log-level <level>', 'log level of the nodes', 'info')
     .action(async (opts: Record<string, unknown>) => {
       const bind = opts.bind as string

@@ -69,7 +69,7 @@ export const KEYS = [
   { key: 'log_level', type: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', doc: 'pino log level' },
   { key: 'grace_period_ms', type: positiveInt, default: 10000, doc: 'Shutdown grace period on SIGTERM/SIGINT before a forced exit' },
   { key: 'max_client_id_length', type: z.coerce.number().int().min(1).max(65535), default: 65535, doc: 'Longest accepted client id (Aedes default is 23)' },
-  { key: 'keepalive_max_s', type: nonNegativeInt.max(65535), default: 0, doc: 'Highest keepalive a client may ask for, in seconds (0 = any). Keep it below the HAProxy client/server timeouts' },
+  { key: 'keepalive_max_s', type: nonNegativeInt.max(65535), default: 0, doc: 'Keepalive cap, in seconds (0 = none): a client asking for more, or for 0, is accepted and held to the cap (dropped after 1.5 x the cap of silence), as EMQX does. Keep 1.5 x it below the HAProxy client/server timeouts' },
   { key: 'connect_timeout_ms', type: positiveInt, default: 30000, doc: 'Close sockets that send no CONNECT within this time' },
   { key: 'heartbeat_interval_ms', type: positiveInt, default: 5000, doc: 'Cluster heartbeat interval; a node is dead after 3 missed beats' },
   { key: 'will_delay_ms', type: nonNegativeInt, default: 0, doc: 'Extra wait after a dead node\'s heartbeat lapses before its clients\' wills are published' },

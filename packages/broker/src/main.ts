@@ -112,8 +112,14 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
     let closing: Promise<void> | undefined
     const close = (): Promise<void> =>
       (closing ??= (async () => {
+        // drain: /readyz 503 first, clients kept, so HAProxy's checks take the node out before its
+        // clients reconnect (they must land on the other nodes, not here again)
         readiness.draining = true
-        log.info('draining: no longer ready, closing listeners')
+        if (config.drain_ms > 0) {
+          log.info({ drain_ms: config.drain_ms }, 'draining: /readyz 503, clients kept until the load balancer took the node out')
+          await new Promise((r) => setTimeout(r, config.drain_ms))
+        }
+        log.info('closing listeners, disconnecting clients')
         for (const client of ws.wss.clients) client.terminate()
         const stopped = [stopAccepting(tcp), stopAccepting(ws.server), ...(tls ? [stopAccepting(tls)] : [])]
         await new Promise<void>((resolve) => broker.close(() => resolve()))

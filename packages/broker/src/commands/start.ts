@@ -43,11 +43,11 @@ export function registerStart(program: Command): void {
         process.exit(1)
       }
       const stop = (signal: string): void => {
-        node.log.info({ signal, grace_period_ms: config.grace_period_ms }, 'shutting down')
+        node.log.info({ signal, drain_ms: config.drain_ms, grace_period_ms: config.grace_period_ms }, 'shutting down')
         const timer = setTimeout(() => {
           node.log.error('grace period over, forcing exit')
           process.exit(1)
-        }, config.grace_period_ms)
+        }, config.drain_ms + config.grace_period_ms)
         timer.unref()
         node.close().then(
           () => process.exit(0),

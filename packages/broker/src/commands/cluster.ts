@@ -46,6 +46,7 @@ export function registerCluster(program: Command): void {
     .option('--keepalive-max-s <s>', 'highest MQTT keepalive the nodes accept; HAProxy timeouts are twice it', int('--keepalive-max-s'), 300)
     .option('--log-level <level>', 'log level of the nodes', 'info')
     .option('--health-check-ms <ms>', 'HAProxy health check interval; a stopping node drains (/readyz 503, clients kept) for 3 of them', int('--health-check-ms'), 1000)
+    .option('--restart-delay-ms <ms>', 'first restart delay of a node, Redis or HAProxy that died; doubles on each quick failure, up to 30 s', int('--restart-delay-ms'), 500)
     .action(async (opts: Record<string, unknown>) => {
       const bind = opts.bind as string
       const out = (line: string): void => void process.stdout.write(`${line}\n`)
@@ -66,6 +67,7 @@ export function registerCluster(program: Command): void {
           keepaliveMaxS: opts.keepaliveMaxS as number,
           logLevel: opts.logLevel as string,
           healthCheckMs: Math.max(100, opts.healthCheckMs as number),
+          restartDelayMs: Math.max(100, opts.restartDelayMs as number),
           out,
         })
       } catch (err) {

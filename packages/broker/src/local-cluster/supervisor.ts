@@ -2,7 +2,8 @@
  * What keeps the processes of a local cluster running, like a process manager would: a child
  * that dies while the cluster is not stopping is started again with the same arguments (for a
  * node: the same id and ports, so HAProxy's config stays right), after a back-off that doubles
- * on each quick failure (0.5 s, 1 s, 2 s ... 30 s) and resets once the child stayed up a minute.
+ * on each quick failure (0.5 s, 1 s, 2 s ... 30 s by default) and resets once the child stayed
+ * up a minute.
  * Every exit and restart is logged. A child being restarted on purpose (rolling restart) is
  * `held`: its exit is expected and the supervisor does not start it a second time.
  */
@@ -34,7 +35,7 @@ export class Supervised {
 
   constructor(
     readonly spec: SupervisedSpec,
-    private readonly ctl: { stopping(): boolean; out(line: string): void; changed(): void },
+    private readonly ctl: { stopping(): boolean; out(line: string): void; changed(): void; backoffFirstMs?: number },
   ) {}
 
   get pid(): number | undefined {
@@ -74,7 +75,7 @@ export class Supervised {
 
   private schedule(how: string): void {
     if (Date.now() - this.startedAt >= BACKOFF_RESET_MS) this.failures = 0
-    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.failures)
+    const delay = Math.min(BACKOFF_MAX_MS, (this.ctl.backoffFirstMs ?? BACKOFF_FIRST_MS) * 2 ** this.failures)
     this.failures++
     this.ctl.out(`culex cluster: ${this.spec.name} exited (${how}); restarting in ${(delay / 1000).toFixed(1)} s (restart ${this.restarts + 1}; log ${this.spec.log})`)
     this.timer = setTimeout(() => {

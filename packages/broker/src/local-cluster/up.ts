@@ -39,6 +39,8 @@ export interface UpOptions {
   keepaliveMaxS: number
   /** HAProxy's health check interval; a stopping node drains for 3 of them (HAProxy takes it out after 2 failed checks) */
   healthCheckMs?: number
+  /** first restart delay of a process that died (doubles on each quick failure, up to 30 s) */
+  restartDelayMs?: number
   /** stdout lines */
   out: (line: string) => void
 }
@@ -113,7 +115,7 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
     for (const n of nodes) Object.assign(state.nodes.find((e) => e.id === n.id)!, { pid: n.sup.pid ?? 0, restarts: n.sup.restarts })
     if (!stopping) writeState(state)
   }
-  const supervise = (spec: SupervisedSpec): Supervised => new Supervised({ ...spec, log: show(spec.log) }, { stopping: () => stopping, out: o.out, changed })
+  const supervise = (spec: SupervisedSpec): Supervised => new Supervised({ ...spec, log: show(spec.log) }, { stopping: () => stopping, out: o.out, changed, backoffFirstMs: o.restartDelayMs })
 
   const stop = async (reason: string): Promise<void> => {
     if (stopping) return stopped

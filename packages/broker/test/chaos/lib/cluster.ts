@@ -34,8 +34,9 @@ async function ready(url: string): Promise<boolean> {
   }
 }
 
-export async function chaosCluster(): Promise<ChaosCluster> {
-  const up = await clusterUp(3, ['--allow-anonymous', 'true', '--health-check-ms', '300'])
+/** `extra`: more `cluster up` flags */
+export async function chaosCluster(extra: string[] = []): Promise<ChaosCluster> {
+  const up = await clusterUp(3, ['--allow-anonymous', 'true', '--health-check-ms', '300', ...extra])
   const s0 = up.state()
   const db = new Redis(s0.redis_url, { maxRetriesPerRequest: null })
   db.on('error', () => {})

@@ -13,6 +13,8 @@ export interface ScenarioResult {
   profile: string
   /** seconds of load */
   seconds: number
+  /** what load the scenario held, when not a publish rate (e.g. the replay rate of a resumed session) */
+  held?: string
   /** msg/s asked for, msg/s acknowledged */
   rateTarget: number
   rateHeld: number
@@ -32,13 +34,14 @@ export interface ScenarioResult {
   events: string[]
 }
 
-export function summarize(scenario: string, o: { seconds: number; rateTarget: number; streams: StreamCounts[]; outages: Outage[]; events: string[]; stale?: number }): ScenarioResult {
+export function summarize(scenario: string, o: { seconds: number; rateTarget: number; held?: string; streams: StreamCounts[]; outages: Outage[]; events: string[]; stale?: number }): ScenarioResult {
   const sum = (k: keyof Omit<StreamCounts, 'stream' | 'lostSample'>): number => o.streams.reduce((n, s) => n + s[k], 0)
   const ms = o.outages.map((x) => x.ms).sort((a, b) => a - b)
   const r: ScenarioResult = {
     scenario,
     profile: PROFILE.name,
     seconds: Math.round(o.seconds * 10) / 10,
+    ...(o.held ? { held: o.held } : {}),
     rateTarget: o.rateTarget,
     rateHeld: Math.round(sum('acknowledged') / Math.max(0.1, o.seconds)),
     acknowledged: sum('acknowledged'),
@@ -63,7 +66,7 @@ export function record(r: ScenarioResult): void {
   )
   process.stdout.write(
     [
-      `chaos ${r.scenario} [${r.profile}]: ${r.seconds} s at ${r.rateHeld}/${r.rateTarget} msg/s; acked ${r.acknowledged}, delivered ${r.delivered}, lost ${r.lost}, duplicated ${r.duplicated}, out of order ${r.outOfOrder}${r.stale !== undefined ? `, stale on a later resume ${r.stale}` : ''}; ${r.reconnects} reconnects, max ${r.reconnectMaxMs} ms, p50 ${r.reconnectP50Ms} ms`,
+      `chaos ${r.scenario} [${r.profile}]: ${r.held ?? `${r.seconds} s at ${r.rateHeld}/${r.rateTarget} msg/s`}; acked ${r.acknowledged}, delivered ${r.delivered}, lost ${r.lost}, duplicated ${r.duplicated}, out of order ${r.outOfOrder}${r.stale !== undefined ? `, stale on a later resume ${r.stale}` : ''}; ${r.reconnects} reconnects, max ${r.reconnectMaxMs} ms, p50 ${r.reconnectP50Ms} ms`,
       ...rows,
       ...r.events.map((e) => `  event: ${e}`),
       '',

@@ -4,12 +4,15 @@
  * one JSON line; chaos-report.ts turns those lines into bench/results/chaos.md.
  */
 import { appendFileSync } from 'node:fs'
+import { expect } from 'vitest'
 import type { StreamCounts } from './stream.js'
 import type { Outage } from './load.js'
 import { PROFILE } from './profile.js'
 
 export interface ScenarioResult {
   scenario: string
+  /** the vitest test ("describe > title"), whose pass or fail the report shows */
+  test: string
   profile: string
   /** seconds of load */
   seconds: number
@@ -39,6 +42,7 @@ export function summarize(scenario: string, o: { seconds: number; rateTarget: nu
   const ms = o.outages.map((x) => x.ms).sort((a, b) => a - b)
   const r: ScenarioResult = {
     scenario,
+    test: expect.getState().currentTestName ?? scenario,
     profile: PROFILE.name,
     seconds: Math.round(o.seconds * 10) / 10,
     ...(o.held ? { held: o.held } : {}),

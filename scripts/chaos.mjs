@@ -1,6 +1,6 @@
 // `npm run chaos`: the fault scenarios of packages/broker/test/chaos/ in their long version (60 s of
-// QoS 1 load at ~2,500 msg/s each, one at a time), then bench/results/chaos.md (the table the
-// README's "Reliability" section shows) and chaos.json.
+// QoS 1 load at ~2,500 msg/s each, one at a time), then bench/results/chaos.md and chaos.json, and
+// (a full long run only) the table of the README's "Reliability" section.
 //   npm run chaos                  every scenario, long
 //   npm run chaos -- kill-node     only the files matching (vitest filters)
 //   CULEX_CHAOS=short npm run chaos   the short versions (as in npm test), same report
@@ -53,6 +53,14 @@ try {
 }
 const cpu = cpus()
 const machine = `${hostname()}: ${cpu.length} x ${cpu[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`
+const table = [
+  '| Scenario | Result | Load held | Acknowledged | Lost | Duplicated | Out of order | Reconnect (max / median) |',
+  '|---|---|---|---:|---:|---:|---:|---|',
+  ...results.map(
+    (r) =>
+      `| ${r.scenario} | ${verdict(r)} | ${r.held ?? `${n(r.rateHeld)} of ${n(r.rateTarget)} msg/s for ${r.seconds} s`} | ${n(r.acknowledged)} | ${n(r.lost)} | ${n(r.duplicated)}${r.stale ? ` (${n(r.stale)} stale)` : ''} | ${n(r.outOfOrder)} | ${r.reconnects ? `${n(r.reconnectMaxMs)} / ${n(r.reconnectP50Ms)} ms (${r.reconnects})` : '-'} |`,
+  ),
+]
 const lines = [
   '# Culex fault suite (`npm run chaos`)',
   '',
@@ -60,12 +68,7 @@ const lines = [
   'Three nodes (`culex cluster up`: redis-server with AOF, HAProxy), 5 QoS 1 publishers each paired with a persistent',
   '(`clean: false`) QoS 1 subscriber, sequence numbers in the payloads. Lost = acknowledged (PUBACK) and never delivered.',
   '',
-  '| Scenario | Result | Load held | Acknowledged | Lost | Duplicated | Out of order | Reconnect (max / median) |',
-  '|---|---|---|---:|---:|---:|---:|---|',
-  ...results.map(
-    (r) =>
-      `| ${r.scenario} | ${verdict(r)} | ${r.held ?? `${n(r.rateHeld)} of ${n(r.rateTarget)} msg/s for ${r.seconds} s`} | ${n(r.acknowledged)} | ${n(r.lost)} | ${n(r.duplicated)}${r.stale ? ` (${n(r.stale)} stale)` : ''} | ${n(r.outOfOrder)} | ${r.reconnects ? `${n(r.reconnectMaxMs)} / ${n(r.reconnectP50Ms)} ms (${r.reconnects})` : '-'} |`,
-  ),
+  ...table,
   '',
   '## Per publisher',
   '',
@@ -82,5 +85,12 @@ const lines = [
 ]
 writeFileSync(`${outDir}/chaos.md`, lines.join('\n'))
 writeFileSync(`${outDir}/chaos.json`, `${JSON.stringify({ started: started.toISOString(), commit, profile, machine, passed: run.status === 0, results: results.map((r) => ({ ...r, result: verdicts.get(r.test) ?? 'unknown' })) }, null, 2)}\n`)
+// the README's Reliability table: from a full long run only
+if (profile === 'long' && filters.length === 0) {
+  const readme = `${root}README.md`
+  const text = readFileSync(readme, 'utf8')
+  const block = [...table, '', `${started.toISOString().slice(0, 10)}, commit ${commit}, on ${machine}; per publisher: [bench/results/chaos.md](bench/results/chaos.md).`].join('\n')
+  writeFileSync(readme, text.replace(/<!-- chaos-table:start -->[\s\S]*<!-- chaos-table:end -->/, `<!-- chaos-table:start -->\n${block}\n<!-- chaos-table:end -->`))
+}
 process.stdout.write(`\nchaos: ${results.length} scenario result(s) written to bench/results/chaos.md and chaos.json\n`)
 process.exit(run.status ?? 1)

@@ -68,7 +68,7 @@ export const KEYS = [
   { key: 'node_id', type: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only (1-64)').optional(), doc: 'Node id in logs, metrics and the cluster registry', defaultDoc: 'hostname-pid' },
   { key: 'log_level', type: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', doc: 'pino log level' },
   { key: 'grace_period_ms', type: positiveInt, default: 10000, doc: 'Shutdown grace period on SIGTERM/SIGINT (after drain_ms) before a forced exit' },
-  { key: 'drain_ms', type: nonNegativeInt, default: 0, doc: 'On SIGTERM/SIGINT, answer /readyz 503 this long before disconnecting clients, so a load balancer sends new clients elsewhere first. Behind HAProxy: above its check inter x fall' },
+  { key: 'drain_ms', type: nonNegativeInt, default: 0, doc: 'On SIGTERM, answer /readyz 503 this long before disconnecting clients, so a load balancer sends new clients elsewhere first (SIGINT stops at once). Behind HAProxy: above its check inter x (fall + 1)' },
   { key: 'max_client_id_length', type: z.coerce.number().int().min(1).max(65535), default: 65535, doc: 'Longest accepted client id (Aedes default is 23)' },
   { key: 'keepalive_max_s', type: nonNegativeInt.max(65535), default: 0, doc: 'Highest keepalive a client may ask for, in seconds (0 = any). Keep it below the HAProxy client/server timeouts' },
   { key: 'connect_timeout_ms', type: positiveInt, default: 30000, doc: 'Close sockets that send no CONNECT within this time' },

@@ -129,7 +129,8 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
     for (const c of [haproxy, ...nodes.map((n) => n.sup), redis]) c?.cancel()
     control?.close()
     await stopPid(haproxy?.pid, 3000)
-    await Promise.all(nodes.map((n) => stopPid(n.sup.pid, drainMs + 12_000)))
+    // SIGINT: no drain (HAProxy is gone already); the node still closes its clients and persistence cleanly
+    await Promise.all(nodes.map((n) => stopPid(n.sup.pid, 12_000, 'SIGINT')))
     await stopPid(redis?.pid, 10_000)
     removeState(dir)
     o.out('culex cluster stopped')
@@ -299,7 +300,7 @@ function fileSize(file: string): number {
 export async function reapStale(s: ClusterState): Promise<void> {
   const stops: Array<Promise<void>> = []
   if (aliveAs(s.haproxy?.pid, 'haproxy')) stops.push(stopPid(s.haproxy!.pid, 3000))
-  for (const n of s.nodes) if (aliveAs(n.pid, 'cli.js')) stops.push(stopPid(n.pid, 12_000))
+  for (const n of s.nodes) if (aliveAs(n.pid, 'cli.js')) stops.push(stopPid(n.pid, 12_000, 'SIGINT'))
   await Promise.all(stops)
   if (aliveAs(s.redis?.pid, 'redis-server')) await stopPid(s.redis.pid, 10_000)
   removeState(s.dir)

@@ -98,6 +98,8 @@ describe('chaos: persistent session resuming with a long queue', () => {
           return done || Date.now() - lastChange > 4000 || Date.now() > end
         }, REPLAY_WITHIN_MS + 5000, 'the replay to end')
         clearInterval(liveTimer)
+        // the last live publishes of an unfinished replay: acknowledged and delivered before the count
+        await waitFor(() => live.outstanding === 0 && live.missing() === 0, 3000, 'the last live messages').catch(() => {})
         const held = lastQueuedAt
           ? `replay of ${queued.unique} in ${((lastQueuedAt - connackAt) / 1000).toFixed(1)} s (${Math.round((queued.unique * 1000) / Math.max(1, lastQueuedAt - connackAt))} msg/s)`
           : `replay incomplete: ${queued.unique} of ${PROFILE.queued} after ${((Date.now() - connackAt) / 1000).toFixed(1)} s`

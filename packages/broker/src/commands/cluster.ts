@@ -7,7 +7,7 @@ import { Redis } from 'ioredis'
 import { clusterUp, ClusterUpError } from '../local-cluster/up.js'
 import { clusterDown } from '../local-cluster/down.js'
 import { DEFAULT_DIR, alive, clusterRedisUrl, readState } from '../local-cluster/state.js'
-import { requestRestart } from '../local-cluster/control.js'
+import { controlSocket, requestRestart } from '../local-cluster/control.js'
 import { listNodes, clientTotal } from '../cluster/registry.js'
 
 const int = (name: string) => (v: string): number => {
@@ -112,7 +112,7 @@ export function registerCluster(program: Command): void {
       }
       // the supervisor owns the node processes: it restarts them, so it never starts one twice
       const ok = await requestRestart(opts.dir, (line) => void process.stdout.write(`culex cluster restart: ${line}\n`)).catch((err: Error) => {
-        process.stderr.write(`culex cluster restart: cannot reach the supervisor (pid ${s.pid}) on ${opts.dir}/control.sock: ${err.message}\n`)
+        process.stderr.write(`culex cluster restart: cannot reach the supervisor (pid ${s.pid}) on ${controlSocket(opts.dir)}: ${err.message}\n`)
         return false
       })
       process.exit(ok ? 0 : 1)

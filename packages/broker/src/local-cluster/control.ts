@@ -5,11 +5,18 @@
  *   POST /restart   rolling restart (rolling.ts); the answer streams progress lines and ends
  *                   with `ok` or `failed: <why>`. 409 while another one runs.
  */
+import { createHash } from 'node:crypto'
 import { createServer, request, type Server } from 'node:http'
 import { rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
-export const controlSocket = (dir: string): string => join(resolve(dir), 'control.sock')
+/** `<dir>/control.sock`; a Unix socket path is limited to ~107 bytes, so a deep folder gets one in the temp folder named after it */
+export function controlSocket(dir: string): string {
+  const inDir = join(resolve(dir), 'control.sock')
+  if (Buffer.byteLength(inDir) <= 100) return inDir
+  return join(tmpdir(), `culex-${createHash('sha256').update(resolve(dir)).digest('hex').slice(0, 16)}.sock`)
+}
 
 export interface ControlHandlers {
   restart(progress: (line: string) => void): Promise<void>

@@ -17,7 +17,8 @@ let b: TestNode
 let db: Redis
 beforeAll(async () => {
   redis = await startRedis()
-  const beat = ['--heartbeat-interval-ms', String(BEAT_MS)]
+  // will delay: the dead node's entry stays (its wills unswept) while the test reads the status
+  const beat = ['--heartbeat-interval-ms', String(BEAT_MS), '--will-delay-ms', '30000']
   ;[a, b] = await Promise.all([startNode(redis.url, 'st-a', beat), startNode(redis.url, 'st-b', beat)])
   db = new Redis(redis.url)
 })

@@ -30,6 +30,8 @@ export interface ScenarioResult {
   reconnects: number
   reconnectMaxMs: number
   reconnectP50Ms: number
+  /** the client that took longest */
+  reconnectMaxClient?: string
   /** messages a subscriber got again on a clean resume after the run, when nothing was owed to it */
   stale?: number
   streams: StreamCounts[]
@@ -40,6 +42,7 @@ export interface ScenarioResult {
 export function summarize(scenario: string, o: { seconds: number; rateTarget: number; held?: string; streams: StreamCounts[]; outages: Outage[]; events: string[]; stale?: number }): ScenarioResult {
   const sum = (k: keyof Omit<StreamCounts, 'stream' | 'lostSample'>): number => o.streams.reduce((n, s) => n + s[k], 0)
   const ms = o.outages.map((x) => x.ms).sort((a, b) => a - b)
+  const slowest = [...o.outages].sort((a, b) => b.ms - a.ms)[0]
   const r: ScenarioResult = {
     scenario,
     test: expect.getState().currentTestName ?? scenario,
@@ -56,6 +59,7 @@ export function summarize(scenario: string, o: { seconds: number; rateTarget: nu
     reconnects: ms.length,
     reconnectMaxMs: ms.at(-1) ?? 0,
     reconnectP50Ms: ms[Math.floor(ms.length / 2)] ?? 0,
+    ...(slowest ? { reconnectMaxClient: slowest.client } : {}),
     ...(o.stale !== undefined ? { stale: o.stale } : {}),
     streams: o.streams,
     events: o.events,
@@ -70,7 +74,7 @@ export function record(r: ScenarioResult): void {
   )
   process.stdout.write(
     [
-      `chaos ${r.scenario} [${r.profile}]: ${r.held ?? `${r.seconds} s at ${r.rateHeld}/${r.rateTarget} msg/s`}; acked ${r.acknowledged}, delivered ${r.delivered}, lost ${r.lost}, duplicated ${r.duplicated}, out of order ${r.outOfOrder}${r.stale !== undefined ? `, stale on a later resume ${r.stale}` : ''}; ${r.reconnects} reconnects, max ${r.reconnectMaxMs} ms, p50 ${r.reconnectP50Ms} ms`,
+      `chaos ${r.scenario} [${r.profile}]: ${r.held ?? `${r.seconds} s at ${r.rateHeld}/${r.rateTarget} msg/s`}; acked ${r.acknowledged}, delivered ${r.delivered}, lost ${r.lost}, duplicated ${r.duplicated}, out of order ${r.outOfOrder}${r.stale !== undefined ? `, stale on a later resume ${r.stale}` : ''}; ${r.reconnects} reconnects, max ${r.reconnectMaxMs} ms${r.reconnectMaxClient ? ` (${r.reconnectMaxClient})` : ''}, p50 ${r.reconnectP50Ms} ms`,
       ...rows,
       ...r.events.map((e) => `  event: ${e}`),
       '',

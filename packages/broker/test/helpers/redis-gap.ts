@@ -160,6 +160,7 @@ export async function runRedisGap(opts: GapOptions, log: (msg: string) => void =
   }
   // the acknowledged messages still on their way arrive within a few seconds, or never
   await waitFor(() => Object.values(subs).every((s) => missing(s) === 0), 5000, 'every acknowledged message delivered').catch(() => {})
+  // a copy of a message would come right behind the first one: a moment more to count copies
   await sleep(200)
   const subscribers: Record<string, SubscriberReport> = {}
   for (const [name, seen] of Object.entries(subs)) {

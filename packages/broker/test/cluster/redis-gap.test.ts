@@ -36,6 +36,8 @@ it(
     expect(report.held.length).toBeGreaterThan(0)
     expect(report.held.every((h) => h.released === 0)).toBe(true)
     for (const s of Object.values(report.subscribers)) expect(s).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0 })
+    // and the persistent session got them live, not stranded in its queue until a reconnect
+    expect(report.requeued).toBe(0)
   },
   LONG ? 180_000 : 40_000,
 )

@@ -112,8 +112,10 @@ export class BusDelivery {
   onPresence(text: string): void {
     const sep = text.indexOf(' ')
     const peer = text.slice(0, sep)
-    if (peer === this.o.origin) return
+    if (sep <= 0 || peer === this.o.origin) return
     const rest = text.slice(sep + 1)
+    const base = Number(rest)
+    if (rest !== 'bye' && !Number.isFinite(base)) return
     if (rest === 'bye') {
       this.heard.delete(peer)
       this.o.onPeer?.(peer, 'bye')
@@ -121,7 +123,7 @@ export class BusDelivery {
       return
     }
     this.heard.set(peer, Date.now())
-    this.o.onPeer?.(peer, Number(rest))
+    this.o.onPeer?.(peer, base)
   }
 
   /** links the bus channel must reach: the live peers', and ours while it is up */
@@ -153,9 +155,11 @@ export class BusDelivery {
     this.o.sub.off('close', this.onSubDown)
     this.o.pub.off('ready', this.onPubReady)
     if (this.o.pub.status === 'ready') this.o.pub.publish(this.presence, `${this.o.origin} bye`).catch(() => {})
-    const left = [...this.outstanding.values()]
-    this.outstanding.clear()
-    for (const b of left) b.done(b.short ? new Error('cluster bus closed before every node got the message') : null)
+    // held batches fail (their PUBACKs never leave); those still on their way to Redis settle
+    // when it answers, as before
+    for (const b of [...this.outstanding.values()]) {
+      if (b.short && !b.sending) this.settle(b, new Error('cluster bus closed before every node got the message'))
+    }
   }
 
   // ---- internals -------------------------------------------------------------------------------
@@ -171,7 +175,10 @@ export class BusDelivery {
       (count) => {
         b.sending = false
         b.count = count
+        b.err = undefined
         if (count >= this.expected()) return this.settle(b)
+        // closing: nobody retries any more, and the PUBACK must not leave
+        if (this.closed) return this.settle(b, new Error('cluster bus closed before every node got the message'))
         this.markShort(b)
       },
       (err: Error) => {

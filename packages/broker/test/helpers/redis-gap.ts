@@ -50,6 +50,8 @@ export interface GapReport {
   recoveryMs: number[]
   /** times B held batches until A had them (its 'cluster bus: held' log lines) */
   held: Array<{ batches: number; released: number; ms: number }>
+  /** messages the persistent session got again from its Redis queue when it reconnected at the end */
+  requeued: number
   /** 'cluster bus error' log lines of both nodes (batches released or given up, Redis errors) */
   busErrors: string[]
 }
@@ -83,9 +85,11 @@ export async function runRedisGap(opts: GapOptions, log: (msg: string) => void =
   const redis: TestRedis = await startRedis({ aof: true })
   const [a, b] = (await Promise.all([startNode(redis.url, 'gap-a'), startNode(redis.url, 'gap-b')])) as [TestNode, TestNode]
   const subs: Record<string, Seen> = {}
+  const clients: Record<string, MqttClient> = {}
   for (const [name, clean] of [['clean', true], ['persistent', false]] as const) {
     const c = await mqttConnect(a.url, { clientId: `gap-sub-${name}`, clean })
     subs[name] = watch(c)
+    clients[name] = c
     await c.subscribeAsync('gap/#', { qos: 1 })
   }
 
@@ -160,6 +164,7 @@ export async function runRedisGap(opts: GapOptions, log: (msg: string) => void =
   }
   // the acknowledged messages still on their way arrive within a few seconds, or never
   await waitFor(() => Object.values(subs).every((s) => missing(s) === 0), 5000, 'every acknowledged message delivered').catch(() => {})
+  // a copy of a message would come right behind the first one: a moment more to count copies
   await sleep(200)
   const subscribers: Record<string, SubscriberReport> = {}
   for (const [name, seen] of Object.entries(subs)) {
@@ -167,7 +172,24 @@ export async function runRedisGap(opts: GapOptions, log: (msg: string) => void =
     for (const m of seen.copies.values()) for (const n of m.values()) duplicated += n - 1
     subscribers[name] = { lost: missing(seen), duplicated, outOfOrder: seen.outOfOrder }
   }
+  // the persistent session's queue in Redis kept nothing it already got: reconnected, it gets
+  // only a marker published after the reconnect (queued messages would come before it)
+  await clients.persistent!.endAsync()
+  const again = await mqttConnect(a.url, { clientId: 'gap-sub-persistent', clean: false })
+  const afterReconnect: string[] = []
+  again.on('message', (_t, payload) => afterReconnect.push(payload.toString()))
+  await pubs[0]!.client.publishAsync('gap/marker', 'marker', { qos: 1 })
+  await waitFor(() => afterReconnect.includes('marker'), 5000, 'the marker on the reconnected persistent session')
   const held = b.logs().filter((l) => l.msg === 'cluster bus: held messages until every node had them')
   const busErrors = [a, b].flatMap((n) => n.logs().filter((l) => l.msg === 'cluster bus error').map((l) => `${n.id}: ${String(l.err)}`))
-  return { acknowledged, published, rate: Math.round((published * 1000) / opts.durationMs), subscribers, recoveryMs, held: held.map((l) => ({ batches: l.batches as number, released: l.released as number, ms: l.ms as number })), busErrors }
+  return {
+    acknowledged,
+    published,
+    rate: Math.round((published * 1000) / opts.durationMs),
+    subscribers,
+    recoveryMs,
+    held: held.map((l) => ({ batches: l.batches as number, released: l.released as number, ms: l.ms as number })),
+    busErrors,
+    requeued: afterReconnect.length - 1,
+  }
 }

@@ -60,7 +60,7 @@ const rows = statements.map((s) => {
   return `| [${s.id}] | ${esc(s.text)} | ${what} | ${modes.join(' | ')} |`
 })
 
-const summary = `${tested} of the ${statements.length} normative statements of MQTT 3.1.1 chapters 1-4 are tested here${allPass ? ', and pass in all three modes' : ''}; ${count('elsewhere')} are covered by tests elsewhere, ${count('untestable')} cannot be tested from outside, ${count('client')} bind only the Client.`
+const summary = `${tested} of the ${statements.length} normative statements of MQTT 3.1.1 chapters 1-4 are tested here${allPass ? ', and pass in all three modes' : ''}; ${count('elsewhere')} ${count('elsewhere') === 1 ? 'is' : 'are'} covered by tests elsewhere, ${count('untestable')} cannot be tested from outside, ${count('client')} bind only the Client.`
 
 const doc = `# MQTT 3.1.1 conformance
 
@@ -89,7 +89,10 @@ worth reporting upstream (Aedes 1.2 / mqtt-packet). The per-packet checks of
 with a user name or password its flags do not announce [MQTT-3.1.2-18] [MQTT-3.1.2-20], an
 UNSUBSCRIBE without a topic filter [MQTT-3.10.3-2] (mqtt-packet checks the length before the
 packet id is read, so Aedes answered it) and missing or zero packet ids [MQTT-2.3.1-1]; their tests
-here fail without them.
+here fail without them. Re-delivery of in-flight messages with DUP 1 and their packet ids on a
+session's return [MQTT-4.4.0-1] [MQTT-3.3.1-1] is \`packages/broker/src/broker/redelivery.ts\`
+(tested also in test/node/inflight.test.ts and test/cluster/inflight.test.ts), checked here with
+the client moving to the other node.
 
 - Unsupported protocol level: CONNACK 0x01, then close [MQTT-3.1.2-2] (mqtt-packet's parser refused it first, so the socket closed with no CONNACK) ↑
 - Zero-length client id with Clean Session 0: CONNACK 0x02 [MQTT-3.1.3-8] (Aedes made up an id) ↑

@@ -60,7 +60,7 @@ const rows = statements.map((s) => {
   return `| [${s.id}] | ${esc(s.text)} | ${what} | ${modes.join(' | ')} |`
 })
 
-const summary = `${tested} of the ${statements.length} normative statements of MQTT 3.1.1 chapters 1-4 are tested here${allPass ? ', and pass in all three modes' : ''}; ${count('elsewhere')} are covered by tests elsewhere, ${count('untestable')} cannot be tested from outside, ${count('client')} bind only the Client.`
+const summary = `${tested} of the ${statements.length} normative statements of MQTT 3.1.1 chapters 1-4 are tested here${allPass ? ', and pass in all three modes' : ''}; ${count('elsewhere')} ${count('elsewhere') === 1 ? 'is' : 'are'} covered by tests elsewhere, ${count('untestable')} cannot be tested from outside, ${count('client')} bind only the Client.`
 
 const doc = `# MQTT 3.1.1 conformance
 
@@ -84,14 +84,21 @@ runs them and rewrites this page. Statements are listed in
 ## Fixed in Culex's Aedes layer
 
 Each has its test below; the code is in \`packages/broker/src/broker/conformance*.ts\`. Marked ↑:
-worth reporting upstream (Aedes 1.2 / mqtt-packet).
+worth reporting upstream (Aedes 1.2 / mqtt-packet). The per-packet checks of
+\`packages/broker/src/limits/packet-check.ts\` (issue 16) close will QoS 3 [MQTT-3.1.2-14], a CONNECT
+with a user name or password its flags do not announce [MQTT-3.1.2-18] [MQTT-3.1.2-20], an
+UNSUBSCRIBE without a topic filter [MQTT-3.10.3-2] (mqtt-packet checks the length before the
+packet id is read, so Aedes answered it) and missing or zero packet ids [MQTT-2.3.1-1]; their tests
+here fail without them. Re-delivery of in-flight messages with DUP 1 and their packet ids on a
+session's return [MQTT-4.4.0-1] [MQTT-3.3.1-1] is \`packages/broker/src/broker/redelivery.ts\`
+(tested also in test/node/inflight.test.ts and test/cluster/inflight.test.ts), checked here with
+the client moving to the other node.
 
 - Unsupported protocol level: CONNACK 0x01, then close [MQTT-3.1.2-2] (mqtt-packet's parser refused it first, so the socket closed with no CONNACK) ↑
 - Zero-length client id with Clean Session 0: CONNACK 0x02 [MQTT-3.1.3-8] (Aedes made up an id) ↑
-- Password flag without user name flag [MQTT-3.1.2-22], will QoS 3 [MQTT-3.1.2-14], a will topic that is empty or holds a wildcard [MQTT-4.7.3-1] [MQTT-3.3.2-2], a user name or password the flags do not announce [MQTT-3.1.2-18] [MQTT-3.1.2-20]: closed without CONNACK (were accepted) ↑
+- Password flag without user name flag [MQTT-3.1.2-22], a will topic that is empty or holds a wildcard [MQTT-4.7.3-1] [MQTT-3.3.2-2]: closed without CONNACK (were accepted) ↑
 - \`keepalive_max_s\`: a longer keepalive, or 0, is accepted and held to the cap (dropped after 1.5 x the cap of silence, as EMQX does with \`keepalive_max\`); Aedes refused it with CONNACK 6, a code 3.1.1 does not have
 - Session Present 1 for every stored session, also one holding no subscription (only a QoS 2 message waiting for PUBREL, or nothing yet) [MQTT-3.2.2-2]; in a cluster through the Redis set \`culex:sessions\` ↑
-- UNSUBSCRIBE without a topic filter: closed, no UNSUBACK [MQTT-3.10.3-2] (mqtt-packet checks the length before the packet id is read, so Aedes answered) ↑
 - Filters whose wildcards do not fill a level (\`a#\`, \`a+/b\`, \`+a\`): closed [MQTT-4.7.1-2] [MQTT-4.7.1-3] (an off-by-one in Aedes' validateTopic granted them) ↑
 - Delivery QoS: the minimum of the message's QoS and the QoS granted to the matching wildcard filter [MQTT-3.8.4-6] (Aedes looked the grant up by topic name and sent QoS 2 on a QoS 1 \`a/#\`, also for retained messages, and replayed an offline session's queue at the published QoS) ↑; overlapping subscriptions deliver once at the highest granted QoS [MQTT-3.3.5-1] (the QoS 0 copy could win the duplicate filter)
 - An incoming PUBLISH's DUP flag is not passed on to subscribers or offline queues [MQTT-3.3.1-3] ↑

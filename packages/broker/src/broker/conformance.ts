@@ -7,13 +7,11 @@
  *   closed the socket with no CONNACK).
  * - [MQTT-3.1.3-8] a zero-length client id with Clean Session 0 gets CONNACK
  *   0x02, then the connection is closed (Aedes made up an id).
- * - [MQTT-3.1.2-22] [MQTT-3.1.4-1] password flag without user name flag,
- *   [MQTT-3.1.2-14] will QoS 3, a will topic that is empty or holds a wildcard
- *   [MQTT-4.7.3-1] [MQTT-3.3.2-2]: closed without CONNACK (Aedes accepted them).
- * - [MQTT-3.10.3-2] UNSUBSCRIBE with no topic filter: closed (mqtt-packet's
- *   length check runs on the wrong length, so Aedes answered with an UNSUBACK).
- * - [MQTT-3.1.2-18] [MQTT-3.1.2-20] [MQTT-3.1.4-1] a CONNECT with bytes after
- *   its last field (a user name or password its flags do not announce): closed.
+ * - [MQTT-3.1.2-22] [MQTT-3.1.4-1] password flag without user name flag, a
+ *   will topic that is empty or holds a wildcard [MQTT-4.7.3-1] [MQTT-3.3.2-2]:
+ *   closed without CONNACK (Aedes accepted them).
+ * (Will QoS 3, CONNECT bytes the flags do not announce and UNSUBSCRIBE without
+ * a filter are closed by limits/packet-check.ts.)
  * - [MQTT-4.7.1-2] [MQTT-4.7.1-3] a SUBSCRIBE or UNSUBSCRIBE with a filter
  *   whose wildcards do not fill a whole level (`a#`, `a+/b`; Aedes granted them): closed.
  * - [MQTT-3.3.1-3] an incoming PUBLISH's DUP flag is not passed on.
@@ -26,9 +24,8 @@
  *
  * How: Aedes builds a Client per connection in broker.handle; the wrapper
  * reaches into that client's mqtt-packet parser (client._parser): its `emit`
- * for each parsed packet, its `_emitError` for the protocol level, its
- * `_pos` for the bytes a CONNECT's fields used. (UTF-8 is checked in
- * limits/guard.ts.) A violation
+ * for each parsed packet, its `_emitError` for the protocol level (UTF-8 is checked in
+ * limits/guard.ts). A violation
  * is re-emitted as the parser's 'error', which Aedes turns into a closed
  * connection. Cost: a switch on the packet type per packet received.
  */
@@ -70,7 +67,6 @@ interface ClientInternals {
   emit(event: 'error', err: Error): boolean
   _parser: {
     error: Error | null
-    _pos: number
     emit(event: string, ...args: unknown[]): boolean
     _emitError(err: Error): void
   }
@@ -114,10 +110,7 @@ function guard(client: ClientInternals, opts: ConformanceOptions): void {
     if (event === 'packet') {
       // nothing after a refused CONNECT is processed
       if (refused) return false
-      const packet = args[0] as InPacket & { length?: number }
-      if (packet.cmd === 'connect' && parser._pos !== packet.length) {
-        return emit.call(this, 'error', new Error('[MQTT-3.1.4-1] CONNECT has bytes its flags do not announce'))
-      }
+      const packet = args[0] as InPacket
       if (packet.cmd === 'connect' && packet.clean === false && packet.clientId === '') {
         refuse(0x02, new Error('[MQTT-3.1.3-8] empty client id with clean session 0'))
         return false
@@ -133,7 +126,6 @@ function violation(packet: InPacket, acks: AckTracker, opts: ConformanceOptions)
   switch (packet.cmd) {
     case 'connect':
       if (packet.password !== undefined && packet.username === undefined) return new Error('[MQTT-3.1.2-22] password flag without user name flag')
-      if (packet.will && packet.will.qos === 3) return new Error('[MQTT-3.1.2-14] will QoS 3')
       if (packet.will && !validTopicName(packet.will.topic)) return new Error('[MQTT-3.1.4-1] [MQTT-4.7.3-1] [MQTT-3.3.2-2] will topic empty or with a wildcard')
       capKeepalive(packet, opts)
       return undefined
@@ -146,8 +138,7 @@ function violation(packet: InPacket, acks: AckTracker, opts: ConformanceOptions)
       for (const sub of (packet.subscriptions ?? []) as Array<{ topic: string }>) if (!validFilter(sub.topic)) return new Error(`[MQTT-4.7.1-2] [MQTT-4.7.1-3] invalid topic filter ${JSON.stringify(sub.topic)}`)
       return undefined
     case 'unsubscribe':
-      if (!packet.unsubscriptions || packet.unsubscriptions.length === 0) return new Error('[MQTT-3.10.3-2] UNSUBSCRIBE without a topic filter')
-      for (const topic of packet.unsubscriptions as string[]) if (!validFilter(topic)) return new Error(`[MQTT-4.7.1-2] [MQTT-4.7.1-3] invalid topic filter ${JSON.stringify(topic)}`)
+      for (const topic of (packet.unsubscriptions ?? []) as string[]) if (!validFilter(topic)) return new Error(`[MQTT-4.7.1-2] [MQTT-4.7.1-3] invalid topic filter ${JSON.stringify(topic)}`)
       return undefined
     default:
       return acks.check(packet)

@@ -24,6 +24,20 @@ forEachMode((m) => {
     })
   }
 
+  for (const [name, bytes] of [
+    ['QoS 1 PUBLISH', pkt(0x32, str('id/0'), Buffer.from([0, 0]), Buffer.from('x'))],
+    ['QoS 2 PUBLISH', pkt(0x34, str('id/0'), Buffer.from([0, 0]), Buffer.from('x'))],
+    ['SUBSCRIBE', pkt(0x82, Buffer.from([0, 0]), str('id/0'), Buffer.from([1]))],
+    ['UNSUBSCRIBE', pkt(0xa2, Buffer.from([0, 0]), str('id/0'))],
+  ] as const) {
+    it(`[MQTT-2.3.1-1] a ${name} with packet id 0 closes the connection, unanswered`, async () => {
+      const c = await client(m, 0, 'id0')
+      c.send(bytes)
+      await c.closedBy()
+      expect(c.unread()).toEqual([])
+    })
+  }
+
   it('[MQTT-2.3.1-4] [MQTT-4.3.2-1] QoS 1 messages the server sends carry distinct non-zero packet ids while unacknowledged, with DUP 0', async () => {
     const topic = `ids/${m.id('t')}`
     const s = await client(m, 1, 's')

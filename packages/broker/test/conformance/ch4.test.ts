@@ -103,6 +103,44 @@ forEachMode((m) => {
     expect(await again.quiet(250)).toEqual([])
   })
 
+  it('[MQTT-4.4.0-1] [MQTT-3.3.1-1] [MQTT-4.6.0-1] a returning session gets its unacknowledged PUBLISHes again, DUP 1, same ids, in order, and its PUBREL', async () => {
+    const id = m.id('inflight')
+    const topic = `inf/${id}`
+    const c = await m.raw(0)
+    await c.connect({ clientId: id, clean: false })
+    await c.subscribe(topic, 2)
+    const p = await client(m, 0, 'p')
+    await p.publish(topic, 'a', 1, false, 1)
+    await p.publish(topic, 'b', 2, false, 2)
+    await p.publish(topic, 'c', 2, false, 3)
+    const [a, b, cc] = [await c.expect('publish'), await c.expect('publish'), await c.expect('publish')]
+    expect([a, b, cc].map((x) => `${x.payload}:${x.qos}:${x.dup}`)).toEqual(['a:1:false', 'b:2:false', 'c:2:false'])
+    // c gets as far as PUBREL; a and b are not acknowledged at all
+    c.send({ cmd: 'pubrec', messageId: cc.messageId })
+    await c.expect('pubrel')
+    c.destroy()
+    const back = await m.raw(1)
+    expect(await back.connect({ clientId: id, clean: false })).toMatchObject({ sessionPresent: true })
+    const again = [await back.next(), await back.next(), await back.next()]
+    const publishes = again.filter((x) => x.cmd === 'publish')
+    expect(publishes.map((x) => `${x.payload}:${x.qos}:${x.dup}:${x.messageId}`)).toEqual([`a:1:true:${a.messageId}`, `b:2:true:${b.messageId}`])
+    expect(publishes.map((x) => x.frame[0])).toEqual([0x3a, 0x3c]) // PUBLISH, DUP 1, QoS 1 / QoS 2
+    expect(again.filter((x) => x.cmd === 'pubrel').map((x) => x.messageId)).toEqual([cc.messageId])
+    // all acknowledged: nothing comes again on the next return
+    back.send({ cmd: 'puback', messageId: a.messageId })
+    back.send({ cmd: 'pubrec', messageId: b.messageId })
+    expect(await back.expect('pubrel')).toMatchObject({ messageId: b.messageId })
+    back.send({ cmd: 'pubcomp', messageId: b.messageId })
+    back.send({ cmd: 'pubcomp', messageId: cc.messageId })
+    await back.disconnect()
+    const last = await m.raw(0)
+    await last.connect({ clientId: id, clean: false })
+    await p.publish(topic, 'mark', 1, false, 4)
+    const seen = [await last.next()]
+    while (seen.at(-1)!.cmd !== 'publish') seen.push(await last.next())
+    expect(seen.map((x) => (x.cmd === 'publish' ? String(x.payload) : x.cmd))).toEqual(['mark'])
+  })
+
   it('[MQTT-4.5.0-1] a message is added to the session of every matching subscriber, connected or not', async () => {
     const topic = `all/${m.id('t')}`
     const away = m.id('away')

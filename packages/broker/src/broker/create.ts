@@ -6,7 +6,7 @@ import { Aedes, type AedesOptions } from 'aedes'
 import type { CulexConfig } from '../config/schema.js'
 import type { Backend } from '../cluster/backend.js'
 import type { HotCounters } from '../ops/metrics.js'
-import { createPublishGate } from './backpressure.js'
+import { createPublishGate, type Done } from './backpressure.js'
 import { orderSessionReplay } from './session-order.js'
 import { pubackAfterPublish } from './puback-after-publish.js'
 import { installExactDedupe, seedCounter, seenBefore } from '../cluster/dedupe.js'
@@ -22,8 +22,6 @@ export interface BrokerParts {
 
 export async function createBroker({ config, nodeId, backend, counters, hooks = {} }: BrokerParts): Promise<Aedes> {
   const forward = hooks.authorizeForward
-  // a publisher waits while the node's subscribers are behind (backpressure.ts)
-  const gate = createPublishGate(counters)
   // PUBACK once the message is safe (puback-after-publish.ts)
   const puback = pubackAfterPublish()
   const opts: AedesOptions = {
@@ -42,7 +40,7 @@ export async function createBroker({ config, nodeId, backend, counters, hooks = 
       counters.messagesReceived++
       // the message is delivered, in Redis and queued: now its PUBACK may go
       puback.completed(client, packet)
-      gate.pass(done)
+      done()
     },
     authorizeForward(client, packet) {
       // exact duplicate filter instead of Aedes' monotonic one (aedes#955, cluster/dedupe.ts)
@@ -53,6 +51,12 @@ export async function createBroker({ config, nodeId, backend, counters, hooks = 
     },
   }
   const broker = await Aedes.createBroker(opts)
+  // a publisher is not read while the node's delivery buffer is full (backpressure.ts): every message
+  // Aedes publishes passes the gate on its way to the emitter (local subscribers, other nodes). Touches
+  // broker.mq, which Aedes' publish path calls as this.broker.mq.emit (aedes.js emitPacket).
+  const mq = (broker as unknown as { mq: { emit(message: unknown, cb: Done): unknown } }).mq
+  const gate = createPublishGate(counters, mq.emit.bind(mq), config.delivery_buffer_bytes)
+  mq.emit = (message, cb) => gate.emit(message, cb)
   installExactDedupe(broker)
   seedCounter(broker)
   orderSessionReplay(broker)

@@ -28,23 +28,38 @@ export const flood: TopologyBuilder = (cfg, prefix) => {
   }
 }
 
-/** Sum of every sample of a Prometheus counter over the URLs; null when none has it. */
-export async function readCounter(urls: string[], name: string): Promise<number | null> {
-  let total: number | null = null
+/** Per URL, the sum of every sample of a Prometheus counter (null: no answer, or no such counter). */
+export async function readCounter(urls: string[], name: string): Promise<Array<number | null>> {
   const re = new RegExp(`^${name}(?:\\{[^}]*\\})?\\s+([0-9.eE+-]+)`)
-  for (const url of urls) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(5000) })
-      if (!res.ok) continue
-      for (const line of (await res.text()).split('\n')) {
-        const m = re.exec(line)
-        if (m) total = (total ?? 0) + Number(m[1])
+  return Promise.all(
+    urls.map(async (url) => {
+      try {
+        const res = await fetch(url, { signal: AbortSignal.timeout(5000) })
+        if (!res.ok) return null
+        let total: number | null = null
+        for (const line of (await res.text()).split('\n')) {
+          const m = re.exec(line)
+          if (m) total = (total ?? 0) + Number(m[1])
+        }
+        return total
+      } catch {
+        return null
       }
-    } catch {
-      // a node that does not answer contributes nothing
-    }
+    }),
+  )
+}
+
+/** The counter's growth summed over the URLs; null when a URL did not answer both times or restarted. */
+export function counterDelta(before: Array<number | null>, after: Array<number | null>): number | null {
+  if (before.length === 0) return null
+  let sum = 0
+  for (let i = 0; i < before.length; i++) {
+    const b = before[i]
+    const a = after[i]
+    if (b === null || b === undefined || a === null || a === undefined || a < b) return null
+    sum += a - b
   }
-  return total
+  return sum
 }
 
 const DROPPED = 'culex_messages_dropped_total'
@@ -52,7 +67,7 @@ const DROPPED = 'culex_messages_dropped_total'
 export function floodObserver(cfg: ScenarioConfig): RunObserver<FloodResults> {
   const roots = cfg.brokerProcesses ?? cfg.brokerPids.map((pid) => ({ name: `pid ${pid}`, pid }))
   const watch = new BrokerWatch(roots, cfg.metricsUrls)
-  let droppedBefore: number | null = null
+  let droppedBefore: Array<number | null> = []
   return {
     async begin() {
       droppedBefore = await readCounter(cfg.metricsUrls, DROPPED)
@@ -66,7 +81,7 @@ export function floodObserver(cfg: ScenarioConfig): RunObserver<FloodResults> {
       const peaks = watch.stop()
       const droppedAfter = await readCounter(cfg.metricsUrls, DROPPED)
       return {
-        broker_dropped: droppedBefore !== null && droppedAfter !== null ? droppedAfter - droppedBefore : null,
+        broker_dropped: counterDelta(droppedBefore, droppedAfter),
         peak_rss: peaks,
         peak_rss_max_bytes: peaks.length ? Math.max(...peaks.map((p) => p.bytes)) : null,
         busy_after_stop_s: settle,

@@ -23,6 +23,7 @@ import { attachCluster } from './cluster/index.js'
 import { clientAddress, createProxyProtocolGate } from './listeners/proxy-protocol.js'
 import { createSecurity } from './auth/setup.js'
 import { createTlsListener } from './listeners/tls.js'
+import { ClientFaults } from './limits/client-faults.js'
 
 export { loadConfig, ConfigError } from './config/load.js'
 export type { CulexConfig } from './config/schema.js'
@@ -43,9 +44,11 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   const readiness = new Readiness()
   const counters = new HotCounters()
   const sockets = new SocketTracker()
+  // an exception in one client's handling closes that client, not the node (limits/client-faults.ts)
+  const faults = new ClientFaults(counters, log)
 
   // users, ACL, limits (auth/setup.ts); throws on a bad users/ACL file before any port opens
-  const security = createSecurity({ config, log, counters })
+  const security = createSecurity({ config, log, counters, faults })
   readiness.add('auth', security.ready)
   // cluster flow control (cluster/bus.ts): the same byte budget as the publish gate (broker/backpressure.ts)
   const backend = await createBackend(config.redis_url, log, nodeId, {
@@ -57,7 +60,7 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
     onShed: () => counters.dropped.node_overloaded++,
   })
   if (backend.mode === 'cluster') readiness.add('redis', backend.healthy)
-  const broker = await createBroker({ config, nodeId, backend, counters, hooks: security.hooks })
+  const broker = await createBroker({ config, nodeId, backend, counters, faults, hooks: security.hooks })
   security.attach(broker)
   // cluster mode: registry heartbeat, will sweeper, re-sync after Redis outages (cluster/index.ts)
   const cluster = backend.links ? await attachCluster({ broker, links: backend.links, config, nodeId, log }) : undefined

@@ -11,6 +11,7 @@ import type { Route } from '../ops/http.js'
 import { FailureBackoff } from '../limits/rate.js'
 import { createConnectionLimits, type ConnectionLimits } from '../limits/gate.js'
 import { guardBroker } from '../limits/guard.js'
+import type { ClientFaults } from '../limits/client-faults.js'
 import { createAuthHooks } from './hooks.js'
 import { AuthState, startFileSource, startRedisSource, type Source } from './state.js'
 import { adminRoutes } from './admin.js'
@@ -31,7 +32,7 @@ export interface Security {
 
 export class SecurityConfigError extends Error {}
 
-export function createSecurity({ config, log, counters }: { config: CulexConfig; log: Logger; counters: HotCounters }): Security {
+export function createSecurity({ config, log, counters, faults }: { config: CulexConfig; log: Logger; counters: HotCounters; faults: ClientFaults }): Security {
   const cluster = config.redis_url !== undefined
   if (cluster && config.users_file) {
     throw new SecurityConfigError('users_file is for a single node: in cluster mode users live in Redis (culex user add <name> --redis URL)')
@@ -125,6 +126,7 @@ export function createSecurity({ config, log, counters }: { config: CulexConfig;
         qos0ClientBytes: config.qos0_client_buffer_bytes,
         counters,
         log,
+        faults,
       })
     },
     ready: () => state.loaded,

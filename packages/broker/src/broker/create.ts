@@ -10,17 +10,20 @@ import { createPublishGate, type Done } from './backpressure.js'
 import { orderSessionReplay } from './session-order.js'
 import { pubackAfterPublish } from './puback-after-publish.js'
 import { installExactDedupe, seedCounter, seenBefore } from '../cluster/dedupe.js'
+import { isolateHooks, type ClientFaults } from '../limits/client-faults.js'
 
 export interface BrokerParts {
   config: CulexConfig
   nodeId: string
   backend: Backend
   counters: HotCounters
+  /** closes a client whose handling throws (limits/client-faults.ts) */
+  faults: ClientFaults
   /** extra Aedes hooks (auth, ACL) from other concerns */
   hooks?: Partial<AedesOptions>
 }
 
-export async function createBroker({ config, nodeId, backend, counters, hooks = {} }: BrokerParts): Promise<Aedes> {
+export async function createBroker({ config, nodeId, backend, counters, faults, hooks = {} }: BrokerParts): Promise<Aedes> {
   const forward = hooks.authorizeForward
   // PUBACK once the message is safe (puback-after-publish.ts)
   const puback = pubackAfterPublish()
@@ -50,7 +53,8 @@ export async function createBroker({ config, nodeId, backend, counters, hooks = 
       return out
     },
   }
-  const broker = await Aedes.createBroker(opts)
+  // a hook that throws closes its client, not the process (limits/client-faults.ts)
+  const broker = await Aedes.createBroker(isolateHooks(opts, faults))
   // a publisher is not read while the node's delivery buffer is full (backpressure.ts): every message
   // Aedes publishes passes the gate on its way to the emitter (local subscribers, other nodes). Touches
   // broker.mq, which Aedes' publish path calls as this.broker.mq.emit (aedes.js emitPacket).

@@ -16,6 +16,10 @@
  * connections of this broker (a WeakMap keyed by connection), and nothing else.
  * Cost: one string comparison per packet written, and a WeakMap lookup
  * per PUBACK.
+ *
+ * A held PUBACK is written from the `published` hook, outside Aedes' own
+ * try/catch around writes (lib/write.js): a write that throws destroys that
+ * connection here rather than unwinding into the emitter (issue 16).
  */
 import mqttPacket from 'mqtt-packet'
 import type { Aedes } from 'aedes'
@@ -84,7 +88,15 @@ export function pubackAfterPublish(): PubackHold {
         }
       }
       // write the PUBACKs at the head of the queue whose publish has completed, in PUBLISH order
-      while (queue.length > 0 && queue[0]!.done) write!(queue.shift()!.packet as never, conn)
+      while (queue.length > 0 && queue[0]!.done) {
+        try {
+          write!(queue.shift()!.packet as never, conn)
+        } catch {
+          queue.length = 0
+          ;(conn as unknown as { destroy(): void }).destroy()
+          return
+        }
+      }
     },
   }
 }

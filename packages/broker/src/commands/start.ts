@@ -42,6 +42,15 @@ export function registerStart(program: Command): void {
         process.stderr.write(`culex: cannot start: ${(err as Error).message}\n`)
         process.exit(1)
       }
+      // Last resort, not containment: a client's fault is contained where it runs (limits/client-faults.ts).
+      // An exception that got here left the process in an unknown state: log it as JSON and exit.
+      const fatal = (kind: string) => (err: unknown) => {
+        const e = err instanceof Error ? err : new Error(String(err))
+        node.log.fatal({ err: e.message, stack: e.stack }, `${kind}: exiting`)
+        process.exit(1)
+      }
+      process.on('uncaughtException', fatal('uncaught exception'))
+      process.on('unhandledRejection', fatal('unhandled rejection'))
       const stop = (signal: string): void => {
         node.log.info({ signal, grace_period_ms: config.grace_period_ms }, 'shutting down')
         const timer = setTimeout(() => {

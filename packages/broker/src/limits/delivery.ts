@@ -24,6 +24,7 @@
  */
 import type { Logger } from '../log.js'
 import type { DropReason, HotCounters } from '../ops/metrics.js'
+import type { ClientFaults } from './client-faults.js'
 
 export interface DeliveryOptions {
   maxQueued: number
@@ -32,6 +33,7 @@ export interface DeliveryOptions {
   qos0ClientBytes: number
   counters: HotCounters
   log: Logger
+  faults: ClientFaults
 }
 
 /** how long a socket may stay backed up with max_queued messages waiting before its client counts as stuck */
@@ -53,7 +55,7 @@ export interface AedesClientInternals {
 }
 
 export function guardDelivery(client: AedesClientInternals, opts: DeliveryOptions): void {
-  const { maxQueued, maxQueuedBytes, qos0ClientBytes, counters, log } = opts
+  const { maxQueued, maxQueuedBytes, qos0ClientBytes, counters, log, faults } = opts
   const conn = client.conn
   const deliver0 = client.deliver0
   const deliverQoS = client.deliverQoS
@@ -175,7 +177,12 @@ export function guardDelivery(client: AedesClientInternals, opts: DeliveryOption
     if (full()) return drop('subscriber_stuck', cb)
     if (conn.writableLength >= qos0ClientBytes) return drop('subscriber_behind', cb)
     track()
-    deliver0(packet, written)
+    try {
+      deliver0(packet, written)
+    } catch (err) {
+      // the emitter's loop serves every subscriber: this one's fault stays with it
+      faults.fault(client, err, 'delivery')
+    }
     setImmediate(cb)
   }
   client.deliver0 = guarded0
@@ -189,7 +196,11 @@ export function guardDelivery(client: AedesClientInternals, opts: DeliveryOption
       }
     } else {
       track()
-      deliverQoS(packet, written)
+      try {
+        deliverQoS(packet, written)
+      } catch (err) {
+        faults.fault(client, err, 'delivery')
+      }
     }
     setImmediate(cb)
   }

@@ -14,19 +14,41 @@
  *   decoding are re-checked byte by byte, so the common path costs one scan.
  * - slow consumers and the byte accounting of what waits for each client:
  *   limits/delivery.ts; reads in small chunks: broker/backpressure.ts.
+ * - packet fields: every packet leaving the parser is checked
+ *   (limits/packet-check.ts) before Aedes handles it; a malformed one closes
+ *   the connection [MQTT-4.8.0-1] and counts in
+ *   culex_client_errors_total{reason="malformed_packet"}.
+ * - containment: the parser, the handling of packets queued before CONNACK
+ *   and each delivery run inside a try/catch that closes only that client
+ *   (limits/client-faults.ts).
  */
 import { isUtf8 } from 'node:buffer'
 import type { Aedes } from 'aedes'
 import { boundReads } from '../broker/backpressure.js'
-import { guardDelivery, type AedesClientInternals, type DeliveryOptions } from './delivery.js'
+import { guardDelivery, type AedesClientInternals as AedesDeliveryInternals, type DeliveryOptions } from './delivery.js'
+import { packetViolation, type ParsedPacket } from './packet-check.js'
 
 export interface GuardOptions extends DeliveryOptions {
   maxPacketSize: number
 }
 
+/** the parts of Aedes' Client (lib/client.js) the parser guards touch (delivery.ts: the delivery ones) */
+interface AedesClientInternals {
+  id: string | null
+  conn: NodeJS.ReadableStream & { read(size?: number): unknown; readableLength?: number; destroy(err?: Error): void }
+  _parser: ParserInternals
+  listeners(event: string): Array<(...args: unknown[]) => void>
+  removeListener(event: string, fn: (...args: unknown[]) => void): void
+  once(event: string, fn: (...args: unknown[]) => void): void
+}
+
 /** the parts of mqtt-packet's Parser (parser.js) the guards touch */
 interface ParserInternals {
-  packet: { length: number }
+  packet: ParsedPacket
+  settings: { protocolVersion?: number }
+  parse(buf: Buffer): number
+  on(event: 'error', fn: (err: Error) => void): void
+  _newPacket(): boolean
   _list: { toString(enc: 'utf8', start: number, end: number): string; slice(start: number, end: number): Buffer; length: number }
   _pos: number
   _parseLength(): boolean
@@ -57,13 +79,44 @@ function guardedParseString(this: ParserInternals): string | null {
   return result
 }
 
-function guardParser(parser: ParserInternals, maxPacketSize: number): void {
+/**
+ * The check of each parsed packet: mqtt-packet's `_newPacket` emits 'packet'
+ * (to Aedes); it runs only for a packet that passes. `_pos` is how far the
+ * fields went into the packet body.
+ */
+function checkedNewPacket(this: ParserInternals, original: () => boolean): boolean {
+  const why = packetViolation(this.packet, this._pos, this.settings?.protocolVersion)
+  if (why === undefined) return original.call(this)
+  // [MQTT-4.8.0-1] Aedes closes the connection on a parser error; the packet is never emitted
+  this._emitError(new Error(`malformed packet: ${why}`))
+  return false
+}
+
+function guardParser(client: AedesClientInternals, opts: GuardOptions): void {
+  const parser = client._parser
   const parseLength = parser._parseLength
-  parser.culexMaxPacketSize = maxPacketSize
+  parser.culexMaxPacketSize = opts.maxPacketSize
   parser._parseLength = function () {
     return guardedParseLength.call(this, parseLength)
   }
   parser._parseString = guardedParseString
+  const newPacket = parser._newPacket
+  parser._newPacket = function () {
+    return checkedNewPacket.call(this, newPacket)
+  }
+  let malformed = false
+  parser.on('error', () => {
+    if (malformed) return
+    malformed = true
+    opts.counters.clientErrors.malformed_packet++
+  })
+  // bytes -> packets -> Aedes' handlers run synchronously inside parse (lib/client.js nextBatch, enqueue)
+  parser.parse = opts.faults.guard(client, 'packet handling', parser.parse, 0)
+  // packets that arrived before CONNACK are handled by Aedes' 'connected' listener (lib/client.js dequeue)
+  for (const listener of client.listeners('connected')) {
+    client.removeListener('connected', listener)
+    client.once('connected', opts.faults.guard(client, 'queued packet handling', listener, undefined))
+  }
 }
 
 /** wrap broker.handle so every new connection gets the guards */
@@ -71,9 +124,9 @@ export function guardBroker(broker: Aedes, opts: GuardOptions): void {
   const handle = broker.handle
   broker.handle = (stream, req) => {
     const client = handle(stream, req)
-    const internals = client as unknown as AedesClientInternals & { _parser: ParserInternals }
-    guardParser(internals._parser, opts.maxPacketSize)
-    guardDelivery(internals, opts)
+    const internals = client as unknown as AedesClientInternals
+    guardParser(internals, opts)
+    guardDelivery(client as unknown as AedesDeliveryInternals, opts)
     boundReads(internals.conn)
     return client
   }

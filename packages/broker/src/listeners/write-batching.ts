@@ -9,6 +9,10 @@
  * closure per socket (made once) and one setImmediate per busy turn, not per
  * message. Back-pressure is unchanged: write() still returns false past the
  * high-water mark and Aedes waits for 'drain'.
+ *
+ * A write that throws (a chunk that is not a Buffer, e.g. from a packet
+ * field out of range) destroys this socket instead of throwing up through
+ * whatever was writing: nothing on the write path may take the process down.
  */
 import type { Writable } from 'node:stream'
 
@@ -25,6 +29,12 @@ export function batchWrites(stream: Writable): void {
       stream.cork()
       setImmediate(flush)
     }
-    return write.apply(this, args as never)
+    try {
+      return write.apply(this, args as never)
+    } catch {
+      // no error argument: an 'error' event here would need a listener to not be one more throw
+      stream.destroy()
+      return false
+    }
   } as Writable['write']
 }

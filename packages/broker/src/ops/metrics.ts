@@ -33,6 +33,8 @@ export class HotCounters {
     const d = this.dropped
     return d.subscriber_stuck + d.subscriber_behind + d.node_overloaded
   }
+  /** connections closed for a client's fault: a malformed packet (limits/guard.ts) or an exception in its handling (limits/client-faults.ts) */
+  readonly clientErrors = { malformed_packet: 0, exception: 0 }
 }
 
 /**
@@ -83,6 +85,16 @@ export function createMetrics({ broker, counters, sockets }: MetricSources): Reg
     collect() {
       this.reset()
       for (const [reason, n] of Object.entries(counters.dropped)) this.inc({ reason }, n)
+    },
+  })
+  new Counter({
+    name: 'culex_client_errors_total',
+    help: 'Client connections closed for a malformed packet or an exception in their handling',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const [reason, n] of Object.entries(counters.clientErrors)) this.inc({ reason }, n)
     },
   })
   monotonic('culex_bytes_received_total', 'Bytes read from client sockets', () => sockets.bytesRead, registry)

@@ -20,7 +20,9 @@ let b: TestNode
 
 beforeAll(async () => {
   redis = await startRedis()
-  ;[a, b] = await Promise.all([startNode(redis.url, 'flood-a'), startNode(redis.url, 'flood-b')])
+  // B does not cut a reader off as a slow consumer (max_queued): on a loaded machine a test reader
+  // can stall for the second that takes, and this test is about B holding the flood, not about that cut
+  ;[a, b] = await Promise.all([startNode(redis.url, 'flood-a'), startNode(redis.url, 'flood-b', ['--max-queued', '1000000'])])
 })
 afterAll(async () => {
   await closeAllClients()
@@ -110,6 +112,8 @@ it('a flat-out QoS 1 flood from A to slow readers on B: B stays bounded in memor
   // no QoS 1 message dropped or lost [MQTT-4.3.2-1], and B never took in more than a fraction of the flood
   expect(seen.map((s) => s.size)).toEqual([N, N, N])
   expect(await metric(b, 'culex_messages_dropped_total')).toBe(0)
-  expect(peakQueued).toBeLessThan(16 * 1048576)
+  // what B held for its subscribers stayed near delivery_buffer_bytes (1 MiB), not the 30 MB it was sent
+  expect(peakQueued).toBeGreaterThan(0)
+  expect(peakQueued).toBeLessThan(4 * 1048576)
   expect(peakRss - rss0).toBeLessThan(150 * 1048576)
 }, 120_000)

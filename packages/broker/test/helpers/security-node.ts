@@ -280,9 +280,9 @@ export class Canary {
   }
 
   /** stop publishing; every message sent must arrive and the connection must still be up */
-  async finish(): Promise<{ sent: number; lost: number; p99: number; max: number }> {
+  async finish(waitMs = 5000): Promise<{ sent: number; lost: number; p99: number; max: number }> {
     clearInterval(this.timer)
-    await waitFor(() => this.got.size >= this.sent, 5000, 'canary messages').catch(() => {})
+    await waitFor(() => this.got.size >= this.sent, waitMs, 'canary messages').catch(() => {})
     const sorted = [...this.rtts].sort((a, b) => a - b)
     return {
       sent: this.sent,

@@ -86,15 +86,43 @@ export function createPublishGate(counters: HotCounters, emit: Emit, high: numbe
   }
 }
 
+/** the parts of Aedes' Client (lib/client.js) boundReads touches: its stream and its read loop */
+export interface ReadLoop {
+  conn: { read(size?: number): unknown; readableLength?: number; destroyed?: boolean }
+  /** packets of the last read still being handled; Aedes reads again when it is back to 0 */
+  _parsingBatch: number
+  _paused?: boolean
+  /** Aedes' read-and-parse step (nextBatch) */
+  _nextBatch(): void
+}
+
 /**
  * Makes conn.read(null), Aedes' read of a client socket, return at most
  * READ_CHUNK bytes; the rest stays buffered for Aedes' next read, which it
- * makes once the batch parsed from this one is finished.
+ * makes once the batch parsed from this one is finished. A chunk that holds
+ * no whole packet (a packet larger than READ_CHUNK) finishes no batch: then
+ * the next turn reads everything buffered, as Aedes does by itself.
  */
-export function boundReads(conn: { read(size?: number): unknown; readableLength?: number }): void {
+export function boundReads(client: ReadLoop): void {
+  const conn = client.conn
   const read = conn.read
+  let whole = false
+  let checking = false
+  const stalled = (): void => {
+    checking = false
+    if (client._parsingBatch !== 0 || client._paused || conn.destroyed || !conn.readableLength) return
+    whole = true
+    client._nextBatch()
+    whole = false
+  }
   conn.read = function boundedRead(this: typeof conn, size?: number): unknown {
-    if ((size === undefined || size === null) && (this.readableLength ?? 0) > READ_CHUNK) return read.call(this, READ_CHUNK)
+    if ((size === undefined || size === null) && !whole && (this.readableLength ?? 0) > READ_CHUNK) {
+      if (!checking) {
+        checking = true
+        setImmediate(stalled)
+      }
+      return read.call(this, READ_CHUNK)
+    }
     return read.call(this, size)
   }
 }

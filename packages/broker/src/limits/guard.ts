@@ -24,7 +24,7 @@
  */
 import { isUtf8 } from 'node:buffer'
 import type { Aedes } from 'aedes'
-import { boundReads } from '../broker/backpressure.js'
+import { boundReads, type ReadLoop } from '../broker/backpressure.js'
 import { guardDelivery, type AedesClientInternals as AedesDeliveryInternals, type DeliveryOptions } from './delivery.js'
 import { packetViolation, type ParsedPacket } from './packet-check.js'
 
@@ -127,7 +127,7 @@ export function guardBroker(broker: Aedes, opts: GuardOptions): void {
     const internals = client as unknown as AedesClientInternals
     guardParser(internals, opts)
     guardDelivery(client as unknown as AedesDeliveryInternals, opts)
-    boundReads(internals.conn)
+    boundReads(client as unknown as ReadLoop)
     return client
   }
 }

@@ -106,3 +106,14 @@ it('[MQTT-4.3.1-1] QoS 0: a subscriber slower than the others loses messages (su
   expect(seen[1]!.size).toBeLessThan(N)
   expect(seen[0]!.size).toBeGreaterThan(seen[1]!.size)
 }, 60_000)
+
+it('messages larger than one bounded read (16 KiB) still go through, one after another', async () => {
+  const { seen } = await readers('over/big', 1, 1)
+  const pub = await connect(url)
+  for (const [i, size] of [100_000, 16_385, 900_000].entries()) {
+    const payload = Buffer.alloc(size, 97)
+    payload.write(String(i).padStart(6, '0'))
+    await pub.publishAsync('over/big', payload, { qos: 1 })
+  }
+  await waitFor(() => seen[0]!.size === 3, 10_000, 'the three large messages')
+})

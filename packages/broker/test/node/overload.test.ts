@@ -87,13 +87,16 @@ it('[MQTT-4.3.2-1] a flat-out QoS 1 publisher to slow readers: the node holds ab
   expect(peak).toBeLessThan(2 * BUDGET)
 }, 90_000)
 
-it('[MQTT-4.3.1-1] QoS 0: a subscriber slower than the others loses messages (subscriber_behind) instead of holding the publisher to its pace', async () => {
+it('[MQTT-4.3.1-1] QoS 0: a subscriber far behind the others loses messages (subscriber_behind) at once instead of holding the publisher to its pace', async () => {
   const N = 20_000
   const { clients, seen } = await readers('over/q0', 0, 2)
   const behind0 = await metric('culex_messages_dropped_total', 'reason="subscriber_behind"')
   const received0 = await metric('culex_messages_received_total')
-  // reader 0 reads all the time, reader 1 for 10 ms in every 200
-  const stop = throttle(clients[1]!, 10)
+  // reader 0 reads all the time, reader 1 not while the flood lasts (a slow reader's kernel buffers
+  // grow with its reads and could hide a 10 MB flood; one that does not read keeps them small)
+  const stream = (clients[1] as unknown as { stream: NodeJS.ReadableStream }).stream
+  stream.pause()
+  const stop = (): unknown => stream.resume()
   try {
     const pub = await flood('over/q0', 0, N, 512)
     // the whole flood is taken in well before the slow reader could have read it

@@ -28,6 +28,8 @@ export interface RunObserver<T> {
 
 const PROBE_TIMEOUT_MS = 15_000
 const DRAIN_IDLE_MS = 1000
+/** flood: a broker holding an overload may deliver nothing for longer while it catches up */
+const FLOOD_DRAIN_IDLE_MS = 3000
 
 function buildPlans(cfg: ScenarioConfig, topo: Topology, runId: number, engines: number): LoadPlan[] {
   const id = hex(runId)
@@ -166,7 +168,7 @@ export async function runMessageScenario(
       if (s.received !== prev) {
         prev = s.received
         idleSince = Date.now()
-      } else if (Date.now() - idleSince > DRAIN_IDLE_MS) break
+      } else if (Date.now() - idleSince > (observer ? FLOOD_DRAIN_IDLE_MS : DRAIN_IDLE_MS)) break
       await sleep(50)
     }
     if (ticker) clearInterval(ticker)

@@ -32,6 +32,8 @@ export interface LagProbe {
   lag(): number
   /** the link dropped: the probe out is not coming back */
   reset(): void
+  /** the input stopped: the lag is unknown (infinite) until a probe comes back */
+  stale(): void
   close(): void
 }
 
@@ -66,6 +68,9 @@ export function createLagProbe(pub: Redis, busChannel: string, origin: string, o
     lag: () => (sentAt ? Math.max(last, Date.now() - sentAt) : last),
     reset() {
       sentAt = 0
+    },
+    stale() {
+      last = Infinity
     },
     close() {
       clearTimeout(timer)

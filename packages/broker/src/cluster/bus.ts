@@ -94,7 +94,8 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
   const signal = (on: boolean): void => {
     pub.publish(control, `${origin}:${on ? 1 : 0}`).catch((err: Error) => onError(err))
   }
-  const relieved = (): boolean => backlog() <= lowWater && lagNow() < LAG_LOW_MS
+  // not while the input is paused, nor before a probe came back since it was
+  const relieved = (): boolean => !input.paused && backlog() <= lowWater && lagNow() < LAG_LOW_MS
   const setPressure = (on: boolean): void => {
     pressureOn = on
     signal(on)
@@ -193,7 +194,10 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
         // Aedes writes them in a later turn: until then they count by estimate
         input.count((p.payload.length + p.topic.length + 4) * listeners.length)
       }
-      if (input.full()) input.pause()
+      if (input.full()) {
+        input.pause()
+        probe.stale()
+      }
       if (!pressureOn && (input.paused || lagNow() >= LAG_HIGH_MS)) setPressure(true)
     } catch (err) {
       onError(err as Error)

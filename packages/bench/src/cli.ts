@@ -24,6 +24,7 @@ const SCENARIO_HELP: Record<Exclude<ScenarioName, never>, string> = {
   fanout: 'P publishers (default 1) on one topic, M subscribers',
   fanin: 'N publishers on their own topics, one subscriber on a wildcard',
   latency: 'a fixed publish rate; end-to-end latency percentiles',
+  flood: 'P publishers (default 1) write to one topic M subscribers (default 50) read, with no in-flight window (QoS 1: PUBACKs not awaited); rate, latency, QoS 0 dropped, peak broker RSS',
   connections: 'ramp to N concurrent idle connections; connects/s, failures, broker memory per connection',
 }
 
@@ -34,16 +35,22 @@ for (const name of Object.keys(SCENARIO_HELP) as ScenarioName[]) {
     cmd.option('--publishers <n>', 'publishers (default 1)', count('--publishers'))
     cmd.option('--subscribers <n>', 'subscribers (default 20)', count('--subscribers'))
   }
+  if (name === 'flood') {
+    cmd.option('--publishers <n>', 'publishers (default 1)', count('--publishers'))
+    cmd.option('--subscribers <n>', 'subscribers (default 50)', count('--subscribers'))
+  }
   if (name === 'fanin') cmd.option('--publishers <n>', 'publishers (default 10)', count('--publishers'))
   if (name === 'latency') {
     cmd.option('--rate <n>', 'messages per second, in total (default 1000)', parseNumberOpt('--rate', 0.1))
     cmd.option('--pairs <n>', 'publisher/subscriber pairs sharing the rate (default 1)', count('--pairs'))
   }
+  if (name === 'connections' || name === 'flood') {
+    cmd.option('--metrics-url <urls>', "broker /metrics URL(s) (prom-client process_resident_memory_bytes; flood: culex_messages_dropped_total too), summed")
+    cmd.option('--broker-pid <pids>', 'broker PID(s) to read memory from /proc (flood: their child processes too, and CPU after the load)')
+  }
   if (name === 'connections') {
     cmd.option('--connections <n>', 'idle connections to open (default 1000)', count('--connections'))
     cmd.option('--source-addresses <n>', 'spread connections over n loopback source addresses 127.0.0.1..n (more are added when ports run out)', parseIntOpt('--source-addresses', 1, 60_000))
-    cmd.option('--metrics-url <urls>', "broker /metrics URL(s) (prom-client process_resident_memory_bytes), summed")
-    cmd.option('--broker-pid <pids>', 'broker PID(s) to read VmRSS from /proc, summed')
   }
   cmd.action(async (opts: RawOptions) => {
     const cfg = toConfig(name, opts)

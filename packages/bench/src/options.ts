@@ -1,8 +1,14 @@
 /** Scenario configuration: types, defaults and validation of CLI values. */
 export type QoS = 0 | 1 | 2
-export type ScenarioName = 'throughput' | 'fanout' | 'fanin' | 'latency' | 'connections'
-export const SCENARIOS: readonly ScenarioName[] = ['throughput', 'fanout', 'fanin', 'latency', 'connections']
-export const MESSAGE_SCENARIOS: readonly ScenarioName[] = ['throughput', 'fanout', 'fanin', 'latency']
+export type ScenarioName = 'throughput' | 'fanout' | 'fanin' | 'latency' | 'flood' | 'connections'
+export const SCENARIOS: readonly ScenarioName[] = ['throughput', 'fanout', 'fanin', 'latency', 'flood', 'connections']
+export const MESSAGE_SCENARIOS: readonly ScenarioName[] = ['throughput', 'fanout', 'fanin', 'latency', 'flood']
+
+/** A process the run watches (peak RSS, CPU after the load stops), with every process it started. */
+export interface WatchedProcess {
+  name: string
+  pid: number
+}
 
 export interface ScenarioConfig {
   scenario: ScenarioName
@@ -33,6 +39,8 @@ export interface ScenarioConfig {
   sourceAddresses: number
   metricsUrls: string[]
   brokerPids: number[]
+  /** flood: broker processes (and their children) to watch; brokerPids are watched when this is unset */
+  brokerProcesses?: WatchedProcess[]
   progress: boolean
   /** prefix for the progress line, e.g. the suite target */
   label?: string
@@ -60,6 +68,7 @@ export const COUNT_DEFAULTS: Record<ScenarioName, { pairs: number; publishers: n
   fanout: { pairs: 1, publishers: 1, subscribers: 20 },
   fanin: { pairs: 1, publishers: 10, subscribers: 1 },
   latency: { pairs: 1, publishers: 1, subscribers: 1 },
+  flood: { pairs: 1, publishers: 1, subscribers: 50 },
   connections: { pairs: 0, publishers: 0, subscribers: 0 },
 }
 

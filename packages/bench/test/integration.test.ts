@@ -96,6 +96,21 @@ for (const name of ['mosquitto', 'culex']) {
       expect(r.p99_ms).toBeLessThanOrEqual(r.p999_ms)
     })
 
+    it('flood at QoS 1 without an in-flight window is lossless and reports the peak RSS of the broker process', async () => {
+      const pid = String(b().processes[0]?.pid)
+      const mem = b().metricsUrls.length ? ['--metrics-url', b().metricsUrls[0] as string] : []
+      const { code, report } = await runJson(['flood', '--url', url(), '--qos', '1', '--subscribers', '3', '--broker-pid', pid, ...mem, ...BRIEF])
+      expect(code).toBe(0)
+      expectLossless(report)
+      expect(report.config).toMatchObject({ qos: 1, publishers: 1, subscribers: 3, window: 65000 })
+      const f = report.results.flood
+      expect(f.peak_rss).toEqual([{ process: `pid ${pid}`, bytes: expect.any(Number) }])
+      expect(f.peak_rss_max_bytes).toBeGreaterThan(1024 * 1024)
+      expect(f.busy_after_stop_s).toBeGreaterThanOrEqual(0)
+      // Culex counts what it drops; Mosquitto has no /metrics
+      expect(f.broker_dropped).toBe(name === 'culex' ? 0 : null)
+    })
+
     it('connections ramps, holds, and reads broker memory', async () => {
       const mem = b().brokerPids.length ? ['--broker-pid', String(b().brokerPids[0])] : ['--metrics-url', b().metricsUrls[0] as string]
       const { code, report } = await runJson(['connections', '--url', url(), '--connections', '60', '--duration', '0.5', '--source-addresses', '2', ...mem])

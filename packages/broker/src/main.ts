@@ -50,7 +50,15 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   // users, ACL, limits (auth/setup.ts); throws on a bad users/ACL file before any port opens
   const security = createSecurity({ config, log, counters, faults })
   readiness.add('auth', security.ready)
-  const backend = await createBackend(config.redis_url, log, nodeId, () => counters.queuedDeliveries)
+  // cluster flow control (cluster/bus.ts): the same byte budget as the publish gate (broker/backpressure.ts)
+  const backend = await createBackend(config.redis_url, log, nodeId, {
+    backlog: () => {
+      counters.resyncBacklog()
+      return counters.queuedBytes
+    },
+    highWater: config.delivery_buffer_bytes,
+    onShed: () => counters.dropped.node_overloaded++,
+  })
   if (backend.mode === 'cluster') readiness.add('redis', backend.healthy)
   const broker = await createBroker({ config, nodeId, backend, counters, faults, hooks: security.hooks, log })
   security.attach(broker)

@@ -71,10 +71,31 @@ const genCpu: MetricDef = {
   fmt: (v) => (v === null ? 'n/a' : `${Math.round(v)}%`),
 }
 
+const flood = (r: ScenarioReport) => msg(r)?.flood ?? null
+const floodMetrics: MetricDef[] = [
+  rate(true),
+  lat('p50_ms'),
+  lat('p99_ms', true),
+  lat('max_ms'),
+  correctness,
+  { metric: 'broker_dropped', unit: '', higherIsBetter: null, chart: false, get: (r) => flood(r)?.broker_dropped ?? null },
+  {
+    metric: 'peak_rss_largest_process',
+    unit: 'bytes',
+    higherIsBetter: false,
+    chart: true,
+    get: (r) => flood(r)?.peak_rss_max_bytes ?? null,
+    fmt: (v) => fmtBytes(v),
+  },
+  { metric: 'busy_after_stop_s', unit: 's', higherIsBetter: false, chart: false, get: (r) => flood(r)?.busy_after_stop_s ?? null },
+  genCpu,
+]
+
 export const METRICS: Record<string, MetricDef[]> = {
   throughput: [rate(true), lat('p50_ms'), lat('p99_ms'), correctness, genCpu],
   fanout: [rate(true), lat('p99_ms'), correctness, genCpu],
   fanin: [rate(true), lat('p99_ms'), correctness, genCpu],
+  flood: floodMetrics,
   latency: [lat('p50_ms', true), lat('p90_ms'), lat('p99_ms', true), lat('p999_ms'), lat('max_ms'), correctness, genCpu],
   connections: [
     { metric: 'connects_per_s', unit: 'conn/s', higherIsBetter: true, chart: true, get: (r) => conn(r)?.connects_per_s ?? null },
@@ -103,7 +124,7 @@ export function buildMatrix(suite: SuiteReport): Row[] {
   const keys: Array<{ key: string; scenario: string }> = []
   for (const scenario of suite.config.scenarios) {
     if (scenario === 'connections') keys.push({ key: 'connections', scenario })
-    else for (const q of suite.config.qos) keys.push({ key: `${scenario} qos${q}`, scenario })
+    else for (const q of scenario === 'flood' ? (suite.config.flood_qos ?? suite.config.qos) : suite.config.qos) keys.push({ key: `${scenario} qos${q}`, scenario })
   }
   for (const t of suite.targets) {
     for (const r of t.runs) if (!keys.some((k) => k.key === runKey(r))) keys.push({ key: runKey(r), scenario: r.scenario })

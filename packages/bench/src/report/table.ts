@@ -42,6 +42,12 @@ export function renderScenarioTable(r: ScenarioReport): string {
     rows.push(['out_of_order', String(res.out_of_order)])
     rows.push(['unexpected', String(res.unexpected)])
     rows.push(['unacked', String(res.unacked)])
+    if (res.flood) {
+      const f = res.flood
+      rows.push(['broker_dropped', f.broker_dropped === null ? 'n/a (no /metrics)' : fmtNum(f.broker_dropped)])
+      for (const p of f.peak_rss) rows.push([`peak_rss ${p.process}`, fmtBytes(p.bytes)])
+      rows.push(['busy_after_stop_s', f.busy_after_stop_s === null ? 'n/a (no broker PID)' : fmtNum(f.busy_after_stop_s)])
+    }
   } else {
     rows.push(['connected', `${res.connected} of ${res.connections_requested}`])
     rows.push(['failures', String(res.failures) + (res.failures ? ` ${JSON.stringify(res.failure_reasons)}` : '')])

@@ -34,6 +34,19 @@ export interface MessageResults extends Omit<LatencySummary, 'samples'> {
   unacked: number
   dropped_connections: number
   latency_samples: number
+  /** flood scenario only */
+  flood?: FloodResults
+}
+
+/** What the brokers did with a flood (lost = QoS 0 the subscribers did not get). */
+export interface FloodResults {
+  /** culex_messages_dropped_total over the run, summed over the nodes; null without /metrics */
+  broker_dropped: number | null
+  /** highest RSS of each broker process (and each process it started) over the run */
+  peak_rss: Array<{ process: string; bytes: number }>
+  peak_rss_max_bytes: number | null
+  /** seconds from the load stopping until every watched process was idle; null without PIDs */
+  busy_after_stop_s: number | null
 }
 
 export interface ConnectionResults {
@@ -117,6 +130,8 @@ export interface SuiteReport {
   config: {
     scenarios: ScenarioName[]
     qos: QoS[]
+    /** QoS levels of the flood scenario (absent in reports older than it) */
+    flood_qos?: QoS[]
     duration_s: number
     warmup_s: number
     size_bytes: number

@@ -4,6 +4,7 @@ import type { ScenarioReport } from '../report/types.js'
 import { runConnections } from './connections.js'
 import { fanin } from './fanin.js'
 import { fanout } from './fanout.js'
+import { flood, floodObserver, FLOOD_WINDOW } from './flood.js'
 import { latency } from './latency.js'
 import { runMessageScenario } from './message-run.js'
 import { throughput } from './throughput.js'
@@ -15,10 +16,15 @@ const BUILDERS: Record<Exclude<ScenarioConfig['scenario'], 'connections'>, Topol
   fanout,
   fanin,
   latency,
+  flood,
 }
 
 export async function runScenario(cfg: ScenarioConfig): Promise<ScenarioReport> {
   if (cfg.scenario === 'connections') return runConnections(cfg)
   const prefix = `culex-bench/${hex(newRunId())}`
+  if (cfg.scenario === 'flood') {
+    const c = { ...cfg, window: FLOOD_WINDOW }
+    return runMessageScenario(c, flood(c, prefix), floodObserver(c))
+  }
   return runMessageScenario(cfg, BUILDERS[cfg.scenario](cfg, prefix))
 }

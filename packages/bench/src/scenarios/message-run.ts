@@ -9,7 +9,7 @@ import { sleep } from '../engine/limit.js'
 import { mergeHistograms, summarize } from '../histogram.js'
 import type { ScenarioConfig } from '../options.js'
 import { fmtInt, Progress } from '../progress.js'
-import type { MessageResults, ScenarioReport } from '../report/types.js'
+import type { FloodResults, MessageResults, ScenarioReport } from '../report/types.js'
 import { GeneratorMeter } from '../selfcheck.js'
 import { roundRobin } from '../targets.js'
 import { VERSION } from '../version.js'
@@ -17,8 +17,19 @@ import { createEngines, terminateAll, type EngineHandle } from '../workers.js'
 import { hex, newRunId, nowNs, reportConfig, round, sleepUntil } from './common.js'
 import type { Topology } from './topology.js'
 
+/** What a scenario adds to a message run: called as the load starts, when it stops, and after the drain. */
+export interface RunObserver<T> {
+  begin(): Promise<void>
+  loadStopped(): void
+  finish(): Promise<T>
+  /** the run failed: stop watching */
+  abort(): void
+}
+
 const PROBE_TIMEOUT_MS = 15_000
 const DRAIN_IDLE_MS = 1000
+/** flood: a broker holding an overload may deliver nothing for longer while it catches up */
+const FLOOD_DRAIN_IDLE_MS = 3000
 
 function buildPlans(cfg: ScenarioConfig, topo: Topology, runId: number, engines: number): LoadPlan[] {
   const id = hex(runId)
@@ -87,7 +98,11 @@ function sumSnapshots(snaps: LoadSnapshot[], topo: Topology) {
   }
 }
 
-export async function runMessageScenario(cfg: ScenarioConfig, topo: Topology): Promise<ScenarioReport> {
+export async function runMessageScenario(
+  cfg: ScenarioConfig,
+  topo: Topology,
+  observer?: RunObserver<FloodResults>,
+): Promise<ScenarioReport> {
   const startedAt = new Date().toISOString()
   const runId = newRunId()
   const engines = Math.max(1, Math.min(cfg.workers, topo.publishers.length + topo.subscribers.length))
@@ -104,6 +119,7 @@ export async function runMessageScenario(cfg: ScenarioConfig, topo: Topology): P
     await all(handles, (h) => h.call('connectPublishers'))
     await proveRoutes(handles)
 
+    await observer?.begin()
     const start = nowNs() + 50_000_000n
     const winStart = start + BigInt(Math.round(cfg.warmupS * 1e9))
     const winEnd = winStart + BigInt(Math.round(cfg.durationS * 1e9))
@@ -139,6 +155,7 @@ export async function runMessageScenario(cfg: ScenarioConfig, topo: Topology): P
     meter.begin()
     await sleepUntil(winEnd)
     const generator = meter.end()
+    observer?.loadStopped()
     await all(handles, (h) => h.call('stop', cfg.drainTimeoutS * 1000))
 
     // let deliveries in flight arrive: until everything owed is in, nothing moves for a second, or the timeout
@@ -151,7 +168,7 @@ export async function runMessageScenario(cfg: ScenarioConfig, topo: Topology): P
       if (s.received !== prev) {
         prev = s.received
         idleSince = Date.now()
-      } else if (Date.now() - idleSince > DRAIN_IDLE_MS) break
+      } else if (Date.now() - idleSince > (observer ? FLOOD_DRAIN_IDLE_MS : DRAIN_IDLE_MS)) break
       await sleep(50)
     }
     if (ticker) clearInterval(ticker)
@@ -189,6 +206,7 @@ export async function runMessageScenario(cfg: ScenarioConfig, topo: Topology): P
       dropped_connections: dropped,
       latency_samples: samples,
       ...latency,
+      ...(observer ? { flood: await observer.finish() } : {}),
     }
     const warnings: string[] = []
     if (cfg.qos === 0 && t.lost > 0) warnings.push(`QoS 0 lost ${t.lost} of ${t.expected} messages (allowed at QoS 0)`)
@@ -213,6 +231,7 @@ export async function runMessageScenario(cfg: ScenarioConfig, topo: Topology): P
       generator,
     }
   } finally {
+    observer?.abort()
     if (ticker) clearInterval(ticker)
     progress.done()
     await terminateAll(handles)

@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import type { WatchedProcess } from '../options.js'
 import { Managed } from './process.js'
 import { freePorts, waitForHttpOk, waitForPort, waitForRedis } from './ports.js'
 
@@ -23,6 +24,8 @@ export interface StartedTarget {
   subUrls: string[]
   brokerPids: number[]
   metricsUrls: string[]
+  /** the processes it started, watched by the flood scenario (peak RSS, CPU after the load) */
+  processes: WatchedProcess[]
   /** MQTT over WebSocket URLs, where the target has them */
   wsUrls?: string[]
   stop(): Promise<void>
@@ -113,7 +116,7 @@ export const mosquitto: TargetDef = {
     const m = new Managed('mosquitto', ctx.mosquittoBin, ['-c', conf])
     await ready(m, () => waitForPort(port, READY_MS, m.alive))
     const url = `mqtt://127.0.0.1:${port}`
-    return { pubUrls: [url], subUrls: [url], brokerPids: [m.pid], metricsUrls: [], stop: () => m.stop() }
+    return { pubUrls: [url], subUrls: [url], brokerPids: [m.pid], metricsUrls: [], processes: [{ name: 'mosquitto', pid: m.pid }], stop: () => m.stop() }
   },
 }
 
@@ -123,7 +126,8 @@ export const culexNode: TargetDef = {
   async start(ctx) {
     requireCli(ctx)
     const n = await startNode(ctx, 'culex node', [])
-    return { pubUrls: [n.url], subUrls: [n.url], brokerPids: [], metricsUrls: [n.metrics], wsUrls: [n.ws], stop: () => n.m.stop() }
+    const processes = [{ name: 'culex node', pid: n.m.pid }]
+    return { pubUrls: [n.url], subUrls: [n.url], brokerPids: [], metricsUrls: [n.metrics], processes, wsUrls: [n.ws], stop: () => n.m.stop() }
   },
 }
 
@@ -147,7 +151,8 @@ export const culexCluster2: TargetDef = {
       throw e
     }
     const [a, b] = nodes as [(typeof nodes)[number], (typeof nodes)[number]]
-    return { pubUrls: [a.url], subUrls: [b.url], brokerPids: [], metricsUrls: [a.metrics, b.metrics], stop }
+    const processes = [...nodes.map((n) => ({ name: n.m.name, pid: n.m.pid })), { name: 'redis-server', pid: redis.m.pid }]
+    return { pubUrls: [a.url], subUrls: [b.url], brokerPids: [], metricsUrls: [a.metrics, b.metrics], processes, stop }
   },
 }
 
@@ -185,7 +190,8 @@ export const culexHaproxy: TargetDef = {
     await ready(m, () => m.waitForLine(/cluster ready/, 90_000))
     const url = `mqtt://127.0.0.1:${mqtt}`
     const metricsUrls = nodeMetricsUrls(m.lines(/^culex cluster: .* http http:\/\//))
-    return { pubUrls: [url], subUrls: [url], brokerPids: [], metricsUrls, stop: () => m.stop('SIGINT', 30_000) }
+    const processes = [{ name: 'culex cluster up', pid: m.pid }]
+    return { pubUrls: [url], subUrls: [url], brokerPids: [], metricsUrls, processes, stop: () => m.stop('SIGINT', 30_000) }
   },
 }
 

@@ -26,6 +26,9 @@ interface SuiteRaw {
   subscribers: number
   publishers: number
   rate: number
+  floodQos: QoS[]
+  floodPublishers: number
+  floodSubscribers: number
   connections: number
   connectConcurrency: number
   sourceAddresses: number
@@ -61,6 +64,9 @@ export function registerSuite(program: Command): void {
     .option('--subscribers <n>', 'fanout subscribers (1 publisher)', parseIntOpt('--subscribers', 1), 20)
     .option('--publishers <n>', 'fanin publishers (1 wildcard subscriber)', parseIntOpt('--publishers', 1), 10)
     .option('--rate <n>', 'latency scenario rate, msg/s', parseNumberOpt('--rate', 0.1), DEFAULTS.rate)
+    .option('--flood-qos <list>', 'QoS level(s) of the flood scenario', parseQosList, [0, 1] as QoS[])
+    .option('--flood-publishers <n>', 'flood publishers (no in-flight window)', parseIntOpt('--flood-publishers', 1), 1)
+    .option('--flood-subscribers <n>', 'flood subscribers on the one topic', parseIntOpt('--flood-subscribers', 1), 50)
     .option('--connections <n>', 'connections scenario: idle connections', parseIntOpt('--connections', 1), DEFAULTS.connections)
     .option('--source-addresses <n>', 'connections scenario: loopback source addresses to spread over', parseIntOpt('--source-addresses', 1, 60_000), 1)
     .option('--connect-concurrency <n>', 'connection attempts in flight', parseIntOpt('--connect-concurrency', 1), DEFAULTS.connectConcurrency)
@@ -117,6 +123,7 @@ export function registerSuite(program: Command): void {
           progress,
         },
         faninPublishers: o.publishers,
+        flood: { qos: o.floodQos, publishers: o.floodPublishers, subscribers: o.floodSubscribers },
         ctx: { brokerCli: o.brokerCli, mosquittoBin: findBin(o.mosquitto), redisBin: findBin(o.redisServer), mosquittoConf: o.mosquittoConf },
         log: (line) => process.stderr.write(`${line}\n`),
       })

@@ -17,6 +17,8 @@ export interface SuiteOptions {
   base: Omit<ScenarioConfig, 'scenario' | 'pubUrls' | 'subUrls' | 'brokerPids' | 'metricsUrls' | 'qos' | 'label'>
   /** fanin publishers (base.publishers is the fanout publisher count) */
   faninPublishers: number
+  /** the flood scenario's own QoS levels and counts */
+  flood: { qos: QoS[]; publishers: number; subscribers: number }
   ctx: Omit<SuiteContext, 'tmpRoot'>
   log: (line: string) => void
 }
@@ -29,6 +31,7 @@ function summaryLine(t: string, r: ScenarioReport): string {
   }
   return (
     `${t} ${r.scenario} qos${r.config.qos}: ${res.deliveries_per_s} msg/s, p99 ${res.p99_ms} ms, ` +
+    (res.flood ? `peak rss ${Math.round((res.flood.peak_rss_max_bytes ?? 0) / 2 ** 20)} MiB, busy after ${res.flood.busy_after_stop_s} s, ` : '') +
     `lost ${res.lost} dup ${res.duplicated} ooo ${res.out_of_order}, generator cpu ${r.generator.cpu_percent}%${mark}`
   )
 }
@@ -58,14 +61,16 @@ async function runTarget(def: TargetDef, o: SuiteOptions, tmpRoot: string): Prom
   rep.sub_urls = started.subUrls
   try {
     for (const scenario of o.scenarios) {
-      const qosList: Array<QoS | null> = MESSAGE_SCENARIOS.includes(scenario) ? o.qos : [null]
+      const qosList: Array<QoS | null> = scenario === 'flood' ? o.flood.qos : MESSAGE_SCENARIOS.includes(scenario) ? o.qos : [null]
       for (const qos of qosList) {
         const cfg: ScenarioConfig = {
           ...o.base,
           scenario,
           qos: qos ?? 0,
           label: def.name,
-          publishers: scenario === 'fanin' ? o.faninPublishers : o.base.publishers,
+          publishers: scenario === 'fanin' ? o.faninPublishers : scenario === 'flood' ? o.flood.publishers : o.base.publishers,
+          subscribers: scenario === 'flood' ? o.flood.subscribers : o.base.subscribers,
+          brokerProcesses: started.processes,
           pubUrls: started.pubUrls,
           subUrls: started.subUrls,
           brokerPids: started.brokerPids,
@@ -109,6 +114,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteReport> {
     config: {
       scenarios: o.scenarios,
       qos: o.qos,
+      flood_qos: o.flood.qos,
       duration_s: o.base.durationS,
       warmup_s: o.base.warmupS,
       size_bytes: o.base.size,

@@ -123,6 +123,7 @@ export function createSecurity({ config, log, counters, faults }: { config: Cule
         maxPacketSize: config.max_packet_size,
         maxQueued: config.max_queued,
         maxQueuedBytes: config.max_queued_bytes,
+        qos0ClientBytes: config.qos0_client_buffer_bytes,
         counters,
         log,
         faults,

@@ -1,55 +1,128 @@
 /**
- * Node-wide back-pressure from subscribers to publishers.
+ * Flow control from subscriber sockets back to publisher sockets, the way
+ * Mosquitto does it: a node stops reading a publisher's socket while its
+ * outgoing buffers are full, and TCP slows the publisher down.
  *
- * limits/guard.ts finishes every delivery at once (so one stuck subscriber
- * cannot stall the node) and counts what still waits for client sockets in
- * `counters.queuedDeliveries`. Without more, a publisher faster than its
- * subscribers (WebSocket subscribers, a fan-out, a loaded CPU) makes the node
- * buffer without bound until the guard cuts the subscribers off. So while
- * more than `high` deliveries wait, a publish is completed only once the
- * backlog is back under `low`: Aedes reads no further packets from that
- * publisher meanwhile (and sends no PUBREC for QoS 2; Aedes 1.2 writes a QoS 1
- * PUBACK before it publishes), and TCP slows it down, as stock Aedes does. A subscriber that does not read at all is cut off by
- * the guard within a second, so it cannot hold the others for longer.
- * Cost on the message path: one comparison per publish.
+ * - What the node holds for delivery is counted in bytes
+ *   (`counters.queuedBytes`, limits/delivery.ts: written to client sockets,
+ *   not yet taken by the kernel, clients that read only).
+ * - The publish gate sits in front of the emitter: while that count is at
+ *   delivery_buffer_bytes, a message is not handed to the subscribers (nor to
+ *   the other nodes) but held, in order, until the count is back under half
+ *   of it. Aedes finishes a publish only once it is emitted, and reads no
+ *   further packets from that publisher before its batch of publishes is
+ *   finished, so the publisher's socket is not read meanwhile.
+ * - Aedes parses everything buffered on a socket as one batch
+ *   (lib/client.js nextBatch: conn.read(null)), 64 KiB and more, each
+ *   message fanned out to every subscriber before the gate can say no.
+ *   boundReads makes each read at most READ_CHUNK bytes, so one batch is
+ *   small and the node never holds much more than its budget.
+ *
+ * A subscriber that reads nothing leaves the count within a second
+ * (limits/delivery.ts), so it cannot hold the publishers for longer.
+ * Cost on the message path: one comparison per publish; a re-read of the
+ * backed-up sockets every HOLD_POLL_MS only while holding.
  */
 import type { HotCounters } from '../ops/metrics.js'
 
 export type Done = (err?: Error | null) => void
+type Emit = (message: unknown, cb: Done) => unknown
+
+/** most bytes one read of a client socket hands to Aedes' parser */
+export const READ_CHUNK = 16 * 1024
+const HOLD_POLL_MS = 2
 
 export interface PublishGate {
-  /** call `done` now, or once the backlog has drained */
-  pass(done: Done): void
-  /** publishes waiting for the backlog to drain */
+  /** emit `message` now, or once the delivery buffer has drained */
+  emit(message: unknown, cb: Done): void
+  /** messages waiting for the buffer to drain */
   readonly held: number
   /** let everything held go (shutdown) */
   releaseAll(): void
 }
 
-export function createPublishGate(counters: HotCounters, high = 4000, low = 1000): PublishGate {
-  let held: Done[] = []
+export function createPublishGate(counters: HotCounters, emit: Emit, high: number): PublishGate {
+  const low = Math.floor(high / 2)
+  let messages: unknown[] = []
+  let callbacks: Done[] = []
   let timer: NodeJS.Timeout | undefined
   const release = (force = false): void => {
-    if (!force && counters.queuedDeliveries > low) return
+    if (!force) {
+      counters.resyncBacklog()
+      if (counters.queuedBytes > low) return
+    }
     clearInterval(timer)
     timer = undefined
-    const waiting = held
-    held = []
-    for (const done of waiting) done()
+    const m = messages
+    const c = callbacks
+    messages = []
+    callbacks = []
+    for (let i = 0; i < m.length; i++) emit(m[i], c[i]!)
+  }
+  const over = (): boolean => {
+    if (counters.queuedBytes < high) return false
+    // the count may include bytes the kernel took since: re-read before holding
+    counters.resyncBacklog()
+    return counters.queuedBytes >= high
   }
   return {
-    pass(done) {
-      // once holding, later publishes queue behind the held ones, keeping their order
-      if (held.length === 0 && counters.queuedDeliveries < high) return done()
-      held.push(done)
+    emit(message, cb) {
+      // once holding, later messages queue behind the held ones, keeping their order
+      if (messages.length === 0 && !over()) {
+        emit(message, cb)
+        return
+      }
+      messages.push(message)
+      callbacks.push(cb)
       if (!timer) {
-        timer = setInterval(release, 5)
+        timer = setInterval(release, HOLD_POLL_MS)
         timer.unref()
       }
     },
     get held() {
-      return held.length
+      return messages.length
     },
     releaseAll: () => release(true),
+  }
+}
+
+/** the parts of Aedes' Client (lib/client.js) boundReads touches: its stream and its read loop */
+export interface ReadLoop {
+  conn: { read(size?: number): unknown; readableLength?: number; destroyed?: boolean }
+  /** packets of the last read still being handled; Aedes reads again when it is back to 0 */
+  _parsingBatch: number
+  _paused?: boolean
+  /** Aedes' read-and-parse step (nextBatch) */
+  _nextBatch(): void
+}
+
+/**
+ * Makes conn.read(null), Aedes' read of a client socket, return at most
+ * READ_CHUNK bytes; the rest stays buffered for Aedes' next read, which it
+ * makes once the batch parsed from this one is finished. A chunk that holds
+ * no whole packet (a packet larger than READ_CHUNK) finishes no batch: then
+ * the next turn reads everything buffered, as Aedes does by itself.
+ */
+export function boundReads(client: ReadLoop): void {
+  const conn = client.conn
+  const read = conn.read
+  let whole = false
+  let checking = false
+  const stalled = (): void => {
+    checking = false
+    if (client._parsingBatch !== 0 || client._paused || conn.destroyed || !conn.readableLength) return
+    whole = true
+    client._nextBatch()
+    whole = false
+  }
+  conn.read = function boundedRead(this: typeof conn, size?: number): unknown {
+    if ((size === undefined || size === null) && !whole && (this.readableLength ?? 0) > READ_CHUNK) {
+      if (!checking) {
+        checking = true
+        setImmediate(stalled)
+      }
+      return read.call(this, READ_CHUNK)
+    }
+    return read.call(this, size)
   }
 }

@@ -6,7 +6,7 @@ import { Aedes, type AedesOptions } from 'aedes'
 import type { CulexConfig } from '../config/schema.js'
 import type { Backend } from '../cluster/backend.js'
 import type { HotCounters } from '../ops/metrics.js'
-import { createPublishGate } from './backpressure.js'
+import { createPublishGate, type Done } from './backpressure.js'
 import { orderSessionReplay } from './session-order.js'
 import { markRedeliveries } from './redelivery.js'
 import { pubackAfterPublish } from './puback-after-publish.js'
@@ -29,8 +29,6 @@ export interface BrokerParts {
 
 export async function createBroker({ config, nodeId, backend, counters, faults, hooks = {}, log }: BrokerParts): Promise<Aedes> {
   const forward = hooks.authorizeForward
-  // a publisher waits while the node's subscribers are behind (backpressure.ts)
-  const gate = createPublishGate(counters)
   // PUBACK once the message is safe (puback-after-publish.ts)
   const puback = pubackAfterPublish()
   const opts: AedesOptions = {
@@ -49,7 +47,7 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
       counters.messagesReceived++
       // the message is delivered, in Redis and queued: now its PUBACK may go
       puback.completed(client, packet)
-      gate.pass(done)
+      done()
     },
     authorizeForward(client, packet) {
       // exact duplicate filter instead of Aedes' monotonic one (aedes#955, cluster/dedupe.ts)
@@ -61,6 +59,12 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   }
   // a hook that throws closes its client, not the process (limits/client-faults.ts)
   const broker = await Aedes.createBroker(isolateHooks(opts, faults))
+  // a publisher is not read while the node's delivery buffer is full (backpressure.ts): every message
+  // Aedes publishes passes the gate on its way to the emitter (local subscribers, other nodes). Touches
+  // broker.mq, which Aedes' publish path calls as this.broker.mq.emit (aedes.js emitPacket).
+  const mq = (broker as unknown as { mq: { emit(message: unknown, cb: Done): unknown } }).mq
+  const gate = createPublishGate(counters, mq.emit.bind(mq), config.delivery_buffer_bytes)
+  mq.emit = (message, cb) => gate.emit(message, cb)
   installExactDedupe(broker)
   seedCounter(broker)
   orderSessionReplay(broker)

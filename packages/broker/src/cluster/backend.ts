@@ -22,7 +22,17 @@ export interface Backend {
   close(): Promise<void>
 }
 
-export async function createBackend(redisUrl: string | undefined, log: Logger, nodeId = 'culex', backlog?: () => number): Promise<Backend> {
+/** what the cluster bus needs of the node for flow control (bus.ts) */
+export interface BusFlow {
+  /** bytes waiting for this node's client sockets */
+  backlog: () => number
+  /** delivery_buffer_bytes */
+  highWater: number
+  /** a QoS 0 message from a peer shed */
+  onShed: () => void
+}
+
+export async function createBackend(redisUrl: string | undefined, log: Logger, nodeId = 'culex', flow?: BusFlow): Promise<Backend> {
   if (!redisUrl) {
     return { mode: 'memory', redis: [], healthy: () => true, close: async () => {} }
   }
@@ -41,7 +51,7 @@ export async function createBackend(redisUrl: string | undefined, log: Logger, n
     sub: subConn,
     pub: pubConn,
     channel: 'culex:bus',
-    backlog,
+    ...flow,
     onError: (err) => log.warn({ err: err.message }, 'cluster bus error'),
     onHeld: (info) => log.info(info, 'cluster bus: held messages until every node had them'),
   })

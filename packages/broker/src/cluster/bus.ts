@@ -39,6 +39,7 @@ import MQEmitter from 'mqemitter'
 import { decodeBatch, originOf, type BusPacket } from './bus-codec.js'
 import { BusDelivery, SILENT_MS, type HeldEpisode } from './bus-delivery.js'
 import { BusOrder } from './bus-order.js'
+import { createInputGate, createLagProbe } from './bus-flow.js'
 
 type Done = (err?: Error | null) => void
 
@@ -48,10 +49,12 @@ export interface BusOptions {
   /** Redis channel of the cluster (several clusters can share one Redis) */
   channel: string
   concurrency?: number
-  /** deliveries waiting for this node's client sockets (HotCounters.queuedDeliveries) */
+  /** bytes waiting for this node's client sockets (HotCounters.queuedBytes) */
   backlog?: () => number
-  /** backlog at which this node asks its peers to slow down (they resume at a quarter of it) */
+  /** backlog at which this node asks its peers to slow down and sheds QoS 0 from them (they resume at a quarter of it) */
   highWater?: number
+  /** a QoS 0 message from a peer dropped because the backlog is at highWater */
+  onShed?: () => void
   onError?: (err: Error) => void
   /** batches were held until every node had them (after a Redis restart, a node's death) */
   onHeld?: (info: HeldEpisode) => void
@@ -68,7 +71,10 @@ interface LocalEmitter {
 export type ClusterBus = LocalEmitter
 
 const noop = (): void => {}
-const PRESSURE_TTL_MS = 600
+const PRESSURE_TTL_MS = 2000
+/** input lag (bus-flow.ts) at which a node asks its peers to hold, and under which it lets them go again */
+const LAG_HIGH_MS = 100
+const LAG_LOW_MS = 25
 
 export function createClusterBus(opts: BusOptions): ClusterBus {
   const local = new (MQEmitter as unknown as new (o: object) => LocalEmitter)({ concurrency: opts.concurrency ?? 100, matchEmptyLevels: true })
@@ -85,24 +91,39 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
   // TCP slows the publishers down, as on a single node. The signal is
   // refreshed while it lasts and expires by itself, so a lost "off" (or a
   // dead peer) cannot stall the cluster for longer than PRESSURE_TTL_MS.
-  const highWater = opts.highWater ?? 4_000
+  //
+  // Two things put a node under pressure: its subscribers' backlog (bytes)
+  // and its input lag (bus-flow.ts). The control channel has a connection of
+  // its own: on the subscriber one, a node's signal would wait behind the bus
+  // traffic its peers are behind on (every node reads its own batches back, too).
+  const highWater = opts.highWater ?? 1 << 20
   const lowWater = Math.floor(highWater / 4)
   const backlog = opts.backlog ?? ((): number => 0)
   const control = `${channel}:pressure`
+  const probe = createLagProbe(pub, channel, origin, onError)
+  const input = createInputGate(sub, backlog, highWater, lowWater)
+  const lagNow = probe.lag
   let pressureOn = false
   let refresh: NodeJS.Timeout | undefined
   let poll: NodeJS.Timeout | undefined
   const signal = (on: boolean): void => {
     pub.publish(control, `${origin}:${on ? 1 : 0}`).catch((err: Error) => onError(err))
   }
+  // not while the input is paused, nor before a probe came back since it was
+  const relieved = (): boolean => !input.paused && backlog() <= lowWater && lagNow() < LAG_LOW_MS
   const setPressure = (on: boolean): void => {
     pressureOn = on
     signal(on)
     clearInterval(refresh)
     clearInterval(poll)
     refresh = on ? setInterval(() => signal(true), PRESSURE_TTL_MS / 3) : undefined
-    poll = on ? setInterval(() => backlog() <= lowWater && setPressure(false), 10) : undefined
+    poll = on ? setInterval(() => relieved() && setPressure(false), 10) : undefined
   }
+  // a probe out for longer than LAG_HIGH_MS puts the node under pressure before it is back
+  const lagWatch = setInterval(() => {
+    if (!pressureOn && lagNow() >= LAG_HIGH_MS) setPressure(true)
+  }, LAG_HIGH_MS / 4)
+  lagWatch.unref()
   /** peers under pressure: origin -> expiry time */
   const pressuredPeers = new Map<string, number>()
   let held: Done[] = []
@@ -157,10 +178,21 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     // concurrency limit) recurses once per queued message that matches
     // nothing, and every node receives every message, so a large batch
     // would overflow the stack. Remote messages cannot be pushed back on
-    // anyway; slow local consumers are bounded by limits/guard.ts.
-    for (const p of packets) {
+    // as they arrive: once this node's subscribers are behind by highWater
+    // bytes, its QoS 0 ones are shed [MQTT-4.3.1-1: at most once], QoS 1/2
+    // ones delivered, and no more is read from Redis until the backlog is
+    // down (bus-flow.ts); the pressure signal holds the publishers on the
+    // other nodes meanwhile.
+    for (let n = 0; n < packets.length; n++) {
+      const p = packets[n]!
+      if (p.qos === 0 && input.full()) {
+        opts.onShed?.()
+        continue
+      }
       const listeners = matcher.match(p.topic)
       for (let i = 0; i < listeners.length; i++) listeners[i]!(p, noop)
+      // Aedes writes them in a later turn: until then they count by estimate
+      input.count((p.payload.length + p.topic.length + 4) * listeners.length)
     }
   }
   const order = new BusOrder(deliverRemote, (peer, n) => onError(new Error(`cluster bus: ${n} batch(es) from ${peer} never arrived`)))
@@ -179,25 +211,42 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
   }, SILENT_MS)
   sweep.unref()
 
+  // the pressure signal has a connection of its own (see above)
+  const ctl = sub.duplicate({ connectionName: `${(sub.options.connectionName ?? 'culex').replace(/-sub$/, '')}-control` })
+  ctl.on('error', (err: Error) => onError(err))
+  ctl.on('message', (ch: string, message: string) => {
+    if (ch === control) onControl(message)
+  })
+  ctl.subscribe(control).catch((err: Error) => onError(err))
   // 'messageBuffer' only: while any 'message' listener exists ioredis turns every message,
   // each whole bus batch included, into a string
   sub.on('messageBuffer', (chBuf: Buffer, message: Buffer) => {
     const ch = chBuf.toString()
-    if (ch === control) return onControl(message.toString())
     if (ch === delivery.presence) return delivery.onPresence(message.toString())
+    if (probe.onMessage(ch)) return
     if (ch !== channel) return
     try {
       if (originOf(message) === origin) return
       const batch = decodeBatch(message)
+      probe.onBatch()
       order.batch(batch.origin, batch.seq, batch.base, batch.packets)
-      if (!pressureOn && backlog() >= highWater) setPressure(true)
+      if (input.full()) {
+        input.pause()
+        probe.stale()
+      }
+      if (!pressureOn && (input.paused || lagNow() >= LAG_HIGH_MS)) setPressure(true)
     } catch (err) {
       onError(err as Error)
     }
   })
   const subscribe = (): void => {
-    sub.subscribe(channel, control, delivery.presence).catch((err: Error) => onError(err))
+    sub.subscribe(channel, probe.channel, delivery.presence).catch((err: Error) => onError(err))
   }
+  // a probe out when the link dropped is not coming back; a new socket is not paused
+  sub.on('ready', () => {
+    probe.reset()
+    input.reset()
+  })
   // ioredis re-subscribes by itself after a reconnect (autoResubscribe)
   if (sub.status === 'ready') subscribe()
   else sub.once('ready', subscribe)
@@ -210,6 +259,10 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     clearInterval(expiryTimer)
     clearInterval(sweep)
     delivery.close()
+    clearInterval(lagWatch)
+    probe.close()
+    input.close()
+    ctl.disconnect()
     pressuredPeers.clear()
     releaseHeld()
     return closeLocal(cb)

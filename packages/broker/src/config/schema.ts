@@ -93,6 +93,8 @@ export const KEYS = [
   { key: 'max_inflight', type: nonNegativeInt, default: 1000, doc: 'Inbound QoS 2 messages per client awaiting PUBREL; one more closes the connection (0 = no limit)' },
   { key: 'max_queued', type: positiveInt, default: 1000, doc: 'Messages waiting for one client while its socket is backed up (it does not read); beyond it QoS 0 is dropped (counted) and a QoS 1/2 subscriber is disconnected' },
   { key: 'max_queued_bytes', type: positiveInt, default: 16777216, doc: 'Bytes waiting to be written to one client; beyond it as max_queued' },
+  { key: 'delivery_buffer_bytes', type: z.coerce.number().int().min(65536), default: 1048576, doc: 'Bytes a node holds for delivery to its clients (written to their sockets, not yet taken by the kernel) before it stops reading publishers\' sockets, until half of it is left; in a cluster also what a node takes in from its peers before it asks them to hold their publishers. Bounds memory and latency under overload' },
+  { key: 'qos0_client_buffer_bytes', type: z.coerce.number().int().min(1024), default: 262144, doc: 'Bytes waiting for one client beyond which QoS 0 messages for it are dropped (culex_messages_dropped_total{reason="subscriber_behind"}) rather than holding every publisher to its pace; QoS 1/2 messages wait' },
   { key: 'drain_timeout_ms', type: nonNegativeInt, default: 60000, doc: 'Disconnect a client whose socket accepts no data for this long (0 = never)' },
   { key: 'tls_port', type: port.optional(), doc: 'MQTT over TLS terminated by the node itself (unset = off; behind HAProxy, HAProxy terminates TLS)', defaultDoc: 'unset' },
   { key: 'tls_cert', type: z.string().min(1).optional(), doc: 'PEM certificate (chain) of the node TLS listener', defaultDoc: 'unset' },

@@ -12,16 +12,8 @@
  *   string field (topics, client id, username): mqtt-packet decodes invalid
  *   bytes to U+FFFD silently. Only strings that contain U+FFFD or U+0000 after
  *   decoding are re-checked byte by byte, so the common path costs one scan.
- * - slow consumers: Aedes hands each delivery to mqemitter, which waits for
- *   the subscriber's socket to drain before it finishes the message; one
- *   subscriber that stops reading holds emitter slots until they run out and
- *   every client on the node stalls (for up to drainTimeout). Here delivery
- *   returns at once; a client counts as slow when more than `maxQueued`
- *   messages wait for it and its socket has not drained for a second, or
- *   when `maxQueuedBytes` bytes are buffered for its socket. Beyond that QoS 0 messages
- *   are dropped and counted (culex_messages_dropped_total) and a QoS 1/2
- *   subscriber is disconnected: a persistent session keeps those messages in
- *   the session store and gets them on reconnect.
+ * - slow consumers and the byte accounting of what waits for each client:
+ *   limits/delivery.ts; reads in small chunks: broker/backpressure.ts.
  * - packet fields: every packet leaving the parser is checked
  *   (limits/packet-check.ts) before Aedes handles it; a malformed one closes
  *   the connection [MQTT-4.8.0-1] and counts in
@@ -32,35 +24,19 @@
  */
 import { isUtf8 } from 'node:buffer'
 import type { Aedes } from 'aedes'
-import type { Logger } from '../log.js'
-import type { HotCounters } from '../ops/metrics.js'
-import type { ClientFaults } from './client-faults.js'
+import { boundReads, type ReadLoop } from '../broker/backpressure.js'
+import { guardDelivery, type AedesClientInternals as AedesDeliveryInternals, type DeliveryOptions } from './delivery.js'
 import { packetViolation, type ParsedPacket } from './packet-check.js'
 
-export interface GuardOptions {
+export interface GuardOptions extends DeliveryOptions {
   maxPacketSize: number
-  maxQueued: number
-  maxQueuedBytes: number
-  counters: HotCounters
-  log: Logger
-  faults: ClientFaults
 }
 
-/** how long a socket may stay backed up with max_queued messages waiting before its client counts as slow */
-const STUCK_MS = 1000
-/** waiting messages beyond max_queued * HARD_FACTOR count as slow at once */
-const HARD_FACTOR = 50
-
-type Callback = (err?: Error | null) => void
-type Deliver = (packet: { qos: number; topic: string }, cb: Callback) => void
-
-/** the parts of Aedes' Client (lib/client.js) the guards touch */
+/** the parts of Aedes' Client (lib/client.js) the parser guards touch (delivery.ts: the delivery ones) */
 interface AedesClientInternals {
   id: string | null
-  conn: NodeJS.ReadableStream & NodeJS.WritableStream & { writableLength: number; destroy(err?: Error): void }
+  conn: NodeJS.ReadableStream & { read(size?: number): unknown; readableLength?: number; destroy(err?: Error): void }
   _parser: ParserInternals
-  deliver0: Deliver
-  deliverQoS: Deliver
   listeners(event: string): Array<(...args: unknown[]) => void>
   removeListener(event: string, fn: (...args: unknown[]) => void): void
   once(event: string, fn: (...args: unknown[]) => void): void
@@ -143,107 +119,6 @@ function guardParser(client: AedesClientInternals, opts: GuardOptions): void {
   }
 }
 
-function guardDelivery(client: AedesClientInternals, opts: GuardOptions): void {
-  const { maxQueued, maxQueuedBytes, counters, log, faults } = opts
-  const conn = client.conn
-  const deliver0 = client.deliver0
-  const deliverQoS = client.deliverQoS
-  let waiting = 0
-  let cut = false
-  // The node-wide total (counters.queuedDeliveries) drives the publish gate
-  // (broker/backpressure.ts) and cluster back-pressure (cluster/bus.ts). It
-  // counts only clients that read: a closed client's remainder leaves it at
-  // once, and so does a stuck one's (below), so that one subscriber that
-  // reads nothing can neither drift the total nor hold every publisher.
-  let detached = false
-  let counted = true
-  const setCounted = (on: boolean): void => {
-    if (on === counted || detached) return
-    counted = on
-    counters.queuedDeliveries += on ? waiting : -waiting
-  }
-  // one function per client, not per message: Aedes calls it once per delivery when the write is done
-  const written: Callback = () => {
-    if (detached) return
-    waiting--
-    if (counted) counters.queuedDeliveries--
-  }
-  const track = (): void => {
-    if (detached) return
-    waiting++
-    if (counted) counters.queuedDeliveries++
-  }
-  // A client is slow only when its socket stays backed up: more than
-  // `maxQueued` messages wait AND the socket has not drained for
-  // STUCK_MS. A burst handed over in one turn (a batch from the Redis
-  // emitter, say) to a client that reads is not a slow consumer: its socket
-  // drains, which resets the clock. Bytes are bounded at once. The clock is a
-  // timer, not only a check at the next delivery: while the publish gate
-  // holds the publishers, no further delivery may come to notice it.
-  let stuckTimer: NodeJS.Timeout | undefined
-  const needsDrain = (): boolean => (conn as unknown as { writableNeedDrain: boolean }).writableNeedDrain
-  const stuck = (): void => {
-    stuckTimer = undefined
-    if (needsDrain()) setCounted(false)
-  }
-  conn.on('drain', () => {
-    clearTimeout(stuckTimer)
-    stuckTimer = undefined
-    setCounted(true)
-  })
-  conn.once('close', () => {
-    clearTimeout(stuckTimer)
-    if (counted) counters.queuedDeliveries -= waiting
-    detached = true
-    waiting = 0
-  })
-  const full = (): boolean => {
-    if (conn.writableLength >= maxQueuedBytes) return true
-    if (waiting < maxQueued) return false
-    // far beyond the limit: cut whatever the cause, memory comes first
-    if (waiting >= maxQueued * HARD_FACTOR) return true
-    // the socket drains: the client reads, the node itself is behind (a burst)
-    if (!needsDrain()) return false
-    if (!counted) return true // stuck for STUCK_MS already
-    stuckTimer ??= setTimeout(stuck, STUCK_MS)
-    return false
-  }
-
-  const guarded0: Deliver = (packet, cb) => {
-    if (full()) {
-      counters.droppedQos0++
-    } else {
-      track()
-      try {
-        deliver0(packet, written)
-      } catch (err) {
-        // the emitter's loop serves every subscriber: this one's fault stays with it
-        faults.fault(client, err, 'delivery')
-      }
-    }
-    setImmediate(cb)
-  }
-  client.deliver0 = guarded0
-  client.deliverQoS = (packet, cb) => {
-    if (packet.qos === 0) return guarded0(packet, cb)
-    if (full()) {
-      if (!cut) {
-        cut = true
-        log.warn({ client: client.id, waiting, max_queued: maxQueued }, 'slow consumer: disconnecting a QoS 1/2 subscriber over its queue limit')
-        conn.destroy()
-      }
-    } else {
-      track()
-      try {
-        deliverQoS(packet, written)
-      } catch (err) {
-        faults.fault(client, err, 'delivery')
-      }
-    }
-    setImmediate(cb)
-  }
-}
-
 /** wrap broker.handle so every new connection gets the guards */
 export function guardBroker(broker: Aedes, opts: GuardOptions): void {
   const handle = broker.handle
@@ -251,7 +126,8 @@ export function guardBroker(broker: Aedes, opts: GuardOptions): void {
     const client = handle(stream, req)
     const internals = client as unknown as AedesClientInternals
     guardParser(internals, opts)
-    guardDelivery(internals, opts)
+    guardDelivery(client as unknown as AedesDeliveryInternals, opts)
+    boundReads(client as unknown as ReadLoop)
     return client
   }
 }

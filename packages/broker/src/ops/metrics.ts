@@ -11,12 +11,39 @@ export class HotCounters {
   messagesReceived = 0
   messagesDelivered = 0
   publishDenied = 0
-  droppedQos0 = 0
-  /** deliveries handed to clients and not yet written (limits/guard.ts); the cluster bus reads it for back-pressure */
+  /** QoS 0 messages dropped, by reason (the `reason` label of culex_messages_dropped_total) */
+  readonly dropped: Record<DropReason, number> = { subscriber_stuck: 0, subscriber_behind: 0, node_overloaded: 0 }
+  /** deliveries handed to clients and not yet written (limits/delivery.ts) */
   queuedDeliveries = 0
+  /**
+   * bytes written to the sockets of clients that read and not yet taken by
+   * the kernel (limits/delivery.ts): what the publish gate (broker/backpressure.ts)
+   * and the cluster bus bound. Exact after resyncBacklog(); between, it may
+   * count bytes the kernel has taken since (never fewer than are waiting).
+   */
+  queuedBytes = 0
+  /** one re-read per socket counted in queuedBytes with bytes waiting */
+  readonly backlogged = new Set<() => void>()
+
+  resyncBacklog(): void {
+    for (const resync of this.backlogged) resync()
+  }
+
+  get droppedQos0(): number {
+    const d = this.dropped
+    return d.subscriber_stuck + d.subscriber_behind + d.node_overloaded
+  }
   /** connections closed for a client's fault: a malformed packet (limits/guard.ts) or an exception in its handling (limits/client-faults.ts) */
   readonly clientErrors = { malformed_packet: 0, exception: 0 }
 }
+
+/**
+ * Why a QoS 0 message was dropped: a subscriber that reads nothing (over
+ * max_queued / max_queued_bytes), one that reads slower than the others
+ * (over qos0_client_buffer_bytes), or, cluster, a node whose delivery buffer
+ * is full when a message arrives from a peer.
+ */
+export type DropReason = 'subscriber_stuck' | 'subscriber_behind' | 'node_overloaded'
 
 export interface MetricSources {
   broker: Aedes
@@ -50,7 +77,16 @@ export function createMetrics({ broker, counters, sockets }: MetricSources): Reg
   monotonic('culex_messages_received_total', 'PUBLISH packets received from clients', () => counters.messagesReceived, registry)
   monotonic('culex_messages_delivered_total', 'PUBLISH packets delivered to subscribers', () => counters.messagesDelivered, registry)
   monotonic('culex_publish_denied_total', 'PUBLISH packets refused by authorization', () => counters.publishDenied, registry)
-  monotonic('culex_messages_dropped_total', 'QoS 0 messages dropped for slow subscribers', () => counters.droppedQos0, registry)
+  new Counter({
+    name: 'culex_messages_dropped_total',
+    help: 'QoS 0 messages dropped instead of delivered, by reason: subscriber_stuck (reads nothing), subscriber_behind (slower than the others), node_overloaded (cluster: delivery buffer full)',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const [reason, n] of Object.entries(counters.dropped)) this.inc({ reason }, n)
+    },
+  })
   new Counter({
     name: 'culex_client_errors_total',
     help: 'Client connections closed for a malformed packet or an exception in their handling',
@@ -69,6 +105,15 @@ export function createMetrics({ broker, counters, sockets }: MetricSources): Reg
     registers: [registry],
     collect() {
       this.set(counters.queuedDeliveries)
+    },
+  })
+  new Gauge({
+    name: 'culex_queued_bytes',
+    help: 'Bytes waiting to be written to client sockets on this node (bounded by delivery_buffer_bytes)',
+    registers: [registry],
+    collect() {
+      counters.resyncBacklog()
+      this.set(counters.queuedBytes)
     },
   })
   new Gauge({

@@ -235,11 +235,12 @@ export async function rawConnected(port: number, opts: { username?: string; pass
 }
 
 /** a Prometheus sample from /metrics */
+/** a metric's value, summed over its label sets (culex_messages_dropped_total has one per reason) */
 export async function metric(httpPort: number, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()
-  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)
-  if (!m) throw new Error(`metric ${name} not found`)
-  return Number(m[1])
+  const samples = [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))]
+  if (samples.length === 0) throw new Error(`metric ${name} not found`)
+  return samples.reduce((a, m) => a + Number(m[1]), 0)
 }
 
 /**

@@ -1,0 +1,122 @@
+/**
+ * Flow control under overload on one node (broker/backpressure.ts, limits/delivery.ts): a
+ * publisher that writes flat out, without waiting for acknowledgements, is read no faster than
+ * the subscribers take its messages, so what the node holds for them stays bounded in bytes; a
+ * QoS 0 subscriber slower than the others loses messages instead of slowing everyone down.
+ */
+import { connect as netConnect, type Socket } from 'node:net'
+import { once } from 'node:events'
+import mqttPacket from 'mqtt-packet'
+import type { MqttClient } from 'mqtt'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { connect, spawnNode, stopAll, waitFor, type SpawnedNode } from '../helpers/security-node.js'
+
+let node: SpawnedNode
+let url: string
+const BUDGET = 1048576
+
+beforeAll(async () => {
+  node = await spawnNode({ delivery_buffer_bytes: BUDGET, allow_anonymous: true, max_connects_per_s_per_ip: 0 })
+  url = `mqtt://127.0.0.1:${node.ports.mqtt}`
+})
+afterAll(() => stopAll())
+
+/** a metric's samples whose labels match `labels` (e.g. `reason="subscriber_behind"`), summed */
+async function metric(name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${node.ports.http}/metrics`)).text()
+  const re = new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm')
+  return [...text.matchAll(re)].filter((m) => (m[1] ?? '').includes(labels)).reduce((s, m) => s + Number(m[2]), 0)
+}
+
+/** a raw connection writing `count` publishes as fast as TCP takes them, never waiting for a PUBACK */
+async function flood(topic: string, qos: 0 | 1, count: number, size: number): Promise<Socket> {
+  const s = netConnect(node.ports.mqtt, '127.0.0.1')
+  await once(s, 'connect')
+  s.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: `flood-${qos}`, keepalive: 0 }))
+  s.resume()
+  for (let i = 0; i < count; i++) {
+    const payload = Buffer.alloc(size, 120)
+    payload.write(String(i).padStart(6, '0'))
+    if (!s.write(mqttPacket.generate({ cmd: 'publish', topic, payload, qos, messageId: qos ? (i % 65535) + 1 : undefined, retain: false, dup: false }))) await once(s, 'drain')
+  }
+  return s
+}
+
+/** reads `on` ms in every 200 */
+function throttle(c: MqttClient, on: number): () => void {
+  const stream = (c as unknown as { stream: NodeJS.ReadableStream }).stream
+  const t = setInterval(() => {
+    stream.pause()
+    setTimeout(() => stream.resume(), 200 - on)
+  }, 200)
+  return () => {
+    clearInterval(t)
+    stream.resume()
+  }
+}
+
+async function readers(topic: string, qos: 0 | 1, n: number): Promise<{ clients: MqttClient[]; seen: Array<Set<number>> }> {
+  const clients = await Promise.all(Array.from({ length: n }, () => connect(url)))
+  const seen = clients.map(() => new Set<number>())
+  clients.forEach((c, i) => c.on('message', (t, p) => t === topic && seen[i]!.add(Number(p.subarray(0, 6).toString()))))
+  await Promise.all(clients.map((c) => c.subscribeAsync(topic, { qos })))
+  return { clients, seen }
+}
+
+it('[MQTT-4.3.2-1] a flat-out QoS 1 publisher to slow readers: the node holds about delivery_buffer_bytes for them, and loses none', async () => {
+  const N = 10_000
+  const { clients, seen } = await readers('over/q1', 1, 3)
+  let peak = 0
+  const sampler = setInterval(() => metric('culex_queued_bytes').then((v) => (peak = Math.max(peak, v)), () => {}), 20)
+  const stops = clients.map((c) => throttle(c, 50))
+  try {
+    const pub = await flood('over/q1', 1, N, 1024)
+    await waitFor(() => {
+      if (clients.some((c) => !c.connected)) throw new Error('a subscriber was disconnected')
+      return seen.every((s) => s.size === N)
+    }, 60_000, 'every message at every reader')
+    pub.destroy()
+  } finally {
+    clearInterval(sampler)
+    for (const stop of stops) stop()
+  }
+  console.log(`QoS 1 flood: peak culex_queued_bytes ${Math.round(peak / 1024)} KiB (budget ${BUDGET / 1024} KiB)`)
+  expect(seen.map((s) => s.size)).toEqual([N, N, N])
+  // 30 MB went out; the node never held more than its budget plus one read of the publisher's socket
+  expect(peak).toBeGreaterThan(0)
+  expect(peak).toBeLessThan(2 * BUDGET)
+}, 90_000)
+
+it('[MQTT-4.3.1-1] QoS 0: a subscriber far behind the others loses messages (subscriber_behind) at once instead of holding the publisher to its pace', async () => {
+  const N = 20_000
+  const { clients, seen } = await readers('over/q0', 0, 2)
+  const behind0 = await metric('culex_messages_dropped_total', 'reason="subscriber_behind"')
+  const received0 = await metric('culex_messages_received_total')
+  // reader 0 reads all the time, reader 1 not while the flood lasts (a slow reader's kernel buffers
+  // grow with its reads and could hide a 10 MB flood; one that does not read keeps them small)
+  const stream = (clients[1] as unknown as { stream: NodeJS.ReadableStream }).stream
+  stream.pause()
+  const stop = (): unknown => stream.resume()
+  try {
+    const pub = await flood('over/q0', 0, N, 512)
+    // the whole flood is taken in well before the slow reader could have read it
+    await waitFor(async () => (await metric('culex_messages_received_total')) - received0 >= N, 20_000, 'the flood taken in')
+    pub.destroy()
+  } finally {
+    stop()
+  }
+  expect(await metric('culex_messages_dropped_total', 'reason="subscriber_behind"')).toBeGreaterThan(behind0)
+  expect(seen[1]!.size).toBeLessThan(N)
+  expect(seen[0]!.size).toBeGreaterThan(seen[1]!.size)
+}, 60_000)
+
+it('messages larger than one bounded read (16 KiB) still go through, one after another', async () => {
+  const { seen } = await readers('over/big', 1, 1)
+  const pub = await connect(url)
+  for (const [i, size] of [100_000, 16_385, 900_000].entries()) {
+    const payload = Buffer.alloc(size, 97)
+    payload.write(String(i).padStart(6, '0'))
+    await pub.publishAsync('over/big', payload, { qos: 1 })
+  }
+  await waitFor(() => seen[0]!.size === 3, 10_000, 'the three large messages')
+})

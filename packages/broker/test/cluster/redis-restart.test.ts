@@ -47,8 +47,9 @@ describe('cluster: Redis restarted under the nodes', () => {
 
     await redis.restart()
     await waitFor(async () => (await a.readyz()) === 200 && (await b.readyz()) === 200, 15_000, 'both nodes ready again')
+    // the log line is written before readiness turns back, but reaches us through the child's stdout pipe
     for (const n of [a, b]) {
-      expect(logLines(n.proc.text()).some((l) => l.msg === 'subscriptions re-synced from redis')).toBe(true)
+      await waitFor(() => logLines(n.proc.text()).some((l) => l.msg === 'subscriptions re-synced from redis'), 5000, `${n.id} re-sync log line`)
     }
 
     // the live subscription made before the outage still gets messages from the other node

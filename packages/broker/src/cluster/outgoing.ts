@@ -44,8 +44,9 @@ export const REPLAY_PAGE_BYTES = 1 << 20
 /** a replay's position outlives a node that died during it by this much at most (renewed each page) */
 const REPLAY_TTL_S = 3600
 
-// shared by the scripts: take `m` or the next id after it not in use by the session (1..65535)
-const FREE_ID = `
+// shared by the scripts (scripts build `packet:*` and PUBREL keys from list entries: one Redis, not Redis Cluster)
+// free_id: `m` or the next id after it not in use by the session (1..65535)
+const HELPERS = `
 local function free_id(ids, m)
   for _ = 1, 65535 do
     if redis.call('HEXISTS', ids, 'm' .. m) == 0 then return m end
@@ -68,7 +69,7 @@ end
 
 // KEYS: list, ids. ARGV: entry key, packet id wanted. A PUBLISH goes out: record its id.
 // Returns the id to use: the one wanted unless another in-flight message of the session has it.
-const SENT_LUA = `${FREE_ID}
+const SENT_LUA = `${HELPERS}
 local key, want = ARGV[1], tonumber(ARGV[2])
 if redis.call('HGET', KEYS[2], 'm' .. want) == key then return want end
 local m = free_id(KEYS[2], want)
@@ -79,7 +80,7 @@ return m
 `
 
 // KEYS: list, ids. ARGV: packet id. PUBREC received: the entry becomes a PUBREL, in place.
-const PUBREC_LUA = `${FREE_ID}
+const PUBREC_LUA = `${HELPERS}
 local m = ARGV[1]
 local key = redis.call('HGET', KEYS[2], 'm' .. m)
 if not key or string.sub(key, 1, 7) ~= 'packet:' then return 0 end
@@ -96,7 +97,7 @@ return 1
 
 // KEYS: list, ids, replay. ARGV: packet id. PUBACK/PUBCOMP received: the entry leaves the queue.
 // Returns the acknowledged message's body ('' for a PUBREL, false when nothing was in flight).
-const ACKED_LUA = `${FREE_ID}
+const ACKED_LUA = `${HELPERS}
 local m = ARGV[1]
 local key = redis.call('HGET', KEYS[2], 'm' .. m)
 if not key then return false end
@@ -129,7 +130,7 @@ return n
 // after the message that reaches them).
 // Returns {next id, then per entry: key, body ('' for a PUBREL), id, sent before (1/0), granted QoS ('' = as published)}
 // or {-1} when another replay of the session took over, {next id} alone when done.
-const REPLAY_PAGE_LUA = `${FREE_ID}
+const REPLAY_PAGE_LUA = `${HELPERS}
 local list, ids, replay = KEYS[1], KEYS[2], KEYS[3]
 local r = redis.call('HMGET', replay, 'token', 'cursor', 'end')
 if r[1] ~= ARGV[1] then return {-1} end
@@ -180,7 +181,7 @@ return out
 `
 
 // KEYS: list, ids, replay. The session ends: its queue goes, with its references to message bodies.
-const DROP_LUA = `${FREE_ID}
+const DROP_LUA = `${HELPERS}
 for _, key in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
   if string.sub(key, 1, 7) == 'packet:' then unref(key) else redis.call('DEL', key) end
 end

@@ -48,10 +48,11 @@ child.on('exit', (code) => {
   for (const r of rows) {
     console.log(`${r.mode.padEnd(8)}${r.transport.padEnd(11)}${String(r.cases).padEnd(11)}${String(r.crashes).padEnd(9)}${String(r.exceptions).padEnd(12)}${String(r.canary_sent).padEnd(13)}${String(r.canary_lost).padEnd(13)}${r.cases_per_s}`)
   }
+  const setupFailures = rows.reduce((n, r) => n + Object.values(r.setup_failures ?? {}).reduce((a, b) => a + b, 0), 0)
   const bad = sum('crashes') + sum('canary_lost') + rows.filter((r) => r.exceptions !== 0).length
   console.log(
     `\ncases run: ${sum('cases')} of ${o.cases}; crashes: ${sum('crashes')}; exceptions: ${sum('exceptions')}; ` +
-      `canary sent: ${sum('canary_sent')}, lost: ${sum('canary_lost')}; ${Math.round(seconds)} s (${started.toISOString()} .. ${new Date().toISOString()})`,
+      `canary sent: ${sum('canary_sent')}, lost: ${sum('canary_lost')}; sessions not set up (retried, not cases): ${setupFailures}; ${Math.round(seconds)} s (${started.toISOString()} .. ${new Date().toISOString()})`,
   )
   process.exit(code !== 0 || bad > 0 || rows.length === 0 ? 1 : 0)
 })

@@ -34,8 +34,8 @@ export interface CulexNode {
   log: Logger
   readiness: Readiness
   ports: { mqtt: number; ws: number; http: number; tls?: number }
-  /** graceful stop: not ready, stop accepting, disconnect clients, close persistence */
-  close(): Promise<void>
+  /** graceful stop: not ready, (drain_ms unless `drain: false`), stop accepting, disconnect clients, close persistence */
+  close(opts?: { drain?: boolean }): Promise<void>
 }
 
 export async function startNode(config: CulexConfig, log?: Logger): Promise<CulexNode> {
@@ -52,7 +52,7 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   readiness.add('auth', security.ready)
   const backend = await createBackend(config.redis_url, log, nodeId, () => counters.queuedDeliveries)
   if (backend.mode === 'cluster') readiness.add('redis', backend.healthy)
-  const broker = await createBroker({ config, nodeId, backend, counters, faults, hooks: security.hooks })
+  const broker = await createBroker({ config, nodeId, backend, counters, faults, hooks: security.hooks, log })
   security.attach(broker)
   // cluster mode: registry heartbeat, will sweeper, re-sync after Redis outages (cluster/index.ts)
   const cluster = backend.links ? await attachCluster({ broker, links: backend.links, config, nodeId, log }) : undefined
@@ -113,10 +113,16 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
     log.info(security.describe(), 'security')
 
     let closing: Promise<void> | undefined
-    const close = (): Promise<void> =>
+    const close = (opts: { drain?: boolean } = {}): Promise<void> =>
       (closing ??= (async () => {
+        // drain: /readyz 503 first, clients kept, so HAProxy's checks take the node out before its
+        // clients reconnect (they must land on the other nodes, not here again)
         readiness.draining = true
-        log.info('draining: no longer ready, closing listeners')
+        if (config.drain_ms > 0 && opts.drain !== false) {
+          log.info({ drain_ms: config.drain_ms }, 'draining: /readyz 503, clients kept until the load balancer took the node out')
+          await new Promise((r) => setTimeout(r, config.drain_ms))
+        }
+        log.info('closing listeners, disconnecting clients')
         for (const client of ws.wss.clients) client.terminate()
         const stopped = [stopAccepting(tcp), stopAccepting(ws.server), ...(tls ? [stopAccepting(tls)] : [])]
         await new Promise<void>((resolve) => broker.close(() => resolve()))

@@ -10,6 +10,8 @@ import { createPublishGate } from './backpressure.js'
 import { orderSessionReplay } from './session-order.js'
 import { markRedeliveries } from './redelivery.js'
 import { pubackAfterPublish } from './puback-after-publish.js'
+import { installConformance } from './conformance.js'
+import type { Logger } from '../log.js'
 import { installExactDedupe, seedCounter, seenBefore } from '../cluster/dedupe.js'
 import { isolateHooks, type ClientFaults } from '../limits/client-faults.js'
 
@@ -22,9 +24,10 @@ export interface BrokerParts {
   faults: ClientFaults
   /** extra Aedes hooks (auth, ACL) from other concerns */
   hooks?: Partial<AedesOptions>
+  log: Logger
 }
 
-export async function createBroker({ config, nodeId, backend, counters, faults, hooks = {} }: BrokerParts): Promise<Aedes> {
+export async function createBroker({ config, nodeId, backend, counters, faults, hooks = {}, log }: BrokerParts): Promise<Aedes> {
   const forward = hooks.authorizeForward
   // a publisher waits while the node's subscribers are behind (backpressure.ts)
   const gate = createPublishGate(counters)
@@ -36,7 +39,7 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
     persistence: backend.persistence,
     heartbeatInterval: config.heartbeat_interval_ms,
     connectTimeout: config.connect_timeout_ms,
-    keepaliveLimit: config.keepalive_max_s,
+    // keepalive_max_s is applied by conformance.ts (Aedes' keepaliveLimit refuses with CONNACK 6)
     maxClientsIdLength: config.max_client_id_length,
     queueLimit: config.queue_limit,
     ...hooks,
@@ -64,6 +67,8 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   // DUP on redeliveries (cluster mode: cluster/outgoing.ts)
   if (backend.mode === 'memory') markRedeliveries(broker)
   puback.attach(broker)
+  // MQTT 3.1.1 statements Aedes gets wrong (conformance.ts, docs/conformance.md)
+  installConformance(broker, { keepaliveMaxS: config.keepalive_max_s, log, redis: backend.links?.data })
   broker.on('closed', () => gate.releaseAll())
   return broker
 }

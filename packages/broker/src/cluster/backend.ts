@@ -43,6 +43,7 @@ export async function createBackend(redisUrl: string | undefined, log: Logger, n
     channel: 'culex:bus',
     backlog,
     onError: (err) => log.warn({ err: err.message }, 'cluster bus error'),
+    onHeld: (info) => log.info(info, 'cluster bus: held messages until every node had them'),
   })
   // aedes-persistence-redis with our fixes for the cluster (see persistence.ts)
   const { persistence, core } = createClusterPersistence({ db: dataConn, sub: subConn, pub: pubConn, mq, log })

@@ -2,14 +2,18 @@
  * Wire format of the cluster bus: many Aedes packets in one Redis PUBLISH.
  * Pure (Buffer in, Buffer out) so it is unit-tested without Redis.
  *
- * batch  = u8 version(1) | u8 originLen | origin | u32 count | packet*
+ * batch  = u8 version(2) | u8 originLen | origin | f64 seq | f64 base | u32 count | packet*
+ *          (version 1, from older nodes, has no seq and base: read, never written)
+ * seq    = the batch's number from its origin (1, 2, ...); base = the origin's oldest batch
+ *          still unsettled when this one was sent (bus-delivery.ts)
  * packet = u8 flags | u8 brokerIdLen | brokerId | f64 brokerCounter |
  *          u16 topicLen | topic | u32 payloadLen | payload |
  *          [u16 clientIdLen | clientId]   (flag CLIENT_ID)
  *          [u32 extraLen | JSON extra]     (flag EXTRA: cmd, nl, properties, messageExpiry)
  * flags  = qos (bits 0-1) | retain (2) | dup (3) | CLIENT_ID (4) | EXTRA (5)
  */
-const VERSION = 1
+const VERSION = 2
+const V1 = 1
 const RETAIN = 4
 const DUP = 8
 const CLIENT_ID = 16
@@ -49,15 +53,17 @@ function measure(p: BusPacket): { size: number; extra?: Buffer } {
   return { size, extra }
 }
 
-export function encodeBatch(origin: string, packets: readonly BusPacket[]): Buffer {
+export function encodeBatch(origin: string, packets: readonly BusPacket[], seq = 0, base = 0): Buffer {
   const measured = packets.map(measure)
   const originLen = Buffer.byteLength(origin)
-  let total = 1 + 1 + originLen + 4
+  let total = 1 + 1 + originLen + 8 + 8 + 4
   for (const m of measured) total += m.size
   const buf = Buffer.allocUnsafe(total)
   let o = buf.writeUInt8(VERSION, 0)
   o = buf.writeUInt8(originLen, o)
   o += buf.write(origin, o)
+  o = buf.writeDoubleBE(seq, o)
+  o = buf.writeDoubleBE(base, o)
   o = buf.writeUInt32BE(packets.length, o)
   for (let i = 0; i < packets.length; i++) {
     const p = packets[i]!
@@ -86,13 +92,28 @@ export function encodeBatch(origin: string, packets: readonly BusPacket[]): Buff
 
 /** the origin of a batch, without decoding its packets */
 export function originOf(buf: Buffer): string {
-  if (buf.length < 2 || buf[0] !== VERSION) throw new Error('cluster bus: unknown batch version')
+  if (buf.length < 2 || (buf[0] !== VERSION && buf[0] !== V1)) throw new Error('cluster bus: unknown batch version')
   return buf.toString('utf8', 2, 2 + buf[1]!)
 }
 
-export function decodeBatch(buf: Buffer): { origin: string; packets: BusPacket[] } {
+export interface DecodedBatch {
+  origin: string
+  /** undefined from a version 1 (older) node */
+  seq?: number
+  base?: number
+  packets: BusPacket[]
+}
+
+export function decodeBatch(buf: Buffer): DecodedBatch {
   const origin = originOf(buf)
   let o = 2 + buf[1]!
+  let seq: number | undefined
+  let base: number | undefined
+  if (buf[0] === VERSION) {
+    seq = buf.readDoubleBE(o)
+    base = buf.readDoubleBE(o + 8)
+    o += 16
+  }
   const count = buf.readUInt32BE(o)
   o += 4
   const packets: BusPacket[] = new Array(count)
@@ -128,5 +149,5 @@ export function decodeBatch(buf: Buffer): { origin: string; packets: BusPacket[]
     packets[i] = p
   }
   if (o !== buf.length) throw new Error('cluster bus: trailing bytes in batch')
-  return { origin, packets }
+  return { origin, seq, base, packets }
 }

@@ -18,14 +18,27 @@
  * batches, so nothing arrives twice and no dedupe cache is needed. Every
  * node receives every message: right for the handful of nodes a Culex
  * cluster has. The emit callback fires once local delivery is done and Redis
- * has accepted the batch; Aedes finishes the publish after it (PUBREC for
- * QoS 2; Aedes 1.2 writes a QoS 1 PUBACK before publishing) and only then
- * reads that publisher's next packets.
+ * has handed the batch to every live node; Aedes finishes the publish after it
+ * (PUBREC for QoS 2; the QoS 1 PUBACK is held until then by
+ * broker/puback-after-publish.ts) and only then reads that publisher's next
+ * packets.
+ *
+ * Delivery guarantee (issue 8): a PUBACK waits until the message has reached
+ * every live node, rather than a node recovering what it missed afterwards.
+ * Redis pub/sub drops what a link that is not subscribed misses (after a
+ * Redis restart a node's PUBLISHes can be replayed before the other nodes
+ * subscribed again), so the PUBLISH reply count (links that got the batch) is
+ * compared with the live nodes; a short batch is held and re-published until
+ * they all have it (bus-delivery.ts), and receivers drop copies and restore
+ * the order by batch number (bus-order.ts). No extra Redis round trip on the
+ * fast path; docs/cluster.md says what it costs when a node dies.
  */
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import MQEmitter from 'mqemitter'
-import { decodeBatch, encodeBatch, originOf, type BusPacket } from './bus-codec.js'
+import { decodeBatch, originOf, type BusPacket } from './bus-codec.js'
+import { BusDelivery, SILENT_MS, type HeldEpisode } from './bus-delivery.js'
+import { BusOrder } from './bus-order.js'
 
 type Done = (err?: Error | null) => void
 
@@ -40,6 +53,8 @@ export interface BusOptions {
   /** backlog at which this node asks its peers to slow down (they resume at a quarter of it) */
   highWater?: number
   onError?: (err: Error) => void
+  /** batches were held until every node had them (after a Redis restart, a node's death) */
+  onHeld?: (info: HeldEpisode) => void
 }
 
 interface LocalEmitter {
@@ -128,42 +143,60 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     const callbacks = waiters
     pending = []
     waiters = []
-    pub.publish(channel, encodeBatch(origin, packets)).then(
-      () => {
-        if (peersPressured()) for (const cb of callbacks) held.push(cb)
-        else for (const cb of callbacks) cb()
-      },
-      (err: Error) => {
-        onError(err)
-        for (const cb of callbacks) cb(err)
-      },
-    )
+    // done once every live node has the batch (bus-delivery.ts)
+    delivery.send(packets, (err) => {
+      if (err) for (const cb of callbacks) cb(err)
+      else if (peersPressured()) for (const cb of callbacks) held.push(cb)
+      else for (const cb of callbacks) cb()
+    })
   }
 
-  sub.on('message', (ch: string, message: string) => {
-    if (ch === control) onControl(message)
+  // once each and in order per origin, whatever order and how many times batches arrive
+  const deliverRemote = (packets: BusPacket[]): void => {
+    // straight to the matching local listeners: mqemitter's queue (its
+    // concurrency limit) recurses once per queued message that matches
+    // nothing, and every node receives every message, so a large batch
+    // would overflow the stack. Remote messages cannot be pushed back on
+    // anyway; slow local consumers are bounded by limits/guard.ts.
+    for (const p of packets) {
+      const listeners = matcher.match(p.topic)
+      for (let i = 0; i < listeners.length; i++) listeners[i]!(p, noop)
+    }
+  }
+  const order = new BusOrder(deliverRemote, (peer, n) => onError(new Error(`cluster bus: ${n} batch(es) from ${peer} never arrived`)))
+  const delivery = new BusDelivery({
+    pub,
+    sub,
+    channel,
+    origin,
+    onError,
+    onPeer: (peer, base) => (base === 'bye' ? order.forget(peer) : order.beat(peer, base)),
+    onHeld: opts.onHeld,
   })
-  sub.on('messageBuffer', (ch: Buffer, message: Buffer) => {
-    if (ch.toString() !== channel) return
+  const sweep = setInterval(() => {
+    const since = delivery.listeningSince
+    if (since !== undefined) order.sweep(4 * SILENT_MS, since)
+  }, SILENT_MS)
+  sweep.unref()
+
+  // 'messageBuffer' only: while any 'message' listener exists ioredis turns every message,
+  // each whole bus batch included, into a string
+  sub.on('messageBuffer', (chBuf: Buffer, message: Buffer) => {
+    const ch = chBuf.toString()
+    if (ch === control) return onControl(message.toString())
+    if (ch === delivery.presence) return delivery.onPresence(message.toString())
+    if (ch !== channel) return
     try {
       if (originOf(message) === origin) return
-      const { packets } = decodeBatch(message)
-      // straight to the matching local listeners: mqemitter's queue (its
-      // concurrency limit) recurses once per queued message that matches
-      // nothing, and every node receives every message, so a large batch
-      // would overflow the stack. Remote messages cannot be pushed back on
-      // anyway; slow local consumers are bounded by limits/guard.ts.
-      for (const p of packets) {
-        const listeners = matcher.match(p.topic)
-        for (let i = 0; i < listeners.length; i++) listeners[i]!(p, noop)
-      }
+      const batch = decodeBatch(message)
+      order.batch(batch.origin, batch.seq, batch.base, batch.packets)
       if (!pressureOn && backlog() >= highWater) setPressure(true)
     } catch (err) {
       onError(err as Error)
     }
   })
   const subscribe = (): void => {
-    sub.subscribe(channel, control).catch((err: Error) => onError(err))
+    sub.subscribe(channel, control, delivery.presence).catch((err: Error) => onError(err))
   }
   // ioredis re-subscribes by itself after a reconnect (autoResubscribe)
   if (sub.status === 'ready') subscribe()
@@ -175,6 +208,8 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     clearInterval(refresh)
     clearInterval(poll)
     clearInterval(expiryTimer)
+    clearInterval(sweep)
+    delivery.close()
     pressuredPeers.clear()
     releaseHeld()
     return closeLocal(cb)

@@ -10,6 +10,8 @@ export const NODES_KEY = 'culex:nodes'
 export const nodeKey = (nodeId: string): string => `culex:node:${nodeId}`
 /** set of the client ids connected to a node */
 export const nodeClientsKey = (nodeId: string): string => `culex:node:${nodeId}:clients`
+/** set of the client ids that have a session, for CONNACK's Session Present (broker/conformance-session.ts) */
+export const SESSIONS_KEY = 'culex:sessions'
 /** lock held by the one node that sweeps wills of dead nodes */
 export const WILL_LOCK_KEY = 'culex:lock:wills'
 /** channel on which nodes announce subscription changes (replaces aedes' $SYS/sub/+ broadcast) */

@@ -6,6 +6,9 @@
  * - `culex:node:<id>:clients` (set): client ids connected to the node, for
  *   exact client counts and to tell a stale will from a live client.
  * Times come from Redis (`TIME`), so node clocks never have to agree.
+ * `culex cluster status` calls a node dead once it missed two beats (its hash says when it beat
+ * last and how often it beats), sooner than the registration lapses: the lapse (3 beats) is what
+ * the will sweeper acts on, and it must not fire on one late beat.
  */
 import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
@@ -62,6 +65,7 @@ export class NodeRegistry {
       try {
         const fields: string[] = []
         for (const [k, v] of Object.entries(this.opts.info())) fields.push(k, String(v))
+        fields.push('heartbeat_ms', String(this.opts.heartbeatMs))
         await this.db.eval(BEAT_LUA, 2, NODES_KEY, nodeKey(this.opts.nodeId), this.opts.nodeId, this.ttlMs, ...fields)
       } finally {
         this.beating = undefined
@@ -107,6 +111,9 @@ export interface NodeStatus {
   state: 'live' | 'stopped' | 'dead'
   /** ms until the registration lapses (negative: lapsed that long ago) */
   expiresInMs: number
+  /** ms since the node's last heartbeat */
+  silentMs: number
+  /** clients connected to the node (a dead node's last known ones: they are counted nowhere) */
   clients: number
   info: Record<string, string>
 }
@@ -121,8 +128,21 @@ export async function listNodes(db: Redis): Promise<NodeStatus[]> {
     const id = flat[i]!
     const deadline = Number(flat[i + 1])
     const [info, clients] = await Promise.all([db.hgetall(nodeKey(id)), db.scard(nodeClientsKey(id))])
-    const state = deadline < now ? 'dead' : Object.keys(info).length === 0 ? 'stopped' : 'live'
-    out.push({ id, live: state === 'live', state, expiresInMs: deadline - now, clients, info })
+    const beatMs = Number(info.heartbeat_ms) || 0
+    // a node without a hash stopped (or lapsed): its registration deadline is 3 beats after its last one
+    const lastBeat = Number(info.last_beat) || deadline - 3 * (beatMs || 5000)
+    const silentMs = now - lastBeat
+    const missedTwo = beatMs > 0 && silentMs > 2 * beatMs
+    const state = deadline < now || missedTwo ? 'dead' : Object.keys(info).length === 0 ? 'stopped' : 'live'
+    out.push({ id, live: state === 'live', state, expiresInMs: deadline - now, silentMs, clients, info })
   }
   return out.sort((a, b) => Number(b.live) - Number(a.live) || a.id.localeCompare(b.id))
+}
+
+/** distinct clients connected to the given nodes: a client that moved and is still in its old node's set counts once */
+export async function clientTotal(db: Redis, nodeIds: string[]): Promise<number> {
+  if (nodeIds.length === 0) return 0
+  const tmp = `culex:tmp:clients:${process.pid}:${Date.now()}`
+  const res = await db.multi().sunionstore(tmp, ...nodeIds.map(nodeClientsKey)).del(tmp).exec()
+  return Number(res?.[0]?.[1] ?? 0)
 }

@@ -6,8 +6,9 @@ import type { Command } from 'commander'
 import { Redis } from 'ioredis'
 import { clusterUp, ClusterUpError } from '../local-cluster/up.js'
 import { clusterDown } from '../local-cluster/down.js'
-import { DEFAULT_DIR, clusterRedisUrl } from '../local-cluster/state.js'
-import { listNodes } from '../cluster/registry.js'
+import { DEFAULT_DIR, alive, clusterRedisUrl, readState } from '../local-cluster/state.js'
+import { controlSocket, requestRestart } from '../local-cluster/control.js'
+import { listNodes, clientTotal } from '../cluster/registry.js'
 
 const int = (name: string) => (v: string): number => {
   const n = Number(v)
@@ -42,8 +43,10 @@ export function registerCluster(program: Command): void {
       boolArg,
     )
     .option('--node-config <file>', 'config file every node starts with (culex start --config)')
-    .option('--keepalive-max-s <s>', 'highest MQTT keepalive the nodes accept; HAProxy timeouts are twice it', int('--keepalive-max-s'), 300)
+    .option('--keepalive-max-s <s>', 'MQTT keepalive cap of the nodes (a longer or zero keepalive is held to it); HAProxy timeouts are twice it', int('--keepalive-max-s'), 300)
     .option('--log-level <level>', 'log level of the nodes', 'info')
+    .option('--health-check-ms <ms>', 'HAProxy health check interval; a stopping node drains (/readyz 503, clients kept) for 3 of them', int('--health-check-ms'), 1000)
+    .option('--restart-delay-ms <ms>', 'first restart delay of a node, Redis or HAProxy that died; doubles on each quick failure, up to 30 s', int('--restart-delay-ms'), 500)
     .action(async (opts: Record<string, unknown>) => {
       const bind = opts.bind as string
       const out = (line: string): void => void process.stdout.write(`${line}\n`)
@@ -63,6 +66,8 @@ export function registerCluster(program: Command): void {
           nodeConfig: opts.nodeConfig as string | undefined,
           keepaliveMaxS: opts.keepaliveMaxS as number,
           logLevel: opts.logLevel as string,
+          healthCheckMs: Math.max(100, opts.healthCheckMs as number),
+          restartDelayMs: Math.max(100, opts.restartDelayMs as number),
           out,
         })
       } catch (err) {
@@ -96,6 +101,24 @@ export function registerCluster(program: Command): void {
     })
 
   cluster
+    .command('restart')
+    .description('rolling restart of the cluster `culex cluster up` runs from --dir: one node at a time, drained first')
+    .option('--dir <dir>', 'the folder given to `culex cluster up`', DEFAULT_DIR)
+    .action(async (opts: { dir: string }) => {
+      const s = readState(opts.dir)
+      if (!s || !alive(s.pid)) {
+        process.stderr.write(`culex cluster restart: no running cluster in ${opts.dir} (start one with: culex cluster up --dir ${opts.dir})\n`)
+        process.exit(1)
+      }
+      // the supervisor owns the node processes: it restarts them, so it never starts one twice
+      const ok = await requestRestart(opts.dir, (line) => void process.stdout.write(`culex cluster restart: ${line}\n`)).catch((err: Error) => {
+        process.stderr.write(`culex cluster restart: cannot reach the supervisor (pid ${s.pid}) on ${controlSocket(opts.dir)}: ${err.message}\n`)
+        return false
+      })
+      process.exit(ok ? 0 : 1)
+    })
+
+  cluster
     .command('status')
     .description('live nodes of a cluster and their client counts')
     .option('--redis <url>', 'Redis URL of the cluster (default: CULEX_REDIS_URL, else the cluster in --dir)')
@@ -113,15 +136,16 @@ export function registerCluster(program: Command): void {
         await db.connect()
         const nodes = await listNodes(db)
         const live = nodes.filter((n) => n.live)
+        // a client that moved is counted once, wherever it is now
+        const clients = await clientTotal(db, live.map((n) => n.id))
         if (opts.json) {
-          process.stdout.write(`${JSON.stringify({ redis: url, nodes }, null, 2)}\n`)
+          process.stdout.write(`${JSON.stringify({ redis: url, clients, nodes }, null, 2)}\n`)
         } else {
-          const clients = live.reduce((s, n) => s + n.clients, 0)
           const rows = [['NODE', 'STATE', 'CLIENTS', 'MQTT', 'WS', 'HTTP', 'PID', 'UP', 'VERSION']]
           for (const n of nodes) {
             const at = (k: string): string => (n.info[`${k}_port`] ? `${n.info.host ?? ''}:${n.info[`${k}_port`]}` : '-')
             const up = n.info.started ? `${Math.round((Date.now() - Number(n.info.started)) / 1000)}s` : '-'
-            rows.push([n.id, n.state === 'dead' ? `dead ${Math.round(-n.expiresInMs / 1000)}s` : n.state, String(n.clients), at('mqtt'), at('ws'), at('http'), n.info.pid ?? '-', up, n.info.version ?? '-'])
+            rows.push([n.id, n.state === 'dead' ? `dead ${Math.round(n.silentMs / 1000)}s` : n.state, n.live ? String(n.clients) : '-', at('mqtt'), at('ws'), at('http'), n.info.pid ?? '-', up, n.info.version ?? '-'])
           }
           const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
           process.stdout.write(`cluster at ${url}: ${live.length} live node${live.length === 1 ? '' : 's'}, ${clients} client${clients === 1 ? '' : 's'}\n`)

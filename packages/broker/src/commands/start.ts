@@ -52,13 +52,15 @@ export function registerStart(program: Command): void {
       process.on('uncaughtException', fatal('uncaught exception'))
       process.on('unhandledRejection', fatal('unhandled rejection'))
       const stop = (signal: string): void => {
-        node.log.info({ signal, grace_period_ms: config.grace_period_ms }, 'shutting down')
+        // SIGTERM (an orchestrator: systemd, Docker, a rolling restart) drains first; SIGINT (Ctrl-C) does not
+        const drain = signal === 'SIGTERM'
+        node.log.info({ signal, drain_ms: drain ? config.drain_ms : 0, grace_period_ms: config.grace_period_ms }, 'shutting down')
         const timer = setTimeout(() => {
           node.log.error('grace period over, forcing exit')
           process.exit(1)
-        }, config.grace_period_ms)
+        }, (drain ? config.drain_ms : 0) + config.grace_period_ms)
         timer.unref()
-        node.close().then(
+        node.close({ drain }).then(
           () => process.exit(0),
           (err: Error) => {
             node.log.error({ err: err.message }, 'error while stopping')

@@ -55,11 +55,11 @@ export async function waitExit(pid: number, ms: number): Promise<boolean> {
   return true
 }
 
-/** SIGTERM, then SIGKILL after `graceMs` */
-export async function stopPid(pid: number | undefined, graceMs: number): Promise<void> {
+/** SIGTERM (or `signal`), then SIGKILL after `graceMs` */
+export async function stopPid(pid: number | undefined, graceMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (!pid || !alive(pid)) return
   try {
-    process.kill(pid, 'SIGTERM')
+    process.kill(pid, signal)
   } catch {
     return
   }

@@ -17,7 +17,8 @@ export interface ClusterState {
   redis_url: string
   redis: { pid: number; port: number; dir: string }
   haproxy?: { pid: number; config: string; bind: string; mqtt_port: number; tls_port: number; wss_port: number; stats_port: number }
-  nodes: Array<{ id: string; pid: number; mqtt?: number; ws?: number; http?: number; log: string }>
+  /** pid: the node's current process (the supervisor restarts a node that dies); restarts: how often it did */
+  nodes: Array<{ id: string; pid: number; mqtt?: number; ws?: number; http?: number; log: string; restarts?: number }>
   certs?: { ca: string; pem: string }
   started: string
 }

@@ -7,14 +7,18 @@
  * them up. SIGINT/SIGTERM (or `culex cluster down`) stops HAProxy, then the
  * nodes (gracefully), then Redis.
  */
-import type { ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import type { Server } from 'node:http'
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs'
 import { isAbsolute, join, relative, resolve } from 'node:path'
 import { findAssets } from './assets.js'
 import { ensureCerts } from './certs.js'
 import { checkHaproxyConfig, renderHaproxyFile } from './haproxy.js'
 import { INSTALL_LINE, aliveAs, assertPortFree, freePort, redisPing, spawnLogged, stopPid, waitUntil, which } from './procs.js'
 import { readState, removeState, writeState, alive, type ClusterState } from './state.js'
+import { Supervised, type SupervisedSpec } from './supervisor.js'
+import { haproxyServers, httpStatus, readyLine, tail } from './probe.js'
+import { startControl } from './control.js'
+import { rollingRestart } from './rolling.js'
 
 export class ClusterUpError extends Error {}
 
@@ -33,14 +37,12 @@ export interface UpOptions {
   nodeConfig?: string
   logLevel: string
   keepaliveMaxS: number
+  /** HAProxy's health check interval; a stopping node drains for 3 of them (HAProxy takes it out after 2 failed checks) */
+  healthCheckMs?: number
+  /** first restart delay of a process that died (doubles on each quick failure, up to 30 s) */
+  restartDelayMs?: number
   /** stdout lines */
   out: (line: string) => void
-}
-
-interface Child {
-  name: string
-  proc: ChildProcess
-  log: string
 }
 
 export interface RunningCluster {
@@ -85,7 +87,14 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
   const redisDir = join(dir, 'redis')
   for (const d of [dir, logs, redisDir]) mkdirSync(d, { recursive: true })
 
-  const children: Child[] = []
+  const checkInterMs = o.healthCheckMs ?? 1000
+  const drainMs = 3 * checkInterMs
+  const host = o.bind === '0.0.0.0' || o.bind === '::' ? '127.0.0.1' : o.bind
+  const statsCsv = `http://${host}:${o.statsPort}/;csv`
+  let redis: Supervised | undefined
+  let haproxy: Supervised | undefined
+  const nodes: Array<{ id: string; sup: Supervised }> = []
+  let control: Server | undefined
   let stopping = false
   let resolveStopped!: () => void
   const stopped = new Promise<void>((r) => (resolveStopped = r))
@@ -99,11 +108,14 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
     started: new Date().toISOString(),
   }
 
-  const exitWatch = (c: Child): void => {
-    c.proc.on('exit', (code, signal) => {
-      if (!stopping) o.out(`culex cluster: ${c.name} exited (${signal ?? `code ${code}`}); see ${show(c.log)}`)
-    })
+  // the state file follows every (re)start: pids, restart counts
+  const changed = (): void => {
+    if (redis) state.redis.pid = redis.pid ?? 0
+    if (haproxy && state.haproxy) state.haproxy.pid = haproxy.pid ?? 0
+    for (const n of nodes) Object.assign(state.nodes.find((e) => e.id === n.id)!, { pid: n.sup.pid ?? 0, restarts: n.sup.restarts })
+    if (!stopping) writeState(state)
   }
+  const supervise = (spec: SupervisedSpec): Supervised => new Supervised({ ...spec, log: show(spec.log) }, { stopping: () => stopping, out: o.out, changed, backoffFirstMs: o.restartDelayMs })
 
   const stop = async (reason: string): Promise<void> => {
     if (stopping) return stopped
@@ -114,11 +126,12 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
     } catch {
       /* folder gone */
     }
-    const haproxy = children.find((c) => c.name === 'haproxy')
-    await stopPid(haproxy?.proc.pid, 3000)
-    await Promise.all(children.filter((c) => c.name.startsWith('node ')).map((c) => stopPid(c.proc.pid, 12_000)))
-    const redis = children.find((c) => c.name === 'redis-server')
-    await stopPid(redis?.proc.pid, 10_000)
+    for (const c of [haproxy, ...nodes.map((n) => n.sup), redis]) c?.cancel()
+    control?.close()
+    await stopPid(haproxy?.pid, 3000)
+    // SIGINT: no drain (HAProxy is gone already); the node still closes its clients and persistence cleanly
+    await Promise.all(nodes.map((n) => stopPid(n.sup.pid, 12_000, 'SIGINT')))
+    await stopPid(redis?.pid, 10_000)
     removeState(dir)
     o.out('culex cluster stopped')
     resolveStopped()
@@ -129,69 +142,69 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
     const certs = await ensureCerts(assets.makeCerts, join(dir, 'certs'), o.certHost)
     state.certs = { ca: certs.ca, pem: certs.pem }
 
-    // ---- redis-server, AOF on
+    // ---- redis-server, AOF on (restarted with the same arguments if it dies: it replays the AOF)
     const redisPort = o.redisPort ?? (await freePort('127.0.0.1'))
     const redisLog = join(logs, 'redis.log')
-    const redis: Child = {
+    const redisArgs = ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', redisDir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--daemonize', 'no', '--protected-mode', 'yes']
+    state.redis = { pid: 0, port: redisPort, dir: redisDir }
+    state.redis_url = `redis://127.0.0.1:${redisPort}`
+    redis = supervise({
       name: 'redis-server',
       log: redisLog,
-      proc: spawnLogged(
-        which('redis-server')!,
-        ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', redisDir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--daemonize', 'no', '--protected-mode', 'yes'],
-        redisLog,
-      ),
-    }
-    children.push(redis)
-    exitWatch(redis)
-    state.redis = { pid: redis.proc.pid!, port: redisPort, dir: redisDir }
-    state.redis_url = `redis://127.0.0.1:${redisPort}`
-    writeState(state)
-    await waitUntil(() => redisPing('127.0.0.1', redisPort), 15_000, 'redis-server', () =>
-      redis.proc.exitCode !== null ? `redis-server exited at start; see ${show(redisLog)}` : undefined,
-    )
+      spawn: () => spawnLogged(which('redis-server')!, redisArgs, redisLog),
+      ready: (proc) =>
+        waitUntil(() => redisPing('127.0.0.1', redisPort), 15_000, 'redis-server', () =>
+          proc.exitCode !== null ? `redis-server exited at start; see ${show(redisLog)}` : undefined,
+        ),
+    })
+    await redis.start()
 
-    // ---- nodes
+    // ---- nodes: port 0 at the first start, the same ports at every restart (HAProxy's config names them)
     for (let i = 1; i <= o.nodes; i++) {
       const id = `culex-${i}`
       const log = join(logs, `${id}.log`)
       writeFileSync(log, '')
-      const args = [
-        assets.cli, 'start',
-        ...(o.nodeConfig ? ['--config', resolve(o.nodeConfig)] : []),
-        '--redis-url', state.redis_url, '--node-id', id, '--host', '127.0.0.1',
-        '--mqtt-port', '0', '--ws-port', '0', '--http-port', '0',
-        '--trusted-proxies', '127.0.0.1', '--keepalive-max-s', String(o.keepaliveMaxS), '--log-level', nodeLogLevel(o.logLevel),
-        ...(o.allowAnonymous !== undefined ? ['--allow-anonymous', String(o.allowAnonymous)] : []),
-      ]
-      const node: Child = { name: `node ${id}`, log, proc: spawnLogged(process.execPath, args, log) }
-      children.push(node)
-      exitWatch(node)
-      state.nodes.push({ id, pid: node.proc.pid!, log })
-    }
-    writeState(state)
-    await Promise.all(
-      state.nodes.map(async (n, i) => {
-        const proc = children.find((c) => c.name === `node ${n.id}`)!.proc
-        let ready: { listeners: Record<string, string> } | undefined
-        await waitUntil(
-          () => {
-            ready = readyLine(n.log)
-            return ready !== undefined
+      state.nodes.push({ id, pid: 0, log, restarts: 0 })
+      const entry = (): ClusterState['nodes'][number] => state.nodes.find((n) => n.id === id)!
+      let logFrom = 0
+      nodes.push({
+        id,
+        sup: supervise({
+          name: `node ${id}`,
+          log,
+          spawn: () => {
+            const n = entry()
+            logFrom = fileSize(log)
+            const args = [
+              assets.cli, 'start',
+              ...(o.nodeConfig ? ['--config', resolve(o.nodeConfig)] : []),
+              '--redis-url', state.redis_url, '--node-id', id, '--host', '127.0.0.1',
+              '--mqtt-port', String(n.mqtt ?? 0), '--ws-port', String(n.ws ?? 0), '--http-port', String(n.http ?? 0),
+              '--trusted-proxies', '127.0.0.1', '--keepalive-max-s', String(o.keepaliveMaxS), '--log-level', nodeLogLevel(o.logLevel),
+              '--drain-ms', String(drainMs),
+              ...(o.allowAnonymous !== undefined ? ['--allow-anonymous', String(o.allowAnonymous)] : []),
+            ]
+            return spawnLogged(process.execPath, args, log)
           },
-          30_000,
-          `node ${n.id} to start`,
-          () => (proc.exitCode !== null ? `node ${n.id} exited at start:\n${tail(n.log)}` : undefined),
-        )
-        const port = (s: string | undefined): number => Number(/:(\d+)/.exec(s ?? '')?.[1])
-        state.nodes[i] = { ...n, mqtt: port(ready!.listeners.mqtt), ws: port(ready!.listeners.ws), http: port(ready!.listeners.http) }
-      }),
-    )
-    writeState(state)
-    await Promise.all(
-      state.nodes.map((n) =>
-        waitUntil(async () => (await status(`http://127.0.0.1:${n.http}/readyz`)) === 200, 30_000, `node ${n.id} /readyz 200`),
-      ),
-    )
+          ready: async (proc) => {
+            let ready: { listeners: Record<string, string> } | undefined
+            await waitUntil(
+              () => (ready = readyLine(log, logFrom)) !== undefined,
+              30_000,
+              `node ${id} to start`,
+              () => (proc.exitCode !== null ? `node ${id} exited at start:\n${tail(log)}` : undefined),
+            )
+            const port = (s: string | undefined): number => Number(/:(\d+)/.exec(s ?? '')?.[1])
+            Object.assign(entry(), { mqtt: port(ready!.listeners.mqtt), ws: port(ready!.listeners.ws), http: port(ready!.listeners.http) })
+            writeState(state)
+            await waitUntil(async () => (await httpStatus(`http://127.0.0.1:${entry().http}/readyz`)) === 200, 30_000, `node ${id} /readyz 200`, () =>
+              proc.exitCode !== null ? `node ${id} exited at start:\n${tail(log)}` : undefined,
+            )
+          },
+        }),
+      })
+    }
+    await Promise.all(nodes.map((n) => n.sup.start()))
 
     // ---- haproxy
     const config = join(dir, 'haproxy.cfg')
@@ -205,23 +218,42 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
         statsPort: o.statsPort,
         pem: certs.pem,
         keepaliveMaxS: o.keepaliveMaxS,
+        checkInterMs,
         nodes: state.nodes.map((n) => ({ id: n.id, host: '127.0.0.1', mqtt: n.mqtt!, ws: n.ws!, http: n.http! })),
       }),
     )
     await checkHaproxyConfig(config)
     const haproxyLog = join(logs, 'haproxy.log')
-    const haproxy: Child = { name: 'haproxy', log: haproxyLog, proc: spawnLogged(which('haproxy')!, ['-db', '-f', config], haproxyLog) }
-    children.push(haproxy)
-    exitWatch(haproxy)
-    state.haproxy = { pid: haproxy.proc.pid!, config, bind: o.bind, mqtt_port: o.mqttPort, tls_port: o.tlsPort, wss_port: o.wssPort, stats_port: o.statsPort }
-    writeState(state)
-    const host = o.bind === '0.0.0.0' || o.bind === '::' ? '127.0.0.1' : o.bind
-    await waitUntil(
-      async () => (await serversUp(`http://${host}:${o.statsPort}/;csv`)) >= 2 * o.nodes,
-      30_000,
-      'HAProxy to see every node up',
-      () => (haproxy.proc.exitCode !== null ? `haproxy exited at start:\n${tail(haproxyLog)}` : undefined),
-    )
+    state.haproxy = { pid: 0, config, bind: o.bind, mqtt_port: o.mqttPort, tls_port: o.tlsPort, wss_port: o.wssPort, stats_port: o.statsPort }
+    haproxy = supervise({
+      name: 'haproxy',
+      log: haproxyLog,
+      spawn: () => spawnLogged(which('haproxy')!, ['-db', '-f', config], haproxyLog),
+      ready: (proc) =>
+        waitUntil(
+          async () => [...(await haproxyServers(statsCsv)).values()].flat().filter((st) => st === 'UP').length >= 2 * o.nodes,
+          30_000,
+          'HAProxy to see every node up',
+          () => (proc.exitCode !== null ? `haproxy exited at start:\n${tail(haproxyLog)}` : undefined),
+        ),
+    })
+    await haproxy.start()
+    control = await startControl(dir, {
+      restart: (progress) => {
+        const line = (l: string): void => {
+          o.out(`culex cluster restart: ${l}`)
+          progress(l)
+        }
+        return rollingRestart({
+          nodes,
+          haproxyStates: async (id) => (await haproxyServers(statsCsv)).get(id) ?? [],
+          exitWithinMs: drainMs + 12_000,
+          haproxyWithinMs: drainMs + 10_000,
+          stopping: () => stopping,
+          progress: line,
+        })
+      },
+    })
 
     // ---- ready
     state.status = 'ready'
@@ -235,15 +267,18 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
     o.out(`culex cluster: WSS     wss://${host}:${o.wssPort}/mqtt`)
     o.out(`culex cluster: stats   http://${host}:${o.statsPort}/`)
     o.out(`culex cluster: anonymous clients ${o.allowAnonymous === true ? 'allowed' : o.allowAnonymous === false ? 'refused' : o.nodeConfig || process.env.CULEX_ALLOW_ANONYMOUS ? 'as the node config / CULEX_ALLOW_ANONYMOUS says' : 'refused (add the first user: culex user add NAME)'}; state in ${show(join(dir, 'cluster.json'))}`)
+    o.out(`culex cluster: processes that die are restarted (same id and ports); rolling restart: culex cluster restart --dir ${show(dir)}`)
     o.out(`culex cluster ready: ${o.nodes} node${o.nodes === 1 ? '' : 's'} (stop with Ctrl-C or: culex cluster down --dir ${show(dir)})`)
   } catch (err) {
     await stop('start-up failed')
     throw err instanceof ClusterUpError ? err : new ClusterUpError((err as Error).message)
   }
   const kill = (): void => {
-    for (const c of children) {
+    stopping = true
+    for (const c of [haproxy, ...nodes.map((n) => n.sup), redis]) {
+      c?.cancel()
       try {
-        if (c.proc.pid) process.kill(c.proc.pid, 'SIGKILL')
+        if (c?.pid) process.kill(c.pid, 'SIGKILL')
       } catch {
         /* gone */
       }
@@ -253,55 +288,9 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
   return { stop, kill, stopped }
 }
 
-function readyLine(log: string): { listeners: Record<string, string> } | undefined {
-  let text: string
+function fileSize(file: string): number {
   try {
-    text = readFileSync(log, 'utf8')
-  } catch {
-    return undefined
-  }
-  for (const line of text.split('\n')) {
-    if (!line.includes('"culex ready"')) continue
-    try {
-      return JSON.parse(line) as { listeners: Record<string, string> }
-    } catch {
-      /* partial */
-    }
-  }
-  return undefined
-}
-
-function tail(file: string, lines = 15): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n')
-  } catch {
-    return '(no log)'
-  }
-}
-
-async function status(url: string): Promise<number> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(2000) })
-    await res.arrayBuffer()
-    return res.status
-  } catch {
-    return 0
-  }
-}
-
-/** number of servers HAProxy reports UP in the culex backends */
-async function serversUp(csvUrl: string): Promise<number> {
-  try {
-    const res = await fetch(csvUrl, { signal: AbortSignal.timeout(2000) })
-    const text = await res.text()
-    const [head, ...rows] = text.replace(/^# /, '').trim().split('\n')
-    const cols = head!.split(',')
-    const px = cols.indexOf('pxname')
-    const sv = cols.indexOf('svname')
-    const st = cols.indexOf('status')
-    return rows
-      .map((r) => r.split(','))
-      .filter((c) => (c[px] === 'culex_mqtt' || c[px] === 'culex_ws') && c[sv] !== 'BACKEND' && c[sv] !== 'FRONTEND' && c[st] === 'UP').length
+    return statSync(file).size
   } catch {
     return 0
   }
@@ -311,7 +300,7 @@ async function serversUp(csvUrl: string): Promise<number> {
 export async function reapStale(s: ClusterState): Promise<void> {
   const stops: Array<Promise<void>> = []
   if (aliveAs(s.haproxy?.pid, 'haproxy')) stops.push(stopPid(s.haproxy!.pid, 3000))
-  for (const n of s.nodes) if (aliveAs(n.pid, 'cli.js')) stops.push(stopPid(n.pid, 12_000))
+  for (const n of s.nodes) if (aliveAs(n.pid, 'cli.js')) stops.push(stopPid(n.pid, 12_000, 'SIGINT'))
   await Promise.all(stops)
   if (aliveAs(s.redis?.pid, 'redis-server')) await stopPid(s.redis.pid, 10_000)
   removeState(s.dir)

@@ -9,11 +9,21 @@ describe('cluster bus codec', () => {
       { cmd: 'publish', brokerId: 'node-a', brokerCounter: 2 ** 40, topic: 'ünïcode/✓', payload: Buffer.alloc(70_000, 7), qos: 2, retain: true, dup: true },
       { cmd: 'publish', brokerId: '', brokerCounter: 0, topic: '$SYS/x/heartbeat', payload: Buffer.alloc(0), qos: 0, retain: false, dup: false, nl: true },
     ]
-    const buf = encodeBatch('origin-1', packets)
+    const buf = encodeBatch('origin-1', packets, 7, 5)
     expect(originOf(buf)).toBe('origin-1')
-    const { origin, packets: out } = decodeBatch(buf)
+    const { origin, seq, base, packets: out } = decodeBatch(buf)
     expect(origin).toBe('origin-1')
+    expect([seq, base]).toEqual([7, 5])
     expect(out).toEqual(packets)
+  })
+
+  it('reads a version 1 batch (from a node of an older release), which has no batch number', () => {
+    const v2 = encodeBatch('o', [{ topic: 't', payload: Buffer.from('x'), qos: 1, retain: false, dup: false }], 3, 1)
+    // version 1 = the same without the two f64 after the origin
+    const v1 = Buffer.concat([Buffer.from([1]), v2.subarray(1, 3), v2.subarray(19)])
+    const out = decodeBatch(v1)
+    expect(out.seq).toBeUndefined()
+    expect(out.packets.map((p) => [p.topic, p.payload.toString(), p.qos])).toEqual([['t', 'x', 1]])
   })
 
   it('refuses a batch of an unknown version or with trailing bytes', () => {

@@ -79,7 +79,7 @@ describe('cluster files', () => {
     }
   })
 
-  it('docker-compose.yml passes `docker-compose config`: redis with an AOF volume, three brokers, HAProxy with haproxy/ and the certs, the four public ports', async () => {
+  it('docker-compose.yml passes `docker-compose config`: redis with an AOF volume, three brokers, HAProxy with haproxy/ and the certs, the four public ports, every service restarted when it dies, brokers drained on stop', async () => {
     const { stdout } = await run('docker-compose', ['-f', join(REPO_ROOT, 'docker-compose.yml'), 'config'], { cwd: REPO_ROOT })
     expect(stdout).toMatch(/appendonly/)
     expect(stdout).toMatch(/redis-data:\/data/)
@@ -87,6 +87,10 @@ describe('cluster files', () => {
     for (const p of ['1883', '8883', '8443', '8404']) expect(stdout).toMatch(new RegExp(`published: ${p}|${p}:${p}`))
     expect(stdout).toMatch(/haproxy\.cfg:\/usr\/local\/etc\/haproxy\/haproxy\.cfg/)
     expect(stdout).toMatch(/certs:\/usr\/local\/etc\/haproxy\/certs/)
+    // supervision: Docker restarts every service that dies; a stopping broker drains before Docker's SIGKILL
+    expect(stdout.match(/restart: unless-stopped/g)?.length).toBe(5)
+    expect(stdout.match(/CULEX_DRAIN_MS: ['"]?6000/g)?.length).toBe(3)
+    expect(stdout.match(/stop_grace_period: 20s/g)?.length).toBe(3)
   })
 
   it('docker/Dockerfile is multi-stage, runs as a non-root user and checks /readyz', () => {

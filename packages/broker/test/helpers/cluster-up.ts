@@ -20,7 +20,7 @@ export interface ClusterJson {
   redis_url: string
   redis: { pid: number; port: number }
   haproxy: { pid: number; config: string }
-  nodes: Array<{ id: string; pid: number; mqtt: number; ws: number; http: number; log: string }>
+  nodes: Array<{ id: string; pid: number; mqtt: number; ws: number; http: number; log: string; restarts?: number }>
   certs: { ca: string; pem: string }
 }
 
@@ -33,6 +33,7 @@ export async function clusterUp(nodes: number, extra: string[] = ['--allow-anony
     '--dir', dir, ...extra,
   ])
   const state = (): ClusterJson => JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8')) as ClusterJson
+  // the current pids (the supervisor restarts processes that die: read again before killing)
   let pids: number[] = []
   const readPids = (): void => {
     try {
@@ -74,6 +75,7 @@ export async function clusterUp(nodes: number, extra: string[] = ['--allow-anony
     state,
     cli: (args, env = {}) => spawnProc(process.execPath, [CLI, ...args], env),
     async down() {
+      readPids()
       const down = spawnProc(process.execPath, [CLI, 'cluster', 'down', '--dir', dir])
       await Promise.race([down.exited, new Promise((r) => setTimeout(r, 45_000))])
       killPids()

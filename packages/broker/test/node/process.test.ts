@@ -1,4 +1,4 @@
-/** The `culex start` process: bad config exits 2 naming the key; SIGTERM exits 0 within the grace period. */
+/** The `culex start` process: bad config exits 2 naming the key; SIGTERM (after drain_ms) exits 0 within the grace period. */
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -52,6 +52,29 @@ describe('culex start', () => {
     expect(Date.now() - t0).toBeLessThan(3000)
     await waitFor(() => closed, 2000, 'client disconnected')
     expect(r.stdout.join('')).toContain('"msg":"shutting down"')
+  })
+
+  it('with drain_ms, on SIGTERM answers /readyz 503 while it keeps its clients for drain_ms, then closes them; SIGINT does not drain', async () => {
+    const r = cli(['start', ...free, '--drain-ms', '1500', '--grace-period-ms', '3000'])
+    const ports = await cliReady(r)
+    const client = await connect(`mqtt://127.0.0.1:${ports.mqtt}`)
+    let closedAt = 0
+    client.on('close', () => (closedAt ||= Date.now()))
+    const t0 = Date.now()
+    r.child.kill('SIGTERM')
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${ports.http}/readyz`)).status === 503, 1000, '/readyz 503')
+    // still connected and served while draining (a load balancer takes the node out meanwhile)
+    await client.publishAsync('drain/t', 'x', { qos: 1 })
+    expect(closedAt).toBe(0)
+    expect((await r.exit).code).toBe(0)
+    expect(closedAt - t0).toBeGreaterThanOrEqual(1400)
+
+    const r2 = cli(['start', ...free, '--drain-ms', '5000', '--grace-period-ms', '3000'])
+    await cliReady(r2)
+    const t1 = Date.now()
+    r2.child.kill('SIGINT')
+    expect((await r2.exit).code).toBe(0)
+    expect(Date.now() - t1).toBeLessThan(3000)
   })
 
   it('logs a JSON start-up line with version, node id, listeners and mode', async () => {

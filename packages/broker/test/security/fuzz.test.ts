@@ -84,6 +84,7 @@ describe.each(MODES)('mutation fuzzer, node %s', (mode) => {
         canary_sent: c.sent,
         canary_lost: c.lost,
         outcomes: r.outcomes,
+        setup_failures: r.setupFailures,
         seconds: Math.round(r.seconds),
         cases_per_s: Math.round(r.cases / r.seconds),
         cpus: cpus().length,

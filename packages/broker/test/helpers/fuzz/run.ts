@@ -4,11 +4,19 @@
  * the cases mutate one valid packet of a random type (sent after CONNECT with
  * in-flight state in place, packet ids taken from that state), 10% mutate the
  * CONNECT itself; one case in eight splices two mutated packets into one
- * write. Shared by security/fuzz.test.ts and `npm run fuzz`.
+ * write; one in five is written in two pieces. Shared by security/fuzz.test.ts and `npm run fuzz`.
  */
 import { caseRand, completeFrames, connectPacket, int, mutate, pick, validPackets } from './packets.js'
-import { FuzzSession, preConnectCase, type Outcome } from './session.js'
+import { FuzzSession, preConnectCase, type Outcome, type SetupFailure } from './session.js'
 import type { Transport } from './conn.js'
+
+const MAX_FAILURES_IN_A_ROW = 200
+interface Worker {
+  session?: FuzzSession
+}
+
+/** one case in five is written in two pieces: where to cut it (0: one piece) */
+const cutOf = (bytes: Buffer, rand: () => number): number => (rand() < 0.2 ? 1 + int(rand, bytes.length + 1) : 0)
 
 /** a valid SUBSCRIBE (to fz//#) to follow a mutated CONNECT */
 const gen0 = Buffer.from('820a00010005667a2f2f2301', 'hex')
@@ -35,10 +43,11 @@ export interface FuzzOptions {
 }
 
 export interface FuzzResult {
+  /** cases whose bytes were sent and answered (PINGRESP), refused (close) or left unanswered (timeout) */
   cases: number
-  outcomes: Record<Outcome | 'refused', number>
-  /** sessions that could not be set up (CONNACK or PINGRESP late) */
-  setupFailures: number
+  outcomes: Record<Outcome, number>
+  /** connections or sessions that could not be set up; the case was then tried again, so these are not cases */
+  setupFailures: Record<SetupFailure, number>
   crashed: boolean
   seconds: number
   /** hex of the last cases sent before the node exited (to reproduce a crash) */
@@ -46,9 +55,9 @@ export interface FuzzResult {
 }
 
 export async function runFuzz(target: FuzzTarget, opts: FuzzOptions): Promise<FuzzResult> {
-  const outcomes = { alive: 0, closed: 0, timeout: 0, refused: 0 }
+  const outcomes: Record<Outcome, number> = { alive: 0, closed: 0, timeout: 0 }
+  const setupFailures: Record<SetupFailure, number> = { connect: 0, connack: 0, 'setup-closed': 0, 'setup-timeout': 0 }
   const recent: string[] = []
-  let setupFailures = 0
   let next = 0
   let done = 0
   const t0 = Date.now()
@@ -56,42 +65,55 @@ export async function runFuzz(target: FuzzTarget, opts: FuzzOptions): Promise<Fu
     ? setInterval(() => opts.onProgress!(done, (Date.now() - t0) / 1000), opts.progressMs ?? 10_000)
     : undefined
 
-  const worker = async (w: number): Promise<void> => {
-    const clientId = `fz${opts.seed % 1000}-${w}`
-    let session: FuzzSession | undefined
-    while (next < opts.cases && target.alive()) {
+  /** one case: its bytes sent and the node's answer, or why nothing could be sent (then it is tried again) */
+  const runCase = async (i: number, clientId: string, w: Worker): Promise<Outcome | SetupFailure> => {
+    const rand = caseRand(opts.seed, i)
+    if (rand() < 0.1) {
+      // before CONNECT: a mutated CONNECT, sometimes followed by another packet
+      const connect = connectPacket(clientId + 'p', rand() < 0.5, rand)
+      const bytes = mutate(connect, [() => connect, () => gen0], rand)
+      const sent = completeFrames(rand() < 0.3 ? Buffer.concat([bytes, gen0]) : bytes, opts.maxPacketSize)
+      recent.push(sent.toString('hex'))
+      return preConnectCase(target.transport, target.port, sent, opts.caseTimeoutMs, cutOf(sent, rand))
+    }
+    if (!w.session) {
+      const opened = await FuzzSession.open(target.transport, target.port, clientId, rand, opts.caseTimeoutMs)
+      if (typeof opened === 'string') return opened
+      w.session = opened
+    }
+    const valid = validPackets(w.session.state, rand)
+    const one = (): Buffer => mutate(pick(rand, valid)(), valid, rand)
+    const bytes = int(rand, 8) === 0 ? Buffer.concat([one(), one()]) : one()
+    const sent = completeFrames(bytes, opts.maxPacketSize)
+    recent.push(sent.toString('hex'))
+    const outcome = await w.session.send(sent, opts.caseTimeoutMs, cutOf(sent, rand))
+    if (outcome !== 'alive') w.session = undefined
+    return outcome
+  }
+
+  const worker = async (n: number): Promise<void> => {
+    const clientId = `fz${opts.seed % 1000}-${n}`
+    const w: Worker = {}
+    let failedInARow = 0
+    while (target.alive()) {
       const i = next++
-      const rand = caseRand(opts.seed, i)
-      let outcome: Outcome | 'refused'
-      if (rand() < 0.1) {
-        // before CONNECT: a mutated CONNECT, sometimes followed by another packet
-        const connect = connectPacket(clientId + 'p', rand() < 0.5, rand)
-        const bytes = mutate(connect, [() => connect, () => gen0], rand)
-        recent.push(bytes.toString('hex'))
-        const sent = completeFrames(rand() < 0.3 ? Buffer.concat([bytes, gen0]) : bytes, opts.maxPacketSize)
-        outcome = await preConnectCase(target.transport, target.port, sent, opts.caseTimeoutMs)
-      } else {
-        if (!session) {
-          session = await FuzzSession.open(target.transport, target.port, clientId, rand, opts.caseTimeoutMs)
-          if (!session) {
-            setupFailures++
-            outcomes.refused++
-            done++
-            continue
-          }
+      if (i >= opts.cases) break
+      for (;;) {
+        const r = await runCase(i, clientId, w)
+        if (r === 'alive' || r === 'closed' || r === 'timeout') {
+          outcomes[r]++
+          done++
+          failedInARow = 0
+          break
         }
-        const valid = validPackets(session.state, rand)
-        const one = (): Buffer => mutate(pick(rand, valid)(), valid, rand)
-        const bytes = int(rand, 8) === 0 ? Buffer.concat([one(), one()]) : one()
-        recent.push(bytes.toString('hex'))
-        outcome = await session.send(completeFrames(bytes, opts.maxPacketSize), opts.caseTimeoutMs)
-        if (outcome !== 'alive') session = undefined
+        setupFailures[r]++
+        // a node that refuses every connection ends the run short (the caller sees cases < requested)
+        if (++failedInARow >= MAX_FAILURES_IN_A_ROW || !target.alive()) return
+        await new Promise((res) => setTimeout(res, 20))
       }
       if (recent.length > 64) recent.splice(0, recent.length - 64)
-      outcomes[outcome]++
-      done++
     }
-    session?.conn.destroy()
+    w.session?.conn.destroy()
   }
   await Promise.all(Array.from({ length: opts.workers }, (_, w) => worker(w)))
   clearInterval(progress)

@@ -5,14 +5,26 @@
  * the node holds awaiting PUBREL. Each case then sends mutated bytes followed
  * by a PINGREQ: a PINGRESP means the connection survived, a close means the
  * node refused it, silence past the timeout means the bytes left the parser
- * waiting (then the connection is dropped).
+ * waiting (then the connection is dropped). A case may be written in two
+ * pieces a turn apart, so the node's parser also sees it in partial reads.
  */
 import { gen, int, type Rand, type SessionState } from './packets.js'
 import { openRaw, type RawConn, type ServerPacket, type Transport } from './conn.js'
 
 export type Outcome = 'alive' | 'closed' | 'timeout'
+/** why a session could not be set up: no TCP/WebSocket connection, CONNACK not 0, closed, or no PINGRESP in time */
+export type SetupFailure = 'connect' | 'connack' | 'setup-closed' | 'setup-timeout'
 const PINGREQ = gen({ cmd: 'pingreq' })
 const KEEP = 8
+
+/** `bytes` + PINGREQ, split at `cut` (0: one write) with a turn of the event loop between the pieces */
+async function writeCase(conn: RawConn, bytes: Buffer, cut: number): Promise<void> {
+  const all = Buffer.concat([bytes, PINGREQ])
+  if (cut <= 0 || cut >= all.length) return conn.write(all)
+  conn.write(all.subarray(0, cut))
+  await new Promise((r) => setImmediate(r))
+  conn.write(all.subarray(cut))
+}
 
 const remember = (list: number[], id: number | undefined): void => {
   if (id === undefined || list.includes(id)) return
@@ -52,13 +64,13 @@ export class FuzzSession {
     })
   }
 
-  /** connect and put the in-flight state in place; undefined when the node did not accept in time */
-  static async open(transport: Transport, port: number, clientId: string, rand: Rand, timeoutMs: number): Promise<FuzzSession | undefined> {
+  /** connect and put the in-flight state in place; or why that failed (no case is sent then) */
+  static async open(transport: Transport, port: number, clientId: string, rand: Rand, timeoutMs: number): Promise<FuzzSession | SetupFailure> {
     let conn: RawConn
     try {
       conn = await openRaw(transport, port, timeoutMs * 4)
     } catch {
-      return undefined
+      return 'connect'
     }
     const base = `fz/${clientId}`
     const session = new FuzzSession(conn, { clientId, base, unacked: [], unreceived: [], awaitingRel: [] })
@@ -81,32 +93,33 @@ export class FuzzSession {
     const outcome = await session.settle(timeoutMs * 4)
     if (outcome !== 'alive' || !acked) {
       conn.destroy()
-      return undefined
+      return outcome === 'alive' ? 'connack' : outcome === 'closed' ? 'setup-closed' : 'setup-timeout'
     }
     return session
   }
 
-  /** send one case; the session is done unless the outcome is 'alive' */
-  async send(bytes: Buffer, timeoutMs: number): Promise<Outcome> {
-    this.conn.write(Buffer.concat([bytes, PINGREQ]))
-    const o = await this.settle(timeoutMs)
+  /** send one case (split at `cut`, 0 for one write); the session is done unless the outcome is 'alive' */
+  async send(bytes: Buffer, timeoutMs: number, cut = 0): Promise<Outcome> {
+    const settled = this.settle(timeoutMs)
+    await writeCase(this.conn, bytes, cut)
+    const o = await settled
     if (o !== 'alive') this.conn.destroy()
     return o
   }
 }
 
 /** a case before CONNECT: mutated CONNECT bytes (and what follows) on a fresh connection */
-export async function preConnectCase(transport: Transport, port: number, bytes: Buffer, timeoutMs: number): Promise<Outcome | 'refused'> {
+export async function preConnectCase(transport: Transport, port: number, bytes: Buffer, timeoutMs: number, cut = 0): Promise<Outcome | 'connect'> {
   let conn: RawConn
   try {
     conn = await openRaw(transport, port, timeoutMs * 4)
   } catch {
-    return 'refused'
+    return 'connect'
   }
   let pinged!: () => void
   const pong = new Promise<Outcome>((r) => (pinged = () => r('alive')))
   conn.onPacket = (p) => p.cmd === 'pingresp' && pinged()
-  conn.write(Buffer.concat([bytes, PINGREQ]))
+  await writeCase(conn, bytes, cut)
   let timer: NodeJS.Timeout | undefined
   const o = await Promise.race([pong, conn.closed.then((): Outcome => 'closed'), new Promise<Outcome>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)))])
   clearTimeout(timer)

@@ -1,0 +1,94 @@
+/**
+ * The QoS a message is delivered at is the lower of its own and the QoS granted to the matching
+ * subscription [MQTT-3.8.4-6]; through overlapping subscriptions, the highest granted one
+ * [MQTT-3.3.5-1].
+ *
+ * Aedes 1.2 (lib/client.js deliverQoS) looks the granted QoS up by the message's topic name
+ * (`client.subscriptions[packet.topic]`), which finds nothing for a wildcard filter: a QoS 2
+ * message matching `a/#` granted QoS 1 went out at QoS 2, and so did a retained one. And when
+ * a QoS 0 and a QoS 1 subscription overlap, the copy of the QoS 0 one can be delivered first and
+ * the QoS 1 one is then dropped as a duplicate (cluster/dedupe.ts), so the client got the
+ * message at QoS 0 only.
+ *
+ * Messages queued for an offline session were replayed at the QoS they were published with
+ * (aedes-persistence stores the PUBLISH as it came).
+ *
+ * Here each Aedes client's `deliverQoS` caps the message at the highest QoS granted to the
+ * client's filters that match its topic, and its `deliver0` leaves a QoS 1/2 message to a
+ * matching subscription of higher QoS (that copy is then the one delivered, once). A queued
+ * QoS 2 message granted QoS 1 is sent at QoS 1 as it is written (conformance-writes.ts); its
+ * PUBACK clears it from the queue like a PUBCOMP would (Aedes clears by packet id).
+ * Cost per delivery: the topic matched against each of the client's filters (most clients have
+ * a few); one lookup when a filter equal to the topic was granted QoS 2.
+ */
+import type { Aedes } from 'aedes'
+import { onWrite } from './conformance-writes.js'
+
+type Callback = (err?: Error | null) => void
+interface OutPacket {
+  topic: string
+  qos: number
+}
+/** the parts of Aedes' Client touched here */
+interface ClientInternals {
+  conn: NodeJS.WritableStream
+  subscriptions: Record<string, { qos: number }>
+  deliverQoS(packet: OutPacket, cb: Callback): void
+  deliver0(packet: OutPacket, cb: Callback): void
+}
+
+/** does filter match topic (MQTT 3.1.1 section 4.7; wildcards never match a leading `$` [MQTT-4.7.2-1]) */
+export function topicMatches(filter: string, topic: string): boolean {
+  if (filter === topic) return true
+  if ((filter[0] === '#' || filter[0] === '+') && topic[0] === '$') return false
+  const f = filter.split('/')
+  const t = topic.split('/')
+  for (let i = 0; i < f.length; i++) {
+    const level = f[i]
+    if (level === '#') return true
+    if (i >= t.length) return false
+    if (level !== '+' && level !== t[i]) return false
+  }
+  return f.length === t.length
+}
+
+/** highest QoS granted to the client's filters matching topic, -1 if none */
+function granted(client: ClientInternals, topic: string): number {
+  const subs = client.subscriptions
+  // fast path: a filter equal to the topic granted QoS 2 is the highest there can be
+  if (subs[topic]?.qos === 2) return 2
+  let best = -1
+  for (const filter in subs) {
+    const qos = subs[filter]!.qos
+    if (qos > best && topicMatches(filter, topic)) best = qos
+  }
+  return best
+}
+
+export function installGrantedQos(broker: Aedes): void {
+  const handle = broker.handle
+  broker.handle = (stream, req) => {
+    const client = handle(stream, req)
+    // reaches into the Aedes client's per-connection deliver functions, which subscriptions
+    // capture when they are made (lib/handlers/subscribe.js addSubs)
+    const c = client as unknown as ClientInternals
+    const deliverQoS = c.deliverQoS
+    const deliver0 = c.deliver0
+    c.deliverQoS = (packet, cb) => {
+      if (packet.qos > 0) {
+        const g = granted(c, packet.topic)
+        if (g >= 0 && g < packet.qos) packet.qos = g
+      }
+      deliverQoS(packet, cb)
+    }
+    c.deliver0 = (packet, cb) => {
+      if (packet.qos > 0 && granted(c, packet.topic) > 0) return void setImmediate(cb)
+      deliver0(packet, cb)
+    }
+    // session replay (lib/handlers/connect.js emptyQueue) writes queued packets directly
+    onWrite(c.conn, (p) => {
+      if (p.cmd === 'publish' && p.qos === 2 && granted(c, p.topic!) === 1) p.qos = 1
+    })
+    return client
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Session Present [MQTT-3.2.2-2]: a `clean: false` client that returns to a
+ * session the server holds gets Session Present 1, whatever that session
+ * holds. Aedes 1.2 sets it only when the session has subscriptions
+ * (lib/handlers/connect.js restoreSubs), so a client whose session holds no
+ * subscription (only a QoS 2 message waiting for its PUBREL, or nothing yet)
+ * is told it has none, and a careful client would drop its own state.
+ *
+ * Here the server records which client ids have a session: set when a
+ * `clean: false` client is accepted, removed when a `clean: true` one is
+ * (that ends the session [MQTT-3.1.2-6]). In memory a Set; in a cluster the
+ * Redis set `culex:sessions`, so a client that moves to another node keeps
+ * its flag. The check runs in Aedes' preConnect step, before the CONNACK is
+ * written; the flag is set on the CONNACK as it is written (conformance-writes.ts).
+ * Cost: one SISMEMBER per `clean: false` CONNECT and one SADD/SREM per accepted CONNECT.
+ */
+import type { Aedes, Client } from 'aedes'
+import type { Redis } from 'ioredis'
+import type { Logger } from '../log.js'
+import { onWrite } from './conformance-writes.js'
+import { SESSIONS_KEY } from '../cluster/keys.js'
+
+interface SessionMarks {
+  has(id: string): Promise<boolean>
+  set(id: string, exists: boolean): void
+}
+
+function memoryMarks(): SessionMarks {
+  const ids = new Set<string>()
+  return {
+    has: async (id) => ids.has(id),
+    set: (id, exists) => void (exists ? ids.add(id) : ids.delete(id)),
+  }
+}
+
+function redisMarks(db: Redis, log: Logger): SessionMarks {
+  const warn = (err: Error): void => log.warn({ err: err.message }, 'session mark not stored')
+  return {
+    has: async (id) => (await db.sismember(SESSIONS_KEY, id)) === 1,
+    set: (id, exists) => void (exists ? db.sadd(SESSIONS_KEY, id) : db.srem(SESSIONS_KEY, id)).catch(warn),
+  }
+}
+
+type PreConnect = (client: Client, packet: { clientId: string; clean: boolean }, cb: (err: Error | null, ok: boolean) => void) => void
+
+export function installSessionPresent(broker: Aedes, redis: Redis | undefined, log: Logger): void {
+  const marks = redis ? redisMarks(redis, log) : memoryMarks()
+  // reaches into Aedes' broker.preConnect (an instance property called by lib/handlers/connect.js):
+  // the lookup must finish before Aedes writes the CONNACK
+  const b = broker as unknown as { preConnect: PreConnect }
+  const preConnect = b.preConnect
+  b.preConnect = (client, packet, cb) => {
+    preConnect(client, packet, (err, ok) => {
+      if (err || !ok || packet.clean || !packet.clientId) return cb(err, ok)
+      marks.has(packet.clientId).then(
+        (had) => {
+          // reaches into the Aedes client's connection (client.conn), where the CONNACK is written
+          if (had) onWrite((client as unknown as { conn: NodeJS.WritableStream }).conn, (p) => {
+            if (p.cmd === 'connack' && p.returnCode === 0) p.sessionPresent = true
+          })
+          cb(null, true)
+        },
+        (e: Error) => {
+          log.warn({ client: packet.clientId, err: e.message }, 'session mark lookup failed')
+          cb(null, true)
+        },
+      )
+    })
+  }
+  broker.on('connackSent', (connack: { returnCode?: number }, client: Client) => {
+    if (connack.returnCode === 0 && client.id) marks.set(client.id, client.clean === false)
+  })
+}

@@ -1,0 +1,184 @@
+/**
+ * MQTT 3.1.1 statements Aedes 1.2 and mqtt-packet get wrong, checked on each
+ * connection before Aedes sees the packet (docs/conformance.md lists them all):
+ *
+ * - [MQTT-3.1.2-2] an unsupported protocol level gets CONNACK 0x01, then the
+ *   connection is closed (mqtt-packet's parser rejects it first, so Aedes
+ *   closed the socket with no CONNACK).
+ * - [MQTT-3.1.3-8] a zero-length client id with Clean Session 0 gets CONNACK
+ *   0x02, then the connection is closed (Aedes made up an id).
+ * - [MQTT-3.1.2-22] [MQTT-3.1.4-1] password flag without user name flag,
+ *   [MQTT-3.1.2-14] will QoS 3, a will topic that is empty or holds a wildcard
+ *   [MQTT-4.7.3-1] [MQTT-3.3.2-2]: closed without CONNACK (Aedes accepted them).
+ * - [MQTT-3.10.3-2] UNSUBSCRIBE with no topic filter: closed (mqtt-packet's
+ *   length check runs on the wrong length, so Aedes answered with an UNSUBACK).
+ * - [MQTT-3.1.2-18] [MQTT-3.1.2-20] [MQTT-3.1.4-1] a CONNECT with bytes after
+ *   its last field (a user name or password its flags do not announce): closed.
+ * - [MQTT-4.7.1-2] [MQTT-4.7.1-3] a SUBSCRIBE or UNSUBSCRIBE with a filter
+ *   whose wildcards do not fill a whole level (`a#`, `a+/b`; Aedes granted them): closed.
+ * - [MQTT-3.3.1-3] an incoming PUBLISH's DUP flag is not passed on.
+ * - [MQTT-3.8.4-6] [MQTT-3.3.5-1] the QoS of a delivery (conformance-qos.ts).
+ * - [MQTT-4.8.0-1] an ack of the wrong kind (conformance-acks.ts): closed.
+ * - keepalive_max_s: a client asking for more, or for 0 (no keepalive), is
+ *   accepted and held to the cap server-side (dropped after 1.5 x the cap of
+ *   silence [MQTT-3.1.2-24]), as EMQX does with keepalive_max. Aedes refused
+ *   it with CONNACK 6, a code MQTT 3.1.1 does not have.
+ *
+ * How: Aedes builds a Client per connection in broker.handle; the wrapper
+ * reaches into that client's mqtt-packet parser (client._parser): its `emit`
+ * for each parsed packet, its `_emitError` for the protocol level, its
+ * `_pos` for the bytes a CONNECT's fields used. (UTF-8 is checked in
+ * limits/guard.ts.) A violation
+ * is re-emitted as the parser's 'error', which Aedes turns into a closed
+ * connection. Cost: a switch on the packet type per packet received.
+ */
+import type { Aedes } from 'aedes'
+import type { Redis } from 'ioredis'
+import type { Logger } from '../log.js'
+import { trackAcks, type AckTracker } from './conformance-acks.js'
+import { installSessionPresent } from './conformance-session.js'
+import { installGrantedQos } from './conformance-qos.js'
+
+export interface ConformanceOptions {
+  /** keepalive_max_s: 0 = no cap */
+  keepaliveMaxS: number
+  log: Logger
+  /** cluster mode: where session marks live (conformance-session.ts) */
+  redis?: Redis
+}
+
+interface InPacket {
+  cmd: string
+  messageId?: number
+  clientId?: string
+  clean?: boolean
+  keepalive?: number
+  username?: string
+  password?: Buffer
+  will?: { qos?: number; topic?: string }
+  dup?: boolean
+  subscriptions?: unknown[]
+  unsubscriptions?: unknown[]
+}
+
+/** the parts of Aedes' Client and mqtt-packet's Parser touched here */
+interface ClientInternals {
+  conn: NodeJS.WritableStream & { destroyed?: boolean }
+  connackSent: boolean
+  connecting: boolean
+  connected: boolean
+  emit(event: 'error', err: Error): boolean
+  _parser: {
+    error: Error | null
+    _pos: number
+    emit(event: string, ...args: unknown[]): boolean
+    _emitError(err: Error): void
+  }
+}
+
+/** CONNACK with a return code, Session Present 0 [MQTT-3.2.2-4] */
+const connack = (code: number): Buffer => Buffer.from([0x20, 0x02, 0x00, code])
+
+export function installConformance(broker: Aedes, opts: ConformanceOptions): void {
+  installSessionPresent(broker, opts.redis, opts.log)
+  installGrantedQos(broker)
+  const handle = broker.handle
+  broker.handle = (stream, req) => {
+    const client = handle(stream, req)
+    guard(client as unknown as ClientInternals, opts)
+    return client
+  }
+}
+
+function guard(client: ClientInternals, opts: ConformanceOptions): void {
+  const parser = client._parser
+  const acks = trackAcks(client.conn)
+  let refused = false
+  /** CONNACK `code`, then close once it is written [MQTT-3.2.2-5] */
+  const refuse = (code: number, err: Error): void => {
+    refused = true
+    parser.error = err // stops mqtt-packet's parse loop
+    client.conn.end(connack(code), () => client.emit('error', err))
+  }
+
+  const emitError = parser._emitError
+  parser._emitError = function (err: Error) {
+    if (!refused && err.message === 'Invalid protocol version' && !client.connecting && !client.connected && !client.connackSent) {
+      return refuse(0x01, new Error('[MQTT-3.1.2-2] unsupported protocol level'))
+    }
+    return emitError.call(this, err)
+  }
+
+  const emit = parser.emit
+  parser.emit = function (event: string, ...args: unknown[]) {
+    if (event === 'packet') {
+      // nothing after a refused CONNECT is processed
+      if (refused) return false
+      const packet = args[0] as InPacket & { length?: number }
+      if (packet.cmd === 'connect' && parser._pos !== packet.length) {
+        return emit.call(this, 'error', new Error('[MQTT-3.1.4-1] CONNECT has bytes its flags do not announce'))
+      }
+      if (packet.cmd === 'connect' && packet.clean === false && packet.clientId === '') {
+        refuse(0x02, new Error('[MQTT-3.1.3-8] empty client id with clean session 0'))
+        return false
+      }
+      const err = violation(packet, acks, opts)
+      if (err) return emit.call(this, 'error', err)
+    }
+    return emit.call(this, event, ...args)
+  }
+}
+
+function violation(packet: InPacket, acks: AckTracker, opts: ConformanceOptions): Error | undefined {
+  switch (packet.cmd) {
+    case 'connect':
+      if (packet.password !== undefined && packet.username === undefined) return new Error('[MQTT-3.1.2-22] password flag without user name flag')
+      if (packet.will && packet.will.qos === 3) return new Error('[MQTT-3.1.2-14] will QoS 3')
+      if (packet.will && !validTopicName(packet.will.topic)) return new Error('[MQTT-3.1.4-1] [MQTT-4.7.3-1] [MQTT-3.3.2-2] will topic empty or with a wildcard')
+      capKeepalive(packet, opts)
+      return undefined
+    case 'publish':
+      // [MQTT-3.3.1-3] the DUP flag of a delivery says only whether that delivery is a resend:
+      // the incoming one is not passed on (Aedes copied it to every subscriber and offline queue)
+      packet.dup = false
+      return undefined
+    case 'subscribe':
+      for (const sub of (packet.subscriptions ?? []) as Array<{ topic: string }>) if (!validFilter(sub.topic)) return new Error(`[MQTT-4.7.1-2] [MQTT-4.7.1-3] invalid topic filter ${JSON.stringify(sub.topic)}`)
+      return undefined
+    case 'unsubscribe':
+      if (!packet.unsubscriptions || packet.unsubscriptions.length === 0) return new Error('[MQTT-3.10.3-2] UNSUBSCRIBE without a topic filter')
+      for (const topic of packet.unsubscriptions as string[]) if (!validFilter(topic)) return new Error(`[MQTT-4.7.1-2] [MQTT-4.7.1-3] invalid topic filter ${JSON.stringify(topic)}`)
+      return undefined
+    default:
+      return acks.check(packet)
+  }
+}
+
+/**
+ * "#" only as a whole last level [MQTT-4.7.1-2], "+" only as a whole level [MQTT-4.7.1-3].
+ * Aedes' validateTopic (lib/utils.js) misses some by an off-by-one: `a#`, `a+/b`, `a/+b`, `+a`
+ * were granted (upstream-worthy). Empty filters are left to Aedes, which closes the connection.
+ */
+function validFilter(filter: string): boolean {
+  if (filter.indexOf('#') === -1 && filter.indexOf('+') === -1) return true
+  const levels = filter.split('/')
+  for (let i = 0; i < levels.length; i++) {
+    const level = levels[i]!
+    if (level.includes('#') && (level !== '#' || i !== levels.length - 1)) return false
+    if (level.includes('+') && level !== '+') return false
+  }
+  return true
+}
+
+/** a topic name: at least one character [MQTT-4.7.3-1], no wildcard [MQTT-3.3.2-2] */
+function validTopicName(topic: string | undefined): boolean {
+  return !!topic && topic.indexOf('#') === -1 && topic.indexOf('+') === -1
+}
+
+/** keepalive_max_s applied server-side instead of a CONNACK refusal; Aedes drops a client silent for 1.5 x this */
+function capKeepalive(packet: InPacket, opts: ConformanceOptions): void {
+  const max = opts.keepaliveMaxS
+  if (!max || (packet.keepalive !== 0 && packet.keepalive! <= max)) return
+  opts.log.debug({ client: packet.clientId, keepalive: packet.keepalive, keepalive_max_s: max }, 'keepalive capped')
+  packet.keepalive = max
+}

@@ -1,0 +1,261 @@
+/**
+ * Sending side of the cluster bus' delivery guarantee: a batch is done (its emit callbacks fire,
+ * so the QoS 1 PUBACKs of its messages can leave, [MQTT-4.3.2-2]) only once Redis has handed it
+ * to the subscriber link of every live node.
+ *
+ * Redis pub/sub keeps nothing for a link that is not subscribed. After a Redis restart each node's
+ * links reconnect on their own schedule: a node's publisher link replays its queued PUBLISHes
+ * (ioredis' offline queue) before the other nodes' subscriber links have subscribed again, and
+ * Redis delivers those batches to nobody; before this, their messages were acknowledged anyway
+ * and lost for every subscriber on the other nodes (issue 8).
+ *
+ * How, without a round trip per message: PUBLISH answers how many links received the batch. A
+ * batch whose count is below the number of live nodes (this one included) is held and published
+ * again every RETRY_MS, until the count is reached, the missing node is no longer live, or
+ * MAX_HOLD_MS has passed (then it is released with a warning). Nodes that got it already drop
+ * the copy; batches are numbered per origin and bus-order.ts delivers them once and in order.
+ * The fast path costs a comparison per batch.
+ *
+ * Live nodes: every node beats every BEAT_MS on `<channel>:presence` (`<origin> <base>`, base =
+ * its oldest unsettled batch, which lets receivers give up a gap) and says `<origin> bye` when it
+ * closes. A peer is live while heard within SILENT_MS. While this node's own subscriber link is
+ * down, and for RESUBSCRIBE_GRACE_MS after it subscribed again, the peers heard in the
+ * RESUBSCRIBE_GRACE_MS before it went down count too: after a Redis restart nobody has heard
+ * anybody, and peers need a moment to reconnect. A node killed outright therefore holds the
+ * others' batches for up to SILENT_MS (up to RESUBSCRIBE_GRACE_MS if Redis restarts meanwhile).
+ * A node whose subscriber link stays down while Redis is up stops beating after
+ * SUB_DOWN_GRACE_MS, so that one broken node cannot stall the cluster (it is not ready anyway).
+ *
+ * The count is of links, not of nodes: another connection subscribed to the bus channel (a
+ * `redis-cli SUBSCRIBE culex:bus` left open) would stand in for a missing node.
+ */
+import type { Redis } from 'ioredis'
+import { encodeBatch, type BusPacket } from './bus-codec.js'
+
+type Done = (err?: Error | null) => void
+
+export const BEAT_MS = 250
+export const SILENT_MS = 1500
+export const RESUBSCRIBE_GRACE_MS = 5000
+export const SUB_DOWN_GRACE_MS = 5000
+const RETRY_MS = 25
+const MAX_HOLD_MS = 10_000
+
+interface Outstanding {
+  seq: number
+  buf: Buffer
+  done: Done
+  /** first time PUBLISH answered short */
+  since: number
+  /** links that received the last copy */
+  count: number
+  sending: boolean
+  short: boolean
+  err?: Error
+}
+
+export interface DeliveryOptions {
+  pub: Redis
+  sub: Redis
+  channel: string
+  origin: string
+  onError: (err: Error) => void
+  /** a peer's presence beat or bye, for the receiving side */
+  onPeer?: (origin: string, base: number | 'bye') => void
+  /** batches were held because a node had not received them; now every one is settled */
+  onHeld?: (info: HeldEpisode) => void
+}
+
+export interface HeldEpisode {
+  /** batches held */
+  batches: number
+  /** of which released after MAX_HOLD_MS without every node having them */
+  released: number
+  /** from the first short PUBLISH reply until the last held batch was settled */
+  ms: number
+}
+
+export class BusDelivery {
+  readonly presence: string
+  private seq = 0
+  private readonly outstanding = new Map<number, Outstanding>()
+  private readonly heard = new Map<string, number>()
+  private hearingSince = Date.now()
+  private subDownSince: number | undefined
+  /** when our subscriber link last went down */
+  private subLostAt = 0
+  private pubUpSince = Date.now()
+  private retryTimer: NodeJS.Timeout | undefined
+  private readonly beatTimer: NodeJS.Timeout
+  private closed = false
+  private episode: HeldEpisode & { start: number } | undefined
+
+  constructor(private readonly o: DeliveryOptions) {
+    this.presence = `${o.channel}:presence`
+    o.sub.on('ready', this.onSubReady)
+    o.sub.on('close', this.onSubDown)
+    o.pub.on('ready', this.onPubReady)
+    this.beatTimer = setInterval(() => this.beat(), BEAT_MS)
+    this.beatTimer.unref()
+  }
+
+  /** publish a batch; `done` once every live node has it */
+  send(packets: BusPacket[], done: Done): void {
+    const seq = ++this.seq
+    const buf = encodeBatch(this.o.origin, packets, seq, this.base(seq))
+    const b: Outstanding = { seq, buf, done, since: 0, count: 0, sending: false, short: false }
+    this.outstanding.set(seq, b)
+    this.transmit(b)
+  }
+
+  /** a message on the presence channel */
+  onPresence(text: string): void {
+    const sep = text.indexOf(' ')
+    const peer = text.slice(0, sep)
+    if (peer === this.o.origin) return
+    const rest = text.slice(sep + 1)
+    if (rest === 'bye') {
+      this.heard.delete(peer)
+      this.o.onPeer?.(peer, 'bye')
+      this.recheck()
+      return
+    }
+    this.heard.set(peer, Date.now())
+    this.o.onPeer?.(peer, Number(rest))
+  }
+
+  /** links the bus channel must reach: the live peers', and ours while it is up */
+  expected(): number {
+    const now = Date.now()
+    const subUp = this.o.sub.status === 'ready'
+    // right after our link came back (or while it is down) we cannot have heard the peers that
+    // were live when it went down (heard within the grace before): they count until it is over
+    const graced = this.subLostAt > 0 && (!subUp || now - this.hearingSince < RESUBSCRIBE_GRACE_MS)
+    let n = subUp ? 1 : 0
+    for (const [peer, at] of this.heard) {
+      if (now - at < SILENT_MS || (graced && at >= this.subLostAt - RESUBSCRIBE_GRACE_MS)) n++
+      else this.heard.delete(peer)
+    }
+    return n
+  }
+
+  /** when our subscriber link last (re)subscribed: receivers cannot have heard anyone before */
+  get listeningSince(): number | undefined {
+    return this.o.sub.status === 'ready' ? this.hearingSince : undefined
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    clearInterval(this.beatTimer)
+    clearTimeout(this.retryTimer)
+    this.o.sub.off('ready', this.onSubReady)
+    this.o.sub.off('close', this.onSubDown)
+    this.o.pub.off('ready', this.onPubReady)
+    if (this.o.pub.status === 'ready') this.o.pub.publish(this.presence, `${this.o.origin} bye`).catch(() => {})
+    const left = [...this.outstanding.values()]
+    this.outstanding.clear()
+    for (const b of left) b.done(b.short ? new Error('cluster bus closed before every node got the message') : null)
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  private base(fallback: number): number {
+    for (const seq of this.outstanding.keys()) return seq
+    return fallback
+  }
+
+  private transmit(b: Outstanding): void {
+    b.sending = true
+    this.o.pub.publish(this.o.channel, b.buf).then(
+      (count) => {
+        b.sending = false
+        b.count = count
+        if (count >= this.expected()) return this.settle(b)
+        this.markShort(b)
+      },
+      (err: Error) => {
+        b.sending = false
+        if (this.closed) return this.settle(b, err)
+        this.o.onError(err)
+        b.err = err
+        this.markShort(b)
+      },
+    )
+  }
+
+  private markShort(b: Outstanding): void {
+    if (!this.outstanding.has(b.seq)) return
+    if (!b.short) {
+      b.short = true
+      b.since = Date.now()
+      this.episode ??= { batches: 0, released: 0, ms: 0, start: b.since }
+      this.episode.batches++
+    }
+    this.retryTimer ??= setTimeout(this.retry, RETRY_MS)
+  }
+
+  private settle(b: Outstanding, err?: Error | null): void {
+    if (!this.outstanding.delete(b.seq)) return
+    b.done(err)
+    if (b.short && this.episode) this.endEpisode()
+  }
+
+  private endEpisode(): void {
+    for (const o of this.outstanding.values()) if (o.short) return
+    const { start, ...info } = this.episode!
+    this.episode = undefined
+    this.o.onHeld?.({ ...info, ms: Date.now() - start })
+  }
+
+  /** publish the short batches again, oldest first; release those that need it no longer */
+  private readonly retry = (): void => {
+    this.retryTimer = undefined
+    if (this.closed) return
+    const expected = this.expected()
+    const now = Date.now()
+    let waiting = false
+    let given = 0
+    for (const b of [...this.outstanding.values()]) {
+      if (!b.short || b.sending) continue
+      if (b.count >= expected && !b.err) this.settle(b)
+      else if (now - b.since > MAX_HOLD_MS) {
+        given++
+        if (this.episode) this.episode.released++
+        this.settle(b, b.err)
+      } else if (this.o.pub.status === 'ready') this.transmit(b)
+      else waiting = true
+    }
+    if (given > 0) this.o.onError(new Error(`cluster bus: ${given} batch(es) not received by every node within ${MAX_HOLD_MS} ms, released`))
+    if (waiting) this.retryTimer = setTimeout(this.retry, RETRY_MS)
+  }
+
+  /** a peer left or fell silent: batches held for it may be done */
+  private recheck(): void {
+    if (this.outstanding.size > 0 && !this.retryTimer) this.retryTimer = setTimeout(this.retry, 0)
+  }
+
+  private beat(): void {
+    const { pub, sub } = this.o
+    if (this.outstanding.size > 0) this.recheck()
+    if (this.closed || pub.status !== 'ready') return
+    const now = Date.now()
+    if (sub.status !== 'ready' && now - Math.max(this.subDownSince ?? 0, this.pubUpSince) > SUB_DOWN_GRACE_MS) return
+    pub.publish(this.presence, `${this.o.origin} ${this.base(this.seq + 1)}`).catch(() => {})
+  }
+
+  private readonly onSubReady = (): void => {
+    this.hearingSince = Date.now()
+    this.subDownSince = undefined
+  }
+
+  private readonly onSubDown = (): void => {
+    if (this.subDownSince !== undefined) return
+    this.subDownSince = this.subLostAt = Date.now()
+  }
+
+  private readonly onPubReady = (): void => {
+    this.pubUpSince = Date.now()
+    this.beat()
+  }
+}

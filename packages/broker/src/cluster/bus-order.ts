@@ -1,0 +1,119 @@
+/**
+ * Receiving side of the cluster bus' delivery guarantee (see bus-delivery.ts): batches of each
+ * origin are handed to the local subscribers once each and in the order they were sent, whatever
+ * order they arrive in. A batch can arrive twice (the sender sends it again when Redis' PUBLISH
+ * reply says a node did not get it, and the others did) or after a later one (the later one
+ * reached a node whose subscriber link had just subscribed again, the earlier one did not and
+ * comes with the retry), so per origin this keeps the next number expected and holds batches
+ * that came early until the gap is filled, keeping one publisher's messages in order
+ * [MQTT-4.6.0-6].
+ *
+ * A gap is given up (the batches held are delivered, the missing ones counted as missed) when
+ * the sender says it no longer holds them (`base`, on every batch and presence beat), when the
+ * origin falls silent (its node died), or when too much is held.
+ */
+import type { BusPacket } from './bus-codec.js'
+
+/** batches held behind one gap at most */
+const MAX_HELD = 10_000
+
+interface OriginState {
+  /** number of the next batch to deliver */
+  next: number
+  /** batches that came early, by number */
+  held: Map<number, BusPacket[]>
+  /** last time the origin was heard (a batch or a presence beat) */
+  heard: number
+}
+
+export interface OrderStats {
+  /** batches received twice and dropped */
+  duplicates: number
+  /** batches given up: the origin no longer had them, or fell silent */
+  missed: number
+}
+
+export class BusOrder {
+  private readonly origins = new Map<string, OriginState>()
+  readonly stats: OrderStats = { duplicates: 0, missed: 0 }
+
+  constructor(
+    private readonly deliver: (packets: BusPacket[]) => void,
+    /** a gap was given up: `count` batches of `origin` will never arrive */
+    private readonly onMissed: (origin: string, count: number) => void = () => {},
+  ) {}
+
+  /** a batch from another node; seq/base undefined = an older node, delivered as it comes */
+  batch(origin: string, seq: number | undefined, base: number | undefined, packets: BusPacket[]): void {
+    if (seq === undefined) return this.deliver(packets)
+    let st = this.origins.get(origin)
+    if (!st) {
+      // first batch seen from this origin: those it settled before were not meant for this node,
+      // those it still holds (from base on) may come again
+      st = { next: base ?? seq, held: new Map(), heard: 0 }
+      this.origins.set(origin, st)
+    }
+    st.heard = Date.now()
+    if (base !== undefined) this.skipTo(origin, st, base)
+    if (seq < st.next || st.held.has(seq)) {
+      this.stats.duplicates++
+      return
+    }
+    if (seq > st.next) {
+      st.held.set(seq, packets)
+      if (st.held.size > MAX_HELD) this.skipTo(origin, st, Math.min(...st.held.keys()))
+      return
+    }
+    st.next++
+    this.deliver(packets)
+    this.drain(st)
+  }
+
+  /** a presence beat: the origin is alive and holds nothing older than `base` */
+  beat(origin: string, base: number): void {
+    const st = this.origins.get(origin)
+    if (!st) return
+    st.heard = Date.now()
+    this.skipTo(origin, st, base)
+  }
+
+  /** the origin left (or died): deliver what it sent, in order, and forget it */
+  forget(origin: string): void {
+    const st = this.origins.get(origin)
+    if (!st) return
+    if (st.held.size > 0) this.skipTo(origin, st, Math.max(...st.held.keys()) + 1)
+    this.origins.delete(origin)
+  }
+
+  /** forget origins silent for `silentMs` while this node could hear them since `listeningSince` (nodes that died) */
+  sweep(silentMs: number, listeningSince: number): void {
+    const now = Date.now()
+    for (const [origin, st] of this.origins) if (now - Math.max(st.heard, listeningSince) > silentMs) this.forget(origin)
+  }
+
+  /** the sender holds nothing below `base`: deliver what is held below it and move on */
+  private skipTo(origin: string, st: OriginState, base: number): void {
+    if (base <= st.next) return
+    let missed = 0
+    for (; st.next < base; st.next++) {
+      const packets = st.held.get(st.next)
+      if (packets) {
+        st.held.delete(st.next)
+        this.deliver(packets)
+      } else missed++
+    }
+    this.drain(st)
+    if (missed > 0) {
+      this.stats.missed += missed
+      this.onMissed(origin, missed)
+    }
+  }
+
+  private drain(st: OriginState): void {
+    for (let p = st.held.get(st.next); p; p = st.held.get(st.next)) {
+      st.held.delete(st.next)
+      st.next++
+      this.deliver(p)
+    }
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * The "Redis restart under load" scenario (issue 8, bug 2), shared by the short test in
+ * `npm test` and the long run (`npm run test:redis-gap:long`, for the chaos suite):
+ * two nodes on a real redis-server with AOF, QoS 1 publishers on B with sequence numbers in
+ * their payloads, a clean and a persistent QoS 1 subscriber on A; redis-server is killed with
+ * SIGKILL and started again with the same arguments, as often as asked; then every message
+ * acknowledged to a publisher (PUBACK) is looked for at every subscriber.
+ */
+import type { MqttClient } from 'mqtt'
+import { sleep, startNode, startRedis, waitFor, type TestNode, type TestRedis } from './cluster-procs.js'
+import { mqttConnect } from './cluster-mqtt.js'
+
+export interface GapOptions {
+  /** how long the publishers run */
+  durationMs: number
+  /** Redis kills, spread evenly over the run */
+  kills: number
+  /** how long Redis stays dead each time */
+  downMs: number
+  /**
+   * every other kill (the first included), A is frozen (SIGSTOP) until B is ready again and has
+   * published for this long: B's messages then go out while A's subscriber link has not
+   * subscribed again, for sure rather than by chance (0: never)
+   */
+  stallMs?: number
+  publishers: number
+  /** messages per second, all publishers together */
+  rate: number
+  /** QoS 1 messages a publisher has in flight at most */
+  window?: number
+}
+
+export interface SubscriberReport {
+  /** acknowledged messages this subscriber never got */
+  lost: number
+  /** copies beyond the first */
+  duplicated: number
+  /** messages that came after a later one of the same publisher [MQTT-4.6.0-6] */
+  outOfOrder: number
+}
+
+export interface GapReport {
+  acknowledged: number
+  published: number
+  /** messages published per second, all publishers together */
+  rate: number
+  /** per subscriber (clean, persistent) */
+  subscribers: Record<string, SubscriberReport>
+  /** ms from each Redis restart until both nodes answered /readyz 200 again */
+  recoveryMs: number[]
+  /** times B held batches until A had them (its 'cluster bus: held' log lines) */
+  held: Array<{ batches: number; released: number; ms: number }>
+  /** 'cluster bus error' log lines of both nodes (batches released or given up, Redis errors) */
+  busErrors: string[]
+}
+
+interface Seen {
+  /** publisher -> seq -> copies */
+  copies: Map<string, Map<number, number>>
+  last: Map<string, number>
+  outOfOrder: number
+}
+
+function watch(client: MqttClient): Seen {
+  const seen: Seen = { copies: new Map(), last: new Map(), outOfOrder: 0 }
+  client.on('message', (_topic, payload) => {
+    const [pub, s] = payload.toString().split(':')
+    const seq = Number(s)
+    let m = seen.copies.get(pub!)
+    if (!m) seen.copies.set(pub!, (m = new Map()))
+    const n = m.get(seq) ?? 0
+    m.set(seq, n + 1)
+    if (n === 0) {
+      if (seq < (seen.last.get(pub!) ?? -1)) seen.outOfOrder++
+      else seen.last.set(pub!, seq)
+    }
+  })
+  return seen
+}
+
+export async function runRedisGap(opts: GapOptions, log: (msg: string) => void = () => {}): Promise<GapReport> {
+  const window = opts.window ?? 50
+  const redis: TestRedis = await startRedis({ aof: true })
+  const [a, b] = (await Promise.all([startNode(redis.url, 'gap-a'), startNode(redis.url, 'gap-b')])) as [TestNode, TestNode]
+  const subs: Record<string, Seen> = {}
+  for (const [name, clean] of [['clean', true], ['persistent', false]] as const) {
+    const c = await mqttConnect(a.url, { clientId: `gap-sub-${name}`, clean })
+    subs[name] = watch(c)
+    await c.subscribeAsync('gap/#', { qos: 1 })
+  }
+
+  const acked = new Map<string, Set<number>>()
+  let published = 0
+  let running = true
+  const pubs = await Promise.all(
+    Array.from({ length: opts.publishers }, async (_, i) => {
+      const id = `p${i}`
+      acked.set(id, new Set())
+      return { id, client: await mqttConnect(b.url, { clientId: `gap-pub-${i}` }), next: 0, inflight: 0 }
+    }),
+  )
+  // steady load: every 10 ms (or as often as the machine allows) each publisher sends its share
+  // of the time gone by, never more than `window` unacknowledged
+  let credit = 0
+  let lastTick = Date.now()
+  const ticker = setInterval(() => {
+    if (!running) return
+    const now = Date.now()
+    credit = Math.min(credit + ((now - lastTick) * opts.rate) / 1000 / opts.publishers, window)
+    lastTick = now
+    const n = Math.floor(credit)
+    credit -= n
+    for (const p of pubs) {
+      for (let k = 0; k < n && p.inflight < window; k++) {
+        const seq = p.next++
+        p.inflight++
+        published++
+        p.client.publish(`gap/${p.id}`, `${p.id}:${seq}`, { qos: 1 }, (err) => {
+          p.inflight--
+          if (!err) acked.get(p.id)!.add(seq)
+        })
+      }
+    }
+  }, 10)
+
+  const recoveryMs: number[] = []
+  const slot = opts.durationMs / (opts.kills + 1)
+  const t0 = Date.now()
+  for (let k = 1; k <= opts.kills; k++) {
+    await sleep(Math.max(0, t0 + k * slot - Date.now()))
+    const stall = (opts.stallMs ?? 0) > 0 && k % 2 === 1
+    await redis.kill()
+    log(`redis killed (${k}/${opts.kills})${stall ? ', node A frozen until B is back' : ''}`)
+    if (stall) a.proc.child.kill('SIGSTOP')
+    await sleep(opts.downMs)
+    await redis.restart()
+    const up = Date.now()
+    if (stall) {
+      try {
+        await waitFor(async () => (await b.readyz()) === 200, 20_000, 'B ready after the Redis restart')
+        await sleep(opts.stallMs!)
+      } finally {
+        a.proc.child.kill('SIGCONT')
+      }
+    }
+    await waitFor(async () => (await a.readyz()) === 200 && (await b.readyz()) === 200, 20_000, 'both nodes ready after the Redis restart')
+    recoveryMs.push(Date.now() - up)
+  }
+  await sleep(Math.max(0, t0 + opts.durationMs - Date.now()))
+  running = false
+  clearInterval(ticker)
+  await waitFor(() => pubs.every((p) => p.inflight === 0), 20_000, 'every publish acknowledged')
+
+  let acknowledged = 0
+  for (const s of acked.values()) acknowledged += s.size
+  const missing = (seen: Seen): number => {
+    let n = 0
+    for (const [id, seqs] of acked) for (const seq of seqs) if (!seen.copies.get(id)?.has(seq)) n++
+    return n
+  }
+  // the acknowledged messages still on their way arrive within a few seconds, or never
+  await waitFor(() => Object.values(subs).every((s) => missing(s) === 0), 5000, 'every acknowledged message delivered').catch(() => {})
+  await sleep(200)
+  const subscribers: Record<string, SubscriberReport> = {}
+  for (const [name, seen] of Object.entries(subs)) {
+    let duplicated = 0
+    for (const m of seen.copies.values()) for (const n of m.values()) duplicated += n - 1
+    subscribers[name] = { lost: missing(seen), duplicated, outOfOrder: seen.outOfOrder }
+  }
+  const held = b.logs().filter((l) => l.msg === 'cluster bus: held messages until every node had them')
+  const busErrors = [a, b].flatMap((n) => n.logs().filter((l) => l.msg === 'cluster bus error').map((l) => `${n.id}: ${String(l.err)}`))
+  return { acknowledged, published, rate: Math.round((published * 1000) / opts.durationMs), subscribers, recoveryMs, held: held.map((l) => ({ batches: l.batches as number, released: l.released as number, ms: l.ms as number })), busErrors }
+}

@@ -32,7 +32,7 @@ import type { Redis } from 'ioredis'
 import { randomBytes } from 'node:crypto'
 import { outgoingKey } from './keys.js'
 
-/** per-session packet ids: `m<id>` -> queue entry, `k<entry>` -> id, `q<entry>` -> granted QoS if lower */
+/** per-session packet ids: `m<id>` -> queue entry, `k<entry>` -> id, `q<entry>` -> granted QoS if lower, `g` -> connection generation */
 export const outgoingIdsKey = (clientId: string): string => `culex:oids:${encodeURIComponent(clientId)}`
 /** position of the replay running for a session */
 export const replayKey = (clientId: string): string => `culex:replay:${encodeURIComponent(clientId)}`
@@ -44,8 +44,9 @@ export const REPLAY_PAGE_BYTES = 1 << 20
 /** a replay's position outlives a node that died during it by this much at most (renewed each page) */
 const REPLAY_TTL_S = 3600
 
-// shared by the scripts: take `m` or the next id after it not in use by the session (1..65535)
-const FREE_ID = `
+// shared by the scripts (scripts build `packet:*` and PUBREL keys from list entries: one Redis, not Redis Cluster)
+// free_id: `m` or the next id after it not in use by the session (1..65535)
+const HELPERS = `
 local function free_id(ids, m)
   for _ = 1, 65535 do
     if redis.call('HEXISTS', ids, 'm' .. m) == 0 then return m end
@@ -66,10 +67,14 @@ local function shift(replay, pos)
 end
 `
 
-// KEYS: list, ids. ARGV: entry key, packet id wanted. A PUBLISH goes out: record its id.
-// Returns the id to use: the one wanted unless another in-flight message of the session has it.
-const SENT_LUA = `${FREE_ID}
-local key, want = ARGV[1], tonumber(ARGV[2])
+// KEYS: list, ids. ARGV: entry key, packet id wanted, connection generation (0: unknown).
+// A PUBLISH goes out: record its id. Returns the id to use: the one wanted unless another
+// in-flight message of the session has it. A connection the session has left (a newer one
+// started its replay: higher generation `g`) records nothing: its late deliveries (a node
+// closing it, a takeover) must not replace the ids the newer connection sent and is acking.
+const SENT_LUA = `${HELPERS}
+local key, want, gen = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+if gen > 0 and gen < tonumber(redis.call('HGET', KEYS[2], 'g') or '0') then return want end
 if redis.call('HGET', KEYS[2], 'm' .. want) == key then return want end
 local m = free_id(KEYS[2], want)
 local old = redis.call('HGET', KEYS[2], 'k' .. key)
@@ -79,7 +84,7 @@ return m
 `
 
 // KEYS: list, ids. ARGV: packet id. PUBREC received: the entry becomes a PUBREL, in place.
-const PUBREC_LUA = `${FREE_ID}
+const PUBREC_LUA = `${HELPERS}
 local m = ARGV[1]
 local key = redis.call('HGET', KEYS[2], 'm' .. m)
 if not key or string.sub(key, 1, 7) ~= 'packet:' then return 0 end
@@ -96,7 +101,7 @@ return 1
 
 // KEYS: list, ids, replay. ARGV: packet id. PUBACK/PUBCOMP received: the entry leaves the queue.
 // Returns the acknowledged message's body ('' for a PUBREL, false when nothing was in flight).
-const ACKED_LUA = `${FREE_ID}
+const ACKED_LUA = `${HELPERS}
 local m = ARGV[1]
 local key = redis.call('HGET', KEYS[2], 'm' .. m)
 if not key then return false end
@@ -114,22 +119,24 @@ redis.call('DEL', key)
 return ''
 `
 
-// KEYS: list, ids, replay. ARGV: token. A replay starts where the queue starts and ends where it
-// ends now. Returns the number of entries (0: nothing to replay, nothing written).
+// KEYS: list, ids, replay. ARGV: token. A connection of the session starts: its generation
+// (field g of the ids hash) is one above the last; its replay starts where the queue starts and
+// ends where it ends now. Returns {generation, number of entries (0: nothing to replay)}.
 const REPLAY_START_LUA = `
+local g = redis.call('HINCRBY', KEYS[2], 'g', 1)
 local n = redis.call('LLEN', KEYS[1])
-if n == 0 then return 0 end
+if n == 0 then return {g, 0} end
 redis.call('DEL', KEYS[3])
 redis.call('HSET', KEYS[3], 'token', ARGV[1], 'cursor', 0, 'end', n)
 redis.call('EXPIRE', KEYS[3], ${REPLAY_TTL_S})
-return n
+return {g, n}
 `
 
 // KEYS: list, ids, replay. ARGV: token, page size, next free packet id, page bytes (a page ends
 // after the message that reaches them).
 // Returns {next id, then per entry: key, body ('' for a PUBREL), id, sent before (1/0), granted QoS ('' = as published)}
 // or {-1} when another replay of the session took over, {next id} alone when done.
-const REPLAY_PAGE_LUA = `${FREE_ID}
+const REPLAY_PAGE_LUA = `${HELPERS}
 local list, ids, replay = KEYS[1], KEYS[2], KEYS[3]
 local r = redis.call('HMGET', replay, 'token', 'cursor', 'end')
 if r[1] ~= ARGV[1] then return {-1} end
@@ -180,7 +187,7 @@ return out
 `
 
 // KEYS: list, ids, replay. The session ends: its queue goes, with its references to message bodies.
-const DROP_LUA = `${FREE_ID}
+const DROP_LUA = `${HELPERS}
 for _, key in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
   if string.sub(key, 1, 7) == 'packet:' then unref(key) else redis.call('DEL', key) end
 end
@@ -200,11 +207,11 @@ export interface ReplayEntry {
 }
 
 type Scripts = Redis & {
-  culexOutSent(list: string, ids: string, key: string, want: number): Promise<number>
+  culexOutSent(list: string, ids: string, key: string, want: number, gen: number): Promise<number>
   culexOutPubrec(list: string, ids: string, messageId: number): Promise<number>
   culexOutAckedBuffer(list: string, ids: string, replay: string, messageId: number): Promise<Buffer | null>
   culexOutDrop(list: string, ids: string, replay: string): Promise<number>
-  culexReplayStart(list: string, ids: string, replay: string, token: string): Promise<number>
+  culexReplayStart(list: string, ids: string, replay: string, token: string): Promise<[number, number]>
   culexReplayPageBuffer(list: string, ids: string, replay: string, token: string, page: number, nextId: number, bytes: number): Promise<Array<number | Buffer>>
 }
 
@@ -237,8 +244,8 @@ export class OutgoingStore {
   }
 
   /** a PUBLISH of `entry` goes out to the client with `messageId`: returns the id to use (a free one if that is taken) */
-  sent(clientId: string, entry: string, messageId: number): Promise<number> {
-    return this.db.culexOutSent(outgoingKey(clientId), outgoingIdsKey(clientId), entry, messageId)
+  sent(clientId: string, entry: string, messageId: number, gen: number): Promise<number> {
+    return this.db.culexOutSent(outgoingKey(clientId), outgoingIdsKey(clientId), entry, messageId, gen)
   }
 
   /** the client sent PUBREC: the queue entry becomes its PUBREL */
@@ -257,10 +264,12 @@ export class OutgoingStore {
    * started. `nextId` is the first packet id to try for entries never sent; `onNextId`
    * hears the next free one after each page.
    */
-  async *replay(clientId: string, nextId: number, onNextId: (id: number) => void): AsyncGenerator<ReplayEntry> {
+  async *replay(clientId: string, nextId: number, onNextId: (id: number) => void, onGeneration: (gen: number) => void): AsyncGenerator<ReplayEntry> {
     const keys = [outgoingKey(clientId), outgoingIdsKey(clientId), replayKey(clientId)] as const
     const token = randomBytes(8).toString('hex')
-    if ((await this.db.culexReplayStart(...keys, token)) === 0) return
+    const [gen, entries] = await this.db.culexReplayStart(...keys, token)
+    onGeneration(gen)
+    if (entries === 0) return
     for (;;) {
       const page = await this.db.culexReplayPageBuffer(...keys, token, REPLAY_PAGE, nextId, REPLAY_PAGE_BYTES)
       if (page[0] === -1) return

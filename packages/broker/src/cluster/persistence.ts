@@ -330,16 +330,6 @@ export class CulexRedisPersistence {
   /** the stock per-node sweep finds nothing; cluster/wills.ts publishes wills of dead nodes once */
   async *streamWill(): AsyncGenerator<never> {}
 
-  storeRetained(packet: unknown): Promise<void> {
-    return this.inner.storeRetained(packet)
-  }
-  createRetainedStream(pattern: string): AsyncIterable<unknown> {
-    return this.inner.createRetainedStream(pattern)
-  }
-  createRetainedStreamCombi(patterns: string[]): AsyncIterable<unknown> {
-    return this.inner.createRetainedStreamCombi(patterns)
-  }
-
   // ---- outgoing queues of persistent sessions (session-queue.ts) ---------------
 
   outgoingEnqueue(sub: QueueSub, packet: QueuedPacket): Promise<void> {
@@ -360,6 +350,15 @@ export class CulexRedisPersistence {
 
   // ---- delegated to aedes-persistence-redis ---------------------------------
 
+  storeRetained(packet: unknown): Promise<void> {
+    return this.inner.storeRetained(packet)
+  }
+  createRetainedStream(pattern: string): AsyncIterable<unknown> {
+    return this.inner.createRetainedStream(pattern)
+  }
+  createRetainedStreamCombi(patterns: string[]): AsyncIterable<unknown> {
+    return this.inner.createRetainedStreamCombi(patterns)
+  }
   incomingStorePacket(client: unknown, packet: unknown): Promise<void> {
     return this.inner.incomingStorePacket(client, packet)
   }

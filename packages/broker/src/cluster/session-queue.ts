@@ -41,6 +41,8 @@ const entryKey = (p: QueuedPacket): string => `packet:${p.brokerId}:${p.brokerCo
 export class SessionQueues {
   /** per client being replayed: packet id -> queue entry the replay recorded already */
   private readonly replayed = new WeakMap<object, Map<number, string>>()
+  /** per client: the generation its connection got from the session (outgoing.ts SENT_LUA) */
+  private readonly generation = new WeakMap<object, number>()
 
   constructor(private readonly store: OutgoingStore) {}
 
@@ -66,7 +68,7 @@ export class SessionQueues {
       replayed.delete(messageId)
       return
     }
-    const id = await this.store.sent(client.id, key, messageId)
+    const id = await this.store.sent(client.id, key, messageId, this.generation.get(client) ?? 0)
     if (id !== messageId) {
       // Aedes internals: the QoSPacket built in lib/client.js deliverQoS is written after this
       // resolves, and `_nextId` is the client's packet id counter; another in-flight message of
@@ -106,7 +108,12 @@ export class SessionQueues {
     this.replayed.set(client, replayed)
     // Aedes internals: `_nextId` (lib/client.js) is the client's next packet id; the replay
     // takes ids from it and hands it back past the ones it used
-    const entries = this.store.replay(client.id, client._nextId ?? 1, (next) => (client._nextId = next))
+    const entries = this.store.replay(
+      client.id,
+      client._nextId ?? 1,
+      (next) => (client._nextId = next),
+      (gen) => this.generation.set(client, gen),
+    )
     return (async function* () {
       for await (const e of entries) {
         replayed.set(e.messageId, e.key)

@@ -1,7 +1,7 @@
 /** In-flight QoS 1/2 messages of a persistent session come again on reconnect, sessions in Redis. */
-import { afterAll, afterEach, beforeAll, describe, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { killAll, startNode, startRedis, type TestNode } from '../helpers/cluster-procs.js'
-import { closeRaw } from '../helpers/raw-mqtt.js'
+import { closeRaw, rawClient, rawSubscribe } from '../helpers/raw-mqtt.js'
 import { eachSessionKeepsItsPacketId, unackedPubrelComesBack, unackedPublishesComeBack } from '../helpers/inflight.js'
 
 let a: TestNode
@@ -29,5 +29,22 @@ describe('in-flight redelivery, sessions in Redis', () => {
 
   it('[MQTT-4.4.0-1] a message in flight to two sessions comes again to each with its own packet id', async () => {
     await eachSessionKeepsItsPacketId({ sub: a.mqtt, pub: b.mqtt }, 'redis')
+  })
+})
+
+describe('queued messages, sessions in Redis', () => {
+  it('[MQTT-3.8.4-6] [MQTT-3.3.1-9] a QoS 2 retained message queued for a QoS 1 wildcard subscription comes on reconnect at QoS 1 with RETAIN 0', async () => {
+    const first = await rawClient(a.mqtt, { clientId: 'queued-downgrade', clean: false })
+    await rawSubscribe(first.raw, 'queued-dg/#', 1)
+    await first.raw.drop()
+    const pub = await rawClient(b.mqtt, { clientId: 'queued-dg-pub' })
+    pub.raw.send({ cmd: 'publish', topic: 'queued-dg/x', payload: Buffer.from('q2'), qos: 2, retain: true, dup: false, messageId: 1 })
+    await pub.raw.until((ps) => ps.some((p) => p.cmd === 'pubrec'), 5000, 'PUBREC')
+    pub.raw.send({ cmd: 'pubrel', messageId: 1 })
+    await pub.raw.until((ps) => ps.some((p) => p.cmd === 'pubcomp'), 5000, 'PUBCOMP')
+    const again = await rawClient(a.mqtt, { clientId: 'queued-downgrade', clean: false })
+    await again.raw.until((ps) => ps.some((p) => p.cmd === 'publish'), 5000, 'queued message')
+    const got = again.raw.publishes()[0]!
+    expect({ topic: got.topic, qos: got.qos, retain: got.retain, dup: got.dup }).toEqual({ topic: 'queued-dg/x', qos: 1, retain: false, dup: false })
   })
 })

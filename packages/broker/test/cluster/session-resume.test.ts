@@ -38,7 +38,7 @@ describe('cluster: a persistent session resumes with a large queue', () => {
       const db = new Redis(redis.url)
       try {
         await waitFor(async () => (await db.llen('outgoing:resume-big')) === 0, 5000, 'empty queue in Redis')
-        expect(await db.hlen('culex:oids:resume-big')).toBe(0)
+        expect((await db.hkeys('culex:oids:resume-big')).filter((f) => f !== 'g')).toEqual([])
       } finally {
         db.disconnect()
       }

@@ -92,8 +92,8 @@ export async function runFuzz(target: FuzzTarget, opts: FuzzOptions): Promise<Fu
   }
 
   const worker = async (n: number): Promise<void> => {
-    // a new client id when the node keeps closing this one's session at set-up (a persistent
-    // session can end up unresumable: reported in setupFailures, the run goes on with a fresh id)
+    // a new client id when this one's session keeps failing at set-up (a persistent session can
+    // end up unresumable or slow to resume: reported in setupFailures, the run goes on with a fresh id)
     let generation = 0
     const w: Worker = {}
     let failedInARow = 0
@@ -109,7 +109,7 @@ export async function runFuzz(target: FuzzTarget, opts: FuzzOptions): Promise<Fu
           break
         }
         setupFailures[r]++
-        if (r === 'setup-closed' && failedInARow >= 2) generation++
+        if (failedInARow >= 2) generation++
         // a node that refuses every connection ends the run short (the caller sees cases < requested)
         if (++failedInARow >= MAX_FAILURES_IN_A_ROW || !target.alive()) return
         await new Promise((res) => setTimeout(res, 20))

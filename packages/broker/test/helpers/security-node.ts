@@ -250,6 +250,10 @@ export async function metric(httpPort: number, name: string): Promise<number> {
 export class Canary {
   sent = 0
   readonly got = new Set<number>()
+  /** messages the node acknowledged (PUBACK): from then on they are the node's to deliver [MQTT-4.3.2-2] */
+  readonly acked = new Set<number>()
+  /** when the connection closed, if it did (ms since epoch) */
+  closedAt: number | undefined
   readonly rtts: number[] = []
   private timer: NodeJS.Timeout | undefined
   private readonly sentAt = new Map<number, number>()
@@ -264,6 +268,7 @@ export class Canary {
     const topic = `canary/${client.options.clientId}`
     await client.subscribeAsync(topic, { qos: 1 })
     const c = new Canary(client, topic)
+    client.once('close', () => (c.closedAt ??= Date.now()))
     client.on('message', (_t, payload) => {
       const n = Number(payload.toString())
       if (Number.isInteger(n) && n >= 0 && n < c.sent && !c.got.has(n)) {
@@ -274,19 +279,23 @@ export class Canary {
     c.timer = setInterval(() => {
       const n = c.sent++
       c.sentAt.set(n, Date.now())
-      client.publish(topic, String(n), { qos: 1 })
+      client.publish(topic, String(n), { qos: 1 }, (err) => {
+        if (!err) c.acked.add(n)
+      })
     }, everyMs)
     return c
   }
 
   /** stop publishing; every message sent must arrive and the connection must still be up */
-  async finish(waitMs = 5000): Promise<{ sent: number; lost: number; p99: number; max: number }> {
+  async finish(waitMs = 5000): Promise<{ sent: number; lost: number; ackedLost: number; p99: number; max: number }> {
     clearInterval(this.timer)
     await waitFor(() => this.got.size >= this.sent, waitMs, 'canary messages').catch(() => {})
     const sorted = [...this.rtts].sort((a, b) => a - b)
     return {
       sent: this.sent,
       lost: this.sent - this.got.size,
+      /** acknowledged by the node and never delivered */
+      ackedLost: [...this.acked].filter((n) => !this.got.has(n)).length,
       p99: sorted[Math.floor(sorted.length * 0.99)] ?? 0,
       max: sorted[sorted.length - 1] ?? 0,
     }

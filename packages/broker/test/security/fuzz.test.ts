@@ -83,6 +83,8 @@ describe.each(MODES)('mutation fuzzer, node %s', (mode) => {
         exceptions,
         canary_sent: c.sent,
         canary_lost: c.lost,
+        canary_acked_lost: c.ackedLost,
+        canary_closed_at: canary.closedAt === undefined ? null : new Date(canary.closedAt).toISOString(),
         outcomes: r.outcomes,
         setup_failures: r.setupFailures,
         seconds: Math.round(r.seconds),
@@ -95,7 +97,8 @@ describe.each(MODES)('mutation fuzzer, node %s', (mode) => {
       expect(r.crashed, `node exited (seed ${SEED}); last cases:\n${r.lastCases.join('\n')}\n${n.out.join('').slice(-3000)}`).toBe(false)
       expect(r.cases).toBe(PER_RUN)
       expect(exceptions, n.out.join('').slice(-3000)).toBe(0)
-      expect(c.lost).toBe(0)
+      const warnings = n.out.join('').split('\n').filter((l) => /"level":(40|50|60)/.test(l)).slice(-20).join('\n')
+      expect(c.lost, `canary lost messages (closed at ${canary.closedAt ?? 'never'}); node warnings:\n${warnings}`).toBe(0)
       expect(c.sent).toBeGreaterThan(0)
       expect(canary.connected).toBe(true)
       expect((await connackOf(n.ports.mqtt)).code).toBe(0)

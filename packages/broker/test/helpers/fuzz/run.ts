@@ -92,14 +92,16 @@ export async function runFuzz(target: FuzzTarget, opts: FuzzOptions): Promise<Fu
   }
 
   const worker = async (n: number): Promise<void> => {
-    const clientId = `fz${opts.seed % 1000}-${n}`
+    // a new client id when this one's session keeps failing at set-up (a persistent session can
+    // end up unresumable or slow to resume: reported in setupFailures, the run goes on with a fresh id)
+    let generation = 0
     const w: Worker = {}
     let failedInARow = 0
     while (target.alive()) {
       const i = next++
       if (i >= opts.cases) break
       for (;;) {
-        const r = await runCase(i, clientId, w)
+        const r = await runCase(i, `fz${opts.seed % 1000}-${n}${generation ? `.${generation}` : ''}`, w)
         if (r === 'alive' || r === 'closed' || r === 'timeout') {
           outcomes[r]++
           done++
@@ -107,6 +109,7 @@ export async function runFuzz(target: FuzzTarget, opts: FuzzOptions): Promise<Fu
           break
         }
         setupFailures[r]++
+        if (failedInARow >= 2) generation++
         // a node that refuses every connection ends the run short (the caller sees cases < requested)
         if (++failedInARow >= MAX_FAILURES_IN_A_ROW || !target.alive()) return
         await new Promise((res) => setTimeout(res, 20))

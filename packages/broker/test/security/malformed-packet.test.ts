@@ -135,4 +135,21 @@ describe('issue 16: a malformed packet closes only its own connection', () => {
     expect(c.isClosed()).toBe(false)
     c.destroy()
   })
+
+  it('[MQTT-4.7.3-1] a clean:false SUBSCRIBE with a valid and an empty filter closes the connection and leaves the session resumable (found by the fuzzer)', async () => {
+    const clientId = `empty-${Math.random().toString(16).slice(2)}`
+    const c = await openRaw('tcp', node.ports.mqtt)
+    c.write(gen({ ...CONNECT, clean: false, clientId }))
+    expect((await nextPacket(c, 'connack'))?.returnCode).toBe(0)
+    c.write(gen({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'ok/a', qos: 1 }, { topic: '', qos: 1 }] }))
+    expect(await closesWithin(c, 3000)).toBe(true)
+    // before: Aedes stored both filters for the valid one, and every later CONNECT failed restoring ''
+    for (let i = 0; i < 2; i++) {
+      const back = await openRaw('tcp', node.ports.mqtt)
+      back.write(gen({ ...CONNECT, clean: false, clientId }))
+      expect((await nextPacket(back, 'connack'))?.returnCode).toBe(0)
+      back.write(gen({ cmd: 'disconnect' }))
+      await closesWithin(back, 3000)
+    }
+  })
 })

@@ -8,6 +8,7 @@ import type { Backend } from '../cluster/backend.js'
 import type { HotCounters } from '../ops/metrics.js'
 import { createPublishGate, type Done } from './backpressure.js'
 import { orderSessionReplay } from './session-order.js'
+import { finishPublishesOnClose } from './finish-publishes.js'
 import { markRedeliveries } from './redelivery.js'
 import { pubackAfterPublish } from './puback-after-publish.js'
 import { installConformance } from './conformance.js'
@@ -74,5 +75,7 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   // MQTT 3.1.1 statements Aedes gets wrong (conformance.ts, docs/conformance.md)
   installConformance(broker, { keepaliveMaxS: config.keepalive_max_s, log, redis: backend.links?.data })
   broker.on('closed', () => gate.releaseAll())
+  // a stopping node emits the publishes it started before its emitter closes (finish-publishes.ts)
+  finishPublishesOnClose(broker, log)
   return broker
 }

@@ -51,7 +51,18 @@ export function registerStart(program: Command): void {
       }
       process.on('uncaughtException', fatal('uncaught exception'))
       process.on('unhandledRejection', fatal('unhandled rejection'))
+      let stopping = false
       const stop = (signal: string): void => {
+        // A signal while stopping: a second Ctrl-C exits at once; a repeated SIGTERM (a supervisor
+        // stopping the node once its load balancer took it out) must not end the drain or the close
+        // half-way, which Node's default action for a signal no longer handled did: publishes queued
+        // in Redis but not yet emitted, PUBACKs unread (chaos rolling restart, issue 8)
+        if (stopping) {
+          if (signal === 'SIGINT') process.exit(1)
+          node.log.info({ signal }, 'already stopping')
+          return
+        }
+        stopping = true
         // SIGTERM (an orchestrator: systemd, Docker, a rolling restart) drains first; SIGINT (Ctrl-C) does not
         const drain = signal === 'SIGTERM'
         node.log.info({ signal, drain_ms: drain ? config.drain_ms : 0, grace_period_ms: config.grace_period_ms }, 'shutting down')
@@ -68,8 +79,8 @@ export function registerStart(program: Command): void {
           },
         )
       }
-      process.once('SIGTERM', () => stop('SIGTERM'))
-      process.once('SIGINT', () => stop('SIGINT'))
+      process.on('SIGTERM', () => stop('SIGTERM'))
+      process.on('SIGINT', () => stop('SIGINT'))
     },
   )
 }

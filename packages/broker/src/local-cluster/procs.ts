@@ -55,11 +55,11 @@ export async function waitExit(pid: number, ms: number): Promise<boolean> {
   return true
 }
 
-/** SIGTERM (or `signal`), then SIGKILL after `graceMs` */
-export async function stopPid(pid: number | undefined, graceMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+/** SIGTERM (or `signal`; none: the process was signalled already), then SIGKILL after `graceMs` */
+export async function stopPid(pid: number | undefined, graceMs: number, signal: NodeJS.Signals | null = 'SIGTERM'): Promise<void> {
   if (!pid || !alive(pid)) return
   try {
-    process.kill(pid, signal)
+    if (signal) process.kill(pid, signal)
   } catch {
     return
   }

@@ -48,7 +48,8 @@ export async function rollingRestart(o: RollingOptions): Promise<void> {
           () => o.progress(`${step}: HAProxy sends it no new clients (${Date.now() - t} ms); stopping`),
           (err: Error) => o.progress(`${step}: ${err.message}; stopping anyway`),
         )
-        await stopPid(pid, o.exitWithinMs)
+        // no second SIGTERM: the node is draining and closing already (a second one used to kill it mid-drain)
+        await stopPid(pid, o.exitWithinMs, null)
       } else {
         o.progress(`${step}: not running`)
       }

@@ -1,4 +1,4 @@
-/** The `culex start` process: bad config exits 2 naming the key; SIGTERM (after drain_ms) exits 0 within the grace period. */
+/** The `culex start` process: bad config exits 2 naming the key; SIGTERM (after drain_ms) exits 0 within the grace period, a repeated SIGTERM included. */
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -75,6 +75,24 @@ describe('culex start', () => {
     r2.child.kill('SIGINT')
     expect((await r2.exit).code).toBe(0)
     expect(Date.now() - t1).toBeLessThan(3000)
+  })
+
+  it('a second SIGTERM while draining (a supervisor stopping the node once HAProxy took it out) neither kills it nor ends the drain early: clients kept for drain_ms, exit 0', async () => {
+    const r = cli(['start', ...free, '--drain-ms', '1500', '--grace-period-ms', '3000'])
+    const ports = await cliReady(r)
+    const client = await connect(`mqtt://127.0.0.1:${ports.mqtt}`)
+    let closedAt = 0
+    client.on('close', () => (closedAt ||= Date.now()))
+    const t0 = Date.now()
+    r.child.kill('SIGTERM')
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${ports.http}/readyz`)).status === 503, 1000, '/readyz 503')
+    r.child.kill('SIGTERM')
+    await waitFor(() => r.stdout.join('').includes('"msg":"already stopping"'), 1000, 'the second SIGTERM seen')
+    await client.publishAsync('drain/t', 'x', { qos: 1 })
+    expect(closedAt).toBe(0)
+    const exit = await r.exit
+    expect(exit.code, `exit ${JSON.stringify(exit)}`).toBe(0)
+    expect(closedAt - t0).toBeGreaterThanOrEqual(1400)
   })
 
   it('logs a JSON start-up line with version, node id, listeners and mode', async () => {

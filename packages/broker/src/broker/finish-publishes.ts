@@ -1,0 +1,70 @@
+/**
+ * A node being stopped finishes the publishes it started before its emitter closes.
+ *
+ * Aedes' QoS 1/2 publish first queues the message for every persistent session subscribed to it
+ * (a Redis round trip, aedes.js enqueueOffline) and only then emits it (emitPacket: local
+ * subscribers and, through the cluster bus, the other nodes). broker.close() closes the clients
+ * and then the emitter at once, while publishes read just before may still be waiting for Redis:
+ * their emit then finds the bus closed. Such a message stays in the queues of the persistent
+ * subscribers that are online on other nodes, never delivered live, and goes out at their next
+ * reconnect, although the publisher (no PUBACK) sent it again on another node and it was
+ * delivered: a delivered message again on a later resume (chaos rolling restart, issue 8).
+ * Here the emitter's close waits until the publishes started have completed (every client is
+ * closed by then, so no new one starts), at most `timeoutMs`.
+ */
+import type { Aedes } from 'aedes'
+import type { Logger } from '../log.js'
+
+type Done = (err?: Error | null) => void
+
+export function finishPublishesOnClose(broker: Aedes, log: Logger, timeoutMs = 5000): void {
+  let inFlight = 0
+  let idle: Array<() => void> = []
+  const settled = (): void => {
+    if (--inFlight > 0) return
+    const waiting = idle
+    idle = []
+    for (const w of waiting) w()
+  }
+  // Aedes internals: broker.publish is the entry of every publish (lib/handlers/publish.js calls
+  // client.broker.publish; wills and $SYS too); its callback fires once the series
+  // (storeRetained, enqueueOffline, emitPacket, published) is done or failed
+  const publish = broker.publish.bind(broker) as (packet: unknown, client: unknown, done?: Done) => void
+  ;(broker as unknown as { publish(packet: unknown, client: unknown, done?: Done): void }).publish = (packet, client, done) => {
+    if (typeof client === 'function') {
+      done = client as Done
+      client = null
+    }
+    inFlight++
+    let once = false
+    publish(packet, client, (err) => {
+      if (!once) {
+        once = true
+        settled()
+      }
+      done?.(err)
+    })
+  }
+  // Aedes internals: broker.mq is the emitter (here the cluster bus, cluster/bus.ts) that
+  // broker.close() closes after its clients (aedes.js close: mq.close(cb))
+  const mq = (broker as unknown as { mq: { close(cb: () => void): unknown } }).mq
+  const close = mq.close.bind(mq)
+  mq.close = (cb) => {
+    if (inFlight === 0) return close(cb)
+    const pending = inFlight
+    const timer = setTimeout(() => {
+      log.warn({ publishes: inFlight, timeout_ms: timeoutMs }, 'closing the emitter with publishes still unfinished')
+      go()
+    }, timeoutMs)
+    let done = false
+    const go = (): void => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      log.debug({ publishes: pending }, 'publishes finished before the emitter closes')
+      close(cb)
+    }
+    idle.push(go)
+    return mq
+  }
+}

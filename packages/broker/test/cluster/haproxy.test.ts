@@ -21,7 +21,9 @@ let cluster: UpCluster
 let ca: Buffer
 
 beforeAll(async () => {
-  cluster = await clusterUp(2, ['--log-level', 'debug', '--allow-anonymous', 'true'])
+  // a killed node stays down for the failover test (cluster up restarts it after this delay;
+  // supervision itself is tested in supervise.test.ts)
+  cluster = await clusterUp(2, ['--log-level', 'debug', '--allow-anonymous', 'true', '--restart-delay-ms', '60000'])
   ca = readFileSync(cluster.state().certs.ca)
 }, 120_000)
 

@@ -83,6 +83,8 @@ export class BrokerWatch {
   private timer: NodeJS.Timeout | null = null
   private stoppedAt: number | null = null
   private idleAt: number | null = null
+  private drainedAt: number | null = null
+  private idleAfterDrainAt: number | null = null
   private polling = false
 
   constructor(
@@ -98,6 +100,24 @@ export class BrokerWatch {
   /** the load stopped: from now on, look for the moment every process is idle */
   loadStopped(): void {
     this.stoppedAt = Date.now()
+  }
+
+  /**
+   * the last message owed has arrived (or the drain gave up): from now on, look for the moment every
+   * process is idle again. A broker that reads its publishers slower than they write leaves seconds of
+   * messages in the kernel's socket buffers after the load stops, Mosquitto too; what it still does
+   * after the last delivery is work of its own (buffers, retries).
+   */
+  drained(): void {
+    this.drainedAt = Date.now()
+  }
+
+  /** seconds from drained() to idle (up to maxMs), null if unknown */
+  async settleAfterDrain(maxMs: number): Promise<number | null> {
+    if (this.roots.length === 0 || this.drainedAt === null) return null
+    const deadline = this.drainedAt + maxMs
+    while (this.idleAfterDrainAt === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, POLL_MS))
+    return this.idleAfterDrainAt === null ? Math.round(maxMs / 100) / 10 : Math.round((this.idleAfterDrainAt - this.drainedAt) / 100) / 10
   }
 
   /** waits (up to maxMs after loadStopped) for the brokers to go idle; seconds from load stop to idle, null if unknown */
@@ -133,6 +153,7 @@ export class BrokerWatch {
       }
     }
     if (this.stoppedAt !== null && this.idleAt === null && allIdle) this.idleAt = Date.now()
+    if (this.drainedAt !== null && this.idleAfterDrainAt === null && allIdle) this.idleAfterDrainAt = Date.now()
     if (this.roots.length === 0 && this.metricsUrls.length > 0 && !this.polling) {
       this.polling = true
       Promise.all(

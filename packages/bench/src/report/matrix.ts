@@ -88,6 +88,7 @@ const floodMetrics: MetricDef[] = [
     fmt: (v) => fmtBytes(v),
   },
   { metric: 'busy_after_stop_s', unit: 's', higherIsBetter: false, chart: false, get: (r) => flood(r)?.busy_after_stop_s ?? null },
+  { metric: 'busy_after_drain_s', unit: 's', higherIsBetter: false, chart: false, get: (r) => flood(r)?.busy_after_drain_s ?? null },
   genCpu,
 ]
 

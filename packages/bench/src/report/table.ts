@@ -47,6 +47,7 @@ export function renderScenarioTable(r: ScenarioReport): string {
       rows.push(['broker_dropped', f.broker_dropped === null ? 'n/a (no /metrics)' : fmtNum(f.broker_dropped)])
       for (const p of f.peak_rss) rows.push([`peak_rss ${p.process}`, fmtBytes(p.bytes)])
       rows.push(['busy_after_stop_s', f.busy_after_stop_s === null ? 'n/a (no broker PID)' : fmtNum(f.busy_after_stop_s)])
+      rows.push(['busy_after_drain_s', f.busy_after_drain_s === null ? 'n/a (no broker PID)' : fmtNum(f.busy_after_drain_s)])
     }
   } else {
     rows.push(['connected', `${res.connected} of ${res.connections_requested}`])

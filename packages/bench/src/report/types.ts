@@ -47,6 +47,8 @@ export interface FloodResults {
   peak_rss_max_bytes: number | null
   /** seconds from the load stopping until every watched process was idle; null without PIDs */
   busy_after_stop_s: number | null
+  /** seconds from the last delivery owed (end of the drain) to every broker process idle */
+  busy_after_drain_s: number | null
 }
 
 export interface ConnectionResults {

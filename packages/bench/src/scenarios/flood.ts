@@ -76,8 +76,12 @@ export function floodObserver(cfg: ScenarioConfig): RunObserver<FloodResults> {
     loadStopped() {
       watch.loadStopped()
     },
+    drained() {
+      watch.drained()
+    },
     async finish() {
       const settle = await watch.settle(SETTLE_MAX_MS)
+      const settleAfterDrain = await watch.settleAfterDrain(SETTLE_MAX_MS)
       const peaks = watch.stop()
       const droppedAfter = await readCounter(cfg.metricsUrls, DROPPED)
       return {
@@ -85,6 +89,7 @@ export function floodObserver(cfg: ScenarioConfig): RunObserver<FloodResults> {
         peak_rss: peaks,
         peak_rss_max_bytes: peaks.length ? Math.max(...peaks.map((p) => p.bytes)) : null,
         busy_after_stop_s: settle,
+        busy_after_drain_s: settleAfterDrain,
       }
     },
     abort() {

@@ -21,6 +21,8 @@ import type { Topology } from './topology.js'
 export interface RunObserver<T> {
   begin(): Promise<void>
   loadStopped(): void
+  /** every message owed has arrived, or the drain gave up */
+  drained(): void
   finish(): Promise<T>
   /** the run failed: stop watching */
   abort(): void
@@ -171,6 +173,7 @@ export async function runMessageScenario(
       } else if (Date.now() - idleSince > (observer ? FLOOD_DRAIN_IDLE_MS : DRAIN_IDLE_MS)) break
       await sleep(50)
     }
+    observer?.drained()
     if (ticker) clearInterval(ticker)
     ticker = null
 

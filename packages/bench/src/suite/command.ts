@@ -29,6 +29,7 @@ interface SuiteRaw {
   floodQos: QoS[]
   floodPublishers: number
   floodSubscribers: number
+  floodDrainTimeout: number
   connections: number
   connectConcurrency: number
   sourceAddresses: number
@@ -67,6 +68,12 @@ export function registerSuite(program: Command): void {
     .option('--flood-qos <list>', 'QoS level(s) of the flood scenario', parseQosList, [0, 1] as QoS[])
     .option('--flood-publishers <n>', 'flood publishers (no in-flight window)', parseIntOpt('--flood-publishers', 1), 1)
     .option('--flood-subscribers <n>', 'flood subscribers on the one topic', parseIntOpt('--flood-subscribers', 1), 50)
+    .option(
+      '--flood-drain-timeout <s>',
+      'flood: longest wait for acknowledgements and deliveries after the load stops (a QoS 1 flood leaves up to 65,000 publishes per publisher to deliver to every subscriber)',
+      parseNumberOpt('--flood-drain-timeout', 0),
+      60,
+    )
     .option('--connections <n>', 'connections scenario: idle connections', parseIntOpt('--connections', 1), DEFAULTS.connections)
     .option('--source-addresses <n>', 'connections scenario: loopback source addresses to spread over', parseIntOpt('--source-addresses', 1, 60_000), 1)
     .option('--connect-concurrency <n>', 'connection attempts in flight', parseIntOpt('--connect-concurrency', 1), DEFAULTS.connectConcurrency)
@@ -123,7 +130,7 @@ export function registerSuite(program: Command): void {
           progress,
         },
         faninPublishers: o.publishers,
-        flood: { qos: o.floodQos, publishers: o.floodPublishers, subscribers: o.floodSubscribers },
+        flood: { qos: o.floodQos, publishers: o.floodPublishers, subscribers: o.floodSubscribers, drainTimeoutS: o.floodDrainTimeout },
         ctx: { brokerCli: o.brokerCli, mosquittoBin: findBin(o.mosquitto), redisBin: findBin(o.redisServer), mosquittoConf: o.mosquittoConf },
         log: (line) => process.stderr.write(`${line}\n`),
       })

@@ -32,8 +32,11 @@ export class Managed {
     hookExit()
     this.child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd, env: opts.env ?? process.env })
     running.add(this)
-    const onData = (chunk: Buffer): void => {
-      for (const line of chunk.toString('utf8').split('\n')) {
+    // a chunk may end inside a line: keep the unfinished part for the next chunk of the same stream
+    const onData = (partial: { rest: string }) => (chunk: Buffer): void => {
+      const parts = (partial.rest + chunk.toString('utf8')).split('\n')
+      partial.rest = parts.pop() ?? ''
+      for (const line of parts) {
         if (!line.trim()) continue
         this.tail.push(line)
         if (this.tail.length > 200) this.tail.shift()
@@ -44,8 +47,8 @@ export class Managed {
         })
       }
     }
-    this.child.stdout?.on('data', onData)
-    this.child.stderr?.on('data', onData)
+    this.child.stdout?.on('data', onData({ rest: '' }))
+    this.child.stderr?.on('data', onData({ rest: '' }))
     this.child.on('error', (err) => {
       this.tail.push(`spawn error: ${err.message}`)
       this.markExited(null)

@@ -18,7 +18,7 @@ export interface SuiteOptions {
   /** fanin publishers (base.publishers is the fanout publisher count) */
   faninPublishers: number
   /** the flood scenario's own QoS levels and counts */
-  flood: { qos: QoS[]; publishers: number; subscribers: number }
+  flood: { qos: QoS[]; publishers: number; subscribers: number; drainTimeoutS: number }
   ctx: Omit<SuiteContext, 'tmpRoot'>
   log: (line: string) => void
 }
@@ -70,6 +70,7 @@ async function runTarget(def: TargetDef, o: SuiteOptions, tmpRoot: string): Prom
           label: def.name,
           publishers: scenario === 'fanin' ? o.faninPublishers : scenario === 'flood' ? o.flood.publishers : o.base.publishers,
           subscribers: scenario === 'flood' ? o.flood.subscribers : o.base.subscribers,
+          drainTimeoutS: scenario === 'flood' ? Math.max(o.base.drainTimeoutS, o.flood.drainTimeoutS) : o.base.drainTimeoutS,
           brokerProcesses: started.processes,
           pubUrls: started.pubUrls,
           subUrls: started.subUrls,

@@ -124,6 +124,7 @@ export function createSecurity({ config, log, counters, faults }: { config: Cule
         maxQueued: config.max_queued,
         maxQueuedBytes: config.max_queued_bytes,
         qos0ClientBytes: config.qos0_client_buffer_bytes,
+        maxInflightOut: config.max_outgoing_inflight,
         counters,
         log,
         faults,

@@ -21,16 +21,28 @@
  *   are dropped (reason subscriber_stuck) and a QoS 1/2 subscriber is
  *   disconnected: a persistent session keeps those messages in the session
  *   store and gets them on reconnect.
+ * - at most `maxInflightOut` QoS 1/2 messages are sent to a client and not
+ *   yet acknowledged (PUBACK, or PUBCOMP for QoS 2), as Mosquitto's
+ *   max_inflight_messages and EMQX's max_inflight: further ones wait here,
+ *   in order, and count as bytes waiting for the client (so they hold the
+ *   publishers like a full socket does). Without it a subscriber that reads
+ *   but acknowledges slowly has every delivery's packet kept for it until
+ *   its PUBACK, without bound (a node reached 380 MB under a QoS 1 flood);
+ *   a client that reads but acknowledges nothing for a second is stuck,
+ *   as above.
  */
 import type { Logger } from '../log.js'
 import type { DropReason, HotCounters } from '../ops/metrics.js'
 import type { ClientFaults } from './client-faults.js'
+import { onWrite } from '../broker/conformance-writes.js'
 
 export interface DeliveryOptions {
   maxQueued: number
   maxQueuedBytes: number
   /** QoS 0 for a client with more than this waiting is dropped (qos0_client_buffer_bytes) */
   qos0ClientBytes: number
+  /** QoS 1/2 messages sent to one client and not yet acknowledged (max_outgoing_inflight); 0 = no limit */
+  maxInflightOut: number
   counters: HotCounters
   log: Logger
   faults: ClientFaults
@@ -42,7 +54,12 @@ const STUCK_MS = 1000
 const HARD_FACTOR = 50
 
 type Callback = (err?: Error | null) => void
-type Deliver = (packet: { qos: number; topic: string }, cb: Callback) => void
+interface DeliveredPacket {
+  qos: number
+  topic: string
+  payload?: { length: number } | string
+}
+type Deliver = (packet: DeliveredPacket, cb: Callback) => void
 type Conn = NodeJS.ReadableStream &
   NodeJS.WritableStream & { writableLength: number; writableNeedDrain: boolean; destroy(err?: Error): void; read(size?: number): unknown }
 
@@ -50,12 +67,16 @@ type Conn = NodeJS.ReadableStream &
 export interface AedesClientInternals {
   id: string | null
   conn: Conn
+  /** mqtt-packet's Parser: emits 'packet' for each packet from the client, after Aedes' own listener */
+  _parser: { on(event: 'packet', fn: (packet: { cmd: string; messageId?: number }) => void): void }
+  /** false until a persistent session's queue is replayed (lib/handlers/connect.js) */
+  connected: boolean
   deliver0: Deliver
   deliverQoS: Deliver
 }
 
 export function guardDelivery(client: AedesClientInternals, opts: DeliveryOptions): void {
-  const { maxQueued, maxQueuedBytes, qos0ClientBytes, counters, log, faults } = opts
+  const { maxQueued, maxQueuedBytes, qos0ClientBytes, maxInflightOut, counters, log, faults } = opts
   const conn = client.conn
   const deliver0 = client.deliver0
   const deliverQoS = client.deliverQoS
@@ -69,8 +90,17 @@ export function guardDelivery(client: AedesClientInternals, opts: DeliveryOption
   /** bytes of this client in counters.queuedBytes */
   let accounted = 0
   let listed = false
+  // the in-flight window: packet ids of QoS 1/2 PUBLISHes written and not yet acknowledged (seen as
+  // they are written, so the session's replay and redeliveries count, each id once), deliveries
+  // handed to Aedes and not yet written (`pending`), and those waiting for room (`held`)
+  const inflightIds = new Set<number>()
+  let pending = 0
+  const held: DeliveredPacket[] = []
+  let heldBytes = 0
+  /** acknowledgements since the stuck clock started */
+  let acks = 0
   const resync = (): void => {
-    const want = counted && !detached ? conn.writableLength : 0
+    const want = counted && !detached ? conn.writableLength + heldBytes : 0
     counters.queuedBytes += want - accounted
     accounted = want
     if (want > 0 !== listed) {
@@ -95,15 +125,17 @@ export function guardDelivery(client: AedesClientInternals, opts: DeliveryOption
     if (stuckTimer) return
     mark = conn.writableLength
     added = 0
+    acks = 0
     armedAt = Date.now()
     stuckTimer = setTimeout(check, STUCK_MS)
   }
   const check = (): void => {
     stuckTimer = undefined
-    if (!conn.writableNeedDrain) return
-    // the kernel took some: still reading, look again later. A timer that fires late means this
-    // node's own event loop was busy, too busy to see the socket drain: that proves nothing either
-    if (conn.writableLength < mark + added || Date.now() - armedAt > STUCK_MS * 1.5) return arm()
+    if (!backedUp()) return
+    // the kernel took some, or the client acknowledged some: still reading, look again later. A timer
+    // that fires late means this node's own event loop was busy, too busy to see the socket drain:
+    // that proves nothing either
+    if (conn.writableLength < mark + added || acks > 0 || Date.now() - armedAt > STUCK_MS * 1.5) return arm()
     setCounted(false)
   }
   // Count each write at once (Aedes delivers in a later turn; the gate must see the bytes before
@@ -152,18 +184,58 @@ export function guardDelivery(client: AedesClientInternals, opts: DeliveryOption
   })
   conn.once('close', () => {
     clearTimeout(stuckTimer)
+    // what waited for room in the window goes with the connection, as the socket's buffer does: a
+    // persistent session has it in its session store (replayed at the next CONNECT)
+    held.length = 0
+    heldBytes = 0
+    inflightIds.clear()
     if (counted) counters.queuedDeliveries -= waiting
     detached = true
     waiting = 0
     resync()
+  })
+  /** its socket does not take more, or its in-flight window is full */
+  const backedUp = (): boolean => conn.writableNeedDrain || held.length > 0
+  // Aedes calls it when the PUBLISH is written, or at once when it sends nothing (forward refused)
+  const writtenQoS: Callback = (err) => {
+    pending--
+    written(err)
+  }
+  const send = (packet: DeliveredPacket): void => {
+    pending++
+    try {
+      deliverQoS(packet, writtenQoS)
+    } catch (err) {
+      faults.fault(client, err, 'delivery')
+    }
+  }
+  const windowFull = (): boolean => inflightIds.size + pending >= maxInflightOut
+  if (maxInflightOut > 0) {
+    onWrite(conn, (pk) => {
+      if (pk.cmd === 'publish' && pk.qos && pk.messageId !== undefined) inflightIds.add(pk.messageId)
+    })
+  }
+  // PUBACK ends a QoS 1 message's flight, PUBCOMP a QoS 2 one's [MQTT-4.3.2-1] [MQTT-4.3.3-1]
+  client._parser.on('packet', (pk) => {
+    if (pk.cmd !== 'puback' && pk.cmd !== 'pubcomp') return
+    if (pk.messageId !== undefined) inflightIds.delete(pk.messageId)
+    acks++
+    let released = false
+    while (held.length > 0 && !windowFull() && !detached) {
+      const next = held.shift() as DeliveredPacket
+      heldBytes -= sizeOf(next)
+      released = true
+      send(next)
+    }
+    if (released) resync()
   })
   const full = (): boolean => {
     if (conn.writableLength >= maxQueuedBytes) return true
     if (waiting < maxQueued) return false
     // far beyond the limit: cut whatever the cause, memory comes first
     if (waiting >= maxQueued * HARD_FACTOR) return true
-    // the socket drains: the client reads, the node itself is behind (a burst)
-    if (!conn.writableNeedDrain) return false
+    // the socket drains and the window has room: the client reads, the node itself is behind (a burst)
+    if (!backedUp()) return false
     if (!counted) return true // stuck for STUCK_MS already
     arm()
     return false
@@ -196,12 +268,23 @@ export function guardDelivery(client: AedesClientInternals, opts: DeliveryOption
       }
     } else {
       track()
-      try {
-        deliverQoS(packet, written)
-      } catch (err) {
-        faults.fault(client, err, 'delivery')
-      }
+      // the window is full (or others wait already): wait here, in order, counted as bytes waiting for
+      // this client. Not before a persistent session's replay is done: broker/session-order.ts orders
+      // those deliveries with the replay, which writes by itself (and fills the window)
+      if (maxInflightOut > 0 && client.connected && (held.length > 0 || windowFull())) {
+        held.push(packet)
+        heldBytes += sizeOf(packet)
+        resync()
+        arm()
+      } else send(packet)
     }
     setImmediate(cb)
   }
+}
+
+/** about the bytes a PUBLISH takes on the wire: header, topic, packet id, payload */
+function sizeOf(packet: DeliveredPacket): number {
+  const payload = packet.payload
+  const payloadBytes = payload === undefined ? 0 : typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length
+  return 9 + packet.topic.length + payloadBytes
 }

@@ -43,7 +43,7 @@ async function windowHoldsTheRest(subPort: number, pubPort: number, tag: string)
   sub.send({ cmd: 'puback', messageId: qos1(sub)[0]!.messageId })
   await sub.until(() => qos1(sub).length === WINDOW + 1, 5000, 'one more after one PUBACK')
   // acknowledging as they come: the rest arrive, in order, once each [MQTT-4.6.0-6]
-  const acked = new Set<number>()
+  const acked = new Set<number | undefined>()
   const ackAll = (): void => {
     for (const p of qos1(sub)) {
       if (acked.has(p.messageId)) continue

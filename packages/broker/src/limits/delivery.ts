@@ -50,6 +50,13 @@ export interface DeliveryOptions {
 
 /** how long a socket may stay backed up with max_queued messages waiting before its client counts as stuck */
 const STUCK_MS = 1000
+/**
+ * how long a client whose socket takes bytes but whose in-flight window is full may send no
+ * PUBACK/PUBCOMP before it counts as stuck: longer than STUCK_MS, since a client busy for a moment
+ * (a GC pause, a starved machine) shows it in its acknowledgements long before the kernel's
+ * socket buffer (megabytes) fills
+ */
+const ACK_STUCK_MS = 5000
 /** waiting messages beyond max_queued * HARD_FACTOR count as stuck at once */
 const HARD_FACTOR = 50
 
@@ -97,8 +104,9 @@ export function guardDelivery(client: AedesClientInternals, opts: DeliveryOption
   let pending = 0
   const held: DeliveredPacket[] = []
   let heldBytes = 0
-  /** acknowledgements since the stuck clock started */
+  /** acknowledgements since the stuck clock started, and when the last came (or the window filled) */
   let acks = 0
+  let lastAckAt = 0
   const resync = (): void => {
     const want = counted && !detached ? conn.writableLength + heldBytes : 0
     counters.queuedBytes += want - accounted
@@ -136,6 +144,7 @@ export function guardDelivery(client: AedesClientInternals, opts: DeliveryOption
     // that fires late means this node's own event loop was busy, too busy to see the socket drain:
     // that proves nothing either
     if (conn.writableLength < mark + added || acks > 0 || Date.now() - armedAt > STUCK_MS * 1.5) return arm()
+    if (!conn.writableNeedDrain && Date.now() - lastAckAt < ACK_STUCK_MS) return arm()
     setCounted(false)
   }
   // Count each write at once (Aedes delivers in a later turn; the gate must see the bytes before
@@ -220,6 +229,7 @@ export function guardDelivery(client: AedesClientInternals, opts: DeliveryOption
     if (pk.cmd !== 'puback' && pk.cmd !== 'pubcomp') return
     if (pk.messageId !== undefined) inflightIds.delete(pk.messageId)
     acks++
+    lastAckAt = Date.now()
     let released = false
     while (held.length > 0 && !windowFull() && !detached) {
       const next = held.shift() as DeliveredPacket
@@ -272,6 +282,7 @@ export function guardDelivery(client: AedesClientInternals, opts: DeliveryOption
       // this client. Not before a persistent session's replay is done: broker/session-order.ts orders
       // those deliveries with the replay, which writes by itself (and fills the window)
       if (maxInflightOut > 0 && client.connected && (held.length > 0 || windowFull())) {
+        if (held.length === 0) lastAckAt = Date.now()
         held.push(packet)
         heldBytes += sizeOf(packet)
         resync()

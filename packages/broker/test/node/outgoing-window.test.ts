@@ -86,6 +86,39 @@ describe('max_outgoing_inflight, one node in memory', () => {
   })
 })
 
+describe('a subscriber that reads but never acknowledges', () => {
+  const t = useTestNode({ max_outgoing_inflight: WINDOW, max_queued: 50, allow_anonymous: true })
+  it('is disconnected once more than max_queued wait for it and it acknowledged nothing for seconds; every other subscriber gets every message', async () => {
+    const port = t.node.ports.mqtt
+    const topic = 'window/hung'
+    const { raw: hung } = await rawClient(port, { clientId: 'win-hung' })
+    await rawSubscribe(hung, topic, 1)
+    const { raw: good } = await rawClient(port, { clientId: 'win-good', autoAck: true })
+    await rawSubscribe(good, topic, 1)
+    const { raw: pub } = await rawClient(port, { clientId: 'win-hung-pub' })
+    const n = 500
+    for (let i = 0; i < n; i++) pub.send({ cmd: 'publish', topic, payload: String(i), qos: 1, messageId: i + 1, retain: false, dup: false })
+    await pub.until((ps) => ps.filter((p) => p.cmd === 'puback').length === n, 20_000, `${n} PUBACKs`)
+    await good.until(() => qos1(good).length >= n, 10_000, `${n} messages at the subscriber that acknowledges`)
+    expect(qos1(good).map(seqOf)).toEqual(Array.from({ length: n }, (_, i) => i))
+    expect(qos1(hung).length).toBe(WINDOW)
+    // more than max_queued wait for it and it acknowledged nothing for seconds: the next message cuts it
+    let next = n
+    const more = setInterval(() => {
+      next++
+      pub.send({ cmd: 'publish', topic, payload: String(next - 1), qos: 1, messageId: next, retain: false, dup: false })
+    }, 250)
+    try {
+      await hung.until(() => hung.closed, 15_000, 'the subscriber that never acknowledges disconnected')
+    } finally {
+      clearInterval(more)
+    }
+    expect(qos1(hung).length).toBe(WINDOW)
+    await pub.until((ps) => ps.filter((p) => p.cmd === 'puback').length === next, 10_000, 'every PUBACK')
+    await good.until(() => qos1(good).length >= next, 10_000, 'every message at the subscriber that acknowledges')
+  }, 30_000)
+})
+
 describe('max_outgoing_inflight, two nodes, sessions in Redis', () => {
   let a: TestNode
   let b: TestNode

@@ -22,9 +22,11 @@
  *   disconnected: a persistent session keeps those messages in the session
  *   store and gets them on reconnect.
  */
+import type { Client } from 'aedes'
 import type { Logger } from '../log.js'
 import type { DropReason, HotCounters } from '../ops/metrics.js'
 import type { ClientFaults } from './client-faults.js'
+import { deliveryOf, setDelivery, type Deliver, type Done as Callback } from '../seam/index.js'
 
 export interface DeliveryOptions {
   maxQueued: number
@@ -41,24 +43,14 @@ const STUCK_MS = 1000
 /** waiting messages beyond max_queued * HARD_FACTOR count as stuck at once */
 const HARD_FACTOR = 50
 
-type Callback = (err?: Error | null) => void
-type Deliver = (packet: { qos: number; topic: string }, cb: Callback) => void
 type Conn = NodeJS.ReadableStream &
   NodeJS.WritableStream & { writableLength: number; writableNeedDrain: boolean; destroy(err?: Error): void; read(size?: number): unknown }
 
-/** the parts of Aedes' Client (lib/client.js) the guards touch: its stream and its two delivery functions */
-export interface AedesClientInternals {
-  id: string | null
-  conn: Conn
-  deliver0: Deliver
-  deliverQoS: Deliver
-}
-
-export function guardDelivery(client: AedesClientInternals, opts: DeliveryOptions): void {
+/** wraps the Client's two delivery functions (seam/aedes.ts setDelivery) and counts what its stream (client.conn) holds */
+export function guardDelivery(client: Client, opts: DeliveryOptions): void {
   const { maxQueued, maxQueuedBytes, qos0ClientBytes, counters, log, faults } = opts
-  const conn = client.conn
-  const deliver0 = client.deliver0
-  const deliverQoS = client.deliverQoS
+  const conn = client.conn as unknown as Conn
+  const { deliver0, deliverQoS } = deliveryOf(client)
   let waiting = 0
   let cut = false
   // Node-wide totals count only clients that read: a closed client's share
@@ -185,8 +177,7 @@ export function guardDelivery(client: AedesClientInternals, opts: DeliveryOption
     }
     setImmediate(cb)
   }
-  client.deliver0 = guarded0
-  client.deliverQoS = (packet, cb) => {
+  const guardedQoS: Deliver = (packet, cb) => {
     if (packet.qos === 0) return guarded0(packet, cb)
     if (full()) {
       if (!cut) {
@@ -204,4 +195,5 @@ export function guardDelivery(client: AedesClientInternals, opts: DeliveryOption
     }
     setImmediate(cb)
   }
+  setDelivery(client, { deliver0: guarded0, deliverQoS: guardedQoS })
 }

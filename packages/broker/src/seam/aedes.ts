@@ -189,7 +189,8 @@ export function wrapQueuedPacketHandling(client: Client, wrap: (listener: (...ar
   const c = internals(client)
   for (const listener of c.listeners('connected')) {
     c.removeListener('connected', listener)
-    c.once('connected', wrap(listener))
+    // the listener runs with the Client as `this`, as EventEmitter calls it
+    c.once('connected', wrap(listener.bind(c)))
   }
 }
 

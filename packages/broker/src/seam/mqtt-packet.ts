@@ -124,7 +124,7 @@ export function stopParsing(parser: PacketParser, err: Error): void {
 /** replace parse(buf), the call that runs Aedes' packet handlers synchronously */
 export function wrapParse(parser: PacketParser, wrap: (parse: (buf: Buffer) => number) => (buf: Buffer) => number): void {
   const p = internals(parser)
-  p.parse = wrap(p.parse)
+  p.parse = wrap(p.parse.bind(p))
 }
 
 /** the parser's 'error' event (Aedes listens to it too and closes the client) */

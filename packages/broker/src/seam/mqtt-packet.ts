@@ -148,8 +148,12 @@ type WriteToStream = (packet: OutPacket, stream: Stream, opts?: unknown) => bool
 export type WriteHook = (packet: OutPacket) => void
 
 const mp = mqttPacket as unknown as { writeToStream: WriteToStream }
-const hooks = new WeakMap<Stream, WriteHook[]>()
-const holds = new WeakMap<Stream, (packet: OutPacket) => boolean>()
+/** per connection: its write hooks and its hold (one WeakMap lookup per packet written) */
+interface Taps {
+  hooks: WriteHook[]
+  hold?: (packet: OutPacket) => boolean
+}
+const taps = new WeakMap<Stream, Taps>()
 /** mqtt-packet's own writeToStream, once the wrapper is in place */
 let original: WriteToStream | undefined
 
@@ -158,10 +162,11 @@ function install(): void {
   const write = mp.writeToStream
   original = write
   const wrapped = ((packet, stream, opts) => {
-    const list = hooks.get(stream)
-    if (list) for (const hook of list) hook(packet)
-    const hold = holds.get(stream)
-    if (hold && hold(packet)) return true
+    const t = taps.get(stream)
+    if (t) {
+      for (const hook of t.hooks) hook(packet)
+      if (t.hold && t.hold(packet)) return true
+    }
     return write(packet, stream, opts)
   }) as WriteToStream
   // keep the function's own settings (mqtt.js sets writeToStream.cacheNumbers)
@@ -172,18 +177,21 @@ function install(): void {
   mp.writeToStream = wrapped
 }
 
+function tapsOf(stream: Stream): Taps {
+  install()
+  let t = taps.get(stream)
+  if (!t) taps.set(stream, (t = { hooks: [] }))
+  return t
+}
+
 /** call `hook` with every packet Aedes writes to `stream`, before it is encoded (in the order added) */
 export function onWrite(stream: Stream, hook: WriteHook): void {
-  install()
-  const list = hooks.get(stream)
-  if (list) list.push(hook)
-  else hooks.set(stream, [hook])
+  tapsOf(stream).hooks.push(hook)
 }
 
 /** `hold` sees each packet written to `stream` after the hooks; true = not written now (writePacket later) */
 export function holdWrites(stream: Stream, hold: (packet: OutPacket) => boolean): void {
-  install()
-  holds.set(stream, hold)
+  tapsOf(stream).hold = hold
 }
 
 /** write `packet` with mqtt-packet's own writeToStream, past the hooks and holds (may throw) */

@@ -83,7 +83,10 @@ interface Installers {
 }
 const installers = new WeakMap<Aedes, Installers>()
 
-/** run `installer` on every Client `broker` makes from now on, at its place in CLIENT_INSTALL_ORDER */
+/**
+ * run `installer` on every Client `broker` makes from now on, at its place in CLIENT_INSTALL_ORDER
+ * (upstream has no per-client hook before CONNECT: none found; a `client` option of Aedes would do)
+ */
 export function installOnEachClient(broker: Aedes, stage: InstallStage, installer: ClientInstaller): void {
   let reg = installers.get(broker)
   if (!reg) {
@@ -208,7 +211,8 @@ export function persistenceOf(broker: Aedes): unknown {
 
 /**
  * Every message Aedes publishes passes `broker.mq.emit` (aedes.js emitPacket): `gate` takes
- * the emitter's own emit and returns the one Aedes calls.
+ * the emitter's own emit and returns the one Aedes calls (no upstream issue found; the
+ * publish gate of broker/backpressure.ts needs it).
  */
 export function gateEmits(broker: Aedes, gate: (emit: (message: unknown, cb: Done) => unknown) => (message: unknown, cb: Done) => unknown): void {
   const mq = brokerOf(broker).mq
@@ -237,7 +241,11 @@ export function observePublishes(broker: Aedes, started: () => Done): void {
   }
 }
 
-/** broker.close() closes its clients and then `broker.mq.close(cb)` (aedes.js close): `hold` may delay that */
+/**
+ * broker.close() closes its clients and then `broker.mq.close(cb)` (aedes.js close) while
+ * publishes they started may still wait for persistence: `hold` may delay that (no upstream
+ * issue found; upstream could wait for its own publishes in flight)
+ */
 export function holdEmitterClose(broker: Aedes, hold: (close: () => void) => void): void {
   const mq = brokerOf(broker).mq
   const close = mq.close.bind(mq)
@@ -261,7 +269,11 @@ export function keepWillsOnClose(broker: Aedes): void {
   }
 }
 
-/** raise broker.counter (aedes.js: the brokerCounter of the next message, from 0 at start) to at least `min` */
+/**
+ * raise broker.counter (aedes.js: the brokerCounter of the next message, from 0 at start) to at
+ * least `min`: a restarted node must not reuse the counters of messages still queued (no upstream
+ * issue found)
+ */
 export function raiseMessageCounter(broker: Aedes, min: number): void {
   const b = brokerOf(broker)
   b.counter = Math.max(b.counter, min)

@@ -36,7 +36,8 @@ const internals = (p: PacketParser): ParserInternals => p as unknown as ParserIn
 
 /**
  * A packet whose remaining length is over `max` bytes is an error as soon as the length is
- * decoded: the parser buffers a whole packet before parsing it and accepts up to 256 MiB.
+ * decoded: the parser buffers a whole packet before parsing it and accepts up to 256 MiB (no
+ * mqtt-packet issue found; aedes 2 checks its v5 maximumPacketSize in the read loop instead).
  */
 export function limitPacketSize(parser: PacketParser, max: number): void {
   const p = internals(parser)

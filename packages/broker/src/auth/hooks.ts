@@ -24,6 +24,7 @@ import { addressKey, type FailureBackoff } from '../limits/rate.js'
 import { canPublish, canRead, canSubscribe, type Grants } from './acl.js'
 import { dummyHash, verifyPassword } from './password.js'
 import type { AuthState } from './state.js'
+import { pendingWill } from '../seam/index.js'
 
 export interface HookOptions {
   state: AuthState
@@ -182,7 +183,7 @@ export function createAuthHooks(opts: HookOptions): AuthHooks {
     const accept = (name: string | undefined, via: ClientAuth['via']): void => {
       const auth: ClientAuth = { username: name, clientId: client.id, via, grants: undefined, version: -1 }
       // a will the client may not publish is refused now, not silently dropped later
-      const will = (client as unknown as { _will?: { topic?: string } | null })._will
+      const will = pendingWill(client)
       if (will && typeof will.topic === 'string') {
         const g = grants(auth)
         if (will.topic.startsWith(SYS) || will.topic.length > opts.maxTopicLength || (g && !canPublish(g, will.topic, name, client.id))) {

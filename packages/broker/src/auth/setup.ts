@@ -3,7 +3,7 @@
  * the Aedes hooks, the connection gate, the per-connection guards and the
  * admin endpoints. main.ts plugs the parts in; this file owns their wiring.
  */
-import type { Aedes, AedesOptions, Client } from 'aedes'
+import type { Aedes, AedesOptions } from 'aedes'
 import type { CulexConfig } from '../config/schema.js'
 import type { Logger } from '../log.js'
 import type { HotCounters } from '../ops/metrics.js'
@@ -15,6 +15,7 @@ import type { ClientFaults } from '../limits/client-faults.js'
 import { createAuthHooks } from './hooks.js'
 import { AuthState, startFileSource, startRedisSource, type Source } from './state.js'
 import { adminRoutes } from './admin.js'
+import { clientsOf } from '../seam/index.js'
 
 export interface Security {
   /** Aedes hooks and options for createBroker */
@@ -87,7 +88,7 @@ export function createSecurity({ config, log, counters, faults }: { config: Cule
     }
     if (!broker || removed.length === 0) return
     const gone = new Set(removed)
-    const clients = (broker as unknown as { clients: Record<string, Client> }).clients
+    const clients = clientsOf(broker)
     for (const id in clients) {
       const a = auth.authOf(clients[id]!)
       if (a?.via === 'password' && a.username !== undefined && gone.has(a.username)) {
@@ -101,7 +102,7 @@ export function createSecurity({ config, log, counters, faults }: { config: Cule
     status: () => ({ ...describe(), connections: limits.open, refused: limits.refused, dropped_qos0: counters.droppedQos0, publish_denied: counters.publishDenied }),
     reload: () => source.reload(),
     disconnect: (id) => {
-      const c = broker && (broker as unknown as { clients: Record<string, Client> }).clients[id]
+      const c = broker && clientsOf(broker)[id]
       if (!c) return false
       c.conn.destroy()
       return true

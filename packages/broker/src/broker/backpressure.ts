@@ -23,7 +23,9 @@
  * Cost on the message path: one comparison per publish; a re-read of the
  * backed-up sockets every HOLD_POLL_MS only while holding.
  */
+import type { Client } from 'aedes'
 import type { HotCounters } from '../ops/metrics.js'
+import { readLoopOf } from '../seam/index.js'
 
 export type Done = (err?: Error | null) => void
 type Emit = (message: unknown, cb: Done) => unknown
@@ -86,15 +88,7 @@ export function createPublishGate(counters: HotCounters, emit: Emit, high: numbe
   }
 }
 
-/** the parts of Aedes' Client (lib/client.js) boundReads touches: its stream and its read loop */
-export interface ReadLoop {
-  conn: { read(size?: number): unknown; readableLength?: number; destroyed?: boolean }
-  /** packets of the last read still being handled; Aedes reads again when it is back to 0 */
-  _parsingBatch: number
-  _paused?: boolean
-  /** Aedes' read-and-parse step (nextBatch) */
-  _nextBatch(): void
-}
+type Readable = { read(size?: number): unknown; readableLength?: number; destroyed?: boolean }
 
 /**
  * Makes conn.read(null), Aedes' read of a client socket, return at most
@@ -103,16 +97,17 @@ export interface ReadLoop {
  * no whole packet (a packet larger than READ_CHUNK) finishes no batch: then
  * the next turn reads everything buffered, as Aedes does by itself.
  */
-export function boundReads(client: ReadLoop): void {
-  const conn = client.conn
+export function boundReads(client: Client): void {
+  const conn = client.conn as unknown as Readable
+  const loop = readLoopOf(client)
   const read = conn.read
   let whole = false
   let checking = false
   const stalled = (): void => {
     checking = false
-    if (client._parsingBatch !== 0 || client._paused || conn.destroyed || !conn.readableLength) return
+    if (loop.busy() || conn.destroyed || !conn.readableLength) return
     whole = true
-    client._nextBatch()
+    loop.next()
     whole = false
   }
   conn.read = function boundedRead(this: typeof conn, size?: number): unknown {

@@ -16,26 +16,14 @@
  * Here each Aedes client's `deliverQoS` caps the message at the highest QoS granted to the
  * client's filters that match its topic, and its `deliver0` leaves a QoS 1/2 message to a
  * matching subscription of higher QoS (that copy is then the one delivered, once). A queued
- * QoS 2 message granted QoS 1 is sent at QoS 1 as it is written (conformance-writes.ts); its
+ * QoS 2 message granted QoS 1 is sent at QoS 1 as it is written (seam/mqtt-packet.ts onWrite); its
  * PUBACK clears it from the queue like a PUBCOMP would (Aedes clears by packet id).
+ * (aedes#208 fixed the cap for a filter equal to the topic only.)
  * Cost per delivery: the topic matched against each of the client's filters (most clients have
  * a few); one lookup when a filter equal to the topic was granted QoS 2.
  */
 import type { Aedes } from 'aedes'
-import { onWrite } from './conformance-writes.js'
-
-type Callback = (err?: Error | null) => void
-interface OutPacket {
-  topic: string
-  qos: number
-}
-/** the parts of Aedes' Client touched here */
-interface ClientInternals {
-  conn: NodeJS.WritableStream
-  subscriptions: Record<string, { qos: number }>
-  deliverQoS(packet: OutPacket, cb: Callback): void
-  deliver0(packet: OutPacket, cb: Callback): void
-}
+import { deliveryOf, grantedSubscriptions, installOnEachClient, onWrite, setDelivery } from '../seam/index.js'
 
 /** does filter match topic (MQTT 3.1.1 section 4.7; wildcards never match a leading `$` [MQTT-4.7.2-1]) */
 export function topicMatches(filter: string, topic: string): boolean {
@@ -53,8 +41,7 @@ export function topicMatches(filter: string, topic: string): boolean {
 }
 
 /** highest QoS granted to the client's filters matching topic, -1 if none */
-function granted(client: ClientInternals, topic: string): number {
-  const subs = client.subscriptions
+function granted(subs: Record<string, { qos: number }>, topic: string): number {
   // fast path: a filter equal to the topic granted QoS 2 is the highest there can be
   if (subs[topic]?.qos === 2) return 2
   let best = -1
@@ -66,29 +53,24 @@ function granted(client: ClientInternals, topic: string): number {
 }
 
 export function installGrantedQos(broker: Aedes): void {
-  const handle = broker.handle
-  broker.handle = (stream, req) => {
-    const client = handle(stream, req)
-    // reaches into the Aedes client's per-connection deliver functions, which subscriptions
-    // capture when they are made (lib/handlers/subscribe.js addSubs)
-    const c = client as unknown as ClientInternals
-    const deliverQoS = c.deliverQoS
-    const deliver0 = c.deliver0
-    c.deliverQoS = (packet, cb) => {
-      if (packet.qos > 0) {
-        const g = granted(c, packet.topic)
-        if (g >= 0 && g < packet.qos) packet.qos = g
-      }
-      deliverQoS(packet, cb)
-    }
-    c.deliver0 = (packet, cb) => {
-      if (packet.qos > 0 && granted(c, packet.topic) > 0) return void setImmediate(cb)
-      deliver0(packet, cb)
-    }
-    // session replay (lib/handlers/connect.js emptyQueue) writes queued packets directly
-    onWrite(c.conn, (p) => {
-      if (p.cmd === 'publish' && p.qos === 2 && granted(c, p.topic!) === 1) p.qos = 1
+  installOnEachClient(broker, 'granted-qos', (client, stream) => {
+    const { deliver0, deliverQoS } = deliveryOf(client)
+    setDelivery(client, {
+      deliverQoS: (packet, cb) => {
+        if (packet.qos > 0) {
+          const g = granted(grantedSubscriptions(client), packet.topic)
+          if (g >= 0 && g < packet.qos) packet.qos = g
+        }
+        deliverQoS(packet, cb)
+      },
+      deliver0: (packet, cb) => {
+        if (packet.qos > 0 && granted(grantedSubscriptions(client), packet.topic) > 0) return void setImmediate(cb)
+        deliver0(packet, cb)
+      },
     })
-    return client
-  }
+    // session replay (lib/handlers/connect.js emptyQueue) writes queued packets directly
+    onWrite(stream, (p) => {
+      if (p.cmd === 'publish' && p.qos === 2 && granted(grantedSubscriptions(client), p.topic!) === 1) p.qos = 1
+    })
+  })
 }

@@ -11,13 +11,13 @@
  * (that ends the session [MQTT-3.1.2-6]). In memory a Set; in a cluster the
  * Redis set `culex:sessions`, so a client that moves to another node keeps
  * its flag. The check runs in Aedes' preConnect step, before the CONNACK is
- * written; the flag is set on the CONNACK as it is written (conformance-writes.ts).
+ * written; the flag is set on the CONNACK as it is written (seam/mqtt-packet.ts onWrite).
  * Cost: one SISMEMBER per `clean: false` CONNECT and one SADD/SREM per accepted CONNECT.
  */
 import type { Aedes, Client } from 'aedes'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
-import { onWrite } from './conformance-writes.js'
+import { onWrite, wrapPreConnect } from '../seam/index.js'
 import { SESSIONS_KEY } from '../cluster/keys.js'
 
 interface SessionMarks {
@@ -41,21 +41,16 @@ function redisMarks(db: Redis, log: Logger): SessionMarks {
   }
 }
 
-type PreConnect = (client: Client, packet: { clientId: string; clean: boolean }, cb: (err: Error | null, ok: boolean) => void) => void
-
 export function installSessionPresent(broker: Aedes, redis: Redis | undefined, log: Logger): void {
   const marks = redis ? redisMarks(redis, log) : memoryMarks()
-  // reaches into Aedes' broker.preConnect (an instance property called by lib/handlers/connect.js):
-  // the lookup must finish before Aedes writes the CONNACK
-  const b = broker as unknown as { preConnect: PreConnect }
-  const preConnect = b.preConnect
-  b.preConnect = (client, packet, cb) => {
+  // the lookup must finish before Aedes writes the CONNACK: in its preConnect step
+  wrapPreConnect(broker, (preConnect) => (client, packet, cb) => {
     preConnect(client, packet, (err, ok) => {
       if (err || !ok || packet.clean || !packet.clientId) return cb(err, ok)
       marks.has(packet.clientId).then(
         (had) => {
-          // reaches into the Aedes client's connection (client.conn), where the CONNACK is written
-          if (had) onWrite((client as unknown as { conn: NodeJS.WritableStream }).conn, (p) => {
+          // client.conn: the connection the CONNACK is written to
+          if (had) onWrite(client.conn, (p) => {
             if (p.cmd === 'connack' && p.returnCode === 0) p.sessionPresent = true
           })
           cb(null, true)
@@ -66,7 +61,7 @@ export function installSessionPresent(broker: Aedes, redis: Redis | undefined, l
         },
       )
     })
-  }
+  })
   broker.on('connackSent', (connack: { returnCode?: number }, client: Client) => {
     if (connack.returnCode === 0 && client.id) marks.set(client.id, client.clean === false)
   })

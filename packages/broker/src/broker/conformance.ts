@@ -22,14 +22,22 @@
  *   silence [MQTT-3.1.2-24]), as EMQX does with keepalive_max. Aedes refused
  *   it with CONNACK 6, a code MQTT 3.1.1 does not have.
  *
- * How: Aedes builds a Client per connection in broker.handle; the wrapper
- * reaches into that client's mqtt-packet parser (client._parser): its `emit`
- * for each parsed packet, its `_emitError` for the protocol level (UTF-8 is checked in
- * limits/guard.ts). A violation
- * is re-emitted as the parser's 'error', which Aedes turns into a closed
- * connection. Cost: a switch on the packet type per packet received.
+ * How: an installer on each Client (seam/aedes.ts, stage 'conformance') intercepts what its
+ * mqtt-packet parser emits (seam/mqtt-packet.ts): each parsed packet, and the error for the
+ * protocol level (UTF-8 is checked in limits/guard.ts). A violation is re-emitted as the
+ * parser's 'error', which Aedes turns into a closed connection.
+ * Cost: a switch on the packet type per packet received.
  */
-import type { Aedes } from 'aedes'
+import type { Aedes, Client } from 'aedes'
+import {
+  connackSent,
+  installOnEachClient,
+  interceptPackets,
+  interceptParseErrors,
+  isUnsupportedProtocolLevel,
+  parserOf,
+  stopParsing,
+} from '../seam/index.js'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
 import { trackAcks, type AckTracker } from './conformance-acks.js'
@@ -58,68 +66,43 @@ interface InPacket {
   unsubscriptions?: unknown[]
 }
 
-/** the parts of Aedes' Client and mqtt-packet's Parser touched here */
-interface ClientInternals {
-  conn: NodeJS.WritableStream & { destroyed?: boolean }
-  connackSent: boolean
-  connecting: boolean
-  connected: boolean
-  emit(event: 'error', err: Error): boolean
-  _parser: {
-    error: Error | null
-    emit(event: string, ...args: unknown[]): boolean
-    _emitError(err: Error): void
-  }
-}
-
 /** CONNACK with a return code, Session Present 0 [MQTT-3.2.2-4] */
 const connack = (code: number): Buffer => Buffer.from([0x20, 0x02, 0x00, code])
 
 export function installConformance(broker: Aedes, opts: ConformanceOptions): void {
   installSessionPresent(broker, opts.redis, opts.log)
   installGrantedQos(broker)
-  const handle = broker.handle
-  broker.handle = (stream, req) => {
-    const client = handle(stream, req)
-    guard(client as unknown as ClientInternals, opts)
-    return client
-  }
+  installOnEachClient(broker, 'conformance', (client) => guard(client, opts))
 }
 
-function guard(client: ClientInternals, opts: ConformanceOptions): void {
-  const parser = client._parser
+function guard(client: Client, opts: ConformanceOptions): void {
+  const parser = parserOf(client)
   const acks = trackAcks(client.conn)
   let refused = false
   /** CONNACK `code`, then close once it is written [MQTT-3.2.2-5] */
   const refuse = (code: number, err: Error): void => {
     refused = true
-    parser.error = err // stops mqtt-packet's parse loop
+    stopParsing(parser, err)
     client.conn.end(connack(code), () => client.emit('error', err))
   }
 
-  const emitError = parser._emitError
-  parser._emitError = function (err: Error) {
-    if (!refused && err.message === 'Invalid protocol version' && !client.connecting && !client.connected && !client.connackSent) {
-      return refuse(0x01, new Error('[MQTT-3.1.2-2] unsupported protocol level'))
+  interceptParseErrors(parser, (err) => {
+    if (!refused && isUnsupportedProtocolLevel(err) && !client.connecting && !client.connected && !connackSent(client)) {
+      refuse(0x01, new Error('[MQTT-3.1.2-2] unsupported protocol level'))
+      return true
     }
-    return emitError.call(this, err)
-  }
+    return false
+  })
 
-  const emit = parser.emit
-  parser.emit = function (event: string, ...args: unknown[]) {
-    if (event === 'packet') {
-      // nothing after a refused CONNECT is processed
-      if (refused) return false
-      const packet = args[0] as InPacket
-      if (packet.cmd === 'connect' && packet.clean === false && packet.clientId === '') {
-        refuse(0x02, new Error('[MQTT-3.1.3-8] empty client id with clean session 0'))
-        return false
-      }
-      const err = violation(packet, acks, opts)
-      if (err) return emit.call(this, 'error', err)
+  interceptPackets<InPacket>(parser, (packet) => {
+    // nothing after a refused CONNECT is processed
+    if (refused) return false
+    if (packet.cmd === 'connect' && packet.clean === false && packet.clientId === '') {
+      refuse(0x02, new Error('[MQTT-3.1.3-8] empty client id with clean session 0'))
+      return false
     }
-    return emit.call(this, event, ...args)
-  }
+    return violation(packet, acks, opts)
+  })
 }
 
 function violation(packet: InPacket, acks: AckTracker, opts: ConformanceOptions): Error | undefined {

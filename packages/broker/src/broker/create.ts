@@ -6,7 +6,8 @@ import { Aedes, type AedesOptions } from 'aedes'
 import type { CulexConfig } from '../config/schema.js'
 import type { Backend } from '../cluster/backend.js'
 import type { HotCounters } from '../ops/metrics.js'
-import { createPublishGate, type Done } from './backpressure.js'
+import { createPublishGate, type PublishGate } from './backpressure.js'
+import { gateEmits } from '../seam/index.js'
 import { orderSessionReplay } from './session-order.js'
 import { finishPublishesOnClose } from './finish-publishes.js'
 import { markRedeliveries } from './redelivery.js'
@@ -61,11 +62,12 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   // a hook that throws closes its client, not the process (limits/client-faults.ts)
   const broker = await Aedes.createBroker(isolateHooks(opts, faults))
   // a publisher is not read while the node's delivery buffer is full (backpressure.ts): every message
-  // Aedes publishes passes the gate on its way to the emitter (local subscribers, other nodes). Touches
-  // broker.mq, which Aedes' publish path calls as this.broker.mq.emit (aedes.js emitPacket).
-  const mq = (broker as unknown as { mq: { emit(message: unknown, cb: Done): unknown } }).mq
-  const gate = createPublishGate(counters, mq.emit.bind(mq), config.delivery_buffer_bytes)
-  mq.emit = (message, cb) => gate.emit(message, cb)
+  // Aedes publishes passes the gate on its way to the emitter (local subscribers, other nodes)
+  let gate!: PublishGate
+  gateEmits(broker, (emit) => {
+    gate = createPublishGate(counters, emit, config.delivery_buffer_bytes)
+    return (message, cb) => gate.emit(message, cb)
+  })
   installExactDedupe(broker)
   seedCounter(broker)
   orderSessionReplay(broker)

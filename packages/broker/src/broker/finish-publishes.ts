@@ -14,8 +14,7 @@
  */
 import type { Aedes } from 'aedes'
 import type { Logger } from '../log.js'
-
-type Done = (err?: Error | null) => void
+import { holdEmitterClose, observePublishes } from '../seam/index.js'
 
 export function finishPublishesOnClose(broker: Aedes, log: Logger, timeoutMs = 5000): void {
   let inFlight = 0
@@ -26,31 +25,19 @@ export function finishPublishesOnClose(broker: Aedes, log: Logger, timeoutMs = 5
     idle = []
     for (const w of waiting) w()
   }
-  // Aedes internals: broker.publish is the entry of every publish (lib/handlers/publish.js calls
-  // client.broker.publish; wills and $SYS too); its callback fires once the series
-  // (storeRetained, enqueueOffline, emitPacket, published) is done or failed
-  const publish = broker.publish.bind(broker) as (packet: unknown, client: unknown, done?: Done) => void
-  ;(broker as unknown as { publish(packet: unknown, client: unknown, done?: Done): void }).publish = (packet, client, done) => {
-    if (typeof client === 'function') {
-      done = client as Done
-      client = null
-    }
+  // every publish (clients', wills, $SYS) counts until its series is done or failed
+  observePublishes(broker, () => {
     inFlight++
     let once = false
-    publish(packet, client, (err) => {
-      if (!once) {
-        once = true
-        settled()
-      }
-      done?.(err)
-    })
-  }
-  // Aedes internals: broker.mq is the emitter (here the cluster bus, cluster/bus.ts) that
-  // broker.close() closes after its clients (aedes.js close: mq.close(cb))
-  const mq = (broker as unknown as { mq: { close(cb: () => void): unknown } }).mq
-  const close = mq.close.bind(mq)
-  mq.close = (cb) => {
-    if (inFlight === 0) return close(cb)
+    return () => {
+      if (once) return
+      once = true
+      settled()
+    }
+  })
+  // broker.close() closes the emitter after its clients: not before the publishes started are done
+  holdEmitterClose(broker, (close) => {
+    if (inFlight === 0) return close()
     const pending = inFlight
     const timer = setTimeout(() => {
       log.warn({ publishes: inFlight, timeout_ms: timeoutMs }, 'closing the emitter with publishes still unfinished')
@@ -62,9 +49,8 @@ export function finishPublishesOnClose(broker: Aedes, log: Logger, timeoutMs = 5
       done = true
       clearTimeout(timer)
       log.debug({ publishes: pending }, 'publishes finished before the emitter closes')
-      close(cb)
+      close()
     }
     idle.push(go)
-    return mq
-  }
+  })
 }

@@ -11,53 +11,26 @@
  * sessions), and PUBACKs still leave in the order their PUBLISHes arrived
  * [MQTT-4.6.0-2].
  *
- * How: Aedes writes every packet through mqtt-packet's `writeToStream`,
- * looked up at call time; the wrapper holds back PUBACKs written to the
- * connections of this broker (a WeakMap keyed by connection), and nothing else.
- * Cost: one string comparison per packet written, and a WeakMap lookup
- * per PUBACK.
+ * How: the connection's writes are held back by the seam (seam/mqtt-packet.ts holdWrites,
+ * over mqtt-packet's process-wide writeToStream), PUBACKs only; the queue is installed on each
+ * Client first (seam/aedes.ts CLIENT_INSTALL_ORDER 'puback-hold').
+ * Cost: one string comparison per packet written.
  *
  * A held PUBACK is written from the `published` hook, outside Aedes' own
  * try/catch around writes (lib/write.js): a write that throws destroys that
  * connection here rather than unwinding into the emitter (issue 16).
  */
-import mqttPacket from 'mqtt-packet'
 import type { Aedes } from 'aedes'
+import { holdWrites, installOnEachClient, writePacket, type OutPacket } from '../seam/index.js'
 
 type Stream = NodeJS.WritableStream
 interface Pending {
   messageId: number
-  packet: object
+  packet: OutPacket
   done: boolean
 }
-type WriteToStream = (packet: { cmd: string; messageId?: number }, stream: Stream, opts?: unknown) => boolean
 
 const queues = new WeakMap<Stream, Pending[]>()
-const mp = mqttPacket as unknown as { writeToStream: WriteToStream }
-/** mqtt-packet's own writeToStream, kept once the wrapper is in place */
-let write: WriteToStream | undefined
-
-function install(): void {
-  if (write) return
-  const original = mp.writeToStream
-  write = original
-  const wrapped = ((packet, stream, opts) => {
-    if (packet.cmd === 'puback') {
-      const queue = queues.get(stream)
-      if (queue) {
-        queue.push({ messageId: packet.messageId!, packet, done: false })
-        return true
-      }
-    }
-    return original(packet, stream, opts)
-  }) as WriteToStream & { cacheNumbers?: boolean }
-  // keep the function's own settings (mqtt.js sets writeToStream.cacheNumbers)
-  Object.defineProperty(wrapped, 'cacheNumbers', {
-    get: () => (original as unknown as { cacheNumbers: boolean }).cacheNumbers,
-    set: (v: boolean) => ((original as unknown as { cacheNumbers: boolean }).cacheNumbers = v),
-  })
-  mp.writeToStream = wrapped
-}
 
 export interface PubackHold {
   /** from then on, PUBACKs on this broker's connections wait for `completed` */
@@ -67,14 +40,17 @@ export interface PubackHold {
 }
 
 export function pubackAfterPublish(): PubackHold {
-  install()
   return {
     attach(broker) {
-      const handle = broker.handle
-      broker.handle = (stream, req) => {
-        queues.set(stream as Stream, [])
-        return handle(stream, req)
-      }
+      installOnEachClient(broker, 'puback-hold', (_client, stream) => {
+        const queue: Pending[] = []
+        queues.set(stream, queue)
+        holdWrites(stream, (packet) => {
+          if (packet.cmd !== 'puback') return false
+          queue.push({ messageId: packet.messageId!, packet, done: false })
+          return true
+        })
+      })
     },
     completed(client, packet) {
       if (packet.qos !== 1 || packet.messageId === undefined) return
@@ -90,7 +66,7 @@ export function pubackAfterPublish(): PubackHold {
       // write the PUBACKs at the head of the queue whose publish has completed, in PUBLISH order
       while (queue.length > 0 && queue[0]!.done) {
         try {
-          write!(queue.shift()!.packet as never, conn)
+          writePacket(queue.shift()!.packet, conn)
         } catch {
           queue.length = 0
           ;(conn as unknown as { destroy(): void }).destroy()

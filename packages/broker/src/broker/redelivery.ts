@@ -10,8 +10,8 @@
  * established subscription [MQTT-3.3.1-9]. PUBRELs are untouched (their flags are fixed,
  * [MQTT-3.6.1-1]). Cost: one object copy per replayed message, nothing on the live path.
  */
-import { Readable } from 'node:stream'
 import type { Aedes } from 'aedes'
+import { mapSessionReplay } from '../seam/index.js'
 
 interface Queued {
   cmd?: string
@@ -21,17 +21,6 @@ interface Queued {
 }
 
 export function markRedeliveries(broker: Aedes): void {
-  // Aedes internals: broker.persistence is aedes-persistence's CallBackPersistence, whose
-  // outgoingStream(client) emptyQueue reads; the stored packets are copied, not changed
-  const persistence = (broker as unknown as { persistence: { outgoingStream(client: unknown): AsyncIterable<Queued> } }).persistence
-  const outgoingStream = persistence.outgoingStream.bind(persistence)
-  persistence.outgoingStream = (client) =>
-    Readable.from(
-      (async function* () {
-        for await (const p of outgoingStream(client)) {
-          if (p.cmd !== 'publish') yield p
-          else yield { ...p, dup: p.messageId !== undefined, retain: false }
-        }
-      })(),
-    )
+  // the stored packets are copied, not changed
+  mapSessionReplay<Queued>(broker, (p) => (p.cmd !== 'publish' ? p : { ...p, dup: p.messageId !== undefined, retain: false }))
 }

@@ -15,70 +15,53 @@
  * Cost on the message path: two property checks per delivery.
  */
 import type { Aedes, Client } from 'aedes'
+import { deliveryOf, installOnEachClient, setDelivery, wrapAuthorizeForward, type DeliveredPacket, type Done } from '../seam/index.js'
 
-type Callback = (err?: Error | null) => void
-type Deliver = (packet: unknown, cb: Callback) => void
-
-interface ClientInternals {
-  connected: boolean
-  clean: boolean
-  deliverQoS: Deliver
-}
-interface Routed {
-  brokerId?: string | null
-  brokerCounter?: number | string
-}
 interface Hold {
-  packets: Array<[unknown, Callback]>
+  packets: Array<[DeliveredPacket, Done]>
   /** broker id and counter of the held messages */
   keys: Set<string>
   /** of those, the ones the replay has sent */
   replayed: Set<string>
 }
 
-const keyOf = (p: Routed): string | undefined => (p.brokerId ? `${p.brokerId}:${Number(p.brokerCounter)}` : undefined)
+const keyOf = (p: DeliveredPacket): string | undefined => (p.brokerId ? `${p.brokerId}:${Number(p.brokerCounter)}` : undefined)
 
 export function orderSessionReplay(broker: Aedes): void {
   const holding = new WeakMap<object, Hold>()
-  const handle = broker.handle
-  broker.handle = (stream, req) => {
-    const client = handle(stream, req)
-    // Aedes internals: deliverQoS (lib/client.js) is the per-client delivery every QoS 1/2
-    // subscription of the client calls; `connected` turns true once the queue is replayed
-    const c = client as unknown as ClientInternals
-    const deliver = c.deliverQoS
-    c.deliverQoS = (packet, cb) => {
-      // connected: normal path; clean sessions have no queue to replay
-      if (c.connected || c.clean !== false) return deliver(packet, cb)
-      let hold = holding.get(c)
-      if (!hold) holding.set(c, (hold = { packets: [], keys: new Set(), replayed: new Set() }))
-      hold.packets.push([packet, cb])
-      const key = keyOf(packet as Routed)
-      if (key) hold.keys.add(key)
-    }
-    return client
-  }
-  // Aedes internals: emptyQueue (lib/handlers/connect.js) passes every replayed PUBLISH
-  // through broker.authorizeForward, looked up at call time
-  const b = broker as unknown as { authorizeForward(client: Client, packet: Routed): unknown }
-  const authorizeForward = b.authorizeForward
-  b.authorizeForward = function (client, packet) {
-    const hold = (client as unknown as ClientInternals).connected ? undefined : holding.get(client)
+  installOnEachClient(broker, 'session-order', (client) => {
+    // deliverQoS is the per-client delivery every QoS 1/2 subscription of the client calls;
+    // `connected` turns true once the queue is replayed
+    const deliver = deliveryOf(client).deliverQoS
+    setDelivery(client, {
+      deliverQoS: (packet, cb) => {
+        // connected: normal path; clean sessions have no queue to replay
+        if (client.connected || client.clean !== false) return deliver(packet, cb)
+        let hold = holding.get(client)
+        if (!hold) holding.set(client, (hold = { packets: [], keys: new Set(), replayed: new Set() }))
+        hold.packets.push([packet, cb])
+        const key = keyOf(packet)
+        if (key) hold.keys.add(key)
+      },
+    })
+  })
+  // the session replay passes every replayed PUBLISH through authorizeForward
+  wrapAuthorizeForward(broker, (authorizeForward) => (client, packet) => {
+    const hold = client.connected ? undefined : holding.get(client)
     if (hold) {
       const key = keyOf(packet)
       if (key && hold.keys.has(key)) hold.replayed.add(key)
     }
-    return authorizeForward.call(this, client, packet)
-  }
+    return authorizeForward(client, packet)
+  })
   broker.on('clientReady', (client: Client) => {
     const hold = holding.get(client)
     if (!hold) return
     holding.delete(client)
-    const c = client as unknown as ClientInternals
     for (const [packet, cb] of hold.packets) {
-      const key = keyOf(packet as Routed)
+      const key = keyOf(packet)
       if (key && hold.replayed.has(key)) cb()
-      else c.deliverQoS(packet, cb)
+      else deliveryOf(client).deliverQoS(packet, cb)
     }
   })
   broker.on('clientDisconnect', (client: Client) => release(client))

@@ -16,6 +16,7 @@
  *   in this node's memory.
  */
 import type { Redis } from 'ioredis'
+import { socketOf } from '../seam/index.js'
 
 /** a probe goes out this long after the previous came back */
 const PROBE_EVERY_MS = 10
@@ -97,8 +98,8 @@ export function createInputGate(sub: Redis, backlog: () => number, highWater: nu
   let turn = 0
   let paused = false
   let poll: NodeJS.Timeout | undefined
-  // ioredis' `stream`: the socket it reads the subscriber link from
-  const socket = (): { pause(): void; resume(): void } | undefined => (sub as unknown as { stream?: { pause(): void; resume(): void } }).stream
+  // the socket ioredis reads the subscriber link from
+  const socket = (): { pause(): void; resume(): void } | undefined => socketOf(sub)
   const resume = (): void => {
     clearInterval(poll)
     if (!paused) return

@@ -35,7 +35,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import MQEmitter from 'mqemitter'
+import { createMatchingEmitter, type LocalEmitter as MQEmitterApi } from '../seam/index.js'
 import { decodeBatch, originOf, type BusPacket } from './bus-codec.js'
 import { BusDelivery, SILENT_MS, type HeldEpisode } from './bus-delivery.js'
 import { BusOrder } from './bus-order.js'
@@ -60,15 +60,7 @@ export interface BusOptions {
   onHeld?: (info: HeldEpisode) => void
 }
 
-interface LocalEmitter {
-  emit(message: unknown, cb?: Done): unknown
-  on(topic: string, notify: unknown, done?: () => void): unknown
-  removeListener(topic: string, notify: unknown, done?: () => void): unknown
-  close(cb: () => void): unknown
-  closed: boolean
-}
-
-export type ClusterBus = LocalEmitter
+export type ClusterBus = MQEmitterApi
 
 const noop = (): void => {}
 const PRESSURE_TTL_MS = 2000
@@ -77,9 +69,8 @@ const LAG_HIGH_MS = 100
 const LAG_LOW_MS = 25
 
 export function createClusterBus(opts: BusOptions): ClusterBus {
-  const local = new (MQEmitter as unknown as new (o: object) => LocalEmitter)({ concurrency: opts.concurrency ?? 100, matchEmptyLevels: true })
+  const { emitter: local, listenersFor, closed } = createMatchingEmitter({ concurrency: opts.concurrency ?? 100, matchEmptyLevels: true })
   const emitLocal = local.emit.bind(local)
-  const matcher = (local as unknown as { _matcher: { match(topic: string): Array<(p: unknown, cb: Done) => void> } })._matcher
   const origin = randomBytes(8).toString('hex')
   const { sub, pub, channel } = opts
   const onError = opts.onError ?? noop
@@ -189,7 +180,7 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
         opts.onShed?.()
         continue
       }
-      const listeners = matcher.match(p.topic)
+      const listeners = listenersFor(p.topic)
       for (let i = 0; i < listeners.length; i++) listeners[i]!(p, noop)
       // Aedes writes them in a later turn: until then they count by estimate
       input.count((p.payload.length + p.topic.length + 4) * listeners.length)
@@ -268,7 +259,7 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     return closeLocal(cb)
   }
   bus.emit = (message: unknown, cb: Done = noop): unknown => {
-    if (local.closed) {
+    if (closed()) {
       cb(new Error('cluster bus is closed'))
       return bus
     }

@@ -18,6 +18,7 @@
  * The hot path allocates nothing: one fixed ring per client.
  */
 import type { Aedes } from 'aedes'
+import { installOnEachClient, raiseMessageCounter, replaceDuplicateFilter } from '../seam/index.js'
 
 const WINDOW = 32
 const STATE = Symbol('culex.dedupe')
@@ -37,12 +38,7 @@ const passAll: Record<string, number> = new Proxy(Object.create(null) as Record<
 
 /** replace the stock monotonic filter on every new client (before any subscription exists) */
 export function installExactDedupe(broker: Aedes): void {
-  const handle = broker.handle
-  broker.handle = function culexHandle(this: unknown, conn, req) {
-    const client = handle.call(this, conn, req)
-    ;(client as unknown as { duplicates: Record<string, number> }).duplicates = passAll
-    return client
-  } as Aedes['handle']
+  installOnEachClient(broker, 'dedupe', (client) => replaceDuplicateFilter(client, passAll))
 }
 
 /**
@@ -52,8 +48,7 @@ export function installExactDedupe(broker: Aedes): void {
  * counter from the clock (microseconds since the epoch stay below 2^53).
  */
 export function seedCounter(broker: Aedes): void {
-  const b = broker as unknown as { counter: number }
-  b.counter = Math.max(b.counter, Date.now() * 1000)
+  raiseMessageCounter(broker, Date.now() * 1000)
 }
 
 /** true if this client already got this exact message (same broker, same counter) */

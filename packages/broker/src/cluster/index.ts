@@ -13,6 +13,7 @@ import type { CulexRedisPersistence } from './persistence.js'
 import { NodeRegistry } from './registry.js'
 import { WillSweeper } from './wills.js'
 import { VERSION } from '../version.js'
+import { clientsOf, keepWillsOnClose } from '../seam/index.js'
 
 export interface ClusterLinks {
   sub: Redis
@@ -73,14 +74,7 @@ export async function attachCluster(opts: {
   // reconnect to another node a moment later. In a cluster a stopping node leaves the wills
   // stored and its registration lapses like a dead node's: wills of clients that came back
   // elsewhere are dropped on their CONNECT, the others are published once by the sweeper.
-  const closeBroker = broker.close.bind(broker)
-  broker.close = ((cb?: () => void) => {
-    for (const c of Object.values((broker as unknown as { clients: Record<string, { will: unknown; _will: unknown }> }).clients)) {
-      c.will = null
-      c._will = null
-    }
-    return closeBroker(cb)
-  }) as Aedes['close']
+  keepWillsOnClose(broker)
   const onClient = (c: { id: string }): void => registry.clientUp(c.id)
   const onGone = (c: { id: string }): void => registry.clientDown(c.id)
   broker.on('client', onClient as never)
@@ -100,7 +94,7 @@ export async function attachCluster(opts: {
     // the subscriber answers PING only after the re-subscriptions ioredis sends on reconnect
     await links.sub.ping()
     await links.core.resync()
-    await registry.resyncClients(Object.keys((broker as unknown as { clients: Record<string, unknown> }).clients))
+    await registry.resyncClients(Object.keys(clientsOf(broker)))
     await registry.beat()
   }
   const onReady = (): void => {

@@ -18,12 +18,8 @@ export const WILL_LOCK_KEY = 'culex:lock:wills'
 export const SUBS_CHANNEL_ADD = '$SYS/culex/sub/add'
 export const SUBS_CHANNEL_RM = '$SYS/culex/sub/rm'
 
-// aedes-persistence-redis layout
-export const WILLS_LIST = 'will'
-export const CLIENTS_SET = 'clients'
-export const willKey = (brokerId: string, clientId: string): string => `will:${brokerId}:${encodeURIComponent(clientId)}`
-export const clientSubsKey = (clientId: string): string => `client:${encodeURIComponent(clientId)}`
-export const outgoingKey = (clientId: string): string => `outgoing:${encodeURIComponent(clientId)}`
+// aedes-persistence-redis layout: defined at the seam (seam/persistence.ts), re-exported here
+export { WILLS_LIST, CLIENTS_SET, willKey, clientSubsKey, outgoingKey } from '../seam/persistence.js'
 
 /** `will:<broker>:<client>` -> its parts (node ids never contain ':') */
 export function parseWillKey(key: string): { brokerId: string; clientId: string } | undefined {

@@ -45,12 +45,10 @@ import {
 } from './keys.js'
 import { OutgoingStore } from './outgoing.js'
 import { SessionQueues, type QueuedPacket, type QueueSub, type SessionClient } from './session-queue.js'
+import { AsyncRedisPersistence, CallBackPersistence, QlobberSub, isDelWillOnConnect } from '../seam/index.js'
 
 const require = createRequire(import.meta.url)
 const msgpack = require('msgpack-lite') as typeof import('msgpack-lite')
-const QlobberSub = require('qlobber/aedes/qlobber-sub.js') as typeof import('qlobber/aedes/qlobber-sub.js')
-const { CallBackPersistence } = require('aedes-persistence/callBackPersistence.js') as typeof import('aedes-persistence/callBackPersistence.js')
-const AsyncRedisPersistence = require('aedes-persistence-redis/asyncPersistence.js') as typeof import('aedes-persistence-redis/asyncPersistence.js')
 
 type Trie = InstanceType<typeof QlobberSub>
 
@@ -316,12 +314,13 @@ export class CulexRedisPersistence {
   }
 
   async delWill(client: ClientLike): Promise<unknown> {
-    if (client.brokerId === undefined) {
+    if (isDelWillOnConnect(client)) {
       // CONNECT: drop the wills this client id left on any node (aedes-persistence-redis#98)
       await this.db.eval(DEL_ALL_WILLS_LUA, 2, WILLS_LIST, NODES_KEY, encodeURIComponent(client.id), this.broker!.id)
       return null
     }
-    const key = willKey(client.brokerId, client.id)
+    // not on CONNECT: Aedes set the node the client is on
+    const key = willKey(client.brokerId!, client.id)
     const results = await this.db.multi().lrem(WILLS_LIST, 0, key).getBuffer(key).del(key).exec()
     const buf = results?.[1]?.[1] as Buffer | null | undefined
     return buf ? msgpack.decode(buf) : null

@@ -5,11 +5,12 @@
  * trip when Aedes reports it sent.
  */
 import { createRequire } from 'node:module'
+import type { Client } from 'aedes'
 import type { OutgoingStore } from './outgoing.js'
+import { StoredPacket, nextPacketId, packetKey, setNextPacketId } from '../seam/index.js'
 
 const require = createRequire(import.meta.url)
 const msgpack = require('msgpack-lite') as typeof import('msgpack-lite')
-const { Packet } = require('aedes-persistence') as { Packet: new (p: object) => object }
 
 /** what Aedes queues and sends: an aedes-packet Packet */
 export interface QueuedPacket {
@@ -25,18 +26,18 @@ export interface QueueSub {
   clientId: string
   qos: number
 }
-/** Aedes' Client (lib/client.js) as far as the outgoing queue reads it */
+/** Aedes' Client as far as the outgoing queue reads it (its packet id counter through the seam) */
 export interface SessionClient {
   id: string
   clean?: boolean
-  _nextId?: number
 }
+const asClient = (c: SessionClient): Client => c as unknown as Client
 
 const NOTHING: Promise<undefined> = Promise.resolve(undefined)
 const NO_ENTRIES: AsyncIterable<never> = { [Symbol.asyncIterator]: () => ({ next: async () => ({ done: true, value: undefined as never }) }) }
 
 /** the queue entry of a message: its body's key, as aedes-persistence-redis names it */
-const entryKey = (p: QueuedPacket): string => `packet:${p.brokerId}:${p.brokerCounter}`
+const entryKey = packetKey
 
 export class SessionQueues {
   /** per client being replayed: packet id -> queue entry the replay recorded already */
@@ -48,7 +49,7 @@ export class SessionQueues {
 
   async enqueue(subs: QueueSub[], packet: QueuedPacket): Promise<void> {
     if (!subs || subs.length === 0) return
-    await this.store.enqueue(subs, entryKey(packet), packet.qos ?? 0, msgpack.encode(new Packet(packet)))
+    await this.store.enqueue(subs, entryKey(packet), packet.qos ?? 0, msgpack.encode(new StoredPacket(packet)))
   }
 
   /** Aedes' outgoingUpdate: a PUBLISH goes out (deliverQoS, emptyQueue) or a PUBREC came in */
@@ -70,11 +71,11 @@ export class SessionQueues {
     }
     const id = await this.store.sent(client.id, key, messageId, this.generation.get(client) ?? 0)
     if (id !== messageId) {
-      // Aedes internals: the QoSPacket built in lib/client.js deliverQoS is written after this
-      // resolves, and `_nextId` is the client's packet id counter; another in-flight message of
-      // the session has this id, so this one goes out with a free one [MQTT-2.3.1-2]
+      // the QoSPacket built in lib/client.js deliverQoS is written after this resolves; another
+      // in-flight message of the session has this id, so this one goes out with a free one
+      // [MQTT-2.3.1-2], and the client's packet id counter moves past it
       packet.messageId = id
-      client._nextId = (id % 65535) + 1
+      setNextPacketId(asClient(client), (id % 65535) + 1)
     }
   }
 
@@ -106,12 +107,11 @@ export class SessionQueues {
     if (client.clean !== false) return NO_ENTRIES
     const replayed = new Map<number, string>()
     this.replayed.set(client, replayed)
-    // Aedes internals: `_nextId` (lib/client.js) is the client's next packet id; the replay
-    // takes ids from it and hands it back past the ones it used
+    // the replay takes ids from the client's packet id counter and hands it back past the ones it used
     const entries = this.store.replay(
       client.id,
-      client._nextId ?? 1,
-      (next) => (client._nextId = next),
+      nextPacketId(asClient(client)) ?? 1,
+      (next) => setNextPacketId(asClient(client), next),
       (gen) => this.generation.set(client, gen),
     )
     return (async function* () {

@@ -31,10 +31,11 @@
  *   a client that reads but acknowledges nothing for a second is stuck,
  *   as above.
  */
+import type { Client } from 'aedes'
 import type { Logger } from '../log.js'
 import type { DropReason, HotCounters } from '../ops/metrics.js'
 import type { ClientFaults } from './client-faults.js'
-import { onWrite } from '../broker/conformance-writes.js'
+import { deliveryOf, interceptPackets, onWrite, parserOf, setDelivery, type Deliver, type DeliveredPacket, type Done as Callback } from '../seam/index.js'
 
 export interface DeliveryOptions {
   maxQueued: number
@@ -60,33 +61,14 @@ const ACK_STUCK_MS = 5000
 /** waiting messages beyond max_queued * HARD_FACTOR count as stuck at once */
 const HARD_FACTOR = 50
 
-type Callback = (err?: Error | null) => void
-interface DeliveredPacket {
-  qos: number
-  topic: string
-  payload?: { length: number } | string
-}
-type Deliver = (packet: DeliveredPacket, cb: Callback) => void
 type Conn = NodeJS.ReadableStream &
   NodeJS.WritableStream & { writableLength: number; writableNeedDrain: boolean; destroy(err?: Error): void; read(size?: number): unknown }
 
-/** the parts of Aedes' Client (lib/client.js) the guards touch: its stream and its two delivery functions */
-export interface AedesClientInternals {
-  id: string | null
-  conn: Conn
-  /** mqtt-packet's Parser: emits 'packet' for each packet from the client, after Aedes' own listener */
-  _parser: { on(event: 'packet', fn: (packet: { cmd: string; messageId?: number }) => void): void }
-  /** false until a persistent session's queue is replayed (lib/handlers/connect.js) */
-  connected: boolean
-  deliver0: Deliver
-  deliverQoS: Deliver
-}
-
-export function guardDelivery(client: AedesClientInternals, opts: DeliveryOptions): void {
+/** wraps the Client's two delivery functions (seam/aedes.ts setDelivery) and counts what its stream (client.conn) holds */
+export function guardDelivery(client: Client, opts: DeliveryOptions): void {
   const { maxQueued, maxQueuedBytes, qos0ClientBytes, maxInflightOut, counters, log, faults } = opts
-  const conn = client.conn
-  const deliver0 = client.deliver0
-  const deliverQoS = client.deliverQoS
+  const conn = client.conn as unknown as Conn
+  const { deliver0, deliverQoS } = deliveryOf(client)
   let waiting = 0
   let cut = false
   // Node-wide totals count only clients that read: a closed client's share
@@ -225,8 +207,8 @@ export function guardDelivery(client: AedesClientInternals, opts: DeliveryOption
     })
   }
   // PUBACK ends a QoS 1 message's flight, PUBCOMP a QoS 2 one's [MQTT-4.3.2-1] [MQTT-4.3.3-1]
-  client._parser.on('packet', (pk) => {
-    if (pk.cmd !== 'puback' && pk.cmd !== 'pubcomp') return
+  interceptPackets<{ cmd: string; messageId?: number }>(parserOf(client), (pk) => {
+    if (pk.cmd !== 'puback' && pk.cmd !== 'pubcomp') return undefined
     if (pk.messageId !== undefined) inflightIds.delete(pk.messageId)
     acks++
     lastAckAt = Date.now()
@@ -238,6 +220,7 @@ export function guardDelivery(client: AedesClientInternals, opts: DeliveryOption
       send(next)
     }
     if (released) resync()
+    return undefined
   })
   const full = (): boolean => {
     if (conn.writableLength >= maxQueuedBytes) return true
@@ -267,8 +250,7 @@ export function guardDelivery(client: AedesClientInternals, opts: DeliveryOption
     }
     setImmediate(cb)
   }
-  client.deliver0 = guarded0
-  client.deliverQoS = (packet, cb) => {
+  const guardedQoS: Deliver = (packet, cb) => {
     if (packet.qos === 0) return guarded0(packet, cb)
     if (full()) {
       if (!cut) {
@@ -291,6 +273,7 @@ export function guardDelivery(client: AedesClientInternals, opts: DeliveryOption
     }
     setImmediate(cb)
   }
+  setDelivery(client, { deliver0: guarded0, deliverQoS: guardedQoS })
 }
 
 /** about the bytes a PUBLISH takes on the wire: header, topic, packet id, payload */

@@ -6,6 +6,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Aedes } from 'aedes'
 import type { SocketTracker } from './sockets.js'
+import { clientsOf, grantedSubscriptions, retainedMessages } from '../seam/index.js'
 
 export class HotCounters {
   messagesReceived = 0
@@ -121,9 +122,9 @@ export function createMetrics({ broker, counters, sockets }: MetricSources): Reg
     help: 'Subscriptions held by clients connected to this node',
     registers: [registry],
     collect() {
-      const clients = (broker as unknown as { clients: Record<string, { subscriptions: object }> }).clients
+      const clients = clientsOf(broker)
       let n = 0
-      for (const id in clients) n += Object.keys(clients[id]!.subscriptions).length
+      for (const id in clients) n += Object.keys(grantedSubscriptions(clients[id]!)).length
       this.set(n)
     },
   })
@@ -133,8 +134,7 @@ export function createMetrics({ broker, counters, sockets }: MetricSources): Reg
     registers: [registry],
     async collect() {
       let n = 0
-      const persistence = (broker as unknown as { persistence: { createRetainedStream(p: string): AsyncIterable<unknown> } }).persistence
-      for await (const _ of persistence.createRetainedStream('#')) n++
+      for await (const _ of retainedMessages(broker, '#')) n++
       this.set(n)
     },
   })

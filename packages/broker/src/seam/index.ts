@@ -1,0 +1,17 @@
+/**
+ * The seam: the only modules that touch internals of Culex's dependencies (issue 11). Each
+ * internal is listed in docs/internals.md with where it is used and why, and checked by
+ * test/seam/contract.test.ts, which fails naming it when an upgrade removes or changes it.
+ *
+ * - aedes.ts: the broker instance and the Client; broker.handle wrapped once, with the
+ *   per-client installers run in CLIENT_INSTALL_ORDER
+ * - mqtt-packet.ts: the parser's underscore methods, the process-wide writeToStream
+ * - persistence.ts: aedes-persistence(-redis) and qlobber deep imports, the Redis key layout
+ * - mqemitter.ts: the matcher and `closed`
+ * - ioredis.ts: the socket of a connection
+ */
+export * from './aedes.js'
+export * from './mqtt-packet.js'
+export * from './persistence.js'
+export * from './mqemitter.js'
+export * from './ioredis.js'

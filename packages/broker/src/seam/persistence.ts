@@ -1,0 +1,64 @@
+/**
+ * The seam to aedes-persistence 11, aedes-persistence-redis 12 and the qlobber build they use
+ * (docs/internals.md, rows P* and A7/A8/C10): deep imports of files their packages do not
+ * export as API, the Redis key layout our cluster code shares with aedes-persistence-redis,
+ * and the persistence instance Aedes holds. test/seam/contract.test.ts checks each.
+ */
+import { createRequire } from 'node:module'
+import { Readable } from 'node:stream'
+import type { Aedes } from 'aedes'
+import { persistenceOf } from './aedes.js'
+
+const require = createRequire(import.meta.url)
+
+/** aedes-persistence's callback/stream layer that Aedes calls, over an async persistence core */
+export const CallBackPersistence = (require('aedes-persistence/callBackPersistence.js') as typeof import('aedes-persistence/callBackPersistence.js'))
+  .CallBackPersistence
+/** aedes-persistence-redis' async core (retained messages, inbound QoS 2 state) */
+export const AsyncRedisPersistence = require('aedes-persistence-redis/asyncPersistence.js') as typeof import('aedes-persistence-redis/asyncPersistence.js')
+/** the subscription trie aedes-persistence builds on (qlobber's Aedes flavour) */
+export const QlobberSub = require('qlobber/aedes/qlobber-sub.js') as typeof import('qlobber/aedes/qlobber-sub.js')
+/** the form aedes-persistence stores a message in (aedes-packet's Packet) */
+export const StoredPacket = (require('aedes-persistence') as { Packet: new (p: object) => object }).Packet
+
+// ---- aedes-persistence-redis' Redis layout (persistence.js): our code reads and writes the same keys
+
+/** list of will keys */
+export const WILLS_LIST = 'will'
+/** set of the client ids that have subscriptions */
+export const CLIENTS_SET = 'clients'
+export const willKey = (brokerId: string, clientId: string): string => `will:${brokerId}:${encodeURIComponent(clientId)}`
+/** hash: topic filter -> msgpack subscription */
+export const clientSubsKey = (clientId: string): string => `client:${encodeURIComponent(clientId)}`
+/** list of a session's queued messages */
+export const outgoingKey = (clientId: string): string => `outgoing:${encodeURIComponent(clientId)}`
+/** a queued message's body (and the queue entry that refers to it) */
+export const packetKey = (p: { brokerId?: string | null; brokerCounter?: number | string }): string => `packet:${p.brokerId}:${p.brokerCounter}`
+
+/**
+ * On CONNECT Aedes calls delWill(client) before it sets client.brokerId (lib/handlers/connect.js),
+ * so aedes-persistence-redis deletes `will:undefined:<id>` (aedes-persistence-redis#98, PR #110):
+ * true when a delWill call is that one.
+ */
+export const isDelWillOnConnect = (client: { brokerId?: string }): boolean => client.brokerId === undefined
+
+/** the retained messages matching `pattern`, from the persistence Aedes uses */
+export function retainedMessages(broker: Aedes, pattern: string): AsyncIterable<unknown> {
+  return (persistenceOf(broker) as { createRetainedStream(p: string): AsyncIterable<unknown> }).createRetainedStream(pattern)
+}
+
+/**
+ * `map` each entry of a session's queue as Aedes replays it on CONNECT (lib/handlers/connect.js
+ * emptyQueue reads persistence.outgoingStream(client)); the stored entries are not changed.
+ * For aedes-persistence's memory store, which replays with DUP 0 (aedes#601, aedes PR #603).
+ */
+export function mapSessionReplay<T>(broker: Aedes, map: (entry: T) => T): void {
+  const persistence = persistenceOf(broker) as { outgoingStream(client: unknown): AsyncIterable<T> }
+  const outgoingStream = persistence.outgoingStream.bind(persistence)
+  persistence.outgoingStream = (client) =>
+    Readable.from(
+      (async function* () {
+        for await (const p of outgoingStream(client)) yield map(p)
+      })(),
+    )
+}

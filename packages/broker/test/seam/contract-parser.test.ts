@@ -1,0 +1,137 @@
+/**
+ * Contract of the seam with mqtt-packet (docs/internals.md, rows M*): one test per internal,
+ * named after it, on real parsers (mqtt-packet's own, as Aedes makes them) and, for
+ * writeToStream, a stock Aedes broker writing to a raw client.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import mqttPacket from 'mqtt-packet'
+import * as seam from '../../src/seam/index.js'
+import { closeRaw, rawClient } from '../helpers/raw-mqtt.js'
+import { closeStock, eventually, stockBroker } from './stock.js'
+
+afterEach(async () => {
+  await closeRaw()
+  await closeStock()
+})
+
+interface Parsed {
+  packets: Array<Record<string, unknown>>
+  errors: string[]
+}
+/** a parser as Aedes makes one (lib/client.js: mqtt.parser()), with what it emits */
+function parser(): { parser: seam.PacketParser; raw: ReturnType<typeof mqttPacket.parser>; out: Parsed } {
+  const raw = mqttPacket.parser()
+  const out: Parsed = { packets: [], errors: [] }
+  raw.on('packet', (p) => void out.packets.push(p as unknown as Record<string, unknown>))
+  raw.on('error', (e) => void out.errors.push(e.message))
+  return { parser: raw as unknown as seam.PacketParser, raw, out }
+}
+const gen = (p: Record<string, unknown>): Buffer => mqttPacket.generate(p as unknown as mqttPacket.Packet)
+const publish = (topic: string | Buffer, payload = 'xyz', qos = 1): Buffer => {
+  const b = gen({ cmd: 'publish', topic: 'T'.repeat(Buffer.byteLength(topic)), payload, qos, messageId: 7 })
+  const t = Buffer.isBuffer(topic) ? topic : Buffer.from(topic)
+  t.copy(b, 4) // header, remaining length, topic length (2): the topic bytes as given
+  return b
+}
+
+describe('seam contract: mqtt-packet', () => {
+  it('M1 mqtt-packet writeToStream: Aedes writes every packet through it, read from the module at call time', async () => {
+    const s = await stockBroker()
+    const seen: string[] = []
+    s.broker.on('client', (c) => {
+      seam.onWrite(c.conn, (p) => void seen.push(p.cmd))
+      seam.holdWrites(c.conn, (p) => p.cmd === 'pingresp' && (held.push(p), true))
+    })
+    const held: seam.OutPacket[] = []
+    const { raw } = await rawClient(s.port, { clientId: 'm1' })
+    raw.send({ cmd: 'pingreq' })
+    await eventually(() => held[0], 3000, 'the PINGRESP held')
+    expect(raw.packets.some((p) => p.cmd === 'pingresp'), 'held, not written').toBe(false)
+    seam.writePacket(held[0]!, (s.clients[0] as unknown as { conn: NodeJS.WritableStream }).conn)
+    await raw.until((ps) => ps.some((p) => p.cmd === 'pingresp'))
+    expect(seen).toContain('pingresp')
+    const w = mqttPacket.writeToStream as unknown as { cacheNumbers: boolean }
+    expect(typeof w.cacheNumbers, 'writeToStream.cacheNumbers').toBe('boolean')
+  })
+
+  it('M2 mqtt-packet parser._parseLength: the remaining length, decoded before the body is buffered', () => {
+    const { parser: p, raw, out } = parser()
+    seam.limitPacketSize(p, 100)
+    // the fixed header of a 1 MiB PUBLISH and nothing of its body
+    raw.parse(Buffer.from([0x30, 0x80, 0x80, 0x40]))
+    expect(out.errors).toEqual(['packet of 1048576 bytes is larger than max_packet_size 100'])
+  })
+
+  it('M3 mqtt-packet parser._parseString / _parseNum / _pos / _list: the string fields of a packet', () => {
+    const ok = parser()
+    seam.strictUtf8Strings(ok.parser)
+    ok.raw.parse(Buffer.concat([publish('a/é'), publish('b/\u{1F600}', 'after')]))
+    expect(ok.out.packets.map((p) => [p.topic, String(p.payload)])).toEqual([['a/é', 'xyz'], ['b/\u{1F600}', 'after']])
+    const bad = parser()
+    seam.strictUtf8Strings(bad.parser)
+    bad.raw.parse(publish(Buffer.from([0x61, 0xc3, 0x28])))
+    expect(bad.out.packets).toEqual([])
+    expect(bad.out.errors.length).toBe(1)
+  })
+
+  it('M4 mqtt-packet parser._newPacket / packet / settings: each packet before it is emitted, with the bytes its fields used', () => {
+    const { parser: p, raw, out } = parser()
+    const seen: Array<[string | null, number, number, number | undefined]> = []
+    seam.checkEachPacket(p, (packet, used, v) => (seen.push([packet.cmd, packet.length, used, v]), packet.messageId === 8 ? 'no 8' : undefined))
+    raw.parse(Buffer.concat([gen({ cmd: 'puback', messageId: 7 }), gen({ cmd: 'puback', messageId: 8 })]))
+    expect(seen).toEqual([['puback', 2, 2, undefined], ['puback', 2, 2, undefined]])
+    expect(out.packets.map((x) => x.messageId)).toEqual([7])
+    expect(out.errors).toEqual(['malformed packet: no 8'])
+  })
+
+  it('M5 mqtt-packet parser._emitError: every parse error goes through it', () => {
+    const { parser: p, raw, out } = parser()
+    const seen: string[] = []
+    seam.interceptParseErrors(p, (err) => (seen.push(err.message), true))
+    raw.parse(Buffer.from([0x30, 0x80, 0x80, 0x80, 0x80, 0x01]))
+    expect(seen.length).toBe(1)
+    expect(out.errors, 'intercepted: not emitted').toEqual([])
+  })
+
+  it('M6 mqtt-packet parser.emit: the packet event', () => {
+    const { parser: p, raw, out } = parser()
+    seam.interceptPackets<{ cmd: string; messageId?: number }>(p, (x) => (x.messageId === 1 ? false : x.messageId === 2 ? new Error('two') : undefined))
+    raw.parse(Buffer.concat([1, 2, 3].map((messageId) => gen({ cmd: 'puback', messageId }))))
+    expect(out.packets.map((x) => x.messageId)).toEqual([3])
+    expect(out.errors).toEqual(['two'])
+  })
+
+  it('M7 mqtt-packet parser.error: set, the parse loop stops', () => {
+    const { parser: p, raw, out } = parser()
+    raw.on('packet', () => seam.stopParsing(p, new Error('stop')))
+    raw.parse(Buffer.concat([1, 2].map((messageId) => gen({ cmd: 'puback', messageId }))))
+    expect(out.packets.map((x) => x.messageId)).toEqual([1])
+  })
+
+  it('M8 mqtt-packet parser.parse: emits the packets of a buffer synchronously', () => {
+    const { parser: p, raw, out } = parser()
+    let inside = false
+    const during: boolean[] = []
+    raw.on('packet', () => void during.push(inside))
+    seam.wrapParse(p, (parse) => (buf) => {
+      inside = true
+      try {
+        return parse(buf)
+      } finally {
+        inside = false
+      }
+    })
+    raw.parse(gen({ cmd: 'pingreq' }))
+    expect(during).toEqual([true])
+    expect(out.errors).toEqual([])
+  })
+
+  it('M9 mqtt-packet error text for an unsupported protocol level: "Invalid protocol version"', () => {
+    const { raw, out } = parser()
+    const connect = gen({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 0, clientId: 'x' })
+    connect[8] = 9 // protocol level 9
+    raw.parse(connect)
+    expect(out.errors.length).toBe(1)
+    expect(seam.isUnsupportedProtocolLevel(new Error(out.errors[0]))).toBe(true)
+  })
+})

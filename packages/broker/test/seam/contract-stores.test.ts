@@ -1,0 +1,163 @@
+/**
+ * Contract of the seam with mqemitter, aedes-persistence(-redis), qlobber and ioredis
+ * (docs/internals.md, rows E*, P*, R1): one test per internal, named after it. The Redis
+ * layout is checked against the stock aedes-persistence-redis on a real redis-server.
+ */
+import { Socket } from 'node:net'
+import { once } from 'node:events'
+import { createRequire } from 'node:module'
+import { Redis } from 'ioredis'
+import mqttPacket from 'mqtt-packet'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import * as seam from '../../src/seam/index.js'
+import { killAll, startRedis, type TestRedis } from '../helpers/cluster-procs.js'
+import { closeRaw, rawClient, rawSubscribe } from '../helpers/raw-mqtt.js'
+import { closeStock, stockBroker } from './stock.js'
+
+const require = createRequire(import.meta.url)
+let redis: TestRedis
+const links: Redis[] = []
+const link = (): Redis => {
+  const r = new Redis(redis.url, { maxRetriesPerRequest: 1 })
+  links.push(r)
+  return r
+}
+
+beforeAll(async () => {
+  redis = await startRedis()
+})
+afterEach(async () => {
+  await closeRaw()
+  await closeStock()
+})
+afterAll(async () => {
+  for (const r of links) r.disconnect()
+  await killAll()
+})
+
+describe('seam contract: mqemitter', () => {
+  it('E1 mqemitter _matcher.match: the listeners whose filter matches a topic', async () => {
+    const m = seam.createMatchingEmitter({ concurrency: 10, matchEmptyLevels: true })
+    const got: string[] = []
+    const listener = (p: unknown, cb: () => void): void => (got.push((p as { topic: string }).topic), cb())
+    await new Promise<void>((resolve) => m.emitter.on('e1/+', listener, resolve))
+    const matched = m.listenersFor('e1/x')
+    expect(matched).toHaveLength(1)
+    matched[0]!({ topic: 'e1/x' }, () => {})
+    expect(got).toEqual(['e1/x'])
+    expect(m.listenersFor('other')).toEqual([])
+  })
+
+  it('E2 mqemitter closed: true once closed', async () => {
+    const m = seam.createMatchingEmitter({ concurrency: 10, matchEmptyLevels: true })
+    expect(m.closed()).toBe(false)
+    await new Promise<void>((resolve) => m.emitter.close(resolve))
+    expect(m.closed()).toBe(true)
+  })
+})
+
+describe('seam contract: aedes-persistence, aedes-persistence-redis, qlobber', () => {
+  it('P1 aedes-persistence/callBackPersistence.js: the class the packages build their stores with', () => {
+    const memory = (require('aedes-persistence') as () => object)()
+    expect(memory).toBeInstanceOf(seam.CallBackPersistence)
+    const stock = (require('aedes-persistence-redis') as (o: object) => object)({ conn: link() })
+    expect(stock).toBeInstanceOf(seam.CallBackPersistence)
+    expect((stock as { asyncPersistence: unknown }).asyncPersistence).toBeInstanceOf(seam.AsyncRedisPersistence)
+  })
+
+  it('P2 aedes-persistence-redis/asyncPersistence.js: the retained and incoming store we delegate to', async () => {
+    const inner = new seam.AsyncRedisPersistence({ conn: link() })
+    for (const m of ['storeRetained', 'createRetainedStream', 'createRetainedStreamCombi', 'incomingStorePacket', 'incomingGetPacket', 'incomingDelPacket', 'cleanIncoming']) {
+      expect(typeof inner[m], `AsyncRedisPersistence.${m}`).toBe('function')
+    }
+    await inner.storeRetained({ cmd: 'publish', topic: 'p2/t', payload: Buffer.from('r'), qos: 0, retain: true })
+    const got: string[] = []
+    for await (const p of inner.createRetainedStream('p2/#') as AsyncIterable<{ topic: string }>) got.push(p.topic)
+    expect(got).toEqual(['p2/t'])
+  })
+
+  it('P3 aedes-persistence Packet: the form a queued message is stored in', () => {
+    const p = new seam.StoredPacket({ cmd: 'publish', topic: 'p3', payload: Buffer.from('x'), qos: 1, retain: false, brokerId: 'b', brokerCounter: 7, extra: 1 }) as Record<string, unknown>
+    expect(p).toMatchObject({ cmd: 'publish', topic: 'p3', qos: 1, brokerId: 'b', brokerCounter: 7 })
+    expect(p.extra).toBeUndefined()
+  })
+
+  it('P4 qlobber/aedes/qlobber-sub.js: the subscription trie (add, match, remove, subscriptionsCount)', () => {
+    const trie = new seam.QlobberSub({ separator: '/', wildcard_one: '+', wildcard_some: '#', match_empty_levels: true })
+    trie.add('p4/+', { clientId: 'a', topic: 'p4/+', qos: 1 })
+    trie.add('p4/#', { clientId: 'b', topic: 'p4/#', qos: 2 })
+    expect(trie.subscriptionsCount).toBe(2)
+    expect(trie.match('p4/x').map((s) => s.clientId).sort()).toEqual(['a', 'b'])
+    trie.remove('p4/+', { clientId: 'a', topic: 'p4/+' })
+    expect(trie.match('p4/x').map((s) => s.clientId)).toEqual(['b'])
+  })
+
+  it('P5 aedes-persistence-redis key layout: clients, client:<id>, outgoing:<id>, packet:<node>:<n>, will, will:<node>:<id>', async () => {
+    const db = link()
+    const persistence = (require('aedes-persistence-redis') as (o: object) => object)({ conn: db })
+    const s = await stockBroker({ persistence, id: 'p5node' })
+    const sub = await rawClient(s.port, { clientId: 'p5 sub', clean: false })
+    await rawSubscribe(sub.raw, 'p5/t', 1)
+    expect(await db.sismember(seam.CLIENTS_SET, 'p5 sub')).toBe(1)
+    expect(await db.hexists(seam.clientSubsKey('p5 sub'), 'p5/t')).toBe(1)
+    const gone = once(s.broker, 'clientDisconnect')
+    await sub.raw.drop()
+    await gone
+    const pub = await rawClient(s.port, { clientId: 'p5-pub' })
+    pub.raw.send({ cmd: 'publish', topic: 'p5/t', payload: 'q', qos: 1, messageId: 1 })
+    // Aedes 1.2 writes the PUBACK before it queues the message
+    await waitRedis(async () => (await db.llen(seam.outgoingKey('p5 sub'))) > 0, 'the queued message')
+    const entries = await db.lrange(seam.outgoingKey('p5 sub'), 0, -1)
+    expect(entries).toHaveLength(1)
+    const [, node, counter] = entries[0]!.split(':')
+    expect(entries[0]).toBe(seam.packetKey({ brokerId: node, brokerCounter: counter }))
+    expect(node).toBe('p5node')
+    expect(await db.exists(entries[0]!)).toBe(1)
+    await pub.raw.drop()
+    // a will is stored at CONNECT
+    const w = new Socket()
+    w.on('error', () => {})
+    w.connect(s.port, '127.0.0.1')
+    w.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 0, clientId: 'p5 w', will: { topic: 'p5/will', payload: Buffer.from('x'), qos: 0, retain: false } }))
+    const key = seam.willKey('p5node', 'p5 w')
+    await waitRedis(async () => (await db.lrange(seam.WILLS_LIST, 0, -1)).includes(key), 'the will listed')
+    expect(await db.exists(key)).toBe(1)
+    w.destroy()
+  })
+
+  it('P6 aedes calls persistence.addSubscriptions once per filter with the SUBSCRIBE packet array', async () => {
+    const memory = (require('aedes-persistence') as () => { addSubscriptions(c: unknown, subs: unknown[]): Promise<void> })()
+    const calls: unknown[][] = []
+    const add = memory.addSubscriptions.bind(memory)
+    memory.addSubscriptions = (c, subs) => (calls.push(subs), add(c, subs))
+    const s = await stockBroker({ persistence: memory as never })
+    const { raw } = await rawClient(s.port, { clientId: 'p6', clean: false })
+    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'p6/a', qos: 1 }, { topic: 'p6/b', qos: 0 }] })
+    await raw.until((ps) => ps.some((p) => p.cmd === 'suback'))
+    expect(calls).toHaveLength(2)
+    expect(calls[0], 'the same array each time').toBe(calls[1])
+    expect(calls[0]!.length).toBe(2)
+  })
+})
+
+describe('seam contract: ioredis', () => {
+  it('R1 ioredis redis.stream: the socket of the connection, paused and resumed', async () => {
+    const r = link()
+    await r.ping()
+    const socket = seam.socketOf(r)
+    expect(socket).toBeInstanceOf(Socket)
+    socket!.pause()
+    expect((socket as Socket).isPaused()).toBe(true)
+    const answer = r.ping()
+    socket!.resume()
+    expect(await answer).toBe('PONG')
+  })
+})
+
+async function waitRedis(check: () => Promise<boolean>, what: string, ms = 3000): Promise<void> {
+  const until = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}

@@ -1,12 +1,17 @@
 /**
- * The admin API through the real HAProxy of `culex cluster up --nodes 3`, over HTTPS on its API
- * port (9443 by default) with the cluster's CA: list clients, kick one, publish; /metrics and
- * the rest of the ops port stay private.
+ * The admin API and the dashboard through the real HAProxy of `culex cluster up --nodes 3`, over
+ * HTTPS on its API port (9443 by default) with the cluster's CA: list clients, kick one, publish;
+ * /metrics and the rest of the ops port stay private. The dashboard in headless Chromium: log in,
+ * three nodes, publish from the form, see it in the live view (MQTT over WSS), kick a client; it
+ * saves docs/img/dashboard.png.
  */
-import { readFileSync } from 'node:fs'
+import { createHash, X509Certificate } from 'node:crypto'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { request } from 'node:https'
+import { join } from 'node:path'
+import { chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { killAll, waitFor } from '../helpers/cluster-procs.js'
+import { REPO_ROOT, killAll, tempDir, waitFor } from '../helpers/cluster-procs.js'
 import { closeAllClients, collect, mqttConnect } from '../helpers/cluster-mqtt.js'
 import { clusterUp, type UpCluster } from '../helpers/cluster-up.js'
 
@@ -85,4 +90,73 @@ describe('admin API through HAProxy over HTTPS', () => {
     expect((await https('GET', '/api/v1/clients', undefined, '')).status).toBe(401)
     for (const path of ['/metrics', '/readyz', '/admin/security']) expect((await https('GET', path)).status, path).toBe(404)
   })
+})
+
+describe('dashboard in headless Chromium, through HAProxy', () => {
+  it('logs in, shows three live nodes, publishes from the form into the live view over WSS, kicks a client', async () => {
+    // some traffic for the charts and tables
+    const url = `mqtt://127.0.0.1:${cluster.ports.mqtt}`
+    const sensor = await mqttConnect(url, { clientId: 'sensor-17' })
+    const victim = await mqttConnect(url, { clientId: 'dash-victim' })
+    await victim.subscribeAsync('plant/#', { qos: 1 })
+    const keeper = await mqttConnect(url, { clientId: 'line-3-recorder', clean: false })
+    await keeper.subscribeAsync('plant/line-3/#', { qos: 1 })
+    await keeper.endAsync()
+    await sensor.publishAsync('plant/line-3/status', 'running', { qos: 1, retain: true })
+    await sensor.publishAsync('plant/line-1/status', 'maintenance', { qos: 1, retain: true })
+    let sent = 0
+    const traffic = setInterval(() => {
+      if (sent++ < 400) sensor.publish(`plant/line-${sent % 4}/temp`, String(20 + (sent % 7)), { qos: 1 })
+    }, 20)
+
+    const cert = new X509Certificate(readFileSync(cluster.state().certs.pem))
+    const spki = createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('base64')
+    const profile = tempDir('culex-chromium-')
+    const browser = await chromium.launchPersistentContext(profile, {
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      viewport: { width: 1440, height: 1100 },
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--ignore-certificate-errors-spki-list=${spki}`],
+    })
+    try {
+      const page = await browser.newPage()
+      const wss = `wss://127.0.0.1:${cluster.ports.wss}/mqtt`
+      await page.goto(`https://127.0.0.1:${cluster.ports.api}/dashboard/?mqtt=${encodeURIComponent(wss)}`)
+      // a wrong token is refused, the right one is asked once and kept for the session
+      await page.fill('#token', 'not-the-token-0123456789')
+      await page.click('#login')
+      await page.waitForSelector('#login-error')
+      await page.fill('#token', token)
+      await page.click('#login')
+      await page.waitForFunction(() => document.querySelectorAll('#nodes .node-row .state-live').length === 3, undefined, { timeout: 15_000 })
+      expect(await page.$$eval('#nodes .node-row td:first-child', (tds) => tds.map((td) => td.textContent))).toEqual(['culex-1', 'culex-2', 'culex-3'])
+      await page.reload()
+      await page.waitForSelector('#nodes .node-row') // still signed in (sessionStorage)
+
+      // live view over WSS through HAProxy, then a publish from the form
+      await page.fill('#live-filter', 'dash/#')
+      await page.click('#live-go')
+      await page.waitForFunction(() => document.getElementById('live-status')?.textContent === 'subscribed to dash/#', undefined, { timeout: 15_000 })
+      await page.fill('#pub-topic', 'dash/hello')
+      await page.fill('#pub-payload', 'hello from the dashboard form')
+      await page.click('#pub-send')
+      await page.waitForFunction(() => document.getElementById('live-messages')?.textContent?.includes('dash/hello: hello from the dashboard form'), undefined, { timeout: 10_000 })
+      expect(await page.textContent('#pub-result')).toContain('acknowledged')
+
+      // kick: the client's connection closes
+      const closed = new Promise<void>((r) => victim.once('close', () => r()))
+      await page.waitForSelector('#clients tr[data-client="dash-victim"] button.kick', { timeout: 10_000 })
+      await page.click('#clients tr[data-client="dash-victim"] button.kick')
+      await closed
+      await page.waitForFunction(() => !document.querySelector('#clients tr[data-client="dash-victim"]'), undefined, { timeout: 10_000 })
+
+      await waitFor(() => sent >= 400, 20_000, 'traffic sent')
+      await page.waitForFunction(() => document.querySelectorAll('#retained tbody tr').length >= 2, undefined, { timeout: 10_000 })
+      mkdirSync(join(REPO_ROOT, 'docs', 'img'), { recursive: true })
+      await page.screenshot({ path: join(REPO_ROOT, 'docs', 'img', 'dashboard.png'), fullPage: true })
+    } finally {
+      clearInterval(traffic)
+      await browser.close()
+    }
+  }, 90_000)
 })

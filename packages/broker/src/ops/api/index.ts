@@ -18,6 +18,7 @@ import { VERSION } from '../../version.js'
 import type { OpsPlugin } from '../http.js'
 import type { HotCounters } from '../metrics.js'
 import { clientRoutes } from './clients.js'
+import { dashboardRoutes } from './dashboard.js'
 import { persistenceOf, type ApiContext } from './context.js'
 import { localHandlers } from './local.js'
 import { MemorySessions } from './memory-sessions.js'
@@ -107,6 +108,7 @@ export async function createApi(opts: {
       },
       { prefix: API_PREFIX },
     )
+    dashboardRoutes(app)
   }
 
   return {

@@ -94,9 +94,26 @@ describe('cluster files', () => {
     expect(stdout).toMatch(/haproxy\.cfg:\/usr\/local\/etc\/haproxy\/haproxy\.cfg/)
     expect(stdout).toMatch(/certs:\/usr\/local\/etc\/haproxy\/certs/)
     // supervision: Docker restarts every service that dies; a stopping broker drains before Docker's SIGKILL
-    expect(stdout.match(/restart: unless-stopped/g)?.length).toBe(5)
+    expect(stdout.match(/restart: unless-stopped/g)?.length).toBe(7) // with the observability profile's two
     expect(stdout.match(/CULEX_DRAIN_MS: ['"]?6000/g)?.length).toBe(3)
     expect(stdout.match(/stop_grace_period: 20s/g)?.length).toBe(3)
+  })
+
+  it('docker-compose --profile observability config: Prometheus scrapes every broker\'s ops port with its node id, Grafana is provisioned with ops/grafana/culex.json', async () => {
+    const { stdout } = await run('docker-compose', ['-f', join(REPO_ROOT, 'docker-compose.yml'), '--profile', 'observability', 'config'], { cwd: REPO_ROOT })
+    expect(stdout).toMatch(/prometheus:\n(?:.*\n)*?\s+profiles:\n\s+- observability/)
+    expect(stdout).toMatch(/grafana:\n(?:.*\n)*?\s+profiles:\n\s+- observability/)
+    expect(stdout).toMatch(/ops\/prometheus\/prometheus\.yml:\/etc\/prometheus\/prometheus\.yml/)
+    expect(stdout).toMatch(/ops\/grafana\/provisioning:\/etc\/grafana\/provisioning/)
+    expect(stdout).toMatch(/ops\/grafana\/culex\.json:\/var\/lib\/grafana\/dashboards\/culex\.json/)
+    // each broker service is scraped under the node id it runs with
+    const prom = readFileSync(join(REPO_ROOT, 'ops', 'prometheus', 'prometheus.yml'), 'utf8')
+    for (const i of [1, 2, 3]) {
+      expect(prom).toContain(`- targets: ["broker${i}:9100"]\n        labels: { node: culex-${i} }`)
+      expect(stdout).toMatch(new RegExp(`broker${i}:\\n(?:.*\\n)*?\\s+CULEX_NODE_ID: culex-${i}`))
+    }
+    const provisioned = readFileSync(join(REPO_ROOT, 'ops', 'grafana', 'provisioning', 'dashboards', 'culex.yml'), 'utf8')
+    expect(provisioned).toContain('path: /var/lib/grafana/dashboards')
   })
 
   it('docker/Dockerfile is multi-stage, runs as a non-root user and checks /readyz', () => {

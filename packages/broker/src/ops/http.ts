@@ -32,12 +32,18 @@ export interface OpsServer {
   server: Server
 }
 
-export async function createOpsServer(readiness: Readiness, registry: Registry, log: Logger, plugins: OpsPlugin[] = []): Promise<OpsServer> {
+export async function createOpsServer(
+  readiness: Readiness,
+  registry: Registry,
+  log: Logger,
+  plugins: OpsPlugin[] = [],
+  /** largest request body: the API's publish takes payloads up to max_packet_size, base64 included */
+  bodyLimit = 1 << 20,
+): Promise<OpsServer> {
   const app = Fastify({
     loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
-    // the publish route takes payloads up to max_packet_size, base64 included (ops/api/publish.ts)
-    bodyLimit: 64 * 1024 * 1024,
+    bodyLimit,
     // /api/v1/retained/<topic>: a topic may be long
     routerOptions: { maxParamLength: 65536 },
   })

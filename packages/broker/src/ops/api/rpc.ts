@@ -99,11 +99,19 @@ export async function redisRpc(opts: { sub: Redis; pub: Redis; nodeId: string; h
       pending.set(id, p)
       const timer = setTimeout(done, timeoutMs)
       try {
-        const receivers = await pub.publish(OPS_CHANNEL, JSON.stringify({ i: id, f: nodeId, o: op, a: args }))
-        p.expected = receivers
-        if (p.received >= p.expected) done()
+        // PUBLISH waits in ioredis' offline queue while Redis is away: the timeout covers it too
+        pub.publish(OPS_CHANNEL, JSON.stringify({ i: id, f: nodeId, o: op, a: args })).then(
+          (receivers) => {
+            p.expected = receivers
+            if (p.received >= receivers) done()
+          },
+          () => done(),
+        )
         await finished
-        return { answers: p.answers as Array<NodeAnswer<T>>, missing: Math.max(0, receivers - p.answers.length) }
+        if (p.expected === Number.POSITIVE_INFINITY) {
+          throw Object.assign(new Error('Redis does not answer: no cluster-wide answer now'), { statusCode: 503 })
+        }
+        return { answers: p.answers as Array<NodeAnswer<T>>, missing: Math.max(0, p.expected - p.answers.length) }
       } finally {
         clearTimeout(timer)
         pending.delete(id)

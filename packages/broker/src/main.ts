@@ -76,7 +76,7 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   // the admin REST API and dashboard (ops/api/), cluster-wide through Redis in cluster mode
   const api = await createApi({ config, nodeId, broker, backend, security, counters, log })
   const bodyLimit = Math.ceil((config.max_packet_size * 4) / 3) + 64 * 1024 // a base64 payload of max_packet_size and the JSON around it
-  const ops = await createOpsServer(readiness, createMetrics({ broker, counters, sockets }), log, [security.routes, api.plugin], bodyLimit)
+  const ops = await createOpsServer(readiness, createMetrics({ broker, counters, sockets }), log, [security.routes, api.plugin], bodyLimit, config.trusted_proxies)
   const http = ops.server
   // PROXY protocol header accepted only from trusted_proxies (listeners/proxy-protocol.ts)
   const proxyGate = (websocket: boolean) =>

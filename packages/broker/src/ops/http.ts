@@ -39,11 +39,14 @@ export async function createOpsServer(
   plugins: OpsPlugin[] = [],
   /** largest request body: the API's publish takes payloads up to max_packet_size, base64 included */
   bodyLimit = 1 << 20,
+  /** trusted_proxies: their X-Forwarded-For names the client (HAProxy's API port sets it) */
+  trustedProxies: string[] = [],
 ): Promise<OpsServer> {
   const app = Fastify({
     loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
+    ...(trustedProxies.length > 0 ? { trustProxy: trustedProxies } : {}),
     // /api/v1/retained/<topic>: a topic may be long
     routerOptions: { maxParamLength: 65536 },
   })

@@ -11,7 +11,7 @@ import { request } from 'node:https'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { REPO_ROOT, killAll, tempDir, waitFor } from '../helpers/cluster-procs.js'
+import { REPO_ROOT, killAll, logLines, tempDir, waitFor } from '../helpers/cluster-procs.js'
 import { closeAllClients, collect, mqttConnect } from '../helpers/cluster-mqtt.js'
 import { clusterUp, type UpCluster } from '../helpers/cluster-up.js'
 
@@ -32,11 +32,11 @@ afterAll(async () => {
 }, 60_000)
 
 /** HTTPS to HAProxy's API port, trusting the cluster's CA only */
-function https(method: string, path: string, body?: unknown, auth = `Bearer ${token}`): Promise<{ status: number; json: any; text: string }> {
+function https(method: string, path: string, body?: unknown, auth = `Bearer ${token}`, localAddress?: string): Promise<{ status: number; json: any; text: string }> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : JSON.stringify(body)
     const req = request(
-      { host: '127.0.0.1', port: cluster.ports.api, path, method, ca, servername: 'localhost', headers: { authorization: auth, ...(data ? { 'content-type': 'application/json' } : {}) } },
+      { host: '127.0.0.1', port: cluster.ports.api, path, method, ca, servername: 'localhost', localAddress, headers: { authorization: auth, ...(data ? { 'content-type': 'application/json' } : {}) } },
       (res) => {
         let text = ''
         res.on('data', (c: Buffer) => (text += c.toString()))
@@ -90,6 +90,14 @@ describe('admin API through HAProxy over HTTPS', () => {
     expect((await https('GET', '/api/v1/clients', undefined, '')).status).toBe(401)
     for (const path of ['/metrics', '/readyz', '/admin/security']) expect((await https('GET', path)).status, path).toBe(404)
   })
+
+  it('a failed Basic login for HTTP publish is counted against the client\'s own address (X-Forwarded-For from HAProxy, a trusted proxy), not HAProxy\'s', async () => {
+    const wrong = `Basic ${Buffer.from('nobody:wrong-password-1').toString('base64')}`
+    expect((await https('POST', '/api/v1/publish', { topic: 'x/y', payload: 'no' }, wrong, '127.0.0.7')).status).toBe(401)
+    const lines = () => cluster.state().nodes.flatMap((n) => logLines(readFileSync(n.log, 'utf8')))
+    await waitFor(() => lines().some((l) => l.msg === 'HTTP publish: authentication failed'), 5000, 'the log line')
+    expect(lines().find((l) => l.msg === 'HTTP publish: authentication failed')).toMatchObject({ username: 'nobody', address: '127.0.0.7' })
+  })
 })
 
 describe('dashboard in headless Chromium, through HAProxy', () => {
@@ -141,7 +149,8 @@ describe('dashboard in headless Chromium, through HAProxy', () => {
       await page.fill('#pub-payload', 'hello from the dashboard form')
       await page.click('#pub-send')
       await page.waitForFunction(() => document.getElementById('live-messages')?.textContent?.includes('dash/hello: hello from the dashboard form'), undefined, { timeout: 10_000 })
-      expect(await page.textContent('#pub-result')).toContain('acknowledged')
+      // the message may reach the live view before the API's answer reaches the form
+      await page.waitForFunction(() => document.getElementById('pub-result')?.textContent?.includes('(acknowledged)'), undefined, { timeout: 10_000 })
 
       // kick: the client's connection closes
       const closed = new Promise<void>((r) => victim.once('close', () => r()))

@@ -71,6 +71,8 @@ describe('admin REST API, cluster-wide', () => {
     const page2 = await api(a, 'GET', '/clients?client_id=list-&offset=1&limit=1')
     expect(page2.json).toMatchObject({ total: 3, offset: 1, limit: 1, items: [{ id: 'list-c-1' }] })
     expect((await api(a, 'GET', '/clients?limit=0')).status).toBe(400)
+    expect((await api(a, 'GET', '/clients/list-c-2')).json).toMatchObject({ id: 'list-c-2', node: 'api-c', keepalive_s: 60 })
+    expect((await api(a, 'GET', '/clients/list-c-9')).status).toBe(404)
 
     const victim = await mqttConnect(c.url, { clientId: 'kick-me' })
     const closed = new Promise<void>((r) => victim.once('close', () => r()))
@@ -175,6 +177,12 @@ describe('admin REST API, cluster-wide', () => {
     expect((await api(a, 'GET', '/clients', undefined, basic)).status).toBe(401) // a user is no admin
     await waitFor(() => got.length === 1, 5000, 'the allowed message')
     expect(got[0]).toMatchObject({ topic: 'apiuser/t', payload: 'as a user' })
+    // a new password and roles apply on every node; the old password stops working
+    expect((await api(b, 'PUT', '/users/apiuser/password', { password: 'second-password-2' })).status).toBe(200)
+    expect((await api(b, 'PUT', '/users/apiuser/roles', { roles: ['device', 'readonly'] })).json).toEqual({ username: 'apiuser', roles: ['device', 'readonly'] })
+    const second = `Basic ${Buffer.from('apiuser:second-password-2').toString('base64')}`
+    await waitFor(async () => (await api(c, 'POST', '/publish', { topic: 'apiuser/t2', payload: 'x' }, second)).status === 200, 5000, 'new password on another node')
+    expect((await api(c, 'POST', '/publish', { topic: 'apiuser/t2', payload: 'x' }, basic)).status).toBe(401)
     expect((await api(c, 'DELETE', '/acl')).json).toEqual({ acl: null })
     expect((await api(c, 'DELETE', '/users/apiuser')).json).toEqual({ removed: 'apiuser' })
   })

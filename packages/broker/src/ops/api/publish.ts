@@ -6,7 +6,9 @@
  * broker/puback-after-publish.ts), so for QoS 1/2 a 200 means what a PUBACK means.
  *
  * Who: the admin token (Bearer), or an MQTT user (Basic), whose ACL then applies to the topic
- * (auth/admin.ts); a denied topic is 403 and counted in culex_publish_denied_total. Nobody
+ * (auth/admin.ts); a denied topic is 403 and counted in culex_publish_denied_total. Failed
+ * logins count in culex_auth_failures_total and the backoff of the client's address (behind
+ * HAProxy, from X-Forwarded-For, believed only from trusted_proxies) and of the username. Nobody
  * publishes to $SYS (auth/hooks.ts), and the topic obeys what an MQTT PUBLISH must: no
  * wildcards [MQTT-3.3.2-2], not empty [MQTT-4.7.3-1], no U+0000 [MQTT-1.5.3-2], and the node's
  * max_topic_length / max_topic_levels / max_packet_size.
@@ -83,8 +85,12 @@ export function publishRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
       const basic = /^Basic\s/i.test(req.headers.authorization ?? '') ? basicCredentials(req.headers.authorization) : undefined
       if (/^Basic\s/i.test(req.headers.authorization ?? '')) {
-        const may = basic && (await security.httpLogin.login(basic.username, basic.password, req.socket.remoteAddress))
-        if (!may) return reply.status(401).header('www-authenticate', 'Basic realm="culex"').send({ error: 'bad user name or password' })
+        const may = basic && (await security.httpLogin.login(basic.username, basic.password, req.ip))
+        if (!may) {
+          ctx.counters.authFailures++
+          ctx.log.warn({ username: basic?.username, address: req.ip }, 'HTTP publish: authentication failed')
+          return reply.status(401).header('www-authenticate', 'Basic realm="culex"').send({ error: 'bad user name or password' })
+        }
         if (!may(body.topic)) {
           ctx.counters.publishDenied++
           ctx.log.warn({ username: basic.username, topic: body.topic }, 'HTTP publish denied by ACL')

@@ -15,4 +15,11 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', window: 'readonly', document: 'readonly', URL: 'readonly', setTimeout: 'readonly', Buffer: 'readonly' } },
   },
+  {
+    // the dashboard runs in a browser
+    files: ['packages/broker/dashboard/**/*.js'],
+    languageOptions: {
+      globals: { sessionStorage: 'readonly', fetch: 'readonly', Event: 'readonly', URLSearchParams: 'readonly', clearTimeout: 'readonly', location: 'readonly' },
+    },
+  },
 )

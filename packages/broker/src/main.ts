@@ -19,6 +19,7 @@ import { HotCounters, createMetrics } from './ops/metrics.js'
 import { SocketTracker } from './ops/sockets.js'
 import { Readiness } from './ops/readiness.js'
 import { createOpsServer } from './ops/http.js'
+import { createApi } from './ops/api/index.js'
 import { attachCluster } from './cluster/index.js'
 import { clientAddress, createProxyProtocolGate } from './listeners/proxy-protocol.js'
 import { createSecurity } from './auth/setup.js'
@@ -72,7 +73,11 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   ;(broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err: err.message }, 'broker error'))
 
   const opsHost = config.http_host ?? config.host
-  const http = createOpsServer(readiness, createMetrics({ broker, counters, sockets }), security.routes)
+  // the admin REST API and dashboard (ops/api/), cluster-wide through Redis in cluster mode
+  const api = await createApi({ config, nodeId, broker, backend, security, counters, log })
+  const bodyLimit = Math.ceil((config.max_packet_size * 4) / 3) + 64 * 1024 // a base64 payload of max_packet_size and the JSON around it
+  const ops = await createOpsServer(readiness, createMetrics({ broker, counters, sockets }), log, [security.routes, api.plugin], bodyLimit, config.trusted_proxies)
+  const http = ops.server
   // PROXY protocol header accepted only from trusted_proxies (listeners/proxy-protocol.ts)
   const proxyGate = (websocket: boolean) =>
     createProxyProtocolGate({ trustedProxies: config.trusted_proxies, log, timeoutMs: config.connect_timeout_ms, websocket })
@@ -136,11 +141,13 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
         await new Promise<void>((resolve) => broker.close(() => resolve()))
         sockets.destroyAll()
         await Promise.all(stopped)
+        await api.close()
         await cluster?.close()
         await backend.close()
         await security.close()
         http.closeAllConnections()
         await stopAccepting(http)
+        await ops.app.close()
         log.info('stopped')
       })())
     return { nodeId, broker, log, readiness, ports, close }

@@ -182,10 +182,10 @@ export const culexHaproxy: TargetDef = {
   async start(ctx) {
     const why = clusterUpUnavailable(ctx)
     if (why) throw new SkipTarget(why)
-    const [mqtt, tls, wss, stats] = (await freePorts(4)) as [number, number, number, number]
+    const [mqtt, tls, wss, stats, api] = (await freePorts(5)) as [number, number, number, number, number]
     const dir = mkdtempSync(path.join(ctx.tmpRoot, 'cluster-'))
     const args = [ctx.brokerCli, 'cluster', 'up', '--nodes', '3', '--mqtt-port', `${mqtt}`, '--tls-port', `${tls}`]
-    args.push('--wss-port', `${wss}`, '--stats-port', `${stats}`, '--dir', dir)
+    args.push('--wss-port', `${wss}`, '--stats-port', `${stats}`, '--api-port', `${api}`, '--dir', dir)
     const m = new Managed('culex cluster up', process.execPath, args, { env: culexEnv() })
     await ready(m, () => m.waitForLine(/cluster ready/, 90_000))
     const url = `mqtt://127.0.0.1:${mqtt}`

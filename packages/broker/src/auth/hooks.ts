@@ -164,6 +164,7 @@ export function createAuthHooks(opts: HookOptions): AuthHooks {
   }
 
   function failed(client: Client, key: string, username: string | undefined, reason: string): void {
+    counters.authFailures++
     const t = now()
     const blockMs = opts.addressBackoff.fail(key, t)
     const userBlockMs = username !== undefined ? opts.userBackoff.fail(username, t) : 0

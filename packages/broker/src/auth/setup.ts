@@ -3,25 +3,34 @@
  * the Aedes hooks, the connection gate, the per-connection guards and the
  * admin endpoints. main.ts plugs the parts in; this file owns their wiring.
  */
-import type { Aedes, AedesOptions } from 'aedes'
+import type { Aedes, AedesOptions, Client } from 'aedes'
 import type { CulexConfig } from '../config/schema.js'
 import type { Logger } from '../log.js'
 import type { HotCounters } from '../ops/metrics.js'
-import type { Route } from '../ops/http.js'
+import type { OpsPlugin } from '../ops/http.js'
 import { FailureBackoff } from '../limits/rate.js'
 import { createConnectionLimits, type ConnectionLimits } from '../limits/gate.js'
 import { guardBroker } from '../limits/guard.js'
 import type { ClientFaults } from '../limits/client-faults.js'
 import { createAuthHooks } from './hooks.js'
 import { AuthState, startFileSource, startRedisSource, type Source } from './state.js'
-import { adminRoutes } from './admin.js'
+import { adminRoutes, createHttpLogin, type HttpLogin } from './admin.js'
 import { clientsOf } from '../seam/index.js'
 
 export interface Security {
   /** Aedes hooks and options for createBroker */
   hooks: Partial<AedesOptions>
   limits: ConnectionLimits
-  routes: Map<string, Route>
+  /** the /admin/ endpoints on the ops server */
+  routes: OpsPlugin
+  /** the users and ACL in force (the REST API reads them) */
+  state: AuthState
+  /** re-read users and ACL now (after the REST API changed them) */
+  reload(): Promise<void>
+  /** MQTT users' logins over HTTP (HTTP publish with Basic auth) */
+  httpLogin: HttpLogin
+  /** the client's username, once authenticated */
+  usernameOf(client: Client): string | undefined
   /** install the per-connection guards and user-removal handling on the broker */
   attach(broker: Aedes): void
   /** for /readyz: users and ACL loaded */
@@ -118,6 +127,10 @@ export function createSecurity({ config, log, counters, faults }: { config: Cule
     },
     limits,
     routes,
+    state,
+    reload: () => source.reload(),
+    httpLogin: createHttpLogin(state, addressBackoff, userBackoff),
+    usernameOf: (client) => auth.authOf(client)?.username,
     attach(b) {
       broker = b
       guardBroker(b, {

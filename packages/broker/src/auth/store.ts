@@ -121,10 +121,13 @@ export class RedisUserStore implements UserStore {
   readonly where: string
   private readonly redis: Redis
   private lastError: string | undefined
-  constructor(url: string) {
+  /** own connection unless one is lent (the REST API lends the node's data link; close() leaves it open) */
+  private readonly borrowed: boolean
+  constructor(url: string, redis?: Redis) {
     this.where = `Redis ${redactUrl(url)}`
-    this.redis = connectRedis(url, { failFast: true })
-    this.redis.on('error', (err: Error) => (this.lastError = err.message))
+    this.borrowed = redis !== undefined
+    this.redis = redis ?? connectRedis(url, { failFast: true })
+    if (!redis) this.redis.on('error', (err: Error) => (this.lastError = err.message))
   }
   /** a failed command, said in terms of what the user asked for */
   private async run<T>(fn: () => Promise<T>): Promise<T> {
@@ -155,6 +158,6 @@ export class RedisUserStore implements UserStore {
     await this.run(() => writeAcl(this.redis, text))
   }
   async close(): Promise<void> {
-    this.redis.disconnect()
+    if (!this.borrowed) this.redis.disconnect()
   }
 }

@@ -33,6 +33,7 @@ export function registerCluster(program: Command): void {
     .option('--tls-port <port>', 'HAProxy: MQTT over TLS', int('--tls-port'), 8883)
     .option('--wss-port <port>', 'HAProxy: MQTT over secure WebSocket (path /mqtt)', int('--wss-port'), 8443)
     .option('--stats-port <port>', 'HAProxy stats page', int('--stats-port'), 8404)
+    .option('--api-port <port>', 'HAProxy: admin REST API and dashboard over HTTPS', int('--api-port'), 9443)
     .option('--redis-port <port>', 'redis-server port (default: any free port)', int('--redis-port'))
     .option('--bind <address>', 'address HAProxy listens on (0.0.0.0 to let other machines in)', '127.0.0.1')
     .option('--dir <dir>', 'folder for state, Redis data (AOF), certificates and logs', DEFAULT_DIR)
@@ -60,6 +61,7 @@ export function registerCluster(program: Command): void {
           tlsPort: opts.tlsPort as number,
           wssPort: opts.wssPort as number,
           statsPort: opts.statsPort as number,
+          apiPort: opts.apiPort as number,
           redisPort: opts.redisPort as number | undefined,
           certHost: opts.certHost as string | undefined,
           allowAnonymous: opts.allowAnonymous as boolean | undefined,

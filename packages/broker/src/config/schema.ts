@@ -81,7 +81,7 @@ export const KEYS = [
   { key: 'allow_anonymous', type: bool.optional(), doc: 'Let clients connect without a username. Unset = auto: false once any user exists or in cluster mode (the start-up log says which)', defaultDoc: 'auto' },
   { key: 'users_file', type: z.string().min(1).optional(), doc: 'Users file of a single node (`culex user add --users-file`), reloaded when it changes. In cluster mode users live in Redis', defaultDoc: 'unset (no users)' },
   { key: 'acl_file', type: z.string().min(1).optional(), doc: 'ACL rules (YAML, see docs/security.md), reloaded when the file changes; set = deny what no rule allows. In cluster mode the file is pushed to Redis for every node', defaultDoc: 'unset (no ACL)' },
-  { key: 'admin_token', type: z.string().min(16, 'must be at least 16 characters').optional(), doc: 'Bearer token for the ops HTTP /admin/ endpoints; unset = admin endpoints off', defaultDoc: 'unset', secret: true },
+  { key: 'admin_token', type: z.string().min(16, 'must be at least 16 characters').optional(), doc: 'Bearer token for the admin REST API (/api/v1), the dashboard and /admin/ on the ops HTTP port; unset = all off (HTTP publish with an MQTT user\'s credentials still works)', defaultDoc: 'unset', secret: true },
   { key: 'max_connections', type: nonNegativeInt, default: 10000, doc: 'Open MQTT connections per node (TCP + WebSocket); 0 = no limit' },
   { key: 'max_connects_per_s_per_ip', type: nonNegativeInt, default: 100, doc: 'New connections per second per source address (bursts of twice as many); 0 = no limit' },
   { key: 'auth_fail_threshold', type: nonNegativeInt, default: 5, doc: 'Failed logins per source address, and per username, before backoff starts; 0 = no backoff' },

@@ -20,6 +20,8 @@ export interface HaproxyVars {
   tlsPort: number
   wssPort: number
   statsPort: number
+  /** HTTPS: the admin API and dashboard */
+  apiPort: number
   /** combined certificate + key */
   pem: string
   nodes: HaproxyNode[]
@@ -42,12 +44,14 @@ export function renderHaproxyConfig(template: string, v: HaproxyVars): string {
     tls_port: String(v.tlsPort),
     wss_port: String(v.wssPort),
     stats_port: String(v.statsPort),
+    api_port: String(v.apiPort),
     pem: quoted(v.pem),
     keepalive_max_s: String(v.keepaliveMaxS),
     timeout_s: String(Math.max(60, 2 * v.keepaliveMaxS)),
     check_inter_ms: String(v.checkInterMs ?? 1000),
     mqtt_servers: servers('mqtt'),
     ws_servers: servers('ws'),
+    ops_servers: v.nodes.map((n) => `    server ${n.id} ${n.host}:${n.http}`).join('\n'),
   }
   return template.replace(/\{\{(\w+)\}\}/g, (m, name: string) => {
     const value = values[name]

@@ -16,10 +16,12 @@ export interface ClusterState {
   dir: string
   redis_url: string
   redis: { pid: number; port: number; dir: string }
-  haproxy?: { pid: number; config: string; bind: string; mqtt_port: number; tls_port: number; wss_port: number; stats_port: number }
+  haproxy?: { pid: number; config: string; bind: string; mqtt_port: number; tls_port: number; wss_port: number; stats_port: number; api_port?: number }
   /** pid: the node's current process (the supervisor restarts a node that dies); restarts: how often it did */
   nodes: Array<{ id: string; pid: number; mqtt?: number; ws?: number; http?: number; log: string; restarts?: number }>
   certs?: { ca: string; pem: string }
+  /** where the admin token of the API and dashboard is (unset: it came from CULEX_ADMIN_TOKEN) */
+  admin_token_file?: string
   started: string
 }
 

@@ -9,6 +9,7 @@
  */
 import type { Server } from 'node:http'
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs'
+import { ensureAdminToken } from './admin-token.js'
 import { isAbsolute, join, relative, resolve } from 'node:path'
 import { findAssets } from './assets.js'
 import { ensureCerts } from './certs.js'
@@ -30,6 +31,8 @@ export interface UpOptions {
   tlsPort: number
   wssPort: number
   statsPort: number
+  /** HTTPS: the admin API and dashboard through HAProxy */
+  apiPort: number
   redisPort?: number
   certHost?: string
   /** undefined = node default (no anonymous clients in cluster mode) */
@@ -77,6 +80,7 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
     [o.tlsPort, 'MQTT over TLS', '--tls-port'],
     [o.wssPort, 'MQTT over WSS', '--wss-port'],
     [o.statsPort, 'HAProxy stats', '--stats-port'],
+    [o.apiPort, 'admin API (HTTPS)', '--api-port'],
   ] as const) {
     await assertPortFree(o.bind, port, what, flag).catch((err: Error) => {
       throw new ClusterUpError(err.message)
@@ -142,6 +146,11 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
     const certs = await ensureCerts(assets.makeCerts, join(dir, 'certs'), o.certHost)
     state.certs = { ca: certs.ca, pem: certs.pem }
 
+    // ---- the admin token of the API and dashboard: CULEX_ADMIN_TOKEN, or made once in <dir>/admin-token (0600)
+    const adminToken = ensureAdminToken(dir)
+    state.admin_token_file = adminToken.file
+    const nodeEnv = { ...process.env, CULEX_ADMIN_TOKEN: adminToken.token }
+
     // ---- redis-server, AOF on (restarted with the same arguments if it dies: it replays the AOF)
     const redisPort = o.redisPort ?? (await freePort('127.0.0.1'))
     const redisLog = join(logs, 'redis.log')
@@ -184,7 +193,7 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
               '--drain-ms', String(drainMs),
               ...(o.allowAnonymous !== undefined ? ['--allow-anonymous', String(o.allowAnonymous)] : []),
             ]
-            return spawnLogged(process.execPath, args, log)
+            return spawnLogged(process.execPath, args, log, nodeEnv)
           },
           ready: async (proc) => {
             let ready: { listeners: Record<string, string> } | undefined
@@ -216,6 +225,7 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
         tlsPort: o.tlsPort,
         wssPort: o.wssPort,
         statsPort: o.statsPort,
+        apiPort: o.apiPort,
         pem: certs.pem,
         keepaliveMaxS: o.keepaliveMaxS,
         checkInterMs,
@@ -224,7 +234,7 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
     )
     await checkHaproxyConfig(config)
     const haproxyLog = join(logs, 'haproxy.log')
-    state.haproxy = { pid: 0, config, bind: o.bind, mqtt_port: o.mqttPort, tls_port: o.tlsPort, wss_port: o.wssPort, stats_port: o.statsPort }
+    state.haproxy = { pid: 0, config, bind: o.bind, mqtt_port: o.mqttPort, tls_port: o.tlsPort, wss_port: o.wssPort, stats_port: o.statsPort, api_port: o.apiPort }
     haproxy = supervise({
       name: 'haproxy',
       log: haproxyLog,
@@ -266,6 +276,7 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
     o.out(`culex cluster: MQTTS   mqtts://${host}:${o.tlsPort}  (CA ${show(certs.ca)})`)
     o.out(`culex cluster: WSS     wss://${host}:${o.wssPort}/mqtt`)
     o.out(`culex cluster: stats   http://${host}:${o.statsPort}/`)
+    o.out(`culex cluster: API     https://${host}:${o.apiPort}/api/v1  dashboard https://${host}:${o.apiPort}/dashboard/  (admin token ${adminToken.file ? `in ${show(adminToken.file)}` : 'from CULEX_ADMIN_TOKEN'})`)
     o.out(`culex cluster: anonymous clients ${o.allowAnonymous === true ? 'allowed' : o.allowAnonymous === false ? 'refused' : o.nodeConfig || process.env.CULEX_ALLOW_ANONYMOUS ? 'as the node config / CULEX_ALLOW_ANONYMOUS says' : 'refused (add the first user: culex user add NAME)'}; state in ${show(join(dir, 'cluster.json'))}`)
     o.out(`culex cluster: processes that die are restarted (same id and ports); rolling restart: culex cluster restart --dir ${show(dir)}`)
     o.out(`culex cluster ready: ${o.nodes} node${o.nodes === 1 ? '' : 's'} (stop with Ctrl-C or: culex cluster down --dir ${show(dir)})`)

@@ -12,6 +12,8 @@ export class HotCounters {
   messagesReceived = 0
   messagesDelivered = 0
   publishDenied = 0
+  /** CONNECTs refused for their credentials (wrong password, unknown user, anonymous not allowed) */
+  authFailures = 0
   /** QoS 0 messages dropped, by reason (the `reason` label of culex_messages_dropped_total) */
   readonly dropped: Record<DropReason, number> = { subscriber_stuck: 0, subscriber_behind: 0, node_overloaded: 0 }
   /** deliveries handed to clients and not yet written (limits/delivery.ts) */
@@ -78,6 +80,7 @@ export function createMetrics({ broker, counters, sockets }: MetricSources): Reg
   monotonic('culex_messages_received_total', 'PUBLISH packets received from clients', () => counters.messagesReceived, registry)
   monotonic('culex_messages_delivered_total', 'PUBLISH packets delivered to subscribers', () => counters.messagesDelivered, registry)
   monotonic('culex_publish_denied_total', 'PUBLISH packets refused by authorization', () => counters.publishDenied, registry)
+  monotonic('culex_auth_failures_total', 'CONNECTs refused for their credentials: wrong password, unknown user, anonymous not allowed', () => counters.authFailures, registry)
   new Counter({
     name: 'culex_messages_dropped_total',
     help: 'QoS 0 messages dropped instead of delivered, by reason: subscriber_stuck (reads nothing), subscriber_behind (slower than the others), node_overloaded (cluster: delivery buffer full)',

@@ -198,6 +198,17 @@ export function wrapQueuedPacketHandling(client: Client, wrap: (listener: (...ar
   }
 }
 
+/**
+ * What the admin API shows of a connected client (lib/client.js fields Aedes keeps but does not
+ * type: `_keepaliveInterval` in ms, set by lib/handlers/connect.js as 1.5 x the CONNECT's
+ * keepalive + 1; `_inboundInflight`, QoS 2 messages awaiting PUBREL; no upstream issue found)
+ */
+export function clientFacts(client: Client): { keepaliveS: number; inboundInflight: number; version: number | null } {
+  const c = client as unknown as { _keepaliveInterval?: number; _inboundInflight?: { size: number }; version?: number | null }
+  const ms = c._keepaliveInterval ?? -1
+  return { keepaliveS: ms > 0 ? Math.round((ms - 1) / 1500) : 0, inboundInflight: c._inboundInflight?.size ?? 0, version: c.version ?? null }
+}
+
 // ---- the broker --------------------------------------------------------------------------
 
 /** every Client of the broker by id (aedes.js `clients`) */

@@ -57,6 +57,7 @@ describe('cluster files', () => {
       tlsPort: 8883,
       wssPort: 8443,
       statsPort: 8404,
+      apiPort: 9443,
       pem: join(certsDir, 'server.pem'),
       keepaliveMaxS: 300,
       nodes: [1, 2, 3].map((i) => ({ id: `culex-${i}`, host: '127.0.0.1', mqtt: 20000 + i, ws: 21000 + i, http: 22000 + i })),
@@ -66,31 +67,53 @@ describe('cluster files', () => {
     await checkHaproxyConfig(file)
     expect(text).not.toMatch(/\{\{/)
     expect(text.match(/balance leastconn/g)).toHaveLength(2)
-    expect(text.match(/http-check send meth GET uri \/readyz/g)).toHaveLength(2)
+    expect(text.match(/http-check send meth GET uri \/readyz/g)).toHaveLength(3) // MQTT, WebSocket, API
     expect(text).toMatch(/default-server check .*send-proxy-v2/)
     expect(text).toContain('server culex-3 127.0.0.1:20003 check port 22003')
     expect(text).toContain('server culex-3 127.0.0.1:21003 check port 22003')
     expect(text).toMatch(/bind 127\.0\.0\.1:8883 ssl crt/)
     expect(text).toMatch(/bind 127\.0\.0\.1:8443 ssl crt .* alpn http\/1\.1/)
     expect(text).toMatch(/frontend stats\n\s+mode http\n\s+bind 127\.0\.0\.1:8404/)
+    // the admin API and dashboard over HTTPS, to the nodes' ops ports; nothing else of them
+    expect(text).toMatch(/bind 127\.0\.0\.1:9443 ssl crt .* alpn http\/1\.1/)
+    expect(text).toContain('acl api_path path_beg /api/ /dashboard/')
+    expect(text).toContain('http-request deny status 404 unless api_path')
+    expect(text).toContain('server culex-3 127.0.0.1:22003\n')
     for (const t of ['client', 'server']) {
       const s = Number(new RegExp(`timeout ${t} (\\d+)s`).exec(text)![1])
       expect(s).toBeGreaterThan(1.5 * 300)
     }
   })
 
-  it('docker-compose.yml passes `docker-compose config`: redis with an AOF volume, three brokers, HAProxy with haproxy/ and the certs, the four public ports, every service restarted when it dies, brokers drained on stop', async () => {
+  it('docker-compose.yml passes `docker-compose config`: redis with an AOF volume, three brokers, HAProxy with haproxy/ and the certs, the five public ports, every service restarted when it dies, brokers drained on stop', async () => {
     const { stdout } = await run('docker-compose', ['-f', join(REPO_ROOT, 'docker-compose.yml'), 'config'], { cwd: REPO_ROOT })
     expect(stdout).toMatch(/appendonly/)
     expect(stdout).toMatch(/redis-data:\/data/)
     for (const b of ['broker1', 'broker2', 'broker3']) expect(stdout).toContain(`${b}:`)
-    for (const p of ['1883', '8883', '8443', '8404']) expect(stdout).toMatch(new RegExp(`published: ${p}|${p}:${p}`))
+    for (const p of ['1883', '8883', '8443', '8404', '9443']) expect(stdout).toMatch(new RegExp(`published: ${p}|${p}:${p}`))
     expect(stdout).toMatch(/haproxy\.cfg:\/usr\/local\/etc\/haproxy\/haproxy\.cfg/)
     expect(stdout).toMatch(/certs:\/usr\/local\/etc\/haproxy\/certs/)
     // supervision: Docker restarts every service that dies; a stopping broker drains before Docker's SIGKILL
-    expect(stdout.match(/restart: unless-stopped/g)?.length).toBe(5)
+    expect(stdout.match(/restart: unless-stopped/g)?.length).toBe(7) // with the observability profile's two
     expect(stdout.match(/CULEX_DRAIN_MS: ['"]?6000/g)?.length).toBe(3)
     expect(stdout.match(/stop_grace_period: 20s/g)?.length).toBe(3)
+  })
+
+  it('docker-compose --profile observability config: Prometheus scrapes every broker\'s ops port with its node id, Grafana is provisioned with ops/grafana/culex.json', async () => {
+    const { stdout } = await run('docker-compose', ['-f', join(REPO_ROOT, 'docker-compose.yml'), '--profile', 'observability', 'config'], { cwd: REPO_ROOT })
+    expect(stdout).toMatch(/prometheus:\n(?:.*\n)*?\s+profiles:\n\s+- observability/)
+    expect(stdout).toMatch(/grafana:\n(?:.*\n)*?\s+profiles:\n\s+- observability/)
+    expect(stdout).toMatch(/ops\/prometheus\/prometheus\.yml:\/etc\/prometheus\/prometheus\.yml/)
+    expect(stdout).toMatch(/ops\/grafana\/provisioning:\/etc\/grafana\/provisioning/)
+    expect(stdout).toMatch(/ops\/grafana\/culex\.json:\/var\/lib\/grafana\/dashboards\/culex\.json/)
+    // each broker service is scraped under the node id it runs with
+    const prom = readFileSync(join(REPO_ROOT, 'ops', 'prometheus', 'prometheus.yml'), 'utf8')
+    for (const i of [1, 2, 3]) {
+      expect(prom).toContain(`- targets: ["broker${i}:9100"]\n        labels: { node: culex-${i} }`)
+      expect(stdout).toMatch(new RegExp(`broker${i}:\\n(?:.*\\n)*?\\s+CULEX_NODE_ID: culex-${i}`))
+    }
+    const provisioned = readFileSync(join(REPO_ROOT, 'ops', 'grafana', 'provisioning', 'dashboards', 'culex.yml'), 'utf8')
+    expect(provisioned).toContain('path: /var/lib/grafana/dashboards')
   })
 
   it('docker/Dockerfile is multi-stage, runs as a non-root user and checks /readyz', () => {

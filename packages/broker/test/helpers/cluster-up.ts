@@ -6,7 +6,7 @@ import { CLI, freePort, spawnProc, tempDir, waitFor, type Proc } from './cluster
 export interface UpCluster {
   dir: string
   proc: Proc
-  ports: { mqtt: number; tls: number; wss: number; stats: number }
+  ports: { mqtt: number; tls: number; wss: number; stats: number; api: number }
   state(): ClusterJson
   /** run another CLI command in the cluster folder */
   cli(args: string[], env?: Record<string, string>): Proc
@@ -22,14 +22,15 @@ export interface ClusterJson {
   haproxy: { pid: number; config: string }
   nodes: Array<{ id: string; pid: number; mqtt: number; ws: number; http: number; log: string; restarts?: number }>
   certs: { ca: string; pem: string }
+  admin_token_file?: string
 }
 
 /** `culex cluster up` in a temp folder; anonymous clients allowed unless `extra` says otherwise */
 export async function clusterUp(nodes: number, extra: string[] = ['--allow-anonymous', 'true'], dir = tempDir('culex-up-')): Promise<UpCluster> {
-  const ports = { mqtt: await freePort(), tls: await freePort(), wss: await freePort(), stats: await freePort() }
+  const ports = { mqtt: await freePort(), tls: await freePort(), wss: await freePort(), stats: await freePort(), api: await freePort() }
   const proc = spawnProc(process.execPath, [
     CLI, 'cluster', 'up', '--nodes', String(nodes),
-    '--mqtt-port', String(ports.mqtt), '--tls-port', String(ports.tls), '--wss-port', String(ports.wss), '--stats-port', String(ports.stats),
+    '--mqtt-port', String(ports.mqtt), '--tls-port', String(ports.tls), '--wss-port', String(ports.wss), '--stats-port', String(ports.stats), '--api-port', String(ports.api),
     '--dir', dir, ...extra,
   ])
   const state = (): ClusterJson => JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8')) as ClusterJson

@@ -247,6 +247,17 @@ describe('seam contract: the Aedes Client', () => {
     expect(parser.on, '_parser.on').toBeTypeOf('function')
   })
 
+  it('C11 aedes client._keepaliveInterval / _inboundInflight / version: what the admin API shows of a client', async () => {
+    const s = await stockBroker()
+    const { raw } = await rawClient(s.port, { clientId: 'c11', keepalive: 30 })
+    const client = last(s.clients)
+    expect(seam.clientFacts(client)).toEqual({ keepaliveS: 30, inboundInflight: 0, version: 4 })
+    // a QoS 2 PUBLISH whose PUBREL has not come is in _inboundInflight
+    raw.send({ cmd: 'publish', topic: 'c11/t', payload: 'x', qos: 2, messageId: 7 })
+    await raw.until((ps) => ps.some((p) => p.cmd === 'pubrec'))
+    expect(seam.clientFacts(client).inboundInflight).toBe(1)
+  })
+
   it('C9 aedes client "connected" listener: handles the packets queued before CONNACK', async () => {
     const wrapped: string[] = []
     const s = await stockBroker({}, (broker) =>

@@ -24,6 +24,8 @@ import { clientAddress, createProxyProtocolGate } from './listeners/proxy-protoc
 import { createSecurity } from './auth/setup.js'
 import { createTlsListener } from './listeners/tls.js'
 import { ClientFaults } from './limits/client-faults.js'
+import { startShared } from './shared/index.js'
+import { registerShareMetrics } from './shared/metrics.js'
 
 export { loadConfig, ConfigError } from './config/load.js'
 export type { CulexConfig } from './config/schema.js'
@@ -65,6 +67,8 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   // cluster mode: registry heartbeat, will sweeper, re-sync after Redis outages (cluster/index.ts)
   const cluster = backend.links ? await attachCluster({ broker, links: backend.links, config, nodeId, log }) : undefined
   if (cluster) readiness.add('redis-resync', cluster.synced)
+  // shared subscriptions `$share/<group>/<filter>` across the cluster (shared/index.ts)
+  const shared = await startShared({ broker, config, nodeId, log, links: backend.links })
   broker.on('client', (c) => log.debug({ client: c.id, address: clientAddress(c) }, 'client connected'))
   broker.on('clientDisconnect', (c) => log.debug({ client: c.id }, 'client disconnected'))
   broker.on('clientError', (c, err) => log.debug({ client: c?.id, err: err.message }, 'client error'))
@@ -72,7 +76,9 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   ;(broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err: err.message }, 'broker error'))
 
   const opsHost = config.http_host ?? config.host
-  const http = createOpsServer(readiness, createMetrics({ broker, counters, sockets }), security.routes)
+  const metrics = createMetrics({ broker, counters, sockets })
+  registerShareMetrics(metrics, shared.router)
+  const http = createOpsServer(readiness, metrics, security.routes)
   // PROXY protocol header accepted only from trusted_proxies (listeners/proxy-protocol.ts)
   const proxyGate = (websocket: boolean) =>
     createProxyProtocolGate({ trustedProxies: config.trusted_proxies, log, timeoutMs: config.connect_timeout_ms, websocket })
@@ -136,6 +142,7 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
         await new Promise<void>((resolve) => broker.close(() => resolve()))
         sockets.destroyAll()
         await Promise.all(stopped)
+        await shared.close()
         await cluster?.close()
         await backend.close()
         await security.close()
@@ -147,6 +154,7 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   } catch (err) {
     for (const s of servers) s.close()
     await new Promise<void>((resolve) => broker.close(() => resolve()))
+    await shared.close()
     await cluster?.close()
     await backend.close()
     await security.close()

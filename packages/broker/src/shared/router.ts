@@ -271,9 +271,16 @@ export class ShareRouter {
     this.local.delete(clientId)
     const keys = [...here.groups.keys()]
     await Promise.all(keys.map((key) => this.o.store.offline(key, clientId, this.o.nodeId)))
+    // applied here at once: the redispatch below must see it (the notification comes later)
+    for (const key of keys) this.markOffline(key, clientId, this.o.nodeId)
     if (this.host!.stopping()) return
     await this.takeAndRedispatch(clientId)
     if (here.clean) await Promise.all(keys.map((key) => this.o.store.leave(key, clientId, this.o.nodeId)))
+  }
+
+  private markOffline(key: string, clientId: string, node: string): void {
+    const m = this.groups.get(key, clientId)
+    if (m && m.online && m.node === node) this.groups.set(key, { ...m, online: false })
   }
 
   private async takeAndRedispatch(clientId: string): Promise<void> {
@@ -312,7 +319,10 @@ export class ShareRouter {
     const writes: Array<Promise<void>> = []
     for (const key of this.groups.keys()) {
       for (const m of this.groups.members(key)) {
-        if (m.online && !this.live(m.node)) writes.push(this.o.store.offline(key, m.clientId, m.node))
+        if (m.online && !this.live(m.node)) {
+          writes.push(this.o.store.offline(key, m.clientId, m.node))
+          this.markOffline(key, m.clientId, m.node)
+        }
         if (!m.online || !this.live(m.node)) offline.push([key, m])
       }
     }

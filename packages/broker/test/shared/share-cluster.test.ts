@@ -8,6 +8,7 @@ import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CLI, FAST, killAll, spawnProc, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
 import { closeAllClients, collect, mqttConnect, type Got } from '../helpers/cluster-mqtt.js'
+import { closeRaw, rawClient, rawSubscribe } from '../helpers/raw-mqtt.js'
 
 const LONG = process.env.CULEX_SHARE_LONG === '1'
 const N = LONG ? 30_000 : 3000
@@ -21,6 +22,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
+  await closeRaw()
   await closeAllClients()
   await killAll()
 })
@@ -112,6 +114,40 @@ describe('shared subscriptions across the cluster', () => {
     expect(workers.members.filter((m) => m.online).map((m) => m.node).sort()).toEqual(['sh-a', 'sh-a', 'sh-b', 'sh-b', 'sh-c', 'sh-c'])
     console.log(`shared: ${N} messages, 6 members on 3 nodes + a second group + a plain subscriber, ${ms} ms; shares ${shares.join(' ')}`)
     await Promise.all([...group, ...other].map((m) => m.client.endAsync()))
+  })
+
+  it('unacknowledged QoS 1 messages of a member whose connection ends on one node go to a member on another node', async () => {
+    const [a, b, c] = nodes as [TestNode, TestNode, TestNode]
+    const keeper = await mqttConnect(b.url, { clientId: 'x-keeper' })
+    const kept = collect(keeper)
+    await keeper.subscribeAsync('$share/xu/xu/#', { qos: 1 })
+    const { raw: mute } = await rawClient(a.mqtt, { clientId: 'x-mute' })
+    await rawSubscribe(mute, '$share/xu/xu/#', 1)
+    const pub = await mqttConnect(c.url, { clientId: 'xu-pub' })
+    const N = 60
+    for (let i = 0; i < N; i++) await pub.publishAsync('xu/m', String(i), { qos: 1 })
+    await waitFor(() => kept.length + mute.publishes().length === N, 5000, 'all handed out')
+    expect(mute.publishes().length).toBeGreaterThan(0)
+    await mute.drop()
+    await waitFor(() => kept.length === N, 5000, 'the mute member\'s messages at the member on B')
+    expect(new Set(kept.map((g) => g.payload)).size).toBe(N)
+    expect(await groupMetric([a], 'culex_shared_redispatched_total', 'xu/xu/#')).toBe(mute.publishes().length)
+  })
+
+  it('a group whose only member is an offline persistent session keeps QoS 1 messages published on another node; it gets them on a third node, in order', async () => {
+    const [a, b, c] = nodes as [TestNode, TestNode, TestNode]
+    const m = await mqttConnect(a.url, { clientId: 'keeper', clean: false })
+    await m.subscribeAsync('$share/keep/keep/#', { qos: 1 })
+    await m.endAsync()
+    await waitFor(async () => (await groupMetric([b], 'culex_shared_members', 'keep/keep/#', 'offline')) === 1, 5000, 'B sees the member offline')
+    const pub = await mqttConnect(b.url, { clientId: 'keep-pub' })
+    for (let i = 0; i < 50; i++) await pub.publishAsync('keep/x', String(i), { qos: 1 })
+    const back = await mqttConnect(c.url, { clientId: 'keeper', clean: false })
+    const got = collect(back)
+    await waitFor(() => got.length >= 50, 10_000, 'the kept messages')
+    expect(got.map((g) => g.payload)).toEqual(Array.from({ length: 50 }, (_, i) => String(i)))
+    await back.unsubscribeAsync('$share/keep/keep/#')
+    await back.endAsync()
   })
 
   it('a member\'s node killed with -9 mid-stream: every acknowledged message reaches a member of the group', async () => {

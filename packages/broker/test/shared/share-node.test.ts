@@ -1,7 +1,7 @@
 /** Shared subscriptions `$share/<group>/<filter>` on a single node in memory, seen from MQTT 3.1.1 clients. */
 import type { MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
-import { collect, connect, useTestNode, waitFor } from '../helpers/node.js'
+import { collect, connect, startTestNode, useTestNode, waitFor } from '../helpers/node.js'
 import { closeRaw, rawClient, rawSubscribe } from '../helpers/raw-mqtt.js'
 
 const t = useTestNode()
@@ -120,5 +120,48 @@ describe('shared subscriptions, one node', () => {
     await back.unsubscribeAsync('$share/off/off/#')
     await pub.publishAsync('off/x', 'after', { qos: 1 })
     await back.endAsync()
+  })
+
+  it('QoS 2 to a persistent member: each message once, and once acknowledged (PUBCOMP) nothing goes to another member when it leaves', async () => {
+    const a = await connect(t.url, { clientId: 'q2-a', clean: false })
+    const gotA = collect(a)
+    await a.subscribeAsync('$share/q2/q2/#', { qos: 2 })
+    const b = await connect(t.url, { clientId: 'q2-b' })
+    const gotB = collect(b)
+    await b.subscribeAsync('$share/q2/q2/#', { qos: 2 })
+    const pub = await connect(t.url)
+    for (let i = 0; i < 20; i++) await pub.publishAsync('q2/x', String(i), { qos: 2 })
+    await waitFor(() => gotA.length + gotB.length === 20, 5000, 'every message')
+    expect(gotA.length).toBe(10)
+    expect(gotA.every((g) => g.qos === 2)).toBe(true)
+    // mqtt.js has sent its PUBCOMP once the next message is handled: a last one shows they all went
+    await a.endAsync()
+    await pub.publishAsync('q2/x', 'last', { qos: 2 })
+    await waitFor(() => gotB.length === 11, 5000, 'the last message at the remaining member')
+    expect(payloads(gotB).filter((p) => p !== 'last').length).toBe(10)
+    expect(new Set([...payloads(gotA), ...payloads(gotB)]).size).toBe(21)
+    const metrics = await (await fetch(`${t.ops}/metrics`)).text()
+    expect(metrics).toMatch(/^culex_shared_messages_total\{group="q2\/q2\/#"\} 21$/m)
+    expect(metrics).toMatch(/^culex_shared_redispatched_total\{group="q2\/q2\/#"\} 0$/m)
+    await (await connect(t.url, { clientId: 'q2-a', clean: true })).endAsync()
+  })
+
+  it('hash_topic keeps each topic on one member', async () => {
+    const node = await startTestNode({ shared_strategy: 'hash_topic' })
+    try {
+      const url = `mqtt://127.0.0.1:${node.ports.mqtt}`
+      const ms: Array<ReturnType<typeof collect>> = []
+      for (let i = 0; i < 3; i++) {
+        const c = await connect(url, { clientId: `ht-${i}` })
+        ms.push(collect(c))
+        await c.subscribeAsync('$share/ht/ht/#', { qos: 1 })
+      }
+      const pub = await connect(url)
+      for (let i = 0; i < 60; i++) await pub.publishAsync(`ht/${i % 6}`, String(i), { qos: 1 })
+      await waitFor(() => ms.reduce((n, m) => n + m.length, 0) === 60, 5000, 'every message')
+      for (let k = 0; k < 6; k++) expect(ms.filter((m) => m.some((g) => g.topic === `ht/${k}`)).length).toBe(1)
+    } finally {
+      await node.close()
+    }
   })
 })

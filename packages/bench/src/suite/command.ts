@@ -29,6 +29,9 @@ interface SuiteRaw {
   floodQos: QoS[]
   floodPublishers: number
   floodSubscribers: number
+  groups: number
+  members: number
+  sharedPublishers: number
   connections: number
   connectConcurrency: number
   sourceAddresses: number
@@ -67,6 +70,9 @@ export function registerSuite(program: Command): void {
     .option('--flood-qos <list>', 'QoS level(s) of the flood scenario', parseQosList, [0, 1] as QoS[])
     .option('--flood-publishers <n>', 'flood publishers (no in-flight window)', parseIntOpt('--flood-publishers', 1), 1)
     .option('--flood-subscribers <n>', 'flood subscribers on the one topic', parseIntOpt('--flood-subscribers', 1), 50)
+    .option('--groups <n>', 'shared scenario: $share groups', parseIntOpt('--groups', 1), DEFAULTS.groups)
+    .option('--members <n>', 'shared scenario: members per group', parseIntOpt('--members', 1), DEFAULTS.members)
+    .option('--shared-publishers <n>', 'shared scenario: publishers', parseIntOpt('--shared-publishers', 1), 4)
     .option('--connections <n>', 'connections scenario: idle connections', parseIntOpt('--connections', 1), DEFAULTS.connections)
     .option('--source-addresses <n>', 'connections scenario: loopback source addresses to spread over', parseIntOpt('--source-addresses', 1, 60_000), 1)
     .option('--connect-concurrency <n>', 'connection attempts in flight', parseIntOpt('--connect-concurrency', 1), DEFAULTS.connectConcurrency)
@@ -117,6 +123,8 @@ export function registerSuite(program: Command): void {
           // fanout: 1 publisher to --subscribers; fanin: --publishers to 1 wildcard subscriber
           publishers: 1,
           subscribers: o.subscribers,
+          groups: o.groups,
+          members: o.members,
           rate: o.rate,
           connections: o.connections,
           sourceAddresses: o.sourceAddresses,
@@ -124,6 +132,7 @@ export function registerSuite(program: Command): void {
         },
         faninPublishers: o.publishers,
         flood: { qos: o.floodQos, publishers: o.floodPublishers, subscribers: o.floodSubscribers },
+        sharedPublishers: o.sharedPublishers,
         ctx: { brokerCli: o.brokerCli, mosquittoBin: findBin(o.mosquitto), redisBin: findBin(o.redisServer), mosquittoConf: o.mosquittoConf },
         log: (line) => process.stderr.write(`${line}\n`),
       })

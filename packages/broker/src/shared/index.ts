@@ -36,8 +36,12 @@ export async function startShared(opts: { broker: Aedes; config: CulexConfig; no
 
   // ---- cluster: live nodes, dead nodes' members, re-sync ---------------------------------------
   const db = links.data
+  // a node is dead once the registry saw its registration lapse (or dropped it after that); a node
+  // the registry has not been read about yet is new, hence live (its members must not be skipped,
+  // nor swept, in the moment between its registration and our next read)
   let live = new Set<string>([nodeId])
-  router.setLive((n) => live.has(n))
+  const known = new Set<string>([nodeId])
+  router.setLive((n) => live.has(n) || !known.has(n))
   const every = Math.max(200, Math.floor(config.heartbeat_interval_ms / 2))
   let running = false
   const tick = async (): Promise<void> => {
@@ -46,7 +50,13 @@ export async function startShared(opts: { broker: Aedes; config: CulexConfig; no
     try {
       const [s, us] = await db.time()
       const now = Number(s) * 1000 + Math.floor(Number(us) / 1000)
-      live = new Set([nodeId, ...(await db.zrangebyscore(NODES_KEY, now, '+inf'))])
+      const flat = await db.zrange(NODES_KEY, 0, -1, 'WITHSCORES')
+      const next = new Set([nodeId])
+      for (let i = 0; i < flat.length; i += 2) {
+        known.add(flat[i]!)
+        if (Number(flat[i + 1]) >= now) next.add(flat[i]!)
+      }
+      live = next
       const lock = await db.set(LOCK_KEY, nodeId, 'PX', every * 3, 'NX')
       if (lock === 'OK' || (await db.get(LOCK_KEY)) === nodeId) {
         await db.pexpire(LOCK_KEY, every * 3)
@@ -58,6 +68,7 @@ export async function startShared(opts: { broker: Aedes; config: CulexConfig; no
       running = false
     }
   }
+  await tick()
   const timer = setInterval(() => void tick(), every)
   timer.unref()
   // changes published while our subscriber link was down are lost (Redis pub/sub keeps nothing)

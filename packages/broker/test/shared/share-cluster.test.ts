@@ -150,6 +150,17 @@ describe('shared subscriptions across the cluster', () => {
     await back.endAsync()
   })
 
+  it('a member on a node that joined after the publisher\'s node last read the registry gets its messages', async () => {
+    // D reads the registry at start, then every 10 s; E registers after D's read
+    const d = await startNode(redis.url, 'sh-d', ['--heartbeat-interval-ms', '20000', '--log-level', 'info'])
+    const e = await startNode(redis.url, 'sh-e', [...FAST, '--log-level', 'info'])
+    const [m] = await join('$share/late/late/#', 'late', 1, [e])
+    const pub = await mqttConnect(d.url, { clientId: 'late-pub' })
+    for (let i = 0; i < 10; i++) await pub.publishAsync('late/x', String(i), { qos: 1 })
+    await waitFor(() => m!.got.length === 10, 5000, 'the messages at the member on E')
+    await Promise.all([d.stop(), e.stop()])
+  })
+
   it('a member\'s node killed with -9 mid-stream: every acknowledged message reaches a member of the group', async () => {
     const [a, b, c] = nodes as [TestNode, TestNode, TestNode]
     const group = await join('$share/crash/work/#', 'k', 2, [a, b, c])

@@ -57,6 +57,7 @@ export async function startShared(opts: { broker: Aedes; config: CulexConfig; no
         if (Number(flat[i + 1]) >= now) next.add(flat[i]!)
       }
       live = next
+      await router.reassert()
       const lock = await db.set(LOCK_KEY, nodeId, 'PX', every * 3, 'NX')
       if (lock === 'OK' || (await db.get(LOCK_KEY)) === nodeId) {
         await db.pexpire(LOCK_KEY, every * 3)

@@ -164,6 +164,11 @@ export class RedisShareStore implements ShareStore {
     this.listeners.push(fn)
   }
 
+  /** write a member again without waiting for the other nodes (re-assertion, share-router.ts) */
+  async rejoin(key: string, m: Member): Promise<void> {
+    await this.db.culexShareJoin(groupKey(key), GROUPS_KEY, key, m.clientId, toWire(m), SHARE_CHANNEL, '')
+  }
+
   async join(key: string, m: Member): Promise<void> {
     // applied here at once (the notification comes back too, and changes nothing)
     for (const fn of this.listeners) fn({ key, clientId: m.clientId, member: m })
@@ -202,7 +207,9 @@ export class RedisShareStore implements ShareStore {
   }
 
   async release(clientId: string, field: string): Promise<boolean> {
-    return (await this.db.hdel(inflightKey(clientId), field)) === 1
+    // on the bus link too: a member on the picking node can acknowledge before a HSET sent on
+    // another link would have run, which would leave the record behind
+    return (await this.pub.hdel(inflightKey(clientId), field)) === 1
   }
 
   takeAll(clientId: string): Promise<Buffer[]> {

@@ -199,6 +199,8 @@ export class ShareRouter {
 
   /** the picked member is not (or no longer) here: the message goes to another one */
   private gone(rec: ShareRecord, clientId: string): void {
+    // a stopping node's emitter is closing: the record stays for another node's sweep
+    if (this.host!.stopping()) return
     if (rec.q === 0) return this.redispatch(rec, clientId)
     // whoever removes the record sends it on; nobody else can
     this.o.store.release(clientId, recordKey(rec)).then(
@@ -237,7 +239,12 @@ export class ShareRouter {
   /** a client subscribed to a group (or its persistent session was restored) on this node */
   async join(conn: object, clientId: string, clean: boolean, key: string, qos: number): Promise<void> {
     let here = this.local.get(clientId)
-    if (!here || here.conn !== conn) this.local.set(clientId, (here = { conn, groups: new Map(), clean }))
+    if (!here || here.conn !== conn) {
+      this.local.set(clientId, (here = { conn, groups: new Map(), clean }))
+      // what an earlier connection of this client left unacknowledged (its node died, or it
+      // reconnected before the sweep) goes to the others now, before this one is picked again
+      await this.takeAndRedispatch(clientId)
+    }
     here.groups.set(key, qos)
     await this.o.store.join(key, { clientId, node: this.o.nodeId, qos, online: true, clean })
   }
@@ -251,12 +258,15 @@ export class ShareRouter {
     }
   }
 
-  /** a clean session starts: it is in no group any more, wherever it was */
-  cleanStart(clientId: string): void {
+  /** a clean session starts: it is in no group any more, wherever it was; what it had in flight goes to others */
+  async cleanStart(clientId: string): Promise<void> {
+    const leaving: Array<Promise<void>> = []
     for (const key of this.groups.keys()) {
       const m = this.groups.get(key, clientId)
-      if (m) this.o.store.leave(key, clientId, m.node).catch(() => {})
+      if (m) leaving.push(this.o.store.leave(key, clientId, m.node))
     }
+    await Promise.all(leaving)
+    await this.takeAndRedispatch(clientId)
   }
 
   /**
@@ -274,7 +284,13 @@ export class ShareRouter {
     // applied here at once: the redispatch below must see it (the notification comes later)
     for (const key of keys) this.markOffline(key, clientId, this.o.nodeId)
     if (this.host!.stopping()) return
-    await this.takeAndRedispatch(clientId)
+    // the client is connected to another node already: what is held now may be that connection's;
+    // this one's leftovers go when that one ends (or at its next start, join)
+    const moved = keys.some((key) => {
+      const m = this.groups.get(key, clientId)
+      return m !== undefined && m.online && m.node !== this.o.nodeId
+    })
+    if (!moved) await this.takeAndRedispatch(clientId)
     if (here.clean) await Promise.all(keys.map((key) => this.o.store.leave(key, clientId, this.o.nodeId)))
   }
 
@@ -330,6 +346,23 @@ export class ShareRouter {
     for (const c of await this.o.store.holding([...new Set(offline.map(([, m]) => m.clientId))])) await this.takeAndRedispatch(c)
     // clean sessions whose connection ended leave once their messages are on their way
     await Promise.all(offline.filter(([, m]) => m.clean).map(([key, m]) => this.o.store.leave(key, m.clientId, m.node)))
+  }
+
+  /**
+   * The members connected here, as the cluster should see them: a node whose heartbeat lapsed
+   * (a long pause) had its members marked offline by another node's sweep; they come back here.
+   */
+  async reassert(): Promise<void> {
+    const writes: Array<Promise<void>> = []
+    for (const [clientId, here] of this.local) {
+      if (this.host!.client(clientId) !== here.conn) continue
+      for (const [key, qos] of here.groups) {
+        const m = this.groups.get(key, clientId)
+        if (m && m.online && m.node === this.o.nodeId) continue
+        writes.push(this.o.store.rejoin(key, { clientId, node: this.o.nodeId, qos, online: true, clean: here.clean }))
+      }
+    }
+    await Promise.all(writes)
   }
 
   summary(): Array<{ key: string; members: number; online: number } & GroupStats> {

@@ -162,8 +162,9 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
     if (subs.some((s) => s.qos !== 128 && typeof parseShare(s.topic) === 'object')) drain(client)
   }
   const onClient = (client: Client): void => {
-    if ((client as unknown as ClientInternals).clean !== false) router.cleanStart(client.id)
-    else drain(client)
+    if ((client as unknown as ClientInternals).clean !== false) {
+      router.cleanStart(client.id).catch((err: Error) => log.warn({ err: err.message, client: client.id }, 'shared subscription: clean start not handled'))
+    } else drain(client)
   }
   const onGone = (client: Client): void => {
     router.ended(client, client.id).catch((err: Error) => log.warn({ err: err.message, client: client.id }, 'shared subscription: end of connection not handled'))

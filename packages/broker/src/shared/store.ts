@@ -52,6 +52,8 @@ export interface ShareStore {
   onChange(fn: (c: MemberChange) => void): void
   /** add or update a member; resolves once every node applied it (cluster: or 2 s passed) */
   join(key: string, m: Member): Promise<void>
+  /** write a member again, without waiting for the other nodes */
+  rejoin(key: string, m: Member): Promise<void>
   /** remove a member, unless it is now connected to another node than `node` */
   leave(key: string, clientId: string, node: string): Promise<void>
   /** a persistent member's connection ended: offline, unless it is now connected to another node than `node` */
@@ -94,6 +96,9 @@ export class MemoryShareStore implements ShareStore {
     if (!ms) this.members.set(key, (ms = new Map()))
     ms.set(m.clientId, m)
     this.emit({ key, clientId: m.clientId, member: m })
+  }
+  rejoin(key: string, m: Member): Promise<void> {
+    return this.join(key, m)
   }
   async leave(key: string, clientId: string): Promise<void> {
     const ms = this.members.get(key)

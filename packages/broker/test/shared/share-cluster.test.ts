@@ -6,11 +6,13 @@
  */
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CLI, FAST, killAll, spawnProc, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
+import { CLI, killAll, spawnProc, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
 import { closeAllClients, collect, mqttConnect, type Got } from '../helpers/cluster-mqtt.js'
 import { closeRaw, rawClient, rawSubscribe } from '../helpers/raw-mqtt.js'
 
 const LONG = process.env.CULEX_SHARE_LONG === '1'
+/** dead 3 s after the last heartbeat: quick enough, and no false death on a loaded 2-core machine */
+const HB = ['--heartbeat-interval-ms', '1000', '--will-sweep-interval-ms', '200']
 const N = LONG ? 30_000 : 3000
 
 let redis: TestRedis
@@ -18,10 +20,11 @@ let nodes: TestNode[]
 
 beforeAll(async () => {
   redis = await startRedis()
-  nodes = await Promise.all(['sh-a', 'sh-b', 'sh-c'].map((id) => startNode(redis.url, id, [...FAST, '--log-level', 'info'])))
+  nodes = await Promise.all(['sh-a', 'sh-b', 'sh-c'].map((id) => startNode(redis.url, id, [...HB, '--log-level', 'info'])))
 })
 
 afterAll(async () => {
+  if (process.env.CULEX_SHARE_LOGS) for (const n of nodes) for (const l of n.logs()) if (Number(l.level) >= 40) console.log(n.id, JSON.stringify(l))
   await closeRaw()
   await closeAllClients()
   await killAll()
@@ -153,7 +156,7 @@ describe('shared subscriptions across the cluster', () => {
   it('a member on a node that joined after the publisher\'s node last read the registry gets its messages', async () => {
     // D reads the registry at start, then every 10 s; E registers after D's read
     const d = await startNode(redis.url, 'sh-d', ['--heartbeat-interval-ms', '20000', '--log-level', 'info'])
-    const e = await startNode(redis.url, 'sh-e', [...FAST, '--log-level', 'info'])
+    const e = await startNode(redis.url, 'sh-e', [...HB, '--log-level', 'info'])
     const [m] = await join('$share/late/late/#', 'late', 1, [e])
     const pub = await mqttConnect(d.url, { clientId: 'late-pub' })
     for (let i = 0; i < 10; i++) await pub.publishAsync('late/x', String(i), { qos: 1 })

@@ -61,6 +61,17 @@ describe('shared subscriptions, one node', () => {
     await raw.until((ps) => ps.some((p) => p.cmd === 'pingresp'), 5000, 'PINGRESP')
   })
 
+  it('[MQTT-4.7.1-2] a share name with # inside the group is a malformed filter: the connection is closed [MQTT-4.8.0-1]', async () => {
+    const { raw } = await rawClient(t.node.ports.mqtt, { clientId: 'bad-hash' })
+    raw.send({ cmd: 'subscribe', messageId: 3, subscriptions: [{ topic: '$share/g#/a', qos: 1 }] })
+    await raw.until(() => raw.closed, 5000, 'the connection closed')
+    expect(raw.packets.some((p) => p.cmd === 'suback')).toBe(false)
+  })
+
+  it('a will on a $share/... topic is refused at CONNECT (CONNACK 5)', async () => {
+    await expect(connect(t.url, { will: { topic: '$share/g/w', payload: Buffer.from('x'), qos: 1, retain: false } })).rejects.toMatchObject({ code: 5 })
+  })
+
   it('a PUBLISH to $share/... closes the connection and reaches nobody', async () => {
     const [m] = await members(1, '$share/x/#', 'xx')
     const pub = await connect(t.url)

@@ -164,6 +164,21 @@ describe('shared subscriptions across the cluster', () => {
     await Promise.all([d.stop(), e.stop()])
   })
 
+  it('a member\'s node stopped gracefully (SIGTERM) mid-stream: every acknowledged message reaches a member of the group', async () => {
+    const [a, b] = nodes as [TestNode, TestNode]
+    const f = await startNode(redis.url, 'sh-f', [...HB, '--log-level', 'info'])
+    const group = await join('$share/stop/stop/#', 'st', 1, [a, b, f, f])
+    const pubs = await Promise.all([a, b].map((n, i) => mqttConnect(n.url, { clientId: `stpub-${i}` })))
+    const total = 1000
+    const onF = group.filter((m) => m.node === f)
+    const runs = pubs.map((p, i) => publishAll(p, `stop/${i}`, `s${i}`, total / 2, 16))
+    await waitFor(() => onF.reduce((n, m) => n + m.got.length, 0) >= total / 10, 30_000, 'messages reaching the members on F')
+    await f.stop()
+    const acked = (await Promise.all(runs)).flat()
+    expect(acked.length).toBe(total)
+    await waitFor(() => acked.every((p) => received(group).includes(p)), 15_000, 'every acknowledged message at a member')
+  })
+
   it('a member\'s node killed with -9 mid-stream: every acknowledged message reaches a member of the group', async () => {
     const [a, b, c] = nodes as [TestNode, TestNode, TestNode]
     const group = await join('$share/crash/work/#', 'k', 2, [a, b, c])

@@ -85,8 +85,19 @@ async function groupMetric(on: TestNode[], name: string, group: string, state?: 
 
 const received = (ms: Member[]): string[] => ms.flatMap((m) => m.got.map((g) => g.payload))
 
+/** wait until every acknowledged message reached a member; on failure, say which are missing */
+async function allArrive(group: Member[], acked: string[], ms: number): Promise<void> {
+  try {
+    await waitFor(() => acked.every((p) => received(group).includes(p)), ms, 'every acknowledged message at a member')
+  } catch (err) {
+    const got = new Set(received(group))
+    const missing = acked.filter((p) => !got.has(p))
+    throw new Error(`${(err as Error).message}: ${missing.length} of ${acked.length} missing, e.g. ${missing.slice(0, 10).join(' ')}`)
+  }
+}
+
 describe('shared subscriptions across the cluster', () => {
-  it(`6 members of one group over 3 nodes, ${N} QoS 1 messages from publishers on every node: each delivered exactly once across the group, every member gets a share; a second group and a plain subscriber get every message`, async () => {
+  it(`6 members of one group over 3 nodes, ${N} QoS 1 messages from publishers on every node: each delivered exactly once across the group, every member gets a share; a second group and a plain subscriber get every message`, { timeout: LONG ? 300_000 : 30_000 }, async () => {
     const group = await join('$share/workers/jobs/#', 'w', 2)
     const other = await join('$share/audit/jobs/#', 'au', 1)
     const plain = await mqttConnect(nodes[1]!.url, { clientId: 'plain' })
@@ -176,17 +187,17 @@ describe('shared subscriptions across the cluster', () => {
     await f.stop()
     const acked = (await Promise.all(runs)).flat()
     expect(acked.length).toBe(total)
-    await waitFor(() => acked.every((p) => received(group).includes(p)), 15_000, 'every acknowledged message at a member')
+    await allArrive(group, acked, 15_000)
   })
 
-  it('a member\'s node killed with -9 mid-stream: every acknowledged message reaches a member of the group', async () => {
+  it('a member\'s node killed with -9 mid-stream: every acknowledged message reaches a member of the group', { timeout: LONG ? 300_000 : 30_000 }, async () => {
     const [a, b, c] = nodes as [TestNode, TestNode, TestNode]
     const group = await join('$share/crash/work/#', 'k', 2, [a, b, c])
     const pubs = await Promise.all([a, b].map((n, i) => mqttConnect(n.url, { clientId: `kpub-${i}` })))
     const total = LONG ? 20_000 : 2000
     const onC = group.filter((m) => m.node === c)
     let killed = false
-    const runs = pubs.map((p, i) => publishAll(p, `work/${i}`, `k${i}`, total / 2, 16))
+    const runs = pubs.map((p, i) => publishAll(p, `work/${i}`, `k${i}`, total / 2, LONG ? 64 : 16))
     // kill C once its members have a good part of their share in flight or delivered
     await waitFor(() => onC.reduce((n, m) => n + m.got.length, 0) >= total / 12, 30_000, 'messages reaching the members on C')
     await c.kill9()
@@ -194,7 +205,7 @@ describe('shared subscriptions across the cluster', () => {
     const acked = (await Promise.all(runs)).flat()
     expect(killed).toBe(true)
     expect(acked.length).toBe(total)
-    await waitFor(() => acked.every((p) => received(group).includes(p)), 15_000, 'every acknowledged message at a member')
+    await allArrive(group, acked, LONG ? 60_000 : 15_000)
     // the members on C had messages in flight: the other nodes sent them on
     expect(await groupMetric([a, b], 'culex_shared_redispatched_total', 'crash/work/#')).toBeGreaterThan(0)
     const got = received(group)

@@ -24,7 +24,7 @@ export class ShareDelivery {
   readonly stats = new Map<string, GroupStats>()
   protected host?: ShareHost
   /** members connected here: client id -> the connection and its groups (key -> QoS) */
-  protected readonly local = new Map<string, { conn: object; groups: Map<string, number>; clean: boolean }>()
+  protected readonly local = new Map<string, { conn: object; groups: Map<string, number>; clean: boolean; ready?: Promise<void> }>()
   protected live: (node: string) => boolean = () => true
 
   constructor(protected readonly o: RouterOptions) {

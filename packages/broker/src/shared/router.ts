@@ -19,11 +19,12 @@ export class ShareRouter extends ShareDelivery {
   async join(conn: object, clientId: string, clean: boolean, key: string, qos: number): Promise<void> {
     let here = this.local.get(clientId)
     if (!here || here.conn !== conn) {
-      this.local.set(clientId, (here = { conn, groups: new Map(), clean }))
       // what an earlier connection of this client left unacknowledged (its node died, or it
-      // reconnected before the sweep) goes to the others now, before this one is picked again
-      await this.takeAndRedispatch(clientId)
+      // reconnected before the sweep) goes to the others now, before this one is picked again;
+      // a restored session joins all its groups at once: they all wait for it
+      this.local.set(clientId, (here = { conn, groups: new Map(), clean, ready: this.takeAndRedispatch(clientId) }))
     }
+    await here.ready
     here.groups.set(key, qos)
     await this.o.store.join(key, { clientId, node: this.o.nodeId, qos, online: true, clean })
   }

@@ -93,6 +93,7 @@ export function tally(
   streams: StreamCounts[],
   expectedPairs: Array<[number, number]>,
   unexpected = 0,
+  groups: ReadonlyArray<{ members: number[]; pubs: number[] }> = [],
 ): Tally {
   const pubs = new Map(publishers.map((p) => [p.id, p]))
   const byPair = new Map(streams.map((s) => [`${s.sub}:${s.pub}`, s]))
@@ -109,6 +110,25 @@ export function tally(
     t.expected += p ? p.sent : 0
     t.received += got
     t.lost += Math.max(0, owed - got)
+  }
+  // shared subscription groups: each publisher's messages are owed once to the group, spread over
+  // its members. A message at two members shows only as the group getting more than was sent.
+  for (const g of groups) {
+    for (const pub of g.pubs) {
+      const p = pubs.get(pub)
+      const sent = p ? p.sent : 0
+      const owed = p ? Math.max(0, p.sent - p.unacked) : 0
+      let got = 0
+      for (const m of g.members) {
+        const key = `${m}:${pub}`
+        expectedKeys.add(key)
+        got += byPair.get(key)?.unique ?? 0
+      }
+      t.expected += sent
+      t.received += Math.min(got, sent)
+      t.lost += Math.max(0, owed - got)
+      t.duplicated += Math.max(0, got - sent)
+    }
   }
   for (const s of streams) {
     if (!expectedKeys.has(`${s.sub}:${s.pub}`)) {

@@ -35,6 +35,8 @@ export interface RawOptions {
   pairs?: number
   publishers?: number
   subscribers?: number
+  groups?: number
+  members?: number
   rate?: number
   connections?: number
   sourceAddresses?: number
@@ -95,6 +97,8 @@ export function toConfig(scenario: ScenarioName, o: RawOptions): ScenarioConfig 
     pairs: o.pairs ?? counts.pairs,
     publishers: o.publishers ?? counts.publishers,
     subscribers: o.subscribers ?? counts.subscribers,
+    groups: o.groups ?? DEFAULTS.groups,
+    members: o.members ?? DEFAULTS.members,
     rate: o.rate ?? DEFAULTS.rate,
     connections: o.connections ?? DEFAULTS.connections,
     sourceAddresses: o.sourceAddresses ?? 1,

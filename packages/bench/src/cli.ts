@@ -24,6 +24,7 @@ const SCENARIO_HELP: Record<Exclude<ScenarioName, never>, string> = {
   fanout: 'P publishers (default 1) on one topic, M subscribers',
   fanin: 'N publishers on their own topics, one subscriber on a wildcard',
   latency: 'a fixed publish rate; end-to-end latency percentiles',
+  shared: 'P publishers (default 4) on their own topics, G shared subscription groups `$share/g<k>/...` (default 2) of M members (default 3): each message to one member of each group; deliveries/s and the balance across members',
   flood: 'P publishers (default 1) write to one topic M subscribers (default 50) read, with no in-flight window (QoS 1: PUBACKs not awaited); rate, latency, QoS 0 dropped, peak broker RSS',
   connections: 'ramp to N concurrent idle connections; connects/s, failures, broker memory per connection',
 }
@@ -38,6 +39,11 @@ for (const name of Object.keys(SCENARIO_HELP) as ScenarioName[]) {
   if (name === 'flood') {
     cmd.option('--publishers <n>', 'publishers (default 1)', count('--publishers'))
     cmd.option('--subscribers <n>', 'subscribers (default 50)', count('--subscribers'))
+  }
+  if (name === 'shared') {
+    cmd.option('--publishers <n>', 'publishers (default 4)', count('--publishers'))
+    cmd.option('--groups <n>', 'shared subscription groups (default 2)', count('--groups'))
+    cmd.option('--members <n>', 'members per group (default 3)', count('--members'))
   }
   if (name === 'fanin') cmd.option('--publishers <n>', 'publishers (default 10)', count('--publishers'))
   if (name === 'latency') {

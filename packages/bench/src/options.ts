@@ -1,8 +1,8 @@
 /** Scenario configuration: types, defaults and validation of CLI values. */
 export type QoS = 0 | 1 | 2
-export type ScenarioName = 'throughput' | 'fanout' | 'fanin' | 'latency' | 'flood' | 'connections'
-export const SCENARIOS: readonly ScenarioName[] = ['throughput', 'fanout', 'fanin', 'latency', 'flood', 'connections']
-export const MESSAGE_SCENARIOS: readonly ScenarioName[] = ['throughput', 'fanout', 'fanin', 'latency', 'flood']
+export type ScenarioName = 'throughput' | 'fanout' | 'fanin' | 'latency' | 'flood' | 'shared' | 'connections'
+export const SCENARIOS: readonly ScenarioName[] = ['throughput', 'fanout', 'fanin', 'latency', 'flood', 'shared', 'connections']
+export const MESSAGE_SCENARIOS: readonly ScenarioName[] = ['throughput', 'fanout', 'fanin', 'latency', 'flood', 'shared']
 
 /** A process the run watches (peak RSS, CPU after the load stops), with every process it started. */
 export interface WatchedProcess {
@@ -32,6 +32,9 @@ export interface ScenarioConfig {
   pairs: number
   publishers: number
   subscribers: number
+  /** shared scenario: `$share/<group>/...` groups, and members in each */
+  groups: number
+  members: number
   /** latency scenario: total messages per second across publishers */
   rate: number
   connections: number
@@ -60,6 +63,8 @@ export const DEFAULTS = {
   drainTimeoutS: 10,
   rate: 1000,
   connections: 1000,
+  groups: 2,
+  members: 3,
 }
 
 /** Per-scenario default counts. */
@@ -69,6 +74,7 @@ export const COUNT_DEFAULTS: Record<ScenarioName, { pairs: number; publishers: n
   fanin: { pairs: 1, publishers: 10, subscribers: 1 },
   latency: { pairs: 1, publishers: 1, subscribers: 1 },
   flood: { pairs: 1, publishers: 1, subscribers: 50 },
+  shared: { pairs: 0, publishers: 4, subscribers: 0 },
   connections: { pairs: 0, publishers: 0, subscribers: 0 },
 }
 

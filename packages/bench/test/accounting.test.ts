@@ -65,6 +65,19 @@ describe('tally', () => {
     expect(r).toMatchObject({ expected: 50, received: 0, lost: 50 })
   })
 
+  it('a shared subscription group owes each message once, spread over its members; more than was sent is duplication', () => {
+    const groups = [{ members: [0, 1], pubs: [0] }]
+    const pubs = [{ id: 0, sent: 6, unacked: 0 }]
+    const even = tally(pubs, [counts(0, 0, feed([0, 2, 4])), counts(1, 0, feed([1, 3, 5]))], [], 0, groups)
+    expect(even).toMatchObject({ expected: 6, received: 6, lost: 0, duplicated: 0, unexpected: 0 })
+    const short = tally(pubs, [counts(0, 0, feed([0, 2])), counts(1, 0, feed([1, 3, 5]))], [], 0, groups)
+    expect(short).toMatchObject({ received: 5, lost: 1 })
+    const twice = tally(pubs, [counts(0, 0, feed([0, 1, 2, 4])), counts(1, 0, feed([1, 3, 5]))], [], 0, groups)
+    expect(twice).toMatchObject({ received: 6, lost: 0, duplicated: 1 })
+    // a member's messages from a publisher the group does not listen to are unexpected
+    expect(tally(pubs, [counts(0, 1, feed([0]))], [], 0, groups).unexpected).toBe(1)
+  })
+
   it('adds up fan-out: every subscriber owes every publisher', () => {
     const full = feed([0, 1, 2, 3])
     const partial = feed([0, 2, 3, 3])

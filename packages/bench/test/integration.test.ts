@@ -85,6 +85,14 @@ for (const name of ['mosquitto', 'culex']) {
       expect(report.results).toMatchObject({ publishers: 3, subscribers: 1 })
     })
 
+    it('shared at QoS 1: each message once to one member of each $share group, spread over the members', async () => {
+      const { report } = await runJson(['shared', '--url', url(), '--qos', '1', '--publishers', '2', '--groups', '2', '--members', '2', ...BRIEF])
+      expectLossless(report)
+      expect(report.results.delivered_total).toBe(report.results.published * 2)
+      expect(report.results.shared).toMatchObject({ groups: 2, members_per_group: 2 })
+      expect(report.results.shared.balance).toBeGreaterThan(0.3)
+    })
+
     it('latency at QoS 0 holds the asked rate and reports percentiles', async () => {
       const { report } = await runJson(['latency', '--url', url(), '--qos', '0', '--rate', '200', ...BRIEF])
       expectLossless(report)

@@ -25,6 +25,8 @@ import { clientAddress, createProxyProtocolGate } from './listeners/proxy-protoc
 import { createSecurity } from './auth/setup.js'
 import { createTlsListener } from './listeners/tls.js'
 import { ClientFaults } from './limits/client-faults.js'
+import { startShared } from './shared/index.js'
+import { registerShareMetrics } from './shared/metrics.js'
 
 export { loadConfig, ConfigError } from './config/load.js'
 export type { CulexConfig } from './config/schema.js'
@@ -66,6 +68,8 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   // cluster mode: registry heartbeat, will sweeper, re-sync after Redis outages (cluster/index.ts)
   const cluster = backend.links ? await attachCluster({ broker, links: backend.links, config, nodeId, log }) : undefined
   if (cluster) readiness.add('redis-resync', cluster.synced)
+  // shared subscriptions `$share/<group>/<filter>` across the cluster (shared/index.ts)
+  const shared = await startShared({ broker, config, nodeId, log, links: backend.links })
   broker.on('client', (c) => log.debug({ client: c.id, address: clientAddress(c) }, 'client connected'))
   broker.on('clientDisconnect', (c) => log.debug({ client: c.id }, 'client disconnected'))
   broker.on('clientError', (c, err) => log.debug({ client: c?.id, err: err.message }, 'client error'))
@@ -76,7 +80,9 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   // the admin REST API and dashboard (ops/api/), cluster-wide through Redis in cluster mode
   const api = await createApi({ config, nodeId, broker, backend, security, counters, log })
   const bodyLimit = Math.ceil((config.max_packet_size * 4) / 3) + 64 * 1024 // a base64 payload of max_packet_size and the JSON around it
-  const ops = await createOpsServer(readiness, createMetrics({ broker, counters, sockets }), log, [security.routes, api.plugin], bodyLimit, config.trusted_proxies)
+  const metrics = createMetrics({ broker, counters, sockets })
+  registerShareMetrics(metrics, shared.router)
+  const ops = await createOpsServer(readiness, metrics, log, [security.routes, api.plugin], bodyLimit, config.trusted_proxies)
   const http = ops.server
   // PROXY protocol header accepted only from trusted_proxies (listeners/proxy-protocol.ts)
   const proxyGate = (websocket: boolean) =>
@@ -142,6 +148,7 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
         sockets.destroyAll()
         await Promise.all(stopped)
         await api.close()
+        await shared.close()
         await cluster?.close()
         await backend.close()
         await security.close()
@@ -154,6 +161,7 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   } catch (err) {
     for (const s of servers) s.close()
     await new Promise<void>((resolve) => broker.close(() => resolve()))
+    await shared.close()
     await cluster?.close()
     await backend.close()
     await security.close()

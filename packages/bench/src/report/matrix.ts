@@ -97,6 +97,13 @@ export const METRICS: Record<string, MetricDef[]> = {
   fanout: [rate(true), lat('p99_ms'), correctness, genCpu],
   fanin: [rate(true), lat('p99_ms'), correctness, genCpu],
   flood: floodMetrics,
+  shared: [
+    rate(true),
+    lat('p99_ms'),
+    correctness,
+    { metric: 'balance', unit: 'min/max', higherIsBetter: null, chart: false, get: (r) => msg(r)?.shared?.balance ?? null },
+    genCpu,
+  ],
   latency: [lat('p50_ms', true), lat('p90_ms'), lat('p99_ms', true), lat('p999_ms'), lat('max_ms'), correctness, genCpu],
   connections: [
     { metric: 'connects_per_s', unit: 'conn/s', higherIsBetter: true, chart: true, get: (r) => conn(r)?.connects_per_s ?? null },

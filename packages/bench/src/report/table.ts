@@ -49,6 +49,11 @@ export function renderScenarioTable(r: ScenarioReport): string {
       rows.push(['busy_after_stop_s', f.busy_after_stop_s === null ? 'n/a (no broker PID)' : fmtNum(f.busy_after_stop_s)])
       rows.push(['busy_after_drain_s', f.busy_after_drain_s === null ? 'n/a (no broker PID)' : fmtNum(f.busy_after_drain_s)])
     }
+    if (res.shared) {
+      const sh = res.shared
+      rows.push(['groups x members', `${sh.groups} x ${sh.members_per_group}`])
+      rows.push(['balance', `${fmtNum(sh.balance)} (fewest ${fmtNum(sh.min_member)}, most ${fmtNum(sh.max_member)} messages to one member)`])
+    }
   } else {
     rows.push(['connected', `${res.connected} of ${res.connections_requested}`])
     rows.push(['failures', String(res.failures) + (res.failures ? ` ${JSON.stringify(res.failure_reasons)}` : '')])

@@ -36,6 +36,19 @@ export interface MessageResults extends Omit<LatencySummary, 'samples'> {
   latency_samples: number
   /** flood scenario only */
   flood?: FloodResults
+  /** shared scenario only */
+  shared?: SharedResults
+}
+
+/** How evenly each group's messages were spread over its members (shared scenario). */
+export interface SharedResults {
+  groups: number
+  members_per_group: number
+  /** fewest and most messages one member got, over every group */
+  min_member: number
+  max_member: number
+  /** min_member / max_member (1 = perfectly even) */
+  balance: number
 }
 
 /** What the brokers did with a flood (lost = QoS 0 the subscribers did not get). */

@@ -8,6 +8,7 @@ import { flood, floodObserver, FLOOD_WINDOW } from './flood.js'
 import { latency } from './latency.js'
 import { runMessageScenario } from './message-run.js'
 import { throughput } from './throughput.js'
+import { shared } from './shared.js'
 import { hex, newRunId } from './common.js'
 import type { TopologyBuilder } from './topology.js'
 
@@ -17,6 +18,7 @@ const BUILDERS: Record<Exclude<ScenarioConfig['scenario'], 'connections'>, Topol
   fanin,
   latency,
   flood,
+  shared,
 }
 
 export async function runScenario(cfg: ScenarioConfig): Promise<ScenarioReport> {

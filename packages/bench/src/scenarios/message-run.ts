@@ -9,7 +9,7 @@ import { sleep } from '../engine/limit.js'
 import { mergeHistograms, summarize } from '../histogram.js'
 import type { ScenarioConfig } from '../options.js'
 import { fmtInt, Progress } from '../progress.js'
-import type { FloodResults, MessageResults, ScenarioReport } from '../report/types.js'
+import type { FloodResults, MessageResults, ScenarioReport, SharedResults } from '../report/types.js'
 import { GeneratorMeter } from '../selfcheck.js'
 import { roundRobin } from '../targets.js'
 import { VERSION } from '../version.js'
@@ -90,6 +90,7 @@ function sumSnapshots(snaps: LoadSnapshot[], topo: Topology) {
   for (const s of snaps) for (const [id, n] of s.sentByPub) sent.set(id, n)
   let expected = 0
   for (const sub of topo.subscribers) for (const p of sub.pubs) expected += sent.get(p) ?? 0
+  for (const g of topo.groups ?? []) for (const p of g.pubs) expected += sent.get(p) ?? 0
   const sum = (f: (s: LoadSnapshot) => number): number => snaps.reduce((a, s) => a + f(s), 0)
   return {
     expected,
@@ -98,6 +99,16 @@ function sumSnapshots(snaps: LoadSnapshot[], topo: Topology) {
     duplicated: sum((s) => s.duplicated),
     gaps: sum((s) => s.gaps),
   }
+}
+
+/** how evenly each group's messages went to its members */
+function sharedBalance(groups: NonNullable<Topology['groups']>, streams: StreamCounts[]): SharedResults {
+  const perSub = new Map<number, number>()
+  for (const s of streams) perSub.set(s.sub, (perSub.get(s.sub) ?? 0) + s.unique)
+  const counts = groups.flatMap((g) => g.members.map((m) => perSub.get(m) ?? 0))
+  const min = Math.min(...counts)
+  const max = Math.max(...counts)
+  return { groups: groups.length, members_per_group: groups[0]?.members.length ?? 0, min_member: min, max_member: max, balance: max > 0 ? round(min / max, 3) : 0 }
 }
 
 export async function runMessageScenario(
@@ -182,7 +193,7 @@ export async function runMessageScenario(
     const pubs: PublisherCounts[] = finals.flatMap((f) => f.publishers)
     const streams: StreamCounts[] = finals.flatMap((f) => f.streams)
     const pairs = topo.subscribers.flatMap((s, j) => s.pubs.map((p): [number, number] => [j, p]))
-    const t = tally(pubs, streams, pairs, finals.reduce((a, f) => a + f.unexpected, 0))
+    const t = tally(pubs, streams, pairs, finals.reduce((a, f) => a + f.unexpected, 0), topo.groups)
     const verdict = judge(cfg.qos, t)
     if (!verdict.valid && dropped > 0) {
       verdict.invalid_reason += `; ${dropped} connection(s) were closed by the broker during the run`
@@ -210,6 +221,7 @@ export async function runMessageScenario(
       latency_samples: samples,
       ...latency,
       ...(observer ? { flood: await observer.finish() } : {}),
+      ...(topo.groups ? { shared: sharedBalance(topo.groups, streams) } : {}),
     }
     const warnings: string[] = []
     if (cfg.qos === 0 && t.lost > 0) warnings.push(`QoS 0 lost ${t.lost} of ${t.expected} messages (allowed at QoS 0)`)

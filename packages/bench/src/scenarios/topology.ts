@@ -5,6 +5,11 @@ export interface Topology {
   publishers: Array<{ topic: string }>
   /** each subscriber's filter and the publisher ids it must receive every message of */
   subscribers: Array<{ filter: string; pubs: number[] }>
+  /**
+   * shared subscription groups: each message of `pubs` goes to exactly one of `members`
+   * (subscriber indices; those subscribers list no `pubs` of their own)
+   */
+  groups?: Array<{ members: number[]; pubs: number[] }>
   /** messages per second per publisher; 0 = as fast as the broker accepts */
   ratePerPub: number
 }

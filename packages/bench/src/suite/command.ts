@@ -30,6 +30,9 @@ interface SuiteRaw {
   floodPublishers: number
   floodSubscribers: number
   floodDrainTimeout: number
+  groups: number
+  members: number
+  sharedPublishers: number
   connections: number
   connectConcurrency: number
   sourceAddresses: number
@@ -74,6 +77,9 @@ export function registerSuite(program: Command): void {
       parseNumberOpt('--flood-drain-timeout', 0),
       60,
     )
+    .option('--groups <n>', 'shared scenario: $share groups', parseIntOpt('--groups', 1), DEFAULTS.groups)
+    .option('--members <n>', 'shared scenario: members per group', parseIntOpt('--members', 1), DEFAULTS.members)
+    .option('--shared-publishers <n>', 'shared scenario: publishers', parseIntOpt('--shared-publishers', 1), 4)
     .option('--connections <n>', 'connections scenario: idle connections', parseIntOpt('--connections', 1), DEFAULTS.connections)
     .option('--source-addresses <n>', 'connections scenario: loopback source addresses to spread over', parseIntOpt('--source-addresses', 1, 60_000), 1)
     .option('--connect-concurrency <n>', 'connection attempts in flight', parseIntOpt('--connect-concurrency', 1), DEFAULTS.connectConcurrency)
@@ -124,6 +130,8 @@ export function registerSuite(program: Command): void {
           // fanout: 1 publisher to --subscribers; fanin: --publishers to 1 wildcard subscriber
           publishers: 1,
           subscribers: o.subscribers,
+          groups: o.groups,
+          members: o.members,
           rate: o.rate,
           connections: o.connections,
           sourceAddresses: o.sourceAddresses,
@@ -131,6 +139,7 @@ export function registerSuite(program: Command): void {
         },
         faninPublishers: o.publishers,
         flood: { qos: o.floodQos, publishers: o.floodPublishers, subscribers: o.floodSubscribers, drainTimeoutS: o.floodDrainTimeout },
+        sharedPublishers: o.sharedPublishers,
         ctx: { brokerCli: o.brokerCli, mosquittoBin: findBin(o.mosquitto), redisBin: findBin(o.redisServer), mosquittoConf: o.mosquittoConf },
         log: (line) => process.stderr.write(`${line}\n`),
       })

@@ -19,6 +19,8 @@ export interface SuiteOptions {
   faninPublishers: number
   /** the flood scenario's own QoS levels and counts */
   flood: { qos: QoS[]; publishers: number; subscribers: number; drainTimeoutS: number }
+  /** the shared scenario's publishers (groups and members are in base) */
+  sharedPublishers: number
   ctx: Omit<SuiteContext, 'tmpRoot'>
   log: (line: string) => void
 }
@@ -68,7 +70,7 @@ async function runTarget(def: TargetDef, o: SuiteOptions, tmpRoot: string): Prom
           scenario,
           qos: qos ?? 0,
           label: def.name,
-          publishers: scenario === 'fanin' ? o.faninPublishers : scenario === 'flood' ? o.flood.publishers : o.base.publishers,
+          publishers: scenario === 'fanin' ? o.faninPublishers : scenario === 'flood' ? o.flood.publishers : scenario === 'shared' ? o.sharedPublishers : o.base.publishers,
           subscribers: scenario === 'flood' ? o.flood.subscribers : o.base.subscribers,
           drainTimeoutS: scenario === 'flood' ? Math.max(o.base.drainTimeoutS, o.flood.drainTimeoutS) : o.base.drainTimeoutS,
           brokerProcesses: started.processes,

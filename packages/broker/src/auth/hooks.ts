@@ -11,7 +11,8 @@
  *   closes the connection [MQTT-3.3.5-2]: it reaches no subscriber, is
  *   counted in culex_publish_denied_total, and every node does the same.
  * - authorizeSubscribe: a denied filter gets return code 0x80 in the SUBACK
- *   [MQTT-3.9.3-2]; the others in the same SUBSCRIBE are unaffected.
+ *   [MQTT-3.9.3-2]; the others in the same SUBSCRIBE are unaffected. A shared
+ *   subscription `$share/g/f` is checked as `f`; PUBLISH to `$share/...` is refused.
  * - authorizeForward: the ACL is checked again for each delivered message,
  *   so a deny rule that overlaps a wider allowed subscription, and ACL
  *   changes, apply to existing subscriptions at once. No allocation.
@@ -25,6 +26,7 @@ import { canPublish, canRead, canSubscribe, type Grants } from './acl.js'
 import { dummyHash, verifyPassword } from './password.js'
 import type { AuthState } from './state.js'
 import { pendingWill } from '../seam/index.js'
+import { aclFilter, isShareTopic } from '../shared/names.js'
 
 export interface HookOptions {
   state: AuthState
@@ -187,7 +189,7 @@ export function createAuthHooks(opts: HookOptions): AuthHooks {
       const will = pendingWill(client)
       if (will && typeof will.topic === 'string') {
         const g = grants(auth)
-        if (will.topic.startsWith(SYS) || will.topic.length > opts.maxTopicLength || (g && !canPublish(g, will.topic, name, client.id))) {
+        if (will.topic.startsWith(SYS) || isShareTopic(will.topic) || will.topic.length > opts.maxTopicLength || (g && !canPublish(g, will.topic, name, client.id))) {
           log.warn({ client: client.id, username: name, topic: will.topic }, 'will topic not allowed: connection refused')
           refuse(NOT_AUTHORIZED, 'will topic not allowed')
           return
@@ -255,6 +257,12 @@ export function createAuthHooks(opts: HookOptions): AuthHooks {
       counters.publishDenied++
       return callback(new Error('$SYS topics are reserved'))
     }
+    // `$share/...` names shared subscriptions (shared/names.ts), never a message: refused like
+    // any topic the client may not use, by closing the connection (3.1.1 has no PUBACK code)
+    if (isShareTopic(topic)) {
+      counters.publishDenied++
+      return callback(new Error('$share topics are reserved for shared subscriptions'))
+    }
     // wills of clients of a dead node are published without a client: they were checked at CONNECT
     if (!client) return callback(null)
     if (topic.length > opts.maxTopicLength) {
@@ -278,7 +286,8 @@ export function createAuthHooks(opts: HookOptions): AuthHooks {
     const auth = (client as AuthClient)[AUTH]
     if (auth) {
       const g = grants(auth)
-      if (g && !canSubscribe(g, sub.topic, auth.username, auth.clientId)) {
+      // `$share/g/f` needs subscribe permission on `f` (shared/names.ts)
+      if (g && !canSubscribe(g, aclFilter(sub.topic), auth.username, auth.clientId)) {
         log.debug({ client: client.id, username: auth.username, filter: sub.topic }, 'subscription denied by ACL (0x80)')
         return callback(null, null) // [MQTT-3.9.3-2] return code 0x80 for this filter
       }

@@ -9,7 +9,10 @@
  * packet = u8 flags | u8 brokerIdLen | brokerId | f64 brokerCounter |
  *          u16 topicLen | topic | u32 payloadLen | payload |
  *          [u16 clientIdLen | clientId]   (flag CLIENT_ID)
- *          [u32 extraLen | JSON extra]     (flag EXTRA: cmd, nl, properties, messageExpiry)
+ *          [u32 extraLen | JSON extra]     (flag EXTRA: cmd, nl, properties, messageExpiry, and the
+ *                                           shared subscription choice `share` / `shareTopic`,
+ *                                           shared/router.ts: any field a node does not know rides
+ *                                           here, so older nodes read newer batches)
  * flags  = qos (bits 0-1) | retain (2) | dup (3) | CLIENT_ID (4) | EXTRA (5)
  */
 const VERSION = 2

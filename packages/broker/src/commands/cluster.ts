@@ -9,6 +9,7 @@ import { clusterDown } from '../local-cluster/down.js'
 import { DEFAULT_DIR, alive, clusterRedisUrl, readState } from '../local-cluster/state.js'
 import { controlSocket, requestRestart } from '../local-cluster/control.js'
 import { listNodes, clientTotal } from '../cluster/registry.js'
+import { listGroups } from '../shared/redis-store.js'
 
 const int = (name: string) => (v: string): number => {
   const n = Number(v)
@@ -141,7 +142,9 @@ export function registerCluster(program: Command): void {
         // a client that moved is counted once, wherever it is now
         const clients = await clientTotal(db, live.map((n) => n.id))
         if (opts.json) {
-          process.stdout.write(`${JSON.stringify({ redis: url, clients, nodes }, null, 2)}\n`)
+          // shared subscription groups (shared/redis-store.ts): members with node, QoS, online; queued messages
+          const groups = await listGroups(db)
+          process.stdout.write(`${JSON.stringify({ redis: url, clients, nodes, groups }, null, 2)}\n`)
         } else {
           const rows = [['NODE', 'STATE', 'CLIENTS', 'MQTT', 'WS', 'HTTP', 'PID', 'UP', 'VERSION']]
           for (const n of nodes) {

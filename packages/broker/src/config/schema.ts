@@ -8,6 +8,7 @@
  */
 import { isIP } from 'node:net'
 import { z } from 'zod'
+import { STRATEGIES } from '../shared/strategy.js'
 
 const port = z.coerce.number().int().min(0).max(65535)
 const host = z.string().min(1)
@@ -103,6 +104,9 @@ export const KEYS = [
   { key: 'tls_ca', type: z.string().min(1).optional(), doc: 'PEM CA(s) client certificates are verified against; set = ask clients for a certificate (mutual TLS)', defaultDoc: 'unset' },
   { key: 'tls_require_client_cert', type: bool, default: false, doc: 'Refuse the TLS handshake of a client without a certificate tls_ca verifies' },
   { key: 'cert_cn_as_username', type: bool, default: false, doc: 'A verified client certificate\'s CN is the username (node TLS listener, or HAProxy via PROXY v2 TLV); no password needed' },
+  // shared subscriptions (issue 12): see shared/ and the README
+  { key: 'shared_strategy', type: z.enum(STRATEGIES), default: 'round_robin', doc: 'How this node picks the one member of a `$share/<group>/<filter>` group that gets a message it receives: round_robin, random, local_first (a member on this node if any), hash_clientid or hash_topic (one publisher\'s or one topic\'s messages stay on one member)' },
+  { key: 'shared_queue_limit', type: positiveInt, default: 100000, doc: 'QoS 1/2 messages kept for a group whose members are all offline persistent sessions, until one comes back; beyond it the oldest are dropped (culex_shared_dropped_total)' },
 ] as const satisfies readonly KeySpec[]
 
 type KeyOf<T> = T extends { key: infer K } ? K : never

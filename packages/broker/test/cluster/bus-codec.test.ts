@@ -17,6 +17,14 @@ describe('cluster bus codec', () => {
     expect(out).toEqual(packets)
   })
 
+  it('carries the shared subscription choice (issue 12) in the extra section a node of an older release skips past', () => {
+    const p = { cmd: 'publish', brokerId: 'n1', brokerCounter: 9, topic: 'a/b', payload: Buffer.from('m'), qos: 1, retain: false, dup: false, share: [['g/a/#', 'worker-1', 'n2'], ['h/a/#', 'w-2', 'n1']] }
+    const r = { cmd: 'publish', brokerId: 'n1', brokerCounter: 9, topic: '$culex#share', shareTopic: 'a/b', payload: Buffer.from('m'), qos: 1, retain: false, dup: false, share: [['g/a/#', 'worker-3', 'n3']] }
+    const buf = encodeBatch('o', [p, r], 1, 1)
+    expect(buf[0]).toBe(2) // same batch version: the choice rides in the EXTRA JSON every version reads
+    expect(decodeBatch(buf).packets).toEqual([p, r])
+  })
+
   it('reads a version 1 batch (from a node of an older release), which has no batch number', () => {
     const v2 = encodeBatch('o', [{ topic: 't', payload: Buffer.from('x'), qos: 1, retain: false, dup: false }], 3, 1)
     // version 1 = the same without the two f64 after the origin

@@ -65,6 +65,18 @@ describe('ACL', () => {
     expect(await metric(node.ports.http, 'culex_publish_denied_total')).toBe(denied0 + 1)
   })
 
+  it('[MQTT-3.9.3-2] a shared subscription $share/g/f needs subscribe permission on f, and gets only what f may read', async () => {
+    const alice = await connect(url, { username: 'alice', password: PASS })
+    expect(await suback(alice, ['$share/g/devices/alice/#', '$share/g/devices/bob/#', '$share/g/devices/#'])).toEqual([1, 128, 128])
+    const got = inbox(alice)
+    const svc = await connect(url, { username: 'svc', password: PASS })
+    await svc.publishAsync('devices/bob/y', 'not for alice', { qos: 1 })
+    await svc.publishAsync('devices/alice/y', 'shared for alice', { qos: 1 })
+    await waitFor(() => got.length > 0, 3000, 'alice gets her topic through the group')
+    await sleep(200)
+    expect(got).toEqual(['devices/alice/y shared for alice'])
+  })
+
   it('[MQTT-3.9.3-2] answers 0x80 for a denied filter and grants the others of the same SUBSCRIBE', async () => {
     const alice = await connect(url, { username: 'alice', password: PASS })
     expect(await suback(alice, ['devices/alice/#', 'devices/bob/#', 'devices/#'])).toEqual([1, 128, 128])

@@ -1,0 +1,178 @@
+/**
+ * Shared subscriptions across the cluster: who gets each message, and what happens to it when
+ * its member goes away (the membership side is router.ts). No Aedes internals here.
+ *
+ * - The node that receives a PUBLISH picks one online member per matching group from its
+ *   in-memory membership (no Redis round trip) and writes the choice into the message
+ *   (`share`: [group key, member, member's node] per group), which the cluster bus carries to
+ *   every node (bus-codec.ts), so nodes never disagree. For QoS 1/2 it first records the message
+ *   as in flight to that member (store.ts), so the PUBACK to the publisher never leaves before
+ *   the message is safe from the member's node dying.
+ * - The member's node delivers it at the member's QoS; the member's PUBACK/PUBCOMP releases it.
+ * - A member gone between the choice and the delivery, a member whose connection ends with
+ *   messages unacknowledged, and the members of a dead node (sweepDead, one node at a time):
+ *   whoever takes the records out of the store sends them to another online member
+ *   ("redispatch", a share-only message on the bus, REDISPATCH_TOPIC), or, when only offline
+ *   persistent members are left, to the group queue, which the next member to come back drains.
+ */
+import { ShareGroups } from './groups.js'
+import { decodeRecord, encodeRecord, recordKey, type ShareRecord } from './store.js'
+import { DELIVERY_PREFIX, REDISPATCH_TOPIC, type GroupStats, type RouterOptions, type ShareChoice, type ShareHost, type SharePacket } from './packets.js'
+
+export class ShareDelivery {
+  readonly groups = new ShareGroups()
+  readonly stats = new Map<string, GroupStats>()
+  protected host?: ShareHost
+  /** members connected here: client id -> the connection and its groups (key -> QoS) */
+  protected readonly local = new Map<string, { conn: object; groups: Map<string, number>; clean: boolean; ready?: Promise<void> }>()
+  protected live: (node: string) => boolean = () => true
+
+  constructor(protected readonly o: RouterOptions) {
+    o.store.onChange((c) => (c.member ? this.groups.set(c.key, c.member) : this.groups.remove(c.key, c.clientId)))
+  }
+
+  async start(host: ShareHost): Promise<void> {
+    this.host = host
+    await this.reload()
+  }
+
+  /** the membership from the store (start, Redis links back) */
+  async reload(): Promise<void> {
+    this.groups.reset(await this.o.store.load())
+  }
+
+  /** cluster: which nodes are live (registry), so members of a dead node are not picked */
+  setLive(live: (node: string) => boolean): void {
+    this.live = (n) => n === this.o.nodeId || live(n)
+  }
+
+  stat(key: string): GroupStats {
+    let s = this.stats.get(key)
+    if (!s) this.stats.set(key, (s = { messages: 0, redispatched: 0, dropped: 0 }))
+    return s
+  }
+
+  // ---- the node that receives the PUBLISH --------------------------------------------------
+
+  /** pick the members of every matching group; resolves once QoS 1/2 messages are held for them */
+  choose(p: SharePacket): Promise<unknown> | undefined {
+    if (p.share !== undefined || (p.cmd !== undefined && p.cmd !== 'publish')) return undefined
+    const keys = this.groups.match(p.topic)
+    if (keys.length === 0) return undefined
+    const choices: ShareChoice[] = []
+    let waits: Array<Promise<unknown>> | undefined
+    for (const key of keys) {
+      const st = this.stat(key)
+      st.messages++
+      const m = this.groups.pick(key, this.o.strategy, { node: this.o.nodeId, topic: p.topic, publisher: p.clientId, random: Math.random }, this.live)
+      const rec = p.qos > 0 ? this.recordOf(p, key) : undefined
+      if (m) {
+        choices.push([key, m.clientId, m.node])
+        if (rec) (waits ??= []).push(this.o.store.hold(m.clientId, recordKey(rec), encodeRecord(rec)))
+      } else if (rec && this.groups.hasOfflinePersistent(key)) {
+        ;(waits ??= []).push(this.o.store.enqueue(key, encodeRecord(rec), this.o.queueLimit).then((n) => (st.dropped += n)))
+      } else st.dropped++
+    }
+    if (choices.length > 0) p.share = choices
+    return waits && Promise.all(waits)
+  }
+
+  protected recordOf(p: SharePacket, key: string): ShareRecord {
+    const rec: ShareRecord = { g: key, t: p.shareTopic ?? p.topic, p: p.payload, q: p.qos, b: String(p.brokerId ?? this.o.nodeId), c: Number(p.brokerCounter ?? 0) }
+    if (p.clientId !== undefined) rec.pub = p.clientId
+    return rec
+  }
+
+  // ---- every node: deliver what was picked for members connected here ----------------------
+
+  dispatch(p: SharePacket, cb: () => void): void {
+    const choices = p.share
+    if (!choices) return cb()
+    let pending = 1
+    const done = (): void => {
+      if (--pending === 0) cb()
+    }
+    for (const [key, clientId, node] of choices) {
+      if (node !== this.o.nodeId) continue
+      const rec = this.recordOf(p, key)
+      const here = this.local.get(clientId)
+      const qos = here?.groups.get(key)
+      const conn = this.host!.client(clientId)
+      if (here && qos !== undefined && conn === here.conn) {
+        pending++
+        this.send(conn, rec, qos, done)
+      } else this.gone(rec, clientId)
+    }
+    done()
+  }
+
+  protected send(conn: object, rec: ShareRecord, qos: number, cb: () => void): void {
+    this.host!.deliver(
+      conn,
+      {
+        cmd: 'publish',
+        topic: rec.t,
+        payload: rec.p,
+        qos: Math.min(rec.q, qos),
+        retain: false, // [MQTT-3.3.1-9]: a live message for an established subscription
+        dup: false,
+        brokerId: `${DELIVERY_PREFIX}${rec.g}|${rec.b}`,
+        brokerCounter: rec.c,
+        ...(rec.pub !== undefined ? { clientId: rec.pub } : {}),
+      },
+      cb,
+    )
+  }
+
+  /** the picked member is not (or no longer) here: the message goes to another one */
+  protected gone(rec: ShareRecord, clientId: string): void {
+    // a stopping node's emitter is closing: the record stays for another node's sweep
+    if (this.host!.stopping()) return
+    if (rec.q === 0) return this.redispatch(rec, clientId)
+    // whoever removes the record sends it on; nobody else can
+    this.o.store.release(clientId, recordKey(rec)).then(
+      (had) => had && this.redispatch(rec, clientId),
+      (err: Error) => this.o.log.warn({ err: err.message, group: rec.g }, 'shared subscription: release failed'),
+    )
+  }
+
+  protected redispatch(rec: ShareRecord, exclude: string): void {
+    const st = this.stat(rec.g)
+    st.redispatched++
+    const m = this.groups.pick(rec.g, this.o.strategy, { node: this.o.nodeId, topic: rec.t, publisher: rec.pub, random: Math.random }, this.live, exclude)
+    const fail = (err: Error): void => this.o.log.warn({ err: err.message, group: rec.g }, 'shared subscription: redispatch failed')
+    if (m) {
+      // held first: Redis runs it before the bus batch that carries the message (redis-store.ts)
+      if (rec.q > 0) this.o.store.hold(m.clientId, recordKey(rec), encodeRecord(rec)).catch(fail)
+      this.host!.emit({
+        cmd: 'publish',
+        topic: REDISPATCH_TOPIC,
+        shareTopic: rec.t,
+        payload: rec.p,
+        qos: rec.q,
+        retain: false,
+        brokerId: rec.b,
+        brokerCounter: rec.c,
+        ...(rec.pub !== undefined ? { clientId: rec.pub } : {}),
+        share: [[rec.g, m.clientId, m.node]],
+      })
+    } else if (rec.q > 0 && this.groups.hasOfflinePersistent(rec.g)) {
+      this.o.store.enqueue(rec.g, encodeRecord(rec), this.o.queueLimit).then((n) => (st.dropped += n), fail)
+    } else st.dropped++
+  }
+
+  protected markOffline(key: string, clientId: string, node: string): void {
+    const m = this.groups.get(key, clientId)
+    if (m && m.online && m.node === node) this.groups.set(key, { ...m, online: false })
+  }
+
+  protected async takeAndRedispatch(clientId: string): Promise<void> {
+    for (const buf of await this.o.store.takeAll(clientId)) this.redispatch(decodeRecord(buf), clientId)
+  }
+
+  /** the member acknowledged a share delivery (PUBACK, PUBCOMP) */
+  acked(clientId: string, field: string): void {
+    this.o.store.release(clientId, field).catch(() => {})
+  }
+
+}

@@ -1,0 +1,144 @@
+/**
+ * Shared subscriptions: the membership side of the router, on the member's node (joins, leaves,
+ * ends of connections, the group queue's drain, the sweep of dead nodes' members); the delivery
+ * side, and how a message finds its member, is delivery.ts. No Aedes internals here.
+ */
+import type { Member } from './groups.js'
+import { decodeRecord, recordKey } from './store.js'
+import { ShareDelivery } from './delivery.js'
+import type { GroupStats } from './packets.js'
+
+export { REDISPATCH_TOPIC, fieldOfDelivery, type MemberPacket, type SharePacket, type ShareChoice, type ShareHost, type GroupStats, type RouterOptions } from './packets.js'
+
+const DRAIN_PAGE = 200
+
+export class ShareRouter extends ShareDelivery {
+  // ---- membership, from the member's node ----------------------------------------------------
+
+  /** a client subscribed to a group (or its persistent session was restored) on this node */
+  async join(conn: object, clientId: string, clean: boolean, key: string, qos: number): Promise<void> {
+    let here = this.local.get(clientId)
+    if (!here || here.conn !== conn) {
+      // what an earlier connection of this client left unacknowledged (its node died, or it
+      // reconnected before the sweep) goes to the others now, before this one is picked again;
+      // a restored session joins all its groups at once: they all wait for it
+      this.local.set(clientId, (here = { conn, groups: new Map(), clean, ready: this.takeAndRedispatch(clientId) }))
+    }
+    await here.ready
+    here.groups.set(key, qos)
+    await this.o.store.join(key, { clientId, node: this.o.nodeId, qos, online: true, clean })
+  }
+
+  /** UNSUBSCRIBE (or a clean session's end) of some filters */
+  leave(conn: object, clientId: string, keys: string[]): void {
+    const here = this.local.get(clientId)
+    for (const key of keys) {
+      if (here?.conn === conn) here.groups.delete(key)
+      this.o.store.leave(key, clientId, this.o.nodeId).catch((err: Error) => this.o.log.warn({ err: err.message }, 'shared subscription: leave failed'))
+    }
+  }
+
+  /** a clean session starts: it is in no group any more, wherever it was; what it had in flight goes to others */
+  async cleanStart(clientId: string): Promise<void> {
+    const leaving: Array<Promise<void>> = []
+    for (const key of this.groups.keys()) {
+      const m = this.groups.get(key, clientId)
+      if (m) leaving.push(this.o.store.leave(key, clientId, m.node))
+    }
+    await Promise.all(leaving)
+    await this.takeAndRedispatch(clientId)
+  }
+
+  /**
+   * A connection ended: its groups see it offline, its unacknowledged messages go to other
+   * members, then a clean session leaves its groups. A node that is stopping leaves the records
+   * where they are: its emitter is closing, and the sweep of another node sends them on.
+   */
+  async ended(conn: object, clientId: string): Promise<void> {
+    const here = this.local.get(clientId)
+    // a newer connection of the same client took over here: it holds the membership now
+    if (!here || here.conn !== conn) return
+    this.local.delete(clientId)
+    const keys = [...here.groups.keys()]
+    await Promise.all(keys.map((key) => this.o.store.offline(key, clientId, this.o.nodeId)))
+    // applied here at once: the redispatch below must see it (the notification comes later)
+    for (const key of keys) this.markOffline(key, clientId, this.o.nodeId)
+    if (this.host!.stopping()) return
+    // the client is connected to another node already: what is held now may be that connection's;
+    // this one's leftovers go when that one ends (or at its next start, join)
+    const moved = keys.some((key) => {
+      const m = this.groups.get(key, clientId)
+      return m !== undefined && m.online && m.node !== this.o.nodeId
+    })
+    if (!moved) await this.takeAndRedispatch(clientId)
+    if (here.clean) await Promise.all(keys.map((key) => this.o.store.leave(key, clientId, this.o.nodeId)))
+  }
+
+  /** a member is connected here and subscribed: it drains its groups' queues */
+  async drainFor(clientId: string): Promise<void> {
+    const here = this.local.get(clientId)
+    if (!here) return
+    for (const [key, qos] of here.groups) {
+      for (;;) {
+        const recs = await this.o.store.drain(key, clientId, DRAIN_PAGE)
+        if (recs.length === 0) break
+        for (const buf of recs) {
+          const rec = decodeRecord(buf)
+          await this.o.store.hold(clientId, recordKey(rec), buf)
+          if (this.host!.client(clientId) === here.conn) this.send(here.conn, rec, qos, () => {})
+          else this.gone(rec, clientId)
+        }
+      }
+    }
+  }
+
+  /**
+   * Cluster, one node at a time: members of dead nodes go offline (persistent) or leave
+   * (clean), and every offline member's records in flight go to other members.
+   */
+  async sweepDead(): Promise<void> {
+    const offline: Array<[string, Member]> = []
+    const writes: Array<Promise<void>> = []
+    for (const key of this.groups.keys()) {
+      for (const m of this.groups.members(key)) {
+        if (m.online && !this.live(m.node)) {
+          writes.push(this.o.store.offline(key, m.clientId, m.node))
+          this.markOffline(key, m.clientId, m.node)
+        }
+        if (!m.online || !this.live(m.node)) offline.push([key, m])
+      }
+    }
+    await Promise.all(writes)
+    const holding = new Set(await this.o.store.holding([...new Set(offline.map(([, m]) => m.clientId))]))
+    for (const c of holding) await this.takeAndRedispatch(c)
+    // clean sessions whose connection ended leave once a sweep found nothing held for them: a
+    // node that picked one before it heard it went offline may still be writing a record for it,
+    // and only the sweep (which sees members, not records) can send that on
+    await Promise.all(offline.filter(([, m]) => m.clean && !holding.has(m.clientId)).map(([key, m]) => this.o.store.leave(key, m.clientId, m.node)))
+  }
+
+  /**
+   * The members connected here, as the cluster should see them: a node whose heartbeat lapsed
+   * (a long pause) had its members marked offline by another node's sweep; they come back here.
+   */
+  async reassert(): Promise<void> {
+    const writes: Array<Promise<void>> = []
+    for (const [clientId, here] of this.local) {
+      if (this.host!.client(clientId) !== here.conn) continue
+      for (const [key, qos] of here.groups) {
+        const m = this.groups.get(key, clientId)
+        if (m && m.online && m.node === this.o.nodeId) continue
+        writes.push(this.o.store.rejoin(key, { clientId, node: this.o.nodeId, qos, online: true, clean: here.clean }))
+      }
+    }
+    await Promise.all(writes)
+  }
+
+  summary(): Array<{ key: string; members: number; online: number } & GroupStats> {
+    return this.groups.summary().map((g) => ({ ...g, ...this.stat(g.key) }))
+  }
+
+  membersOf(key: string): Member[] {
+    return this.groups.members(key)
+  }
+}

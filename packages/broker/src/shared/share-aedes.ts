@@ -1,0 +1,186 @@
+/**
+ * Shared subscriptions wired into Aedes 1.2. Every Aedes/mqtt-packet internal the feature
+ * touches is in this file, each marked "Aedes internals:" with what it touches and why.
+ *
+ * A `$share/g/f` subscription stays an ordinary subscription for Aedes (stored with the session,
+ * restored on reconnect, removed on UNSUBSCRIBE): its literal filter matches no message, since
+ * nobody may publish to `$share/...` (auth/hooks.ts), and for the same reason no retained
+ * message is ever sent to it [MQTT-4.8.2 in v5: no retained messages to shared subscriptions].
+ * The messages for the group go their own way: router.ts picks, this file delivers.
+ */
+import type { Aedes, Client } from 'aedes'
+import type { Logger } from '../log.js'
+import { onWrite } from '../seam/index.js'
+import { parseShare } from './names.js'
+import { fieldOfDelivery, type MemberPacket, type SharePacket, type ShareRouter } from './router.js'
+
+type Done = (err?: Error | null) => void
+
+/** Aedes internals: the emitter Aedes publishes through (aedes.js emitPacket calls this.broker.mq.emit; broker/create.ts put the publish gate there) */
+interface Emitter {
+  emit(packet: unknown, cb?: Done): unknown
+  on(topic: string, fn: (packet: SharePacket, cb: () => void) => void, done?: () => void): unknown
+  removeListener(topic: string, fn: unknown, done?: () => void): unknown
+}
+/** Aedes internals: the Client fields used (lib/client.js) */
+interface ClientInternals {
+  id: string
+  clean: boolean
+  conn: NodeJS.WritableStream
+  deliverQoS(packet: MemberPacket, cb: () => void): void
+  deliver0(packet: MemberPacket, cb: () => void): void
+}
+/** Aedes internals: the persistence calls Aedes makes for outgoing QoS 1/2 messages (lib/client.js deliverQoS, lib/handlers/puback.js, pubrec.js) */
+interface OutgoingPersistence {
+  outgoingUpdate(client: ClientInternals, packet: { cmd?: string; messageId?: number; brokerId?: string; brokerCounter?: number }): Promise<void>
+  outgoingClearMessageId(client: ClientInternals, packet: { messageId?: number }): Promise<unknown>
+}
+
+/** per connection: packet id -> in-flight record of the share deliveries written to it */
+const SENT = Symbol('culex.share.sent')
+type Tracked = ClientInternals & { [SENT]?: Map<number, string> }
+
+export async function installShare(broker: Aedes, router: ShareRouter, log: Logger): Promise<{ close(): void }> {
+  const b = broker as unknown as {
+    mq: Emitter
+    clients: Record<string, ClientInternals>
+    persistence: OutgoingPersistence
+    authorizeSubscribe: (client: Client, sub: { topic: string; qos: number }, done: (err: Error | null, sub?: unknown) => void) => void
+  }
+
+  // ---- picking: every message Aedes emits (aedes.js emitPacket) ----------------------------
+  const mq = b.mq
+  const emit = mq.emit.bind(mq)
+  mq.emit = (packet: unknown, cb: Done = () => {}): unknown => {
+    let wait: Promise<unknown> | undefined
+    try {
+      wait = router.choose(packet as SharePacket)
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'shared subscription: choice failed')
+    }
+    if (!wait) return emit(packet, cb)
+    // the publisher's PUBACK waits for the in-flight records too (router.ts)
+    let left = 2
+    let failed: Error | null = null
+    const part: Done = (err) => {
+      if (err && !failed) failed = err
+      if (--left === 0) cb(failed)
+    }
+    wait.then(() => part(), (err: Error) => part(err))
+    return emit(packet, part)
+  }
+
+  // ---- delivering: every message reaches this listener, on every node ----------------------
+  const dispatch = (packet: SharePacket, cb: () => void): void => {
+    try {
+      router.dispatch(packet, cb)
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'shared subscription: delivery failed')
+      cb()
+    }
+  }
+  mq.on('#', dispatch)
+
+  const host = {
+    client: (id: string) => b.clients[id],
+    // Aedes internals: `closed` is set as broker.close() starts (aedes.js close)
+    stopping: () => (broker as unknown as { closed: boolean }).closed,
+    deliver(conn: object, packet: MemberPacket, cb: () => void): void {
+      const c = conn as Tracked
+      if (packet.qos > 0 && !c[SENT]) {
+        const sent = new Map<number, string>()
+        c[SENT] = sent
+        // Aedes internals: the packet id Aedes gives a QoS 1/2 message (lib/qos-packet.js) is only
+        // known as it is written (conformance-writes.ts sees every packet written)
+        onWrite(c.conn, (p) => {
+          const field = p.cmd === 'publish' && p.messageId !== undefined ? fieldOfDelivery((p as { brokerId?: unknown }).brokerId, (p as { brokerCounter?: unknown }).brokerCounter) : undefined
+          if (field !== undefined) sent.set(p.messageId!, field)
+        })
+      }
+      // through the client's own delivery functions: slow-consumer limits, ACL on forward, byte accounting
+      if (packet.qos > 0) c.deliverQoS(packet, cb)
+      else c.deliver0(packet, cb)
+    },
+    emit(packet: SharePacket): void {
+      mq.emit(packet, (err) => err && log.warn({ err: err.message }, 'shared subscription: redispatch not sent to every node'))
+    },
+  }
+
+  // ---- acknowledgements: a share delivery is no session message ----------------------------
+  const p = b.persistence
+  const update = p.outgoingUpdate.bind(p)
+  const clear = p.outgoingClearMessageId.bind(p)
+  p.outgoingUpdate = (client, packet) => {
+    // the session store keeps nothing for share deliveries: a member that goes away does not get
+    // them back on reconnect, another member gets them at once (router.ts)
+    if (fieldOfDelivery(packet.brokerId, packet.brokerCounter) !== undefined) return Promise.resolve()
+    if (packet.cmd === 'pubrel' && packet.messageId !== undefined && (client as Tracked)[SENT]?.has(packet.messageId)) return Promise.resolve()
+    return update(client, packet)
+  }
+  p.outgoingClearMessageId = (client, packet) => {
+    const sent = (client as Tracked)[SENT]
+    const field = packet.messageId !== undefined ? sent?.get(packet.messageId) : undefined
+    if (field === undefined) return clear(client, packet)
+    sent!.delete(packet.messageId!)
+    router.acked(client.id, field)
+    return Promise.resolve(undefined)
+  }
+
+  // ---- membership --------------------------------------------------------------------------
+  // Aedes internals: Aedes reads broker.authorizeSubscribe at call time (lib/handlers/subscribe.js
+  // authorize), for a SUBSCRIBE and for each subscription restored with a persistent session
+  const authorize = b.authorizeSubscribe.bind(broker)
+  b.authorizeSubscribe = (client, sub, done) => {
+    const share = parseShare(sub.topic)
+    if (share === undefined) return authorize(client, sub, done)
+    // [MQTT-4.8.2-1] [MQTT-4.8.2-2] (v5): an invalid share name gets 0x80 (3.1.1) [MQTT-3.9.3-2]
+    if (share === 'invalid') return done(null, null)
+    authorize(client, sub, (err, granted) => {
+      if (err || !granted) return done(err, granted)
+      const c = client as unknown as ClientInternals
+      router.join(c, c.id, c.clean !== false, share.key, sub.qos).then(
+        () => done(null, granted),
+        (e: Error) => {
+          log.warn({ err: e.message, client: c.id, group: share.key }, 'shared subscription: join failed (0x80)')
+          done(null, null)
+        },
+      )
+    })
+  }
+  const shareKeys = (topics: string[]): string[] => topics.map(parseShare).flatMap((s) => (typeof s === 'object' ? [s.key] : []))
+  const onUnsubscribe = (topics: string[], client: Client): void => {
+    // Aedes internals: a clean session's close unsubscribes everything (lib/client.js close);
+    // its end is handled by onGone, which first sends its unacknowledged messages on
+    if ((client as unknown as { closed: boolean }).closed) return
+    const keys = shareKeys(topics)
+    if (keys.length > 0) router.leave(client, client.id, keys)
+  }
+  const drain = (client: Client): void => {
+    router.drainFor(client.id).catch((err: Error) => log.warn({ err: err.message }, 'shared subscription: queue drain failed'))
+  }
+  const onSubscribe = (subs: Array<{ topic: string; qos: number }>, client: Client): void => {
+    if (subs.some((s) => s.qos !== 128 && typeof parseShare(s.topic) === 'object')) drain(client)
+  }
+  const onClient = (client: Client): void => {
+    if ((client as unknown as ClientInternals).clean !== false) {
+      router.cleanStart(client.id).catch((err: Error) => log.warn({ err: err.message, client: client.id }, 'shared subscription: clean start not handled'))
+    } else drain(client)
+  }
+  const onGone = (client: Client): void => {
+    router.ended(client, client.id).catch((err: Error) => log.warn({ err: err.message, client: client.id }, 'shared subscription: end of connection not handled'))
+  }
+  await router.start(host)
+  broker.on('unsubscribe', onUnsubscribe)
+  broker.on('subscribe', onSubscribe as never)
+  broker.on('client', onClient)
+  broker.on('clientDisconnect', onGone)
+  return {
+    close() {
+      mq.removeListener('#', dispatch)
+      broker.off('unsubscribe', onUnsubscribe)
+      broker.off('subscribe', onSubscribe as never)
+      broker.off('client', onClient)
+      broker.off('clientDisconnect', onGone)
+    },
+  }
+}

@@ -11,6 +11,7 @@ import type { CulexConfig } from './config/schema.js'
 import { createLogger, type Logger } from './log.js'
 import { VERSION } from './version.js'
 import { createBackend } from './cluster/backend.js'
+import { targetOf } from './cluster/redis-connect.js'
 import { createBroker } from './broker/create.js'
 import { createTcpListener } from './listeners/tcp.js'
 import { createWsListener } from './listeners/ws.js'
@@ -51,7 +52,7 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   const security = createSecurity({ config, log, counters, faults })
   readiness.add('auth', security.ready)
   // cluster flow control (cluster/bus.ts): the same byte budget as the publish gate (broker/backpressure.ts)
-  const backend = await createBackend(config.redis_url, log, nodeId, {
+  const backend = await createBackend(targetOf(config), log, nodeId, {
     backlog: () => {
       counters.resyncBacklog()
       return counters.queuedBytes

@@ -2,9 +2,11 @@
  * Where a node keeps its state. Single node: Aedes' in-memory persistence and
  * emitter. Cluster mode (redis_url set): our cluster bus (bus.ts) routes
  * messages between nodes over Redis pub/sub and aedes-persistence-redis keeps subscriptions, sessions,
- * retained messages and wills, both over ioredis.
+ * retained messages and wills, both over ioredis. Every link comes from the one factory
+ * (redis-connect.ts): one server (redis_url) or the primary under Sentinel.
  */
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
+import { assertNotRedisCluster, connectRedis, redactTarget, type RedisTarget } from './redis-connect.js'
 import type { Logger } from '../log.js'
 import { createClusterPersistence } from './persistence.js'
 import type { ClusterLinks } from './index.js'
@@ -32,24 +34,40 @@ export interface BusFlow {
   onShed: () => void
 }
 
-export async function createBackend(redisUrl: string | undefined, log: Logger, nodeId = 'culex', flow?: BusFlow): Promise<Backend> {
-  if (!redisUrl) {
+export async function createBackend(target: RedisTarget | undefined, log: Logger, nodeId = 'culex', flow?: BusFlow): Promise<Backend> {
+  if (!target) {
     return { mode: 'memory', redis: [], healthy: () => true, close: async () => {} }
   }
   const { createClusterBus } = await import('./bus.js')
-  const options = { maxRetriesPerRequest: null, enableOfflineQueue: true, lazyConnect: false }
   // named links: `CLIENT LIST` in Redis shows which node and which role each connection is
-  const subConn = new Redis(redisUrl, { ...options, connectionName: `culex-${nodeId}-sub` })
-  const pubConn = new Redis(redisUrl, { ...options, connectionName: `culex-${nodeId}-pub` })
-  const dataConn = new Redis(redisUrl, { ...options, connectionName: `culex-${nodeId}-data` })
+  const link = (role: string): Redis =>
+    connectRedis(target, { connectionName: `culex-${nodeId}-${role}`, extra: { maxRetriesPerRequest: null, enableOfflineQueue: true } })
+  const subConn = link('sub')
+  const pubConn = link('pub')
+  const dataConn = link('data')
   const redis = [subConn, pubConn, dataConn]
+  // a link error repeats at every reconnect attempt (a failover, an outage): logged once per message
+  const lastError = new Map<string, string>()
   for (const [name, conn] of [['sub', subConn], ['pub', pubConn], ['data', dataConn]] as const) {
-    conn.on('error', (err: Error) => log.warn({ redis: name, err: err.message }, 'redis link error'))
+    conn.on('error', (err: Error) => {
+      if (lastError.get(name) === err.message) return
+      lastError.set(name, err.message)
+      log.warn({ redis: name, err: err.message }, 'redis link error')
+    })
+    conn.on('ready', () => lastError.delete(name))
+  }
+  try {
+    await assertNotRedisCluster(dataConn, `Redis ${redactTarget(target)}`)
+  } catch (err) {
+    for (const r of redis) r.disconnect()
+    throw err
   }
   // our cluster bus, not mqemitter-redis, carries the messages (bus.ts says why)
   const mq = createClusterBus({
     sub: subConn,
     pub: pubConn,
+    // the pressure signal's own link (bus.ts says why)
+    control: link('control'),
     channel: 'culex:bus',
     ...flow,
     onError: (err) => log.warn({ err: err.message }, 'cluster bus error'),

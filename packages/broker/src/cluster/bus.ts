@@ -46,6 +46,8 @@ type Done = (err?: Error | null) => void
 export interface BusOptions {
   sub: Redis
   pub: Redis
+  /** a third link, for the pressure signal only (made by the caller: cluster/redis-connect.ts) */
+  control: Redis
   /** Redis channel of the cluster (several clusters can share one Redis) */
   channel: string
   concurrency?: number
@@ -212,7 +214,7 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
   sweep.unref()
 
   // the pressure signal has a connection of its own (see above)
-  const ctl = sub.duplicate({ connectionName: `${(sub.options.connectionName ?? 'culex').replace(/-sub$/, '')}-control` })
+  const ctl = opts.control
   ctl.on('error', (err: Error) => onError(err))
   ctl.on('message', (ch: string, message: string) => {
     if (ch === control) onControl(message)

@@ -3,7 +3,7 @@
  * HAProxy, see local-cluster/up.ts) and the live node list of any cluster.
  */
 import type { Command } from 'commander'
-import { Redis } from 'ioredis'
+import { connectRedis, parseTarget } from '../cluster/redis-connect.js'
 import { clusterUp, ClusterUpError } from '../local-cluster/up.js'
 import { clusterDown } from '../local-cluster/down.js'
 import { DEFAULT_DIR, alive, clusterRedisUrl, readState } from '../local-cluster/state.js'
@@ -121,7 +121,7 @@ export function registerCluster(program: Command): void {
   cluster
     .command('status')
     .description('live nodes of a cluster and their client counts')
-    .option('--redis <url>', 'Redis URL of the cluster (default: CULEX_REDIS_URL, else the cluster in --dir)')
+    .option('--redis <url>', 'Redis URL of the cluster, or redis-sentinel://host:port,.../master-name (default: CULEX_REDIS_URL, else the cluster in --dir)')
     .option('--dir <dir>', 'folder of a `culex cluster up` cluster', DEFAULT_DIR)
     .option('--json', 'print JSON')
     .action(async (opts: { redis?: string; dir: string; json?: boolean }) => {
@@ -130,7 +130,7 @@ export function registerCluster(program: Command): void {
         process.stderr.write(`culex cluster status: no Redis URL: pass --redis redis://host:port, set CULEX_REDIS_URL, or run it where \`culex cluster up\` runs (--dir ${opts.dir})\n`)
         process.exit(2)
       }
-      const db = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 3000, retryStrategy: () => null })
+      const db = connectRedis(parseTarget(url), { lazy: true, failFast: true })
       db.on('error', () => {})
       try {
         await db.connect()

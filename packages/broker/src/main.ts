@@ -7,7 +7,7 @@ import { hostname } from 'node:os'
 import type { Server } from 'node:http'
 import type { Server as NetServer } from 'node:net'
 import type { Aedes } from 'aedes'
-import type { CulexConfig } from './config/schema.js'
+import { minReplicasAcked, type CulexConfig } from './config/schema.js'
 import { createLogger, type Logger } from './log.js'
 import { VERSION } from './version.js'
 import { createBackend } from './cluster/backend.js'
@@ -59,9 +59,11 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
     },
     highWater: config.delivery_buffer_bytes,
     onShed: () => counters.dropped.node_overloaded++,
-  })
+  }, { minReplicas: minReplicasAcked(config), timeoutMs: config.redis_replicas_ack_timeout_ms })
   if (backend.mode === 'cluster') readiness.add('redis', backend.healthy)
   const broker = await createBroker({ config, nodeId, backend, counters, faults, hooks: security.hooks, log })
+  // QoS 1/2 acknowledgements wait for redis_min_replicas_acked replicas (cluster/replica-acks.ts)
+  backend.acks?.attach(broker)
   security.attach(broker)
   // cluster mode: registry heartbeat, will sweeper, re-sync after Redis outages (cluster/index.ts)
   const cluster = backend.links ? await attachCluster({ broker, links: backend.links, config, nodeId, log }) : undefined
@@ -73,7 +75,9 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   ;(broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err: err.message }, 'broker error'))
 
   const opsHost = config.http_host ?? config.host
-  const http = createOpsServer(readiness, createMetrics({ broker, counters, sockets }), security.routes)
+  const metrics = createMetrics({ broker, counters, sockets })
+  backend.acks?.register(metrics)
+  const http = createOpsServer(readiness, metrics, security.routes)
   // PROXY protocol header accepted only from trusted_proxies (listeners/proxy-protocol.ts)
   const proxyGate = (websocket: boolean) =>
     createProxyProtocolGate({ trustedProxies: config.trusted_proxies, log, timeoutMs: config.connect_timeout_ms, websocket })

@@ -10,6 +10,7 @@ import { assertNotRedisCluster, connectRedis, redactTarget, type RedisTarget } f
 import type { Logger } from '../log.js'
 import { createClusterPersistence } from './persistence.js'
 import type { ClusterLinks } from './index.js'
+import { ReplicaAcks } from './replica-acks.js'
 
 export interface Backend {
   mode: 'memory' | 'cluster'
@@ -21,6 +22,8 @@ export interface Backend {
   healthy(): boolean
   /** cluster mode: the three links and our persistence core (cluster/index.ts) */
   links?: ClusterLinks
+  /** redis_min_replicas_acked > 0: acknowledgements wait for the replicas (replica-acks.ts) */
+  acks?: ReplicaAcks
   close(): Promise<void>
 }
 
@@ -34,7 +37,14 @@ export interface BusFlow {
   onShed: () => void
 }
 
-export async function createBackend(target: RedisTarget | undefined, log: Logger, nodeId = 'culex', flow?: BusFlow): Promise<Backend> {
+export interface DurableOptions {
+  /** redis_min_replicas_acked */
+  minReplicas: number
+  /** redis_replicas_ack_timeout_ms */
+  timeoutMs: number
+}
+
+export async function createBackend(target: RedisTarget | undefined, log: Logger, nodeId = 'culex', flow?: BusFlow, durable?: DurableOptions): Promise<Backend> {
   if (!target) {
     return { mode: 'memory', redis: [], healthy: () => true, close: async () => {} }
   }
@@ -45,10 +55,11 @@ export async function createBackend(target: RedisTarget | undefined, log: Logger
   const subConn = link('sub')
   const pubConn = link('pub')
   const dataConn = link('data')
-  const redis = [subConn, pubConn, dataConn]
+  const waitConn = durable && durable.minReplicas > 0 ? link('wait') : undefined
+  const redis = waitConn ? [subConn, pubConn, dataConn, waitConn] : [subConn, pubConn, dataConn]
   // a link error repeats at every reconnect attempt (a failover, an outage): logged once per message
   const lastError = new Map<string, string>()
-  for (const [name, conn] of [['sub', subConn], ['pub', pubConn], ['data', dataConn]] as const) {
+  for (const [name, conn] of [['sub', subConn], ['pub', pubConn], ['data', dataConn], ...(waitConn ? [['wait', waitConn] as const] : [])] as const) {
     conn.on('error', (err: Error) => {
       if (lastError.get(name) === err.message) return
       lastError.set(name, err.message)
@@ -62,6 +73,9 @@ export async function createBackend(target: RedisTarget | undefined, log: Logger
     for (const r of redis) r.disconnect()
     throw err
   }
+  const acks = waitConn
+    ? new ReplicaAcks({ conn: waitConn, watch: [dataConn, pubConn], nodeId, min: durable!.minReplicas, timeoutMs: durable!.timeoutMs, log })
+    : undefined
   // our cluster bus, not mqemitter-redis, carries the messages (bus.ts says why)
   const mq = createClusterBus({
     sub: subConn,
@@ -72,6 +86,7 @@ export async function createBackend(target: RedisTarget | undefined, log: Logger
     ...flow,
     onError: (err) => log.warn({ err: err.message }, 'cluster bus error'),
     onHeld: (info) => log.info(info, 'cluster bus: held messages until every node had them'),
+    ...(acks ? { confirm: (packets, done) => acks.confirm(packets, done) } : {}),
   })
   // aedes-persistence-redis with our fixes for the cluster (see persistence.ts)
   const { persistence, core } = createClusterPersistence({ db: dataConn, sub: subConn, pub: pubConn, mq, log })
@@ -81,8 +96,10 @@ export async function createBackend(target: RedisTarget | undefined, log: Logger
     persistence,
     redis,
     links: { sub: subConn, pub: pubConn, data: dataConn, core },
+    ...(acks ? { acks } : {}),
     healthy: () => redis.every((r) => r.status === 'ready'),
     close: async () => {
+      acks?.close()
       await core.destroy()
       // QUIT lets queued commands (e.g. wills published while closing) finish; give up after 1 s
       await Promise.all(

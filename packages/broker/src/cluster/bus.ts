@@ -60,6 +60,8 @@ export interface BusOptions {
   onError?: (err: Error) => void
   /** batches were held until every node had them (after a Redis restart, a node's death) */
   onHeld?: (info: HeldEpisode) => void
+  /** after every node has a batch: hold it until Redis replicas have it too (replica-acks.ts) */
+  confirm?: (packets: BusPacket[], done: Done) => void
 }
 
 interface LocalEmitter {
@@ -166,12 +168,13 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     const callbacks = waiters
     pending = []
     waiters = []
-    // done once every live node has the batch (bus-delivery.ts)
-    delivery.send(packets, (err) => {
+    const settle = (err?: Error | null): void => {
       if (err) for (const cb of callbacks) cb(err)
       else if (peersPressured()) for (const cb of callbacks) held.push(cb)
       else for (const cb of callbacks) cb()
-    })
+    }
+    // done once every live node has the batch (bus-delivery.ts), and the replicas (replica-acks.ts)
+    delivery.send(packets, (err) => (err || !opts.confirm ? settle(err) : opts.confirm(packets, settle)))
   }
 
   // once each and in order per origin, whatever order and how many times batches arrive

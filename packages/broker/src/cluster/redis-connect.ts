@@ -114,9 +114,12 @@ export function redisOptions(target: RedisTarget, o: ConnectOptions = {}): Redis
     ...(target.password ? { password: target.password } : {}),
     // the CLI gives up once every sentinel was tried; a node keeps asking (ioredis' default backoff)
     ...(o.failFast ? { sentinelRetryStrategy: () => null } : { sentinelRetryStrategy: (n: number) => Math.min(n * 50, 1000) }),
-    // reconnect as soon as a sentinel announces +switch-master, not only when the old link drops
-    // (a primary cut off from the network, rather than killed, keeps its sockets open)
-    failoverDetector: !o.failFast,
+    // no failoverDetector: in ioredis 5.11 its reconnect at +switch-master sometimes left a link
+    // ended for good (status "end") when it raced the reconnect after the primary's death. A
+    // primary that is cut off rather than killed is reached again only as a replica: Sentinel's
+    // reconfiguration then kills its client connections (CLIENT KILL TYPE normal/pubsub) and
+    // the links reconnect through the sentinels to the new primary
+    failoverDetector: false,
   }
 }
 

@@ -9,6 +9,18 @@ import { clusterDown } from '../local-cluster/down.js'
 import { DEFAULT_DIR, alive, clusterRedisUrl, readState } from '../local-cluster/state.js'
 import { controlSocket, requestRestart } from '../local-cluster/control.js'
 import { listNodes, clientTotal } from '../cluster/registry.js'
+import { primaryPort } from '../local-cluster/ha-redis.js'
+import type { ClusterState } from '../local-cluster/state.js'
+
+/** a local cluster under Sentinel: which server is the primary now, which processes run */
+async function haLine(ha: NonNullable<ClusterState['redis_ha']>): Promise<string> {
+  const primary = await primaryPort({ primary: 0, replicas: [], sentinels: ha.sentinels })
+  const up = (kind: string): string => {
+    const all = ha.procs.filter((p) => p.kind === kind)
+    return `${all.filter((p) => alive(p.pid)).length} of ${all.length}`
+  }
+  return `redis under Sentinel (${ha.master_name}): primary ${primary ? `127.0.0.1:${primary}` : 'unknown (no sentinel answers)'}; redis-server ${up('redis')} running, redis-sentinel ${up('sentinel')} running`
+}
 
 const int = (name: string) => (v: string): number => {
   const n = Number(v)
@@ -34,6 +46,8 @@ export function registerCluster(program: Command): void {
     .option('--wss-port <port>', 'HAProxy: MQTT over secure WebSocket (path /mqtt)', int('--wss-port'), 8443)
     .option('--stats-port <port>', 'HAProxy stats page', int('--stats-port'), 8404)
     .option('--redis-port <port>', 'redis-server port (default: any free port)', int('--redis-port'))
+    .option('--redis-replicas <n>', 'high availability: a Redis primary with N replicas under three redis-sentinel processes, instead of one redis-server', int('--redis-replicas'), 0)
+    .option('--sentinel-down-after-ms <ms>', 'with --redis-replicas: Sentinel down-after-milliseconds (failover-timeout is 5 x it)', int('--sentinel-down-after-ms'), 2000)
     .option('--bind <address>', 'address HAProxy listens on (0.0.0.0 to let other machines in)', '127.0.0.1')
     .option('--dir <dir>', 'folder for state, Redis data (AOF), certificates and logs', DEFAULT_DIR)
     .option('--cert-host <name>', 'extra host name or address for the server certificate (made on first use)')
@@ -68,6 +82,8 @@ export function registerCluster(program: Command): void {
           logLevel: opts.logLevel as string,
           healthCheckMs: Math.max(100, opts.healthCheckMs as number),
           restartDelayMs: Math.max(100, opts.restartDelayMs as number),
+          redisReplicas: opts.redisReplicas as number,
+          sentinelDownAfterMs: Math.max(100, opts.sentinelDownAfterMs as number),
           out,
         })
       } catch (err) {
@@ -149,6 +165,8 @@ export function registerCluster(program: Command): void {
           }
           const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
           process.stdout.write(`cluster at ${url}: ${live.length} live node${live.length === 1 ? '' : 's'}, ${clients} client${clients === 1 ? '' : 's'}\n`)
+          const ha = opts.redis || process.env.CULEX_REDIS_URL ? undefined : readState(opts.dir)?.redis_ha
+          if (ha) process.stdout.write(`${await haLine(ha)}\n`)
           for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`)
         }
         db.disconnect()

@@ -54,7 +54,7 @@ describe('config: Redis Sentinel', () => {
     const t = parseTarget('redis-sentinel://:s3cret@127.0.0.1:1,127.0.0.1:2/culex')
     expect(t).toEqual({ kind: 'sentinel', name: 'culex', sentinelPassword: 's3cret', sentinels: [{ host: '127.0.0.1', port: 1 }, { host: '127.0.0.1', port: 2 }] })
     expect(targetString(t)).toBe('redis-sentinel://127.0.0.1:1,127.0.0.1:2/culex')
-    expect(redisOptions(t)).toMatchObject({ name: 'culex', role: 'master', sentinelPassword: 's3cret', failoverDetector: true })
+    expect(redisOptions(t)).toMatchObject({ name: 'culex', role: 'master', sentinelPassword: 's3cret', failoverDetector: false })
     expect(parseTarget('redis://127.0.0.1:6379')).toEqual({ kind: 'url', url: 'redis://127.0.0.1:6379' })
   })
 })

@@ -99,25 +99,3 @@ export function sentinelFlags(ports: HaPorts): string[] {
 export function sentinelTargetString(ports: HaPorts): string {
   return `redis-sentinel://${ports.sentinels.map((p) => `127.0.0.1:${p}`).join(',')}/${MASTER_NAME}`
 }
-
-/** ask a sentinel (RESP over a raw socket) which address it holds for the primary */
-export async function sentinelPrimary(port: number): Promise<number | undefined> {
-  const { connect } = await import('node:net')
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1')
-    let buf = ''
-    const done = (v: number | undefined): void => {
-      s.destroy()
-      resolve(v)
-    }
-    s.setTimeout(1000, () => done(undefined))
-    s.on('connect', () => s.write(`SENTINEL get-master-addr-by-name ${MASTER_NAME}\r\n`))
-    s.on('data', (d) => {
-      buf += d.toString()
-      const m = /^\*2\r\n\$\d+\r\n[^\r]+\r\n\$\d+\r\n(\d+)\r\n/.exec(buf)
-      if (m) done(Number(m[1]))
-      else if (buf.startsWith('*-1') || buf.startsWith('-')) done(undefined)
-    })
-    s.on('error', () => done(undefined))
-  })
-}

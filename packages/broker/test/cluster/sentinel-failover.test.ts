@@ -48,8 +48,8 @@ describe('Redis Sentinel: failover under QoS 1 load', () => {
     const dir = tempDir('culex-ha-acl-')
     const acl = join(dir, 'acl.yaml')
     writeFileSync(acl, 'all:\n  - allow: pubsub\n    topic: "#"\n')
-    expect((await runCli(['acl', 'set', acl, '--redis', target])).code).toBe(0)
-    const add = await runCli(['user', 'add', 'alice', '--redis', target], { stdin: 'alice-password\n' })
+    const [set, add] = await Promise.all([runCli(['acl', 'set', acl, '--redis', target]), runCli(['user', 'add', 'alice', '--redis', target], { stdin: 'alice-password\n' })])
+    expect(set.code, set.stderr).toBe(0)
     expect(add.code, add.stderr).toBe(0)
     const setter = await mqttConnect(a.url, { clientId: 'ha-retain' })
     await setter.publishAsync('ha/retained', 'kept', { qos: 1, retain: true })
@@ -63,7 +63,7 @@ describe('Redis Sentinel: failover under QoS 1 load', () => {
     try {
       await load.connect()
       load.start()
-      await waitFor(() => load.streams.every((s) => s.ackCount > 50), 10_000, 'load flowing')
+      await waitFor(() => load.streams.every((s) => s.ackCount > 20), 10_000, 'load flowing')
       const oldPrimary = ha.ports.primary
       const killSeq = load.streams.map((s) => s.sentCount)
       let firstAckAfter = 0
@@ -75,7 +75,7 @@ describe('Redis Sentinel: failover under QoS 1 load', () => {
       await waitFor(async () => (await a.readyz()) === 200 && (await b.readyz()) === 200, 20_000, 'both nodes ready again')
       await waitFor(() => firstAckAfter > 0 && load.allConnected(), 20_000, 'acks flowing again')
       const acksBefore = load.streams.reduce((n, s) => n + s.ackCount, 0)
-      await waitFor(() => load.streams.reduce((n, s) => n + s.ackCount, 0) > acksBefore + 200, 10_000, 'load after the failover')
+      await waitFor(() => load.streams.reduce((n, s) => n + s.ackCount, 0) > acksBefore + 100, 10_000, 'load after the failover')
       await load.stop()
       const c = load.streams.map((s) => s.counts())
       const sum = (k: 'acknowledged' | 'delivered' | 'lost' | 'duplicated') => c.reduce((n, s) => n + s[k], 0)
@@ -110,9 +110,16 @@ describe('Redis Sentinel: failover under QoS 1 load', () => {
     await ha.settled(1)
     const primary = (await ha.primaryPort())!
     const replica = [ha.ports.primary, ...ha.ports.replicas].find((p) => p !== primary && ha.running(p))!
-    expect(await metric(a, 'culex_replica_ack_timeouts_total')).toBe(0)
-    await ha.kill(replica)
+    // the replica has caught up with the new primary: a PUBACK comes at once again
     const pub = await mqttConnect(a.url, { clientId: 'ha-replica-down' })
+    await waitFor(async () => {
+      const t0 = Date.now()
+      await pub.publishAsync('ha/slow', 'probe', { qos: 1 })
+      return Date.now() - t0 < ACK_TIMEOUT_MS / 2
+    }, 20_000, 'acks without a timeout')
+    const timeoutsBefore = await metric(a, 'culex_replica_ack_timeouts_total')
+    const logsBefore = a.logs().length
+    await ha.kill(replica)
     const times: number[] = []
     for (let i = 0; i < 10; i++) {
       const t0 = Date.now()
@@ -122,8 +129,8 @@ describe('Redis Sentinel: failover under QoS 1 load', () => {
     // every PUBACK within the timeout (plus slack for a loaded machine), not held for ever
     expect(Math.max(...times)).toBeLessThan(ACK_TIMEOUT_MS + 1500)
     expect(Math.min(...times)).toBeGreaterThanOrEqual(ACK_TIMEOUT_MS - 50)
-    expect(await metric(a, 'culex_replica_ack_timeouts_total')).toBeGreaterThanOrEqual(10)
-    const warnings = a.logs().filter((l) => typeof l.msg === 'string' && l.msg.startsWith('Redis replicas did not acknowledge'))
+    expect(await metric(a, 'culex_replica_ack_timeouts_total')).toBeGreaterThanOrEqual(timeoutsBefore + 10)
+    const warnings = a.logs().slice(logsBefore).filter((l) => typeof l.msg === 'string' && l.msg.startsWith('Redis replicas did not acknowledge'))
     expect(warnings).toHaveLength(1)
   }, 60_000)
 })

@@ -5,7 +5,8 @@
  */
 import { Redis } from 'ioredis'
 import { freePort, spawnProc, tempDir, waitFor, type Proc } from './cluster-procs.js'
-import { haTopology, sentinelFlags, sentinelPrimary, MASTER_NAME, type HaPorts, type HaProcess } from '../../src/local-cluster/sentinel.js'
+import { haTopology, sentinelFlags, type HaPorts, type HaProcess } from '../../src/local-cluster/sentinel.js'
+import { primaryPort, settled } from '../../src/local-cluster/ha-redis.js'
 import { redisPing } from '../../src/local-cluster/procs.js'
 
 export interface TestHa {
@@ -23,7 +24,7 @@ export interface TestHa {
   kill(port: number): Promise<void>
   /** start the redis-server of `port` again with its (possibly rewritten) config file */
   restart(port: number): Promise<void>
-  /** until every sentinel sees the primary, `replicas` replicas in sync and the other sentinels */
+  /** until every sentinel sees the primary, `replicas` replicas and the other sentinels */
   settled(replicas: number): Promise<void>
 }
 
@@ -40,7 +41,7 @@ export async function startHa(o: { replicas: number; downAfterMs?: number; failo
     procs.set(spec.name, { spec, proc: spawnProc(spec.bin, [spec.config]) })
     await waitFor(() => redisPing('127.0.0.1', spec.port), 10_000, `${spec.name} on ${spec.port}`)
   }
-  for (const spec of specs) await start(spec)
+  await Promise.all(specs.map(start))
   const client = (port: number): Redis => {
     const r = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => null, lazyConnect: false })
     r.on('error', () => {})
@@ -52,7 +53,7 @@ export async function startHa(o: { replicas: number; downAfterMs?: number; failo
     ports,
     flags: sentinelFlags(ports),
     procs,
-    primaryPort: () => sentinelPrimary(ports.sentinels[0]!),
+    primaryPort: () => primaryPort(ports),
     client,
     running: (port) => {
       const c = byPort(port).proc.child
@@ -67,34 +68,7 @@ export async function startHa(o: { replicas: number; downAfterMs?: number; failo
       await start(byPort(port).spec)
     },
     async settled(replicas) {
-      await waitFor(
-        async () => {
-          for (const sp of ports.sentinels) {
-            const s = client(sp)
-            try {
-              const flat = (await s.call('SENTINEL', 'master', MASTER_NAME)) as string[]
-              const m = new Map<string, string>()
-              for (let i = 0; i + 1 < flat.length; i += 2) m.set(flat[i]!, flat[i + 1]!)
-              const ok = m.get('flags') === 'master' && Number(m.get('num-slaves')) >= replicas && Number(m.get('num-other-sentinels')) >= 2
-              if (!ok) return false
-              const reps = (await s.call('SENTINEL', 'replicas', MASTER_NAME)) as string[][]
-              const up = reps.filter((r) => {
-                const i = r.indexOf('master-link-status')
-                const f = r.indexOf('flags')
-                return r[i + 1] === 'ok' && r[f + 1] === 'slave'
-              })
-              if (up.length < replicas) return false
-            } catch {
-              return false
-            } finally {
-              s.disconnect()
-            }
-          }
-          return true
-        },
-        30_000,
-        `sentinels settled with ${replicas} replicas`,
-      )
+      await waitFor(() => settled(ports, replicas), 30_000, `sentinels settled with ${replicas} replicas`)
     },
   }
   return ha

@@ -8,13 +8,15 @@
  * nodes (gracefully), then Redis.
  */
 import type { Server } from 'node:http'
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { isAbsolute, join, relative, resolve } from 'node:path'
 import { findAssets } from './assets.js'
 import { ensureCerts } from './certs.js'
 import { checkHaproxyConfig, renderHaproxyFile } from './haproxy.js'
-import { INSTALL_LINE, aliveAs, assertPortFree, freePort, redisPing, spawnLogged, stopPid, waitUntil, which } from './procs.js'
-import { readState, removeState, writeState, alive, type ClusterState } from './state.js'
+import { INSTALL_LINE, assertPortFree, fileSize, freePort, redisPing, spawnLogged, stopPid, waitUntil, which } from './procs.js'
+import { readState, writeState, alive, removeState, type ClusterState } from './state.js'
+import { reapStale } from './down.js'
+import { printReady } from './banner.js'
 import { Supervised, type SupervisedSpec } from './supervisor.js'
 import { haproxyServers, httpStatus, readyLine, tail } from './probe.js'
 import { startControl } from './control.js'
@@ -277,19 +279,7 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
     // ---- ready
     state.status = 'ready'
     writeState(state)
-    if (ha) {
-      for (const p of ha.procs) o.out(`culex cluster: ${p.spec.name.padEnd(10)} 127.0.0.1:${p.spec.port}  (${p.spec.kind === 'sentinel' ? 'sentinel' : p.spec.port === ha.ports.primary ? 'primary' : 'replica'}; config ${show(p.spec.config)}, log ${show(p.log)})`)
-      o.out(`culex cluster: redis   ${state.redis_url}  (nodes follow the primary the sentinels name; AOF in ${show(redisDir)})`)
-    } else o.out(`culex cluster: redis   ${state.redis_url}  (AOF in ${show(redisDir)}, log ${show(redisLog)})`)
-    for (const n of state.nodes) {
-      o.out(`culex cluster: ${n.id.padEnd(8)} mqtt 127.0.0.1:${n.mqtt}  ws 127.0.0.1:${n.ws}/mqtt  http http://127.0.0.1:${n.http}/readyz  (pid ${n.pid}, log ${show(n.log)})`)
-    }
-    o.out(`culex cluster: MQTT    mqtt://${host}:${o.mqttPort}`)
-    o.out(`culex cluster: MQTTS   mqtts://${host}:${o.tlsPort}  (CA ${show(certs.ca)})`)
-    o.out(`culex cluster: WSS     wss://${host}:${o.wssPort}/mqtt`)
-    o.out(`culex cluster: stats   http://${host}:${o.statsPort}/`)
-    o.out(`culex cluster: anonymous clients ${o.allowAnonymous === true ? 'allowed' : o.allowAnonymous === false ? 'refused' : o.nodeConfig || process.env.CULEX_ALLOW_ANONYMOUS ? 'as the node config / CULEX_ALLOW_ANONYMOUS says' : 'refused (add the first user: culex user add NAME)'}; state in ${show(join(dir, 'cluster.json'))}`)
-    o.out(`culex cluster: processes that die are restarted (same id and ports); rolling restart: culex cluster restart --dir ${show(dir)}`)
+    printReady({ o, state, ha, certs, host, dir, redisDir, redisLog, show })
     o.out(`culex cluster ready: ${o.nodes} node${o.nodes === 1 ? '' : 's'} (stop with Ctrl-C or: culex cluster down --dir ${show(dir)})`)
   } catch (err) {
     await stop('start-up failed')
@@ -308,27 +298,6 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
     removeState(dir)
   }
   return { stop, kill, stopped }
-}
-
-function fileSize(file: string): number {
-  try {
-    return statSync(file).size
-  } catch {
-    return 0
-  }
-}
-
-/** a supervisor that died without cleaning up may have left its children: stop those still running */
-export async function reapStale(s: ClusterState): Promise<void> {
-  const stops: Array<Promise<void>> = []
-  if (aliveAs(s.haproxy?.pid, 'haproxy')) stops.push(stopPid(s.haproxy!.pid, 3000))
-  for (const n of s.nodes) if (aliveAs(n.pid, 'cli.js')) stops.push(stopPid(n.pid, 12_000, 'SIGINT'))
-  await Promise.all(stops)
-  if (aliveAs(s.redis?.pid, 'redis-server')) await stopPid(s.redis.pid, 10_000)
-  for (const kind of ['sentinel', 'redis'] as const) {
-    await Promise.all((s.redis_ha?.procs ?? []).filter((p) => p.kind === kind && aliveAs(p.pid, 'redis')).map((p) => stopPid(p.pid, 10_000)))
-  }
-  removeState(s.dir)
 }
 
 /** cluster up finds a node's listeners in its `culex ready` line, logged at info: never start a node quieter than that */

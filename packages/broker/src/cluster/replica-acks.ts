@@ -62,13 +62,26 @@ export class ReplicaAcks {
   private closed = false
   private readonly key: string
 
+  private readonly unwatch: Array<() => void> = []
+
   constructor(private readonly o: ReplicaAcksOptions) {
     this.key = `culex:ack:${o.nodeId}`
-    for (const c of [o.conn, ...o.watch]) c.on('close', this.bump)
-  }
-
-  private readonly bump = (): void => {
-    this.epoch++
+    // a new epoch when a link that was ready drops (its answered writes may be lost); the failed
+    // attempts to reconnect that follow sent nothing (ioredis queues commands meanwhile)
+    for (const c of [o.conn, ...o.watch]) {
+      let wasReady = c.status === 'ready'
+      const ready = (): void => void (wasReady = true)
+      const close = (): void => {
+        if (wasReady) this.epoch++
+        wasReady = false
+      }
+      c.on('ready', ready)
+      c.on('close', close)
+      this.unwatch.push(() => {
+        c.off('ready', ready)
+        c.off('close', close)
+      })
+    }
   }
 
   /**
@@ -171,7 +184,7 @@ export class ReplicaAcks {
 
   close(): void {
     this.closed = true
-    for (const c of [this.o.conn, ...this.o.watch]) c.off('close', this.bump)
+    for (const off of this.unwatch.splice(0)) off()
     const left = this.queue
     this.queue = []
     for (const b of left) b.done(new Error('closing before the replicas confirmed the message'))

@@ -85,8 +85,14 @@ export async function chaosCluster(extra: string[] = []): Promise<ChaosCluster> 
       const sentinels = { primary: 0, replicas: [], sentinels: ha.sentinels }
       const from = (await primaryPort(sentinels))!
       process.kill(ha.procs.find((p) => p.port === from)!.pid, 'SIGKILL')
+      // every sentinel names the same new primary (under load a first promotion can time out and
+      // another replica be promoted)
       let to = from
-      await waitFor(async () => (to = (await primaryPort(sentinels)) ?? from) !== from, 60_000, 'Sentinel to promote a replica')
+      await waitFor(async () => {
+        const seen = await Promise.all(ha.sentinels.map((p) => primaryPort({ primary: 0, replicas: [], sentinels: [p] })))
+        to = seen[0] ?? from
+        return seen.every((p) => p === to) && to !== from
+      }, 60_000, 'Sentinel to promote a replica')
       await waitFor(async () => (await Promise.all(s0.nodes.map((n) => ready(`http://127.0.0.1:${node(n.id).http}/readyz`)))).every(Boolean), 30_000, 'every node ready again')
       return { from, to }
     },

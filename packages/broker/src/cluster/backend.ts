@@ -57,15 +57,18 @@ export async function createBackend(target: RedisTarget | undefined, log: Logger
   const dataConn = link('data')
   const waitConn = durable && durable.minReplicas > 0 ? link('wait') : undefined
   const redis = waitConn ? [subConn, pubConn, dataConn, waitConn] : [subConn, pubConn, dataConn]
-  // a link error repeats at every reconnect attempt (a failover, an outage): logged once per message
-  const lastError = new Map<string, string>()
+  // a link error repeats at every reconnect attempt (a failover, an outage): each message logged
+  // once per outage and link
+  const seen = new Map<string, Set<string>>()
   for (const [name, conn] of [['sub', subConn], ['pub', pubConn], ['data', dataConn], ...(waitConn ? [['wait', waitConn] as const] : [])] as const) {
+    seen.set(name, new Set())
     conn.on('error', (err: Error) => {
-      if (lastError.get(name) === err.message) return
-      lastError.set(name, err.message)
+      const s = seen.get(name)!
+      if (s.has(err.message)) return
+      s.add(err.message)
       log.warn({ redis: name, err: err.message }, 'redis link error')
     })
-    conn.on('ready', () => lastError.delete(name))
+    conn.on('ready', () => seen.get(name)!.clear())
   }
   try {
     await assertNotRedisCluster(dataConn, `Redis ${redactTarget(target)}`)

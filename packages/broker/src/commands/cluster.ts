@@ -47,7 +47,7 @@ export function registerCluster(program: Command): void {
     .option('--stats-port <port>', 'HAProxy stats page', int('--stats-port'), 8404)
     .option('--redis-port <port>', 'redis-server port (default: any free port)', int('--redis-port'))
     .option('--redis-replicas <n>', 'high availability: a Redis primary with N replicas under three redis-sentinel processes, instead of one redis-server', int('--redis-replicas'), 0)
-    .option('--sentinel-down-after-ms <ms>', 'with --redis-replicas: Sentinel down-after-milliseconds (failover-timeout is 5 x it)', int('--sentinel-down-after-ms'), 2000)
+    .option('--sentinel-down-after-ms <ms>', 'with --redis-replicas: Sentinel down-after-milliseconds (failover-timeout is 5 x it, at least 20 s)', int('--sentinel-down-after-ms'), 2000)
     .option('--bind <address>', 'address HAProxy listens on (0.0.0.0 to let other machines in)', '127.0.0.1')
     .option('--dir <dir>', 'folder for state, Redis data (AOF), certificates and logs', DEFAULT_DIR)
     .option('--cert-host <name>', 'extra host name or address for the server certificate (made on first use)')

@@ -36,7 +36,12 @@ export interface HaTimings {
   failoverTimeoutMs: number
 }
 
-export const DEFAULT_TIMINGS: HaTimings = { downAfterMs: 2000, failoverTimeoutMs: 10_000 }
+/**
+ * failover-timeout well above the sentinels' 2 s hello period: with 2 s, under load, a sentinel
+ * that had not heard of the promotion yet turned the new primary back into a replica and the
+ * nodes' links dropped again every second or so (seen in the tests)
+ */
+export const DEFAULT_TIMINGS: HaTimings = { downAfterMs: 2000, failoverTimeoutMs: 20_000 }
 
 /** write the config files under `dir` (nothing started); the redis-* ones first */
 export function haTopology(dir: string, ports: HaPorts, t: HaTimings = DEFAULT_TIMINGS): HaProcess[] {

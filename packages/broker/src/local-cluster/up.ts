@@ -47,7 +47,7 @@ export interface UpOptions {
   restartDelayMs?: number
   /** > 0: a primary with this many replicas under three sentinels instead of one redis-server (ha-redis.ts) */
   redisReplicas?: number
-  /** Sentinel's down-after-milliseconds (failover-timeout is 5 x it) */
+  /** Sentinel's down-after-milliseconds (failover-timeout: 5 x it, at least 20 s) */
   sentinelDownAfterMs?: number
   /** stdout lines */
   out: (line: string) => void
@@ -158,7 +158,7 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
     // ---- Redis under Sentinel (--redis-replicas N): primary, replicas, three sentinels
     if (o.redisReplicas) {
       const downAfterMs = o.sentinelDownAfterMs ?? DEFAULT_TIMINGS.downAfterMs
-      ha = await startHaRedis({ dir: redisDir, logs, replicas: o.redisReplicas, timings: { downAfterMs, failoverTimeoutMs: 5 * downAfterMs }, supervise })
+      ha = await startHaRedis({ dir: redisDir, logs, replicas: o.redisReplicas, timings: { downAfterMs, failoverTimeoutMs: Math.max(20_000, 5 * downAfterMs) }, supervise })
       state.redis_url = ha.target
       state.redis = { pid: ha.procs[0]!.sup.pid ?? 0, port: ha.ports.primary, dir: redisDir }
       changed()

@@ -28,7 +28,7 @@ let ha: TestHa
 let node: TestNode
 
 beforeAll(async () => {
-  ha = await startHa({ replicas: 2, downAfterMs: 500, failoverTimeoutMs: 2000 })
+  ha = await startHa({ replicas: 2, downAfterMs: 500, failoverTimeoutMs: 20_000 })
   await ha.settled(2)
   // a long timeout: here the PUBACK may only leave once a replica has the message
   node = await startNode(ha.flags, 'durable-a', ['--redis-replicas-ack-timeout-ms', '30000', '--allow-anonymous', 'true'])

@@ -24,7 +24,7 @@ let a: TestNode
 let b: TestNode
 
 beforeAll(async () => {
-  ha = await startHa({ replicas: 2, downAfterMs: 500, failoverTimeoutMs: 2000 })
+  ha = await startHa({ replicas: 2, downAfterMs: 500, failoverTimeoutMs: 20_000 })
   await ha.settled(2)
   const extra = ['--redis-replicas-ack-timeout-ms', String(ACK_TIMEOUT_MS), '--allow-anonymous', 'true', '--auth-fail-threshold', '0']
   ;[a, b] = await Promise.all([startNode(ha.flags, 'ha-a', extra), startNode(ha.flags, 'ha-b', extra)])

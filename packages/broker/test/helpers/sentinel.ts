@@ -35,7 +35,7 @@ export async function startHa(o: { replicas: number; downAfterMs?: number; failo
   const ports: HaPorts = { primary: await freePort(), replicas: [], sentinels: [] }
   for (let i = 0; i < o.replicas; i++) ports.replicas.push(await freePort())
   for (let i = 0; i < 3; i++) ports.sentinels.push(await freePort())
-  const specs = haTopology(dir, ports, { downAfterMs: o.downAfterMs ?? 500, failoverTimeoutMs: o.failoverTimeoutMs ?? 2000 })
+  const specs = haTopology(dir, ports, { downAfterMs: o.downAfterMs ?? 500, failoverTimeoutMs: o.failoverTimeoutMs ?? 20_000 })
   const procs = new Map<string, { spec: HaProcess; proc: Proc }>()
   const start = async (spec: HaProcess): Promise<void> => {
     procs.set(spec.name, { spec, proc: spawnProc(spec.bin, [spec.config]) })

@@ -7,10 +7,11 @@ import { hostname } from 'node:os'
 import type { Server } from 'node:http'
 import type { Server as NetServer } from 'node:net'
 import type { Aedes } from 'aedes'
-import type { CulexConfig } from './config/schema.js'
+import { minReplicasAcked, type CulexConfig } from './config/schema.js'
 import { createLogger, type Logger } from './log.js'
 import { VERSION } from './version.js'
 import { createBackend } from './cluster/backend.js'
+import { targetOf } from './cluster/redis-connect.js'
 import { createBroker } from './broker/create.js'
 import { createTcpListener } from './listeners/tcp.js'
 import { createWsListener } from './listeners/ws.js'
@@ -54,16 +55,18 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   const security = createSecurity({ config, log, counters, faults })
   readiness.add('auth', security.ready)
   // cluster flow control (cluster/bus.ts): the same byte budget as the publish gate (broker/backpressure.ts)
-  const backend = await createBackend(config.redis_url, log, nodeId, {
+  const backend = await createBackend(targetOf(config), log, nodeId, {
     backlog: () => {
       counters.resyncBacklog()
       return counters.queuedBytes
     },
     highWater: config.delivery_buffer_bytes,
     onShed: () => counters.dropped.node_overloaded++,
-  })
+  }, { minReplicas: minReplicasAcked(config), timeoutMs: config.redis_replicas_ack_timeout_ms })
   if (backend.mode === 'cluster') readiness.add('redis', backend.healthy)
   const broker = await createBroker({ config, nodeId, backend, counters, faults, hooks: security.hooks, log })
+  // QoS 1/2 acknowledgements wait for redis_min_replicas_acked replicas (cluster/replica-acks.ts)
+  backend.acks?.attach(broker)
   security.attach(broker)
   // cluster mode: registry heartbeat, will sweeper, re-sync after Redis outages (cluster/index.ts)
   const cluster = backend.links ? await attachCluster({ broker, links: backend.links, config, nodeId, log }) : undefined
@@ -82,6 +85,7 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   const bodyLimit = Math.ceil((config.max_packet_size * 4) / 3) + 64 * 1024 // a base64 payload of max_packet_size and the JSON around it
   const metrics = createMetrics({ broker, counters, sockets })
   registerShareMetrics(metrics, shared.router)
+  backend.acks?.register(metrics)
   const ops = await createOpsServer(readiness, metrics, log, [security.routes, api.plugin], bodyLimit, config.trusted_proxies)
   const http = ops.server
   // PROXY protocol header accepted only from trusted_proxies (listeners/proxy-protocol.ts)

@@ -4,7 +4,8 @@
  * admin endpoints. main.ts plugs the parts in; this file owns their wiring.
  */
 import type { Aedes, AedesOptions, Client } from 'aedes'
-import type { CulexConfig } from '../config/schema.js'
+import { clusterMode, type CulexConfig } from '../config/schema.js'
+import { targetOf } from '../cluster/redis-connect.js'
 import type { Logger } from '../log.js'
 import type { HotCounters } from '../ops/metrics.js'
 import type { OpsPlugin } from '../ops/http.js'
@@ -43,13 +44,13 @@ export interface Security {
 export class SecurityConfigError extends Error {}
 
 export function createSecurity({ config, log, counters, faults }: { config: CulexConfig; log: Logger; counters: HotCounters; faults: ClientFaults }): Security {
-  const cluster = config.redis_url !== undefined
+  const cluster = clusterMode(config)
   if (cluster && config.users_file) {
     throw new SecurityConfigError('users_file is for a single node: in cluster mode users live in Redis (culex user add <name> --redis URL)')
   }
   const state = new AuthState()
   const source: Source = cluster
-    ? startRedisSource(state, { url: config.redis_url!, aclFile: config.acl_file, log })
+    ? startRedisSource(state, { url: targetOf(config)!, aclFile: config.acl_file, log, connectionName: config.node_id ? `culex-${config.node_id}-auth` : undefined })
     : startFileSource(state, { usersFile: config.users_file, aclFile: config.acl_file, log })
 
   const backoff = { threshold: config.auth_fail_threshold, baseMs: config.auth_backoff_ms, maxMs: config.auth_backoff_max_ms }

@@ -14,6 +14,7 @@ import { EventEmitter } from 'node:events'
 import { existsSync, readFileSync, unwatchFile, watchFile } from 'node:fs'
 import type { Logger } from '../log.js'
 import { Acl, AclError } from './acl.js'
+import type { RedisTarget } from '../cluster/redis-connect.js'
 import { connectRedis, readAuthSnapshot, redactUrl, VERSION_KEY, writeAcl } from './store.js'
 import type { UserMap, UserRecord } from './users.js'
 import { UsersFileError, parseUsersFile } from './users.js'
@@ -100,9 +101,9 @@ export function startFileSource(state: AuthState, opts: { usersFile?: string; ac
 const POLL_MS = 250
 
 /** cluster: Redis, polled; never blocks start-up (the node answers CONNACK 3 until the first load) */
-export function startRedisSource(state: AuthState, opts: { url: string; aclFile?: string; log: Logger; pollMs?: number }): Source {
+export function startRedisSource(state: AuthState, opts: { url: string | RedisTarget; aclFile?: string; log: Logger; pollMs?: number; connectionName?: string }): Source {
   const { url, aclFile, log } = opts
-  const redis = connectRedis(url)
+  const redis = connectRedis(url, { connectionName: opts.connectionName })
   let lastError = ''
   redis.on('error', (err: Error) => {
     if (err.message !== lastError) log.warn({ redis: redactUrl(url), err: err.message }, 'auth: Redis link error')

@@ -11,7 +11,8 @@
  */
 import { readFileSync, renameSync, writeFileSync, existsSync, chmodSync } from 'node:fs'
 import { dirname, basename, join } from 'node:path'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
+import { connectRedis as connectTarget, parseTarget, redactTarget, type RedisTarget } from '../cluster/redis-connect.js'
 import { decodeUserRecord, encodeUserRecord, formatUsersFile, parseUsersFile, type UserRecord } from './users.js'
 
 export const USERS_KEY = 'culex:auth:users'
@@ -69,25 +70,19 @@ export class FileUserStore implements UserStore {
   async close(): Promise<void> {}
 }
 
-/** a Redis URL without its password, for messages */
-export function redactUrl(url: string): string {
+/** a Redis URL (or redis-sentinel:// target) without its password, for messages */
+export function redactUrl(url: string | RedisTarget): string {
   try {
-    const u = new URL(url)
-    if (u.password) u.password = '***'
-    return u.toString()
+    return redactTarget(typeof url === 'string' ? parseTarget(url) : url)
   } catch {
     return 'redis'
   }
 }
 
-export function connectRedis(url: string, opts: { lazy?: boolean; failFast?: boolean } = {}): Redis {
-  return new Redis(url, {
-    lazyConnect: opts.lazy ?? false,
-    // the CLI gives up quickly on an unreachable Redis; a node keeps retrying
-    maxRetriesPerRequest: opts.failFast ? 1 : null,
-    retryStrategy: opts.failFast ? () => null : (n: number) => Math.min(n * 200, 2000),
-    connectTimeout: 5000,
-  })
+/** through the one factory (cluster/redis-connect.ts): a redis:// URL or a Sentinel target */
+export function connectRedis(url: string | RedisTarget, opts: { lazy?: boolean; failFast?: boolean; connectionName?: string } = {}): Redis {
+  // the CLI gives up quickly on an unreachable Redis; a node keeps retrying
+  return connectTarget(typeof url === 'string' ? parseTarget(url) : url, opts)
 }
 
 export interface AuthSnapshot {
@@ -123,7 +118,7 @@ export class RedisUserStore implements UserStore {
   private lastError: string | undefined
   /** own connection unless one is lent (the REST API lends the node's data link; close() leaves it open) */
   private readonly borrowed: boolean
-  constructor(url: string, redis?: Redis) {
+  constructor(url: string | RedisTarget, redis?: Redis) {
     this.where = `Redis ${redactUrl(url)}`
     this.borrowed = redis !== undefined
     this.redis = redis ?? connectRedis(url, { failFast: true })

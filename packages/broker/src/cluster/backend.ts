@@ -2,12 +2,15 @@
  * Where a node keeps its state. Single node: Aedes' in-memory persistence and
  * emitter. Cluster mode (redis_url set): our cluster bus (bus.ts) routes
  * messages between nodes over Redis pub/sub and aedes-persistence-redis keeps subscriptions, sessions,
- * retained messages and wills, both over ioredis.
+ * retained messages and wills, both over ioredis. Every link comes from the one factory
+ * (redis-connect.ts): one server (redis_url) or the primary under Sentinel.
  */
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
+import { assertNotRedisCluster, connectRedis, redactTarget, type RedisTarget } from './redis-connect.js'
 import type { Logger } from '../log.js'
 import { createClusterPersistence } from './persistence.js'
 import type { ClusterLinks } from './index.js'
+import { ReplicaAcks } from './replica-acks.js'
 
 export interface Backend {
   mode: 'memory' | 'cluster'
@@ -19,6 +22,8 @@ export interface Backend {
   healthy(): boolean
   /** cluster mode: the three links and our persistence core (cluster/index.ts) */
   links?: ClusterLinks
+  /** redis_min_replicas_acked > 0: acknowledgements wait for the replicas (replica-acks.ts) */
+  acks?: ReplicaAcks
   close(): Promise<void>
 }
 
@@ -32,28 +37,59 @@ export interface BusFlow {
   onShed: () => void
 }
 
-export async function createBackend(redisUrl: string | undefined, log: Logger, nodeId = 'culex', flow?: BusFlow): Promise<Backend> {
-  if (!redisUrl) {
+export interface DurableOptions {
+  /** redis_min_replicas_acked */
+  minReplicas: number
+  /** redis_replicas_ack_timeout_ms */
+  timeoutMs: number
+}
+
+export async function createBackend(target: RedisTarget | undefined, log: Logger, nodeId = 'culex', flow?: BusFlow, durable?: DurableOptions): Promise<Backend> {
+  if (!target) {
     return { mode: 'memory', redis: [], healthy: () => true, close: async () => {} }
   }
   const { createClusterBus } = await import('./bus.js')
-  const options = { maxRetriesPerRequest: null, enableOfflineQueue: true, lazyConnect: false }
   // named links: `CLIENT LIST` in Redis shows which node and which role each connection is
-  const subConn = new Redis(redisUrl, { ...options, connectionName: `culex-${nodeId}-sub` })
-  const pubConn = new Redis(redisUrl, { ...options, connectionName: `culex-${nodeId}-pub` })
-  const dataConn = new Redis(redisUrl, { ...options, connectionName: `culex-${nodeId}-data` })
-  const redis = [subConn, pubConn, dataConn]
-  for (const [name, conn] of [['sub', subConn], ['pub', pubConn], ['data', dataConn]] as const) {
-    conn.on('error', (err: Error) => log.warn({ redis: name, err: err.message }, 'redis link error'))
+  const link = (role: string): Redis =>
+    connectRedis(target, { connectionName: `culex-${nodeId}-${role}`, extra: { maxRetriesPerRequest: null, enableOfflineQueue: true } })
+  const subConn = link('sub')
+  const pubConn = link('pub')
+  const dataConn = link('data')
+  const waitConn = durable && durable.minReplicas > 0 ? link('wait') : undefined
+  const redis = waitConn ? [subConn, pubConn, dataConn, waitConn] : [subConn, pubConn, dataConn]
+  // a link error repeats at every reconnect attempt (a failover, an outage): each message logged
+  // once per outage and link
+  const seen = new Map<string, Set<string>>()
+  for (const [name, conn] of [['sub', subConn], ['pub', pubConn], ['data', dataConn], ...(waitConn ? [['wait', waitConn] as const] : [])] as const) {
+    seen.set(name, new Set())
+    conn.on('error', (err: Error) => {
+      const s = seen.get(name)!
+      if (s.has(err.message)) return
+      s.add(err.message)
+      log.warn({ redis: name, err: err.message }, 'redis link error')
+    })
+    conn.on('ready', () => seen.get(name)!.clear())
   }
+  try {
+    await assertNotRedisCluster(dataConn, `Redis ${redactTarget(target)}`)
+  } catch (err) {
+    for (const r of redis) r.disconnect()
+    throw err
+  }
+  const acks = waitConn
+    ? new ReplicaAcks({ conn: waitConn, watch: [dataConn, pubConn], nodeId, min: durable!.minReplicas, timeoutMs: durable!.timeoutMs, log })
+    : undefined
   // our cluster bus, not mqemitter-redis, carries the messages (bus.ts says why)
   const mq = createClusterBus({
     sub: subConn,
     pub: pubConn,
+    // the pressure signal's own link (bus.ts says why)
+    control: link('control'),
     channel: 'culex:bus',
     ...flow,
     onError: (err) => log.warn({ err: err.message }, 'cluster bus error'),
     onHeld: (info) => log.info(info, 'cluster bus: held messages until every node had them'),
+    ...(acks ? { confirm: (packets, done) => acks.confirm(packets, done) } : {}),
   })
   // aedes-persistence-redis with our fixes for the cluster (see persistence.ts)
   const { persistence, core } = createClusterPersistence({ db: dataConn, sub: subConn, pub: pubConn, mq, log })
@@ -63,8 +99,10 @@ export async function createBackend(redisUrl: string | undefined, log: Logger, n
     persistence,
     redis,
     links: { sub: subConn, pub: pubConn, data: dataConn, core },
+    ...(acks ? { acks } : {}),
     healthy: () => redis.every((r) => r.status === 'ready'),
     close: async () => {
+      acks?.close()
       await core.destroy()
       // QUIT lets queued commands (e.g. wills published while closing) finish; give up after 1 s
       await Promise.all(

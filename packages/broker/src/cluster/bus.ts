@@ -46,6 +46,8 @@ type Done = (err?: Error | null) => void
 export interface BusOptions {
   sub: Redis
   pub: Redis
+  /** a third link, for the pressure signal only (made by the caller: cluster/redis-connect.ts) */
+  control: Redis
   /** Redis channel of the cluster (several clusters can share one Redis) */
   channel: string
   concurrency?: number
@@ -58,6 +60,8 @@ export interface BusOptions {
   onError?: (err: Error) => void
   /** batches were held until every node had them (after a Redis restart, a node's death) */
   onHeld?: (info: HeldEpisode) => void
+  /** after every node has a batch: hold it until Redis replicas have it too (replica-acks.ts) */
+  confirm?: (packets: BusPacket[], done: Done) => void
 }
 
 export type ClusterBus = MQEmitterApi
@@ -155,12 +159,13 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     const callbacks = waiters
     pending = []
     waiters = []
-    // done once every live node has the batch (bus-delivery.ts)
-    delivery.send(packets, (err) => {
+    const settle = (err?: Error | null): void => {
       if (err) for (const cb of callbacks) cb(err)
       else if (peersPressured()) for (const cb of callbacks) held.push(cb)
       else for (const cb of callbacks) cb()
-    })
+    }
+    // done once every live node has the batch (bus-delivery.ts), and the replicas (replica-acks.ts)
+    delivery.send(packets, (err) => (err || !opts.confirm ? settle(err) : opts.confirm(packets, settle)))
   }
 
   // once each and in order per origin, whatever order and how many times batches arrive
@@ -203,7 +208,7 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
   sweep.unref()
 
   // the pressure signal has a connection of its own (see above)
-  const ctl = sub.duplicate({ connectionName: `${(sub.options.connectionName ?? 'culex').replace(/-sub$/, '')}-control` })
+  const ctl = opts.control
   ctl.on('error', (err: Error) => onError(err))
   ctl.on('message', (ch: string, message: string) => {
     if (ch === control) onControl(message)

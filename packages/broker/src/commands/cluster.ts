@@ -3,13 +3,25 @@
  * HAProxy, see local-cluster/up.ts) and the live node list of any cluster.
  */
 import type { Command } from 'commander'
-import { Redis } from 'ioredis'
+import { connectRedis, parseTarget } from '../cluster/redis-connect.js'
 import { clusterUp, ClusterUpError } from '../local-cluster/up.js'
 import { clusterDown } from '../local-cluster/down.js'
 import { DEFAULT_DIR, alive, clusterRedisUrl, readState } from '../local-cluster/state.js'
 import { controlSocket, requestRestart } from '../local-cluster/control.js'
 import { listNodes, clientTotal } from '../cluster/registry.js'
 import { listGroups } from '../shared/redis-store.js'
+import { primaryPort } from '../local-cluster/ha-redis.js'
+import type { ClusterState } from '../local-cluster/state.js'
+
+/** a local cluster under Sentinel: which server is the primary now, which processes run */
+async function haLine(ha: NonNullable<ClusterState['redis_ha']>): Promise<string> {
+  const primary = await primaryPort({ primary: 0, replicas: [], sentinels: ha.sentinels })
+  const up = (kind: string): string => {
+    const all = ha.procs.filter((p) => p.kind === kind)
+    return `${all.filter((p) => alive(p.pid)).length} of ${all.length}`
+  }
+  return `redis under Sentinel (${ha.master_name}): primary ${primary ? `127.0.0.1:${primary}` : 'unknown (no sentinel answers)'}; redis-server ${up('redis')} running, redis-sentinel ${up('sentinel')} running`
+}
 
 const int = (name: string) => (v: string): number => {
   const n = Number(v)
@@ -36,6 +48,8 @@ export function registerCluster(program: Command): void {
     .option('--stats-port <port>', 'HAProxy stats page', int('--stats-port'), 8404)
     .option('--api-port <port>', 'HAProxy: admin REST API and dashboard over HTTPS', int('--api-port'), 9443)
     .option('--redis-port <port>', 'redis-server port (default: any free port)', int('--redis-port'))
+    .option('--redis-replicas <n>', 'high availability: a Redis primary with N replicas under three redis-sentinel processes, instead of one redis-server', int('--redis-replicas'), 0)
+    .option('--sentinel-down-after-ms <ms>', 'with --redis-replicas: Sentinel down-after-milliseconds (failover-timeout is 5 x it, at least 20 s)', int('--sentinel-down-after-ms'), 2000)
     .option('--bind <address>', 'address HAProxy listens on (0.0.0.0 to let other machines in)', '127.0.0.1')
     .option('--dir <dir>', 'folder for state, Redis data (AOF), certificates and logs', DEFAULT_DIR)
     .option('--cert-host <name>', 'extra host name or address for the server certificate (made on first use)')
@@ -71,6 +85,8 @@ export function registerCluster(program: Command): void {
           logLevel: opts.logLevel as string,
           healthCheckMs: Math.max(100, opts.healthCheckMs as number),
           restartDelayMs: Math.max(100, opts.restartDelayMs as number),
+          redisReplicas: opts.redisReplicas as number,
+          sentinelDownAfterMs: Math.max(100, opts.sentinelDownAfterMs as number),
           out,
         })
       } catch (err) {
@@ -124,7 +140,7 @@ export function registerCluster(program: Command): void {
   cluster
     .command('status')
     .description('live nodes of a cluster and their client counts')
-    .option('--redis <url>', 'Redis URL of the cluster (default: CULEX_REDIS_URL, else the cluster in --dir)')
+    .option('--redis <url>', 'Redis URL of the cluster, or redis-sentinel://host:port,.../master-name (default: CULEX_REDIS_URL, else the cluster in --dir)')
     .option('--dir <dir>', 'folder of a `culex cluster up` cluster', DEFAULT_DIR)
     .option('--json', 'print JSON')
     .action(async (opts: { redis?: string; dir: string; json?: boolean }) => {
@@ -133,7 +149,7 @@ export function registerCluster(program: Command): void {
         process.stderr.write(`culex cluster status: no Redis URL: pass --redis redis://host:port, set CULEX_REDIS_URL, or run it where \`culex cluster up\` runs (--dir ${opts.dir})\n`)
         process.exit(2)
       }
-      const db = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 3000, retryStrategy: () => null })
+      const db = connectRedis(parseTarget(url), { lazy: true, failFast: true })
       db.on('error', () => {})
       try {
         await db.connect()
@@ -154,6 +170,8 @@ export function registerCluster(program: Command): void {
           }
           const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
           process.stdout.write(`cluster at ${url}: ${live.length} live node${live.length === 1 ? '' : 's'}, ${clients} client${clients === 1 ? '' : 's'}\n`)
+          const ha = opts.redis || process.env.CULEX_REDIS_URL ? undefined : readState(opts.dir)?.redis_ha
+          if (ha) process.stdout.write(`${await haLine(ha)}\n`)
           for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`)
         }
         db.disconnect()

@@ -9,6 +9,7 @@
 import { isIP } from 'node:net'
 import { z } from 'zod'
 import { STRATEGIES } from '../shared/strategy.js'
+import { parseHostPort } from '../cluster/redis-connect.js'
 
 const port = z.coerce.number().int().min(0).max(65535)
 const host = z.string().min(1)
@@ -66,6 +67,13 @@ export const KEYS = [
   { key: 'http_host', type: host.optional(), doc: 'Address of the ops HTTP server (health, metrics, admin)', defaultDoc: 'same as host' },
   { key: 'http_port', type: port, default: 9100, doc: 'Ops HTTP port: /healthz /readyz /metrics' },
   { key: 'redis_url', type: redisUrl.optional(), doc: 'Redis URL; set = cluster mode (shared sessions, retained, routing)', defaultDoc: 'unset (single node, in memory)' },
+  // high availability (issue 13): a primary with replicas under Sentinel; docs/cluster.md "High availability"
+  { key: 'redis_sentinels', type: list.refine((a) => a.every((s) => parseHostPort(s) !== undefined), 'each entry must be host:port, e.g. 127.0.0.1:26379'), default: [], doc: 'Redis Sentinel addresses (host:port, comma separated); set = cluster mode on the primary they name (redis_master_name), followed across failovers. Excludes redis_url' },
+  { key: 'redis_master_name', type: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only (1-64)').optional(), doc: 'Name of the primary the sentinels monitor (their `sentinel monitor NAME ...`); needed with redis_sentinels', defaultDoc: 'unset' },
+  { key: 'redis_sentinel_password', type: z.string().min(1).optional(), doc: 'Password of the sentinels (their requirepass)', defaultDoc: 'unset', secret: true },
+  { key: 'redis_password', type: z.string().min(1).optional(), doc: 'Password of the Redis servers under Sentinel (with redis_url, put it in the URL)', defaultDoc: 'unset', secret: true },
+  { key: 'redis_min_replicas_acked', type: nonNegativeInt.max(16).optional(), doc: 'Replicas that must have a QoS 1/2 message (Redis WAIT, once per batch) before its PUBACK/PUBREC leaves, so a failover cannot lose it; 0 = do not wait', defaultDoc: '1 with redis_sentinels, else 0' },
+  { key: 'redis_replicas_ack_timeout_ms', type: positiveInt.max(60000), default: 500, doc: 'Longest wait for redis_min_replicas_acked; then the acknowledgement leaves anyway, counted in culex_replica_ack_timeouts_total and logged once per episode' },
   { key: 'node_id', type: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only (1-64)').optional(), doc: 'Node id in logs, metrics and the cluster registry', defaultDoc: 'hostname-pid' },
   { key: 'log_level', type: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', doc: 'pino log level' },
   { key: 'grace_period_ms', type: positiveInt, default: 10000, doc: 'Shutdown grace period on SIGTERM/SIGINT (after drain_ms) before a forced exit' },
@@ -120,7 +128,28 @@ function shapeOf(): Record<string, z.ZodType> {
   return shape
 }
 
-export const configSchema = z.strictObject(shapeOf()) as unknown as z.ZodType<CulexConfig>
+/** settings that are valid one by one but not together; the issue names the key to change */
+function crossCheck(c: Record<string, unknown>, ctx: z.RefinementCtx): void {
+  const problem = (key: string, message: string): void => void ctx.addIssue({ code: 'custom', path: [key], message })
+  const sentinels = (c.redis_sentinels as string[] | undefined)?.length ?? 0
+  if (sentinels > 0 && c.redis_url !== undefined) problem('redis_sentinels', 'set either redis_url (one Redis server) or redis_sentinels (a primary under Sentinel), not both')
+  if (sentinels > 0 && c.redis_master_name === undefined) problem('redis_master_name', 'needed with redis_sentinels: the name the sentinels monitor the primary under')
+  for (const k of ['redis_master_name', 'redis_sentinel_password'] as const) {
+    if (sentinels === 0 && c[k] !== undefined) problem(k, 'only means something with redis_sentinels')
+  }
+  if (sentinels === 0 && c.redis_password !== undefined) problem('redis_password', c.redis_url !== undefined ? 'with redis_url, put the password in the URL (redis://:PASSWORD@host:6379)' : 'only means something with redis_sentinels')
+  if (sentinels === 0 && c.redis_url === undefined && ((c.redis_min_replicas_acked as number | undefined) ?? 0) > 0) {
+    problem('redis_min_replicas_acked', 'needs Redis (redis_url or redis_sentinels): a single node in memory has no replicas')
+  }
+}
+
+export const configSchema = z.strictObject(shapeOf()).superRefine(crossCheck) as unknown as z.ZodType<CulexConfig>
+
+/** redis_min_replicas_acked, its default resolved: 1 under Sentinel, else 0 */
+export const minReplicasAcked = (c: CulexConfig): number => c.redis_min_replicas_acked ?? (c.redis_sentinels.length > 0 ? 1 : 0)
+
+/** cluster mode: Redis set one way or the other */
+export const clusterMode = (c: CulexConfig): boolean => c.redis_url !== undefined || c.redis_sentinels.length > 0
 
 export type CulexConfig = {
   [E in Entry as KeyOf<E>]: E extends { default: unknown } ? z.output<E['type']> : z.output<E['type']> | undefined

@@ -1,6 +1,6 @@
 /** Small process helpers for the local cluster: find binaries, spawn to log files, stop in order. */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { accessSync, constants, openSync, closeSync, readFileSync } from 'node:fs'
+import { accessSync, constants, openSync, closeSync, readFileSync, statSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { delimiter, join } from 'node:path'
 import { alive } from './state.js'
@@ -136,3 +136,13 @@ export async function redisPing(host: string, port: number): Promise<boolean> {
     s.on('error', () => resolve(false))
   })
 }
+
+/** size of a file, 0 when it does not exist */
+export function fileSize(file: string): number {
+  try {
+    return statSync(file).size
+  } catch {
+    return 0
+  }
+}
+

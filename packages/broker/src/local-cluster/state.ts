@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import type { HaEntry } from './ha-redis.js'
 
 export const DEFAULT_DIR = '.culex'
 
@@ -16,6 +17,8 @@ export interface ClusterState {
   dir: string
   redis_url: string
   redis: { pid: number; port: number; dir: string }
+  /** --redis-replicas: the primary, replicas and sentinels (redis_url is then redis-sentinel://...) */
+  redis_ha?: { master_name: string; sentinels: number[]; procs: HaEntry[] }
   haproxy?: { pid: number; config: string; bind: string; mqtt_port: number; tls_port: number; wss_port: number; stats_port: number; api_port?: number }
   /** pid: the node's current process (the supervisor restarts a node that dies); restarts: how often it did */
   nodes: Array<{ id: string; pid: number; mqtt?: number; ws?: number; http?: number; log: string; restarts?: number }>

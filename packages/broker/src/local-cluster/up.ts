@@ -8,18 +8,22 @@
  * nodes (gracefully), then Redis.
  */
 import type { Server } from 'node:http'
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { ensureAdminToken } from './admin-token.js'
 import { isAbsolute, join, relative, resolve } from 'node:path'
 import { findAssets } from './assets.js'
 import { ensureCerts } from './certs.js'
 import { checkHaproxyConfig, renderHaproxyFile } from './haproxy.js'
-import { INSTALL_LINE, aliveAs, assertPortFree, freePort, redisPing, spawnLogged, stopPid, waitUntil, which } from './procs.js'
-import { readState, removeState, writeState, alive, type ClusterState } from './state.js'
+import { INSTALL_LINE, assertPortFree, fileSize, freePort, redisPing, spawnLogged, stopPid, waitUntil, which } from './procs.js'
+import { readState, writeState, alive, removeState, type ClusterState } from './state.js'
+import { reapStale } from './down.js'
+import { printReady } from './banner.js'
 import { Supervised, type SupervisedSpec } from './supervisor.js'
 import { haproxyServers, httpStatus, readyLine, tail } from './probe.js'
 import { startControl } from './control.js'
 import { rollingRestart } from './rolling.js'
+import { startHaRedis, type HaRedis } from './ha-redis.js'
+import { DEFAULT_TIMINGS, MASTER_NAME } from './sentinel.js'
 
 export class ClusterUpError extends Error {}
 
@@ -44,6 +48,10 @@ export interface UpOptions {
   healthCheckMs?: number
   /** first restart delay of a process that died (doubles on each quick failure, up to 30 s) */
   restartDelayMs?: number
+  /** > 0: a primary with this many replicas under three sentinels instead of one redis-server (ha-redis.ts) */
+  redisReplicas?: number
+  /** Sentinel's down-after-milliseconds (failover-timeout: 5 x it, at least 20 s) */
+  sentinelDownAfterMs?: number
   /** stdout lines */
   out: (line: string) => void
 }
@@ -96,6 +104,7 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
   const host = o.bind === '0.0.0.0' || o.bind === '::' ? '127.0.0.1' : o.bind
   const statsCsv = `http://${host}:${o.statsPort}/;csv`
   let redis: Supervised | undefined
+  let ha: HaRedis | undefined
   let haproxy: Supervised | undefined
   const nodes: Array<{ id: string; sup: Supervised }> = []
   let control: Server | undefined
@@ -115,12 +124,14 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
   // the state file follows every (re)start: pids, restart counts
   const changed = (): void => {
     if (redis) state.redis.pid = redis.pid ?? 0
+    if (ha) state.redis_ha = { master_name: MASTER_NAME, sentinels: ha.ports.sentinels, procs: ha.entries() }
     if (haproxy && state.haproxy) state.haproxy.pid = haproxy.pid ?? 0
     for (const n of nodes) Object.assign(state.nodes.find((e) => e.id === n.id)!, { pid: n.sup.pid ?? 0, restarts: n.sup.restarts })
     if (!stopping) writeState(state)
   }
   const supervise = (spec: SupervisedSpec): Supervised => new Supervised({ ...spec, log: show(spec.log) }, { stopping: () => stopping, out: o.out, changed, backoffFirstMs: o.restartDelayMs })
 
+  const haSups = (): Supervised[] => (ha?.procs ?? []).map((p) => p.sup)
   const stop = async (reason: string): Promise<void> => {
     if (stopping) return stopped
     stopping = true
@@ -130,12 +141,14 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
     } catch {
       /* folder gone */
     }
-    for (const c of [haproxy, ...nodes.map((n) => n.sup), redis]) c?.cancel()
+    for (const c of [haproxy, ...nodes.map((n) => n.sup), redis, ...haSups()]) c?.cancel()
     control?.close()
     await stopPid(haproxy?.pid, 3000)
     // SIGINT: no drain (HAProxy is gone already); the node still closes its clients and persistence cleanly
     await Promise.all(nodes.map((n) => stopPid(n.sup.pid, 12_000, 'SIGINT')))
     await stopPid(redis?.pid, 10_000)
+    // the sentinels first: a primary stopping before them would be failed over
+    for (const kind of ['sentinel', 'redis'] as const) await Promise.all((ha?.procs ?? []).filter((p) => p.spec.kind === kind).map((p) => stopPid(p.sup.pid, 10_000)))
     removeState(dir)
     o.out('culex cluster stopped')
     resolveStopped()
@@ -151,13 +164,21 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
     state.admin_token_file = adminToken.file
     const nodeEnv = { ...process.env, CULEX_ADMIN_TOKEN: adminToken.token }
 
+    // ---- Redis under Sentinel (--redis-replicas N): primary, replicas, three sentinels
+    if (o.redisReplicas) {
+      const downAfterMs = o.sentinelDownAfterMs ?? DEFAULT_TIMINGS.downAfterMs
+      ha = await startHaRedis({ dir: redisDir, logs, replicas: o.redisReplicas, timings: { downAfterMs, failoverTimeoutMs: Math.max(20_000, 5 * downAfterMs) }, supervise })
+      state.redis_url = ha.target
+      state.redis = { pid: ha.procs[0]!.sup.pid ?? 0, port: ha.ports.primary, dir: redisDir }
+      changed()
+    }
     // ---- redis-server, AOF on (restarted with the same arguments if it dies: it replays the AOF)
     const redisPort = o.redisPort ?? (await freePort('127.0.0.1'))
     const redisLog = join(logs, 'redis.log')
     const redisArgs = ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', redisDir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--daemonize', 'no', '--protected-mode', 'yes']
-    state.redis = { pid: 0, port: redisPort, dir: redisDir }
-    state.redis_url = `redis://127.0.0.1:${redisPort}`
-    redis = supervise({
+    if (!ha) state.redis = { pid: 0, port: redisPort, dir: redisDir }
+    if (!ha) state.redis_url = `redis://127.0.0.1:${redisPort}`
+    redis = ha ? undefined : supervise({
       name: 'redis-server',
       log: redisLog,
       spawn: () => spawnLogged(which('redis-server')!, redisArgs, redisLog),
@@ -166,7 +187,7 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
           proc.exitCode !== null ? `redis-server exited at start; see ${show(redisLog)}` : undefined,
         ),
     })
-    await redis.start()
+    await redis?.start()
 
     // ---- nodes: port 0 at the first start, the same ports at every restart (HAProxy's config names them)
     for (let i = 1; i <= o.nodes; i++) {
@@ -187,7 +208,7 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
             const args = [
               assets.cli, 'start',
               ...(o.nodeConfig ? ['--config', resolve(o.nodeConfig)] : []),
-              '--redis-url', state.redis_url, '--node-id', id, '--host', '127.0.0.1',
+              ...(ha ? ha.flags : ['--redis-url', state.redis_url]), '--node-id', id, '--host', '127.0.0.1',
               '--mqtt-port', String(n.mqtt ?? 0), '--ws-port', String(n.ws ?? 0), '--http-port', String(n.http ?? 0),
               '--trusted-proxies', '127.0.0.1', '--keepalive-max-s', String(o.keepaliveMaxS), '--log-level', nodeLogLevel(o.logLevel),
               '--drain-ms', String(drainMs),
@@ -268,17 +289,7 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
     // ---- ready
     state.status = 'ready'
     writeState(state)
-    o.out(`culex cluster: redis   ${state.redis_url}  (AOF in ${show(redisDir)}, log ${show(redisLog)})`)
-    for (const n of state.nodes) {
-      o.out(`culex cluster: ${n.id.padEnd(8)} mqtt 127.0.0.1:${n.mqtt}  ws 127.0.0.1:${n.ws}/mqtt  http http://127.0.0.1:${n.http}/readyz  (pid ${n.pid}, log ${show(n.log)})`)
-    }
-    o.out(`culex cluster: MQTT    mqtt://${host}:${o.mqttPort}`)
-    o.out(`culex cluster: MQTTS   mqtts://${host}:${o.tlsPort}  (CA ${show(certs.ca)})`)
-    o.out(`culex cluster: WSS     wss://${host}:${o.wssPort}/mqtt`)
-    o.out(`culex cluster: stats   http://${host}:${o.statsPort}/`)
-    o.out(`culex cluster: API     https://${host}:${o.apiPort}/api/v1  dashboard https://${host}:${o.apiPort}/dashboard/  (admin token ${adminToken.file ? `in ${show(adminToken.file)}` : 'from CULEX_ADMIN_TOKEN'})`)
-    o.out(`culex cluster: anonymous clients ${o.allowAnonymous === true ? 'allowed' : o.allowAnonymous === false ? 'refused' : o.nodeConfig || process.env.CULEX_ALLOW_ANONYMOUS ? 'as the node config / CULEX_ALLOW_ANONYMOUS says' : 'refused (add the first user: culex user add NAME)'}; state in ${show(join(dir, 'cluster.json'))}`)
-    o.out(`culex cluster: processes that die are restarted (same id and ports); rolling restart: culex cluster restart --dir ${show(dir)}`)
+    printReady({ o, state, ha, certs, host, dir, redisDir, redisLog, show, adminTokenFile: adminToken.file })
     o.out(`culex cluster ready: ${o.nodes} node${o.nodes === 1 ? '' : 's'} (stop with Ctrl-C or: culex cluster down --dir ${show(dir)})`)
   } catch (err) {
     await stop('start-up failed')
@@ -286,7 +297,7 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
   }
   const kill = (): void => {
     stopping = true
-    for (const c of [haproxy, ...nodes.map((n) => n.sup), redis]) {
+    for (const c of [haproxy, ...nodes.map((n) => n.sup), redis, ...haSups()]) {
       c?.cancel()
       try {
         if (c?.pid) process.kill(c.pid, 'SIGKILL')
@@ -297,24 +308,6 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
     removeState(dir)
   }
   return { stop, kill, stopped }
-}
-
-function fileSize(file: string): number {
-  try {
-    return statSync(file).size
-  } catch {
-    return 0
-  }
-}
-
-/** a supervisor that died without cleaning up may have left its children: stop those still running */
-export async function reapStale(s: ClusterState): Promise<void> {
-  const stops: Array<Promise<void>> = []
-  if (aliveAs(s.haproxy?.pid, 'haproxy')) stops.push(stopPid(s.haproxy!.pid, 3000))
-  for (const n of s.nodes) if (aliveAs(n.pid, 'cli.js')) stops.push(stopPid(n.pid, 12_000, 'SIGINT'))
-  await Promise.all(stops)
-  if (aliveAs(s.redis?.pid, 'redis-server')) await stopPid(s.redis.pid, 10_000)
-  removeState(s.dir)
 }
 
 /** cluster up finds a node's listeners in its `culex ready` line, logged at info: never start a node quieter than that */

@@ -93,8 +93,8 @@ describe('cluster files', () => {
     for (const p of ['1883', '8883', '8443', '8404', '9443']) expect(stdout).toMatch(new RegExp(`published: ${p}|${p}:${p}`))
     expect(stdout).toMatch(/haproxy\.cfg:\/usr\/local\/etc\/haproxy\/haproxy\.cfg/)
     expect(stdout).toMatch(/certs:\/usr\/local\/etc\/haproxy\/certs/)
-    // supervision: Docker restarts every service that dies; a stopping broker drains before Docker's SIGKILL
-    expect(stdout.match(/restart: unless-stopped/g)?.length).toBe(7) // with the observability profile's two
+    // supervision: Docker restarts every service that dies (5, the 2 of profile "observability" and the 5 of profile "ha": docker-compose 1.29 lists them too); a stopping broker drains before Docker's SIGKILL
+    expect(stdout.match(/restart: unless-stopped/g)?.length).toBe(12)
     expect(stdout.match(/CULEX_DRAIN_MS: ['"]?6000/g)?.length).toBe(3)
     expect(stdout.match(/stop_grace_period: 20s/g)?.length).toBe(3)
   })
@@ -114,6 +114,18 @@ describe('cluster files', () => {
     }
     const provisioned = readFileSync(join(REPO_ROOT, 'ops', 'grafana', 'provisioning', 'dashboards', 'culex.yml'), 'utf8')
     expect(provisioned).toContain('path: /var/lib/grafana/dashboards')
+  })
+
+  it('docker-compose.yml profile "ha" (with docker/ha.env) passes `docker-compose config`: the primary, two replicas, three sentinels, brokers pointed at the sentinels', async () => {
+    const { stdout } = await run('docker-compose', ['-f', join(REPO_ROOT, 'docker-compose.yml'), '--profile', 'ha', '--env-file', join(REPO_ROOT, 'docker', 'ha.env'), 'config'], { cwd: REPO_ROOT })
+    for (const s of ['redis-replica1', 'redis-replica2', 'sentinel1', 'sentinel2', 'sentinel3']) expect(stdout).toContain(`${s}:`)
+    expect(stdout.match(/--replicaof/g)?.length).toBe(2)
+    expect(stdout.match(/sentinel\s+monitor\s+culex\s+172\.28\.0\.20\s+6379\s+2/g)?.length).toBe(3)
+    expect(stdout.match(/CULEX_REDIS_SENTINELS: 172\.28\.0\.31:26379,172\.28\.0\.32:26379,172\.28\.0\.33:26379/g)?.length).toBe(3)
+    expect(stdout.match(/CULEX_REDIS_MASTER_NAME: culex/g)?.length).toBe(3)
+    // the node ignores an empty variable: no redis_url next to the sentinels
+    expect(stdout.match(/CULEX_REDIS_URL: ''/g)?.length).toBe(3)
+    expect(stdout.match(/restart: unless-stopped/g)?.length).toBe(12)
   })
 
   it('docker/Dockerfile is multi-stage, runs as a non-root user and checks /readyz', () => {

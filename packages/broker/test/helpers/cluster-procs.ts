@@ -148,9 +148,10 @@ export function logLines(text: string): Array<Record<string, unknown>> {
 /** short heartbeat and sweep so will tests stay quick */
 export const FAST = ['--heartbeat-interval-ms', '300', '--will-sweep-interval-ms', '200']
 
-export async function startNode(redisUrl: string, id: string, extra: string[] = []): Promise<TestNode> {
+/** `redis`: a redis:// URL, or the flags that name Redis (e.g. --redis-sentinels ... --redis-master-name ...) */
+export async function startNode(redis: string | string[], id: string, extra: string[] = []): Promise<TestNode> {
   const args = [
-    CLI, 'start', '--redis-url', redisUrl, '--node-id', id, '--host', '127.0.0.1',
+    CLI, 'start', ...(Array.isArray(redis) ? redis : ['--redis-url', redis]), '--node-id', id, '--host', '127.0.0.1',
     '--mqtt-port', '0', '--ws-port', '0', '--http-port', '0', '--log-level', 'debug', '--grace-period-ms', '3000', '--allow-anonymous', 'true', ...extra,
   ]
   const proc = spawnProc(process.execPath, args)

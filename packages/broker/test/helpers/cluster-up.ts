@@ -19,6 +19,7 @@ export interface ClusterJson {
   status: string
   redis_url: string
   redis: { pid: number; port: number }
+  redis_ha?: { master_name: string; sentinels: number[]; procs: Array<{ name: string; kind: string; port: number; pid: number }> }
   haproxy: { pid: number; config: string }
   nodes: Array<{ id: string; pid: number; mqtt: number; ws: number; http: number; log: string; restarts?: number }>
   certs: { ca: string; pem: string }
@@ -39,7 +40,7 @@ export async function clusterUp(nodes: number, extra: string[] = ['--allow-anony
   const readPids = (): void => {
     try {
       const s = state()
-      pids = [s.haproxy?.pid, ...s.nodes.map((n) => n.pid), s.redis.pid].filter((p): p is number => !!p)
+      pids = [s.haproxy?.pid, ...s.nodes.map((n) => n.pid), s.redis.pid, ...(s.redis_ha?.procs ?? []).map((p) => p.pid)].filter((p): p is number => !!p)
     } catch {
       /* not written yet */
     }

@@ -2,7 +2,9 @@
  * The chaos suite's cluster: `culex cluster up` with 3 nodes (real redis-server with AOF, real
  * HAProxy, health checks every 300 ms so a drain takes ~1 s), and the faults done to it.
  */
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
+import { connectRedis, parseTarget } from '../../../src/cluster/redis-connect.js'
+import { primaryPort } from '../../../src/local-cluster/ha-redis.js'
 import { clusterUp, type UpCluster } from '../../helpers/cluster-up.js'
 import { waitFor } from '../../helpers/wait.js'
 import { redisPing } from '../../../src/local-cluster/procs.js'
@@ -22,6 +24,8 @@ export interface ChaosCluster {
   killNode(id: string): Promise<void>
   /** kill -9 redis-server; resolves once the supervisor restarted it (same arguments, AOF replayed) */
   killRedis(): Promise<void>
+  /** --redis-replicas: kill -9 the primary; resolves with the port of the one Sentinel promoted, once every node is ready again */
+  killPrimary(): Promise<{ from: number; to: number }>
   close(): Promise<void>
 }
 
@@ -38,7 +42,8 @@ async function ready(url: string): Promise<boolean> {
 export async function chaosCluster(extra: string[] = []): Promise<ChaosCluster> {
   const up = await clusterUp(3, ['--allow-anonymous', 'true', '--health-check-ms', '300', ...extra])
   const s0 = up.state()
-  const db = new Redis(s0.redis_url, { maxRetriesPerRequest: null })
+  // a redis:// URL, or redis-sentinel://... with --redis-replicas (the data follows the primary)
+  const db = connectRedis(parseTarget(s0.redis_url), { extra: { maxRetriesPerRequest: null } })
   db.on('error', () => {})
   const node = (id: string): (typeof s0.nodes)[number] => up.state().nodes.find((n) => n.id === id)!
   return {
@@ -73,6 +78,23 @@ export async function chaosCluster(extra: string[] = []): Promise<ChaosCluster> 
         return s.redis.pid !== pid && s.redis.pid > 0 && (await redisPing('127.0.0.1', s.redis.port))
       }, 30_000, 'redis-server restarted by cluster up')
       await waitFor(async () => (await Promise.all(s0.nodes.map((n) => ready(`http://127.0.0.1:${node(n.id).http}/readyz`)))).every(Boolean), 30_000, 'every node ready again')
+    },
+    async killPrimary() {
+      const ha = up.state().redis_ha
+      if (!ha) throw new Error('not a --redis-replicas cluster')
+      const sentinels = { primary: 0, replicas: [], sentinels: ha.sentinels }
+      const from = (await primaryPort(sentinels))!
+      process.kill(ha.procs.find((p) => p.port === from)!.pid, 'SIGKILL')
+      // every sentinel names the same new primary (under load a first promotion can time out and
+      // another replica be promoted)
+      let to = from
+      await waitFor(async () => {
+        const seen = await Promise.all(ha.sentinels.map((p) => primaryPort({ primary: 0, replicas: [], sentinels: [p] })))
+        to = seen[0] ?? from
+        return seen.every((p) => p === to) && to !== from
+      }, 60_000, 'Sentinel to promote a replica')
+      await waitFor(async () => (await Promise.all(s0.nodes.map((n) => ready(`http://127.0.0.1:${node(n.id).http}/readyz`)))).every(Boolean), 30_000, 'every node ready again')
+      return { from, to }
     },
     async close() {
       db.disconnect()

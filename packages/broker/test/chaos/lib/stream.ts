@@ -64,11 +64,15 @@ export class Stream {
     return this.nextSeq - this.ackCount - this.failCount
   }
 
+  /** called at each first PUBACK (a scenario times its outage by it) */
+  onAcked?: (seq: number) => void
+
   acked(seq: number): void {
     const f = this.flags[seq]!
     if (f & ACKED) return
     this.flags[seq] = f | ACKED
     this.ackCount++
+    this.onAcked?.(seq)
     if (f & RECEIVED) this.ackedReceived++
   }
 

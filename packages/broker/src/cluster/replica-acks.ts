@@ -1,0 +1,192 @@
+/**
+ * Acknowledged writes on replicas (issue 13). Replication from a Redis primary to its replicas
+ * is asynchronous: a QoS 1/2 message written to the primary (offline session queues, retained,
+ * a QoS 2 message awaiting PUBREL) and acknowledged to its publisher can be missing on the
+ * replica Sentinel promotes when the primary dies. With `redis_min_replicas_acked` N > 0 the
+ * cluster bus (bus.ts) holds the emit callbacks of a batch holding QoS 1/2 messages, and with
+ * them the PUBACK (broker/puback-after-publish.ts waits for the end of the publish) and the
+ * PUBREC (Aedes writes it after the publish) [MQTT-4.3.2-2] [MQTT-4.3.3-2], until
+ * `WAIT N timeout` says N replicas have every write made before it.
+ *
+ * - One WAIT per batch, not per message: batches that complete while a WAIT is out share the
+ *   next one. WAIT covers the writes of the connection that sends it, and the replication
+ *   offset is one for the whole server, so this node's `-wait` link first writes a small key
+ *   of its own (SET culex:ack:<node>): that write comes after every write the data link had
+ *   an answer for, and WAIT covers it. The data link is never blocked by a WAIT.
+ * - A replica down: WAIT answers after `timeout` with fewer replicas. The acknowledgement
+ *   leaves anyway (availability first: one replica down must not stop the cluster), counted
+ *   in culex_replica_ack_timeouts_total (per WAIT) and logged once per episode at warn, and
+ *   once at info when the replicas acknowledge again.
+ * - A failover: a write the old primary answered may never have reached the new one, and a
+ *   WAIT resent to the new primary by ioredis would vouch for it. So every QoS 1/2 publish
+ *   notes the link epoch (+1 at every close of the data, bus publisher or wait link) when it
+ *   starts (broker.publish); a batch holding a publish that started in an earlier epoch, or
+ *   whose WAIT crossed a close, fails: its publishers get no PUBACK, Aedes closes their
+ *   connections, and they send the message again, to the new primary.
+ */
+import type { Aedes } from 'aedes'
+import type { Redis } from 'ioredis'
+import { Counter, type Registry } from 'prom-client'
+import type { Logger } from '../log.js'
+
+type Done = (err?: Error | null) => void
+interface Stamped {
+  qos?: number
+  brokerId?: string
+  brokerCounter?: number | string
+}
+
+export interface ReplicaAcksOptions {
+  /** a link of its own (culex-<node>-wait): WAIT blocks the connection it is sent on */
+  conn: Redis
+  /** links whose drop may lose answered writes (data, bus publisher) */
+  watch: Redis[]
+  nodeId: string
+  min: number
+  timeoutMs: number
+  log: Logger
+}
+
+export class ReplicaAcks {
+  /** WAITs answered with fewer than `min` replicas */
+  timeouts = 0
+  /** batches failed because a link dropped under them (their publishers send again) */
+  failed = 0
+  private epoch = 0
+  /** publish start epochs by `<brokerId>:<brokerCounter>` */
+  private readonly starts = new Map<string, number>()
+  private queue: Array<{ epoch: number; done: Done }> = []
+  private inFlight = false
+  private degradedSince: number | undefined
+  private degradedWaits = 0
+  private closed = false
+  private readonly key: string
+
+  private readonly unwatch: Array<() => void> = []
+
+  constructor(private readonly o: ReplicaAcksOptions) {
+    this.key = `culex:ack:${o.nodeId}`
+    // a new epoch when a link that was ready drops (its answered writes may be lost); the failed
+    // attempts to reconnect that follow sent nothing (ioredis queues commands meanwhile)
+    for (const c of [o.conn, ...o.watch]) {
+      let wasReady = c.status === 'ready'
+      const ready = (): void => void (wasReady = true)
+      const close = (): void => {
+        if (wasReady) this.epoch++
+        wasReady = false
+      }
+      c.on('ready', ready)
+      c.on('close', close)
+      this.unwatch.push(() => {
+        c.off('ready', ready)
+        c.off('close', close)
+      })
+    }
+  }
+
+  /**
+   * Note the epoch at which each QoS 1/2 publish starts. Aedes internals: broker.publish is
+   * the entry of every publish; it makes the message's Packet (aedes-packet: brokerCounter =
+   * ++broker.counter) synchronously, so broker.counter + 1 before the call names it.
+   */
+  attach(broker: Aedes): void {
+    const b = broker as unknown as { id: string; counter: number; publish(packet: Stamped, client: unknown, done?: Done): void }
+    const publish = b.publish.bind(b)
+    b.publish = (packet, client, done) => {
+      if (typeof client === 'function') return b.publish(packet, null, client as Done)
+      if (!packet || !(Number(packet.qos) > 0)) return publish(packet, client, done)
+      // the id the message will have: its own (a will, a re-publish), else the next counter (aedes-packet)
+      const key = packet.brokerId && packet.brokerCounter ? `${packet.brokerId}:${Number(packet.brokerCounter)}` : `${b.id}:${b.counter + 1}`
+      this.starts.set(key, this.epoch)
+      publish(packet, client, (err) => {
+        this.starts.delete(key)
+        done?.(err)
+      })
+    }
+  }
+
+  /** the bus calls this for a batch Redis handed to every node: done once replicas have it */
+  confirm(packets: Stamped[], done: Done): void {
+    if (this.closed) return done()
+    let epoch = this.epoch
+    let durable = false
+    for (const p of packets) {
+      if (!(Number(p.qos) > 0)) continue
+      durable = true
+      const start = this.starts.get(`${p.brokerId}:${Number(p.brokerCounter)}`)
+      if (start !== undefined && start < epoch) epoch = start
+    }
+    if (!durable) return done()
+    this.queue.push({ epoch, done })
+    if (!this.inFlight) this.next()
+  }
+
+  private next(): void {
+    const batch = this.queue
+    if (batch.length === 0 || this.closed) return
+    this.queue = []
+    this.inFlight = true
+    const sentEpoch = this.epoch
+    const { conn, min, timeoutMs } = this.o
+    const end = (err: Error | null, replicas: number): void => {
+      this.inFlight = false
+      const crossed = this.epoch !== sentEpoch
+      for (const b of batch) {
+        if (err || crossed || b.epoch !== sentEpoch) {
+          this.failed++
+          b.done(err ?? new Error('Redis link dropped (failover?) before the replicas confirmed the message: not acknowledged, the publisher sends it again'))
+        } else b.done()
+      }
+      if (!err && !crossed) this.track(replicas)
+      this.next()
+    }
+    // SET: a write of this link's own, after the data link's answered writes; WAIT covers it
+    Promise.all([conn.set(this.key, String(sentEpoch), 'PX', 60_000), conn.call('WAIT', String(min), String(timeoutMs)) as Promise<number>]).then(
+      ([, replicas]) => end(null, Number(replicas)),
+      (err: Error) => end(err, 0),
+    )
+  }
+
+  private track(replicas: number): void {
+    const { min, timeoutMs, log } = this.o
+    if (replicas < min) {
+      this.timeouts++
+      this.degradedWaits++
+      if (this.degradedSince === undefined) {
+        this.degradedSince = Date.now()
+        log.warn(
+          { replicas, redis_min_replicas_acked: min, timeout_ms: timeoutMs },
+          'Redis replicas did not acknowledge within redis_replicas_ack_timeout_ms: QoS 1/2 acknowledgements leave without them until they do (a failover meanwhile can lose those messages)',
+        )
+      }
+    } else if (this.degradedSince !== undefined) {
+      log.info({ replicas, ms: Date.now() - this.degradedSince, waits_timed_out: this.degradedWaits }, 'Redis replicas acknowledge writes again')
+      this.degradedSince = undefined
+      this.degradedWaits = 0
+    }
+  }
+
+  /** culex_replica_ack_timeouts_total and culex_replica_ack_failed_total on the node's registry */
+  register(registry: Registry): void {
+    const read = (name: string, help: string, get: () => number): void =>
+      void new Counter({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.reset()
+          this.inc(get())
+        },
+      })
+    read('culex_replica_ack_timeouts_total', 'Redis WAITs for redis_min_replicas_acked replicas that timed out (the acknowledgements left without them)', () => this.timeouts)
+    read('culex_replica_ack_failed_total', 'Batches of QoS 1/2 messages not acknowledged because a Redis link dropped before the replicas confirmed them (sent again by their publishers)', () => this.failed)
+  }
+
+  close(): void {
+    this.closed = true
+    for (const off of this.unwatch.splice(0)) off()
+    const left = this.queue
+    this.queue = []
+    for (const b of left) b.done(new Error('closing before the replicas confirmed the message'))
+  }
+}

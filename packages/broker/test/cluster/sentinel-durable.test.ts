@@ -1,0 +1,78 @@
+/**
+ * Why a PUBACK waits for a replica under Sentinel (issue 13) [MQTT-4.3.2-2]: both replicas lose
+ * their link to the primary and cannot get it back (the primary is at maxclients), a QoS 1 message for an offline persistent session
+ * is published, and the primary is killed before the replicas got it. Sentinel promotes one of
+ * them, which never had the message. The node must not have acknowledged it: it holds the PUBACK
+ * until a replica has the write (WAIT), and when the primary dies meanwhile it refuses the ack (the
+ * WAIT that ioredis resends to the new primary would vouch for a write that is not there), closes
+ * the publisher's connection, and the publisher sends the message again. The session gets it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { killAll, startNode, waitFor, type TestNode } from '../helpers/cluster-procs.js'
+import { closeAllClients, collect, mqttConnect } from '../helpers/cluster-mqtt.js'
+import { closeHaClients, startHa, type TestHa } from '../helpers/sentinel.js'
+
+/** every string value and hash field value of the primary, joined (to find a message body) */
+async function scanValues(r: import('ioredis').Redis): Promise<string> {
+  const out: string[] = []
+  for (const k of await r.keys('*')) {
+    const t = await r.type(k)
+    if (t === 'string') out.push((await r.getBuffer(k))?.toString('latin1') ?? '')
+    else if (t === 'hash') out.push(...Object.values(await r.hgetall(k)))
+    else if (t === 'list') out.push(...(await r.lrange(k, 0, -1)))
+  }
+  return out.join('\n')
+}
+
+let ha: TestHa
+let node: TestNode
+
+beforeAll(async () => {
+  ha = await startHa({ replicas: 2, downAfterMs: 500, failoverTimeoutMs: 20_000 })
+  await ha.settled(2)
+  // a long timeout: here the PUBACK may only leave once a replica has the message
+  node = await startNode(ha.flags, 'durable-a', ['--redis-replicas-ack-timeout-ms', '30000', '--allow-anonymous', 'true'])
+}, 60_000)
+
+afterAll(async () => {
+  await closeAllClients()
+  closeHaClients()
+  await killAll()
+})
+
+describe('Redis Sentinel: acknowledged writes on replicas', () => {
+  it('a message the old primary stored but no replica had is not acknowledged before the failover, and arrives after it [MQTT-4.3.2-2]', async () => {
+    const sess = await mqttConnect(node.url, { clientId: 'durable-sess', clean: false })
+    await sess.subscribeAsync('durable/#', { qos: 1 })
+    await sess.endAsync()
+    const pub = await mqttConnect(node.url, { clientId: 'durable-pub', reconnectPeriod: 100 })
+    await pub.publishAsync('durable/before', 'b', { qos: 1 })
+
+    // the replicas lose their link and cannot get it back: what the primary stores now reaches neither
+    const primary = ha.client(ha.ports.primary)
+    const conns = ((await primary.client('LIST')) as string).trim().split('\n').length
+    await primary.config('SET', 'maxclients', String(conns - 2))
+    await primary.client('KILL', 'TYPE', 'replica')
+    await waitFor(async () => /connected_slaves:0/.test(await primary.info('replication')), 5000, 'replicas cut off')
+    let acked = false
+    let reconnects = 0
+    pub.on('connect', () => reconnects++)
+    const publishing = pub.publishAsync('durable/during', 'd', { qos: 1 }).then(() => (acked = true))
+    // the message is stored on the primary (its body is there) ...
+    await waitFor(async () => (await primary.keys('*')).length > 0 && (await scanValues(primary)).includes('durable/during'), 5000, 'the write on the primary')
+    await new Promise((r) => setTimeout(r, 300))
+    // ... but not acknowledged, since no replica has it
+    expect(acked).toBe(false)
+    await ha.kill(ha.ports.primary)
+    await waitFor(async () => ((await ha.primaryPort()) ?? ha.ports.primary) !== ha.ports.primary, 30_000, 'Sentinel promoted a replica')
+    await publishing
+
+    const back = await mqttConnect(node.url, { clientId: 'durable-sess', clean: false })
+    const got = collect(back)
+    await waitFor(() => got.some((g) => g.topic === 'durable/before'), 10_000, 'the session queue')
+    await waitFor(() => got.some((g) => g.topic === 'durable/during'), 3000, 'the message published during the failover').catch(() => {})
+    expect(got.map((g) => g.topic)).toContain('durable/during')
+    // the node refused the ack of the publish the failover crossed: the publisher sent it again
+    expect(reconnects).toBeGreaterThanOrEqual(1)
+  }, 60_000)
+})

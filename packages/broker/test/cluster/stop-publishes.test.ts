@@ -9,6 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
+import mqttPacket from 'mqtt-packet'
 import { killAll, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
 import { closeRaw, rawClient, rawSubscribe } from '../helpers/raw-mqtt.js'
 
@@ -36,9 +37,11 @@ describe('cluster: publishes a stopping node has read', () => {
     try {
       // Redis holds every write until A is closing: A's publishes wait in their queueing step
       await db.call('CLIENT', 'PAUSE', '8000', 'WRITE')
-      for (let i = 1; i <= N; i++) p.raw.send({ cmd: 'publish', topic: 'sp/t', payload: `m${i}`, qos: 1, messageId: i })
+      // one write, so that A reads them in one batch: a later read would wait for the first batch's
+      // publishes, held by the paused Redis, and the PINGREQ would not be answered until the unpause
+      const packets = Array.from({ length: N }, (_, i) => mqttPacket.generate({ cmd: 'publish', topic: 'sp/t', payload: `m${i + 1}`, qos: 1, messageId: i + 1, retain: false, dup: false }))
+      p.raw.socket.write(Buffer.concat([...packets, mqttPacket.generate({ cmd: 'pingreq' })]))
       // A answers in order: it has read every PUBLISH
-      p.raw.send({ cmd: 'pingreq' })
       await p.raw.until((ps) => ps.some((x) => x.cmd === 'pingresp'), 5000, 'PINGRESP from A')
       const stopped = a.stop()
       await p.raw.until(() => p.raw.closed, 5000, 'A closed the publisher')

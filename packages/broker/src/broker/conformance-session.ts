@@ -41,6 +41,9 @@ function redisMarks(db: Redis, log: Logger): SessionMarks {
   }
 }
 
+/** emitted on the broker (by the admin API's DELETE /sessions/{id}) when a session is ended from outside */
+export const SESSION_ENDED = 'culex:sessionEnded'
+
 export function installSessionPresent(broker: Aedes, redis: Redis | undefined, log: Logger): void {
   const marks = redis ? redisMarks(redis, log) : memoryMarks()
   // the lookup must finish before Aedes writes the CONNACK: in its preConnect step
@@ -62,6 +65,8 @@ export function installSessionPresent(broker: Aedes, redis: Redis | undefined, l
       )
     })
   })
+  // a session ended by the admin API: its client id no longer has one [MQTT-3.2.2-1] at its next CONNECT
+  ;(broker as unknown as NodeJS.EventEmitter).on(SESSION_ENDED, (id: string) => marks.set(id, false))
   broker.on('connackSent', (connack: { returnCode?: number }, client: Client) => {
     if (connack.returnCode === 0 && client.id) marks.set(client.id, client.clean === false)
   })

@@ -1,6 +1,6 @@
 /**
- * Shared subscriptions wired into Aedes 1.2. Every Aedes/mqtt-packet internal the feature
- * touches is in this file, each marked "Aedes internals:" with what it touches and why.
+ * Shared subscriptions wired into Aedes 1.2, through the seam (src/seam/: gateEmits,
+ * onEveryMessage, wrapOutgoingAcks, clientsOf, deliveryOf, onWrite, brokerClosing, clientClosed).
  *
  * A `$share/g/f` subscription stays an ordinary subscription for Aedes (stored with the session,
  * restored on reconnect, removed on UNSUBSCRIBE): its literal filter matches no message, since
@@ -10,30 +10,17 @@
  */
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from '../log.js'
-import { onWrite } from '../seam/index.js'
+import { brokerClosing, clientClosed, clientsOf, deliveryOf, gateEmits, onEveryMessage, onWrite, wrapOutgoingAcks } from '../seam/index.js'
 import { parseShare } from './names.js'
 import { fieldOfDelivery, type MemberPacket, type SharePacket, type ShareRouter } from './router.js'
 
 type Done = (err?: Error | null) => void
 
-/** Aedes internals: the emitter Aedes publishes through (aedes.js emitPacket calls this.broker.mq.emit; broker/create.ts put the publish gate there) */
-interface Emitter {
-  emit(packet: unknown, cb?: Done): unknown
-  on(topic: string, fn: (packet: SharePacket, cb: () => void) => void, done?: () => void): unknown
-  removeListener(topic: string, fn: unknown, done?: () => void): unknown
-}
-/** Aedes internals: the Client fields used (lib/client.js) */
+/** the public Client fields used, and the connection's stream */
 interface ClientInternals {
   id: string
   clean: boolean
   conn: NodeJS.WritableStream
-  deliverQoS(packet: MemberPacket, cb: () => void): void
-  deliver0(packet: MemberPacket, cb: () => void): void
-}
-/** Aedes internals: the persistence calls Aedes makes for outgoing QoS 1/2 messages (lib/client.js deliverQoS, lib/handlers/puback.js, pubrec.js) */
-interface OutgoingPersistence {
-  outgoingUpdate(client: ClientInternals, packet: { cmd?: string; messageId?: number; brokerId?: string; brokerCounter?: number }): Promise<void>
-  outgoingClearMessageId(client: ClientInternals, packet: { messageId?: number }): Promise<unknown>
 }
 
 /** per connection: packet id -> in-flight record of the share deliveries written to it */
@@ -41,17 +28,16 @@ const SENT = Symbol('culex.share.sent')
 type Tracked = ClientInternals & { [SENT]?: Map<number, string> }
 
 export async function installShare(broker: Aedes, router: ShareRouter, log: Logger): Promise<{ close(): void }> {
+  // authorizeSubscribe is a public Aedes option, read at call time (lib/handlers/subscribe.js)
   const b = broker as unknown as {
-    mq: Emitter
-    clients: Record<string, ClientInternals>
-    persistence: OutgoingPersistence
     authorizeSubscribe: (client: Client, sub: { topic: string; qos: number }, done: (err: Error | null, sub?: unknown) => void) => void
   }
 
   // ---- picking: every message Aedes emits (aedes.js emitPacket) ----------------------------
-  const mq = b.mq
-  const emit = mq.emit.bind(mq)
-  mq.emit = (packet: unknown, cb: Done = () => {}): unknown => {
+  let emitNow: (message: unknown, cb: Done) => unknown = () => undefined
+  gateEmits(broker, (emit) => {
+    emitNow = emit
+    return (packet: unknown, cb: Done = () => {}): unknown => {
     let wait: Promise<unknown> | undefined
     try {
       wait = router.choose(packet as SharePacket)
@@ -68,7 +54,9 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
     }
     wait.then(() => part(), (err: Error) => part(err))
     return emit(packet, part)
-  }
+    }
+  })
+  const mqEmit = (packet: unknown, cb: Done): unknown => emitNow(packet, cb)
 
   // ---- delivering: every message reaches this listener, on every node ----------------------
   const dispatch = (packet: SharePacket, cb: () => void): void => {
@@ -79,12 +67,11 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
       cb()
     }
   }
-  mq.on('#', dispatch)
+  const stopDispatch = onEveryMessage(broker, dispatch as (message: unknown, cb: () => void) => void)
 
   const host = {
-    client: (id: string) => b.clients[id],
-    // Aedes internals: `closed` is set as broker.close() starts (aedes.js close)
-    stopping: () => (broker as unknown as { closed: boolean }).closed,
+    client: (id: string) => clientsOf(broker)[id] as unknown as ClientInternals | undefined,
+    stopping: () => brokerClosing(broker),
     deliver(conn: object, packet: MemberPacket, cb: () => void): void {
       const c = conn as Tracked
       if (packet.qos > 0 && !c[SENT]) {
@@ -98,33 +85,33 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
         })
       }
       // through the client's own delivery functions: slow-consumer limits, ACL on forward, byte accounting
-      if (packet.qos > 0) c.deliverQoS(packet, cb)
-      else c.deliver0(packet, cb)
+      const d = deliveryOf(c as unknown as Client)
+      if (packet.qos > 0) d.deliverQoS(packet, cb)
+      else d.deliver0(packet, cb)
     },
     emit(packet: SharePacket): void {
-      mq.emit(packet, (err) => err && log.warn({ err: err.message }, 'shared subscription: redispatch not sent to every node'))
+      mqEmit(packet, (err) => err && log.warn({ err: err.message }, 'shared subscription: redispatch not sent to every node'))
     },
   }
 
   // ---- acknowledgements: a share delivery is no session message ----------------------------
-  const p = b.persistence
-  const update = p.outgoingUpdate.bind(p)
-  const clear = p.outgoingClearMessageId.bind(p)
-  p.outgoingUpdate = (client, packet) => {
+  wrapOutgoingAcks(broker, ({ outgoingUpdate: update, outgoingClearMessageId: clear }) => ({
+  outgoingUpdate: (client, packet) => {
     // the session store keeps nothing for share deliveries: a member that goes away does not get
     // them back on reconnect, another member gets them at once (router.ts)
     if (fieldOfDelivery(packet.brokerId, packet.brokerCounter) !== undefined) return Promise.resolve()
     if (packet.cmd === 'pubrel' && packet.messageId !== undefined && (client as Tracked)[SENT]?.has(packet.messageId)) return Promise.resolve()
     return update(client, packet)
-  }
-  p.outgoingClearMessageId = (client, packet) => {
+  },
+  outgoingClearMessageId: (client, packet) => {
     const sent = (client as Tracked)[SENT]
     const field = packet.messageId !== undefined ? sent?.get(packet.messageId) : undefined
     if (field === undefined) return clear(client, packet)
     sent!.delete(packet.messageId!)
-    router.acked(client.id, field)
+    router.acked(client.id as string, field)
     return Promise.resolve(undefined)
-  }
+  },
+  }))
 
   // ---- membership --------------------------------------------------------------------------
   // Aedes internals: Aedes reads broker.authorizeSubscribe at call time (lib/handlers/subscribe.js
@@ -151,7 +138,7 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
   const onUnsubscribe = (topics: string[], client: Client): void => {
     // Aedes internals: a clean session's close unsubscribes everything (lib/client.js close);
     // its end is handled by onGone, which first sends its unacknowledged messages on
-    if ((client as unknown as { closed: boolean }).closed) return
+    if (clientClosed(client)) return
     const keys = shareKeys(topics)
     if (keys.length > 0) router.leave(client, client.id, keys)
   }
@@ -176,7 +163,7 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
   broker.on('clientDisconnect', onGone)
   return {
     close() {
-      mq.removeListener('#', dispatch)
+      stopDispatch()
       broker.off('unsubscribe', onUnsubscribe)
       broker.off('subscribe', onSubscribe as never)
       broker.off('client', onClient)

@@ -72,7 +72,9 @@ describe('admin REST API on a single node', () => {
     const back = mqtt.connect(url, { ...auth, clientId: 'mem-sess', clean: false, reconnectPeriod: 0 })
     const got: string[] = []
     back.on('message', (_t, p) => got.push(p.toString()))
-    await new Promise((r, j) => back.once('connect', r).once('error', j))
+    const connack = await new Promise<{ sessionPresent: boolean }>((r, j) => back.once('connect', r).once('error', j))
+    // [MQTT-3.2.2-1] the session is gone: Session Present 0
+    expect(connack.sessionPresent).toBe(false)
     await back.subscribeAsync('q/#', { qos: 1 })
     await pub.publishAsync('q/x', 'marker', { qos: 1 })
     await waitFor(() => got.includes('marker'), 5000, 'marker')

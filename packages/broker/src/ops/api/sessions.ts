@@ -11,6 +11,7 @@ import { CLIENTS_SET, SESSIONS_KEY, clientSubsKey, outgoingKey } from '../../clu
 import { kick } from './clients.js'
 import type { ApiContext } from './context.js'
 import { adminErrors, bearer, idParam, pageOf, pageQuery } from './schemas.js'
+import { SESSION_ENDED } from '../../broker/conformance-session.js'
 
 const sessionSchema = {
   type: 'object',
@@ -100,6 +101,8 @@ export async function deleteSession(ctx: ApiContext, id: string): Promise<boolea
     }
     ctx.sessions?.ids.delete(id)
   }
+  // the Session Present mark of this node (broker/conformance-session.ts; in Redis mode the SREM above)
+  ;(ctx.broker as unknown as NodeJS.EventEmitter).emit(SESSION_ENDED, id)
   return true
 }
 

@@ -1,0 +1,51 @@
+/**
+ * The Aedes internals shared subscriptions (src/shared/) route through: the emitter every message
+ * passes, the persistence calls for outgoing QoS 1/2 messages, and the `closed` flags. Contract
+ * rows A13-A16 in test/seam/contract-routing.test.ts.
+ */
+import type { Aedes, Client } from 'aedes'
+import type { Done } from './aedes.js'
+
+interface Emitter {
+  on(topic: string, fn: (message: unknown, cb: () => void) => void, done?: () => void): unknown
+  removeListener(topic: string, fn: unknown, done?: () => void): unknown
+}
+/** the persistence calls Aedes makes for an outgoing QoS 1/2 message (lib/client.js deliverQoS, lib/handlers/puback.js, pubrec.js) */
+export interface OutgoingAcks {
+  outgoingUpdate(client: Client, packet: { cmd?: string; messageId?: number; brokerId?: string; brokerCounter?: number }): Promise<void>
+  outgoingClearMessageId(client: Client, packet: { messageId?: number }): Promise<unknown>
+}
+
+/**
+ * `listener` gets every message the broker's emitter carries (aedes.js emitPacket, and the cluster
+ * bus' deliveries on this node), as a '#' subscription of broker.mq; returns the remover. No
+ * upstream issue: Aedes has no public hook between the emitter and the subscriptions.
+ */
+export function onEveryMessage(broker: Aedes, listener: (message: unknown, cb: () => void) => void): () => void {
+  const mq = (broker as unknown as { mq: Emitter }).mq
+  mq.on('#', listener)
+  return () => mq.removeListener('#', listener)
+}
+
+/**
+ * Wrap the two persistence calls Aedes looks up at call time on `broker.persistence` for outgoing
+ * QoS 1/2 messages: outgoingUpdate (a PUBLISH goes out with its packet id, or a PUBREC came in) and
+ * outgoingClearMessageId (PUBACK / PUBCOMP). No upstream issue: a store of Aedes' own.
+ */
+export function wrapOutgoingAcks(broker: Aedes, wrap: (calls: OutgoingAcks) => Partial<OutgoingAcks>): void {
+  const p = (broker as unknown as { persistence: OutgoingAcks }).persistence
+  const own: OutgoingAcks = { outgoingUpdate: p.outgoingUpdate.bind(p), outgoingClearMessageId: p.outgoingClearMessageId.bind(p) }
+  Object.assign(p, wrap(own))
+}
+
+/** true once broker.close() has started (aedes.js close sets `closed`) */
+export function brokerClosing(broker: Aedes): boolean {
+  return (broker as unknown as { closed: boolean }).closed === true
+}
+
+/** true once the Client's connection is closing (lib/client.js close sets `closed` before it unsubscribes a clean session) */
+export function clientClosed(client: Client): boolean {
+  return (client as unknown as { closed: boolean }).closed === true
+}
+
+export type { Done }

@@ -7,6 +7,7 @@ import type { Aedes, Client } from 'aedes'
 import type { Done } from './aedes.js'
 
 interface Emitter {
+  emit(message: unknown, cb: Done): unknown
   on(topic: string, fn: (message: unknown, cb: () => void) => void, done?: () => void): unknown
   removeListener(topic: string, fn: unknown, done?: () => void): unknown
 }
@@ -25,6 +26,11 @@ export function onEveryMessage(broker: Aedes, listener: (message: unknown, cb: (
   const mq = (broker as unknown as { mq: Emitter }).mq
   mq.on('#', listener)
   return () => mq.removeListener('#', listener)
+}
+
+/** emit a message through the broker's emitter as Aedes does (broker.mq.emit, looked up at call time: every gate applies) */
+export function emitMessage(broker: Aedes, message: unknown, cb: Done): unknown {
+  return (broker as unknown as { mq: Emitter }).mq.emit(message, cb)
 }
 
 /**

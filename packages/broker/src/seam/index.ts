@@ -11,7 +11,7 @@
  * - ioredis.ts: the socket of a connection
  */
 export * from './aedes.js'
-export { onEveryMessage, wrapOutgoingAcks, brokerClosing, clientClosed, type OutgoingAcks } from './aedes-routing.js'
+export { emitMessage, onEveryMessage, wrapOutgoingAcks, brokerClosing, clientClosed, type OutgoingAcks } from './aedes-routing.js'
 export * from './mqtt-packet.js'
 export * from './persistence.js'
 export * from './mqemitter.js'

@@ -1,5 +1,5 @@
 /**
- * Shared subscriptions wired into Aedes 1.2, through the seam (src/seam/: gateEmits,
+ * Shared subscriptions wired into Aedes 1.2, through the seam (src/seam/: gateEmits, emitMessage,
  * onEveryMessage, wrapOutgoingAcks, clientsOf, deliveryOf, onWrite, brokerClosing, clientClosed).
  *
  * A `$share/g/f` subscription stays an ordinary subscription for Aedes (stored with the session,
@@ -10,7 +10,7 @@
  */
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from '../log.js'
-import { brokerClosing, clientClosed, clientsOf, deliveryOf, gateEmits, onEveryMessage, onWrite, wrapOutgoingAcks } from '../seam/index.js'
+import { brokerClosing, clientClosed, clientsOf, deliveryOf, emitMessage, gateEmits, onEveryMessage, onWrite, wrapOutgoingAcks } from '../seam/index.js'
 import { parseShare } from './names.js'
 import { fieldOfDelivery, type MemberPacket, type SharePacket, type ShareRouter } from './router.js'
 
@@ -34,10 +34,7 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
   }
 
   // ---- picking: every message Aedes emits (aedes.js emitPacket) ----------------------------
-  let emitNow: (message: unknown, cb: Done) => unknown = () => undefined
-  gateEmits(broker, (emit) => {
-    emitNow = emit
-    return (packet: unknown, cb: Done = () => {}): unknown => {
+  gateEmits(broker, (emit) => (packet: unknown, cb: Done = () => {}): unknown => {
     let wait: Promise<unknown> | undefined
     try {
       wait = router.choose(packet as SharePacket)
@@ -54,9 +51,7 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
     }
     wait.then(() => part(), (err: Error) => part(err))
     return emit(packet, part)
-    }
   })
-  const mqEmit = (packet: unknown, cb: Done): unknown => emitNow(packet, cb)
 
   // ---- delivering: every message reaches this listener, on every node ----------------------
   const dispatch = (packet: SharePacket, cb: () => void): void => {
@@ -90,7 +85,7 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
       else d.deliver0(packet, cb)
     },
     emit(packet: SharePacket): void {
-      mqEmit(packet, (err) => err && log.warn({ err: err.message }, 'shared subscription: redispatch not sent to every node'))
+      emitMessage(broker, packet, (err) => err && log.warn({ err: err.message }, 'shared subscription: redispatch not sent to every node'))
     },
   }
 

@@ -43,53 +43,40 @@ export interface HaTimings {
  */
 export const DEFAULT_TIMINGS: HaTimings = { downAfterMs: 2000, failoverTimeoutMs: 20_000 }
 
+/** `<dir>/<name>.conf` of a redis-server or redis-sentinel on loopback `port`, its data in `<dir>/<name>/`; returns the file */
+function writeConfig(dir: string, name: string, port: number, lines: string[]): string {
+  const data = join(dir, name)
+  mkdirSync(data, { recursive: true })
+  const config = join(dir, `${name}.conf`)
+  writeFileSync(config, [`port ${port}`, 'bind 127.0.0.1', 'daemonize no', `dir ${data}`, ...lines, ''].join('\n'))
+  return config
+}
+
 /** write the config files under `dir` (nothing started); the redis-* ones first */
 export function haTopology(dir: string, ports: HaPorts, t: HaTimings = DEFAULT_TIMINGS): HaProcess[] {
   const procs: HaProcess[] = []
   const redisPorts = [ports.primary, ...ports.replicas]
   redisPorts.forEach((port, i) => {
     const name = `redis-${i}`
-    const data = join(dir, name)
-    mkdirSync(data, { recursive: true })
-    const config = join(dir, `${name}.conf`)
-    writeFileSync(
-      config,
-      [
-        `port ${port}`,
-        'bind 127.0.0.1',
-        'protected-mode yes',
-        `dir ${data}`,
-        'appendonly yes',
-        'appendfsync everysec',
-        'save ""',
-        'daemonize no',
-        // a replica that lost its primary still answers reads; Culex talks to the primary only
-        'replica-serve-stale-data yes',
-        ...(i > 0 ? [`replicaof 127.0.0.1 ${ports.primary}`] : []),
-        '',
-      ].join('\n'),
-    )
+    const config = writeConfig(dir, name, port, [
+      'protected-mode yes',
+      'appendonly yes',
+      'appendfsync everysec',
+      'save ""',
+      // a replica that lost its primary still answers reads; Culex talks to the primary only
+      'replica-serve-stale-data yes',
+      ...(i > 0 ? [`replicaof 127.0.0.1 ${ports.primary}`] : []),
+    ])
     procs.push({ name, kind: 'redis', port, bin: 'redis-server', config })
   })
   ports.sentinels.forEach((port, i) => {
     const name = `sentinel-${i + 1}`
-    const data = join(dir, name)
-    mkdirSync(data, { recursive: true })
-    const config = join(dir, `${name}.conf`)
-    writeFileSync(
-      config,
-      [
-        `port ${port}`,
-        'bind 127.0.0.1',
-        'daemonize no',
-        `dir ${data}`,
-        `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${ports.primary} ${QUORUM}`,
-        `sentinel down-after-milliseconds ${MASTER_NAME} ${t.downAfterMs}`,
-        `sentinel failover-timeout ${MASTER_NAME} ${t.failoverTimeoutMs}`,
-        `sentinel parallel-syncs ${MASTER_NAME} 1`,
-        '',
-      ].join('\n'),
-    )
+    const config = writeConfig(dir, name, port, [
+      `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${ports.primary} ${QUORUM}`,
+      `sentinel down-after-milliseconds ${MASTER_NAME} ${t.downAfterMs}`,
+      `sentinel failover-timeout ${MASTER_NAME} ${t.failoverTimeoutMs}`,
+      `sentinel parallel-syncs ${MASTER_NAME} 1`,
+    ])
     procs.push({ name, kind: 'sentinel', port, bin: 'redis-sentinel', config })
   })
   return procs

@@ -3,27 +3,20 @@
  * load through HAProxy; `cluster up` restarts each one (same id and ports). No acknowledged
  * message may be lost.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chaosCluster, type ChaosCluster } from './lib/cluster.js'
+import { describe, expect, it } from 'vitest'
+import { useChaosCluster } from './lib/cluster.js'
 import { Load } from './lib/load.js'
 import { PROFILE } from './lib/profile.js'
-import { eventLog, lossReport, summarize } from './lib/report.js'
+import { eventLog, lossReport, summarizeLoad } from './lib/report.js'
 import { sleep, waitFor } from '../helpers/wait.js'
-import { killAll } from '../helpers/cluster-procs.js'
 
-let c: ChaosCluster
-beforeAll(async () => {
-  c = await chaosCluster()
-})
-afterAll(async () => {
-  await c?.close()
-  await killAll()
-})
+const cluster = useChaosCluster()
 
 describe('chaos: node kill -9 under QoS 1 load', () => {
   it(
     'kill -9 of the node holding subscribers, then of a second node: every PUBACKed message reaches its persistent subscriber',
     async () => {
+      const c = cluster()
       const load = new Load({ run: `kill${Date.now()}`, publishers: PROFILE.publishers, rate: PROFILE.rate, pubUrl: c.url, subUrl: c.url })
       const log = eventLog()
       try {
@@ -48,14 +41,7 @@ describe('chaos: node kill -9 under QoS 1 load', () => {
         await sleep((PROFILE.seconds * 1000) / 3)
         await load.stop()
         const stale = await load.resumeSubscribers()
-        const r = summarize('node kill -9 (x2)', {
-          seconds: load.seconds,
-          rateTarget: PROFILE.rate,
-          streams: load.streams.map((s) => s.counts()),
-          outages: load.outages(),
-          events: log.events,
-          stale,
-        })
+        const r = summarizeLoad('node kill -9 (x2)', load, log.events, { stale })
         expect(r.acknowledged).toBeGreaterThan(0)
         expect(r.reconnects, 'clients of the killed nodes reconnected').toBeGreaterThan(0)
         expect(r.lost, lossReport(r)).toBe(0)

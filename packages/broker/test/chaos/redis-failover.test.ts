@@ -7,28 +7,21 @@
  * (redis_min_replicas_acked, 1 under Sentinel). Reports the time from the kill to the first PUBACK
  * of a message published after it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chaosCluster, type ChaosCluster } from './lib/cluster.js'
+import { describe, expect, it } from 'vitest'
+import { useChaosCluster } from './lib/cluster.js'
 import { Load } from './lib/load.js'
 import { PROFILE } from './lib/profile.js'
-import { eventLog, lossReport, summarize } from './lib/report.js'
+import { eventLog, lossReport, summarizeLoad } from './lib/report.js'
 import { sleep, waitFor } from '../helpers/wait.js'
-import { killAll } from '../helpers/cluster-procs.js'
 
-let c: ChaosCluster
-beforeAll(async () => {
-  // the killed primary comes back after the failover (then as a replica)
-  c = await chaosCluster(['--redis-replicas', '2', '--sentinel-down-after-ms', '1000', '--restart-delay-ms', '4000'])
-})
-afterAll(async () => {
-  await c?.close()
-  await killAll()
-})
+// the killed primary comes back after the failover (then as a replica)
+const cluster = useChaosCluster(['--redis-replicas', '2', '--sentinel-down-after-ms', '1000', '--restart-delay-ms', '4000'])
 
 describe('chaos: Redis primary kill -9 under QoS 1 load, Sentinel failover', () => {
   it(
     'publishers on one node, subscribers on another: Sentinel promotes a replica and every PUBACKed message reaches its persistent subscriber',
     async () => {
+      const c = cluster()
       const [pubNode, subNode] = c.nodeIds
       const load = new Load({ run: `failover${Date.now()}`, publishers: PROFILE.publishers, rate: PROFILE.rate, pubUrl: c.nodeUrl(pubNode!), subUrl: c.nodeUrl(subNode!) })
       const log = eventLog()
@@ -54,13 +47,7 @@ describe('chaos: Redis primary kill -9 under QoS 1 load, Sentinel failover', () 
         expect(Number(/primary 127\.0\.0\.1:(\d+);/.exec(status.text())![1])).not.toBe(from)
         await sleep((PROFILE.seconds * 1000) / 2)
         await load.stop()
-        const r = summarize('Redis failover (Sentinel)', {
-          seconds: load.seconds,
-          rateTarget: PROFILE.rate,
-          streams: load.streams.map((s) => s.counts()),
-          outages: load.outages(),
-          events: log.events,
-        })
+        const r = summarizeLoad('Redis failover (Sentinel)', load, log.events)
         expect(r.acknowledged).toBeGreaterThan(0)
         expect(r.lost, lossReport(r)).toBe(0)
       } catch (err) {

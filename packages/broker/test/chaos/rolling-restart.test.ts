@@ -3,27 +3,20 @@
  * every node in turn under QoS 1 load through HAProxy: drained first, stopped, started again.
  * No acknowledged message may be lost, and no node may be started twice.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chaosCluster, type ChaosCluster } from './lib/cluster.js'
+import { describe, expect, it } from 'vitest'
+import { useChaosCluster } from './lib/cluster.js'
 import { Load } from './lib/load.js'
 import { PROFILE } from './lib/profile.js'
-import { eventLog, lossReport, summarize } from './lib/report.js'
+import { eventLog, lossReport, summarizeLoad } from './lib/report.js'
 import { sleep, waitFor } from '../helpers/wait.js'
-import { killAll } from '../helpers/cluster-procs.js'
 
-let c: ChaosCluster
-beforeAll(async () => {
-  c = await chaosCluster()
-})
-afterAll(async () => {
-  await c?.close()
-  await killAll()
-})
+const cluster = useChaosCluster()
 
 describe('chaos: rolling restart under QoS 1 load', () => {
   it(
     'culex cluster restart of every node: every PUBACKed message reaches its persistent subscriber',
     async () => {
+      const c = cluster()
       const load = new Load({ run: `roll${Date.now()}`, publishers: PROFILE.publishers, rate: PROFILE.rate, pubUrl: c.url, subUrl: c.url })
       const log = eventLog()
       const before = c.up.state().nodes
@@ -42,14 +35,7 @@ describe('chaos: rolling restart under QoS 1 load', () => {
         await sleep((PROFILE.seconds * 1000) / 4)
         await load.stop()
         const stale = await load.resumeSubscribers()
-        const r = summarize('rolling restart (all nodes)', {
-          seconds: load.seconds,
-          rateTarget: PROFILE.rate,
-          streams: load.streams.map((s) => s.counts()),
-          outages: load.outages(),
-          events: log.events,
-          stale,
-        })
+        const r = summarizeLoad('rolling restart (all nodes)', load, log.events, { stale })
         // every node runs a new process on its old ports, and the supervisor did not start any twice
         const after = c.up.state().nodes
         for (const [i, n] of after.entries()) {

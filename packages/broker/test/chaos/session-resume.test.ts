@@ -5,25 +5,17 @@
  * gets 1,001).
  */
 import mqtt from 'mqtt'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chaosCluster, type ChaosCluster } from './lib/cluster.js'
+import { describe, expect, it } from 'vitest'
+import { useChaosCluster } from './lib/cluster.js'
 import { Stream } from './lib/stream.js'
 import { PROFILE } from './lib/profile.js'
 import { eventLog, lossReport, summarize } from './lib/report.js'
 import { waitFor } from '../helpers/wait.js'
-import { killAll } from '../helpers/cluster-procs.js'
 
 /** 10,000 queued messages at no less than 500 msg/s (the live rate of the short profile) */
 const REPLAY_WITHIN_MS = 20_000
 
-let c: ChaosCluster
-beforeAll(async () => {
-  c = await chaosCluster()
-})
-afterAll(async () => {
-  await c?.close()
-  await killAll()
-})
+const cluster = useChaosCluster()
 
 /** publish `n` QoS 1 messages `<prefix><seq>` (at most 500 outstanding), accounted in `s` */
 async function publishMany(client: mqtt.MqttClient, topic: string, prefix: string, s: Stream, n: number): Promise<void> {
@@ -45,6 +37,7 @@ describe('chaos: persistent session resuming with a long queue', () => {
   it(
     `gets all ${PROFILE.queued} queued QoS 1 messages in order, and live messages published during the replay after them`,
     async () => {
+      const c = cluster()
       const run = `resume${Date.now()}`
       const topic = `chaos/${run}/q`
       const log = eventLog()

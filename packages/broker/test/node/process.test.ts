@@ -54,7 +54,8 @@ describe('culex start', () => {
     expect(r.stdout.join('')).toContain('"msg":"shutting down"')
   })
 
-  it('with drain_ms, on SIGTERM answers /readyz 503 while it keeps its clients for drain_ms, then closes them; SIGINT does not drain', async () => {
+  /** a CLI node with drain_ms 1500 and one client, sent SIGTERM, answering /readyz 503; closedAt() is when the client was closed (0: not yet) */
+  async function drainingNode(): Promise<{ r: ReturnType<typeof cli>; client: Awaited<ReturnType<typeof connect>>; closedAt: () => number; t0: number }> {
     const r = cli(['start', ...free, '--drain-ms', '1500', '--grace-period-ms', '3000'])
     const ports = await cliReady(r)
     const client = await connect(`mqtt://127.0.0.1:${ports.mqtt}`)
@@ -63,11 +64,16 @@ describe('culex start', () => {
     const t0 = Date.now()
     r.child.kill('SIGTERM')
     await waitFor(async () => (await fetch(`http://127.0.0.1:${ports.http}/readyz`)).status === 503, 1000, '/readyz 503')
+    return { r, client, closedAt: () => closedAt, t0 }
+  }
+
+  it('with drain_ms, on SIGTERM answers /readyz 503 while it keeps its clients for drain_ms, then closes them; SIGINT does not drain', async () => {
+    const { r, client, closedAt, t0 } = await drainingNode()
     // still connected and served while draining (a load balancer takes the node out meanwhile)
     await client.publishAsync('drain/t', 'x', { qos: 1 })
-    expect(closedAt).toBe(0)
+    expect(closedAt()).toBe(0)
     expect((await r.exit).code).toBe(0)
-    expect(closedAt - t0).toBeGreaterThanOrEqual(1400)
+    expect(closedAt() - t0).toBeGreaterThanOrEqual(1400)
 
     const r2 = cli(['start', ...free, '--drain-ms', '5000', '--grace-period-ms', '3000'])
     await cliReady(r2)
@@ -78,21 +84,14 @@ describe('culex start', () => {
   })
 
   it('a second SIGTERM while draining (a supervisor stopping the node once HAProxy took it out) neither kills it nor ends the drain early: clients kept for drain_ms, exit 0', async () => {
-    const r = cli(['start', ...free, '--drain-ms', '1500', '--grace-period-ms', '3000'])
-    const ports = await cliReady(r)
-    const client = await connect(`mqtt://127.0.0.1:${ports.mqtt}`)
-    let closedAt = 0
-    client.on('close', () => (closedAt ||= Date.now()))
-    const t0 = Date.now()
-    r.child.kill('SIGTERM')
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${ports.http}/readyz`)).status === 503, 1000, '/readyz 503')
+    const { r, client, closedAt, t0 } = await drainingNode()
     r.child.kill('SIGTERM')
     await waitFor(() => r.stdout.join('').includes('"msg":"already stopping"'), 1000, 'the second SIGTERM seen')
     await client.publishAsync('drain/t', 'x', { qos: 1 })
-    expect(closedAt).toBe(0)
+    expect(closedAt()).toBe(0)
     const exit = await r.exit
     expect(exit.code, `exit ${JSON.stringify(exit)}`).toBe(0)
-    expect(closedAt - t0).toBeGreaterThanOrEqual(1400)
+    expect(closedAt() - t0).toBeGreaterThanOrEqual(1400)
   })
 
   it('logs a JSON start-up line with version, node id, listeners and mode', async () => {

@@ -3,6 +3,8 @@
  * HAProxy, health checks every 300 ms so a drain takes ~1 s), and the faults done to it.
  */
 import type { Redis } from 'ioredis'
+import { afterAll, beforeAll } from 'vitest'
+import { killAll } from '../../helpers/cluster-procs.js'
 import { connectRedis, parseTarget } from '../../../src/cluster/redis-connect.js'
 import { primaryPort } from '../../../src/local-cluster/ha-redis.js'
 import { clusterUp, type UpCluster } from '../../helpers/cluster-up.js'
@@ -36,6 +38,22 @@ async function ready(url: string): Promise<boolean> {
   } catch {
     return false
   }
+}
+
+/**
+ * One chaos cluster for a whole test file: started before its tests, closed (and every process
+ * the helpers started killed) after them. Returns the getter of the running cluster.
+ */
+export function useChaosCluster(extra: string[] = []): () => ChaosCluster {
+  let c: ChaosCluster | undefined
+  beforeAll(async () => {
+    c = await chaosCluster(extra)
+  })
+  afterAll(async () => {
+    await c?.close()
+    await killAll()
+  })
+  return () => c!
 }
 
 /** `extra`: more `cluster up` flags */

@@ -6,7 +6,7 @@
 import { appendFileSync } from 'node:fs'
 import { expect } from 'vitest'
 import type { StreamCounts } from './stream.js'
-import type { Outage } from './load.js'
+import type { Load, Outage } from './load.js'
 import { PROFILE } from './profile.js'
 
 export interface ScenarioResult {
@@ -66,6 +66,18 @@ export function summarize(scenario: string, o: { seconds: number; rateTarget: nu
   }
   record(r)
   return r
+}
+
+/** summarize() of a scenario run under a Load: its duration, target rate, streams and outages */
+export function summarizeLoad(scenario: string, load: Load, events: string[], o: { stale?: number } = {}): ScenarioResult {
+  return summarize(scenario, {
+    seconds: load.seconds,
+    rateTarget: load.o.rate,
+    streams: load.streams.map((s) => s.counts()),
+    outages: load.outages(),
+    events,
+    ...o,
+  })
 }
 
 export function record(r: ScenarioResult): void {

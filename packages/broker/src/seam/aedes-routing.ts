@@ -19,13 +19,16 @@ export interface OutgoingAcks {
 
 /**
  * `listener` gets every message the broker's emitter carries (aedes.js emitPacket, and the cluster
- * bus' deliveries on this node), as a '#' subscription of broker.mq; returns the remover. No
- * upstream issue: Aedes has no public hook between the emitter and the subscriptions.
+ * bus' deliveries on this node), as a '#' subscription of broker.mq, from the next message on
+ * (mqemitter adds it to its matcher at once); returns the remover, whose `done` runs once the
+ * listener is off (mqemitter removes it in a later turn, and calls `done` right after, in the same
+ * turn: a listener added again in `done` misses no message). No upstream issue: Aedes has no
+ * public hook between the emitter and the subscriptions.
  */
-export function onEveryMessage(broker: Aedes, listener: (message: unknown, cb: () => void) => void): () => void {
+export function onEveryMessage(broker: Aedes, listener: (message: unknown, cb: () => void) => void): (done?: () => void) => void {
   const mq = (broker as unknown as { mq: Emitter }).mq
   mq.on('#', listener)
-  return () => mq.removeListener('#', listener)
+  return (done) => mq.removeListener('#', listener, done)
 }
 
 /** emit a message through the broker's emitter as Aedes does (broker.mq.emit, looked up at call time: every gate applies) */

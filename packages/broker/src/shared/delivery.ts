@@ -27,8 +27,33 @@ export class ShareDelivery {
   protected readonly local = new Map<string, { conn: object; groups: Map<string, number>; clean: boolean; ready?: Promise<void> }>()
   protected live: (node: string) => boolean = () => true
 
+  private activeListener?: (on: boolean) => void
+  private wasActive = false
+
   constructor(protected readonly o: RouterOptions) {
-    o.store.onChange((c) => (c.member ? this.groups.set(c.key, c.member) : this.groups.remove(c.key, c.clientId)))
+    o.store.onChange((c) => {
+      if (c.member) this.groups.set(c.key, c.member)
+      else this.groups.remove(c.key, c.clientId)
+      this.checkActive()
+    })
+  }
+
+  /**
+   * `fn(true)` when the first group appears in this node's view, `fn(false)` when the last one is
+   * gone (share-aedes.ts hooks into the message path only meanwhile). Called synchronously with
+   * the change: a local join reports it before it is written to the store's other nodes.
+   */
+  onActive(fn: (on: boolean) => void): void {
+    this.activeListener = fn
+    this.wasActive = this.groups.size > 0
+    fn(this.wasActive)
+  }
+
+  private checkActive(): void {
+    const on = this.groups.size > 0
+    if (on === this.wasActive) return
+    this.wasActive = on
+    this.activeListener?.(on)
   }
 
   async start(host: ShareHost): Promise<void> {
@@ -39,6 +64,7 @@ export class ShareDelivery {
   /** the membership from the store (start, Redis links back) */
   async reload(): Promise<void> {
     this.groups.reset(await this.o.store.load())
+    this.checkActive()
   }
 
   /** cluster: which nodes are live (registry), so members of a dead node are not picked */
@@ -56,7 +82,7 @@ export class ShareDelivery {
 
   /** pick the members of every matching group; resolves once QoS 1/2 messages are held for them */
   choose(p: SharePacket): Promise<unknown> | undefined {
-    if (p.share !== undefined || (p.cmd !== undefined && p.cmd !== 'publish')) return undefined
+    if (this.groups.size === 0 || p.share !== undefined || (p.cmd !== undefined && p.cmd !== 'publish')) return undefined
     const keys = this.groups.match(p.topic)
     if (keys.length === 0) return undefined
     const choices: ShareChoice[] = []

@@ -30,6 +30,11 @@ interface Group {
 export class ShareGroups {
   private readonly groups = new Map<string, Group>()
 
+  /** how many groups have members (online or not) */
+  get size(): number {
+    return this.groups.size
+  }
+
   /** add or replace a member */
   set(key: string, m: Member): void {
     let g = this.groups.get(key)

@@ -1,6 +1,6 @@
 /**
  * Shared subscriptions wired into Aedes 1.2, through the seam (src/seam/: gateEmits, emitMessage,
- * onEveryMessage, wrapOutgoingAcks, clientsOf, deliveryOf, onWrite, brokerClosing, clientClosed).
+ * onEveryMessage (message-hook.ts), wrapOutgoingAcks, clientsOf, deliveryOf, onWrite, brokerClosing, clientClosed).
  *
  * A `$share/g/f` subscription stays an ordinary subscription for Aedes (stored with the session,
  * restored on reconnect, removed on UNSUBSCRIBE): its literal filter matches no message, since
@@ -10,11 +10,13 @@
  */
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from '../log.js'
-import { brokerClosing, clientClosed, clientsOf, deliveryOf, emitMessage, gateEmits, onEveryMessage, onWrite, wrapOutgoingAcks } from '../seam/index.js'
+import { brokerClosing, clientClosed, clientsOf, deliveryOf, emitMessage, gateEmits, onWrite, wrapOutgoingAcks } from '../seam/index.js'
+import { switchedMessageHook } from './message-hook.js'
 import { parseShare } from './names.js'
 import { fieldOfDelivery, type MemberPacket, type SharePacket, type ShareRouter } from './router.js'
 
 type Done = (err?: Error | null) => void
+const noop: Done = () => {}
 
 /** the public Client fields used, and the connection's stream */
 interface ClientInternals {
@@ -34,7 +36,9 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
   }
 
   // ---- picking: every message Aedes emits (aedes.js emitPacket) ----------------------------
-  gateEmits(broker, (emit) => (packet: unknown, cb: Done = () => {}): unknown => {
+  gateEmits(broker, (emit) => (packet: unknown, cb: Done = noop): unknown => {
+    // no group anywhere in the cluster (this node's view, kept current before any SUBACK): one check
+    if (router.groups.size === 0) return emit(packet, cb)
     let wait: Promise<unknown> | undefined
     try {
       wait = router.choose(packet as SharePacket)
@@ -53,7 +57,7 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
     return emit(packet, part)
   })
 
-  // ---- delivering: every message reaches this listener, on every node ----------------------
+  // ---- delivering: every message reaches this listener, on every node, while a group exists --
   const dispatch = (packet: SharePacket, cb: () => void): void => {
     try {
       router.dispatch(packet, cb)
@@ -62,7 +66,7 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
       cb()
     }
   }
-  const stopDispatch = onEveryMessage(broker, dispatch as (message: unknown, cb: () => void) => void)
+  const hook = switchedMessageHook(broker, dispatch as (message: unknown, cb: () => void) => void, log)
 
   const host = {
     client: (id: string) => clientsOf(broker)[id] as unknown as ClientInternals | undefined,
@@ -151,6 +155,8 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
   const onGone = (client: Client): void => {
     router.ended(client, client.id).catch((err: Error) => log.warn({ err: err.message, client: client.id }, 'shared subscription: end of connection not handled'))
   }
+  // before the membership loads: on as soon as it has a group
+  router.onActive((on) => hook.set(on))
   await router.start(host)
   broker.on('unsubscribe', onUnsubscribe)
   broker.on('subscribe', onSubscribe as never)
@@ -158,7 +164,7 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
   broker.on('clientDisconnect', onGone)
   return {
     close() {
-      stopDispatch()
+      hook.close()
       broker.off('unsubscribe', onUnsubscribe)
       broker.off('subscribe', onSubscribe as never)
       broker.off('client', onClient)

@@ -31,6 +31,8 @@ export interface RawOptions {
   keepalive?: number
   /** PUBACK every QoS 1 PUBLISH on arrival, as a client library does */
   autoAck?: boolean
+  /** called with each packet as it is parsed, before any waiter sees it */
+  onPacket?: (p: AnyPacket) => void
 }
 
 export async function rawClient(port: number, opts: RawOptions): Promise<{ raw: Raw; connack: AnyPacket }> {
@@ -45,6 +47,7 @@ export async function rawClient(port: number, opts: RawOptions): Promise<{ raw: 
   }
   parser.on('packet', (p) => {
     packets.push(p as AnyPacket)
+    opts.onPacket?.(p as AnyPacket)
     if (opts.autoAck && p.cmd === 'publish' && p.qos === 1) raw.send({ cmd: 'puback', messageId: p.messageId })
     wake()
   })

@@ -32,6 +32,27 @@ describe('seam contract: Aedes routing internals', () => {
     expect(seen).not.toContain('a12/two')
   })
 
+  it("A13 aedes broker.mq.removeListener('#', fn, done): the listener gets messages until done runs, none from then on; one added again in done gets each message once", async () => {
+    const s = await stockBroker()
+    const seen: string[] = []
+    const listener = (m: unknown, cb: () => void): void => {
+      seen.push((m as { topic: string }).topic)
+      cb()
+    }
+    const emit = (topic: string): unknown => seam.emitMessage(s.broker, { cmd: 'publish', topic, payload: Buffer.from('x'), qos: 0, retain: false }, () => {})
+    const stop = seam.onEveryMessage(s.broker, listener)
+    await new Promise<void>((resolve) => {
+      stop(() => {
+        emit('a13/off')
+        seam.onEveryMessage(s.broker, listener)
+        emit('a13/again')
+        resolve()
+      })
+      emit('a13/removing')
+    })
+    expect(seen).toEqual(['a13/removing', 'a13/again'])
+  })
+
   it('A14 aedes broker.persistence.outgoingUpdate / outgoingClearMessageId: looked up at call time for a persistent session delivery and its PUBACK', async () => {
     const s = await stockBroker()
     const calls: string[] = []

@@ -3,6 +3,8 @@
  * ops HTTP server of one Culex node. Every concern lives in its own folder;
  * this file only connects them.
  */
+// first: mqtt-packet loads there, with its per-packet debug calls off (issue 15)
+import { mqttPacketDebug } from './seam/mqtt-packet.js'
 import { hostname } from 'node:os'
 import type { Server } from 'node:http'
 import type { Server as NetServer } from 'node:net'
@@ -124,6 +126,7 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
       {
         version: VERSION,
         mode: backend.mode,
+        mqtt_packet_debug: mqttPacketDebug().state,
         listeners: {
           mqtt: `${config.host}:${mqttPort}`,
           ws: `${config.host}:${wsPort}${config.ws_path}`,

@@ -1,16 +1,67 @@
 /**
- * The seam to mqtt-packet 9: its parser's underscore methods and the module's writeToStream
- * (docs/internals.md, rows M*). The only module that touches them; test/seam/contract.test.ts
- * checks each.
+ * The seam to mqtt-packet 9: its parser's underscore methods, the module's writeToStream and its
+ * `debug` loggers (docs/internals.md, rows M*). The only module that touches them;
+ * test/seam/contract-parser.test.ts checks each.
  *
  * Parser patches are per connection (the parser of one Client, seam/aedes.ts parserOf). The
  * write path is process-wide: Aedes writes every packet through `mqtt.writeToStream`, read from
  * the module object at call time (aedes lib/write.js), so it is wrapped once and dispatches
  * per stream (WeakMaps keyed by the connection).
+ *
+ * main.ts imports this module first, so that mqtt-packet loads here, after its loggers are off.
  */
 import { isUtf8 } from 'node:buffer'
-import mqttPacket from 'mqtt-packet'
+import { createRequire } from 'node:module'
+import type MqttPacket from 'mqtt-packet'
 import type { ParsedPacket } from '../limits/packet-check.js'
+
+// ---- debug: off before mqtt-packet loads ----------------------------------------------------
+
+const require = createRequire(import.meta.url)
+const DEBUG_PREFIX = 'mqtt-packet:'
+const silenced: string[] = []
+let debugState: 'off' | 'on (DEBUG)' | 'loaded before the seam' = 'off'
+
+/**
+ * mqtt-packet 9 calls its `debug` loggers about 15 times per packet parsed or written, each a
+ * call with its arguments and the debug package's `enabled` getter, enabled or not (issue 15:
+ * 6-9% of a node's CPU). parser.js and writeToStream.js make them once, at load
+ * (`require('debug')('mqtt-packet:parser')`, module constants), so they can only be dropped
+ * before mqtt-packet loads: the `debug` module it resolves is replaced in Node's require cache by
+ * a proxy that hands out a no-op for mqtt-packet's namespaces that DEBUG does not enable (any
+ * other caller gets the real logger). No upstream issue found (mqtt-packet could drop its debug
+ * calls from the per-packet path).
+ */
+function silenceDebug(): void {
+  const fromPkg = createRequire(require.resolve('mqtt-packet'))
+  if (require.cache[fromPkg.resolve('./parser.js')] || require.cache[fromPkg.resolve('./writeToStream.js')]) {
+    debugState = 'loaded before the seam'
+    return
+  }
+  const path = fromPkg.resolve('debug')
+  const real = fromPkg('debug') as ((ns: string) => unknown) & { enabled(ns: string): boolean }
+  const noop = (): void => {}
+  require.cache[path]!.exports = new Proxy(real, {
+    apply(target, self, args: unknown[]) {
+      const ns = args[0]
+      if (typeof ns === 'string' && ns.startsWith(DEBUG_PREFIX)) {
+        if (!real.enabled(ns)) {
+          silenced.push(ns)
+          return noop
+        }
+        debugState = 'on (DEBUG)'
+      }
+      return Reflect.apply(target, self, args) as unknown
+    },
+  })
+}
+silenceDebug()
+const mqttPacket = require('mqtt-packet') as typeof MqttPacket
+
+/** mqtt-packet's debug calls: off (no-ops), on (DEBUG enables them), or still there (mqtt-packet was loaded before this module) */
+export function mqttPacketDebug(): { state: typeof debugState; silenced: string[] } {
+  return { state: debugState, silenced: [...silenced] }
+}
 
 /** mqtt-packet's Parser (parser.js): the fields and methods the seam touches */
 interface ParserInternals {

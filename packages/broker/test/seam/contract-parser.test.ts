@@ -3,8 +3,11 @@
  * named after it, on real parsers (mqtt-packet's own, as Aedes makes them) and, for
  * writeToStream, a stock Aedes broker writing to a raw client.
  */
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { afterEach, describe, expect, it } from 'vitest'
 import mqttPacket from 'mqtt-packet'
+import { cliReady, runCli } from '../helpers/node.js'
 import * as seam from '../../src/seam/index.js'
 import { closeRaw, rawClient } from '../helpers/raw-mqtt.js'
 import { closeStock, eventually, stockBroker } from './stock.js'
@@ -133,5 +136,35 @@ describe('seam contract: mqtt-packet', () => {
     raw.parse(connect)
     expect(out.errors.length).toBe(1)
     expect(seam.isUnsupportedProtocolLevel(new Error(out.errors[0]))).toBe(true)
+  })
+
+  it("M10 mqtt-packet's debug loggers: parser.js and writeToStream.js make theirs at load, require('debug')('mqtt-packet:parser' / ':writeToStream'); the seam hands them no-ops unless DEBUG enables them", async () => {
+    // a fresh process: the seam first, then mqtt-packet, as a node loads them (built dist)
+    const seamFile = new URL('../../dist/seam/mqtt-packet.js', import.meta.url).href
+    const script = `
+      const seam = await import(${JSON.stringify(seamFile)})
+      const mp = (await import('node:module')).createRequire(new URL(${JSON.stringify(seamFile)}))('mqtt-packet')
+      const parser = mp.parser()
+      let parsed = 0
+      parser.on('packet', () => parsed++)
+      parser.parse(mp.generate({ cmd: 'publish', topic: 'm10/t', payload: 'x', qos: 1, messageId: 1 }))
+      console.log(JSON.stringify({ ...seam.mqttPacketDebug(), parsed }))`
+    const run = (env: Record<string, string>) =>
+      promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, DEBUG: '', ...env } })
+    const off = await run({})
+    expect(JSON.parse(off.stdout)).toEqual({ state: 'off', silenced: ['mqtt-packet:parser', 'mqtt-packet:writeToStream'], parsed: 1 })
+    expect(off.stderr).toBe('')
+    const on = await run({ DEBUG: 'mqtt-packet:*' })
+    expect(JSON.parse(on.stdout)).toMatchObject({ state: 'on (DEBUG)', silenced: [], parsed: 1 })
+    expect(on.stderr).toContain('mqtt-packet:parser')
+    // a node loads mqtt-packet through the seam (main.ts imports it first)
+    const node = runCli(['start', '--host', '127.0.0.1', '--mqtt-port', '0', '--ws-port', '0', '--http-port', '0', '--log-level', 'info'], { DEBUG: '' })
+    try {
+      await cliReady(node)
+      expect(node.stdout.join('')).toContain('"mqtt_packet_debug":"off"')
+    } finally {
+      node.child.kill('SIGTERM')
+      await node.exit
+    }
   })
 })

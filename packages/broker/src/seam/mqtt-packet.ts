@@ -14,6 +14,7 @@ import { isUtf8 } from 'node:buffer'
 import { createRequire } from 'node:module'
 import type MqttPacket from 'mqtt-packet'
 import type { ParsedPacket } from '../limits/packet-check.js'
+import { writePublish } from './mqtt-publish.js'
 
 // ---- debug: off before mqtt-packet loads ----------------------------------------------------
 
@@ -219,7 +220,7 @@ function install(): void {
       for (const hook of t.hooks) hook(packet)
       if (t.hold && t.hold(packet)) return true
     }
-    return write(packet, stream, opts)
+    return writePublish(packet, stream, opts as { protocolVersion?: number } | undefined) ?? write(packet, stream, opts)
   }) as WriteToStream
   // keep the function's own settings (mqtt.js sets writeToStream.cacheNumbers)
   Object.defineProperty(wrapped, 'cacheNumbers', {
@@ -249,5 +250,5 @@ export function holdWrites(stream: Stream, hold: (packet: OutPacket) => boolean)
 /** write `packet` with mqtt-packet's own writeToStream, past the hooks and holds (may throw) */
 export function writePacket(packet: OutPacket, stream: Stream): boolean {
   install()
-  return original!(packet, stream)
+  return writePublish(packet, stream) ?? original!(packet, stream)
 }

@@ -29,6 +29,7 @@ export function switchedMessageHook(broker: Aedes, listener: (message: unknown, 
   let stop: ((done?: () => void) => void) | undefined
   let removing = false
   let wanted = false
+  let closed = false
   let timer: NodeJS.Timeout | undefined
   const apply = (): void => {
     if (wanted && !stop) {
@@ -47,6 +48,8 @@ export function switchedMessageHook(broker: Aedes, listener: (message: unknown, 
   }
   return {
     set(on) {
+      // the store may still report changes while the node closes
+      if (closed) return
       clearTimeout(timer)
       timer = undefined
       if (on) {
@@ -61,6 +64,7 @@ export function switchedMessageHook(broker: Aedes, listener: (message: unknown, 
       }
     },
     close() {
+      closed = true
       clearTimeout(timer)
       wanted = false
       apply()

@@ -1,5 +1,5 @@
 /**
- * MQTT 3.1.1 statements Aedes 1.2 and mqtt-packet get wrong, checked on each
+ * MQTT 3.1.1 statements Aedes (1.2 and 2.0.0-beta.1) and mqtt-packet get wrong, checked on each
  * connection before Aedes sees the packet (docs/conformance.md lists them all):
  *
  * - [MQTT-3.1.2-2] an unsupported protocol level gets CONNACK 0x01, then the

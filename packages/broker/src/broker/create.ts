@@ -7,7 +7,7 @@ import type { CulexConfig } from '../config/schema.js'
 import type { Backend } from '../cluster/backend.js'
 import type { HotCounters } from '../ops/metrics.js'
 import { createPublishGate, type PublishGate } from './backpressure.js'
-import { gateEmits } from '../seam/index.js'
+import { gateEmits, restoreAedes12Fixes } from '../seam/index.js'
 import { orderSessionReplay } from './session-order.js'
 import { finishPublishesOnClose } from './finish-publishes.js'
 import { markRedeliveries } from './redelivery.js'
@@ -61,6 +61,8 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   }
   // a hook that throws closes its client, not the process (limits/client-faults.ts)
   const broker = await Aedes.createBroker(isolateHooks(opts, faults))
+  // fixes aedes 1.2.0 has and the 2.0 beta lacks, first on each client (seam/aedes-fixes.ts)
+  restoreAedes12Fixes(broker, { maxInflightInbound: config.max_inflight })
   // a publisher is not read while the node's delivery buffer is full (backpressure.ts): every message
   // Aedes publishes passes the gate on its way to the emitter (local subscribers, other nodes)
   let gate!: PublishGate

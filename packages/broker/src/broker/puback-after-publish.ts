@@ -1,7 +1,7 @@
 /**
  * PUBACK only once a QoS 1 message is safe [MQTT-4.3.2-2].
  *
- * Aedes 1.2 writes the PUBACK of an incoming QoS 1 PUBLISH *before* it
+ * Aedes (1.2 and the 2.0 beta) writes the PUBACK of an incoming QoS 1 PUBLISH *before* it
  * publishes the message (lib/handlers/publish.js): in a cluster a node killed
  * between the two has acknowledged a message that never reached Redis (the
  * cluster bus, the offline queues of persistent sessions), and the publisher

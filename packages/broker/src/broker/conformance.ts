@@ -54,6 +54,7 @@ export interface ConformanceOptions {
 
 interface InPacket {
   cmd: string
+  protocolVersion?: number
   messageId?: number
   clientId?: string
   clean?: boolean
@@ -156,6 +157,8 @@ function validTopicName(topic: string | undefined): boolean {
 /** keepalive_max_s applied server-side instead of a CONNACK refusal; Aedes drops a client silent for 1.5 x this */
 function capKeepalive(packet: InPacket, opts: ConformanceOptions): void {
   const max = opts.keepaliveMaxS
+  // MQTT 5: Aedes answers with Server Keep Alive (its keepaliveLimit, broker/create.ts) [MQTT-3.2.2-21]
+  if (packet.protocolVersion === 5) return
   if (!max || (packet.keepalive !== 0 && packet.keepalive! <= max)) return
   opts.log.debug({ client: packet.clientId, keepalive: packet.keepalive, keepalive_max_s: max }, 'keepalive capped')
   packet.keepalive = max

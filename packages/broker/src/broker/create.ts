@@ -13,6 +13,7 @@ import { finishPublishesOnClose } from './finish-publishes.js'
 import { markRedeliveries } from './redelivery.js'
 import { pubackAfterPublish } from './puback-after-publish.js'
 import { installConformance } from './conformance.js'
+import { installMqtt5 } from './mqtt5.js'
 import type { Logger } from '../log.js'
 import { installExactDedupe, seedCounter, seenBefore } from '../cluster/dedupe.js'
 import { isolateHooks, type ClientFaults } from '../limits/client-faults.js'
@@ -39,7 +40,11 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
     persistence: backend.persistence,
     heartbeatInterval: config.heartbeat_interval_ms,
     connectTimeout: config.connect_timeout_ms,
-    // keepalive_max_s is applied by conformance.ts (Aedes' keepaliveLimit refuses with CONNACK 6)
+    // keepalive_max_s: 3.1.1 CONNECTs are capped by conformance.ts before Aedes sees them (its
+    // keepaliveLimit refuses them with CONNACK 6); for v5 Aedes answers with Server Keep Alive
+    keepaliveLimit: config.keepalive_max_s,
+    // MQTT 5 CONNACK Receive Maximum: the inbound window (max_inflight, seam/aedes-fixes.ts U2)
+    receiveMaximum: Math.min(config.max_inflight, 65535),
     maxClientsIdLength: config.max_client_id_length,
     queueLimit: config.queue_limit,
     ...hooks,
@@ -78,6 +83,8 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   puback.attach(broker)
   // MQTT 3.1.1 statements Aedes gets wrong (conformance.ts, docs/conformance.md)
   installConformance(broker, { keepaliveMaxS: config.keepalive_max_s, log, redis: backend.links?.data })
+  // what v5 clients are told and granted where the beta's answer is not Culex's (mqtt5.ts)
+  installMqtt5(broker, { maxPacketSize: config.max_packet_size })
   broker.on('closed', () => gate.releaseAll())
   // a stopping node emits the publishes it started before its emitter closes (finish-publishes.ts)
   finishPublishesOnClose(broker, log)

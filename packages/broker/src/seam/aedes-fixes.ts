@@ -128,7 +128,7 @@ function inboundWindow(client: Client, limit: number): void {
   })
   onWrite(c.conn, (p) => {
     if (p.messageId === undefined) return
-    if (p.cmd === 'pubcomp' || (p.cmd === 'pubrec' && ((p as { reasonCode?: number }).reasonCode ?? 0) >= 0x80)) window.delete(p.messageId)
+    if (p.cmd === 'pubcomp' || (p.cmd === 'pubrec' && (p.reasonCode ?? 0) >= 0x80)) window.delete(p.messageId)
   })
 }
 

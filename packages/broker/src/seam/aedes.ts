@@ -73,9 +73,10 @@ const brokerOf = (b: Aedes): BrokerInternals => b as unknown as BrokerInternals
  * 3. session-order (broker/session-order.ts): live deliveries wait for the session replay
  * 4. granted-qos (broker/conformance-qos.ts): the QoS of a delivery capped at the granted one
  * 5. conformance (broker/conformance.ts): parser checks of the 3.1.1 statements, acks in flight
- * 6. limits (limits/guard.ts): parser guards, slow-consumer limits (outermost), bounded reads
+ * 6. mqtt5 (broker/mqtt5.ts): what v5 clients are told and granted (CONNACK, SUBACK, $share)
+ * 7. limits (limits/guard.ts): parser guards, slow-consumer limits (outermost), bounded reads
  */
-export const CLIENT_INSTALL_ORDER = ['aedes-fixes', 'puback-hold', 'dedupe', 'session-order', 'granted-qos', 'conformance', 'limits'] as const
+export const CLIENT_INSTALL_ORDER = ['aedes-fixes', 'puback-hold', 'dedupe', 'session-order', 'granted-qos', 'conformance', 'mqtt5', 'limits'] as const
 export type InstallStage = (typeof CLIENT_INSTALL_ORDER)[number]
 export type ClientInstaller = (client: Client, stream: Duplex) => void
 

@@ -117,6 +117,23 @@ export function interceptPackets<P>(parser: PacketParser, intercept: (packet: P)
   }
 }
 
+/**
+ * `around` runs each packet the parser emits to Aedes and calls `handle` to pass it on: Aedes'
+ * handler (lib/client.js enqueue -> lib/handlers) starts synchronously inside `handle`.
+ */
+export function aroundPackets<P>(parser: PacketParser, around: (packet: P, handle: () => void) => void): void {
+  const p = internals(parser)
+  const emit = p.emit
+  p.emit = function (this: ParserInternals, event: string, ...args: unknown[]) {
+    if (event !== 'packet') return emit.call(this, event, ...args)
+    let out = false
+    around(args[0] as P, () => {
+      out = emit.call(this, event, ...args)
+    })
+    return out
+  }
+}
+
 /** stop the parse loop: parser.js parse() ends while `error` is set */
 export function stopParsing(parser: PacketParser, err: Error): void {
   internals(parser).error = err
@@ -143,6 +160,12 @@ export interface OutPacket {
   qos?: number
   returnCode?: number
   sessionPresent?: boolean
+  /** MQTT 5: CONNACK, PUBACK, PUBREC, DISCONNECT reason code */
+  reasonCode?: number
+  /** SUBACK: granted QoS / reason code per filter */
+  granted?: number[]
+  /** MQTT 5 properties */
+  properties?: Record<string, unknown>
 }
 type Stream = NodeJS.WritableStream
 type WriteToStream = (packet: OutPacket, stream: Stream, opts?: unknown) => boolean

@@ -1,0 +1,64 @@
+/**
+ * The seam to what aedes 2.0.0-beta.1 does for MQTT 5 clients and does not let an application
+ * configure (docs/internals.md rows V*, contract tests in test/seam/contract-v5.test.ts). Each
+ * function names the code of the beta it works around and the upstream issue.
+ */
+import type { Client } from 'aedes'
+import { parserOf } from './aedes.js'
+import { aroundPackets, onWrite, type OutPacket } from './mqtt-packet.js'
+
+/** the Client fields of the beta these touch */
+interface V5Fields {
+  version?: number | null
+  conn: NodeJS.WritableStream
+}
+const v5 = (client: Client): V5Fields => client as unknown as V5Fields
+
+/** the protocol level of the connection (lib/client.js `version`, set at CONNECT) */
+export function protocolVersion(client: Client): number | undefined {
+  return v5(client).version ?? undefined
+}
+
+/**
+ * V1 `amend` may change the properties of the successful CONNACK of a v5 client before it is
+ * written: lib/handlers/connect.js connackProperties builds them from a few broker fields and
+ * hard-codes `sharedSubscriptionAvailable: false` (aedes#841: no shared subscriptions upstream);
+ * there is no option for the rest (no upstream issue found).
+ */
+export function amendConnack(client: Client, amend: (properties: Record<string, unknown>) => void): void {
+  onWrite(v5(client).conn, (p) => {
+    if (p.cmd !== 'connack' || v5(client).version !== 5 || (p.reasonCode ?? 0) !== 0) return
+    p.properties = { ...p.properties }
+    amend(p.properties)
+  })
+}
+
+/** V2 `amend` sees every SUBACK written to a v5 client (its reason codes, in the order of the filters) */
+export function amendSuback(client: Client, amend: (packet: OutPacket) => void): void {
+  onWrite(v5(client).conn, (p) => {
+    if (p.cmd === 'suback' && v5(client).version === 5) amend(p)
+  })
+}
+
+const SHARE = '$share/'
+/**
+ * V3 lib/handlers/subscribe.js doSubscribe answers a v5 client's `$share/` filter with 0x9E
+ * (Shared Subscriptions not supported) before the authorizeSubscribe hook sees it (aedes#841).
+ * Culex has shared subscriptions (src/shared/, through that hook): while Aedes starts handling a
+ * v5 SUBSCRIBE with a `$share/` filter, the Client's `version` reads 4, so that check passes.
+ * The check runs synchronously in the handler; so does a refusal by an authorizeSubscribe hook
+ * that calls back at once, which then writes the 3.1.1 code 0x80 (amendSuback can map it back).
+ * Not covered: a SUBSCRIBE the client sent before its CONNACK (Aedes queues it and handles it later).
+ */
+export function acceptV5SharedFilters(client: Client): void {
+  const c = v5(client)
+  aroundPackets<{ cmd: string; subscriptions?: Array<{ topic: string }> }>(parserOf(client), (packet, handle) => {
+    if (packet.cmd !== 'subscribe' || c.version !== 5 || !packet.subscriptions?.some((s) => s.topic.startsWith(SHARE))) return handle()
+    c.version = 4
+    try {
+      handle()
+    } finally {
+      c.version = 5
+    }
+  })
+}

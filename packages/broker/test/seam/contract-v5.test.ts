@@ -1,0 +1,64 @@
+/**
+ * Contract of seam/aedes-v5.ts (docs/internals.md rows V1-V3): what aedes 2.0.0-beta.1 does for
+ * MQTT 5 clients without an option, on a stock broker and MQTT.js v5 clients.
+ */
+import mqtt, { type IConnackPacket, type MqttClient } from 'mqtt'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { Aedes, AedesOptions } from 'aedes'
+import * as seam from '../../src/seam/index.js'
+import { closeStock, stockBroker } from './stock.js'
+
+const clients: MqttClient[] = []
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.endAsync(true)))
+  await closeStock()
+})
+
+async function v5(port: number, clientId: string): Promise<{ client: MqttClient; connack: IConnackPacket }> {
+  const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, clientId, reconnectPeriod: 0 })
+  clients.push(client)
+  const connack = await new Promise<IConnackPacket>((resolve, reject) => {
+    client.once('connect', resolve)
+    client.once('error', reject)
+  })
+  return { client, connack }
+}
+
+/** the SUBACK's codes, failures included (MQTT.js rejects on a failure code, with the SUBACK) */
+async function subackCodes(client: MqttClient, subs: Record<string, { qos: 0 | 1 | 2 }>): Promise<number[]> {
+  try {
+    return (await client.subscribeAsync(subs)).map((g) => g.qos)
+  } catch (err) {
+    return (err as { packet: { granted: number[] } }).packet.granted
+  }
+}
+
+describe('seam contract: aedes 2.0.0-beta.1 and MQTT 5 clients', () => {
+  it('V1 aedes lib/handlers/connect.js: the CONNACK properties are written through writeToStream, sharedSubscriptionAvailable false', async () => {
+    const stock = await stockBroker()
+    expect((await v5(stock.port, 'v1-stock')).connack.properties?.sharedSubscriptionAvailable).toBe(false)
+    const s = await stockBroker({}, (b: Aedes) => seam.installOnEachClient(b, 'mqtt5', (c) => seam.amendConnack(c, (p) => (p.sharedSubscriptionAvailable = true))))
+    const { connack } = await v5(s.port, 'v1')
+    expect(connack.properties?.sharedSubscriptionAvailable).toBe(true)
+    expect(seam.protocolVersion(s.clients[0]!)).toBe(5)
+  })
+
+  it('V2 V3 aedes lib/handlers/subscribe.js: a v5 $share/ filter gets 0x9E before authorizeSubscribe unless the version reads 4 while the SUBSCRIBE is handled', async () => {
+    const seen: string[] = []
+    const authorizeSubscribe: AedesOptions['authorizeSubscribe'] = (_c, sub, cb) => (seen.push(sub.topic), cb(null, sub.topic === 'no' ? null : sub))
+    const stock = await stockBroker({ authorizeSubscribe })
+    const a = (await v5(stock.port, 'v3-stock')).client
+    expect(await subackCodes(a, { '$share/g/t': { qos: 1 } })).toEqual([0x9e])
+    expect(seen).toEqual([])
+    const s = await stockBroker({ authorizeSubscribe }, (b: Aedes) =>
+      seam.installOnEachClient(b, 'mqtt5', (c) => {
+        seam.acceptV5SharedFilters(c)
+        seam.amendSuback(c, (p) => (p.granted = p.granted!.map((g) => (g === 0x80 ? 0x87 : g))))
+      }),
+    )
+    const b = (await v5(s.port, 'v3')).client
+    expect(await subackCodes(b, { '$share/g/t': { qos: 1 }, no: { qos: 1 } })).toEqual([1, 0x87])
+    expect(seen).toEqual(['$share/g/t', 'no'])
+    expect(seam.protocolVersion(s.clients[0]!)).toBe(5)
+  })
+})

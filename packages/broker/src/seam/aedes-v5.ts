@@ -11,12 +11,23 @@ import { aroundPackets, onWrite, type OutPacket } from './mqtt-packet.js'
 interface V5Fields {
   version?: number | null
   conn: NodeJS.WritableStream
+  receiveMaximum?: number
 }
 const v5 = (client: Client): V5Fields => client as unknown as V5Fields
 
 /** the protocol level of the connection (lib/client.js `version`, set at CONNECT) */
 export function protocolVersion(client: Client): number | undefined {
   return v5(client).version ?? undefined
+}
+
+/**
+ * V4 the Receive Maximum a v5 client stated in its CONNECT (lib/handlers/connect.js sets
+ * `client.receiveMaximum`, 65535 when absent, and does not honour it on sends: aedes#829);
+ * undefined for 3.1.1 clients and before CONNECT
+ */
+export function receiveMaximumOf(client: Client): number | undefined {
+  const c = v5(client)
+  return c.version === 5 ? c.receiveMaximum : undefined
 }
 
 /**

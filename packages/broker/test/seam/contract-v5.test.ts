@@ -62,3 +62,16 @@ describe('seam contract: aedes 2.0.0-beta.1 and MQTT 5 clients', () => {
     expect(seam.protocolVersion(s.clients[0]!)).toBe(5)
   })
 })
+
+describe('seam contract: the v5 Client', () => {
+  it('V4 aedes client.receiveMaximum: the CONNECT\'s Receive Maximum, 65535 when absent, undefined for 3.1.1', async () => {
+    const s = await stockBroker()
+    const a = mqtt.connect(`mqtt://127.0.0.1:${s.port}`, { protocolVersion: 5, clientId: 'v4a', reconnectPeriod: 0, properties: { receiveMaximum: 7 } })
+    const b = mqtt.connect(`mqtt://127.0.0.1:${s.port}`, { protocolVersion: 5, clientId: 'v4b', reconnectPeriod: 0 })
+    const c = mqtt.connect(`mqtt://127.0.0.1:${s.port}`, { protocolVersion: 4, clientId: 'v4c', reconnectPeriod: 0 })
+    clients.push(a, b, c)
+    await Promise.all([a, b, c].map((x) => new Promise((resolve) => x.once('connect', resolve))))
+    const byId = Object.fromEntries(s.clients.map((cl) => [cl.id, seam.receiveMaximumOf(cl)]))
+    expect(byId).toEqual({ v4a: 7, v4b: 65535, v4c: undefined })
+  })
+})

@@ -17,6 +17,7 @@ import { installMqtt5 } from './mqtt5.js'
 import type { Logger } from '../log.js'
 import { installExactDedupe, seedCounter, seenBefore } from '../cluster/dedupe.js'
 import { isolateHooks, type ClientFaults } from '../limits/client-faults.js'
+import { tooLargeFor, type OutgoingPublish } from '../limits/client-packet-size.js'
 
 export interface BrokerParts {
   config: CulexConfig
@@ -60,7 +61,13 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
       // exact duplicate filter instead of Aedes' monotonic one (aedes#955, cluster/dedupe.ts)
       if (seenBefore(client, packet)) return null
       const out = forward ? forward(client, packet) : packet
-      if (out) counters.messagesDelivered++
+      if (!out) return out
+      // never larger than a v5 client's Maximum Packet Size [MQTT-3.1.2-24] [MQTT-3.1.2-25] (limits/client-packet-size.ts)
+      if (tooLargeFor(client, out as OutgoingPublish)) {
+        counters.dropped.too_large_for_client++
+        return null
+      }
+      counters.messagesDelivered++
       return out
     },
   }

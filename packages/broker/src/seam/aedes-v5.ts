@@ -12,6 +12,7 @@ interface V5Fields {
   version?: number | null
   conn: NodeJS.WritableStream
   receiveMaximum?: number
+  maximumPacketSize?: number
 }
 const v5 = (client: Client): V5Fields => client as unknown as V5Fields
 
@@ -28,6 +29,16 @@ export function protocolVersion(client: Client): number | undefined {
 export function receiveMaximumOf(client: Client): number | undefined {
   const c = v5(client)
   return c.version === 5 ? c.receiveMaximum : undefined
+}
+
+/**
+ * V5 the Maximum Packet Size a v5 client stated in its CONNECT (lib/handlers/connect.js sets
+ * `client.maximumPacketSize` and does not honour it on sends: aedes#1125); undefined when it
+ * stated none, for 3.1.1 clients and before CONNECT
+ */
+export function maximumPacketSizeOf(client: Client): number | undefined {
+  const c = v5(client)
+  return c.version === 5 ? c.maximumPacketSize : undefined
 }
 
 /**

@@ -66,12 +66,22 @@ describe('seam contract: aedes 2.0.0-beta.1 and MQTT 5 clients', () => {
 describe('seam contract: the v5 Client', () => {
   it('V4 aedes client.receiveMaximum: the CONNECT\'s Receive Maximum, 65535 when absent, undefined for 3.1.1', async () => {
     const s = await stockBroker()
-    const a = mqtt.connect(`mqtt://127.0.0.1:${s.port}`, { protocolVersion: 5, clientId: 'v4a', reconnectPeriod: 0, properties: { receiveMaximum: 7 } })
+    const a = mqtt.connect(`mqtt://127.0.0.1:${s.port}`, { protocolVersion: 5, clientId: 'v4a', reconnectPeriod: 0, properties: { receiveMaximum: 7, maximumPacketSize: 300 } })
     const b = mqtt.connect(`mqtt://127.0.0.1:${s.port}`, { protocolVersion: 5, clientId: 'v4b', reconnectPeriod: 0 })
     const c = mqtt.connect(`mqtt://127.0.0.1:${s.port}`, { protocolVersion: 4, clientId: 'v4c', reconnectPeriod: 0 })
     clients.push(a, b, c)
     await Promise.all([a, b, c].map((x) => new Promise((resolve) => x.once('connect', resolve))))
     const byId = Object.fromEntries(s.clients.map((cl) => [cl.id, seam.receiveMaximumOf(cl)]))
     expect(byId).toEqual({ v4a: 7, v4b: 65535, v4c: undefined })
+  })
+
+  it('V5 aedes client.maximumPacketSize: the CONNECT\'s Maximum Packet Size, undefined when absent and for 3.1.1', async () => {
+    const s = await stockBroker()
+    const a = mqtt.connect(`mqtt://127.0.0.1:${s.port}`, { protocolVersion: 5, clientId: 'v5a', reconnectPeriod: 0, properties: { maximumPacketSize: 300 } })
+    const b = mqtt.connect(`mqtt://127.0.0.1:${s.port}`, { protocolVersion: 5, clientId: 'v5b', reconnectPeriod: 0 })
+    const c = mqtt.connect(`mqtt://127.0.0.1:${s.port}`, { protocolVersion: 4, clientId: 'v5c', reconnectPeriod: 0 })
+    clients.push(a, b, c)
+    await Promise.all([a, b, c].map((x) => new Promise((resolve) => x.once('connect', resolve))))
+    expect(Object.fromEntries(s.clients.map((cl) => [cl.id, seam.maximumPacketSizeOf(cl)]))).toEqual({ v5a: 300, v5b: undefined, v5c: undefined })
   })
 })

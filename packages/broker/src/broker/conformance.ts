@@ -36,6 +36,7 @@ import {
   interceptParseErrors,
   isUnsupportedProtocolLevel,
   parserOf,
+  protocolVersion,
   stopParsing,
 } from '../seam/index.js'
 import type { Redis } from 'ioredis'
@@ -102,6 +103,8 @@ function guard(client: Client, opts: ConformanceOptions): void {
       refuse(0x02, new Error('[MQTT-3.1.3-8] empty client id with clean session 0'))
       return false
     }
+    // MQTT 5: an invalid filter gets SUBACK 0x8F instead (broker/mqtt5.ts)
+    if (packet.cmd === 'subscribe' && protocolVersion(client) === 5) return undefined
     return violation(packet, acks, opts)
   })
 }
@@ -137,7 +140,7 @@ function violation(packet: InPacket, acks: AckTracker, opts: ConformanceOptions)
  * filters in a persistent session (lib/handlers/subscribe.js storeSubscriptions), and every later
  * CONNECT of that client id then failed restoring the empty one (found by the fuzzer).
  */
-function validFilter(filter: string): boolean {
+export function validFilter(filter: string): boolean {
   if (filter.length === 0) return false
   if (filter.indexOf('#') === -1 && filter.indexOf('+') === -1) return true
   const levels = filter.split('/')

@@ -14,11 +14,17 @@
  *   broker/conformance.ts).
  * - Retain, Wildcard Subscription, Subscription Identifier Available and Maximum QoS are absent,
  *   i.e. available / 2: Culex has them all.
- * SUBACK: a refused filter is 0x87 Not authorized for v5 clients (the beta writes 0x80 when its
- * version check was bypassed for a `$share/` filter of the same SUBSCRIBE).
+ * SUBACK (§3.9.3): a refused filter is 0x87 Not authorized for v5 clients (the beta writes 0x80
+ * when its version check was bypassed for a `$share/` filter of the same SUBSCRIBE); a filter
+ * Culex cannot take (wildcards not filling a level [MQTT-4.7.1-2] [MQTT-4.7.1-3], empty
+ * [MQTT-4.7.3-1], an invalid share name [MQTT-4.8.2-1] [MQTT-4.8.2-2]) is 0x8F Topic Filter
+ * invalid, and the connection stays (3.1.1: closed, broker/conformance.ts): it is taken out of the
+ * SUBSCRIBE before Aedes sees it and its code put back in the SUBACK at its place.
  */
-import type { Aedes } from 'aedes'
-import { acceptV5SharedFilters, amendConnack, amendSuback, installOnEachClient } from '../seam/index.js'
+import type { Aedes, Client } from 'aedes'
+import { acceptV5SharedFilters, amendConnack, amendSuback, installOnEachClient, interceptPackets, parserOf, protocolVersion } from '../seam/index.js'
+import { parseShare } from '../shared/names.js'
+import { validFilter } from './conformance.js'
 
 export interface Mqtt5Options {
   /** max_packet_size (remaining length, bytes) */
@@ -27,6 +33,38 @@ export interface Mqtt5Options {
 
 const UNSPECIFIED_ERROR = 0x80
 const NOT_AUTHORIZED = 0x87
+const TOPIC_FILTER_INVALID = 0x8f
+
+interface InSubscribe {
+  cmd: string
+  messageId?: number
+  subscriptions?: Array<{ topic: string }>
+}
+
+/** v5 SUBSCRIBEs' invalid filters: taken out before Aedes sees them, their 0x8F put back in the SUBACK */
+function invalidFiltersGet0x8F(client: Client): void {
+  /** by packet id: the places of the filters taken out */
+  const removed = new Map<number, number[]>()
+  interceptPackets<InSubscribe>(parserOf(client), (packet) => {
+    if (packet.cmd !== 'subscribe' || protocolVersion(client) !== 5 || !packet.subscriptions || packet.messageId === undefined) return undefined
+    const bad: number[] = []
+    packet.subscriptions.forEach((s, i) => {
+      if (!validFilter(s.topic) || parseShare(s.topic) === 'invalid') bad.push(i)
+    })
+    if (bad.length === 0) return undefined
+    removed.set(packet.messageId, bad)
+    packet.subscriptions = packet.subscriptions.filter((_s, i) => !bad.includes(i))
+    return undefined
+  })
+  amendSuback(client, (suback) => {
+    const bad = suback.messageId === undefined ? undefined : removed.get(suback.messageId)
+    if (!bad || !suback.granted) return
+    removed.delete(suback.messageId!)
+    const granted = [...suback.granted]
+    for (const i of bad) granted.splice(i, 0, TOPIC_FILTER_INVALID)
+    suback.granted = granted
+  })
+}
 
 export function installMqtt5(broker: Aedes, opts: Mqtt5Options): void {
   installOnEachClient(broker, 'mqtt5', (client) => {
@@ -38,5 +76,6 @@ export function installMqtt5(broker: Aedes, opts: Mqtt5Options): void {
     amendSuback(client, (suback) => {
       if (suback.granted) suback.granted = suback.granted.map((g) => (g === UNSPECIFIED_ERROR ? NOT_AUTHORIZED : g))
     })
+    invalidFiltersGet0x8F(client)
   })
 }

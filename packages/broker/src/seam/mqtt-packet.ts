@@ -175,7 +175,7 @@ const mp = mqttPacket as unknown as { writeToStream: WriteToStream }
 /** per connection: its write hooks and its hold (one WeakMap lookup per packet written) */
 interface Taps {
   hooks: WriteHook[]
-  hold?: (packet: OutPacket) => boolean
+  hold?: (packet: OutPacket, opts: unknown) => boolean
 }
 const taps = new WeakMap<Stream, Taps>()
 /** mqtt-packet's own writeToStream, once the wrapper is in place */
@@ -189,7 +189,7 @@ function install(): void {
     const t = taps.get(stream)
     if (t) {
       for (const hook of t.hooks) hook(packet)
-      if (t.hold && t.hold(packet)) return true
+      if (t.hold && t.hold(packet, opts)) return true
     }
     return write(packet, stream, opts)
   }) as WriteToStream
@@ -213,13 +213,16 @@ export function onWrite(stream: Stream, hook: WriteHook): void {
   tapsOf(stream).hooks.push(hook)
 }
 
-/** `hold` sees each packet written to `stream` after the hooks; true = not written now (writePacket later) */
-export function holdWrites(stream: Stream, hold: (packet: OutPacket) => boolean): void {
+/**
+ * `hold` sees each packet written to `stream` after the hooks, with the options Aedes 2 passes
+ * (lib/write.js: `{ protocolVersion }`); true = not written now (writePacket later, with them)
+ */
+export function holdWrites(stream: Stream, hold: (packet: OutPacket, opts: unknown) => boolean): void {
   tapsOf(stream).hold = hold
 }
 
 /** write `packet` with mqtt-packet's own writeToStream, past the hooks and holds (may throw) */
-export function writePacket(packet: OutPacket, stream: Stream): boolean {
+export function writePacket(packet: OutPacket, stream: Stream, opts?: unknown): boolean {
   install()
-  return original!(packet, stream)
+  return original!(packet, stream, opts)
 }

@@ -20,9 +20,30 @@
  * [MQTT-4.7.3-1], an invalid share name [MQTT-4.8.2-1] [MQTT-4.8.2-2]) is 0x8F Topic Filter
  * invalid, and the connection stays (3.1.1: closed, broker/conformance.ts): it is taken out of the
  * SUBSCRIBE before Aedes sees it and its code put back in the SUBACK at its place.
+ * DISCONNECT with a reason code before the server closes a v5 client's connection [MQTT-3.14.0-1]:
+ * 0x8E when the client id connects on another node (the beta sends it for a takeover on the same
+ * node only), 0x95 for a packet over max_packet_size (limits/guard.ts); elsewhere: 0x8B at shutdown
+ * (the beta's broker.close), 0x98 kicked by the admin (broker/disconnect.ts), 0x93 over the inbound
+ * window (seam/aedes-fixes.ts), 0x94 a topic alias (the beta: Culex offers none). A subscriber cut
+ * for its queue (limits/delivery.ts) is still just closed: a DISCONNECT would wait behind the
+ * bytes its socket holds.
  */
 import type { Aedes, Client } from 'aedes'
-import { acceptV5SharedFilters, amendConnack, amendSuback, installOnEachClient, interceptPackets, parserOf, protocolVersion } from '../seam/index.js'
+import {
+  acceptV5SharedFilters,
+  amendConnack,
+  amendSuback,
+  disconnectV5,
+  installOnEachClient,
+  interceptPackets,
+  interceptParseErrors,
+  onRemoteTakeover,
+  PacketTooLargeError,
+  parserOf,
+  protocolVersion,
+  stopParsing,
+} from '../seam/index.js'
+import { DisconnectReason } from './disconnect.js'
 import { parseShare } from '../shared/names.js'
 import { validFilter } from './conformance.js'
 
@@ -67,7 +88,14 @@ function invalidFiltersGet0x8F(client: Client): void {
 }
 
 export function installMqtt5(broker: Aedes, opts: Mqtt5Options): void {
+  onRemoteTakeover(broker, (client, done) => disconnectV5(client, DisconnectReason.sessionTakenOver, done))
   installOnEachClient(broker, 'mqtt5', (client) => {
+    // a packet over max_packet_size (limits/guard.ts): DISCONNECT 0x95 Packet too large first
+    interceptParseErrors(parserOf(client), (err) => {
+      if (!(err instanceof PacketTooLargeError)) return false
+      stopParsing(parserOf(client), err)
+      return disconnectV5(client, DisconnectReason.packetTooLarge)
+    })
     amendConnack(client, (properties) => {
       properties.sharedSubscriptionAvailable = true
       properties.maximumPacketSize = opts.maxPacketSize

@@ -10,6 +10,9 @@
 import type { Aedes, Client } from 'aedes'
 import { installOnEachClient, parserOf } from './aedes.js'
 import { interceptPackets, onWrite, stopParsing } from './mqtt-packet.js'
+import { disconnectV5 } from './aedes-v5.js'
+
+const RECEIVE_MAXIMUM_EXCEEDED = 0x93
 
 interface Sub {
   topic: string
@@ -120,7 +123,8 @@ function inboundWindow(client: Client, limit: number): void {
       // as 1.2.0: the handler's error closes the client (lib/client.js nextBatch -> 'error')
       const err = new Error(`maxInflightInbound exceeded: ${limit} inbound QoS 2 messages already awaiting PUBREL`)
       stopParsing(parser, err)
-      c.emit('error', err)
+      // MQTT 5 (not in 1.2.0): the client is told, DISCONNECT 0x93 Receive Maximum exceeded (§3.3.4)
+      if (!disconnectV5(client, RECEIVE_MAXIMUM_EXCEEDED)) c.emit('error', err)
       return false
     }
     window.add(packet.messageId)

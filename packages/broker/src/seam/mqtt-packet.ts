@@ -39,13 +39,15 @@ const internals = (p: PacketParser): ParserInternals => p as unknown as ParserIn
  * decoded: the parser buffers a whole packet before parsing it and accepts up to 256 MiB (no
  * mqtt-packet issue found; aedes 2 checks its v5 maximumPacketSize in the read loop instead).
  */
+export class PacketTooLargeError extends Error {}
+
 export function limitPacketSize(parser: PacketParser, max: number): void {
   const p = internals(parser)
   const parseLength = p._parseLength
   p._parseLength = function (this: ParserInternals) {
     const ok = parseLength.call(this)
     if (ok && this.packet.length > max) {
-      this._emitError(new Error(`packet of ${this.packet.length} bytes is larger than max_packet_size ${max}`))
+      this._emitError(new PacketTooLargeError(`packet of ${this.packet.length} bytes is larger than max_packet_size ${max}`))
       return false
     }
     return ok

@@ -6,7 +6,7 @@ import mqtt, { type IConnackPacket, type MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Aedes, AedesOptions } from 'aedes'
 import * as seam from '../../src/seam/index.js'
-import { closeStock, stockBroker } from './stock.js'
+import { closeStock, eventually, stockBroker } from './stock.js'
 
 const clients: MqttClient[] = []
 afterEach(async () => {
@@ -83,5 +83,20 @@ describe('seam contract: the v5 Client', () => {
     clients.push(a, b, c)
     await Promise.all([a, b, c].map((x) => new Promise((resolve) => x.once('connect', resolve))))
     expect(Object.fromEntries(s.clients.map((cl) => [cl.id, seam.maximumPacketSizeOf(cl)]))).toEqual({ v5a: 300, v5b: undefined, v5c: undefined })
+  })
+})
+
+describe('seam contract: server-sent DISCONNECT', () => {
+  it('V6 aedes closeSameClients: the listener on $SYS/+/new/clients that closes a client id another broker took; client.disconnect writes DISCONNECT with the reason code', async () => {
+    const s = await stockBroker({}, (b: Aedes) =>
+      seam.onRemoteTakeover(b, (client, done) => seam.disconnectV5(client, 0x8e, done)),
+    )
+    const { client } = await v5(s.port, 'v6')
+    // client.disconnect writes a DISCONNECT once the Client is `connected` (after its session replay)
+    await eventually(() => ((s.clients[0] as unknown as { connected: boolean }).connected ? true : undefined), 3000, 'connected')
+    const reason = new Promise((resolve) => client.once('disconnect', (p) => resolve(p.reasonCode)))
+    // another broker announces the same client id
+    s.broker.publish({ topic: '$SYS/other-node/new/clients', payload: Buffer.from('v6'), cmd: 'publish', qos: 0, dup: false, retain: false }, () => {})
+    expect(await reason).toBe(0x8e)
   })
 })

@@ -10,8 +10,11 @@
  *   disconnect others, aedes#597), topic length, ACL. A denied PUBLISH
  *   closes the connection [MQTT-3.3.5-2]: it reaches no subscriber, is
  *   counted in culex_publish_denied_total, and every node does the same.
+ *   An MQTT 5 client's denied QoS 1/2 PUBLISH gets PUBACK/PUBREC 0x87
+ *   instead and its connection stays (Aedes 2; QoS 0: dropped).
  * - authorizeSubscribe: a denied filter gets return code 0x80 in the SUBACK
- *   [MQTT-3.9.3-2]; the others in the same SUBSCRIBE are unaffected. A shared
+ *   [MQTT-3.9.3-2] (0x87 for MQTT 5 clients, broker/mqtt5.ts); the others in
+ *   the same SUBSCRIBE are unaffected. A shared
  *   subscription `$share/g/f` is checked as `f`; PUBLISH to `$share/...` is refused.
  * - authorizeForward: the ACL is checked again for each delivered message,
  *   so a deny rule that overlaps a wider allowed subscription, and ACL
@@ -25,7 +28,7 @@ import { addressKey, type FailureBackoff } from '../limits/rate.js'
 import { canPublish, canRead, canSubscribe, type Grants } from './acl.js'
 import { dummyHash, verifyPassword } from './password.js'
 import type { AuthState } from './state.js'
-import { pendingWill } from '../seam/index.js'
+import { pendingWill, protocolVersion } from '../seam/index.js'
 import { aclFilter, isShareTopic } from '../shared/names.js'
 
 export interface HookOptions {
@@ -274,7 +277,9 @@ export function createAuthHooks(opts: HookOptions): AuthHooks {
       const g = grants(auth)
       if (g && !canPublish(g, topic, auth.username, auth.clientId)) {
         counters.publishDenied++
-        log.warn({ client: client.id, username: auth.username, topic }, 'publish denied by ACL: closing the connection [MQTT-3.3.5-2]')
+        // MQTT 5: Aedes answers PUBACK/PUBREC 0x87 and the connection stays, so a client may repeat it
+        if (protocolVersion(client) === 5) log.debug({ client: client.id, username: auth.username, topic }, 'publish denied by ACL: 0x87')
+        else log.warn({ client: client.id, username: auth.username, topic }, 'publish denied by ACL: closing the connection [MQTT-3.3.5-2]')
         return callback(new Error('publish denied'))
       }
     }

@@ -17,6 +17,7 @@ import { createAuthHooks } from './hooks.js'
 import { AuthState, startFileSource, startRedisSource, type Source } from './state.js'
 import { adminRoutes, createHttpLogin, type HttpLogin } from './admin.js'
 import { clientsOf } from '../seam/index.js'
+import { DisconnectReason, disconnectClient } from '../broker/disconnect.js'
 
 export interface Security {
   /** Aedes hooks and options for createBroker */
@@ -103,7 +104,7 @@ export function createSecurity({ config, log, counters, faults }: { config: Cule
       const a = auth.authOf(clients[id]!)
       if (a?.via === 'password' && a.username !== undefined && gone.has(a.username)) {
         log.info({ client: id, username: a.username }, 'user removed: disconnecting its client')
-        clients[id]!.conn.destroy()
+        disconnectClient(clients[id]!, DisconnectReason.administrativeAction)
       }
     }
   })
@@ -114,7 +115,7 @@ export function createSecurity({ config, log, counters, faults }: { config: Cule
     disconnect: (id) => {
       const c = broker && clientsOf(broker)[id]
       if (!c) return false
-      c.conn.destroy()
+      disconnectClient(c, DisconnectReason.administrativeAction)
       return true
     },
   })
@@ -123,7 +124,6 @@ export function createSecurity({ config, log, counters, faults }: { config: Cule
     hooks: {
       ...auth.hooks,
       maxTopicLevels: config.max_topic_levels,
-      maxInflightInbound: config.max_inflight,
       drainTimeout: config.drain_timeout_ms,
     },
     limits,

@@ -2,7 +2,7 @@
  * An acknowledgement of the wrong kind is a protocol violation [MQTT-4.8.0-1]:
  * a PUBREC or PUBCOMP for a message the server sent at QoS 1, or a PUBACK for
  * one it sent at QoS 2 (QoS 1 is answered by PUBACK [MQTT-4.3.2-1], QoS 2 by
- * PUBREC then PUBCOMP [MQTT-4.3.3-1]). Aedes 1.2 answers a PUBREC with a PUBREL
+ * PUBREC then PUBCOMP [MQTT-4.3.3-1]). Aedes (1.2 and 2.0.0-beta.1) answers a PUBREC with a PUBREL
  * whatever the message was and takes any of them as the end of the flow.
  *
  * The QoS of every message id in flight to the client is recorded as it is

@@ -3,7 +3,7 @@
  * subscription [MQTT-3.8.4-6]; through overlapping subscriptions, the highest granted one
  * [MQTT-3.3.5-1].
  *
- * Aedes 1.2 (lib/client.js deliverQoS) looks the granted QoS up by the message's topic name
+ * Aedes (1.2 and 2.0.0-beta.1) (lib/client.js deliverQoS) looks the granted QoS up by the message's topic name
  * (`client.subscriptions[packet.topic]`), which finds nothing for a wildcard filter: a QoS 2
  * message matching `a/#` granted QoS 1 went out at QoS 2, and so did a retained one. And when
  * a QoS 0 and a QoS 1 subscription overlap, the copy of the QoS 0 one can be delivered first and

@@ -1,7 +1,7 @@
 /**
  * Session Present [MQTT-3.2.2-2]: a `clean: false` client that returns to a
  * session the server holds gets Session Present 1, whatever that session
- * holds. Aedes 1.2 sets it only when the session has subscriptions
+ * holds. Aedes (1.2 and 2.0.0-beta.1) sets it only when the session has subscriptions
  * (lib/handlers/connect.js restoreSubs), so a client whose session holds no
  * subscription (only a QoS 2 message waiting for its PUBREL, or nothing yet)
  * is told it has none, and a careful client would drop its own state.

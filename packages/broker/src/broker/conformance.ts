@@ -1,5 +1,5 @@
 /**
- * MQTT 3.1.1 statements Aedes 1.2 and mqtt-packet get wrong, checked on each
+ * MQTT 3.1.1 statements Aedes (1.2 and 2.0.0-beta.1) and mqtt-packet get wrong, checked on each
  * connection before Aedes sees the packet (docs/conformance.md lists them all):
  *
  * - [MQTT-3.1.2-2] an unsupported protocol level gets CONNACK 0x01, then the
@@ -36,6 +36,7 @@ import {
   interceptParseErrors,
   isUnsupportedProtocolLevel,
   parserOf,
+  protocolVersion,
   stopParsing,
 } from '../seam/index.js'
 import type { Redis } from 'ioredis'
@@ -54,6 +55,7 @@ export interface ConformanceOptions {
 
 interface InPacket {
   cmd: string
+  protocolVersion?: number
   messageId?: number
   clientId?: string
   clean?: boolean
@@ -101,6 +103,8 @@ function guard(client: Client, opts: ConformanceOptions): void {
       refuse(0x02, new Error('[MQTT-3.1.3-8] empty client id with clean session 0'))
       return false
     }
+    // MQTT 5: an invalid filter gets SUBACK 0x8F instead (broker/mqtt5.ts)
+    if (packet.cmd === 'subscribe' && protocolVersion(client) === 5) return undefined
     return violation(packet, acks, opts)
   })
 }
@@ -136,7 +140,7 @@ function violation(packet: InPacket, acks: AckTracker, opts: ConformanceOptions)
  * filters in a persistent session (lib/handlers/subscribe.js storeSubscriptions), and every later
  * CONNECT of that client id then failed restoring the empty one (found by the fuzzer).
  */
-function validFilter(filter: string): boolean {
+export function validFilter(filter: string): boolean {
   if (filter.length === 0) return false
   if (filter.indexOf('#') === -1 && filter.indexOf('+') === -1) return true
   const levels = filter.split('/')
@@ -156,6 +160,8 @@ function validTopicName(topic: string | undefined): boolean {
 /** keepalive_max_s applied server-side instead of a CONNACK refusal; Aedes drops a client silent for 1.5 x this */
 function capKeepalive(packet: InPacket, opts: ConformanceOptions): void {
   const max = opts.keepaliveMaxS
+  // MQTT 5: Aedes answers with Server Keep Alive (its keepaliveLimit, broker/create.ts) [MQTT-3.2.2-21]
+  if (packet.protocolVersion === 5) return
   if (!max || (packet.keepalive !== 0 && packet.keepalive! <= max)) return
   opts.log.debug({ client: packet.clientId, keepalive: packet.keepalive, keepalive_max_s: max }, 'keepalive capped')
   packet.keepalive = max

@@ -7,15 +7,17 @@ import type { CulexConfig } from '../config/schema.js'
 import type { Backend } from '../cluster/backend.js'
 import type { HotCounters } from '../ops/metrics.js'
 import { createPublishGate, type PublishGate } from './backpressure.js'
-import { gateEmits } from '../seam/index.js'
+import { gateEmits, restoreAedes12Fixes } from '../seam/index.js'
 import { orderSessionReplay } from './session-order.js'
 import { finishPublishesOnClose } from './finish-publishes.js'
 import { markRedeliveries } from './redelivery.js'
 import { pubackAfterPublish } from './puback-after-publish.js'
 import { installConformance } from './conformance.js'
+import { installMqtt5 } from './mqtt5.js'
 import type { Logger } from '../log.js'
 import { installExactDedupe, seedCounter, seenBefore } from '../cluster/dedupe.js'
 import { isolateHooks, type ClientFaults } from '../limits/client-faults.js'
+import { tooLargeFor, type OutgoingPublish } from '../limits/client-packet-size.js'
 
 export interface BrokerParts {
   config: CulexConfig
@@ -39,7 +41,11 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
     persistence: backend.persistence,
     heartbeatInterval: config.heartbeat_interval_ms,
     connectTimeout: config.connect_timeout_ms,
-    // keepalive_max_s is applied by conformance.ts (Aedes' keepaliveLimit refuses with CONNACK 6)
+    // keepalive_max_s: 3.1.1 CONNECTs are capped by conformance.ts before Aedes sees them (its
+    // keepaliveLimit refuses them with CONNACK 6); for v5 Aedes answers with Server Keep Alive
+    keepaliveLimit: config.keepalive_max_s,
+    // MQTT 5 CONNACK Receive Maximum: the inbound window (max_inflight, seam/aedes-fixes.ts U2)
+    receiveMaximum: Math.min(config.max_inflight, 65535),
     maxClientsIdLength: config.max_client_id_length,
     queueLimit: config.queue_limit,
     ...hooks,
@@ -55,12 +61,20 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
       // exact duplicate filter instead of Aedes' monotonic one (aedes#955, cluster/dedupe.ts)
       if (seenBefore(client, packet)) return null
       const out = forward ? forward(client, packet) : packet
-      if (out) counters.messagesDelivered++
+      if (!out) return out
+      // never larger than a v5 client's Maximum Packet Size [MQTT-3.1.2-24] [MQTT-3.1.2-25] (limits/client-packet-size.ts)
+      if (tooLargeFor(client, out as OutgoingPublish)) {
+        counters.dropped.too_large_for_client++
+        return null
+      }
+      counters.messagesDelivered++
       return out
     },
   }
   // a hook that throws closes its client, not the process (limits/client-faults.ts)
   const broker = await Aedes.createBroker(isolateHooks(opts, faults))
+  // fixes aedes 1.2.0 has and the 2.0 beta lacks, first on each client (seam/aedes-fixes.ts)
+  restoreAedes12Fixes(broker, { maxInflightInbound: config.max_inflight })
   // a publisher is not read while the node's delivery buffer is full (backpressure.ts): every message
   // Aedes publishes passes the gate on its way to the emitter (local subscribers, other nodes)
   let gate!: PublishGate
@@ -76,6 +90,8 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   puback.attach(broker)
   // MQTT 3.1.1 statements Aedes gets wrong (conformance.ts, docs/conformance.md)
   installConformance(broker, { keepaliveMaxS: config.keepalive_max_s, log, redis: backend.links?.data })
+  // what v5 clients are told and granted where the beta's answer is not Culex's (mqtt5.ts)
+  installMqtt5(broker, { maxPacketSize: config.max_packet_size })
   broker.on('closed', () => gate.releaseAll())
   // a stopping node emits the publishes it started before its emitter closes (finish-publishes.ts)
   finishPublishesOnClose(broker, log)

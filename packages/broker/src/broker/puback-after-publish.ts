@@ -1,7 +1,7 @@
 /**
  * PUBACK only once a QoS 1 message is safe [MQTT-4.3.2-2].
  *
- * Aedes 1.2 writes the PUBACK of an incoming QoS 1 PUBLISH *before* it
+ * Aedes (1.2 and the 2.0 beta) writes the PUBACK of an incoming QoS 1 PUBLISH *before* it
  * publishes the message (lib/handlers/publish.js): in a cluster a node killed
  * between the two has acknowledged a message that never reached Redis (the
  * cluster bus, the offline queues of persistent sessions), and the publisher
@@ -27,6 +27,8 @@ type Stream = NodeJS.WritableStream
 interface Pending {
   messageId: number
   packet: OutPacket
+  /** writeToStream's options (the protocol level: a v5 PUBACK carries its reason code) */
+  opts: unknown
   done: boolean
 }
 
@@ -45,9 +47,13 @@ export function pubackAfterPublish(): PubackHold {
       installOnEachClient(broker, 'puback-hold', (_client, stream) => {
         const queue: Pending[] = []
         queues.set(stream, queue)
-        holdWrites(stream, (packet) => {
+        holdWrites(stream, (packet, opts) => {
           if (packet.cmd !== 'puback') return false
-          queue.push({ messageId: packet.messageId!, packet, done: false })
+          // MQTT 5: a PUBACK with a failure reason code (0x87 not authorized) answers a message that
+          // is not published: it waits for no publish, only for the PUBACKs before it [MQTT-4.6.0-2]
+          const refused = (packet.reasonCode ?? 0) >= 0x80
+          queue.push({ messageId: packet.messageId!, packet, opts, done: refused })
+          if (refused) flush(queue, stream)
           return true
         })
       })
@@ -63,16 +69,21 @@ export function pubackAfterPublish(): PubackHold {
           break
         }
       }
-      // write the PUBACKs at the head of the queue whose publish has completed, in PUBLISH order
-      while (queue.length > 0 && queue[0]!.done) {
-        try {
-          writePacket(queue.shift()!.packet, conn)
-        } catch {
-          queue.length = 0
-          ;(conn as unknown as { destroy(): void }).destroy()
-          return
-        }
-      }
+      flush(queue, conn)
     },
+  }
+}
+
+/** write the PUBACKs at the head of the queue whose publish has completed, in PUBLISH order */
+function flush(queue: Pending[], conn: Stream): void {
+  while (queue.length > 0 && queue[0]!.done) {
+    const p = queue.shift()!
+    try {
+      writePacket(p.packet, conn, p.opts)
+    } catch {
+      queue.length = 0
+      ;(conn as unknown as { destroy(): void }).destroy()
+      return
+    }
   }
 }

@@ -29,13 +29,17 @@
  *   but acknowledges slowly has every delivery's packet kept for it until
  *   its PUBACK, without bound (a node reached 380 MB under a QoS 1 flood);
  *   a client that reads but acknowledges nothing for a second is stuck,
- *   as above.
+ *   as above. An MQTT 5 client's Receive Maximum lowers that window for it
+ *   [MQTT-3.3.4-9] (aedes#829: Aedes does not honour it), also when
+ *   max_outgoing_inflight is 0; a PUBREC with a reason code of 0x80 or more
+ *   ends a QoS 2 flight too. (The session replay at CONNECT writes by itself,
+ *   unwindowed, as for 3.1.1 clients.)
  */
 import type { Client } from 'aedes'
 import type { Logger } from '../log.js'
 import type { DropReason, HotCounters } from '../ops/metrics.js'
 import type { ClientFaults } from './client-faults.js'
-import { deliveryOf, interceptPackets, onWrite, parserOf, setDelivery, type Deliver, type DeliveredPacket, type Done as Callback } from '../seam/index.js'
+import { deliveryOf, interceptPackets, onWrite, parserOf, receiveMaximumOf, setDelivery, type Deliver, type DeliveredPacket, type Done as Callback } from '../seam/index.js'
 
 export interface DeliveryOptions {
   maxQueued: number
@@ -200,15 +204,23 @@ export function guardDelivery(client: Client, opts: DeliveryOptions): void {
       faults.fault(client, err, 'delivery')
     }
   }
-  const windowFull = (): boolean => inflightIds.size + pending >= maxInflightOut
-  if (maxInflightOut > 0) {
-    onWrite(conn, (pk) => {
-      if (pk.cmd === 'publish' && pk.qos && pk.messageId !== undefined) inflightIds.add(pk.messageId)
-    })
+  /** the window: max_outgoing_inflight, lowered to a v5 client's Receive Maximum [MQTT-3.3.4-9]; 0 = none */
+  const windowOf = (): number => {
+    const rm = receiveMaximumOf(client)
+    if (rm === undefined || rm <= 0) return maxInflightOut
+    return maxInflightOut > 0 ? Math.min(maxInflightOut, rm) : rm
   }
-  // PUBACK ends a QoS 1 message's flight, PUBCOMP a QoS 2 one's [MQTT-4.3.2-1] [MQTT-4.3.3-1]
-  interceptPackets<{ cmd: string; messageId?: number }>(parserOf(client), (pk) => {
-    if (pk.cmd !== 'puback' && pk.cmd !== 'pubcomp') return undefined
+  const windowFull = (): boolean => {
+    const w = windowOf()
+    return w > 0 && inflightIds.size + pending >= w
+  }
+  onWrite(conn, (pk) => {
+    if (pk.cmd === 'publish' && pk.qos && pk.messageId !== undefined) inflightIds.add(pk.messageId)
+  })
+  // PUBACK ends a QoS 1 message's flight, PUBCOMP a QoS 2 one's [MQTT-4.3.2-1] [MQTT-4.3.3-1], and for
+  // MQTT 5 a PUBREC with a reason code of 0x80 or more [MQTT-3.3.4-9]
+  interceptPackets<{ cmd: string; messageId?: number; reasonCode?: number }>(parserOf(client), (pk) => {
+    if (pk.cmd !== 'puback' && pk.cmd !== 'pubcomp' && !(pk.cmd === 'pubrec' && (pk.reasonCode ?? 0) >= 0x80)) return undefined
     if (pk.messageId !== undefined) inflightIds.delete(pk.messageId)
     acks++
     lastAckAt = Date.now()
@@ -263,7 +275,7 @@ export function guardDelivery(client: Client, opts: DeliveryOptions): void {
       // the window is full (or others wait already): wait here, in order, counted as bytes waiting for
       // this client. Not before a persistent session's replay is done: broker/session-order.ts orders
       // those deliveries with the replay, which writes by itself (and fills the window)
-      if (maxInflightOut > 0 && client.connected && (held.length > 0 || windowFull())) {
+      if (client.connected && (held.length > 0 || windowFull())) {
         if (held.length === 0) lastAckAt = Date.now()
         held.push(packet)
         heldBytes += sizeOf(packet)

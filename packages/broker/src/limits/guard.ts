@@ -1,5 +1,5 @@
 /**
- * Per-connection guards Aedes 1.2 does not have, installed on each Client as
+ * Per-connection guards Aedes (1.2 and 2.0.0-beta.1) does not have, installed on each Client as
  * Aedes creates it (broker.handle is wrapped, so TCP, WebSocket and TLS
  * listeners all get them):
  *

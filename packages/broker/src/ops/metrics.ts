@@ -15,7 +15,7 @@ export class HotCounters {
   /** CONNECTs refused for their credentials (wrong password, unknown user, anonymous not allowed) */
   authFailures = 0
   /** QoS 0 messages dropped, by reason (the `reason` label of culex_messages_dropped_total) */
-  readonly dropped: Record<DropReason, number> = { subscriber_stuck: 0, subscriber_behind: 0, node_overloaded: 0 }
+  readonly dropped: Record<DropReason, number> = { subscriber_stuck: 0, subscriber_behind: 0, node_overloaded: 0, too_large_for_client: 0 }
   /** deliveries handed to clients and not yet written (limits/delivery.ts) */
   queuedDeliveries = 0
   /**
@@ -44,9 +44,11 @@ export class HotCounters {
  * Why a QoS 0 message was dropped: a subscriber that reads nothing (over
  * max_queued / max_queued_bytes), one that reads slower than the others
  * (over qos0_client_buffer_bytes), or, cluster, a node whose delivery buffer
- * is full when a message arrives from a peer.
+ * is full when a message arrives from a peer. And a message of any QoS not
+ * sent to an MQTT 5 client because it is larger than the Maximum Packet Size
+ * the client stated [MQTT-3.1.2-25] (limits/client-packet-size.ts).
  */
-export type DropReason = 'subscriber_stuck' | 'subscriber_behind' | 'node_overloaded'
+export type DropReason = 'subscriber_stuck' | 'subscriber_behind' | 'node_overloaded' | 'too_large_for_client'
 
 export interface MetricSources {
   broker: Aedes
@@ -83,7 +85,7 @@ export function createMetrics({ broker, counters, sockets }: MetricSources): Reg
   monotonic('culex_auth_failures_total', 'CONNECTs refused for their credentials: wrong password, unknown user, anonymous not allowed', () => counters.authFailures, registry)
   new Counter({
     name: 'culex_messages_dropped_total',
-    help: 'QoS 0 messages dropped instead of delivered, by reason: subscriber_stuck (reads nothing), subscriber_behind (slower than the others), node_overloaded (cluster: delivery buffer full)',
+    help: 'Messages dropped instead of delivered, by reason: QoS 0 ones for subscriber_stuck (reads nothing), subscriber_behind (slower than the others), node_overloaded (cluster: delivery buffer full); any QoS for too_large_for_client (larger than the MQTT 5 client\'s Maximum Packet Size)',
     labelNames: ['reason'],
     registers: [registry],
     collect() {

@@ -1,5 +1,5 @@
 /**
- * The seam to Aedes 1.2: the only module that touches what docs/Aedes.md and docs/Client.md
+ * The seam to Aedes 2.0.0-beta.1: the only module that touches what docs/Aedes.md and docs/Client.md
  * do not document (docs/internals.md, rows A* and C*). Everything else calls these typed
  * functions; test/seam/contract.test.ts fails, naming the internal, when an upgrade changes one.
  *
@@ -66,14 +66,17 @@ const brokerOf = (b: Aedes): BrokerInternals => b as unknown as BrokerInternals
 /**
  * The per-client installers, in the order they run on each new Client. A delivery wrapper
  * installed later wraps the earlier ones, so it runs first on each delivery:
+ * 0. aedes-fixes (seam/aedes-fixes.ts): aedes 1.2.0 fixes the 2.0 beta lacks (prototype-free maps,
+ *    the inbound QoS 2 window)
  * 1. puback-hold (broker/puback-after-publish.ts): the connection's PUBACKs are held
  * 2. dedupe (cluster/dedupe.ts): the stock duplicate filter is switched off
  * 3. session-order (broker/session-order.ts): live deliveries wait for the session replay
  * 4. granted-qos (broker/conformance-qos.ts): the QoS of a delivery capped at the granted one
  * 5. conformance (broker/conformance.ts): parser checks of the 3.1.1 statements, acks in flight
- * 6. limits (limits/guard.ts): parser guards, slow-consumer limits (outermost), bounded reads
+ * 6. mqtt5 (broker/mqtt5.ts): what v5 clients are told and granted (CONNACK, SUBACK, $share)
+ * 7. limits (limits/guard.ts): parser guards, slow-consumer limits (outermost), bounded reads
  */
-export const CLIENT_INSTALL_ORDER = ['puback-hold', 'dedupe', 'session-order', 'granted-qos', 'conformance', 'limits'] as const
+export const CLIENT_INSTALL_ORDER = ['aedes-fixes', 'puback-hold', 'dedupe', 'session-order', 'granted-qos', 'conformance', 'mqtt5', 'limits'] as const
 export type InstallStage = (typeof CLIENT_INSTALL_ORDER)[number]
 export type ClientInstaller = (client: Client, stream: Duplex) => void
 
@@ -200,8 +203,9 @@ export function wrapQueuedPacketHandling(client: Client, wrap: (listener: (...ar
 
 /**
  * What the admin API shows of a connected client (lib/client.js fields Aedes keeps but does not
- * type: `_keepaliveInterval` in ms, set by lib/handlers/connect.js as 1.5 x the CONNECT's
- * keepalive + 1; `_inboundInflight`, QoS 2 messages awaiting PUBREL; no upstream issue found)
+ * type: `_keepaliveInterval` in ms, set by lib/handlers/connect.js as 1.5 x the keepalive in use
+ * + 1; `version`; `_inboundInflight`, QoS 2 messages awaiting PUBREL: aedes 1.2.0's field, which
+ * on 2.0.0-beta.1 aedes-fixes.ts puts back; no upstream issue found)
  */
 export function clientFacts(client: Client): { keepaliveS: number; inboundInflight: number; version: number | null } {
   const c = client as unknown as { _keepaliveInterval?: number; _inboundInflight?: { size: number }; version?: number | null }

@@ -5,12 +5,16 @@
  *
  * - aedes.ts: the broker instance and the Client; broker.handle wrapped once, with the
  *   per-client installers run in CLIENT_INSTALL_ORDER
+ * - aedes-fixes.ts: fixes aedes 1.2.0 has and 2.0.0-beta.1 lacks, put back from outside
+ * - aedes-v5.ts: what the beta does for MQTT 5 clients without an option (CONNACK, SUBACK, $share)
  * - mqtt-packet.ts: the parser's underscore methods, the process-wide writeToStream
  * - persistence.ts: aedes-persistence(-redis) and qlobber deep imports, the Redis key layout
  * - mqemitter.ts: the matcher and `closed`
  * - ioredis.ts: the socket of a connection
  */
 export * from './aedes.js'
+export { restoreAedes12Fixes, type AedesFixesOptions } from './aedes-fixes.js'
+export * from './aedes-v5.js'
 export { emitMessage, onEveryMessage, wrapOutgoingAcks, brokerClosing, clientClosed, type OutgoingAcks } from './aedes-routing.js'
 export * from './mqtt-packet.js'
 export * from './persistence.js'

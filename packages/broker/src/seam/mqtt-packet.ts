@@ -91,13 +91,15 @@ const internals = (p: PacketParser): ParserInternals => p as unknown as ParserIn
  * decoded: the parser buffers a whole packet before parsing it and accepts up to 256 MiB (no
  * mqtt-packet issue found; aedes 2 checks its v5 maximumPacketSize in the read loop instead).
  */
+export class PacketTooLargeError extends Error {}
+
 export function limitPacketSize(parser: PacketParser, max: number): void {
   const p = internals(parser)
   const parseLength = p._parseLength
   p._parseLength = function (this: ParserInternals) {
     const ok = parseLength.call(this)
     if (ok && this.packet.length > max) {
-      this._emitError(new Error(`packet of ${this.packet.length} bytes is larger than max_packet_size ${max}`))
+      this._emitError(new PacketTooLargeError(`packet of ${this.packet.length} bytes is larger than max_packet_size ${max}`))
       return false
     }
     return ok
@@ -169,6 +171,23 @@ export function interceptPackets<P>(parser: PacketParser, intercept: (packet: P)
   }
 }
 
+/**
+ * `around` runs each packet the parser emits to Aedes and calls `handle` to pass it on: Aedes'
+ * handler (lib/client.js enqueue -> lib/handlers) starts synchronously inside `handle`.
+ */
+export function aroundPackets<P>(parser: PacketParser, around: (packet: P, handle: () => void) => void): void {
+  const p = internals(parser)
+  const emit = p.emit
+  p.emit = function (this: ParserInternals, event: string, ...args: unknown[]) {
+    if (event !== 'packet') return emit.call(this, event, ...args)
+    let out = false
+    around(args[0] as P, () => {
+      out = emit.call(this, event, ...args)
+    })
+    return out
+  }
+}
+
 /** stop the parse loop: parser.js parse() ends while `error` is set */
 export function stopParsing(parser: PacketParser, err: Error): void {
   internals(parser).error = err
@@ -195,6 +214,12 @@ export interface OutPacket {
   qos?: number
   returnCode?: number
   sessionPresent?: boolean
+  /** MQTT 5: CONNACK, PUBACK, PUBREC, DISCONNECT reason code */
+  reasonCode?: number
+  /** SUBACK: granted QoS / reason code per filter */
+  granted?: number[]
+  /** MQTT 5 properties */
+  properties?: Record<string, unknown>
 }
 type Stream = NodeJS.WritableStream
 type WriteToStream = (packet: OutPacket, stream: Stream, opts?: unknown) => boolean
@@ -204,7 +229,7 @@ const mp = mqttPacket as unknown as { writeToStream: WriteToStream }
 /** per connection: its write hooks and its hold (one WeakMap lookup per packet written) */
 interface Taps {
   hooks: WriteHook[]
-  hold?: (packet: OutPacket) => boolean
+  hold?: (packet: OutPacket, opts: unknown) => boolean
 }
 const taps = new WeakMap<Stream, Taps>()
 /** mqtt-packet's own writeToStream, once the wrapper is in place */
@@ -218,7 +243,7 @@ function install(): void {
     const t = taps.get(stream)
     if (t) {
       for (const hook of t.hooks) hook(packet)
-      if (t.hold && t.hold(packet)) return true
+      if (t.hold && t.hold(packet, opts)) return true
     }
     return writePublish(packet, stream, opts as { protocolVersion?: number } | undefined) ?? write(packet, stream, opts)
   }) as WriteToStream
@@ -242,13 +267,16 @@ export function onWrite(stream: Stream, hook: WriteHook): void {
   tapsOf(stream).hooks.push(hook)
 }
 
-/** `hold` sees each packet written to `stream` after the hooks; true = not written now (writePacket later) */
-export function holdWrites(stream: Stream, hold: (packet: OutPacket) => boolean): void {
+/**
+ * `hold` sees each packet written to `stream` after the hooks, with the options Aedes 2 passes
+ * (lib/write.js: `{ protocolVersion }`); true = not written now (writePacket later, with them)
+ */
+export function holdWrites(stream: Stream, hold: (packet: OutPacket, opts: unknown) => boolean): void {
   tapsOf(stream).hold = hold
 }
 
 /** write `packet` with mqtt-packet's own writeToStream, past the hooks and holds (may throw) */
-export function writePacket(packet: OutPacket, stream: Stream): boolean {
+export function writePacket(packet: OutPacket, stream: Stream, opts?: unknown): boolean {
   install()
-  return writePublish(packet, stream) ?? original!(packet, stream)
+  return writePublish(packet, stream, opts as { protocolVersion?: number } | undefined) ?? original!(packet, stream, opts)
 }

@@ -33,13 +33,20 @@ export interface RawOptions {
   autoAck?: boolean
   /** called with each packet as it is parsed, before any waiter sees it */
   onPacket?: (p: AnyPacket) => void
+  /** 4 (MQTT 3.1.1, the default) or 5: packets are parsed and written at that level */
+  protocolVersion?: 4 | 5
+  /** MQTT 5 CONNECT properties */
+  properties?: Record<string, unknown>
+  username?: string
+  password?: string
 }
 
 export async function rawClient(port: number, opts: RawOptions): Promise<{ raw: Raw; connack: AnyPacket }> {
   const socket = netConnect({ port, host: '127.0.0.1' })
   socket.on('error', () => {})
   await once(socket, 'connect')
-  const parser = mqttPacket.parser({ protocolVersion: 4 })
+  const protocolVersion = opts.protocolVersion ?? 4
+  const parser = mqttPacket.parser({ protocolVersion })
   const packets: AnyPacket[] = []
   const waiters = new Set<() => void>()
   const wake = (): void => {
@@ -58,7 +65,7 @@ export async function rawClient(port: number, opts: RawOptions): Promise<{ raw: 
     packets,
     closed: false,
     publishes: () => packets.filter((p) => p.cmd === 'publish'),
-    send: (p) => void socket.write(mqttPacket.generate(p as unknown as mqttPacket.Packet)),
+    send: (p) => void socket.write(mqttPacket.generate(p as unknown as mqttPacket.Packet, { protocolVersion })),
     until: (cond, ms = 5000, what = 'packets') =>
       new Promise((resolve, reject) => {
         const check = (): void => {
@@ -88,10 +95,11 @@ export async function rawClient(port: number, opts: RawOptions): Promise<{ raw: 
     wake()
   })
   open.add(raw)
-  raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: opts.clean ?? true, keepalive: opts.keepalive ?? 0, clientId: opts.clientId })
+  raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion, clean: opts.clean ?? true, keepalive: opts.keepalive ?? 0, clientId: opts.clientId, properties: opts.properties, username: opts.username, password: opts.password === undefined ? undefined : Buffer.from(opts.password) })
   await raw.until((ps) => ps.some((p) => p.cmd === 'connack'), 5000, 'CONNACK')
   const connack = packets.find((p) => p.cmd === 'connack')!
-  if (connack.returnCode !== 0) throw new Error(`CONNECT refused: ${connack.returnCode}`)
+  const code = protocolVersion === 5 ? connack.reasonCode : connack.returnCode
+  if (code !== 0) throw new Error(`CONNECT refused: ${code}`)
   return { raw, connack }
 }
 

@@ -37,3 +37,33 @@ it.each(['constructor', '__proto__', 'toString', 'hasOwnProperty'])(
     expect(node.exited()).toBe(false)
   },
 )
+
+it('a SUBSCRIBE of several filters named like prototype properties or integers: SUBACK codes in the order of the request [MQTT-3.9.3-1], each filter delivers', async () => {
+  const { raw } = await rawClient(node.ports.mqtt, { clientId: 'proto-multi' })
+  const subs = [
+    { topic: 'b', qos: 0 },
+    { topic: '__proto__', qos: 1 },
+    { topic: '7', qos: 2 },
+    { topic: 'constructor', qos: 1 },
+  ]
+  raw.send({ cmd: 'subscribe', messageId: 9, subscriptions: subs })
+  await raw.until((ps) => ps.some((p) => p.cmd === 'suback'), 5000, 'SUBACK')
+  expect(raw.packets.find((p) => p.cmd === 'suback')!.granted).toEqual([0, 1, 2, 1])
+  subs.forEach((s, i) => raw.send({ cmd: 'publish', topic: s.topic, payload: s.topic, qos: 1, messageId: 20 + i }))
+  await raw.until((ps) => subs.every((s) => ps.some((p) => p.cmd === 'publish' && p.topic === s.topic)), 5000, 'a message on each filter')
+  expect(node.exited()).toBe(false)
+})
+
+it('a persistent session holding filters __proto__ and x is restored on reconnect: both deliver, the node stays up [MQTT-3.1.2-4]', async () => {
+  const first = await rawClient(node.ports.mqtt, { clientId: 'proto-restore', clean: false })
+  await rawSubscribe(first.raw, '__proto__', 1, 1)
+  await rawSubscribe(first.raw, 'x', 1, 2)
+  await first.raw.drop()
+  const back = await rawClient(node.ports.mqtt, { clientId: 'proto-restore', clean: false, autoAck: true })
+  expect(back.connack.sessionPresent).toBe(true)
+  const { raw: pub } = await rawClient(node.ports.mqtt, { clientId: 'proto-restore-pub' })
+  pub.send({ cmd: 'publish', topic: '__proto__', payload: 'p', qos: 1, messageId: 1 })
+  pub.send({ cmd: 'publish', topic: 'x', payload: 'x', qos: 1, messageId: 2 })
+  await back.raw.until((ps) => ['__proto__', 'x'].every((t) => ps.some((p) => p.cmd === 'publish' && p.topic === t)), 5000, 'a message on each restored filter')
+  expect(node.exited()).toBe(false)
+})

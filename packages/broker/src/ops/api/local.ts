@@ -9,10 +9,12 @@
  * Connected clients are read through the seam (seam/aedes.ts clientsOf, clientFacts: Aedes'
  * `broker.clients` map and the keepalive, protocol level and inbound in-flight fields) and the
  * Client's typed fields: `subscriptions` (filter -> QoS), `clean` and `conn` (the socket).
- * Kicking destroys `client.conn`, as the /admin/disconnect endpoint always did.
+ * Kicking destroys `client.conn`, as the /admin/disconnect endpoint always did (an MQTT 5 client
+ * gets DISCONNECT 0x98 first).
  */
 import type { Aedes, Client } from 'aedes'
 import { clientFacts, clientsOf } from '../../seam/index.js'
+import { DisconnectReason, disconnectClient } from '../../broker/disconnect.js'
 import { clientAddress } from '../../listeners/proxy-protocol.js'
 import type { HotCounters } from '../metrics.js'
 import { VERSION } from '../../version.js'
@@ -162,7 +164,8 @@ export function localHandlers(opts: {
     kick: (a) => {
       const c = aedesClients(broker)[String(a.id)]
       if (!c) return false
-      c.conn.destroy()
+      // an MQTT 5 client is told: DISCONNECT 0x98 Administrative action
+      disconnectClient(c as unknown as Client, DisconnectReason.administrativeAction)
       return true
     },
   }

@@ -1,0 +1,109 @@
+/**
+ * MQTT 5 at the node (issue 11 step 2): what Culex tells v5 clients in the CONNACK and grants
+ * them, where aedes 2.0.0-beta.1's answer is not Culex's (the reaches are in seam/aedes-v5.ts).
+ *
+ * CONNACK properties (MQTT 5.0 §3.2.2.3):
+ * - Shared Subscription Available 1: Culex has `$share/` across the cluster (src/shared/); the
+ *   beta says 0 and refuses the filters with 0x9E, so they are let through to its hook.
+ * - Maximum Packet Size `max_packet_size` (§3.2.2.3.6): Culex closes a connection whose packet's
+ *   remaining length is larger (limits/guard.ts); the advertised total size is that number, so a
+ *   client that keeps to it is never closed for size.
+ * - Receive Maximum `max_inflight` (Aedes' receiveMaximum option, broker/create.ts) and Server
+ *   Keep Alive `keepalive_max_s` (Aedes' keepaliveLimit, which for v5 answers with the cap
+ *   instead of refusing [MQTT-3.2.2-21]; 3.1.1 CONNECTs are capped before Aedes sees them,
+ *   broker/conformance.ts).
+ * - Retain, Wildcard Subscription, Subscription Identifier Available and Maximum QoS are absent,
+ *   i.e. available / 2: Culex has them all.
+ * SUBACK (§3.9.3): a refused filter is 0x87 Not authorized for v5 clients (the beta writes 0x80
+ * when its version check was bypassed for a `$share/` filter of the same SUBSCRIBE); a filter
+ * Culex cannot take (wildcards not filling a level [MQTT-4.7.1-2] [MQTT-4.7.1-3], empty
+ * [MQTT-4.7.3-1], an invalid share name [MQTT-4.8.2-1] [MQTT-4.8.2-2]) is 0x8F Topic Filter
+ * invalid, and the connection stays (3.1.1: closed, broker/conformance.ts): it is taken out of the
+ * SUBSCRIBE before Aedes sees it and its code put back in the SUBACK at its place.
+ * DISCONNECT with a reason code before the server closes a v5 client's connection [MQTT-3.14.0-1]:
+ * 0x8E when the client id connects on another node (the beta sends it for a takeover on the same
+ * node only), 0x95 for a packet over max_packet_size (limits/guard.ts); elsewhere: 0x8B at shutdown
+ * (the beta's broker.close), 0x98 kicked by the admin (broker/disconnect.ts), 0x93 over the inbound
+ * window (seam/aedes-fixes.ts), 0x94 a topic alias (the beta: Culex offers none). A subscriber cut
+ * for its queue (limits/delivery.ts) is still just closed: a DISCONNECT would wait behind the
+ * bytes its socket holds.
+ */
+import type { Aedes, Client } from 'aedes'
+import {
+  acceptV5SharedFilters,
+  amendConnack,
+  amendSuback,
+  disconnectV5,
+  installOnEachClient,
+  interceptPackets,
+  interceptParseErrors,
+  onRemoteTakeover,
+  PacketTooLargeError,
+  parserOf,
+  protocolVersion,
+  stopParsing,
+} from '../seam/index.js'
+import { DisconnectReason } from './disconnect.js'
+import { parseShare } from '../shared/names.js'
+import { validFilter } from './conformance.js'
+
+export interface Mqtt5Options {
+  /** max_packet_size (remaining length, bytes) */
+  maxPacketSize: number
+}
+
+const UNSPECIFIED_ERROR = 0x80
+const NOT_AUTHORIZED = 0x87
+const TOPIC_FILTER_INVALID = 0x8f
+
+interface InSubscribe {
+  cmd: string
+  messageId?: number
+  subscriptions?: Array<{ topic: string }>
+}
+
+/** v5 SUBSCRIBEs' invalid filters: taken out before Aedes sees them, their 0x8F put back in the SUBACK */
+function invalidFiltersGet0x8F(client: Client): void {
+  /** by packet id: the places of the filters taken out */
+  const removed = new Map<number, number[]>()
+  interceptPackets<InSubscribe>(parserOf(client), (packet) => {
+    if (packet.cmd !== 'subscribe' || protocolVersion(client) !== 5 || !packet.subscriptions || packet.messageId === undefined) return undefined
+    const bad: number[] = []
+    packet.subscriptions.forEach((s, i) => {
+      if (!validFilter(s.topic) || parseShare(s.topic) === 'invalid') bad.push(i)
+    })
+    if (bad.length === 0) return undefined
+    removed.set(packet.messageId, bad)
+    packet.subscriptions = packet.subscriptions.filter((_s, i) => !bad.includes(i))
+    return undefined
+  })
+  amendSuback(client, (suback) => {
+    const bad = suback.messageId === undefined ? undefined : removed.get(suback.messageId)
+    if (!bad || !suback.granted) return
+    removed.delete(suback.messageId!)
+    const granted = [...suback.granted]
+    for (const i of bad) granted.splice(i, 0, TOPIC_FILTER_INVALID)
+    suback.granted = granted
+  })
+}
+
+export function installMqtt5(broker: Aedes, opts: Mqtt5Options): void {
+  onRemoteTakeover(broker, (client, done) => disconnectV5(client, DisconnectReason.sessionTakenOver, done))
+  installOnEachClient(broker, 'mqtt5', (client) => {
+    // a packet over max_packet_size (limits/guard.ts): DISCONNECT 0x95 Packet too large first
+    interceptParseErrors(parserOf(client), (err) => {
+      if (!(err instanceof PacketTooLargeError)) return false
+      stopParsing(parserOf(client), err)
+      return disconnectV5(client, DisconnectReason.packetTooLarge)
+    })
+    amendConnack(client, (properties) => {
+      properties.sharedSubscriptionAvailable = true
+      properties.maximumPacketSize = opts.maxPacketSize
+    })
+    acceptV5SharedFilters(client)
+    amendSuback(client, (suback) => {
+      if (suback.granted) suback.granted = suback.granted.map((g) => (g === UNSPECIFIED_ERROR ? NOT_AUTHORIZED : g))
+    })
+    invalidFiltersGet0x8F(client)
+  })
+}

@@ -1,0 +1,200 @@
+/**
+ * Fixes aedes 1.2.0 has and aedes 2.0.0-beta.1 (the `mqttv5` line Culex runs on) lacks, put back
+ * from outside (docs/internals.md rows U1-U3, contract tests in test/seam/contract-fixes.test.ts).
+ * Each does what the 1.2.0 code does, with the same user-visible behaviour; the upstream fix is
+ * that 1.2.0 code, ported to the 2.0 line (cited at each), and this file shrinks as it lands.
+ *
+ * They run first on each Client (CLIENT_INSTALL_ORDER stage `aedes-fixes`), before any other
+ * concern reads the fields they replace.
+ */
+import type { Aedes, Client } from 'aedes'
+import { installOnEachClient, parserOf } from './aedes.js'
+import { interceptPackets, onWrite, stopParsing } from './mqtt-packet.js'
+import { disconnectV5 } from './aedes-v5.js'
+
+const RECEIVE_MAXIMUM_EXCEEDED = 0x93
+
+interface Sub {
+  topic: string
+}
+interface InPacket {
+  cmd: string
+  qos?: number
+  messageId?: number
+  subscriptions?: Sub[]
+}
+/** the fields of Aedes 2.0.0-beta.1 these fixes touch */
+interface BrokerFields {
+  clients: Record<string, Client>
+  brokers: Record<string, number>
+  persistence: { cleanIncoming?(client: Client): Promise<void> }
+}
+interface ClientFields {
+  subscriptions: Record<string, unknown>
+  duplicates: Record<string, number>
+  clean: boolean
+  /** 2.0: the CONNECT's Clean Start (Clean Session) flag; `clean` is "the session ends with the connection" */
+  _cleanStart?: boolean
+  conn: NodeJS.WritableStream
+  _inboundInflight?: Set<number>
+  emit(event: 'error', err: Error): boolean
+}
+
+// ---- U1 GHSA-52qw-whmv-87c5: maps keyed by names from the wire -----------------------------
+
+/**
+ * Aedes 1.2.0 made its maps keyed by client ids, broker ids and topic filters prototype-free
+ * (GHSA-52qw-whmv-87c5); 2.0.0-beta.1 has plain objects again, and a CONNECT with client id
+ * `constructor` ends the process in registerClient (`this.clients[client.id].disconnect is not a
+ * function`). Upstream fix: `Object.create(null)` in the constructors of aedes.js (`clients`,
+ * `brokers`) and lib/client.js (`subscriptions`, `duplicates`), as in 1.2.0.
+ */
+function nullPrototype<T>(obj: Record<string, T>): Record<string, T> {
+  return Object.assign(Object.create(null) as Record<string, T>, obj)
+}
+
+/**
+ * lib/handlers/subscribe.js `_dedupe` (more than one filter in a SUBSCRIBE, and every session
+ * restore) collects the filters in a plain object: a filter `__proto__` becomes the object's
+ * prototype, and integer-like filters ("1", "7") move to the front, so the SUBACK's return codes
+ * no longer follow the SUBSCRIBE's order [MQTT-3.9.3-1]. 1.2.0 used a Map (the upstream fix).
+ * Here the SUBSCRIBE is deduplicated with a Map before Aedes sees it (the last of a repeated
+ * filter wins, at the first one's place, as 1.2.0), and Aedes' own result is not stored: the
+ * packet's `subscriptions` keeps ours (Aedes assigns it, then only reads it).
+ */
+function dedupeLikeAedes12(packet: InPacket): void {
+  const subs = packet.subscriptions
+  if (!subs || subs.length < 2) return
+  const byTopic = new Map<string, Sub>()
+  for (const sub of subs) byTopic.set(sub.topic, sub)
+  const deduped = [...byTopic.values()]
+  Object.defineProperty(packet, 'subscriptions', {
+    configurable: true,
+    enumerable: true,
+    get: () => deduped,
+    set: () => {},
+  })
+}
+
+/**
+ * A restored session (lib/handlers/connect.js restoreSubs) goes through the same `_dedupe`, from
+ * the array persistence.subscriptionsByClient returned. Its filters are distinct (the store is
+ * keyed by filter) and their order does not matter (no SUBACK), so only a `__proto__` filter needs
+ * help: `_dedupe` stores it as the prototype of its plain object and then lists the prototype's
+ * enumerable keys. The restored subscription is given as one whose only enumerable key leads back
+ * to itself, so `_dedupe` lists it (last) instead of its fields.
+ */
+const SELF = '\u0000culex-restored-subscription'
+function surviveDedupe<S extends Sub>(subs: S[]): S[] {
+  if (subs.length < 2 || !subs.some((s) => s.topic === '__proto__')) return subs
+  return subs.map((s) => {
+    if (s.topic !== '__proto__') return s
+    const props: PropertyDescriptorMap = {}
+    for (const [k, v] of Object.entries(s)) props[k] = { value: v, enumerable: false, writable: true, configurable: true }
+    const copy = Object.create(Object.getPrototypeOf(s) as object, props) as S
+    Object.defineProperty(copy, SELF, { value: copy, enumerable: true })
+    return copy
+  })
+}
+
+// ---- U2 the inbound QoS 2 window (maxInflightInbound) ---------------------------------------
+
+/**
+ * aedes 1.2.0 `maxInflightInbound` (lib/handlers/publish.js, pubrel.js): a client may have at most
+ * `limit` QoS 2 PUBLISHes awaiting PUBREL; one more closes its connection (MQTT 3.1.1 has nothing
+ * to answer it with), so half-open QoS 2 handshakes cannot grow the node's inbound store. A
+ * retransmission of a packet id in the window takes no second slot; the slot is freed when the
+ * PUBCOMP (or, for MQTT 5, a failure PUBREC that ends the flow) is written. 2.0.0-beta.1 has no
+ * such option; upstream fix: 1.2.0's guard and `_inboundInflight` set, ported. Differences from
+ * 1.2.0 (not user-visible): a PUBLISH of an id still stored from an earlier connection takes a
+ * slot too, and a slot is freed at PUBCOMP even when the store's delete failed.
+ */
+function inboundWindow(client: Client, limit: number): void {
+  const c = client as unknown as ClientFields
+  // packet ids of QoS 2 PUBLISHes received and not yet completed; 1.2.0's field, which
+  // seam/aedes.ts clientFacts reads for the admin API
+  const window = new Set<number>()
+  c._inboundInflight = window
+  const parser = parserOf(client)
+  interceptPackets<InPacket>(parser, (packet) => {
+    if (packet.cmd === 'subscribe') dedupeLikeAedes12(packet)
+    if (packet.cmd !== 'publish' || packet.qos !== 2 || packet.messageId === undefined) return undefined
+    if (limit > 0 && !window.has(packet.messageId) && window.size >= limit) {
+      // as 1.2.0: the handler's error closes the client (lib/client.js nextBatch -> 'error')
+      const err = new Error(`maxInflightInbound exceeded: ${limit} inbound QoS 2 messages already awaiting PUBREL`)
+      stopParsing(parser, err)
+      // MQTT 5 (not in 1.2.0): the client is told, DISCONNECT 0x93 Receive Maximum exceeded (§3.3.4)
+      if (!disconnectV5(client, RECEIVE_MAXIMUM_EXCEEDED)) c.emit('error', err)
+      return false
+    }
+    window.add(packet.messageId)
+    return undefined
+  })
+  onWrite(c.conn, (p) => {
+    if (p.messageId === undefined) return
+    if (p.cmd === 'pubcomp' || (p.cmd === 'pubrec' && (p.reasonCode ?? 0) >= 0x80)) window.delete(p.messageId)
+  })
+}
+
+// ---- U3 cleanIncoming when a clean session ends ---------------------------------------------
+
+/**
+ * aedes 1.2.0 drops the inbound QoS 2 state of a client id (persistence.cleanIncoming) when a
+ * clean session starts (lib/handlers/connect.js, after the takeover) and when it ends
+ * (lib/client.js close) [MQTT-3.1.2-6]: otherwise a client that never sends PUBREL leaves its
+ * entry forever, and a clean client that comes back finds its new QoS 2 PUBLISH taken for a
+ * retransmission of the old one and dropped. 2.0.0-beta.1 does neither; here the public
+ * 'client' / 'clientDisconnect' events do it (and 'sessionExpired', the 2.0 timer's end of a
+ * session). Upstream fix: 1.2.0's two calls, at the same places.
+ */
+function cleanIncomingOnSessionEnd(broker: Aedes): void {
+  const b = broker as unknown as BrokerFields
+  const clean = (client: Client): void => {
+    const p = b.persistence
+    if (typeof p?.cleanIncoming !== 'function') return
+    Promise.resolve()
+      .then(() => p.cleanIncoming!(client))
+      .catch((err: unknown) => broker.emit('error', err as Error))
+  }
+  broker.on('client', (client) => {
+    const c = client as unknown as ClientFields
+    if (c._cleanStart ?? c.clean) clean(client)
+  })
+  broker.on('clientDisconnect', (client) => {
+    if ((client as unknown as ClientFields).clean) clean(client)
+  })
+  ;(broker as unknown as NodeJS.EventEmitter).on('sessionExpired', (client: Client) => clean(client))
+}
+
+// ---- all of them ----------------------------------------------------------------------------
+
+export interface AedesFixesOptions {
+  /** U2: QoS 2 PUBLISHes awaiting PUBREL per client, 0 = no limit (config `max_inflight`) */
+  maxInflightInbound: number
+}
+
+/** put back the aedes 1.2.0 fixes on `broker` (right after Aedes.createBroker, before it listens) */
+export function restoreAedes12Fixes(broker: Aedes, opts: AedesFixesOptions): void {
+  const b = broker as unknown as BrokerFields
+  b.clients = nullPrototype(b.clients)
+  b.brokers = nullPrototype(b.brokers)
+  wrapSubscriptionsByClient(b, surviveDedupe)
+  installOnEachClient(broker, 'aedes-fixes', (client) => {
+    const c = client as unknown as ClientFields
+    c.subscriptions = nullPrototype(c.subscriptions)
+    c.duplicates = nullPrototype(c.duplicates)
+    inboundWindow(client, opts.maxInflightInbound)
+  })
+  cleanIncomingOnSessionEnd(broker)
+}
+
+type SubscriptionsByClient = (client: { id: string }) => Promise<Sub[] | null>
+/** persistence.subscriptionsByClient, looked up at call time by lib/handlers/connect.js fetchSubs */
+function wrapSubscriptionsByClient(b: BrokerFields, map: (subs: Sub[]) => Sub[]): void {
+  const p = b.persistence as unknown as { subscriptionsByClient: SubscriptionsByClient }
+  const own = p.subscriptionsByClient.bind(p)
+  p.subscriptionsByClient = async (client) => {
+    const subs = await own(client)
+    return Array.isArray(subs) ? map(subs) : subs
+  }
+}

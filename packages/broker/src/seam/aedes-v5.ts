@@ -1,0 +1,131 @@
+/**
+ * The seam to what aedes 2.0.0-beta.1 does for MQTT 5 clients and does not let an application
+ * configure (docs/internals.md rows V*, contract tests in test/seam/contract-v5.test.ts). Each
+ * function names the code of the beta it works around and the upstream issue.
+ */
+import type { Client } from 'aedes'
+import { parserOf } from './aedes.js'
+import { aroundPackets, onWrite, type OutPacket } from './mqtt-packet.js'
+
+/** the Client fields of the beta these touch */
+interface V5Fields {
+  version?: number | null
+  conn: NodeJS.WritableStream
+  receiveMaximum?: number
+  maximumPacketSize?: number
+}
+const v5 = (client: Client): V5Fields => client as unknown as V5Fields
+
+/** the protocol level of the connection (lib/client.js `version`, set at CONNECT) */
+export function protocolVersion(client: Client): number | undefined {
+  return v5(client).version ?? undefined
+}
+
+/**
+ * V4 the Receive Maximum a v5 client stated in its CONNECT (lib/handlers/connect.js sets
+ * `client.receiveMaximum`, 65535 when absent, and does not honour it on sends: aedes#829);
+ * undefined for 3.1.1 clients and before CONNECT
+ */
+export function receiveMaximumOf(client: Client): number | undefined {
+  const c = v5(client)
+  return c.version === 5 ? c.receiveMaximum : undefined
+}
+
+/**
+ * V5 the Maximum Packet Size a v5 client stated in its CONNECT (lib/handlers/connect.js sets
+ * `client.maximumPacketSize` and does not honour it on sends: aedes#1125); undefined when it
+ * stated none, for 3.1.1 clients and before CONNECT
+ */
+export function maximumPacketSizeOf(client: Client): number | undefined {
+  const c = v5(client)
+  return c.version === 5 ? c.maximumPacketSize : undefined
+}
+
+/**
+ * V1 `amend` may change the properties of the successful CONNACK of a v5 client before it is
+ * written: lib/handlers/connect.js connackProperties builds them from a few broker fields and
+ * hard-codes `sharedSubscriptionAvailable: false` (aedes#841: no shared subscriptions upstream);
+ * there is no option for the rest (no upstream issue found).
+ */
+export function amendConnack(client: Client, amend: (properties: Record<string, unknown>) => void): void {
+  onWrite(v5(client).conn, (p) => {
+    if (p.cmd !== 'connack' || v5(client).version !== 5 || (p.reasonCode ?? 0) !== 0) return
+    p.properties = { ...p.properties }
+    amend(p.properties)
+  })
+}
+
+/** V2 `amend` sees every SUBACK written to a v5 client (its reason codes, in the order of the filters) */
+export function amendSuback(client: Client, amend: (packet: OutPacket) => void): void {
+  onWrite(v5(client).conn, (p) => {
+    if (p.cmd === 'suback' && v5(client).version === 5) amend(p)
+  })
+}
+
+const SHARE = '$share/'
+/**
+ * V3 lib/handlers/subscribe.js doSubscribe answers a v5 client's `$share/` filter with 0x9E
+ * (Shared Subscriptions not supported) before the authorizeSubscribe hook sees it (aedes#841).
+ * Culex has shared subscriptions (src/shared/, through that hook): while Aedes starts handling a
+ * v5 SUBSCRIBE with a `$share/` filter, the Client's `version` reads 4, so that check passes.
+ * The check runs synchronously in the handler; so does a refusal by an authorizeSubscribe hook
+ * that calls back at once, which then writes the 3.1.1 code 0x80 (amendSuback can map it back).
+ * Not covered: a SUBSCRIBE the client sent before its CONNACK (Aedes queues it and handles it later).
+ */
+export function acceptV5SharedFilters(client: Client): void {
+  const c = v5(client)
+  aroundPackets<{ cmd: string; subscriptions?: Array<{ topic: string }> }>(parserOf(client), (packet, handle) => {
+    if (packet.cmd !== 'subscribe' || c.version !== 5 || !packet.subscriptions?.some((s) => s.topic.startsWith(SHARE))) return handle()
+    c.version = 4
+    try {
+      handle()
+    } finally {
+      c.version = 5
+    }
+  })
+}
+
+type Done = (err?: Error | null) => void
+type Listener = (packet: { topic: string; payload: Buffer }, done: Done) => void
+interface TakeoverFields {
+  id: string
+  mq: {
+    on(topic: string, fn: Listener, done?: () => void): unknown
+    removeListener(topic: string, fn: Listener, done?: () => void): unknown
+    _matcher: { match(topic: string): Listener[] }
+  }
+  clients: Record<string, Client & { closed?: boolean }>
+}
+const NEW_CLIENTS = '$SYS/+/new/clients'
+
+/**
+ * V6 a client id connecting on another node closes the connection of that id here: Aedes' own
+ * listener on `$SYS/+/new/clients` (aedes.js `closeSameClients`, found by name in the emitter's
+ * matcher, mqemitter `_matcher`) calls `client.close()`, so a v5 client learns nothing, where a
+ * takeover on the same node sends DISCONNECT 0x8E (aedes.js registerClient). `takeover` is called
+ * first for the client another node took: true = it handled the close (and calls `done`), false =
+ * Aedes' own listener runs. No upstream issue found (upstream could use client.disconnect there).
+ */
+export function onRemoteTakeover(broker: unknown, takeover: (client: Client, done: Done) => boolean): void {
+  const b = broker as TakeoverFields
+  const own = b.mq._matcher.match('$SYS/x/new/clients').find((fn) => fn.name === 'closeSameClients')
+  if (!own) throw new Error("aedes internals: no 'closeSameClients' listener on $SYS/+/new/clients")
+  b.mq.removeListener(NEW_CLIENTS, own)
+  b.mq.on(NEW_CLIENTS, function culexCloseSameClients(packet, done) {
+    const serverId = packet.topic.split('/')[1]
+    const client = b.clients[packet.payload.toString()]
+    if (client && serverId !== b.id && !client.closed && takeover(client, done)) return
+    own(packet, done)
+  })
+}
+
+/**
+ * a server-sent DISCONNECT with `reasonCode` for a connected v5 client (client.disconnect, public
+ * in aedes 2: written, then the connection closed), or false for any other client
+ */
+export function disconnectV5(client: Client, reasonCode: number, done?: () => void): boolean {
+  const c = client as unknown as { version?: number; connected?: boolean; closed?: boolean; disconnect(o: { reasonCode: number }, cb: () => void): void }
+  if (c.version !== 5 || !c.connected || c.closed) return false
+  c.disconnect({ reasonCode }, done ?? (() => {}))
+  return true
+}

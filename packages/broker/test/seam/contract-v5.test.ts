@@ -1,0 +1,102 @@
+/**
+ * Contract of seam/aedes-v5.ts (docs/internals.md rows V1-V3): what aedes 2.0.0-beta.1 does for
+ * MQTT 5 clients without an option, on a stock broker and MQTT.js v5 clients.
+ */
+import mqtt, { type IConnackPacket, type MqttClient } from 'mqtt'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { Aedes, AedesOptions } from 'aedes'
+import * as seam from '../../src/seam/index.js'
+import { closeStock, eventually, stockBroker } from './stock.js'
+
+const clients: MqttClient[] = []
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.endAsync(true)))
+  await closeStock()
+})
+
+async function v5(port: number, clientId: string): Promise<{ client: MqttClient; connack: IConnackPacket }> {
+  const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, clientId, reconnectPeriod: 0 })
+  clients.push(client)
+  const connack = await new Promise<IConnackPacket>((resolve, reject) => {
+    client.once('connect', resolve)
+    client.once('error', reject)
+  })
+  return { client, connack }
+}
+
+/** the SUBACK's codes, failures included (MQTT.js rejects on a failure code, with the SUBACK) */
+async function subackCodes(client: MqttClient, subs: Record<string, { qos: 0 | 1 | 2 }>): Promise<number[]> {
+  try {
+    return (await client.subscribeAsync(subs)).map((g) => g.qos)
+  } catch (err) {
+    return (err as { packet: { granted: number[] } }).packet.granted
+  }
+}
+
+describe('seam contract: aedes 2.0.0-beta.1 and MQTT 5 clients', () => {
+  it('V1 aedes lib/handlers/connect.js: the CONNACK properties are written through writeToStream, sharedSubscriptionAvailable false', async () => {
+    const stock = await stockBroker()
+    expect((await v5(stock.port, 'v1-stock')).connack.properties?.sharedSubscriptionAvailable).toBe(false)
+    const s = await stockBroker({}, (b: Aedes) => seam.installOnEachClient(b, 'mqtt5', (c) => seam.amendConnack(c, (p) => (p.sharedSubscriptionAvailable = true))))
+    const { connack } = await v5(s.port, 'v1')
+    expect(connack.properties?.sharedSubscriptionAvailable).toBe(true)
+    expect(seam.protocolVersion(s.clients[0]!)).toBe(5)
+  })
+
+  it('V2 V3 aedes lib/handlers/subscribe.js: a v5 $share/ filter gets 0x9E before authorizeSubscribe unless the version reads 4 while the SUBSCRIBE is handled', async () => {
+    const seen: string[] = []
+    const authorizeSubscribe: AedesOptions['authorizeSubscribe'] = (_c, sub, cb) => (seen.push(sub.topic), cb(null, sub.topic === 'no' ? null : sub))
+    const stock = await stockBroker({ authorizeSubscribe })
+    const a = (await v5(stock.port, 'v3-stock')).client
+    expect(await subackCodes(a, { '$share/g/t': { qos: 1 } })).toEqual([0x9e])
+    expect(seen).toEqual([])
+    const s = await stockBroker({ authorizeSubscribe }, (b: Aedes) =>
+      seam.installOnEachClient(b, 'mqtt5', (c) => {
+        seam.acceptV5SharedFilters(c)
+        seam.amendSuback(c, (p) => (p.granted = p.granted!.map((g) => (g === 0x80 ? 0x87 : g))))
+      }),
+    )
+    const b = (await v5(s.port, 'v3')).client
+    expect(await subackCodes(b, { '$share/g/t': { qos: 1 }, no: { qos: 1 } })).toEqual([1, 0x87])
+    expect(seen).toEqual(['$share/g/t', 'no'])
+    expect(seam.protocolVersion(s.clients[0]!)).toBe(5)
+  })
+})
+
+describe('seam contract: the v5 Client', () => {
+  it('V4 aedes client.receiveMaximum: the CONNECT\'s Receive Maximum, 65535 when absent, undefined for 3.1.1', async () => {
+    const s = await stockBroker()
+    const a = mqtt.connect(`mqtt://127.0.0.1:${s.port}`, { protocolVersion: 5, clientId: 'v4a', reconnectPeriod: 0, properties: { receiveMaximum: 7, maximumPacketSize: 300 } })
+    const b = mqtt.connect(`mqtt://127.0.0.1:${s.port}`, { protocolVersion: 5, clientId: 'v4b', reconnectPeriod: 0 })
+    const c = mqtt.connect(`mqtt://127.0.0.1:${s.port}`, { protocolVersion: 4, clientId: 'v4c', reconnectPeriod: 0 })
+    clients.push(a, b, c)
+    await Promise.all([a, b, c].map((x) => new Promise((resolve) => x.once('connect', resolve))))
+    const byId = Object.fromEntries(s.clients.map((cl) => [cl.id, seam.receiveMaximumOf(cl)]))
+    expect(byId).toEqual({ v4a: 7, v4b: 65535, v4c: undefined })
+  })
+
+  it('V5 aedes client.maximumPacketSize: the CONNECT\'s Maximum Packet Size, undefined when absent and for 3.1.1', async () => {
+    const s = await stockBroker()
+    const a = mqtt.connect(`mqtt://127.0.0.1:${s.port}`, { protocolVersion: 5, clientId: 'v5a', reconnectPeriod: 0, properties: { maximumPacketSize: 300 } })
+    const b = mqtt.connect(`mqtt://127.0.0.1:${s.port}`, { protocolVersion: 5, clientId: 'v5b', reconnectPeriod: 0 })
+    const c = mqtt.connect(`mqtt://127.0.0.1:${s.port}`, { protocolVersion: 4, clientId: 'v5c', reconnectPeriod: 0 })
+    clients.push(a, b, c)
+    await Promise.all([a, b, c].map((x) => new Promise((resolve) => x.once('connect', resolve))))
+    expect(Object.fromEntries(s.clients.map((cl) => [cl.id, seam.maximumPacketSizeOf(cl)]))).toEqual({ v5a: 300, v5b: undefined, v5c: undefined })
+  })
+})
+
+describe('seam contract: server-sent DISCONNECT', () => {
+  it('V6 aedes closeSameClients: the listener on $SYS/+/new/clients that closes a client id another broker took; client.disconnect writes DISCONNECT with the reason code', async () => {
+    const s = await stockBroker({}, (b: Aedes) =>
+      seam.onRemoteTakeover(b, (client, done) => seam.disconnectV5(client, 0x8e, done)),
+    )
+    const { client } = await v5(s.port, 'v6')
+    // client.disconnect writes a DISCONNECT once the Client is `connected` (after its session replay)
+    await eventually(() => ((s.clients[0] as unknown as { connected: boolean }).connected ? true : undefined), 3000, 'connected')
+    const reason = new Promise((resolve) => client.once('disconnect', (p) => resolve(p.reasonCode)))
+    // another broker announces the same client id
+    s.broker.publish({ topic: '$SYS/other-node/new/clients', payload: Buffer.from('v6'), cmd: 'publish', qos: 0, dup: false, retain: false }, () => {})
+    expect(await reason).toBe(0x8e)
+  })
+})

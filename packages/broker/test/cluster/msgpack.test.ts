@@ -73,6 +73,13 @@ describe('cluster MessagePack (msgpackr) and the entries msgpack-lite wrote', ()
     expect(decodeRecord(encodeRecord(rec))).toEqual(rec)
   })
 
+  it('a v5 will keeps its properties in Redis: will delay interval, message expiry, user properties, correlation data (cluster/wills.ts publishes it from there)', () => {
+    const will = { topic: 'w/5', payload: Buffer.from([0xff]), qos: 1, retain: false, clientId: 'c', brokerId: 'n', properties: { willDelayInterval: 30, messageExpiryInterval: 600, payloadFormatIndicator: false, contentType: 'x/y', responseTopic: 'r', correlationData: CORRELATION, userProperties: userProps() } }
+    const out = decodePacket(encodePacket(will))
+    expect(out).toEqual(will)
+    expect(Object.keys((out as typeof will).properties.userProperties)).toEqual(['region', 'constructor', '__proto__'])
+  })
+
   it('writes what msgpack-lite reads (a node of the previous release during a rolling upgrade): maps, bin, nil for undefined', () => {
     const body = { ...new StoredPacket({ cmd: 'publish', brokerId: 'new', brokerCounter: 2 ** 40, topic: 'a/ü', payload: Buffer.alloc(70_000, 1), qos: 2, retain: false, dup: false }) }
     const old = lite.decode(encodePacket(body)) as Record<string, unknown>

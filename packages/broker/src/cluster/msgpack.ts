@@ -53,6 +53,22 @@ export function unpackProperties(props: unknown): unknown {
   return props
 }
 
+/** a packet for another MessagePack encoder (aedes-persistence-redis' retained messages): user properties as pairs */
+export function withPackedProperties<T extends WithProps>(packet: T): T {
+  if (packet.properties === undefined) return packet
+  const props = packProperties(packet.properties)
+  return props === packet.properties ? packet : { ...packet, properties: props }
+}
+
+/** packets decoded by another MessagePack decoder, their user properties as mqtt-packet makes them */
+export async function* withProperties<T>(packets: AsyncIterable<T>): AsyncIterable<T> {
+  for await (const p of packets) {
+    const props = (p as WithProps | null)?.properties
+    if (props) unpackProperties(props)
+    yield p
+  }
+}
+
 /** any value (a plain object, array, Buffer, string, number...) */
 export function encode(value: unknown): Buffer {
   return packr.pack(value)
@@ -64,9 +80,7 @@ export function decode<T = unknown>(buf: Buffer | Uint8Array): T {
 
 /** a packet-like object (an aedes-packet Packet, a will) with its MQTT 5 properties */
 export function encodePacket(packet: WithProps): Buffer {
-  if (packet.properties === undefined) return packr.pack(packet)
-  const props = packProperties(packet.properties)
-  return packr.pack(props === packet.properties ? packet : { ...packet, properties: props })
+  return packr.pack(withPackedProperties(packet))
 }
 
 export function decodePacket<T extends WithProps = WithProps>(buf: Buffer | Uint8Array): T {

@@ -45,7 +45,7 @@ import {
 import { OutgoingStore } from './outgoing.js'
 import { SessionQueues, type QueuedPacket, type QueueSub, type SessionClient } from './session-queue.js'
 import { AsyncRedisPersistence, CallBackPersistence, QlobberSub, isDelWillOnConnect } from '../seam/index.js'
-import { decode, decodePacket, encode, encodePacket } from './msgpack.js'
+import { decode, decodePacket, encode, encodePacket, withPackedProperties, withProperties } from './msgpack.js'
 
 
 type Trie = InstanceType<typeof QlobberSub>
@@ -347,14 +347,16 @@ export class CulexRedisPersistence {
 
   // ---- delegated to aedes-persistence-redis ---------------------------------
 
+  // retained messages are msgpack-lite encoded inside aedes-persistence-redis: their MQTT 5 user
+  // properties go in as a list of pairs (msgpack.ts), which keeps a name like `__proto__`
   storeRetained(packet: unknown): Promise<void> {
-    return this.inner.storeRetained(packet)
+    return this.inner.storeRetained(withPackedProperties(packet as object))
   }
   createRetainedStream(pattern: string): AsyncIterable<unknown> {
-    return this.inner.createRetainedStream(pattern)
+    return withProperties(this.inner.createRetainedStream(pattern))
   }
   createRetainedStreamCombi(patterns: string[]): AsyncIterable<unknown> {
-    return this.inner.createRetainedStreamCombi(patterns)
+    return withProperties(this.inner.createRetainedStreamCombi(patterns))
   }
   incomingStorePacket(client: unknown, packet: unknown): Promise<void> {
     return this.inner.incomingStorePacket(client, packet)

@@ -34,7 +34,8 @@ function props(expiry = 60): NonNullable<IPublishPacket['properties']> {
     contentType: 'application/json; charset=utf-8',
     responseTopic: 'v5/reply/ünï',
     correlationData: CORRELATION,
-    userProperties: { zone: ['eu-west', 'ëu-✓'], '名前': '値', empty: '' },
+    // a repeated name, UTF-8, an empty value, a name like an Object.prototype key (computed: an own property)
+    userProperties: { zone: ['eu-west', 'ëu-✓'], '名前': '値', empty: '', ['__proto__']: 'proto' },
     messageExpiryInterval: expiry,
   }
 }

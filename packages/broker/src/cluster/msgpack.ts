@@ -9,7 +9,7 @@
  * read as they were (Buffers come back as Buffers), and a node of an older release (msgpack-lite)
  * reads what a newer one wrote during a rolling upgrade.
  *
- * MQTT 5 properties go through unchanged, byte for byte [MQTT-3.3.2-17] [MQTT-3.3.2-18]:
+ * MQTT 5 properties go through unchanged, byte for byte [MQTT-3.3.2-4] [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18] [MQTT-3.3.2-20]:
  * correlationData (binary) stays a Buffer; userProperties (mqtt-packet: an object whose values
  * are a string, or a string[] for a name given several times, in the order received) is written
  * as a flat list [name, value, name, value...], because a MessagePack map decoded into an object

@@ -55,7 +55,7 @@ describe('cluster bus codec', () => {
     expect(() => decodeBatch(bad)).toThrow(/version/)
   })
 
-  it('[MQTT-3.3.2-17] [MQTT-3.3.2-18] carries MQTT 5 properties byte-exact in batch version 3: correlation data as bytes, user properties in order, the absolute expiry', () => {
+  it('[MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18] carries MQTT 5 properties byte-exact in batch version 3: correlation data as bytes, user properties in order, the absolute expiry', () => {
     const p = v5Packet()
     expect(needsV3(p)).toBe(true)
     const buf = encodeBatch('o', [p], 4, 4)

@@ -56,7 +56,7 @@ describe('cluster MessagePack (msgpackr) and the entries msgpack-lite wrote', ()
     expect(out.properties.userProperties).toEqual({ region: ['eu-west ✓', 'ünï'], constructor: 'x', __proto_: 'kept' })
   })
 
-  it('[MQTT-3.3.2-17] [MQTT-3.3.2-18] an MQTT 5 queue body and a share record round-trip byte-exact: correlation data, user properties in order, a `__proto__` name, the expiry', () => {
+  it('[MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18] an MQTT 5 queue body and a share record round-trip byte-exact: correlation data, user properties in order, a `__proto__` name, the expiry', () => {
     const q = queued()
     const out = decodePacket<Record<string, unknown> & { properties: Record<string, unknown> }>(encodePacket(q))
     expect(out).toEqual({ ...q, messageId: null }) // undefined is written as nil, as msgpack-lite did

@@ -49,7 +49,7 @@ function packets(client: MqttClient): IPublishPacket[] {
   return got
 }
 
-/** the properties arrived unchanged [MQTT-3.3.2-17] [MQTT-3.3.2-18] [MQTT-3.3.2-20], the expiry as the interval left [MQTT-3.3.2-6] */
+/** the properties arrived unchanged [MQTT-3.3.2-4] [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18] [MQTT-3.3.2-20], the expiry as the interval left [MQTT-3.3.2-6] */
 function expectSameProperties(p: IPublishPacket, sent: NonNullable<IPublishPacket['properties']>, expiry: [number, number]): void {
   const got = p.properties!
   expect(got.payloadFormatIndicator).toBe(sent.payloadFormatIndicator)
@@ -65,7 +65,7 @@ function expectSameProperties(p: IPublishPacket, sent: NonNullable<IPublishPacke
 }
 
 describe('MQTT 5 properties across nodes', () => {
-  it('[MQTT-3.3.2-17] [MQTT-3.3.2-18] [MQTT-3.3.2-20] a live message from A reaches a v5 subscriber on B with every property unchanged, and a 3.1.1 subscriber on B without properties', async () => {
+  it('[MQTT-3.3.2-4] [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18] [MQTT-3.3.2-20] a live message from A reaches a v5 subscriber on B with every property unchanged, and a 3.1.1 subscriber on B without properties', async () => {
     const sub5 = await v5(b.url, { clientId: 'v5-live-5' })
     const sub4 = await mqttConnect(b.url, { clientId: 'v5-live-4', protocolVersion: 4 })
     const got5 = packets(sub5)
@@ -82,7 +82,7 @@ describe('MQTT 5 properties across nodes', () => {
     expect(got4[0]!.properties).toBeUndefined()
   })
 
-  it('[MQTT-3.3.2-5] [MQTT-3.3.2-6] a persistent v5 session offline on B gets from the Redis queue what A published, properties unchanged and the expiry as the interval left; an expired message is not delivered', async () => {
+  it('[MQTT-3.3.2-5] [MQTT-3.3.2-6] [MQTT-3.3.2-16] [MQTT-3.3.2-17] a persistent v5 session offline on B gets from the Redis queue what A published, properties unchanged and the expiry as the interval left; an expired message is not delivered', async () => {
     const opts = { clientId: 'v5-offline', clean: false, properties: { sessionExpiryInterval: 300 } }
     const first = await v5(b.url, opts)
     await first.subscribeAsync('v5/queued/#', { qos: 1 })
@@ -103,7 +103,7 @@ describe('MQTT 5 properties across nodes', () => {
     expect(got[1]!.properties!.correlationData!.equals(CORRELATION)).toBe(true)
   })
 
-  it('[MQTT-3.3.2-5] [MQTT-3.3.2-6] a retained message published on A is read on B with its properties and the interval left; an expired one is not sent and is removed', async () => {
+  it('[MQTT-3.3.2-5] [MQTT-3.3.2-6] [MQTT-3.3.2-16] [MQTT-3.3.2-17] a retained message published on A is read on B with its properties and the interval left; an expired one is not sent and is removed', async () => {
     const pub = await v5(a.url, { clientId: 'v5-ret-pub' })
     await pub.publishAsync('v5/ret/long', 'long', { qos: 1, retain: true, properties: props(60) })
     await pub.publishAsync('v5/ret/short', 'short', { qos: 1, retain: true, properties: props(1) })
@@ -130,7 +130,7 @@ describe('MQTT 5 properties across nodes', () => {
 
   // aedes 2.0.0-beta.1 answers a v5 SUBSCRIBE to $share/ with 0x9E (shared subscriptions not
   // supported): the member is a 3.1.1 client until that is lifted (issue 11, branch aedes2)
-  it('[MQTT-3.3.2-5] [MQTT-4.8.2-2] a message from a v5 publisher on A queued for a shared subscription group (its only member offline) is dropped once expired; the one not expired reaches the member on B', async () => {
+  it('[MQTT-3.3.2-5] a message from a v5 publisher on A queued for a shared subscription group (its only member offline) is dropped once expired; the one not expired reaches the member on B', async () => {
     const opts = { clientId: 'v5-share-member', clean: false, protocolVersion: 4 as const }
     const member = await mqttConnect(b.url, opts)
     const got = packets(member)
@@ -153,7 +153,7 @@ describe('MQTT 5 properties across nodes', () => {
 
   const willProps = (): NonNullable<IPublishPacket['properties']> => ({ ...props(120), userProperties: { why: 'lost', zone: ['a', 'b'] } })
 
-  it('[MQTT-3.1.2-8] [MQTT-3.3.2-17] [MQTT-3.3.2-18] the will of a v5 client whose connection to A is lost reaches a v5 subscriber on B with its properties', async () => {
+  it('[MQTT-3.1.2-8] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18] the will of a v5 client whose connection to A is lost reaches a v5 subscriber on B with its properties', async () => {
     const sub = await v5(b.url, { clientId: 'v5-will-sub' })
     const got = packets(sub)
     await sub.subscribeAsync('v5/will/#', { qos: 1 })
@@ -164,7 +164,7 @@ describe('MQTT 5 properties across nodes', () => {
     expectSameProperties(got[0]!, willProps(), [118, 120])
   })
 
-  it('[MQTT-3.1.2-8] [MQTT-3.3.2-17] A killed (kill -9): the will its v5 client left in Redis is published by B with its properties', async () => {
+  it('[MQTT-3.1.2-8] [MQTT-3.3.2-16] [MQTT-3.3.2-17] A killed (kill -9): the will its v5 client left in Redis is published by B with its properties', async () => {
     const sub = await v5(b.url, { clientId: 'v5-will-sub-2' })
     const got = packets(sub)
     await sub.subscribeAsync('v5/will/#', { qos: 1 })

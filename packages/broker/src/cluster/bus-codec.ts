@@ -20,14 +20,14 @@
  * Versions: the extra section is JSON in version 2 and MessagePack (msgpack.ts: Buffers as bytes,
  * user properties as a list of pairs) in version 3; the rest is the same. JSON turns a Buffer
  * (an MQTT 5 correlationData) into {type, data}, so a batch is written as version 3 when one of
- * its packets has binary data in its extra fields (needsV3), else as version 2, and bus-delivery.ts
- * never mixes the two kinds in one batch. Why not always 3: a node of the previous release reads
- * versions 1 and 2 only. It refuses a version 3 batch whole (its bus logs "unknown batch
- * version"; bus-order.ts there gives the batch number up as missed once the sender moves on), so
- * during a rolling upgrade its subscribers miss exactly the messages that carry binary MQTT 5
- * properties, which only an upgraded node accepts from clients (a 3.1.1 message, and an MQTT 5
- * one without binary properties, still reach every node: no QoS 1 message of a client the older
- * release could serve is lost). Every version is read here.
+ * its packets has binary data in its extra fields, else as version 2, and bus-delivery.ts puts the
+ * packets with binary properties (needsV3) in batches of their own. Why not always 3: a node of the
+ * previous release reads versions 1 and 2 only. It refuses a version 3 batch whole (its bus logs
+ * "unknown batch version"; bus-order.ts there gives the batch number up as missed once the sender
+ * moves on). So during a rolling upgrade every 3.1.1 message, and every MQTT 5 one without binary
+ * properties, still reaches every node, QoS 1 included; only MQTT 5 messages with correlation
+ * data (which only upgraded nodes accept from clients) miss the subscribers of older nodes until
+ * those are upgraded (docs/cluster.md). Every version is read here.
  */
 import { decode as unpackExtra, encode as packExtra, packProperties, unpackProperties } from './msgpack.js'
 
@@ -71,10 +71,13 @@ function hasBinary(v: unknown, depth = 0): boolean {
   return false
 }
 
-/** the packet has binary data outside topic and payload (MQTT 5 correlationData): JSON cannot carry it */
+/**
+ * the packet has binary MQTT 5 properties (correlationData): JSON cannot carry them. Looks at
+ * `properties` only, where MQTT 5 puts the only binary field a PUBLISH has besides its payload, so
+ * a 3.1.1 packet costs one property read; encodeBatch checks every extra field for its version.
+ */
 export function needsV3(p: BusPacket): boolean {
-  for (const k in p) if (!KNOWN.has(k) && hasBinary(p[k])) return true
-  return false
+  return p.properties !== undefined && hasBinary(p.properties)
 }
 
 function serializeExtra(extras: Record<string, unknown>, version: number): Buffer {
@@ -92,8 +95,7 @@ function parseExtra(buf: Buffer, version: number): Record<string, unknown> {
 }
 
 /** bytes a packet takes, and its serialized extra fields if any */
-function measure(p: BusPacket, version: number): { size: number; extra?: Buffer } {
-  const extras = extrasOf(p)
+function measure(p: BusPacket, extras: Record<string, unknown> | undefined, version: number): { size: number; extra?: Buffer } {
   const extra = extras ? serializeExtra(extras, version) : undefined
   let size = 1 + 1 + Buffer.byteLength(p.brokerId ?? '') + 8 + 2 + Buffer.byteLength(p.topic) + 4 + p.payload.length
   if (p.clientId !== undefined) size += 2 + Buffer.byteLength(p.clientId)
@@ -103,8 +105,9 @@ function measure(p: BusPacket, version: number): { size: number; extra?: Buffer 
 
 /** version 3 if any packet needs it (see the top), else version 2 */
 export function encodeBatch(origin: string, packets: readonly BusPacket[], seq = 0, base = 0): Buffer {
-  const version = packets.some(needsV3) ? V3 : V2
-  const measured = packets.map((p) => measure(p, version))
+  const extras = packets.map(extrasOf)
+  const version = extras.some((e) => e !== undefined && hasBinary(e)) ? V3 : V2
+  const measured = packets.map((p, i) => measure(p, extras[i], version))
   const originLen = Buffer.byteLength(origin)
   let total = 1 + 1 + originLen + 8 + 8 + 4
   for (const m of measured) total += m.size

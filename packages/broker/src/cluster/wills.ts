@@ -23,7 +23,6 @@ import type { Logger } from '../log.js'
 import { NODES_KEY, WILLS_LIST, WILL_LOCK_KEY, nodeClientsKey, parseWillKey } from './keys.js'
 import { decodePacket } from './msgpack.js'
 
-
 // KEYS[1] lock; ARGV[1] owner, ARGV[2] ttl ms -> 1 if we hold it (taken or renewed)
 const LOCK_LUA = `
 local owner = redis.call('GET', KEYS[1])

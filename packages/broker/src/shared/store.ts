@@ -15,7 +15,6 @@
 import type { Member } from './groups.js'
 import { decode, encode, packProperties, unpackProperties } from '../cluster/msgpack.js'
 
-
 /** a message of a group, as kept in flight or in the group queue */
 export interface ShareRecord {
   /** group key */

@@ -105,9 +105,16 @@ function measure(p: BusPacket, extras: Record<string, unknown> | undefined, vers
 
 /** version 3 if any packet needs it (see the top), else version 2 */
 export function encodeBatch(origin: string, packets: readonly BusPacket[], seq = 0, base = 0): Buffer {
-  const extras = packets.map(extrasOf)
-  const version = extras.some((e) => e !== undefined && hasBinary(e)) ? V3 : V2
-  const measured = packets.map((p, i) => measure(p, extras[i], version))
+  // the extra fields of each packet, once (a 3.1.1 batch has none and allocates nothing here)
+  let extras: Array<Record<string, unknown> | undefined> | undefined
+  let version = V2
+  for (let i = 0; i < packets.length; i++) {
+    const e = extrasOf(packets[i]!)
+    if (e === undefined) continue
+    ;(extras ??= new Array(packets.length))[i] = e
+    if (version === V2 && hasBinary(e)) version = V3
+  }
+  const measured = packets.map((p, i) => measure(p, extras?.[i], version))
   const originLen = Buffer.byteLength(origin)
   let total = 1 + 1 + originLen + 8 + 8 + 4
   for (const m of measured) total += m.size

@@ -10,6 +10,8 @@ import { Redis } from 'ioredis'
 import type { IPublishPacket, MqttClient } from 'mqtt'
 import { FAST, killAll, sleep, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
 import { closeAllClients, mqttConnect } from '../helpers/cluster-mqtt.js'
+import { outgoingKey } from '../../src/cluster/keys.js'
+import { inflightKey } from '../../src/shared/redis-store.js'
 
 let redis: TestRedis
 let a: TestNode
@@ -101,6 +103,13 @@ describe('MQTT 5 properties across nodes', () => {
     expectSameProperties(got[0]!, props(), [1, 58])
     expect(got[1]!.properties!.messageExpiryInterval).toBeUndefined()
     expect(got[1]!.properties!.correlationData!.equals(CORRELATION)).toBe(true)
+    // the expired one left the queue too: nothing stays behind for a later reconnect
+    const db = new Redis(redis.url)
+    try {
+      await waitFor(async () => (await db.llen(outgoingKey('v5-offline'))) === 0, 5000, 'the session queue empty')
+    } finally {
+      db.disconnect()
+    }
   })
 
   it('[MQTT-3.3.2-5] [MQTT-3.3.2-6] [MQTT-3.3.2-16] [MQTT-3.3.2-17] a retained message published on A is read on B with its properties and the interval left; an expired one is not sent and is removed', async () => {
@@ -139,8 +148,9 @@ describe('MQTT 5 properties across nodes', () => {
     await pub.publishAsync('v5/share/live', 'live', { qos: 1, properties: props() })
     await waitFor(() => got.length === 1, 5000, 'the message on the member')
     expect(got[0]!.payload.toString()).toBe('live')
-    // offline: the group queue (Redis) keeps them for the member
+    // offline: the group queue (Redis) keeps them for the member, once A knows it is offline
     await member.endAsync()
+    await waitFor(async () => /^culex_shared_members\{[^}]*state="offline"[^}]*\} 1$/m.test(await (await fetch(`http://127.0.0.1:${a.http}/metrics`)).text()), 5000, 'A sees the member offline')
     await pub.publishAsync('v5/share/short', 'short', { qos: 1, properties: props(1) })
     await pub.publishAsync('v5/share/long', 'long', { qos: 1, properties: props(60) })
     await sleep(2100)
@@ -149,6 +159,13 @@ describe('MQTT 5 properties across nodes', () => {
     await again.subscribeAsync('$share/v5g/v5/share/#', { qos: 1 })
     await waitFor(() => more.some((p) => p.topic === 'v5/share/long'), 5000, 'the queued message')
     expect(more.map((p) => p.topic)).toEqual(['v5/share/long'])
+    // the expired one is released, not left in flight to the member (shared/redis-store.ts)
+    const db = new Redis(redis.url)
+    try {
+      await waitFor(async () => (await db.exists(inflightKey('v5-share-member'))) === 0, 5000, 'nothing in flight to the member')
+    } finally {
+      db.disconnect()
+    }
   })
 
   const willProps = (): NonNullable<IPublishPacket['properties']> => ({ ...props(120), userProperties: { why: 'lost', zone: ['a', 'b'] } })

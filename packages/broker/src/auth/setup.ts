@@ -123,7 +123,8 @@ export function createSecurity({ config, log, counters, faults }: { config: Cule
     hooks: {
       ...auth.hooks,
       maxTopicLevels: config.max_topic_levels,
-      maxInflightInbound: config.max_inflight,
+      // aedes 2.0.0-beta.1 has no maxInflightInbound (the inbound QoS 2 window of aedes 1.2): ignored there
+      ...({ maxInflightInbound: config.max_inflight } as Partial<AedesOptions>),
       drainTimeout: config.drain_timeout_ms,
     },
     limits,

@@ -7,10 +7,12 @@
  *   per-client installers run in CLIENT_INSTALL_ORDER
  * - mqtt-packet.ts: the parser's underscore methods, the process-wide writeToStream
  * - persistence.ts: aedes-persistence(-redis) and qlobber deep imports, the Redis key layout
+ * - aedes-sessions.ts: the MQTT 5 session-expiry and will-delay timers, replaced in a cluster
  * - mqemitter.ts: the matcher and `closed`
  * - ioredis.ts: the socket of a connection
  */
 export * from './aedes.js'
+export { replaceSessionTimers, type SessionTimers } from './aedes-sessions.js'
 export { emitMessage, onEveryMessage, wrapOutgoingAcks, brokerClosing, clientClosed, type OutgoingAcks } from './aedes-routing.js'
 export * from './mqtt-packet.js'
 export * from './persistence.js'

@@ -31,7 +31,7 @@ import { createRequire } from 'node:module'
 import type { Aedes, Client } from 'aedes'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
-import { NODES_KEY, WILLS_DUE_KEY, WILLS_LIST, WILL_LOCK_KEY, nodeClientsKey, parseWillKey, willKey } from './keys.js'
+import { NODES_KEY, SESSION_DEADLINES_KEY, WILLS_DUE_KEY, WILLS_LIST, WILL_LOCK_KEY, nodeClientsKey, parseWillKey, willKey } from './keys.js'
 import type { SessionExpiry } from './session-expiry.js'
 
 const require = createRequire(import.meta.url)
@@ -225,21 +225,24 @@ export class WillSweeper {
 
   /**
    * A will its node left (died, or stopped): published now, unless it has a Will Delay Interval
-   * that runs beyond now, counted from `diedAt`; then it gets its due time (kept if it has one).
+   * that runs beyond now, counted from `diedAt`; then it gets its due time (kept if it has one),
+   * at the latest when the session expires [MQTT-3.1.3-9] (a stopped node set its deadline).
    */
   private async settleLeft(key: string, live: string[], diedAt: number, now: number, plans: Map<string, number>): Promise<void> {
     if ((await this.db.zscore(WILLS_DUE_KEY, key)) !== null) return
     const buf = await this.db.getBuffer(key)
     const parsed = parseWillKey(key)
     if (buf && parsed) {
-      let delayMs = 0
+      let dueAt = diedAt
       try {
-        delayMs = willDelayS(msgpack.decode(buf) as StoredWill, plans.get(parsed.clientId)) * 1000
+        dueAt += willDelayS(msgpack.decode(buf) as StoredWill, plans.get(parsed.clientId)) * 1000
       } catch {
         /* settle discards what does not decode */
       }
-      if (diedAt + delayMs > now) {
-        await this.db.zadd(WILLS_DUE_KEY, diedAt + delayMs, key)
+      const sessionEnds = await this.db.zscore(SESSION_DEADLINES_KEY, parsed.clientId)
+      if (sessionEnds !== null) dueAt = Math.min(dueAt, Number(sessionEnds))
+      if (dueAt > now) {
+        await this.db.zadd(WILLS_DUE_KEY, dueAt, key)
         return
       }
     }

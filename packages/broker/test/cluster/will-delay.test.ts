@@ -71,6 +71,17 @@ describe('cluster: MQTT 5 will delay', () => {
     expect(Date.now() - lost).toBeGreaterThanOrEqual(900)
   })
 
+  it('[MQTT-3.1.3-9] a node stopped gracefully: the will of its client that does not come back goes out when the session expires, before its delay', async () => {
+    const c = await startNode(redis.url, 'wd-c', FAST)
+    await mqttConnect(c.url, withWill('wd-8', 3600, 1))
+    const stopped = Date.now()
+    await c.stop()
+    await waitFor(() => wills('wd-8').length > 0, 8000, 'the will of wd-8')
+    // the session's end (1 s after the stop), published by the sweeper once the node's registration lapsed
+    expect(Date.now() - stopped).toBeGreaterThanOrEqual(900)
+    expect(wills('wd-8')).toHaveLength(1)
+  })
+
   it('[MQTT-3.14.4-3] DISCONNECT 0x04 publishes the will, a normal DISCONNECT deletes it', async () => {
     const normal = await mqttConnect(a.url, withWill('wd-5', 0, 60))
     await normal.endAsync(false, { reasonCode: 0 })

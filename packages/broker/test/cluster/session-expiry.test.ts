@@ -96,7 +96,7 @@ describe('cluster: MQTT 5 session expiry', () => {
     expect(await db.zscore('culex:session-expiry', 'exp-4')).toBeNull()
   })
 
-  it('session_expiry_max_s caps the interval and the CONNACK says so; 0xFFFFFFFF never expires where there is no cap', async () => {
+  it('session_expiry_max_s caps the interval and the CONNACK says so; 0xFFFFFFFF never expires where there is no cap; [MQTT-3.1.2-4] Clean Start discards it', async () => {
     const capped = await mqttConnect(b.url, v5('exp-5', 0xffffffff))
     expect(connackOf(capped).properties?.sessionExpiryInterval).toBe(30)
     await capped.endAsync()
@@ -112,7 +112,19 @@ describe('cluster: MQTT 5 session expiry', () => {
     await forever.endAsync()
     await waitFor(async () => (await db.hget('culex:session-owner', 'exp-6')) === null, 3000, 'exp-6 released')
     expect(await db.zscore('culex:session-expiry', 'exp-6')).toBeNull()
+    const pub = await mqttConnect(a.url, { protocolVersion: 5 })
+    await pub.publishAsync('exp/6', 'kept', { qos: 1 })
     const back = await mqttConnect(b.url, v5('exp-6', 10))
     expect(connackOf(back).sessionPresent).toBe(true)
+    await waitFor(() => collect(back).length > 0, 5000, 'the queued message')
+    await back.endAsync()
+    // [MQTT-3.1.2-4] Clean Start discards the session, whatever its expiry: nothing queued comes
+    await pub.publishAsync('exp/6', 'discarded', { qos: 1 })
+    const fresh = await mqttConnect(a.url, v5('exp-6', 10, true))
+    expect(connackOf(fresh).sessionPresent).toBe(false)
+    await fresh.subscribeAsync('exp/6', { qos: 1 })
+    await pub.publishAsync('exp/6', 'live', { qos: 1 })
+    await waitFor(() => collect(fresh).length > 0, 5000, 'the live message')
+    expect(collect(fresh).map((g) => g.payload)).toEqual(['live'])
   })
 })

@@ -46,6 +46,7 @@ export async function attachCluster(opts: {
   const { broker, links, config, nodeId, log } = opts
   const started = Date.now()
   let ports: Record<string, number> = {}
+  const sessions = new SessionExpiry(links.data, links.core, nodeId, log)
   const registry = new NodeRegistry(
     links.data,
     {
@@ -59,10 +60,16 @@ export async function attachCluster(opts: {
         host: config.host,
         ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [`${k}_port`, v])),
       }),
+      // taken for dead while alive: the sweeper forgot its clients and adopted their sessions
+      onRejoin: () => {
+        log.warn('this node missed heartbeats and was taken for dead: its clients and their sessions are re-asserted')
+        const clients = clientsOf(broker)
+        registry.resyncClients(Object.keys(clients)).catch(() => {})
+        sessions.reassert(Object.values(clients)).catch((err: Error) => log.warn({ err: err.message }, 'sessions not re-asserted'))
+      },
     },
     log,
   )
-  const sessions = new SessionExpiry(links.data, links.core, nodeId, log)
   const sweeper = new WillSweeper(
     links.data,
     broker,

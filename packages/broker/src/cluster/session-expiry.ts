@@ -14,7 +14,8 @@
  *   (cluster/wills.ts, one node under a Redis lock) adopts them once the node's registration
  *   lapsed, with deadlines counted from the lapse, and a restarted node adopts its own at start.
  * - The same sweeper ends the sessions whose deadline passed (`expire`), unless a connection
- *   owns the session again.
+ *   owns the session again. A node taken for dead while alive (it missed heartbeats: a long
+ *   pause) takes its clients' sessions back when it beats again (`reassert`).
  * Plans: MQTT 5 clients, their Session Expiry Interval (clamped to session_expiry_max_s by Aedes,
  * and as changed by DISCONNECT [MQTT-3.14.2-2]; 0xFFFFFFFF = never [MQTT-3.1.2-23 note]). MQTT
  * 3.1.1 clients keep today's behaviour: a persistent session never expires, a clean one is
@@ -77,6 +78,16 @@ for _, id in ipairs(ids) do
   if redis.call('HEXISTS', KEYS[2], id) == 0 then table.insert(out, id) end
 end
 return out
+`
+// KEYS[1] owner, KEYS[2] node sessions, KEYS[3] deadlines; ARGV[1] client id, ARGV[2] token,
+// ARGV[3] plan -> 1 if the connection owns its session again (no other connection took it)
+const REASSERT_LUA = `
+local owner = redis.call('HGET', KEYS[1], ARGV[1])
+if owner and string.sub(owner, 1, #ARGV[2] + 1) ~= ARGV[2] .. ' ' then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1
 `
 const BATCH = 100
 
@@ -146,6 +157,23 @@ export class SessionExpiry {
     for (let i = 0; i < flat.length; i += 2) plans.set(flat[i]!, Number(flat[i + 1]))
     if (plans.size > 0) this.log.info({ dead_node: nodeId, sessions: plans.size }, 'sessions of a dead node adopted')
     return plans
+  }
+
+  /**
+   * This node was taken for dead while alive (missed heartbeats, cluster/registry.ts onRejoin):
+   * the sweeper adopted its sessions. Its connected clients own theirs again, unless a newer
+   * connection took one meanwhile.
+   */
+  async reassert(clients: Iterable<Client>): Promise<void> {
+    const p = this.db.pipeline()
+    let n = 0
+    for (const client of clients) {
+      const token = this.tokens.get(client)
+      if (!token || !client.id) continue
+      p.eval(REASSERT_LUA, 3, SESSION_OWNER_KEY, nodeSessionsKey(this.nodeId), SESSION_DEADLINES_KEY, client.id, token, planOf(client))
+      n++
+    }
+    if (n > 0) await p.exec()
   }
 
   /** end every session whose deadline passed (the sweeper, under its lock); never throws */

@@ -17,7 +17,7 @@
  *   owns the session again. A node taken for dead while alive (it missed heartbeats: a long
  *   pause) takes its clients' sessions back when it beats again (`reassert`).
  * Plans: MQTT 5 clients, their Session Expiry Interval (clamped to session_expiry_max_s by Aedes,
- * and as changed by DISCONNECT [MQTT-3.14.2-2]; 0xFFFFFFFF = never [MQTT-3.1.2-23 note]). MQTT
+ * and as changed by DISCONNECT [MQTT-3.14.2-2]; 0xFFFFFFFF = never, MQTT 5 section 3.1.2.11.2). MQTT
  * 3.1.1 clients keep today's behaviour: a persistent session never expires, a clean one is
  * cleaned by Aedes at the next CONNECT (plan "never", nothing to do).
  */

@@ -98,7 +98,7 @@ interface BrokerLike {
 // KEYS[1] = will list, KEYS[2] = nodes zset, KEYS[3] = delayed wills zset; ARGV[1] = encoded client id,
 // ARGV[2] = own node id. Deletes `will:<node>:<client>` for every node the cluster knows
 // (aedes-persistence-redis#98), and its due time if it was delayed: a client that returns, on any
-// node, before its delayed will is due cancels it [MQTT-3.1.3-10] (cluster/wills.ts).
+// node, before its delayed will is due cancels it [MQTT-3.1.3-9] (MQTT 5; cluster/wills.ts).
 const DEL_ALL_WILLS_LUA = `
 local nodes = redis.call('ZRANGE', KEYS[2], 0, -1)
 table.insert(nodes, ARGV[2])

@@ -8,7 +8,7 @@
  *   any node keeps the session from expiring [MQTT-3.1.2-23].
  * - When the connection ends (seam: Aedes' scheduleSessionExpiry), if it still owns the session
  *   (no newer connection of the client id, here or on another node), the plan applies: 0 = the
- *   session ends now [MQTT-3.1.2-4..6 with Clean Start]; n > 0 = it expires n seconds later (its
+ *   session ends now (MQTT 5 section 3.1.2.11.2); n > 0 = it expires n seconds later (its
  *   deadline goes into `culex:session-expiry`, a sorted set by client id); never = kept.
  * - A node that dies (kill -9: no disconnect at all) leaves its owner entries: the will sweeper
  *   (cluster/wills.ts, one node under a Redis lock) adopts them once the node's registration
@@ -17,7 +17,7 @@
  *   owns the session again. A node taken for dead while alive (it missed heartbeats: a long
  *   pause) takes its clients' sessions back when it beats again (`reassert`).
  * Plans: MQTT 5 clients, their Session Expiry Interval (clamped to session_expiry_max_s by Aedes,
- * and as changed by DISCONNECT [MQTT-3.14.2-2]; 0xFFFFFFFF = never, MQTT 5 section 3.1.2.11.2). MQTT
+ * and as changed by DISCONNECT, section 3.14.2.2.2; 0xFFFFFFFF = never, MQTT 5 section 3.1.2.11.2). MQTT
  * 3.1.1 clients keep today's behaviour: a persistent session never expires, a clean one is
  * cleaned by Aedes at the next CONNECT (plan "never", nothing to do).
  */

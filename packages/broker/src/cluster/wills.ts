@@ -19,9 +19,9 @@
  *
  * MQTT 5 Will Delay Interval (instead of Aedes' in-process timer, aedes#839):
  * a will with a delay stays stored and gets a due time in `culex:wills:due`,
- * min(will delay, session expiry) [MQTT-3.1.3-9] after the connection ended
+ * min(will delay, session expiry) (MQTT 5 section 3.1.3.2.2) after the connection ended
  * (`willDelayed`), or after the dead node's registration lapsed. A CONNECT of
- * the client on any node deletes it with its due time [MQTT-3.1.3-10]
+ * the client on any node deletes it with its due time [MQTT-3.1.3-9]
  * (cluster/persistence.ts delWill). Each sweep publishes the wills that are
  * due, then handles dead nodes (their sessions adopted by session-expiry.ts),
  * then ends the sessions whose Session Expiry Interval passed: a will due at
@@ -226,7 +226,7 @@ export class WillSweeper {
   /**
    * A will its node left (died, or stopped): published now, unless it has a Will Delay Interval
    * that runs beyond now, counted from `diedAt`; then it gets its due time (kept if it has one),
-   * at the latest when the session expires [MQTT-3.1.3-9] (a stopped node set its deadline).
+   * at the latest when the session expires (section 3.1.3.2.2; a stopped node set its deadline).
    */
   private async settleLeft(key: string, live: string[], diedAt: number, now: number, plans: Map<string, number>): Promise<void> {
     if ((await this.db.zscore(WILLS_DUE_KEY, key)) !== null) return

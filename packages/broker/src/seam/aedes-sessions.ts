@@ -3,7 +3,7 @@
  * A17 in test/seam/contract-sessions.test.ts.
  *
  * lib/client.js close calls `broker.scheduleWill(client, will, delayS)` for a will with a Will
- * Delay Interval (delay = min(will delay, session expiry) [MQTT-3.1.3-9]) and then
+ * Delay Interval (delay = min(will delay, session expiry), MQTT 5 section 3.1.3.2.2) and then
  * `broker.scheduleSessionExpiry(client)` once the client is unregistered. The stock methods
  * (aedes.js) arm timers in the process (aedes#839): a node that dies forgets them, and a client
  * that comes back on another node does not cancel them. A cluster replaces both with its own,

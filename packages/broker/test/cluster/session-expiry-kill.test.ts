@@ -3,7 +3,7 @@
  * surviving node's sweeper adopts them once the dead node's registration lapses, and they expire
  * (or go out) counted from then. A node only paused (SIGSTOP) long enough to be taken for dead
  * takes its clients' sessions back when it beats again. Heartbeat 300 ms (lapse after 900 ms),
- * sweep 200 ms.
+ * sweep 200 ms. Statement ids and section numbers are MQTT 5's.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { IClientOptions } from 'mqtt'
@@ -40,7 +40,7 @@ const expired = (): string[] => swept('session expired').map((l) => String(l.cli
 const nodeSwept = (id: string): boolean => swept('dead node swept').some((l) => l.dead_node === id)
 
 describe('cluster: MQTT 5 sessions of a node killed with kill -9', () => {
-  it('[MQTT-3.1.2-23] the session still expires after its interval, counted from the lapse; [MQTT-3.1.3-9] its delayed will goes out once, after its delay', async () => {
+  it('[MQTT-3.1.2-23] the session still expires after its interval, counted from the lapse; its delayed will goes out once (3.1.3.2.2), after its delay', async () => {
     const watcher = await mqttConnect(b.url, { clientId: 'kexp-watcher', protocolVersion: 5 })
     await watcher.subscribeAsync('kexp/will/#', { qos: 1 })
     const wills = collect(watcher)

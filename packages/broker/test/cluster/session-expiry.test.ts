@@ -1,7 +1,8 @@
 /**
  * MQTT 5 session expiry across a cluster (two nodes, real redis-server, MQTT.js v5): deadlines in
  * Redis, ended by one sweeper, cancelled by a CONNECT on any node. Heartbeat 300 ms, sweep 200 ms.
- * Node B caps the Session Expiry Interval at 30 s (session_expiry_max_s).
+ * Node B caps the Session Expiry Interval at 30 s (session_expiry_max_s). Statement ids and
+ * section numbers are MQTT 5's.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
@@ -80,7 +81,7 @@ describe('cluster: MQTT 5 session expiry', () => {
     expect(expired()).not.toContain('exp-2')
   })
 
-  it('[MQTT-3.14.2-2] a DISCONNECT may shorten the interval; [MQTT-3.1.2-4..6] Session Expiry 0 ends the session at disconnect, also when the DISCONNECT asks for more (protocol error)', async () => {
+  it('3.14.2.2.2: a DISCONNECT may shorten the interval; 3.1.2.11.2: Session Expiry 0 ends the session at disconnect, also when the DISCONNECT asks for more (a protocol error)', async () => {
     const shortened = await mqttConnect(a.url, v5('exp-3', 3600))
     await shortened.subscribeAsync('exp/3', { qos: 1 })
     await shortened.endAsync(false, { reasonCode: 0, properties: { sessionExpiryInterval: 1 } })

@@ -2,6 +2,7 @@
  * MQTT 5 Will Delay Interval across a cluster (two nodes, real redis-server, MQTT.js v5): the will
  * stays stored in Redis with a due time, one sweeper publishes it, a CONNECT on any node cancels it.
  * Heartbeat 300 ms, sweep 200 ms. Absence is checked against a later will that did arrive.
+ * Statement ids and section numbers are MQTT 5's.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { IClientOptions, MqttClient } from 'mqtt'
@@ -41,7 +42,7 @@ const wills = (id: string): Got[] => got.filter((g) => g.topic === `wd/${id}`)
 const publishedBy = (n: TestNode): number => n.logs().filter((l) => l.msg === 'delayed will published').length
 
 describe('cluster: MQTT 5 will delay', () => {
-  it('[MQTT-3.1.3-9] a delayed will goes out once, from one node, after its delay; [MQTT-3.1.3-10] not at all if the client returns on the other node in time', async () => {
+  it('3.1.3.2.2: a delayed will goes out once, from one node, after its delay; [MQTT-3.1.3-9] not at all if the client returns on the other node in time', async () => {
     const late = await mqttConnect(a.url, withWill('wd-1', 2, 60))
     const back = await mqttConnect(a.url, withWill('wd-2', 2, 60))
     drop(back)
@@ -62,7 +63,7 @@ describe('cluster: MQTT 5 will delay', () => {
     expect(publishedBy(a) + publishedBy(b)).toBe(2)
   })
 
-  it('[MQTT-3.1.3-9] the will goes out when the session ends, if that is before its delay', async () => {
+  it('3.1.3.2.2: the will goes out when the session ends, if that is before its delay', async () => {
     const c = await mqttConnect(a.url, withWill('wd-4', 3600, 1))
     drop(c)
     const lost = Date.now()
@@ -71,7 +72,7 @@ describe('cluster: MQTT 5 will delay', () => {
     expect(Date.now() - lost).toBeGreaterThanOrEqual(900)
   })
 
-  it('[MQTT-3.1.3-9] a node stopped gracefully: the will of its client that does not come back goes out when the session expires, before its delay', async () => {
+  it('3.1.3.2.2: a node stopped gracefully: the will of its client that does not come back goes out when the session expires, before its delay', async () => {
     const c = await startNode(redis.url, 'wd-c', FAST)
     await mqttConnect(c.url, withWill('wd-8', 3600, 1))
     const stopped = Date.now()
@@ -82,7 +83,7 @@ describe('cluster: MQTT 5 will delay', () => {
     expect(wills('wd-8')).toHaveLength(1)
   })
 
-  it('[MQTT-3.14.4-3] DISCONNECT 0x04 publishes the will, a normal DISCONNECT deletes it', async () => {
+  it('3.14.2.1: DISCONNECT 0x04 publishes the will; [MQTT-3.14.4-3] a normal DISCONNECT deletes it', async () => {
     const normal = await mqttConnect(a.url, withWill('wd-5', 0, 60))
     await normal.endAsync(false, { reasonCode: 0 })
     const withWillReason = await mqttConnect(a.url, withWill('wd-6', 0, 60))

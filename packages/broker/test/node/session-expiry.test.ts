@@ -1,7 +1,7 @@
 /**
  * MQTT 5 session expiry on a single node (in memory, Aedes' own timers): the session ends when its
  * interval passes, and the client is told it has none [MQTT-3.2.2-1]; session_expiry_max_s caps it
- * (broker/create.ts passes it to Aedes as sessionExpiryIntervalLimit).
+ * (broker/create.ts passes it to Aedes as sessionExpiryIntervalLimit). Statement ids are MQTT 5's.
  */
 import { once } from 'node:events'
 import { describe, expect, it } from 'vitest'

@@ -48,6 +48,8 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
     receiveMaximum: Math.min(config.max_inflight, 65535),
     maxClientsIdLength: config.max_client_id_length,
     queueLimit: config.queue_limit,
+    // MQTT 5 Session Expiry Interval cap, echoed in the CONNACK when applied (0 = none for Aedes)
+    sessionExpiryIntervalLimit: config.session_expiry_max_s >= 0xffffffff ? 0 : config.session_expiry_max_s,
     ...hooks,
     // counting is one integer increment per message, no allocation
     published(packet, client, done) {

@@ -19,13 +19,13 @@ const BEAT_LUA = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[2])
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+local added = redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
 if #ARGV > 2 then
   redis.call('HSET', KEYS[2], unpack(ARGV, 3))
 end
 redis.call('HSET', KEYS[2], 'last_beat', now)
 redis.call('PEXPIRE', KEYS[2], ttl)
-return now
+return added
 `
 
 export interface RegistryOptions {
@@ -33,12 +33,19 @@ export interface RegistryOptions {
   heartbeatMs: number
   /** what to publish about this node at each beat */
   info: () => Record<string, string | number>
+  /**
+   * a beat found this node gone from the registry: it missed heartbeats long enough for the
+   * sweeper to take it for dead (and forget its clients and sessions) while it was alive
+   */
+  onRejoin?: () => void
 }
 
 export class NodeRegistry {
   private timer: NodeJS.Timeout | undefined
   private beating: Promise<void> | undefined
   private closed = false
+  /** the first beat registered this node */
+  private registered = false
 
   constructor(
     private readonly db: Redis,
@@ -66,7 +73,9 @@ export class NodeRegistry {
         const fields: string[] = []
         for (const [k, v] of Object.entries(this.opts.info())) fields.push(k, String(v))
         fields.push('heartbeat_ms', String(this.opts.heartbeatMs))
-        await this.db.eval(BEAT_LUA, 2, NODES_KEY, nodeKey(this.opts.nodeId), this.opts.nodeId, this.ttlMs, ...fields)
+        const added = await this.db.eval(BEAT_LUA, 2, NODES_KEY, nodeKey(this.opts.nodeId), this.opts.nodeId, this.ttlMs, ...fields)
+        if (added === 1 && this.registered) this.opts.onRejoin?.()
+        this.registered = true
       } finally {
         this.beating = undefined
       }

@@ -54,7 +54,8 @@ export function installSessionPresent(broker: Aedes, redis: Redis | undefined, l
         (had) => {
           // client.conn: the connection the CONNACK is written to
           if (had) onWrite(client.conn, (p) => {
-            if (p.cmd === 'connack' && p.returnCode === 0) p.sessionPresent = true
+            // 3.1.1 return code / MQTT 5 reason code 0: accepted ([MQTT-3.2.2-3] of MQTT 5)
+            if (p.cmd === 'connack' && (p.returnCode ?? p.reasonCode) === 0) p.sessionPresent = true
           })
           cb(null, true)
         },
@@ -67,7 +68,9 @@ export function installSessionPresent(broker: Aedes, redis: Redis | undefined, l
   })
   // a session ended by the admin API: its client id no longer has one [MQTT-3.2.2-1] at its next CONNECT
   ;(broker as unknown as NodeJS.EventEmitter).on(SESSION_ENDED, (id: string) => marks.set(id, false))
-  broker.on('connackSent', (connack: { returnCode?: number }, client: Client) => {
-    if (connack.returnCode === 0 && client.id) marks.set(client.id, client.clean === false)
+  // an MQTT 5 client's session outlives its connection when its Session Expiry Interval is > 0:
+  // Aedes 2 sets client.clean = (expiry === 0)
+  broker.on('connackSent', (connack: { returnCode?: number; reasonCode?: number }, client: Client) => {
+    if ((connack.returnCode ?? connack.reasonCode) === 0 && client.id) marks.set(client.id, client.clean === false)
   })
 }

@@ -86,3 +86,13 @@ describe('what the CONNACK says is available works', () => {
     await pub.publishAsync('ca/r/1', '', { qos: 1, retain: true })
   })
 })
+
+describe('Session Present of a v5 client', () => {
+  it('a v5 client returning with Clean Start 0 to a session that holds no subscription gets Session Present 1, and one whose session ended with its connection (Session Expiry 0) gets 0 [MQTT-3.2.2-3] (v5)', async () => {
+    expect((await connack({ clientId: 'sp-1', clean: false, properties: { sessionExpiryInterval: 60 } })).sessionPresent).toBe(false)
+    expect((await connack({ clientId: 'sp-1', clean: false, properties: { sessionExpiryInterval: 60 } })).sessionPresent).toBe(true)
+    // a session that ends with its connection (expiry 0) is not there to return to
+    await connack({ clientId: 'sp-2', clean: false, properties: { sessionExpiryInterval: 0 } })
+    expect((await connack({ clientId: 'sp-2', clean: false, properties: { sessionExpiryInterval: 60 } })).sessionPresent).toBe(false)
+  })
+})

@@ -6,9 +6,11 @@ import {
   DEFAULTS,
   parseIntOpt,
   parseNumberOpt,
+  parseProtocol,
   parseQos,
   splitList,
   validateConfig,
+  type Protocol,
   type QoS,
   type ScenarioConfig,
   type ScenarioName,
@@ -24,6 +26,7 @@ export interface RawOptions {
   username?: string
   password?: string
   qos: QoS
+  protocol: Protocol
   size: number
   duration: number
   warmup: number
@@ -51,6 +54,7 @@ export interface RawOptions {
 export function addRunOptions(cmd: Command): Command {
   return cmd
     .option('--qos <n>', 'QoS of publishes and subscriptions: 0, 1 or 2', parseQos, DEFAULTS.qos)
+    .option('--protocol <version>', 'MQTT version of the load clients: 3.1.1 (or 4) or 5', parseProtocol, DEFAULTS.protocol)
     .option('--size <bytes>', 'payload size in bytes (at least 24)', parseIntOpt('--size', 24, 256 * 1024 * 1024), DEFAULTS.size)
     .option('--duration <s>', 'measured seconds (connections: how long to hold)', parseNumberOpt('--duration', 0.1), DEFAULTS.durationS)
     .option('--warmup <s>', 'seconds of load before measuring', parseNumberOpt('--warmup', 0), DEFAULTS.warmupS)
@@ -86,6 +90,7 @@ export function toConfig(scenario: ScenarioName, o: RawOptions): ScenarioConfig 
     subUrls: o.sub ? splitList(o.sub) : both,
     insecure: Boolean(o.insecure),
     qos: o.qos,
+    protocol: o.protocol,
     size: o.size,
     durationS: o.duration,
     warmupS: o.warmup,

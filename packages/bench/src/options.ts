@@ -1,5 +1,7 @@
 /** Scenario configuration: types, defaults and validation of CLI values. */
 export type QoS = 0 | 1 | 2
+/** MQTT protocol level of the load clients: 4 = 3.1.1, 5 = MQTT 5.0 */
+export type Protocol = 4 | 5
 export type ScenarioName = 'throughput' | 'fanout' | 'fanin' | 'latency' | 'flood' | 'shared' | 'connections'
 export const SCENARIOS: readonly ScenarioName[] = ['throughput', 'fanout', 'fanin', 'latency', 'flood', 'shared', 'connections']
 export const MESSAGE_SCENARIOS: readonly ScenarioName[] = ['throughput', 'fanout', 'fanin', 'latency', 'flood', 'shared']
@@ -20,6 +22,7 @@ export interface ScenarioConfig {
   username?: string
   password?: string
   qos: QoS
+  protocol: Protocol
   size: number
   durationS: number
   warmupS: number
@@ -53,6 +56,7 @@ export interface ScenarioConfig {
 
 export const DEFAULTS = {
   qos: 1 as QoS,
+  protocol: 4 as Protocol,
   size: 64,
   durationS: 5,
   warmupS: 1,
@@ -81,6 +85,17 @@ export const COUNT_DEFAULTS: Record<ScenarioName, { pairs: number; publishers: n
 export function parseQos(v: string): QoS {
   if (v === '0' || v === '1' || v === '2') return Number(v) as QoS
   throw new Error(`--qos must be 0, 1 or 2 (got "${v}")`)
+}
+
+export function parseProtocol(v: string): Protocol {
+  const s = v.trim()
+  if (s === '4' || s === '3.1.1') return 4
+  if (s === '5' || s === '5.0') return 5
+  throw new Error(`--protocol must be 3.1.1 (or 4) or 5 (got "${v}")`)
+}
+
+export function parseProtocolList(v: string): Protocol[] {
+  return [...new Set(v.split(',').map(parseProtocol))]
 }
 
 export function parseQosList(v: string): QoS[] {

@@ -72,6 +72,13 @@ for (const name of ['mosquitto', 'culex']) {
       expect(report.allowed).toEqual({ loss: false, duplicates: false })
     })
 
+    it('throughput at QoS 1 with MQTT 5 clients (--protocol 5) is lossless and says so in the report', async () => {
+      const { code, report } = await runJson(['throughput', '--url', url(), '--qos', '1', '--pairs', '2', '--protocol', '5', ...BRIEF])
+      expect(code).toBe(0)
+      expectLossless(report)
+      expect(report.config).toMatchObject({ qos: 1, protocol: 5, pairs: 2 })
+    })
+
     it('fanout at QoS 1, subscribers over WebSocket, delivers every message to every subscriber', async () => {
       const { report } = await runJson(['fanout', '--pub', url(), '--sub', b().ws, '--qos', '1', '--subscribers', '3', ...BRIEF])
       expectLossless(report)

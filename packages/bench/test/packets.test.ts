@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest'
 import { ackPacket, PublishTemplate } from '../src/client/packets.js'
 import { decodePayload, encodePayload, FLAG_PROBE, HEADER_SIZE } from '../src/payload.js'
 
-function parse(buf: Buffer): Packet[] {
+function parse(buf: Buffer, protocolVersion: 4 | 5 = 4): Packet[] {
   const out: Packet[] = []
-  const p = parser({ protocolVersion: 4 })
+  const p = parser({ protocolVersion })
   p.on('packet', (pk: Packet) => out.push(pk))
   p.parse(buf)
   return out
@@ -45,6 +45,18 @@ describe('PublishTemplate', () => {
       }
     })
   }
+
+  it('builds MQTT 5 PUBLISH packets (empty property section) that a v5 parser reads with the payload intact', () => {
+    const tpl = new PublishTemplate('culex-bench/v5', 1, 64, 5)
+    const [pk] = parse(tpl.build(42, { flags: 0, runId: 3, pubId: 1, seq: 7, sendNs: 9n }), 5) as IPublishPacket[]
+    expect(pk).toMatchObject({ cmd: 'publish', topic: 'culex-bench/v5', qos: 1, messageId: 42 })
+    expect(pk?.payload.length).toBe(64)
+    expect(decodePayload(pk?.payload as Buffer)).toEqual({ flags: 0, runId: 3, pubId: 1, seq: 7, sendNs: 9n })
+    // the same bytes read as 3.1.1 would take the property length byte for payload: the templates differ
+    expect(new PublishTemplate('culex-bench/v5', 1, 64, 4).build(42, { flags: 0, runId: 3, pubId: 1, seq: 7, sendNs: 9n }).length).toBe(
+      tpl.build(42, { flags: 0, runId: 3, pubId: 1, seq: 7, sendNs: 9n }).length - 1,
+    )
+  })
 
   it('handles payloads whose length needs a multi-byte remaining length', () => {
     const tpl = new PublishTemplate('t', 1, 200_000)

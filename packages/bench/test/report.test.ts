@@ -89,6 +89,29 @@ const suite: SuiteReport = {
   ],
 }
 
+describe('suite matrix with MQTT 3.1.1 and 5 (--protocol 3.1.1,5)', () => {
+  const v5 = (r: ScenarioReport): ScenarioReport => ({ ...r, config: { ...r.config, protocol: 5 } })
+  const both: SuiteReport = {
+    ...suite,
+    config: { ...suite.config, protocols: [4, 5] },
+    targets: [target('mosquitto', [run(1000, 2), v5(run(900, 3))]), target('culex-1node', [run(2000, 1), v5(run(1800, 1))])],
+  }
+
+  it('gives the v5 runs their own rows, each compared with the baseline at the same protocol', () => {
+    const rows = buildMatrix(both).filter((r) => r.metric === 'deliveries_per_s')
+    expect(rows.map((r) => r.run)).toEqual(['throughput qos1', 'throughput qos1 v5'])
+    expect(rows.map((r) => r.cells.map((c) => c.value))).toEqual([
+      [1000, 2000],
+      [900, 1800],
+    ])
+  })
+
+  it('says MQTT 5 in the suite and scenario headings', () => {
+    expect(renderSuiteTable(both)).toContain('MQTT 3.1.1 and 5')
+    expect(renderScenarioTable(v5(run(900, 3)))).toContain('qos 1, MQTT 5,')
+  })
+})
+
 describe('suite matrix', () => {
   const rows = buildMatrix(suite)
   const row = (metric: string) => rows.find((r) => r.metric === metric)

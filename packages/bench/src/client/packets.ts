@@ -1,10 +1,10 @@
 /**
- * Pre-generated MQTT 3.1.1 packets. mqtt-packet builds each packet kind once;
+ * Pre-generated MQTT 3.1.1 / 5.0 packets. mqtt-packet builds each packet kind once;
  * the hot path copies the template and patches the packet id and payload
  * header, which is several times cheaper than generating every packet.
  */
 import { generate } from 'mqtt-packet'
-import type { QoS } from '../options.js'
+import type { Protocol, QoS } from '../options.js'
 import { HEADER_SIZE, writeHeader, type PayloadHeader } from '../payload.js'
 
 export class PublishTemplate {
@@ -18,6 +18,7 @@ export class PublishTemplate {
     readonly topic: string,
     readonly qos: QoS,
     readonly size: number,
+    readonly protocol: Protocol = 4,
   ) {
     if (size < HEADER_SIZE) throw new RangeError(`--size must be at least ${HEADER_SIZE} bytes (the bench header)`)
     this.template = generate({
@@ -28,9 +29,10 @@ export class PublishTemplate {
       retain: false,
       payload: Buffer.alloc(size),
       ...(qos > 0 ? { messageId: 1 } : {}),
-    })
+    }, { protocolVersion: protocol }) // MQTT 5: an empty property section before the payload
     this.payloadOffset = this.template.length - size
-    this.idOffset = qos > 0 ? this.payloadOffset - 2 : -1
+    // the packet id comes just before the payload, or (MQTT 5) before the 1-byte empty property length
+    this.idOffset = qos > 0 ? this.payloadOffset - 2 - (protocol === 5 ? 1 : 0) : -1
   }
 
   /** A fresh packet with the given id (ignored at QoS 0) and payload header. */

@@ -1,12 +1,12 @@
 /**
- * A minimal MQTT 3.1.1 client on raw transports, built for load: no
+ * A minimal MQTT 3.1.1 / 5.0 client on raw transports, built for load: no
  * reconnects, no queues, no promises on the hot path. Publishers keep a
  * bounded in-flight window of QoS 1/2 publishes; subscribers acknowledge
  * QoS 1 (PUBACK) and QoS 2 (PUBREC/PUBCOMP, delivering each packet id once).
  */
 import { EventEmitter } from 'node:events'
 import { generate, parser, type Packet } from 'mqtt-packet'
-import type { QoS } from '../options.js'
+import type { Protocol, QoS } from '../options.js'
 import type { PayloadHeader } from '../payload.js'
 import { parseTarget, type Target } from '../targets.js'
 import { openTransport, type Transport } from './transport.js'
@@ -16,6 +16,8 @@ export interface ClientOptions {
   url: string | Target
   clientId: string
   keepaliveS: number
+  /** 4 = MQTT 3.1.1 (default), 5 = MQTT 5.0 */
+  protocol?: Protocol
   clean?: boolean
   username?: string
   password?: string
@@ -33,6 +35,19 @@ const CONNACK_CODES: Record<number, string> = {
   3: 'server unavailable',
   4: 'bad user name or password',
   5: 'not authorized',
+}
+
+/** MQTT 5 CONNACK reason codes a load client may meet */
+const CONNACK_REASONS_V5: Record<number, string> = {
+  0x80: 'unspecified error',
+  0x84: 'unsupported protocol version',
+  0x85: 'client identifier not valid',
+  0x86: 'bad user name or password',
+  0x87: 'not authorized',
+  0x88: 'server unavailable',
+  0x89: 'server busy',
+  0x8c: 'bad authentication method',
+  0x97: 'quota exceeded',
 }
 
 // publisher-side packet id states
@@ -58,9 +73,12 @@ export class RawClient extends EventEmitter {
   private connack: { resolve: () => void; reject: (e: Error) => void } | null = null
   private pingTimer: NodeJS.Timeout | null = null
 
-  private constructor(private readonly transport: Transport) {
+  private constructor(
+    private readonly transport: Transport,
+    readonly protocol: Protocol,
+  ) {
     super()
-    const p = parser({ protocolVersion: 4 })
+    const p = parser({ protocolVersion: protocol })
     p.on('packet', (pk: Packet) => this.onPacket(pk))
     p.on('error', (err: Error) => {
       this.emit('protocol-error', err)
@@ -81,14 +99,14 @@ export class RawClient extends EventEmitter {
       ...(o.insecure ? { insecure: true } : {}),
       ...(o.localAddress ? { localAddress: o.localAddress } : {}),
     })
-    const c = new RawClient(transport)
+    const c = new RawClient(transport, o.protocol ?? 4)
     const username = o.username ?? target.username
     const password = o.password ?? target.password
     await c.handshake(
       {
         cmd: 'connect',
         protocolId: 'MQTT',
-        protocolVersion: 4,
+        protocolVersion: c.protocol,
         clientId: o.clientId,
         clean: o.clean ?? true,
         keepalive: o.keepaliveS,
@@ -125,7 +143,7 @@ export class RawClient extends EventEmitter {
           reject(e)
         },
       }
-      this.transport.write(generate(connect))
+      this.transport.write(generate(connect, { protocolVersion: this.protocol }))
     })
   }
 
@@ -140,7 +158,7 @@ export class RawClient extends EventEmitter {
         resolve: (granted) => {
           clearTimeout(timer)
           const g = granted[0] ?? 0x80
-          if (g === 0x80) reject(new Error(`subscription to "${filter}" refused`))
+          if (g >= 0x80) reject(new Error(`subscription to "${filter}" refused`))
           else resolve(g)
         },
         reject: (e) => {
@@ -148,7 +166,7 @@ export class RawClient extends EventEmitter {
           reject(e)
         },
       })
-      this.transport.write(generate({ cmd: 'subscribe', messageId: id, subscriptions: [{ topic: filter, qos }] }))
+      this.transport.write(generate({ cmd: 'subscribe', messageId: id, subscriptions: [{ topic: filter, qos }] }, { protocolVersion: this.protocol }))
     })
   }
 
@@ -227,7 +245,10 @@ export class RawClient extends EventEmitter {
         this.connack = null
         if (!c) return
         if (code === 0) c.resolve()
-        else c.reject(new Error(`connection refused: ${CONNACK_CODES[code] ?? `code ${code}`}`))
+        else {
+          const name = (this.protocol === 5 ? CONNACK_REASONS_V5 : CONNACK_CODES)[code]
+          c.reject(new Error(`connection refused: ${name ?? `code 0x${code.toString(16)}`}`))
+        }
         return
       }
       default:

@@ -43,6 +43,7 @@ export class ConnEngine {
             url,
             clientId: `${p.clientPrefix}${g}`,
             keepaliveS: p.keepaliveS,
+            protocol: p.protocol ?? 4,
             connectTimeoutMs: p.connectTimeoutMs,
             ...(localAddress ? { localAddress } : {}),
             ...(p.username !== undefined ? { username: p.username } : {}),

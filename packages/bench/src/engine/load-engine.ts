@@ -55,6 +55,7 @@ export class LoadEngine {
       url,
       clientId,
       keepaliveS: s.keepaliveS,
+      protocol: s.protocol ?? 4,
       connectTimeoutMs: s.connectTimeoutMs,
       ...(s.username !== undefined ? { username: s.username } : {}),
       ...(s.password !== undefined ? { password: s.password } : {}),
@@ -83,7 +84,7 @@ export class LoadEngine {
       const pub: Publisher = {
         plan,
         client,
-        tpl: new PublishTemplate(plan.topic, s.qos, s.size),
+        tpl: new PublishTemplate(plan.topic, s.qos, s.size, s.protocol ?? 4),
         seq: 0,
         scheduled: false,
         waitingDrain: false,

@@ -1,8 +1,11 @@
 /** What one engine thread runs, and what it reports back (all structured-clone safe). */
 import type { PublisherCounts, StreamCounts } from '../accounting.js'
-import type { QoS } from '../options.js'
+import type { Protocol, QoS } from '../options.js'
 
+/** How every client of a plan connects (and authenticates). */
 export interface ClientAuth {
+  /** MQTT protocol level (default 4 = 3.1.1) */
+  protocol?: Protocol
   username?: string
   password?: string
   ca?: string

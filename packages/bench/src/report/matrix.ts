@@ -1,8 +1,9 @@
 /**
- * The suite as a matrix: one row per (scenario, QoS, figure), one cell per
+ * The suite as a matrix: one row per (scenario, QoS, protocol, figure), one cell per
  * target, each with its ratio to the baseline (Mosquitto). Table, Markdown
  * and chart renderers all draw from this.
  */
+import type { Protocol, QoS } from '../options.js'
 import type { ConnectionResults, MessageResults, ScenarioReport, SuiteReport } from './types.js'
 import { fmtBytes, fmtNum } from './format.js'
 
@@ -120,8 +121,11 @@ export const METRICS: Record<string, MetricDef[]> = {
   ],
 }
 
-export const runKey = (r: ScenarioReport): string =>
-  r.scenario === 'connections' ? 'connections' : `${r.scenario} qos${r.config.qos}`
+/** the row of a run: scenario, QoS, and ` v5` for MQTT 5 clients */
+export const matrixKey = (scenario: string, qos: QoS | null, protocol: Protocol | undefined): string =>
+  `${scenario === 'connections' ? 'connections' : `${scenario} qos${qos}`}${protocol === 5 ? ' v5' : ''}`
+
+export const runKey = (r: ScenarioReport): string => matrixKey(r.scenario, r.config.qos, r.config.protocol)
 
 function correctnessText(r: ScenarioReport): string {
   const m = msg(r)
@@ -131,13 +135,15 @@ function correctnessText(r: ScenarioReport): string {
 export function buildMatrix(suite: SuiteReport): Row[] {
   const keys: Array<{ key: string; scenario: string }> = []
   for (const scenario of suite.config.scenarios) {
-    if (scenario === 'connections') keys.push({ key: 'connections', scenario })
-    else for (const q of scenario === 'flood' ? (suite.config.flood_qos ?? suite.config.qos) : suite.config.qos) keys.push({ key: `${scenario} qos${q}`, scenario })
+    for (const p of suite.config.protocols ?? [4]) {
+      if (scenario === 'connections') keys.push({ key: matrixKey(scenario, null, p), scenario })
+      else for (const q of scenario === 'flood' ? (suite.config.flood_qos ?? suite.config.qos) : suite.config.qos) keys.push({ key: matrixKey(scenario, q, p), scenario })
+    }
   }
   for (const t of suite.targets) {
     for (const r of t.runs) if (!keys.some((k) => k.key === runKey(r))) keys.push({ key: runKey(r), scenario: r.scenario })
     for (const e of t.errors) {
-      const key = e.scenario === 'connections' ? 'connections' : `${e.scenario} qos${e.qos}`
+      const key = matrixKey(e.scenario, e.qos, e.protocol)
       if (!keys.some((k) => k.key === key)) keys.push({ key, scenario: e.scenario })
     }
   }
@@ -150,7 +156,7 @@ export function buildMatrix(suite: SuiteReport): Row[] {
         if (t.status === 'skipped') return { value: null, text: 'skipped', ratio: null, invalid: false, reason: t.reason }
         const r = t.runs.find((x) => runKey(x) === key)
         if (!r) {
-          const err = t.errors.find((e) => (e.scenario === 'connections' ? 'connections' : `${e.scenario} qos${e.qos}`) === key)
+          const err = t.errors.find((e) => matrixKey(e.scenario, e.qos, e.protocol) === key)
           return { value: null, text: err || t.status === 'failed' ? 'error' : 'n/a', ratio: null, invalid: false, reason: err?.error ?? t.reason }
         }
         const v = def.get(r)

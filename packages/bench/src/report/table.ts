@@ -21,7 +21,7 @@ export function scenarioTitle(r: ScenarioReport): string {
   if (r.scenario === 'connections') return `culex-bench connections: ${c.connections} idle connections, hold ${c.duration_s} s`
   const rate = c.rate_per_s ? `, ${c.rate_per_s} msg/s` : ''
   return (
-    `culex-bench ${r.scenario}: qos ${c.qos}, ${c.size_bytes} B, ${c.publishers} pub / ${c.subscribers} sub${rate}, ` +
+    `culex-bench ${r.scenario}: qos ${c.qos}${c.protocol === 5 ? ', MQTT 5' : ''}, ${c.size_bytes} B, ${c.publishers} pub / ${c.subscribers} sub${rate}, ` +
     `${c.duration_s} s (+${c.warmup_s} s warmup), window ${c.window}, ${c.workers} generator thread(s)`
   )
 }
@@ -82,7 +82,7 @@ export function suiteHeader(s: SuiteReport): string {
   const m = s.machine
   return (
     `culex-bench suite ${s.started_at}: ${m.nproc} × ${m.cpu_model}, ${(m.ram_bytes / 2 ** 30).toFixed(1)} GiB RAM, ` +
-    `node ${m.node}, load ${s.load_average.start[0]} → ${s.load_average.end[0]}; qos ${s.config.qos.join(',')}, ${s.config.size_bytes} B, ${s.config.duration_s} s (+${s.config.warmup_s} s warmup) per scenario`
+    `node ${m.node}, load ${s.load_average.start[0]} → ${s.load_average.end[0]}; qos ${s.config.qos.join(',')}${s.config.protocols?.includes(5) ? `, MQTT ${s.config.protocols.map((p) => (p === 5 ? '5' : '3.1.1')).join(' and ')}` : ''}, ${s.config.size_bytes} B, ${s.config.duration_s} s (+${s.config.warmup_s} s warmup) per scenario`
   )
 }
 

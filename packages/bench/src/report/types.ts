@@ -1,5 +1,5 @@
 /** Shapes of the JSON report. Figures are named plainly, with their unit as a suffix. */
-import type { QoS, ScenarioName } from '../options.js'
+import type { Protocol, QoS, ScenarioName } from '../options.js'
 import type { LatencySummary } from '../histogram.js'
 
 export interface GeneratorCheck {
@@ -84,6 +84,8 @@ export interface ConnectionResults {
 
 export interface ReportConfig {
   qos: QoS
+  /** MQTT protocol level of the load clients (absent in reports older than it: 4) */
+  protocol?: Protocol
   size_bytes: number
   duration_s: number
   warmup_s: number
@@ -130,7 +132,7 @@ export interface TargetReport {
   pub_urls: string[]
   sub_urls: string[]
   runs: ScenarioReport[]
-  errors: Array<{ scenario: string; qos: QoS | null; error: string }>
+  errors: Array<{ scenario: string; qos: QoS | null; protocol?: Protocol; error: string }>
 }
 
 export interface SuiteReport {
@@ -147,6 +149,8 @@ export interface SuiteReport {
     qos: QoS[]
     /** QoS levels of the flood scenario (absent in reports older than it) */
     flood_qos?: QoS[]
+    /** MQTT protocol levels run (absent in reports older than it: [4]) */
+    protocols?: Protocol[]
     duration_s: number
     warmup_s: number
     size_bytes: number

@@ -15,6 +15,7 @@ export function reportConfig(cfg: ScenarioConfig, publishers: number, subscriber
   const msg = cfg.scenario !== 'connections'
   return {
     qos: cfg.qos,
+    protocol: cfg.protocol,
     size_bytes: cfg.size,
     duration_s: cfg.durationS,
     warmup_s: msg ? cfg.warmupS : 0,

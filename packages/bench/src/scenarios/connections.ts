@@ -66,6 +66,7 @@ export async function runConnections(cfg: ScenarioConfig): Promise<ScenarioRepor
           count: Math.floor(cfg.connections / engines) + (w < cfg.connections % engines ? 1 : 0),
           clientPrefix: prefix,
           keepaliveS: cfg.keepaliveS,
+          protocol: cfg.protocol,
           concurrency: Math.max(1, Math.ceil(cfg.connectConcurrency / engines)),
           connectTimeoutMs: 10_000,
           sourceAddresses: addresses,

@@ -39,6 +39,7 @@ function buildPlans(cfg: ScenarioConfig, topo: Topology, runId: number, engines:
     settings: {
       runId,
       qos: cfg.qos,
+      protocol: cfg.protocol,
       size: cfg.size,
       window: cfg.window,
       keepaliveS: cfg.keepaliveS,

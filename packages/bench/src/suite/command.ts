@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command } from 'commander'
-import { DEFAULTS, parseIntOpt, parseNumberOpt, parseQosList, SCENARIOS, splitList, type QoS, type ScenarioName } from '../options.js'
+import { DEFAULTS, parseIntOpt, parseNumberOpt, parseProtocolList, parseQosList, SCENARIOS, splitList, type Protocol, type QoS, type ScenarioName } from '../options.js'
 import { Progress } from '../progress.js'
 import { renderChart } from '../report/chart.js'
 import { toJson } from '../report/json.js'
@@ -17,6 +17,7 @@ interface SuiteRaw {
   targets: string
   scenarios: string
   qos: QoS[]
+  protocol: Protocol[]
   size: number
   duration: number
   warmup: number
@@ -59,6 +60,7 @@ export function registerSuite(program: Command): void {
     .option('--targets <names>', `targets, comma separated (${names.join(', ')}); the first is the baseline`, names.join(','))
     .option('--scenarios <names>', 'scenarios, comma separated', SCENARIOS.join(','))
     .option('--qos <list>', 'QoS level(s) for the message scenarios, e.g. 0,1,2', parseQosList, [1] as QoS[])
+    .option('--protocol <list>', 'MQTT version(s) of the load clients, e.g. 3.1.1,5: every scenario runs once per version', parseProtocolList, [4] as Protocol[])
     .option('--size <bytes>', 'payload size', parseIntOpt('--size', 24), DEFAULTS.size)
     .option('--duration <s>', 'measured seconds per scenario', parseNumberOpt('--duration', 0.1), DEFAULTS.durationS)
     .option('--warmup <s>', 'warmup seconds per scenario', parseNumberOpt('--warmup', 0), DEFAULTS.warmupS)
@@ -116,6 +118,7 @@ export function registerSuite(program: Command): void {
         targets,
         scenarios,
         qos: o.qos,
+        protocols: o.protocol,
         base: {
           insecure: false,
           size: o.size,

@@ -2,7 +2,8 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { MESSAGE_SCENARIOS, type QoS, type ScenarioConfig, type ScenarioName } from '../options.js'
+import { MESSAGE_SCENARIOS, type Protocol, type QoS, type ScenarioConfig, type ScenarioName } from '../options.js'
+import { matrixKey, runKey } from '../report/matrix.js'
 import type { ScenarioReport, SuiteReport, TargetReport } from '../report/types.js'
 import { runScenario } from '../scenarios/index.js'
 import { VERSION } from '../version.js'
@@ -13,8 +14,10 @@ export interface SuiteOptions {
   targets: TargetDef[]
   scenarios: ScenarioName[]
   qos: QoS[]
+  /** MQTT protocol levels: every scenario runs once per level */
+  protocols: Protocol[]
   /** everything but the scenario, the URLs and the per-target broker handles */
-  base: Omit<ScenarioConfig, 'scenario' | 'pubUrls' | 'subUrls' | 'brokerPids' | 'metricsUrls' | 'qos' | 'label'>
+  base: Omit<ScenarioConfig, 'scenario' | 'pubUrls' | 'subUrls' | 'brokerPids' | 'metricsUrls' | 'qos' | 'protocol' | 'label'>
   /** fanin publishers (base.publishers is the fanout publisher count) */
   faninPublishers: number
   /** the flood scenario's own QoS levels and counts */
@@ -32,7 +35,7 @@ function summaryLine(t: string, r: ScenarioReport): string {
     return `${t} connections: ${res.connected}/${res.connections_requested} at ${res.connects_per_s} conn/s${mark}`
   }
   return (
-    `${t} ${r.scenario} qos${r.config.qos}: ${res.deliveries_per_s} msg/s, p99 ${res.p99_ms} ms, ` +
+    `${t} ${runKey(r)}: ${res.deliveries_per_s} msg/s, p99 ${res.p99_ms} ms, ` +
     (res.flood ? `peak rss ${Math.round((res.flood.peak_rss_max_bytes ?? 0) / 2 ** 20)} MiB, busy after ${res.flood.busy_after_stop_s} s, ` : '') +
     `lost ${res.lost} dup ${res.duplicated} ooo ${res.out_of_order}, generator cpu ${r.generator.cpu_percent}%${mark}`
   )
@@ -64,11 +67,13 @@ async function runTarget(def: TargetDef, o: SuiteOptions, tmpRoot: string): Prom
   try {
     for (const scenario of o.scenarios) {
       const qosList: Array<QoS | null> = scenario === 'flood' ? o.flood.qos : MESSAGE_SCENARIOS.includes(scenario) ? o.qos : [null]
-      for (const qos of qosList) {
+      const runs = o.protocols.flatMap((protocol) => qosList.map((qos) => ({ protocol, qos })))
+      for (const { protocol, qos } of runs) {
         const cfg: ScenarioConfig = {
           ...o.base,
           scenario,
           qos: qos ?? 0,
+          protocol,
           label: def.name,
           publishers: scenario === 'fanin' ? o.faninPublishers : scenario === 'flood' ? o.flood.publishers : scenario === 'shared' ? o.sharedPublishers : o.base.publishers,
           subscribers: scenario === 'flood' ? o.flood.subscribers : o.base.subscribers,
@@ -84,8 +89,8 @@ async function runTarget(def: TargetDef, o: SuiteOptions, tmpRoot: string): Prom
           rep.runs.push(r)
           o.log(summaryLine(def.name, r))
         } catch (e) {
-          rep.errors.push({ scenario, qos, error: (e as Error).message })
-          o.log(`${def.name} ${scenario}${qos !== null ? ` qos${qos}` : ''}: error: ${(e as Error).message}`)
+          rep.errors.push({ scenario, qos, ...(protocol === 5 ? { protocol } : {}), error: (e as Error).message })
+          o.log(`${def.name} ${matrixKey(scenario, qos, protocol)}: error: ${(e as Error).message}`)
         }
       }
     }
@@ -118,6 +123,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteReport> {
       scenarios: o.scenarios,
       qos: o.qos,
       flood_qos: o.flood.qos,
+      protocols: o.protocols,
       duration_s: o.base.durationS,
       warmup_s: o.base.warmupS,
       size_bytes: o.base.size,

@@ -68,6 +68,12 @@ export function installSessionPresent(broker: Aedes, redis: Redis | undefined, l
   })
   // a session ended by the admin API: its client id no longer has one [MQTT-3.2.2-1] at its next CONNECT
   ;(broker as unknown as NodeJS.EventEmitter).on(SESSION_ENDED, (id: string) => marks.set(id, false))
+  // an MQTT 5 session whose Session Expiry Interval passed (Aedes' own timer, one node) is gone:
+  // its client returns to Session Present 0 [MQTT-3.1.2-23] (v5); in a cluster the sweeper of
+  // cluster/session-expiry.ts removes the id from culex:sessions instead
+  broker.on('sessionExpired', (client: Client) => {
+    if (client.id) marks.set(client.id, false)
+  })
   // an MQTT 5 client's session outlives its connection when its Session Expiry Interval is > 0:
   // Aedes 2 sets client.clean = (expiry === 0)
   broker.on('connackSent', (connack: { returnCode?: number; reasonCode?: number }, client: Client) => {

@@ -53,8 +53,16 @@ describe.each(['memory', 'redis'] as const)('%s mode', (mode) => {
       expect(sub.publishes().map((p) => String(p.payload))).toEqual([`${id} first`, `${id} second`])
     },
   )
+})
 
-  it.runIf(mode === 'redis')('a clean client that leaves with a QoS 2 message awaiting PUBREL leaves nothing in the store', async () => {
+describe('redis mode', () => {
+  let node: CulexNode
+  beforeAll(async () => {
+    node = await startTestNode({ redis_url: redis.url, node_id: 'ci2', allow_anonymous: true })
+  })
+  afterAll(() => node.close())
+
+  it('a clean client that leaves with a QoS 2 message awaiting PUBREL leaves nothing in the store', async () => {
     const { raw } = await rawClient(node.ports.mqtt, { clientId: 'ci-gone' })
     await publishQos2(raw, 'gone')
     expect(await db.exists('incoming:ci-gone')).toBe(1)

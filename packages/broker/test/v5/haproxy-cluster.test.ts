@@ -44,7 +44,7 @@ function packets(c: MqttClient): IPublishPacket[] {
 }
 
 async function clientsPerNode(): Promise<number[]> {
-  const p = cluster.cli(['cluster', 'status', '--json'])
+  const p = cluster.cli(['cluster', 'status', '--dir', cluster.dir, '--json'])
   await p.exited
   return (JSON.parse(p.text()) as { nodes: Array<{ clients: number }> }).nodes.map((x) => x.clients)
 }

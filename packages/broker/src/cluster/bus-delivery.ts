@@ -30,7 +30,7 @@
  * `redis-cli SUBSCRIBE culex:bus` left open) would stand in for a missing node.
  */
 import type { Redis } from 'ioredis'
-import { encodeBatch, type BusPacket } from './bus-codec.js'
+import { encodeBatch, needsV3, type BusPacket } from './bus-codec.js'
 
 type Done = (err?: Error | null) => void
 
@@ -99,8 +99,32 @@ export class BusDelivery {
     this.beatTimer.unref()
   }
 
-  /** publish a batch; `done` once every live node has it */
+  /**
+   * publish a batch; `done` once every live node has it. Packets that need batch version 3
+   * (bus-codec.ts: binary MQTT 5 properties) go in batches of their own, in order, so that a node
+   * of an older release, which refuses version 3, still gets every other message.
+   */
   send(packets: BusPacket[], done: Done): void {
+    if (!packets.some(needsV3)) return this.sendOne(packets, done)
+    const runs: BusPacket[][] = []
+    let last: boolean | undefined
+    for (const p of packets) {
+      const v3 = needsV3(p)
+      if (v3 !== last) runs.push([])
+      runs[runs.length - 1]!.push(p)
+      last = v3
+    }
+    let pending = runs.length
+    let error: Error | null | undefined
+    for (const run of runs) {
+      this.sendOne(run, (err) => {
+        error ??= err
+        if (--pending === 0) done(error)
+      })
+    }
+  }
+
+  private sendOne(packets: BusPacket[], done: Done): void {
     const seq = ++this.seq
     const buf = encodeBatch(this.o.origin, packets, seq, this.base(seq))
     const b: Outstanding = { seq, buf, done, since: 0, count: 0, sending: false, short: false }

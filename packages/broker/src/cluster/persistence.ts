@@ -32,7 +32,6 @@
  *   matching a topic through several filters is queued once, at the highest
  *   QoS (MQTT-3.3.5-1 allows one copy at the maximum QoS).
  */
-import { createRequire } from 'node:module'
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
@@ -46,9 +45,8 @@ import {
 import { OutgoingStore } from './outgoing.js'
 import { SessionQueues, type QueuedPacket, type QueueSub, type SessionClient } from './session-queue.js'
 import { AsyncRedisPersistence, CallBackPersistence, QlobberSub, isDelWillOnConnect } from '../seam/index.js'
+import { decode, decodePacket, encode, encodePacket, withPackedProperties, withProperties } from './msgpack.js'
 
-const require = createRequire(import.meta.url)
-const msgpack = require('msgpack-lite') as typeof import('msgpack-lite')
 
 type Trie = InstanceType<typeof QlobberSub>
 
@@ -252,7 +250,7 @@ export class CulexRedisPersistence {
   private async storeSubscriptions(client: ClientLike, subs: StoredSub[]): Promise<void> {
     if (subs.length === 0) return
     const toStore: Record<string, Buffer> = {}
-    for (const sub of subs) toStore[sub.topic] = msgpack.encode(sub)
+    for (const sub of subs) toStore[sub.topic] = encode(sub)
     await this.db.multi().sadd(CLIENTS_SET, client.id).hset(clientSubsKey(client.id), toStore).exec()
     await this.announceAndWait({ n: this.broker!.id, c: client.id, a: 'add', s: subs.map(plainSub) })
   }
@@ -305,12 +303,12 @@ export class CulexRedisPersistence {
     const key = willKey(this.broker!.id, client.id)
     packet.clientId = client.id
     packet.brokerId = this.broker!.id
-    await this.db.multi().lrem(WILLS_LIST, 0, key).rpush(WILLS_LIST, key).set(key, msgpack.encode(packet)).exec()
+    await this.db.multi().lrem(WILLS_LIST, 0, key).rpush(WILLS_LIST, key).set(key, encodePacket(packet)).exec()
   }
 
   async getWill(client: ClientLike): Promise<unknown> {
     const buf = await this.db.getBuffer(willKey(this.broker!.id, client.id))
-    return buf ? msgpack.decode(buf) : null
+    return buf ? decodePacket(buf) : null
   }
 
   async delWill(client: ClientLike): Promise<unknown> {
@@ -323,7 +321,7 @@ export class CulexRedisPersistence {
     const key = willKey(client.brokerId!, client.id)
     const results = await this.db.multi().lrem(WILLS_LIST, 0, key).getBuffer(key).del(key).exec()
     const buf = results?.[1]?.[1] as Buffer | null | undefined
-    return buf ? msgpack.decode(buf) : null
+    return buf ? decodePacket(buf) : null
   }
 
   /** the stock per-node sweep finds nothing; cluster/wills.ts publishes wills of dead nodes once */
@@ -349,14 +347,16 @@ export class CulexRedisPersistence {
 
   // ---- delegated to aedes-persistence-redis ---------------------------------
 
+  // retained messages are msgpack-lite encoded inside aedes-persistence-redis: their MQTT 5 user
+  // properties go in as a list of pairs (msgpack.ts), which keeps a name like `__proto__`
   storeRetained(packet: unknown): Promise<void> {
-    return this.inner.storeRetained(packet)
+    return this.inner.storeRetained(withPackedProperties(packet as object))
   }
   createRetainedStream(pattern: string): AsyncIterable<unknown> {
-    return this.inner.createRetainedStream(pattern)
+    return withProperties(this.inner.createRetainedStream(pattern))
   }
   createRetainedStreamCombi(patterns: string[]): AsyncIterable<unknown> {
-    return this.inner.createRetainedStreamCombi(patterns)
+    return withProperties(this.inner.createRetainedStreamCombi(patterns))
   }
   incomingStorePacket(client: unknown, packet: unknown): Promise<void> {
     return this.inner.incomingStorePacket(client, packet)
@@ -400,7 +400,7 @@ function decodeSubs(hash: Record<string, Buffer>): StoredSub[] {
       // aedes-persistence-redis 8.x stored the bare QoS digit
       out.push({ topic, qos: Number.parseInt(value.toString(), 10) })
     } else {
-      out.push(msgpack.decode(value) as StoredSub)
+      out.push(decode<StoredSub>(value))
     }
   }
   return out

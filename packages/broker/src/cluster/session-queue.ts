@@ -4,13 +4,11 @@
  * packet id counter), and the replay's bookkeeping so a replayed message costs no extra round
  * trip when Aedes reports it sent.
  */
-import { createRequire } from 'node:module'
 import type { Client } from 'aedes'
 import type { OutgoingStore } from './outgoing.js'
 import { StoredPacket, nextPacketId, packetKey, setNextPacketId } from '../seam/index.js'
+import { decodePacket, encodePacket } from './msgpack.js'
 
-const require = createRequire(import.meta.url)
-const msgpack = require('msgpack-lite') as typeof import('msgpack-lite')
 
 /** what Aedes queues and sends: an aedes-packet Packet */
 export interface QueuedPacket {
@@ -21,6 +19,10 @@ export interface QueuedPacket {
   qos?: number
   dup?: boolean
   retain?: boolean
+  /** MQTT 5 properties, kept byte-exact in the queue (msgpack.ts) */
+  properties?: Record<string, unknown>
+  /** aedes-packet's absolute expiry (ms since the epoch): Aedes drops the message past it [MQTT-3.3.2-5] */
+  messageExpiry?: number
 }
 export interface QueueSub {
   clientId: string
@@ -49,7 +51,7 @@ export class SessionQueues {
 
   async enqueue(subs: QueueSub[], packet: QueuedPacket): Promise<void> {
     if (!subs || subs.length === 0) return
-    await this.store.enqueue(subs, entryKey(packet), packet.qos ?? 0, msgpack.encode(new StoredPacket(packet)))
+    await this.store.enqueue(subs, entryKey(packet), packet.qos ?? 0, encodePacket(new StoredPacket(packet)))
   }
 
   /** Aedes' outgoingUpdate: a PUBLISH goes out (deliverQoS, emptyQueue) or a PUBREC came in */
@@ -90,7 +92,7 @@ export class SessionQueues {
   private async ackedMessage(clientId: string, messageId: number): Promise<unknown> {
     const body = await this.store.acked(clientId, messageId)
     if (!body || body.length === 0) return undefined
-    const orig = msgpack.decode(body) as QueuedPacket
+    const orig = decodePacket<QueuedPacket>(body)
     orig.messageId = messageId
     return orig
   }
@@ -121,7 +123,7 @@ export class SessionQueues {
           yield { cmd: 'pubrel', messageId: e.messageId }
           continue
         }
-        const p = msgpack.decode(e.body) as QueuedPacket
+        const p = decodePacket<QueuedPacket>(e.body)
         p.messageId = e.messageId
         p.dup = e.sent
         p.retain = false

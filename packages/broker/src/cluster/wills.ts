@@ -17,14 +17,12 @@
  * plus about 4 sweep intervals after the dead node's last heartbeat (the
  * extra intervals cover a lock holder that died itself).
  */
-import { createRequire } from 'node:module'
 import type { Aedes } from 'aedes'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
 import { NODES_KEY, WILLS_LIST, WILL_LOCK_KEY, nodeClientsKey, parseWillKey } from './keys.js'
+import { decodePacket } from './msgpack.js'
 
-const require = createRequire(import.meta.url)
-const msgpack = require('msgpack-lite') as typeof import('msgpack-lite')
 
 // KEYS[1] lock; ARGV[1] owner, ARGV[2] ttl ms -> 1 if we hold it (taken or renewed)
 const LOCK_LUA = `
@@ -179,7 +177,7 @@ export class WillSweeper {
     }
     let will: StoredWill
     try {
-      will = msgpack.decode(buf) as StoredWill
+      will = decodePacket<StoredWill>(buf)
     } catch {
       return
     }

@@ -80,6 +80,8 @@ export class ShareDelivery {
   protected recordOf(p: SharePacket, key: string): ShareRecord {
     const rec: ShareRecord = { g: key, t: p.shareTopic ?? p.topic, p: p.payload, q: p.qos, b: String(p.brokerId ?? this.o.nodeId), c: Number(p.brokerCounter ?? 0) }
     if (p.clientId !== undefined) rec.pub = p.clientId
+    if (p.properties !== undefined) rec.x = p.properties
+    if (p.messageExpiry !== undefined) rec.e = p.messageExpiry
     return rec
   }
 
@@ -98,6 +100,7 @@ export class ShareDelivery {
       const here = this.local.get(clientId)
       const qos = here?.groups.get(key)
       const conn = this.host!.client(clientId)
+      if (this.expired(rec, clientId)) continue
       if (here && qos !== undefined && conn === here.conn) {
         pending++
         this.send(conn, rec, qos, done)
@@ -107,6 +110,9 @@ export class ShareDelivery {
   }
 
   protected send(conn: object, rec: ShareRecord, qos: number, cb: () => void): void {
+    let properties = rec.x
+    // the interval left, not the one published [MQTT-3.3.2-6] (expired ones: see expired())
+    if (rec.e !== undefined) properties = { ...properties, messageExpiryInterval: Math.max(1, Math.ceil((rec.e - Date.now()) / 1000)) }
     this.host!.deliver(
       conn,
       {
@@ -119,9 +125,17 @@ export class ShareDelivery {
         brokerId: `${DELIVERY_PREFIX}${rec.g}|${rec.b}`,
         brokerCounter: rec.c,
         ...(rec.pub !== undefined ? { clientId: rec.pub } : {}),
+        ...(properties !== undefined ? { properties } : {}),
       },
       cb,
     )
+  }
+
+  /** its message expiry interval passed while it waited (group queue, a member gone): released, not sent [MQTT-3.3.2-5] */
+  protected expired(rec: ShareRecord, clientId: string): boolean {
+    if (rec.e === undefined || rec.e > Date.now()) return false
+    if (rec.q > 0) this.acked(clientId, recordKey(rec))
+    return true
   }
 
   /** the picked member is not (or no longer) here: the message goes to another one */
@@ -154,6 +168,8 @@ export class ShareDelivery {
         brokerId: rec.b,
         brokerCounter: rec.c,
         ...(rec.pub !== undefined ? { clientId: rec.pub } : {}),
+        ...(rec.x !== undefined ? { properties: rec.x } : {}),
+        ...(rec.e !== undefined ? { messageExpiry: rec.e } : {}),
         share: [[rec.g, m.clientId, m.node]],
       })
     } else if (rec.q > 0 && this.groups.hasOfflinePersistent(rec.g)) {

@@ -23,6 +23,9 @@ export interface SharePacket {
   share?: ShareChoice[]
   /** a redispatch: the message's own topic (its `topic` is REDISPATCH_TOPIC) */
   shareTopic?: string
+  /** MQTT 5 properties, and aedes-packet's absolute expiry (ms since the epoch) */
+  properties?: Record<string, unknown>
+  messageExpiry?: number
 }
 
 /**
@@ -43,6 +46,7 @@ export interface MemberPacket {
   brokerId: string
   brokerCounter: number
   clientId?: string
+  properties?: Record<string, unknown>
 }
 export const DELIVERY_PREFIX = '$share|'
 /** the in-flight record of a delivered share packet, from the brokerId/counter it went out with; undefined: not a share delivery */

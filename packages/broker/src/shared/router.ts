@@ -85,6 +85,7 @@ export class ShareRouter extends ShareDelivery {
         for (const buf of recs) {
           const rec = decodeRecord(buf)
           await this.o.store.hold(clientId, recordKey(rec), buf)
+          if (this.expired(rec, clientId)) continue
           if (this.host!.client(clientId) === here.conn) this.send(here.conn, rec, qos, () => {})
           else this.gone(rec, clientId)
         }

@@ -12,11 +12,9 @@
  * - the group queue: QoS 1/2 messages kept while the group has only offline persistent
  *   members, bounded (oldest dropped), drained by the first member to come back.
  */
-import { createRequire } from 'node:module'
 import type { Member } from './groups.js'
+import { decode, encode, packProperties, unpackProperties } from '../cluster/msgpack.js'
 
-const require = createRequire(import.meta.url)
-const msgpack = require('msgpack-lite') as typeof import('msgpack-lite')
 
 /** a message of a group, as kept in flight or in the group queue */
 export interface ShareRecord {
@@ -31,10 +29,24 @@ export interface ShareRecord {
   c: number
   /** publisher client id */
   pub?: string
+  /** MQTT 5 properties as published (user properties as pairs in the encoded record, cluster/msgpack.ts) */
+  x?: Record<string, unknown>
+  /** absolute expiry of the message, ms since the epoch (aedes-packet's messageExpiry) */
+  e?: number
 }
 
-export const encodeRecord = (r: ShareRecord): Buffer => msgpack.encode(r)
-export const decodeRecord = (b: Buffer): ShareRecord => msgpack.decode(b) as ShareRecord
+/**
+ * A record as kept in Redis: MessagePack (cluster/msgpack.ts, msgpackr), as msgpack-lite wrote it
+ * before, so records written before an upgrade are read, and by a node of the previous release.
+ */
+export function encodeRecord(r: ShareRecord): Buffer {
+  return encode(r.x === undefined ? r : { ...r, x: packProperties(r.x) })
+}
+export function decodeRecord(b: Buffer): ShareRecord {
+  const r = decode<ShareRecord>(b)
+  if (r.x) unpackProperties(r.x)
+  return r
+}
 /** the in-flight field of a message for a group */
 export const recordKey = (r: Pick<ShareRecord, 'g' | 'b' | 'c'>): string => `${r.g}|${r.b}:${r.c}`
 

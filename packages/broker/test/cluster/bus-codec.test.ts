@@ -1,6 +1,19 @@
 /** The cluster bus wire format round-trips every field Aedes puts on a packet. Pure, no Redis. */
 import { describe, expect, it } from 'vitest'
-import { decodeBatch, encodeBatch, originOf } from '../../src/cluster/bus-codec.js'
+import { decodeBatch, encodeBatch, needsV3, originOf } from '../../src/cluster/bus-codec.js'
+
+/** an MQTT 5 PUBLISH as mqtt-packet parses it and aedes-packet keeps it (user properties: a null-prototype object) */
+function v5Packet(): Record<string, unknown> & { topic: string; payload: Buffer; qos: number; retain: boolean; dup: boolean } {
+  const userProperties = Object.create(null) as Record<string, unknown>
+  userProperties['zone'] = ['ünïcode ✓', 'b']
+  userProperties['__proto__'] = 'a name like any other'
+  userProperties['a'] = ''
+  return {
+    cmd: 'publish', brokerId: 'node-a', brokerCounter: 3, topic: 'v5/t', payload: Buffer.from([0, 255]), qos: 1, retain: false, dup: false, clientId: 'p5',
+    properties: { payloadFormatIndicator: true, contentType: 'application/octet-stream', responseTopic: 'v5/reply', correlationData: Buffer.from([0x00, 0xff, 0x10, 0x00]), userProperties, messageExpiryInterval: 60 },
+    messageExpiry: 1_796_000_000_123,
+  }
+}
 
 describe('cluster bus codec', () => {
   it('round-trips a batch of packets with their flags, ids and payloads', () => {
@@ -40,5 +53,42 @@ describe('cluster bus codec', () => {
     const bad = Buffer.from(buf)
     bad[0] = 9
     expect(() => decodeBatch(bad)).toThrow(/version/)
+  })
+
+  it('[MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18] carries MQTT 5 properties byte-exact in batch version 3: correlation data as bytes, user properties in order, the absolute expiry', () => {
+    const p = v5Packet()
+    expect(needsV3(p)).toBe(true)
+    const buf = encodeBatch('o', [p], 4, 4)
+    expect(buf[0]).toBe(3)
+    const [out] = decodeBatch(buf).packets
+    expect(out).toEqual(p)
+    const props = out!.properties as Record<string, unknown>
+    expect(Buffer.isBuffer(props.correlationData)).toBe(true)
+    expect((props.correlationData as Buffer).equals(Buffer.from([0x00, 0xff, 0x10, 0x00]))).toBe(true)
+    // names in the order received, values of a repeated name in order, a prototype-like name kept
+    const up = props.userProperties as Record<string, unknown>
+    expect(Object.keys(up)).toEqual(['zone', '__proto__', 'a'])
+    expect(up['__proto__']).toBe('a name like any other')
+    expect(out!.messageExpiry).toBe(1_796_000_000_123)
+  })
+
+  it('writes version 2 (which a node of the previous release reads) for MQTT 5 packets without binary properties and for 3.1.1 ones', () => {
+    const p = v5Packet()
+    const props = p.properties as Record<string, unknown>
+    delete props.correlationData
+    const plain = { cmd: 'publish', brokerId: 'n', brokerCounter: 1, topic: 't', payload: Buffer.from('x'), qos: 1, retain: false, dup: false }
+    expect([needsV3(p), needsV3(plain)]).toEqual([false, false])
+    const buf = encodeBatch('o', [plain, p], 1, 1)
+    expect(buf[0]).toBe(2)
+    const out = decodeBatch(buf).packets
+    expect(out[0]).toEqual(plain)
+    expect(out[1]!.properties).toEqual({ ...props, userProperties: { ...(props.userProperties as object) } })
+  })
+
+  it('a batch holding one packet with binary properties is version 3 whole, and every packet in it round-trips', () => {
+    const plain = { cmd: 'publish', brokerId: 'n', brokerCounter: 1, topic: 't', payload: Buffer.from('x'), qos: 0, retain: false, dup: false, share: [['g', 'w', 'n2']] }
+    const buf = encodeBatch('o', [plain, v5Packet()], 2, 1)
+    expect(buf[0]).toBe(3)
+    expect(decodeBatch(buf).packets).toEqual([plain, v5Packet()])
   })
 })

@@ -42,6 +42,8 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
     // keepalive_max_s is applied by conformance.ts (Aedes' keepaliveLimit refuses with CONNACK 6)
     maxClientsIdLength: config.max_client_id_length,
     queueLimit: config.queue_limit,
+    // MQTT 5 Session Expiry Interval cap, echoed in the CONNACK when applied (0 = none for Aedes)
+    sessionExpiryIntervalLimit: config.session_expiry_max_s >= 0xffffffff ? 0 : config.session_expiry_max_s,
     ...hooks,
     // counting is one integer increment per message, no allocation
     published(packet, client, done) {

@@ -1,19 +1,22 @@
 /**
  * What a node runs in cluster mode on top of the Redis backend: the registry
- * heartbeat, the will sweeper, and the re-sync after the Redis links were
+ * heartbeat, the will sweeper (which also publishes delayed wills and ends
+ * expired sessions: MQTT 5 session expiry and will delay kept in Redis instead
+ * of Aedes' in-process timers, session-expiry.ts), and the re-sync after the Redis links were
  * down (Redis pub/sub keeps nothing for a disconnected subscriber, so the
  * subscription trie is rebuilt from Redis and the node stays not ready until
  * that is done).
  */
-import type { Aedes } from 'aedes'
+import type { Aedes, Client } from 'aedes'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
 import type { CulexConfig } from '../config/schema.js'
 import type { CulexRedisPersistence } from './persistence.js'
 import { NodeRegistry } from './registry.js'
 import { WillSweeper } from './wills.js'
+import { SessionExpiry } from './session-expiry.js'
 import { VERSION } from '../version.js'
-import { clientsOf, keepWillsOnClose } from '../seam/index.js'
+import { clientsOf, keepWillsOnClose, replaceSessionTimers } from '../seam/index.js'
 
 export interface ClusterLinks {
   sub: Redis
@@ -25,6 +28,7 @@ export interface ClusterLinks {
 export interface ClusterRuntime {
   registry: NodeRegistry
   sweeper: WillSweeper
+  sessions: SessionExpiry
   /** false from a Redis link drop until subscriptions are re-synced */
   synced(): boolean
   /** ports are known once the listeners are up */
@@ -58,12 +62,19 @@ export async function attachCluster(opts: {
     },
     log,
   )
+  const sessions = new SessionExpiry(links.data, links.core, nodeId, log)
   const sweeper = new WillSweeper(
     links.data,
     broker,
     { nodeId, sweepMs: config.will_sweep_interval_ms, willDelayMs: config.will_delay_ms },
     log,
+    sessions,
   )
+  // MQTT 5 session expiry and will delay in Redis, for the whole cluster (aedes#839)
+  replaceSessionTimers(broker, {
+    sessionEnded: (client) => void sessions.released(client),
+    willDelayed: (client, _will, delayS) => sweeper.willDelayed(client, delayS),
+  })
 
   await registry.start()
   await sweeper.sweepOwnLeftovers()
@@ -75,7 +86,10 @@ export async function attachCluster(opts: {
   // stored and its registration lapses like a dead node's: wills of clients that came back
   // elsewhere are dropped on their CONNECT, the others are published once by the sweeper.
   keepWillsOnClose(broker)
-  const onClient = (c: { id: string }): void => registry.clientUp(c.id)
+  const onClient = (c: Client): void => {
+    registry.clientUp(c.id)
+    sessions.connected(c)
+  }
   const onGone = (c: { id: string }): void => registry.clientDown(c.id)
   broker.on('client', onClient as never)
   broker.on('clientDisconnect', onGone as never)
@@ -126,6 +140,7 @@ export async function attachCluster(opts: {
   return {
     registry,
     sweeper,
+    sessions,
     synced: () => synced,
     setPorts(p) {
       ports = p

@@ -14,6 +14,14 @@ export const nodeClientsKey = (nodeId: string): string => `culex:node:${nodeId}:
 export const SESSIONS_KEY = 'culex:sessions'
 /** lock held by the one node that sweeps wills of dead nodes */
 export const WILL_LOCK_KEY = 'culex:lock:wills'
+/** hash: client id -> `<connection token> <plan>` of its current connection (cluster/session-expiry.ts) */
+export const SESSION_OWNER_KEY = 'culex:session-owner'
+/** hash: client id -> connection token, of the clients connected to one node (session-expiry.ts adopts them when it dies) */
+export const nodeSessionsKey = (nodeId: string): string => `culex:node:${nodeId}:sessions`
+/** sorted set: client id -> time (ms, Redis clock) its disconnected session expires */
+export const SESSION_DEADLINES_KEY = 'culex:session-expiry'
+/** sorted set: will key -> time (ms, Redis clock) the delayed will is due (cluster/wills.ts) */
+export const WILLS_DUE_KEY = 'culex:wills:due'
 /** channel on which nodes announce subscription changes (replaces aedes' $SYS/sub/+ broadcast) */
 export const SUBS_CHANNEL_ADD = '$SYS/culex/sub/add'
 export const SUBS_CHANNEL_RM = '$SYS/culex/sub/rm'

@@ -38,6 +38,7 @@ import type { Logger } from '../log.js'
 import {
   CLIENTS_SET,
   NODES_KEY,
+  WILLS_DUE_KEY,
   WILLS_LIST,
   clientSubsKey,
   willKey,
@@ -92,14 +93,17 @@ interface BrokerLike {
   id: string
 }
 
-// KEYS[1] = will list, KEYS[2] = nodes zset; ARGV[1] = encoded client id, ARGV[2] = own node id
-// Deletes `will:<node>:<client>` for every node the cluster knows (aedes-persistence-redis#98).
+// KEYS[1] = will list, KEYS[2] = nodes zset, KEYS[3] = delayed wills zset; ARGV[1] = encoded client id,
+// ARGV[2] = own node id. Deletes `will:<node>:<client>` for every node the cluster knows
+// (aedes-persistence-redis#98), and its due time if it was delayed: a client that returns, on any
+// node, before its delayed will is due cancels it [MQTT-3.1.3-10] (cluster/wills.ts).
 const DEL_ALL_WILLS_LUA = `
 local nodes = redis.call('ZRANGE', KEYS[2], 0, -1)
 table.insert(nodes, ARGV[2])
 local n = 0
 for _, node in ipairs(nodes) do
   local key = 'will:' .. node .. ':' .. ARGV[1]
+  redis.call('ZREM', KEYS[3], key)
   if redis.call('DEL', key) == 1 then
     redis.call('LREM', KEYS[1], 0, key)
     n = n + 1
@@ -297,6 +301,19 @@ export class CulexRedisPersistence {
     for (const entry of this.trie.match(topic, topic)) yield entry.clientId
   }
 
+  /**
+   * The session ended while its client was away (its Session Expiry Interval passed,
+   * cluster/session-expiry.ts): its subscriptions (on every node's trie), its queue and the
+   * message bodies only it referenced, its inbound QoS 2 state and its entry in `clients` go.
+   */
+  async endSession(clientId: string): Promise<void> {
+    const client = { id: clientId }
+    await this.cleanSubscriptions(client)
+    await this.queues.drop(clientId)
+    await this.db.srem(CLIENTS_SET, clientId)
+    await this.inner.cleanIncoming(client)
+  }
+
   // ---- wills ---------------------------------------------------------------
 
   async putWill(client: ClientLike, packet: Record<string, unknown>): Promise<void> {
@@ -314,7 +331,7 @@ export class CulexRedisPersistence {
   async delWill(client: ClientLike): Promise<unknown> {
     if (isDelWillOnConnect(client)) {
       // CONNECT: drop the wills this client id left on any node (aedes-persistence-redis#98)
-      await this.db.eval(DEL_ALL_WILLS_LUA, 2, WILLS_LIST, NODES_KEY, encodeURIComponent(client.id), this.broker!.id)
+      await this.db.eval(DEL_ALL_WILLS_LUA, 3, WILLS_LIST, NODES_KEY, WILLS_DUE_KEY, encodeURIComponent(client.id), this.broker!.id)
       return null
     }
     // not on CONNECT: Aedes set the node the client is on

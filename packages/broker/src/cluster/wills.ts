@@ -16,12 +16,23 @@
  * A will therefore goes out between 3 heartbeats + will_delay_ms and that
  * plus about 4 sweep intervals after the dead node's last heartbeat (the
  * extra intervals cover a lock holder that died itself).
+ *
+ * MQTT 5 Will Delay Interval (instead of Aedes' in-process timer, aedes#839):
+ * a will with a delay stays stored and gets a due time in `culex:wills:due`,
+ * min(will delay, session expiry) [MQTT-3.1.3-9] after the connection ended
+ * (`willDelayed`), or after the dead node's registration lapsed. A CONNECT of
+ * the client on any node deletes it with its due time [MQTT-3.1.3-10]
+ * (cluster/persistence.ts delWill). Each sweep publishes the wills that are
+ * due, then handles dead nodes (their sessions adopted by session-expiry.ts),
+ * then ends the sessions whose Session Expiry Interval passed: a will due at
+ * the session's end goes out before the session ends.
  */
-import type { Aedes } from 'aedes'
+import type { Aedes, Client } from 'aedes'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
-import { NODES_KEY, WILLS_LIST, WILL_LOCK_KEY, nodeClientsKey, parseWillKey } from './keys.js'
+import { NODES_KEY, WILLS_DUE_KEY, WILLS_LIST, WILL_LOCK_KEY, nodeClientsKey, parseWillKey, willKey } from './keys.js'
 import { decodePacket } from './msgpack.js'
+import type { SessionExpiry } from './session-expiry.js'
 
 
 // KEYS[1] lock; ARGV[1] owner, ARGV[2] ttl ms -> 1 if we hold it (taken or renewed)
@@ -37,8 +48,9 @@ if not owner then
 end
 return 0
 `
-// KEYS[1] will key, KEYS[2] will list -> the will, removed; nil if someone else took it
+// KEYS[1] will key, KEYS[2] will list, KEYS[3] delayed wills -> the will, removed; nil if someone else took it
 const CLAIM_LUA = `
+redis.call('ZREM', KEYS[3], KEYS[1])
 local v = redis.call('GET', KEYS[1])
 if not v then
   redis.call('LREM', KEYS[2], 0, KEYS[1])
@@ -48,6 +60,15 @@ redis.call('DEL', KEYS[1])
 redis.call('LREM', KEYS[2], 0, KEYS[1])
 return v
 `
+// KEYS[1] will key, KEYS[2] delayed wills; ARGV[1] delay ms -> 1 if the will is stored (and now due then)
+const DELAY_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[2], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1]), KEYS[1])
+return 1
+`
+/** delayed wills published per sweep at most (the rest in the next sweeps) */
+const DUE_BATCH = 100
 const UNLOCK_LUA = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -68,6 +89,12 @@ interface StoredWill {
   clientId?: string
 }
 
+/** seconds a will waits after its client went: its Will Delay Interval, at most the session's expiry (`plan`, seconds; < 0 never) */
+function willDelayS(will: StoredWill, plan: number | undefined): number {
+  const delay = Number(will.properties?.willDelayInterval ?? 0)
+  return plan !== undefined && plan >= 0 ? Math.min(delay, plan) : delay
+}
+
 export class WillSweeper {
   private timer: NodeJS.Timeout | undefined
   private running: Promise<void> | undefined
@@ -80,7 +107,19 @@ export class WillSweeper {
     private readonly broker: Aedes,
     private readonly opts: WillSweeperOptions,
     private readonly log: Logger,
+    private readonly sessions?: SessionExpiry,
   ) {}
+
+  /**
+   * lib/client.js close (seam: Aedes' scheduleWill): the client's will, stored under this node,
+   * is due in `delayS` seconds unless the client connects again before (its CONNECT deletes it)
+   */
+  willDelayed(client: Client, delayS: number): void {
+    if (!client.id) return
+    this.db.eval(DELAY_LUA, 2, willKey(this.opts.nodeId, client.id), WILLS_DUE_KEY, delayS * 1000).catch((err: Error) =>
+      this.log.warn({ client: client.id, err: err.message }, 'delayed will not scheduled'),
+    )
+  }
 
   start(): void {
     this.timer = setInterval(() => void this.tick(), this.opts.sweepMs)
@@ -108,11 +147,13 @@ export class WillSweeper {
    * would otherwise never be swept since the node is alive again.
    */
   async sweepOwnLeftovers(): Promise<void> {
+    const now = await this.now()
+    const plans = (await this.sessions?.adoptNode(this.opts.nodeId, now)) ?? new Map<string, number>()
     const keys = await this.db.lrange(WILLS_LIST, 0, -1)
     const mine = keys.filter((k) => parseWillKey(k)?.brokerId === this.opts.nodeId)
     if (mine.length === 0) return
     const live = await this.liveNodes()
-    for (const key of mine) await this.settle(key, live)
+    for (const key of mine) await this.settleLeft(key, live, now, now, plans)
   }
 
   private async now(): Promise<number> {
@@ -141,14 +182,38 @@ export class WillSweeper {
       if (deadline >= now) live.push(id)
       else if (now >= deadline + this.opts.willDelayMs) due.add(id)
     }
-    if (due.size === 0) return
+    await this.publishDueWills(live)
+    if (due.size > 0) await this.sweepDeadNodes(now, deadlines, due, live)
+    if (!this.closed) await this.sessions?.expire()
+  }
+
+  /** the delayed wills whose time came */
+  private async publishDueWills(live: string[]): Promise<void> {
+    for (;;) {
+      const [s, us] = await this.db.time()
+      const now = Number(s) * 1000 + Math.floor(Number(us) / 1000)
+      const keys = await this.db.zrangebyscore(WILLS_DUE_KEY, '-inf', now, 'LIMIT', 0, DUE_BATCH)
+      for (const key of keys) {
+        if (this.closed) return
+        await this.settle(key, live, 'delayed will published')
+      }
+      if (keys.length < DUE_BATCH) return
+    }
+  }
+
+  private async sweepDeadNodes(now: number, deadlines: Map<string, number>, due: Set<string>, live: string[]): Promise<void> {
+    // sessions the dead nodes owned expire counted from their lapse (session-expiry.ts)
+    const plans = new Map<string, number>()
+    for (const id of due) {
+      for (const [client, plan] of (await this.sessions?.adoptNode(id, deadlines.get(id)!)) ?? []) plans.set(client, plan)
+    }
     const keys = await this.db.lrange(WILLS_LIST, 0, -1)
     for (const key of keys) {
       if (this.closed) return
       const parsed = parseWillKey(key)
       // a will of a node the registry no longer knows is an orphan: due as well
       if (!parsed || (deadlines.has(parsed.brokerId) && !due.has(parsed.brokerId))) continue
-      await this.settle(key, live)
+      await this.settleLeft(key, live, deadlines.get(parsed.brokerId) ?? now, now, plans)
     }
     const m = this.db.multi()
     for (const id of due) m.zrem(NODES_KEY, id).del(nodeClientsKey(id))
@@ -156,8 +221,31 @@ export class WillSweeper {
     for (const id of due) this.log.info({ dead_node: id }, 'dead node swept')
   }
 
+  /**
+   * A will its node left (died, or stopped): published now, unless it has a Will Delay Interval
+   * that runs beyond now, counted from `diedAt`; then it gets its due time (kept if it has one).
+   */
+  private async settleLeft(key: string, live: string[], diedAt: number, now: number, plans: Map<string, number>): Promise<void> {
+    if ((await this.db.zscore(WILLS_DUE_KEY, key)) !== null) return
+    const buf = await this.db.getBuffer(key)
+    const parsed = parseWillKey(key)
+    if (buf && parsed) {
+      let delayMs = 0
+      try {
+        delayMs = willDelayS(decodePacket<StoredWill>(buf), plans.get(parsed.clientId)) * 1000
+      } catch {
+        /* settle discards what does not decode */
+      }
+      if (diedAt + delayMs > now) {
+        await this.db.zadd(WILLS_DUE_KEY, diedAt + delayMs, key)
+        return
+      }
+    }
+    await this.settle(key, live, 'will of a client on a dead node published')
+  }
+
   /** claim one will; publish it unless its client is connected to a live node */
-  private async settle(key: string, live: string[]): Promise<void> {
+  private async settle(key: string, live: string[], published: string): Promise<void> {
     const parsed = parseWillKey(key)
     if (!parsed) return
     const others = live.filter((n) => n !== parsed.brokerId)
@@ -168,7 +256,7 @@ export class WillSweeper {
       const res = (await p.exec()) ?? []
       online = res.some(([, v]) => v === 1)
     }
-    const buf = (await this.db.callBuffer('EVAL', CLAIM_LUA, 2, key, WILLS_LIST)) as Buffer | null
+    const buf = (await this.db.callBuffer('EVAL', CLAIM_LUA, 3, key, WILLS_LIST, WILLS_DUE_KEY)) as Buffer | null
     if (!buf) return
     if (online) {
       this.stats.discarded++
@@ -181,10 +269,10 @@ export class WillSweeper {
     } catch {
       return
     }
-    await this.publish(will, parsed.clientId, parsed.brokerId)
+    await this.publish(will, parsed.clientId, parsed.brokerId, published)
   }
 
-  private publish(will: StoredWill, clientId: string, deadNode: string): Promise<void> {
+  private publish(will: StoredWill, clientId: string, node: string, published: string): Promise<void> {
     // a fresh packet: the broker id/counter of the dead node must not be reused (see dedupe.ts)
     const packet: Record<string, unknown> = {
       cmd: 'publish',
@@ -194,7 +282,11 @@ export class WillSweeper {
       retain: will.retain ?? false,
       dup: false,
     }
-    if (will.properties) packet.properties = will.properties
+    if (will.properties) {
+      // the will's own properties (payload format, content type, ...) go on; its delay is no PUBLISH property
+      const { willDelayInterval: _delay, ...properties } = will.properties
+      if (Object.keys(properties).length > 0) packet.properties = properties
+    }
     return new Promise((resolve) => {
       // like Aedes' own sweep: authorized without a live client
       this.broker.authorizePublish(null as never, packet as never, (err) => {
@@ -206,7 +298,7 @@ export class WillSweeper {
           if (perr) this.log.warn({ client: clientId, err: perr.message }, 'will publish failed')
           else {
             this.stats.published++
-            this.log.info({ client: clientId, dead_node: deadNode, topic: will.topic }, 'will of a client on a dead node published')
+            this.log.info({ client: clientId, node, topic: will.topic }, published)
           }
           resolve()
         })

@@ -8,11 +8,13 @@
  * - aedes-fixes.ts: fixes aedes 1.2.0 has and 2.0.0-beta.1 lacks, put back from outside
  * - mqtt-packet.ts: the parser's underscore methods, the process-wide writeToStream
  * - persistence.ts: aedes-persistence(-redis) and qlobber deep imports, the Redis key layout
+ * - aedes-sessions.ts: the MQTT 5 session-expiry and will-delay timers, replaced in a cluster
  * - mqemitter.ts: the matcher and `closed`
  * - ioredis.ts: the socket of a connection
  */
 export * from './aedes.js'
 export { restoreAedes12Fixes, type AedesFixesOptions } from './aedes-fixes.js'
+export { replaceSessionTimers, type SessionTimers } from './aedes-sessions.js'
 export { emitMessage, onEveryMessage, wrapOutgoingAcks, brokerClosing, clientClosed, type OutgoingAcks } from './aedes-routing.js'
 export * from './mqtt-packet.js'
 export * from './persistence.js'

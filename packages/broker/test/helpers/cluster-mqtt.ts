@@ -1,5 +1,5 @@
 /** mqtt.js clients for the cluster tests; every client made here is closed by `closeAllClients()`. */
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt'
 
 const clients = new Set<MqttClient>()
 
@@ -14,7 +14,8 @@ export async function mqttConnect(url: string, opts: IClientOptions = {}): Promi
   collect(client)
   await new Promise<void>((resolve, reject) => {
     const onErr = (err: Error): void => reject(err)
-    client.once('connect', () => {
+    client.once('connect', (connack: IConnackPacket) => {
+      connacks.set(client, connack)
       client.off('error', onErr)
       resolve()
     })
@@ -22,6 +23,13 @@ export async function mqttConnect(url: string, opts: IClientOptions = {}): Promi
     if (!opts.reconnectPeriod) client.once('close', () => reject(new Error(`closed before CONNACK (${url})`)))
   })
   return client
+}
+
+const connacks = new WeakMap<MqttClient, IConnackPacket>()
+
+/** the CONNACK mqttConnect got (Session Present, MQTT 5 properties) */
+export function connackOf(client: MqttClient): IConnackPacket {
+  return connacks.get(client)!
 }
 
 export async function closeAllClients(): Promise<void> {

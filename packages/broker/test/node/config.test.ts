@@ -46,6 +46,15 @@ describe('config', () => {
     expect(problems(() => loadConfig({ env: { CULEX_MQTT_PORT: '70000' } }))).toMatch(/mqtt_port \(environment variable CULEX_MQTT_PORT.*<=65535/)
   })
 
+  it('session_expiry_max_s: no cap by default (4294967295), a clear error out of 1..4294967295', () => {
+    expect(loadConfig().session_expiry_max_s).toBe(0xffffffff)
+    expect(loadConfig({ env: { CULEX_SESSION_EXPIRY_MAX_S: '3600' } }).session_expiry_max_s).toBe(3600)
+    expect(problems(() => loadConfig({ flags: { session_expiry_max_s: '0' } }))).toMatch(/session_expiry_max_s \(flag --session-expiry-max-s.*at least 1 second \(4294967295 = no cap\)/)
+    expect(problems(() => loadConfig({ flags: { session_expiry_max_s: '4294967296' } }))).toMatch(/session_expiry_max_s.*at most 4294967295 \(= no cap\)/)
+    expect(problems(() => loadConfig({ flags: { session_expiry_max_s: '1.5' } }))).toMatch(/session_expiry_max_s.*whole number of seconds/)
+    expect(problems(() => loadConfig({ flags: { session_expiry_max_s: 'soon' } }))).toMatch(/session_expiry_max_s.*number of seconds/)
+  })
+
   it('refuses an unknown key in the file', () => {
     expect(problems(() => loadConfig({ file: file('b.yaml', 'mqtt_prot: 1883\n') }))).toMatch(/unknown key.*"mqtt_prot"/)
   })

@@ -1,0 +1,167 @@
+/**
+ * MQTT 5 session expiry across the cluster, kept in Redis instead of Aedes' in-process timers
+ * (aedes#839: a node that dies forgets them, a client back on another node does not cancel them).
+ *
+ * - Each connection gets a token (`<node> <run>.<n>`). When Aedes registers the client, the
+ *   token and the session's plan go into `culex:session-owner` (client id -> `<token> <plan>`)
+ *   and `culex:node:<node>:sessions`, and any deadline of the session is cancelled: a CONNECT on
+ *   any node keeps the session from expiring [MQTT-3.1.2-23].
+ * - When the connection ends (seam: Aedes' scheduleSessionExpiry), if it still owns the session
+ *   (no newer connection of the client id, here or on another node), the plan applies: 0 = the
+ *   session ends now [MQTT-3.1.2-4..6 with Clean Start]; n > 0 = it expires n seconds later (its
+ *   deadline goes into `culex:session-expiry`, a sorted set by client id); never = kept.
+ * - A node that dies (kill -9: no disconnect at all) leaves its owner entries: the will sweeper
+ *   (cluster/wills.ts, one node under a Redis lock) adopts them once the node's registration
+ *   lapsed, with deadlines counted from the lapse, and a restarted node adopts its own at start.
+ * - The same sweeper ends the sessions whose deadline passed (`expire`), unless a connection
+ *   owns the session again.
+ * Plans: MQTT 5 clients, their Session Expiry Interval (clamped to session_expiry_max_s by Aedes,
+ * and as changed by DISCONNECT [MQTT-3.14.2-2]; 0xFFFFFFFF = never [MQTT-3.1.2-23 note]). MQTT
+ * 3.1.1 clients keep today's behaviour: a persistent session never expires, a clean one is
+ * cleaned by Aedes at the next CONNECT (plan "never", nothing to do).
+ */
+import { randomBytes } from 'node:crypto'
+import type { Client } from 'aedes'
+import type { Redis } from 'ioredis'
+import type { Logger } from '../log.js'
+import type { CulexRedisPersistence } from './persistence.js'
+import { SESSIONS_KEY, SESSION_DEADLINES_KEY, SESSION_OWNER_KEY, nodeSessionsKey } from './keys.js'
+
+/** 0xFFFFFFFF: the session does not expire */
+export const NEVER = 0xffffffff
+/** the plan of a session that is kept (no deadline) */
+const KEEP = -1
+
+const NOW_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`
+// KEYS[1] owner, KEYS[2] node sessions, KEYS[3] deadlines; ARGV[1] client id, ARGV[2] token,
+// ARGV[3] plan -> 'moved' (a newer connection owns the session), 'end', 'keep' or 'expiring'
+const RELEASE_LUA = `${NOW_LUA}
+if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[2], ARGV[1]) end
+local owner = redis.call('HGET', KEYS[1], ARGV[1])
+if not owner or string.sub(owner, 1, #ARGV[2] + 1) ~= ARGV[2] .. ' ' then return 'moved' end
+redis.call('HDEL', KEYS[1], ARGV[1])
+local plan = tonumber(ARGV[3])
+if plan == 0 then return 'end' end
+if plan < 0 then return 'keep' end
+redis.call('ZADD', KEYS[3], now + plan * 1000, ARGV[1])
+return 'expiring'
+`
+// KEYS[1] owner, KEYS[2] the dead node's sessions, KEYS[3] deadlines; ARGV[1] time (ms) the node
+// is taken to have died -> flat [client id, plan, ...] of the sessions it still owned
+const ADOPT_LUA = `
+local flat = redis.call('HGETALL', KEYS[2])
+local out = {}
+for i = 1, #flat, 2 do
+  local id, token = flat[i], flat[i + 1]
+  local owner = redis.call('HGET', KEYS[1], id)
+  if owner and string.sub(owner, 1, #token + 1) == token .. ' ' then
+    redis.call('HDEL', KEYS[1], id)
+    local plan = tonumber(string.sub(owner, #token + 2))
+    if plan >= 0 then redis.call('ZADD', KEYS[3], tonumber(ARGV[1]) + plan * 1000, id) end
+    table.insert(out, id)
+    table.insert(out, tostring(plan))
+  end
+end
+redis.call('DEL', KEYS[2])
+return out
+`
+// KEYS[1] deadlines, KEYS[2] owner; ARGV[1] most to take -> client ids whose session expired
+const EXPIRE_LUA = `${NOW_LUA}
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+local out = {}
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  if redis.call('HEXISTS', KEYS[2], id) == 0 then table.insert(out, id) end
+end
+return out
+`
+const BATCH = 100
+
+/** the plan of a client's session when its connection ends: seconds until it expires, 0 = ends now, KEEP */
+export function planOf(client: Client): number {
+  if (client.version !== 5) return KEEP
+  const s = client.sessionExpiryInterval
+  return s >= NEVER ? KEEP : s
+}
+
+export class SessionExpiry {
+  private readonly run = randomBytes(4).toString('hex')
+  private seq = 0
+  private readonly tokens = new WeakMap<Client, string>()
+  /** sessions expired and ended here, for tests and logs */
+  readonly stats = { expired: 0 }
+
+  constructor(
+    private readonly db: Redis,
+    private readonly core: CulexRedisPersistence,
+    private readonly nodeId: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** Aedes registered the client (before its CONNACK): it owns its session, any deadline is cancelled */
+  connected(client: Client): void {
+    const token = `${this.nodeId} ${this.run}.${++this.seq}`
+    this.tokens.set(client, token)
+    const id = client.id
+    this.db
+      .multi()
+      .hset(SESSION_OWNER_KEY, id, `${token} ${planOf(client)}`)
+      .hset(nodeSessionsKey(this.nodeId), id, token)
+      .zrem(SESSION_DEADLINES_KEY, id)
+      .exec()
+      .catch((err: Error) => this.log.warn({ client: id, err: err.message }, 'session owner not stored'))
+  }
+
+  /** the connection ended (seam: Aedes' scheduleSessionExpiry): its session is kept, ended or given its deadline */
+  async released(client: Client): Promise<void> {
+    const token = this.tokens.get(client)
+    if (!token || !client.id) return
+    const id = client.id
+    try {
+      const plan = planOf(client)
+      const r = await this.db.eval(RELEASE_LUA, 3, SESSION_OWNER_KEY, nodeSessionsKey(this.nodeId), SESSION_DEADLINES_KEY, id, token, plan)
+      if (r === 'end') await this.end(id)
+      else if (r === 'expiring') this.log.debug({ client: id, expiry_s: plan }, 'session expires unless the client returns')
+    } catch (err) {
+      this.log.warn({ client: id, err: (err as Error).message }, 'session expiry not stored')
+    }
+  }
+
+  /** the session is over: its state and its Session Present mark go */
+  private async end(id: string): Promise<void> {
+    await this.core.endSession(id)
+    await this.db.srem(SESSIONS_KEY, id)
+  }
+
+  /**
+   * The sessions a dead node (or a previous run of this node) still owned: they expire counted
+   * from `diedAt` (ms, Redis clock). Returns client id -> plan (seconds; 0 = ended; KEEP).
+   */
+  async adoptNode(nodeId: string, diedAt: number): Promise<Map<string, number>> {
+    const flat = (await this.db.eval(ADOPT_LUA, 3, SESSION_OWNER_KEY, nodeSessionsKey(nodeId), SESSION_DEADLINES_KEY, diedAt)) as string[]
+    const plans = new Map<string, number>()
+    for (let i = 0; i < flat.length; i += 2) plans.set(flat[i]!, Number(flat[i + 1]))
+    if (plans.size > 0) this.log.info({ dead_node: nodeId, sessions: plans.size }, 'sessions of a dead node adopted')
+    return plans
+  }
+
+  /** end every session whose deadline passed (the sweeper, under its lock); never throws */
+  async expire(): Promise<void> {
+    try {
+      for (;;) {
+        const ids = (await this.db.eval(EXPIRE_LUA, 2, SESSION_DEADLINES_KEY, SESSION_OWNER_KEY, BATCH)) as string[]
+        for (const id of ids) {
+          await this.end(id)
+          this.stats.expired++
+          this.log.info({ client: id }, 'session expired')
+        }
+        if (ids.length < BATCH) return
+      }
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'session expiry sweep failed')
+    }
+  }
+}

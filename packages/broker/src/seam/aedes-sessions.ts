@@ -1,0 +1,46 @@
+/**
+ * The MQTT 5 session-expiry and will-delay timers of Aedes 2 (aedes 2.0.0-beta.1). Contract row
+ * A17 in test/seam/contract-sessions.test.ts.
+ *
+ * lib/client.js close calls `broker.scheduleWill(client, will, delayS)` for a will with a Will
+ * Delay Interval (delay = min(will delay, session expiry) [MQTT-3.1.3-9]) and then
+ * `broker.scheduleSessionExpiry(client)` once the client is unregistered. The stock methods
+ * (aedes.js) arm timers in the process (aedes#839): a node that dies forgets them, and a client
+ * that comes back on another node does not cancel them. A cluster replaces both with its own,
+ * kept in Redis (cluster/session-expiry.ts, cluster/wills.ts).
+ */
+import type { Aedes, Client } from 'aedes'
+
+/** what a cluster does instead of Aedes' in-process timers */
+export interface SessionTimers {
+  /** the client's connection ended: its session is kept, ended or expiring per client.sessionExpiryInterval (and version) */
+  sessionEnded(client: Client): void
+  /** the client's will is due in `delayS` seconds unless the client returns first */
+  willDelayed(client: Client, will: unknown, delayS: number): void
+}
+
+interface BrokerTimers {
+  scheduleSessionExpiry(client: Client): void
+  scheduleWill(client: Client, will: unknown, delaySeconds: number): void
+  /** client ids whose session a new connection is taking over (aedes.js registerClient) */
+  _takingOver: Set<string>
+}
+
+/**
+ * Replace `broker.scheduleSessionExpiry` and `broker.scheduleWill` (aedes.js; looked up at call time
+ * on the broker by lib/client.js close). The stock takeover guard is kept: while a new connection
+ * of the same client id takes over (`broker._takingOver`), the old connection's close neither ends
+ * nor schedules anything (the new connection owns the session and cancels the will).
+ */
+export function replaceSessionTimers(broker: Aedes, timers: SessionTimers): void {
+  const b = broker as unknown as BrokerTimers
+  b.scheduleSessionExpiry = (client) => {
+    if (client.id && b._takingOver.has(client.id)) return
+    timers.sessionEnded(client)
+  }
+  b.scheduleWill = (client, will, delaySeconds) => {
+    if (client.id && b._takingOver.has(client.id)) return
+    timers.willDelayed(client, will, delaySeconds)
+  }
+}
+

@@ -1,0 +1,47 @@
+/**
+ * Contract of the seam's session timers with Aedes (seam/aedes-sessions.ts, docs/internals.md row
+ * A17), which a cluster replaces with its own in Redis (cluster/session-expiry.ts, cluster/wills.ts):
+ * against a stock Aedes broker and MQTT.js v5 clients.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import * as seam from '../../src/seam/index.js'
+import { closeStock, eventually, stockBroker } from './stock.js'
+
+const clients: MqttClient[] = []
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.end(true)
+  await closeStock()
+})
+
+async function connect(port: number, opts: IClientOptions): Promise<MqttClient> {
+  const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, protocolVersion: 5, ...opts })
+  clients.push(c)
+  await new Promise((resolve, reject) => c.once('connect', resolve).once('error', reject))
+  return c
+}
+
+describe('seam contract: Aedes session timers', () => {
+  it('A17 aedes broker.scheduleWill / broker.scheduleSessionExpiry: called by a lost connection\'s close, the will first with min(will delay, session expiry); nothing for the old connection of a takeover (broker._takingOver)', async () => {
+    const calls: string[] = []
+    const s = await stockBroker()
+    seam.replaceSessionTimers(s.broker, {
+      sessionEnded: (c) => calls.push(`ended:${c.id}:${c.version}:${c.sessionExpiryInterval}`),
+      willDelayed: (c, will, delayS) => calls.push(`will:${c.id}:${(will as { topic: string }).topic}:${delayS}`),
+    })
+    const will = (delay: number): IClientOptions['will'] => ({ topic: 'a17/will', payload: Buffer.from('x'), qos: 0, retain: false, properties: { willDelayInterval: delay } })
+    const lost = await connect(s.port, { clientId: 'a17', clean: false, properties: { sessionExpiryInterval: 5 }, will: will(30) })
+    lost.stream.destroy()
+    await eventually(() => (calls.some((c) => c.startsWith('ended:a17')) ? true : undefined), 3000, 'sessionEnded')
+    expect(calls).toEqual(['will:a17:a17/will:5', 'ended:a17:5:5'])
+
+    // a takeover: the old connection's close schedules nothing, the new one's close does
+    calls.length = 0
+    await connect(s.port, { clientId: 'a17b', clean: false, properties: { sessionExpiryInterval: 7 }, will: will(2) })
+    const taker = await connect(s.port, { clientId: 'a17b', clean: false, properties: { sessionExpiryInterval: 9 }, will: will(2) })
+    expect(calls).toEqual([])
+    taker.stream.destroy()
+    await eventually(() => (calls.some((c) => c.startsWith('ended:a17b')) ? true : undefined), 3000, 'sessionEnded of the taker')
+    expect(calls).toEqual(['will:a17b:a17/will:2', 'ended:a17b:5:9'])
+  })
+})

@@ -13,11 +13,17 @@
  * its flag. The check runs in Aedes' preConnect step, before the CONNACK is
  * written; the flag is set on the CONNACK as it is written (seam/mqtt-packet.ts onWrite).
  * Cost: one SISMEMBER per `clean: false` CONNECT and one SADD/SREM per accepted CONNECT.
+ *
+ * MQTT 5 [MQTT-3.2.2-3]: a CONNACK says success with a reason code, not a return code (both are
+ * read); a session exists while its Session Expiry Interval runs (Aedes 2 sets `clean` from it,
+ * whatever Clean Start said). Its end removes the mark: in a cluster cluster/session-expiry.ts
+ * does (deadlines in Redis); on a single node in memory, Aedes' 'sessionExpired' event, or the
+ * connection closing with a Session Expiry Interval of 0 (as a DISCONNECT may set it).
  */
 import type { Aedes, Client } from 'aedes'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
-import { onWrite, wrapPreConnect } from '../seam/index.js'
+import { clientsOf, onWrite, wrapPreConnect } from '../seam/index.js'
 import { SESSIONS_KEY } from '../cluster/keys.js'
 
 interface SessionMarks {
@@ -54,7 +60,7 @@ export function installSessionPresent(broker: Aedes, redis: Redis | undefined, l
         (had) => {
           // client.conn: the connection the CONNACK is written to
           if (had) onWrite(client.conn, (p) => {
-            if (p.cmd === 'connack' && p.returnCode === 0) p.sessionPresent = true
+            if (p.cmd === 'connack' && succeeded(p)) p.sessionPresent = true
           })
           cb(null, true)
         },
@@ -67,7 +73,23 @@ export function installSessionPresent(broker: Aedes, redis: Redis | undefined, l
   })
   // a session ended by the admin API: its client id no longer has one [MQTT-3.2.2-1] at its next CONNECT
   ;(broker as unknown as NodeJS.EventEmitter).on(SESSION_ENDED, (id: string) => marks.set(id, false))
-  broker.on('connackSent', (connack: { returnCode?: number }, client: Client) => {
-    if (connack.returnCode === 0 && client.id) marks.set(client.id, client.clean === false)
+  broker.on('connackSent', (connack: Ack, client: Client) => {
+    if (succeeded(connack) && client.id) marks.set(client.id, client.clean === false)
+  })
+  if (redis) return
+  // a single node in memory: the end of an MQTT 5 session (in a cluster, session-expiry.ts's)
+  ;(broker as unknown as NodeJS.EventEmitter).on('sessionExpired', (client: Client) => client.id && marks.set(client.id, false))
+  broker.on('clientDisconnect', (client: Client) => {
+    const current = clientsOf(broker)[client.id]
+    if (client.version === 5 && client.sessionExpiryInterval === 0 && (!current || current === client)) marks.set(client.id, false)
   })
 }
+
+/** a CONNACK (3.1.1 return code, 5 reason code) */
+interface Ack {
+  returnCode?: number
+  reasonCode?: number
+}
+
+/** a CONNACK accepting the connection */
+const succeeded = (p: Ack): boolean => (p.returnCode ?? p.reasonCode) === 0

@@ -15,6 +15,7 @@
  * - [MQTT-4.7.1-2] [MQTT-4.7.1-3] a SUBSCRIBE or UNSUBSCRIBE with a filter
  *   whose wildcards do not fill a whole level (`a#`, `a+/b`; Aedes granted them): closed.
  * - [MQTT-3.3.1-3] an incoming PUBLISH's DUP flag is not passed on.
+ * - [MQTT-3.1.2-1] a level 4 or 5 CONNECT named "MQIsdp" is closed (it was left hanging).
  * - MQTT 5 [MQTT-3.3.4-6]: a PUBLISH from the client holding a Subscription Identifier is
  *   closed (Aedes 2.0.0-beta.1 passed it on).
  * - [MQTT-3.8.4-6] [MQTT-3.3.5-1] the QoS of a delivery (conformance-qos.ts).
@@ -61,6 +62,7 @@ interface InPacket {
   clean?: boolean
   keepalive?: number
   protocolVersion?: number
+  protocolId?: string
   properties?: { subscriptionIdentifier?: unknown }
   username?: string
   password?: Buffer
@@ -112,6 +114,9 @@ function guard(client: Client, opts: ConformanceOptions): void {
 function violation(packet: InPacket, acks: AckTracker, opts: ConformanceOptions): Error | undefined {
   switch (packet.cmd) {
     case 'connect':
+      // [MQTT-3.1.2-1] (3.1.1 and 5): levels 4 and 5 are named "MQTT"; mqtt-packet lets "MQIsdp" (the
+      // name of level 3) through at any level, and Aedes 2.0.0-beta.1 then neither answered nor closed
+      if ((packet.protocolVersion ?? 0) >= 4 && packet.protocolId !== 'MQTT') return new Error('[MQTT-3.1.2-1] protocol name is not MQTT')
       if (packet.password !== undefined && packet.username === undefined) return new Error('[MQTT-3.1.2-22] password flag without user name flag')
       if (packet.will && !validTopicName(packet.will.topic)) return new Error('[MQTT-3.1.4-1] [MQTT-4.7.3-1] [MQTT-3.3.2-2] will topic empty or with a wildcard')
       capKeepalive(packet, opts)

@@ -60,7 +60,7 @@ forEachMode5((m) => {
     expect(await s.quiet(200)).toEqual([])
   })
 
-  it('[MQTT-3.3.2-6] a message queued for an offline session is sent with the Message Expiry Interval that remains', async () => {
+  it('[MQTT-3.3.2-6] [MQTT-4.5.0-1] a message queued for an offline session is sent with the Message Expiry Interval that remains', async () => {
     const id = m.id('offline')
     const topic = `expiry-q/${id}`
     const s = await m.raw(0)
@@ -124,7 +124,7 @@ forEachMode5((m) => {
     expect(p.unread().filter((x) => x.cmd === 'puback')).toEqual([])
   })
 
-  it('[MQTT-3.4.2-1] [MQTT-3.5.2-1] [MQTT-3.7.2-1] PUBACK, PUBREC and PUBCOMP carry reason codes of their tables: 0x00 with a subscriber, 0x00 or 0x10 without one', async () => {
+  it('[MQTT-3.4.2-1] [MQTT-3.5.2-1] [MQTT-3.7.2-1] [MQTT-3.3.4-1] [MQTT-4.3.2-4] PUBACK, PUBREC and PUBCOMP carry reason codes of their tables: 0x00 with a subscriber, 0x00 or 0x10 without one', async () => {
     const topic = `rc/${m.id('t')}`
     const s = await client(m, 1, 'sub')
     await s.subscribe(topic, 2)
@@ -139,7 +139,7 @@ forEachMode5((m) => {
     }
   })
 
-  it('[MQTT-4.3.2-4] [MQTT-4.3.3-9] a PUBACK or PUBREC with a reason code of 0x80 or more from the subscriber ends that delivery: it is not sent again', async () => {
+  it('[MQTT-4.4.0-2] a PUBACK with a reason code of 0x80 or more from the subscriber ends that delivery: it is not sent again when the session returns', async () => {
     const topic = `nack/${m.id('t')}`
     const id = m.id('nack')
     const s = await m.raw(1)

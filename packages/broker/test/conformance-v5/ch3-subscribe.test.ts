@@ -26,7 +26,7 @@ const subIds = (p: Record<string, unknown>): number[] => [(p.properties as { sub
 forEachMode5((m) => {
   const it = test(m)
 
-  it('[MQTT-3.8.3-3] No Local: a client does not get its own messages back on that subscription, it gets the others\'', async () => {
+  it('[MQTT-3.8.3-3] No Local: a client does not get its own messages back on that subscription, it gets those of others', async () => {
     const topic = `nl/${m.id('t')}`
     const c = await client(m, 0, 'nl')
     expect(await sub(c, [{ topic, qos: 1, nl: true }])).toEqual([1])

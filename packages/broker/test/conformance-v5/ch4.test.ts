@@ -17,7 +17,7 @@ async function client(m: Mode, i: 0 | 1, name: string, opts: Record<string, unkn
 forEachMode5((m) => {
   const it = test(m)
 
-  it('[MQTT-3.3.4-9] [MQTT-4.9.0-2] no more unacknowledged QoS 1 PUBLISHes than the client\'s Receive Maximum (a PINGREQ meanwhile is answered); a PUBACK lets the next one go', async () => {
+  it('[MQTT-3.3.4-9] [MQTT-4.9.0-2] no more unacknowledged QoS 1 PUBLISHes than the Receive Maximum of the client (a PINGREQ meanwhile is answered); a PUBACK lets the next one go', async () => {
     const topic = `rm/${m.id('t')}`
     const s = await client(m, 1, 'sub', { properties: { receiveMaximum: 2 } })
     await s.subscribe(topic, 1)
@@ -32,7 +32,7 @@ forEachMode5((m) => {
     expect(s.unread().filter((x) => x.cmd === 'publish')).toEqual([])
   })
 
-  it('[MQTT-3.1.2-24] [MQTT-3.1.2-25] a message larger than the client\'s Maximum Packet Size is not sent to it; the next one that fits is', async () => {
+  it('[MQTT-3.1.2-24] [MQTT-3.1.2-25] a message larger than the Maximum Packet Size of the client is not sent to it; the next one that fits is', async () => {
     const topic = `mps/${m.id('t')}`
     const s = await client(m, 1, 'sub', { properties: { maximumPacketSize: 200 } })
     await s.subscribe(topic, 1)

@@ -35,19 +35,19 @@ Each has its test below; the code is in \`packages/broker/src/broker/conformance
 - Topic Alias Maximum 32 in the CONNACK: a client may use topic aliases [MQTT-3.3.2-12] (Aedes' default 0 refused every alias with DISCONNECT 0x94)
 - A PUBLISH from the client holding a Subscription Identifier closes the connection [MQTT-3.3.4-6] (Aedes 2.0.0-beta.1 passed it on)
 - Session Present 1 for a returning MQTT 5 session that holds no subscription [MQTT-3.2.2-3] (Culex's Session Present fix read only 3.1.1 return codes); on one node in memory the mark ends with the session
+- One message through overlapping subscriptions carries the Subscription Identifiers of all of them [MQTT-3.3.4-4] (Aedes 2.0.0-beta.1 put only the one of the subscription the copy went through, aedes#828)
 - A level 4 or 5 CONNECT named "MQIsdp" is closed [MQTT-3.1.2-1] (mqtt-packet let it through and the connection was left open, unanswered; 3.1.1 too)
 
 ## Known failures
 
 - The client's Receive Maximum is not applied to what Culex sends [MQTT-3.3.4-9] [MQTT-4.9.0-2] (aedes#829)
 - The client's Maximum Packet Size is not applied to what Culex sends [MQTT-3.1.2-24] [MQTT-3.1.2-25] (aedes#1125)
-- One message through overlapping subscriptions carries one Subscription Identifier, not all [MQTT-3.3.4-4] (aedes#828)
 - Two nodes: a takeover from the other node closes the old connection without DISCONNECT 0x8E [MQTT-3.1.4-3]
 - Redis modes: a DISCONNECT with Session Expiry Interval 0 ends the session asynchronously; a client reconnecting at once can still get Session Present 1 [MQTT-4.1.0-2]
 
 ## Choices where the standard lets the server choose
 
-- CONNACK properties: Shared Subscription Available 0 (a \`$share/\` filter gets SUBACK 0x9E), Topic Alias Maximum 32; Maximum QoS, Retain Available, Wildcard and Subscription Identifier Available are not sent (all supported); no Receive Maximum (65535); Server Keep Alive only when \`keepalive_max_s\` applies; Session Expiry Interval only when \`session_expiry_max_s\` lowered it.
+- CONNACK properties: Shared Subscription Available 0 (a \`$share/\` filter gets SUBACK 0x9E from Aedes 2.0.0-beta.1, aedes#841: MQTT 5 clients do not reach Culex's shared subscriptions yet, 3.1.1 clients do), Topic Alias Maximum 32; Maximum QoS, Retain Available, Wildcard and Subscription Identifier Available are not sent (all supported); no Receive Maximum (65535); Server Keep Alive only when \`keepalive_max_s\` applies; Session Expiry Interval only when \`session_expiry_max_s\` lowered it.
 - A zero-length client id is accepted with Clean Start 1 or 0 and given an Assigned Client Identifier [MQTT-3.1.3-6]; ids longer than \`max_client_id_length\` get CONNACK 0x85.
 - A bad user name or password gets CONNACK 0x86; an Authentication Method (enhanced authentication, not supported) gets 0x8C [MQTT-4.12.0-1].
 - PUBACK and PUBREC are 0x00 also when no subscription matched (0x10 is allowed; Culex acknowledges after publishing).

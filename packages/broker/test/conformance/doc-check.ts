@@ -39,13 +39,17 @@ export interface DocSpec {
   knownFailures: boolean
 }
 
-/** test name -> file, for every `it(...)` of the suite */
+/**
+ * The test names of the suite, with their file: every `it(...)` title, and the first string of
+ * each row of a table of cases (`['[MQTT-x.y.z-n] what', ...]`, one `it` per row: the rest of its
+ * name comes from the loop)
+ */
 function tests(dir: URL): Array<{ file: string; title: string; ids: string[] }> {
   const out = []
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.test.ts') && f !== 'doc.test.ts')) {
-    for (const [, , title] of read(new URL(file, dir)).matchAll(/\bit\(\s*(['`])(.*?)\1/g)) {
-      out.push({ file, title: title!, ids: [...title!.matchAll(/\[(MQTT-[0-9.]+-\d+)\]/g)].map((m) => m[1]!) })
-    }
+    const text = read(new URL(file, dir))
+    const titles = [...text.matchAll(/\bit\(\s*(['`])(.*?)\1/g), ...text.matchAll(/^\s*\[\s*(['`])(\[MQTT-.*?)\1\s*,/gm)].map((m) => m[2]!)
+    for (const title of titles) out.push({ file, title, ids: [...title.matchAll(/\[(MQTT-[0-9.]+-\d+)\]/g)].map((m) => m[1]!) })
   }
   return out
 }

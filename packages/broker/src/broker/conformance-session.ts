@@ -13,11 +13,17 @@
  * its flag. The check runs in Aedes' preConnect step, before the CONNACK is
  * written; the flag is set on the CONNACK as it is written (seam/mqtt-packet.ts onWrite).
  * Cost: one SISMEMBER per `clean: false` CONNECT and one SADD/SREM per accepted CONNECT.
+ *
+ * MQTT 5 [MQTT-3.2.2-3]: a CONNACK says success with a reason code, not a return code (both are
+ * read); a session exists while its Session Expiry Interval runs (Aedes 2 sets `clean` from it,
+ * whatever Clean Start said). Its end removes the mark: in a cluster cluster/session-expiry.ts
+ * does (deadlines in Redis); on a single node in memory, Aedes' 'sessionExpired' event, or the
+ * connection closing with a Session Expiry Interval of 0 (as a DISCONNECT may set it).
  */
 import type { Aedes, Client } from 'aedes'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
-import { onWrite, wrapPreConnect } from '../seam/index.js'
+import { clientsOf, onWrite, wrapPreConnect } from '../seam/index.js'
 import { SESSIONS_KEY } from '../cluster/keys.js'
 
 interface SessionMarks {
@@ -54,8 +60,7 @@ export function installSessionPresent(broker: Aedes, redis: Redis | undefined, l
         (had) => {
           // client.conn: the connection the CONNACK is written to
           if (had) onWrite(client.conn, (p) => {
-            // 3.1.1 return code / MQTT 5 reason code 0: accepted ([MQTT-3.2.2-3] of MQTT 5)
-            if (p.cmd === 'connack' && (p.returnCode ?? p.reasonCode) === 0) p.sessionPresent = true
+            if (p.cmd === 'connack' && succeeded(p)) p.sessionPresent = true
           })
           cb(null, true)
         },
@@ -68,15 +73,23 @@ export function installSessionPresent(broker: Aedes, redis: Redis | undefined, l
   })
   // a session ended by the admin API: its client id no longer has one [MQTT-3.2.2-1] at its next CONNECT
   ;(broker as unknown as NodeJS.EventEmitter).on(SESSION_ENDED, (id: string) => marks.set(id, false))
-  // an MQTT 5 session whose Session Expiry Interval passed (Aedes' own timer, one node) is gone:
-  // its client returns to Session Present 0 [MQTT-3.1.2-23] (v5); in a cluster the sweeper of
-  // cluster/session-expiry.ts removes the id from culex:sessions instead
-  broker.on('sessionExpired', (client: Client) => {
-    if (client.id) marks.set(client.id, false)
+  broker.on('connackSent', (connack: Ack, client: Client) => {
+    if (succeeded(connack) && client.id) marks.set(client.id, client.clean === false)
   })
-  // an MQTT 5 client's session outlives its connection when its Session Expiry Interval is > 0:
-  // Aedes 2 sets client.clean = (expiry === 0)
-  broker.on('connackSent', (connack: { returnCode?: number; reasonCode?: number }, client: Client) => {
-    if ((connack.returnCode ?? connack.reasonCode) === 0 && client.id) marks.set(client.id, client.clean === false)
+  if (redis) return
+  // a single node in memory: the end of an MQTT 5 session (in a cluster, session-expiry.ts's)
+  ;(broker as unknown as NodeJS.EventEmitter).on('sessionExpired', (client: Client) => client.id && marks.set(client.id, false))
+  broker.on('clientDisconnect', (client: Client) => {
+    const current = clientsOf(broker)[client.id]
+    if (client.version === 5 && client.sessionExpiryInterval === 0 && (!current || current === client)) marks.set(client.id, false)
   })
 }
+
+/** a CONNACK (3.1.1 return code, 5 reason code) */
+interface Ack {
+  returnCode?: number
+  reasonCode?: number
+}
+
+/** a CONNACK accepting the connection */
+const succeeded = (p: Ack): boolean => (p.returnCode ?? p.reasonCode) === 0

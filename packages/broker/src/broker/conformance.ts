@@ -15,9 +15,12 @@
  * - [MQTT-4.7.1-2] [MQTT-4.7.1-3] a SUBSCRIBE or UNSUBSCRIBE with a filter
  *   whose wildcards do not fill a whole level (`a#`, `a+/b`; Aedes granted them): closed.
  * - [MQTT-3.3.1-3] an incoming PUBLISH's DUP flag is not passed on.
+ * - [MQTT-3.1.2-1] a level 4 or 5 CONNECT named "MQIsdp" is closed (it was left hanging).
+ * - MQTT 5 [MQTT-3.3.4-6]: a PUBLISH from the client holding a Subscription Identifier is
+ *   closed (Aedes 2.0.0-beta.1 passed it on).
  * - [MQTT-3.8.4-6] [MQTT-3.3.5-1] the QoS of a delivery (conformance-qos.ts).
  * - [MQTT-4.8.0-1] an ack of the wrong kind (conformance-acks.ts): closed.
- * - keepalive_max_s: a client asking for more, or for 0 (no keepalive), is
+ * - keepalive_max_s: a 3.1.1 client asking for more, or for 0 (no keepalive), is
  *   accepted and held to the cap server-side (dropped after 1.5 x the cap of
  *   silence [MQTT-3.1.2-24]), as EMQX does with keepalive_max. Aedes refused
  *   it with CONNACK 6, a code MQTT 3.1.1 does not have.
@@ -60,6 +63,8 @@ interface InPacket {
   clientId?: string
   clean?: boolean
   keepalive?: number
+  protocolId?: string
+  properties?: { subscriptionIdentifier?: unknown }
   username?: string
   password?: Buffer
   will?: { qos?: number; topic?: string }
@@ -112,6 +117,9 @@ function guard(client: Client, opts: ConformanceOptions): void {
 function violation(packet: InPacket, acks: AckTracker, opts: ConformanceOptions): Error | undefined {
   switch (packet.cmd) {
     case 'connect':
+      // [MQTT-3.1.2-1] (3.1.1 and 5): levels 4 and 5 are named "MQTT"; mqtt-packet lets "MQIsdp" (the
+      // name of level 3) through at any level, and Aedes 2.0.0-beta.1 then neither answered nor closed
+      if ((packet.protocolVersion ?? 0) >= 4 && packet.protocolId !== 'MQTT') return new Error('[MQTT-3.1.2-1] protocol name is not MQTT')
       if (packet.password !== undefined && packet.username === undefined) return new Error('[MQTT-3.1.2-22] password flag without user name flag')
       if (packet.will && !validTopicName(packet.will.topic)) return new Error('[MQTT-3.1.4-1] [MQTT-4.7.3-1] [MQTT-3.3.2-2] will topic empty or with a wildcard')
       capKeepalive(packet, opts)
@@ -120,6 +128,8 @@ function violation(packet: InPacket, acks: AckTracker, opts: ConformanceOptions)
       // [MQTT-3.3.1-3] the DUP flag of a delivery says only whether that delivery is a resend:
       // the incoming one is not passed on (Aedes copied it to every subscriber and offline queue)
       packet.dup = false
+      // [MQTT-3.3.4-6] a Subscription Identifier is the server's to send, never the client's
+      if (packet.properties?.subscriptionIdentifier !== undefined) return new Error('[MQTT-3.3.4-6] PUBLISH from the client with a Subscription Identifier')
       return undefined
     case 'subscribe':
       for (const sub of (packet.subscriptions ?? []) as Array<{ topic: string }>) if (!validFilter(sub.topic)) return new Error(`[MQTT-4.7.1-2] [MQTT-4.7.1-3] [MQTT-4.7.3-1] invalid topic filter ${JSON.stringify(sub.topic)}`)
@@ -157,10 +167,13 @@ function validTopicName(topic: string | undefined): boolean {
   return !!topic && topic.indexOf('#') === -1 && topic.indexOf('+') === -1
 }
 
-/** keepalive_max_s applied server-side instead of a CONNACK refusal; Aedes drops a client silent for 1.5 x this */
+/**
+ * keepalive_max_s applied server-side instead of a CONNACK refusal; Aedes drops a client silent for
+ * 1.5 x this. MQTT 5 clients are left to Aedes' keepaliveLimit (broker/create.ts), which tells them
+ * the cap as Server Keep Alive in the CONNACK [MQTT-3.2.2-22]; rewritten here, they never learned it.
+ */
 function capKeepalive(packet: InPacket, opts: ConformanceOptions): void {
   const max = opts.keepaliveMaxS
-  // MQTT 5: Aedes answers with Server Keep Alive (its keepaliveLimit, broker/create.ts) [MQTT-3.2.2-21]
   if (packet.protocolVersion === 5) return
   if (!max || (packet.keepalive !== 0 && packet.keepalive! <= max)) return
   opts.log.debug({ client: packet.clientId, keepalive: packet.keepalive, keepalive_max_s: max }, 'keepalive capped')

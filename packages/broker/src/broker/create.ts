@@ -31,6 +31,9 @@ export interface BrokerParts {
   log: Logger
 }
 
+/** topic aliases an MQTT 5 client may set per connection (a map of at most this many topics each) */
+export const TOPIC_ALIAS_MAXIMUM = 32
+
 export async function createBroker({ config, nodeId, backend, counters, faults, hooks = {}, log }: BrokerParts): Promise<Aedes> {
   const forward = hooks.authorizeForward
   // PUBACK once the message is safe (puback-after-publish.ts)
@@ -41,11 +44,15 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
     persistence: backend.persistence,
     heartbeatInterval: config.heartbeat_interval_ms,
     connectTimeout: config.connect_timeout_ms,
-    // keepalive_max_s: 3.1.1 CONNECTs are capped by conformance.ts before Aedes sees them (its
-    // keepaliveLimit refuses them with CONNACK 6); for v5 Aedes answers with Server Keep Alive
+    // keepalive_max_s: an MQTT 5 client asking for more (or 0) gets it as Server Keep Alive in its
+    // CONNACK [MQTT-3.2.2-22]; a 3.1.1 client is capped by conformance.ts before Aedes sees its
+    // CONNECT (Aedes' keepaliveLimit refuses a 3.1.1 client with CONNACK 6)
     keepaliveLimit: config.keepalive_max_s,
     // MQTT 5 CONNACK Receive Maximum: the inbound window (max_inflight, seam/aedes-fixes.ts U2)
     receiveMaximum: Math.min(config.max_inflight, 65535),
+    // MQTT 5 topic aliases from the client, per connection (0, Aedes' default, refused them all):
+    // the CONNACK's Topic Alias Maximum [MQTT-3.3.2-12]
+    topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
     maxClientsIdLength: config.max_client_id_length,
     queueLimit: config.queue_limit,
     // MQTT 5 Session Expiry Interval cap, echoed in the CONNACK when applied (0 = none for Aedes)

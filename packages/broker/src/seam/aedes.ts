@@ -34,7 +34,7 @@ interface ClientInternals extends Delivery {
   connected: boolean
   connackSent: boolean
   duplicates: Record<string, number>
-  subscriptions: Record<string, { qos: number }>
+  subscriptions: Record<string, GrantedSubscription>
   will: unknown
   _will: { topic?: string } | null
   _nextId: number
@@ -138,8 +138,15 @@ export function setDelivery(client: Client, delivery: Partial<Delivery>): void {
   if (delivery.deliverQoS) c.deliverQoS = delivery.deliverQoS
 }
 
-/** the filters the client holds, with their granted QoS (lib/client.js client.subscriptions) */
-export function grantedSubscriptions(client: Client): Record<string, { qos: number }> {
+/** a filter's subscription as Aedes holds it (lib/handlers/subscribe.js Subscription) */
+export interface GrantedSubscription {
+  qos: number
+  /** MQTT 5 Subscription Identifier, if the SUBSCRIBE had one (Aedes 2: `si`) */
+  si?: number
+}
+
+/** the filters the client holds, with their granted QoS and Subscription Identifier (lib/client.js client.subscriptions) */
+export function grantedSubscriptions(client: Client): Record<string, GrantedSubscription> {
   return internals(client).subscriptions
 }
 

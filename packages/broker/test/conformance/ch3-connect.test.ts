@@ -21,12 +21,14 @@ forEachMode((m) => {
     expect(c.unread()).toEqual([])
   })
 
-  it('[MQTT-3.1.2-1] a wrong protocol name is not processed as MQTT 3.1.1: closed without CONNACK', async () => {
-    const c = await m.raw()
-    c.send(connectBytes({ name: 'MQTX' }))
-    await c.closedBy()
-    expect(c.bytes.length).toBe(0)
-  })
+  for (const name of ['MQTX', 'MQIsdp']) {
+    it(`[MQTT-3.1.2-1] a wrong protocol name (${name}) is not processed as MQTT 3.1.1: closed without CONNACK`, async () => {
+      const c = await m.raw()
+      c.send(connectBytes({ name }))
+      await c.closedBy()
+      expect(c.bytes.length).toBe(0)
+    })
+  }
 
   for (const level of [0, 6, 255]) {
     it(`[MQTT-3.1.2-2] [MQTT-3.2.2-4] [MQTT-3.2.2-5] protocol level ${level} gets CONNACK 0x01 (session present 0), then the connection is closed`, async () => {

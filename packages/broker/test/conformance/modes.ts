@@ -19,16 +19,19 @@ export interface Mode {
   readonly nodes: CulexNode[]
   /** MQTT port of node i (0 or 1); the same node for both in the one-node modes */
   port(i?: 0 | 1): number
-  /** a raw client on node i */
-  raw(i?: 0 | 1): Promise<Raw>
+  /** a raw client on node i, at the suite's protocol level unless `version` says otherwise */
+  raw(i?: 0 | 1, version?: 4 | 5): Promise<Raw>
   /** a client id unique in this run */
   id(name: string): string
 }
 
 let seq = 0
 
-/** run `body` once per mode, in a describe block named after the mode */
-export function forEachMode(body: (m: Mode) => void, overrides: Record<string, unknown> = {}, modes: readonly ModeName[] = MODES): void {
+/**
+ * run `body` once per mode, in a describe block named after the mode; `version` is the protocol
+ * level of the suite's raw clients (4: test/conformance, 5: test/conformance-v5)
+ */
+export function forEachMode(body: (m: Mode) => void, overrides: Record<string, unknown> = {}, modes: readonly ModeName[] = MODES, version: 4 | 5 = 4): void {
   for (const name of modes) {
     describe(name, () => {
       const nodes: CulexNode[] = []
@@ -37,7 +40,7 @@ export function forEachMode(body: (m: Mode) => void, overrides: Record<string, u
         name,
         nodes,
         port: (i = 0) => nodes[Math.min(i, nodes.length - 1)]!.ports.mqtt,
-        raw: (i = 0) => Raw.open(m.port(i)),
+        raw: (i = 0, v = version) => Raw.open(m.port(i), v),
         id: (n) => `${n}-${name}-${++seq}`,
       }
       beforeAll(async () => {

@@ -1,8 +1,9 @@
 /**
- * A raw MQTT 3.1.1 client for byte-level conformance checks: writes packets (objects encoded by
- * mqtt-packet, or exact bytes), and records every packet the server sends, its raw bytes too, and
- * when the server closed the connection. No retries, no automatic acks: what a client library hides
- * is visible here.
+ * A raw MQTT client for byte-level conformance checks, speaking protocol level 4 (3.1.1) or 5
+ * (`Raw.open(port, 5)`, used by test/conformance-v5): writes packets (objects encoded by
+ * mqtt-packet for that level, or exact bytes), and records every packet the server sends, its raw
+ * bytes too, and when the server closed the connection. No retries, no automatic acks: what a
+ * client library hides is visible here.
  */
 import { createConnection, type Socket } from 'node:net'
 import { once } from 'node:events'
@@ -30,10 +31,15 @@ export class Raw {
   bytes = Buffer.alloc(0)
   closed = false
   private read = 0
-  private readonly parser = mqttPacket.parser({ protocolVersion: 4 })
+  private readonly parser: ReturnType<typeof mqttPacket.parser>
   private readonly closedP: Promise<void>
 
-  private constructor(readonly sock: Socket) {
+  private constructor(
+    readonly sock: Socket,
+    /** the protocol level packets are encoded and parsed for: 4 (MQTT 3.1.1) or 5 */
+    readonly version: 4 | 5,
+  ) {
+    this.parser = mqttPacket.parser({ protocolVersion: version })
     open.add(this)
     let frame: Buffer = Buffer.alloc(0)
     this.parser.on('packet', (p: Packet) => {
@@ -61,17 +67,17 @@ export class Raw {
     })
   }
 
-  static async open(port: number): Promise<Raw> {
+  static async open(port: number, version: 4 | 5 = 4): Promise<Raw> {
     const sock = createConnection(port, '127.0.0.1')
     await once(sock, 'connect')
     sock.setNoDelay(true)
-    return new Raw(sock)
+    return new Raw(sock, version)
   }
 
   /** send a packet object or exact bytes */
   send(p: Buffer | Record<string, unknown>): void {
     if (this.sock.destroyed) return
-    this.sock.write(Buffer.isBuffer(p) ? p : mqttPacket.generate(p as unknown as Packet))
+    this.sock.write(Buffer.isBuffer(p) ? p : mqttPacket.generate(p as unknown as Packet, { protocolVersion: this.version }))
   }
 
   /** the next packet not read yet (waits up to ms) */
@@ -102,21 +108,21 @@ export class Raw {
     clearTimeout(timer)
   }
 
-  /** CONNECT (MQTT 3.1.1), then the CONNACK */
+  /** CONNECT (at this client's protocol level), then the CONNACK */
   async connect(opts: Record<string, unknown> = {}): Promise<Any> {
-    this.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60, clientId: '', ...opts })
+    this.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: this.version, clean: true, keepalive: 60, clientId: '', ...opts })
     return this.expect('connack')
   }
 
-  /** SUBSCRIBE one filter, then the SUBACK */
-  async subscribe(topic: string, qos = 0, messageId = 1): Promise<Any> {
-    this.send({ cmd: 'subscribe', messageId, subscriptions: [{ topic, qos }] })
+  /** SUBSCRIBE one filter (with v5 subscription options if given), then the SUBACK */
+  async subscribe(topic: string, qos = 0, messageId = 1, options: Record<string, unknown> = {}): Promise<Any> {
+    this.send({ cmd: 'subscribe', messageId, subscriptions: [{ topic, qos, ...options }] })
     return this.expect('suback')
   }
 
   /** a full publish flow as the client: QoS 1 waits for PUBACK, QoS 2 for PUBREC, PUBREL, PUBCOMP */
-  async publish(topic: string, payload: string | Buffer, qos: 0 | 1 | 2 = 0, retain = false, messageId = 1): Promise<void> {
-    this.send({ cmd: 'publish', topic, payload, qos, retain, dup: false, ...(qos ? { messageId } : {}) })
+  async publish(topic: string, payload: string | Buffer, qos: 0 | 1 | 2 = 0, retain = false, messageId = 1, properties?: Record<string, unknown>): Promise<void> {
+    this.send({ cmd: 'publish', topic, payload, qos, retain, dup: false, ...(qos ? { messageId } : {}), ...(properties ? { properties } : {}) })
     if (qos === 1) await this.expect('puback')
     if (qos === 2) {
       await this.expect('pubrec')
@@ -125,9 +131,9 @@ export class Raw {
     }
   }
 
-  /** DISCONNECT and wait for the server to close */
-  async disconnect(): Promise<void> {
-    this.send({ cmd: 'disconnect' })
+  /** DISCONNECT (v5: with a reason code and properties if given) and wait for the server to close */
+  async disconnect(fields: Record<string, unknown> = {}): Promise<void> {
+    this.send({ cmd: 'disconnect', ...fields })
     await this.closedBy()
   }
 

@@ -21,6 +21,17 @@ async function connect(port: number, opts: IClientOptions): Promise<MqttClient> 
   return c
 }
 
+describe('seam contract: the Aedes Client, MQTT 5', () => {
+  it('C3 aedes client.subscriptions[filter].si: the Subscription Identifier of a v5 subscription', async () => {
+    const s = await stockBroker()
+    const c = await connect(s.port, { clientId: 'c3v5' })
+    await c.subscribeAsync('c3v5/#', { qos: 1, properties: { subscriptionIdentifier: 42 } })
+    await c.subscribeAsync('c3v5/none', { qos: 0 })
+    const subs = seam.grantedSubscriptions(seam.clientsOf(s.broker)['c3v5']!)
+    expect([subs['c3v5/#']?.qos, subs['c3v5/#']?.si, subs['c3v5/none']?.si]).toEqual([1, 42, undefined])
+  })
+})
+
 describe('seam contract: Aedes session timers', () => {
   it('A17 aedes broker.scheduleWill / broker.scheduleSessionExpiry: called by a lost connection\'s close, the will first with min(will delay, session expiry); nothing for the old connection of a takeover (broker._takingOver)', async () => {
     const calls: string[] = []

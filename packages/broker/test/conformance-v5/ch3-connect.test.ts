@@ -178,11 +178,11 @@ forEachMode5(
       expect((ack.properties as Record<string, unknown> | undefined)?.serverKeepAlive).toBe(120)
     })
 
-    it('[MQTT-3.2.2-9] [MQTT-4.12.0-6] [MQTT-3.1.2-28] the CONNACK advertises what Culex supports: no Maximum QoS (2), shared subscriptions unavailable, no authentication method', async () => {
+    it('[MQTT-3.2.2-9] [MQTT-4.12.0-6] [MQTT-3.1.2-28] the CONNACK advertises what Culex supports: no Maximum QoS (2), shared subscriptions available, no authentication method', async () => {
       const c = await m.raw()
       const props = (await c.connect({ clientId: m.id('caps') })).properties as Record<string, unknown>
       expect(props.maximumQoS).toBeUndefined()
-      expect(props.sharedSubscriptionAvailable).toBe(false)
+      expect(props.sharedSubscriptionAvailable).toBe(true)
       expect(props.authenticationMethod).toBeUndefined()
       expect(props.responseInformation).toBeUndefined()
     })

@@ -105,10 +105,10 @@ forEachMode5((m) => {
     expect((await overlap('sid2', true)).map((x) => subIds(x))).toEqual([[1, 2]])
   })
 
-  it('[MQTT-3.8.4-1] [MQTT-3.8.4-2] [MQTT-2.2.1-6] [MQTT-3.8.4-5] [MQTT-3.8.4-6] [MQTT-3.8.4-7] [MQTT-3.9.3-1] [MQTT-3.9.3-2] one SUBACK, same packet id, a reason code per filter in order: the granted QoS, 0x9E for a shared subscription', async () => {
+  it('[MQTT-3.8.4-1] [MQTT-3.8.4-2] [MQTT-2.2.1-6] [MQTT-3.8.4-5] [MQTT-3.8.4-6] [MQTT-3.8.4-7] [MQTT-3.9.3-1] [MQTT-3.9.3-2] one SUBACK, same packet id, a reason code per filter in order: the granted QoS, also for a shared subscription (Culex has them)', async () => {
     const b = `suback/${m.id('t')}`
     const c = await client(m, 0, 'suback')
-    expect(await sub(c, [{ topic: `${b}/2`, qos: 2 }, { topic: `$share/g/${b}`, qos: 1 }, { topic: `${b}/0`, qos: 0 }, { topic: `${b}/1`, qos: 1 }], 42)).toEqual([2, 0x9e, 0, 1])
+    expect(await sub(c, [{ topic: `${b}/2`, qos: 2 }, { topic: `$share/g/${b}`, qos: 1 }, { topic: `${b}/0`, qos: 0 }, { topic: `${b}/1`, qos: 1 }], 42)).toEqual([2, 1, 0, 1])
   })
 
   it('[MQTT-3.8.3-5] a SUBSCRIBE with reserved bits set in its Subscription Options closes the connection', async () => {

@@ -83,7 +83,11 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   // a hook that throws closes its client, not the process (limits/client-faults.ts)
   const broker = await Aedes.createBroker(isolateHooks(opts, faults))
   // fixes aedes 1.2.0 has and the 2.0 beta lacks, first on each client (seam/aedes-fixes.ts)
-  restoreAedes12Fixes(broker, { maxInflightInbound: config.max_inflight })
+  restoreAedes12Fixes(broker, {
+    maxInflightInbound: config.max_inflight,
+    // U4: e.g. a repeated PUBREL's second delete ("no such packet"); debug, it is a client's doing
+    onSettledError: (err, call) => log.debug({ call, err: err.message }, 'persistence call failed, ignored as aedes 1.2 did'),
+  })
   // a publisher is not read while the node's delivery buffer is full (backpressure.ts): every message
   // Aedes publishes passes the gate on its way to the emitter (local subscribers, other nodes)
   let gate!: PublishGate

@@ -1,6 +1,6 @@
 /**
  * Fixes aedes 1.2.0 has and aedes 2.0.0-beta.1 (the `mqttv5` line Culex runs on) lacks, put back
- * from outside (docs/internals.md rows U1-U3, contract tests in test/seam/contract-fixes.test.ts).
+ * from outside (docs/internals.md rows U1-U4, contract tests in test/seam/contract-fixes.test.ts).
  * Each does what the 1.2.0 code does, with the same user-visible behaviour; the upstream fix is
  * that 1.2.0 code, ported to the 2.0 line (cited at each), and this file shrinks as it lands.
  *
@@ -11,6 +11,7 @@ import type { Aedes, Client } from 'aedes'
 import { installOnEachClient, parserOf } from './aedes.js'
 import { interceptPackets, onWrite, stopParsing } from './mqtt-packet.js'
 import { disconnectV5 } from './aedes-v5.js'
+import { isDelWillOnConnect } from './persistence.js'
 
 const RECEIVE_MAXIMUM_EXCEEDED = 0x93
 
@@ -166,11 +167,45 @@ function cleanIncomingOnSessionEnd(broker: Aedes): void {
   ;(broker as unknown as NodeJS.EventEmitter).on('sessionExpired', (client: Client) => clean(client))
 }
 
+// ---- U4 persistence rejections the beta leaves unhandled ------------------------------------
+
+/**
+ * Two beta call sites chain `.finally()` on a persistence promise, and `.finally` passes a
+ * rejection on to a promise nobody handles; a node that exits on unhandled rejections (Culex's
+ * CLI does) is then ended by one client:
+ * - lib/handlers/pubrel.js: `incomingDelPacket(...).finally(...)`. Two PUBRELs for one packet id
+ *   back to back both find the packet, both delete it, and the second delete rejects with
+ *   "no such packet" (memory and Redis stores alike).
+ * - lib/handlers/connect.js storeWill: `delWill(client).finally(...)` on every CONNECT with a
+ *   will; its delete rejects when the store cannot be reached.
+ * aedes 1.2.0 ignored both errors (callback style: a PUBCOMP is sent, the new will stored), and so
+ * does this: a packet already deleted is the outcome the PUBREL asked for, and the will written
+ * next replaces the old one. Only these two calls change (delWill on CONNECT is the call without
+ * client.brokerId, seam/persistence.ts isDelWillOnConnect); every other caller keeps its errors.
+ * Upstream fix: `.then(done, done)`-style handling at both sites.
+ */
+function settleUnhandledPersistenceCalls(b: BrokerFields, onError: (err: Error, call: string) => void): void {
+  const p = b.persistence as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
+  const settle = (name: string, when: (args: unknown[]) => boolean): void => {
+    const own = p[name]
+    if (typeof own !== 'function') return
+    p[name] = function (this: unknown, ...args: unknown[]) {
+      const result = own.apply(this, args)
+      if (!when(args)) return result
+      return Promise.resolve(result).catch((err: unknown) => onError(err as Error, name))
+    }
+  }
+  settle('incomingDelPacket', () => true)
+  settle('delWill', (args) => isDelWillOnConnect((args[0] ?? {}) as { brokerId?: string }))
+}
+
 // ---- all of them ----------------------------------------------------------------------------
 
 export interface AedesFixesOptions {
   /** U2: QoS 2 PUBLISHes awaiting PUBREL per client, 0 = no limit (config `max_inflight`) */
   maxInflightInbound: number
+  /** U4: a persistence error the beta would have left unhandled, now settled (for a log line) */
+  onSettledError?: (err: Error, call: string) => void
 }
 
 /** put back the aedes 1.2.0 fixes on `broker` (right after Aedes.createBroker, before it listens) */
@@ -186,6 +221,7 @@ export function restoreAedes12Fixes(broker: Aedes, opts: AedesFixesOptions): voi
     inboundWindow(client, opts.maxInflightInbound)
   })
   cleanIncomingOnSessionEnd(broker)
+  settleUnhandledPersistenceCalls(b, opts.onSettledError ?? (() => {}))
 }
 
 type SubscriptionsByClient = (client: { id: string }) => Promise<Sub[] | null>

@@ -62,6 +62,13 @@ export function amendSuback(client: Client, amend: (packet: OutPacket) => void):
   })
 }
 
+/** V2 `amend` sees every UNSUBACK written to a v5 client (its reason codes, in the order of the filters: `granted`) */
+export function amendUnsuback(client: Client, amend: (packet: OutPacket) => void): void {
+  onWrite(v5(client).conn, (p) => {
+    if (p.cmd === 'unsuback' && v5(client).version === 5) amend(p)
+  })
+}
+
 const SHARE = '$share/'
 /**
  * V3 lib/handlers/subscribe.js doSubscribe answers a v5 client's `$share/` filter with 0x9E

@@ -1,5 +1,5 @@
 /**
- * Contract of seam/aedes-v5.ts (docs/internals.md rows V1-V3): what aedes 2.0.0-beta.1 does for
+ * Contract of seam/aedes-v5.ts (docs/internals.md rows V1-V6): what aedes 2.0.0-beta.1 does for
  * MQTT 5 clients without an option, on a stock broker and MQTT.js v5 clients.
  */
 import mqtt, { type IConnackPacket, type MqttClient } from 'mqtt'
@@ -60,6 +60,19 @@ describe('seam contract: aedes 2.0.0-beta.1 and MQTT 5 clients', () => {
     expect(await subackCodes(b, { '$share/g/t': { qos: 1 }, no: { qos: 1 } })).toEqual([1, 0x87])
     expect(seen).toEqual(['$share/g/t', 'no'])
     expect(seam.protocolVersion(s.clients[0]!)).toBe(5)
+  })
+})
+
+describe('seam contract: the v5 UNSUBACK', () => {
+  it('V2 aedes lib/handlers/unsubscribe.js: the UNSUBACK of a v5 client is written through writeToStream with its reason codes in granted', async () => {
+    const s = await stockBroker({}, (b: Aedes) => seam.installOnEachClient(b, 'mqtt5', (c) => seam.amendUnsuback(c, (p) => (p.granted = [...p.granted!, 0x8f]))))
+    const { client } = await v5(s.port, 'v2u')
+    await client.subscribeAsync('held', { qos: 1 })
+    const unsuback = await new Promise<{ granted?: number[] }>((resolve) => {
+      client.once('packetreceive', (p) => p.cmd === 'unsuback' && resolve(p as never))
+      client.unsubscribe(['held', 'none'])
+    })
+    expect(unsuback.granted).toEqual([0x00, 0x11, 0x8f])
   })
 })
 

@@ -76,6 +76,22 @@ describe('seam contract: the v5 UNSUBACK', () => {
   })
 })
 
+describe('seam contract: the v5 subscriptions', () => {
+  it('V7 aedes client.subscriptions: each filter with its Subscription Identifier (si) and No Local (nl); one delivery echoes one identifier', async () => {
+    const s = await stockBroker()
+    const { client } = await v5(s.port, 'v7')
+    await client.subscribeAsync('v7/+', { qos: 1, nl: true, properties: { subscriptionIdentifier: 3 } })
+    await client.subscribeAsync('v7/#', { qos: 1, properties: { subscriptionIdentifier: 4 } })
+    await client.subscribeAsync('v7/x', { qos: 0 })
+    const subs = seam.v5SubscriptionsOf(s.clients[0]!)!
+    expect(Object.fromEntries(Object.entries(subs).map(([f, x]) => [f, [x.si, Boolean(x.nl)]]))).toEqual({ 'v7/+': [3, true], 'v7/#': [4, false], 'v7/x': [undefined, false] })
+    const got = new Promise<unknown>((resolve) => client.once('message', (_t, _p, packet) => resolve(packet.properties?.subscriptionIdentifier)))
+    const { client: pub } = await v5(s.port, 'v7p')
+    await pub.publishAsync('v7/x', 'm', { qos: 1 })
+    expect(typeof (await got)).toBe('number')
+  })
+})
+
 describe('seam contract: the v5 Client', () => {
   it('V4 aedes client.receiveMaximum: the CONNECT\'s Receive Maximum, 65535 when absent, undefined for 3.1.1', async () => {
     const s = await stockBroker()

@@ -25,9 +25,9 @@
  * 0x8E when the client id connects on another node (the beta sends it for a takeover on the same
  * node only), 0x95 for a packet over max_packet_size (limits/guard.ts); elsewhere: 0x8B at shutdown
  * (the beta's broker.close), 0x98 kicked by the admin (broker/disconnect.ts), 0x93 over the inbound
- * window (seam/aedes-fixes.ts), 0x94 a topic alias (the beta: Culex offers none). A subscriber cut
- * for its queue (limits/delivery.ts) is still just closed: a DISCONNECT would wait behind the
- * bytes its socket holds.
+ * window (seam/aedes-fixes.ts), 0x94 a topic alias (the beta: Culex offers none), 0x97 a
+ * subscriber cut for its queue (limits/delivery.ts) when its stream holds no bytes (else just
+ * closed: a DISCONNECT would wait behind the bytes its socket holds).
  */
 import type { Aedes, Client } from 'aedes'
 import {

@@ -2,10 +2,13 @@
  * A v5 member of a `$share` group whose session expires (cluster/session-expiry.ts ends it) is
  * taken out of its groups (MQTT 5.0 §3.1.2.11.2: the session and its subscriptions are gone;
  * §4.8.2), so the group no longer counts it as an offline persistent member; messages published
- * after the expiry go to the live member, none lost. Two nodes over one redis-server.
+ * after the expiry go to the live member, none lost. Two nodes over one redis-server, and one
+ * node without Redis (Aedes' own expiry timer).
  */
 import type { MqttClient } from 'mqtt'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { CulexNode } from '../../src/main.js'
+import { startTestNode } from '../helpers/node.js'
 import { FAST, killAll, startNode, startRedis, waitFor, type TestNode } from '../helpers/cluster-procs.js'
 import { closeAllClients, collect, mqttConnect } from '../helpers/cluster-mqtt.js'
 
@@ -22,7 +25,7 @@ afterAll(async () => {
 })
 
 /** the group's members on `n` (its membership, from /metrics) by state */
-async function members(n: TestNode): Promise<{ online: number; offline: number }> {
+async function members(n: { http: number }): Promise<{ online: number; offline: number }> {
   const text = await (await fetch(`http://127.0.0.1:${n.http}/metrics`)).text()
   const out = { online: 0, offline: 0 }
   for (const m of text.matchAll(/^culex_shared_members\{([^}]*)\} (\S+)$/gm)) {
@@ -60,4 +63,29 @@ it('a member whose session expired leaves its groups; the next messages all go t
   await waitFor(() => got.length > sent.length, 5000, 'the last message')
   expect(got.map((g) => g.payload)).toEqual([...sent, 'after'])
   expect(backGot).toEqual([])
+})
+
+describe('one node without Redis', () => {
+  let node: CulexNode
+  beforeAll(async () => {
+    node = await startTestNode({ allow_anonymous: true })
+  })
+  afterAll(() => node.close())
+
+  it('a member whose session expired leaves its groups (Aedes\' expiry timer) (v5)', async () => {
+    const url = `mqtt://127.0.0.1:${node.ports.mqtt}`
+    const http = { http: node.ports.http }
+    const m1 = await mqttConnect(url, { protocolVersion: 5, clientId: 'sx1-m1', clean: false, properties: { sessionExpiryInterval: 1 } })
+    await m1.subscribeAsync('$share/sx/sx/#', { qos: 1 })
+    const m2 = await mqttConnect(url, { protocolVersion: 5, clientId: 'sx1-m2' })
+    const got = collect(m2)
+    await m2.subscribeAsync('$share/sx/sx/#', { qos: 1 })
+    await m1.endAsync()
+    await waitFor(async () => (await members(http)).offline === 1, 5000, 'sx1-m1 offline')
+    await waitFor(async () => JSON.stringify(await members(http)) === JSON.stringify({ online: 1, offline: 0 }), 8000, 'sx1-m1 gone after its expiry')
+    const pub = await mqttConnect(url, { protocolVersion: 5, clientId: 'sx1-pub' })
+    for (const m of ['a', 'b', 'c']) await pub.publishAsync('sx/job', m, { qos: 1 })
+    await waitFor(() => got.length >= 3, 5000, 'the messages at the live member')
+    expect(got.map((g) => g.payload)).toEqual(['a', 'b', 'c'])
+  })
 })

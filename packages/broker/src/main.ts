@@ -75,6 +75,12 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   if (cluster) readiness.add('redis-resync', cluster.synced)
   // shared subscriptions `$share/<group>/<filter>` across the cluster (shared/index.ts)
   const shared = await startShared({ broker, config, nodeId, log, links: backend.links })
+  // a v5 session that expired leaves its `$share` groups (shared/router.ts): in a cluster
+  // cluster/session-expiry.ts ends it, on one node Aedes' own timer (public event sessionExpired)
+  const leaveGroups = (id: string): void =>
+    void shared.router.sessionEnded(id).catch((err: Error) => log.warn({ err: err.message, client: id }, 'shared subscription: expired session not removed from its groups'))
+  if (cluster) cluster.sessions.onEnded(leaveGroups)
+  else broker.on('sessionExpired', (c) => leaveGroups(c.id))
   broker.on('client', (c) => log.debug({ client: c.id, address: clientAddress(c) }, 'client connected'))
   broker.on('clientDisconnect', (c) => log.debug({ client: c.id }, 'client disconnected'))
   broker.on('clientError', (c, err) => log.debug({ client: c?.id, err: err.message }, 'client error'))

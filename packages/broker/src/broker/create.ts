@@ -18,6 +18,7 @@ import type { Logger } from '../log.js'
 import { installExactDedupe, seedCounter, seenBefore } from '../cluster/dedupe.js'
 import { isolateHooks, type ClientFaults } from '../limits/client-faults.js'
 import { tooLargeFor, type OutgoingPublish } from '../limits/client-packet-size.js'
+import { withAllSubscriptionIds } from './subscription-ids.js'
 
 export interface BrokerParts {
   config: CulexConfig
@@ -71,6 +72,8 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
       if (seenBefore(client, packet)) return null
       const out = forward ? forward(client, packet) : packet
       if (!out) return out
+      // the identifiers of every matching subscription of a v5 client [MQTT-3.3.4-4] (broker/subscription-ids.ts)
+      withAllSubscriptionIds(client, out)
       // never larger than a v5 client's Maximum Packet Size [MQTT-3.1.2-24] [MQTT-3.1.2-25] (limits/client-packet-size.ts)
       if (tooLargeFor(client, out as OutgoingPublish)) {
         counters.dropped.too_large_for_client++

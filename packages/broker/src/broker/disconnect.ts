@@ -13,6 +13,7 @@ export const DisconnectReason = {
   receiveMaximumExceeded: 0x93,
   topicAliasInvalid: 0x94,
   packetTooLarge: 0x95,
+  quotaExceeded: 0x97,
   administrativeAction: 0x98,
 } as const
 

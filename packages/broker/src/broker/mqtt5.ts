@@ -20,13 +20,14 @@
  * [MQTT-4.7.3-1], an invalid share name [MQTT-4.8.2-1] [MQTT-4.8.2-2]) is 0x8F Topic Filter
  * invalid, and the connection stays (3.1.1: closed, broker/conformance.ts): it is taken out of the
  * SUBSCRIBE before Aedes sees it and its code put back in the SUBACK at its place.
+ * UNSUBACK and client DISCONNECTs: broker/mqtt5-packets.ts.
  * DISCONNECT with a reason code before the server closes a v5 client's connection [MQTT-3.14.0-1]:
  * 0x8E when the client id connects on another node (the beta sends it for a takeover on the same
  * node only), 0x95 for a packet over max_packet_size (limits/guard.ts); elsewhere: 0x8B at shutdown
  * (the beta's broker.close), 0x98 kicked by the admin (broker/disconnect.ts), 0x93 over the inbound
- * window (seam/aedes-fixes.ts), 0x94 a topic alias (the beta: Culex offers none). A subscriber cut
- * for its queue (limits/delivery.ts) is still just closed: a DISCONNECT would wait behind the
- * bytes its socket holds.
+ * window (seam/aedes-fixes.ts), 0x94 a topic alias (the beta: Culex offers none), 0x97 a
+ * subscriber cut for its queue (limits/delivery.ts) when its stream holds no bytes (else just
+ * closed: a DISCONNECT would wait behind the bytes its socket holds).
  */
 import type { Aedes, Client } from 'aedes'
 import {
@@ -46,6 +47,7 @@ import {
 import { DisconnectReason } from './disconnect.js'
 import { parseShare } from '../shared/names.js'
 import { validFilter } from './conformance.js'
+import { disconnectExpiryFromZeroIsProtocolError, invalidUnsubscribeFiltersGet0x8F } from './mqtt5-packets.js'
 
 export interface Mqtt5Options {
   /** max_packet_size (remaining length, bytes) */
@@ -105,5 +107,7 @@ export function installMqtt5(broker: Aedes, opts: Mqtt5Options): void {
       if (suback.granted) suback.granted = suback.granted.map((g) => (g === UNSPECIFIED_ERROR ? NOT_AUTHORIZED : g))
     })
     invalidFiltersGet0x8F(client)
+    invalidUnsubscribeFiltersGet0x8F(client)
+    disconnectExpiryFromZeroIsProtocolError(client)
   })
 }

@@ -104,6 +104,7 @@ export class SessionExpiry {
   private readonly tokens = new WeakMap<Client, string>()
   /** sessions expired and ended here, for tests and logs */
   readonly stats = { expired: 0 }
+  private readonly endedListeners: Array<(clientId: string) => void> = []
 
   constructor(
     private readonly db: Redis,
@@ -141,10 +142,16 @@ export class SessionExpiry {
     }
   }
 
+  /** `fn` is called with the client id of each session ended here (its `$share` memberships go: main.ts) */
+  onEnded(fn: (clientId: string) => void): void {
+    this.endedListeners.push(fn)
+  }
+
   /** the session is over: its state and its Session Present mark go */
   private async end(id: string): Promise<void> {
     await this.core.endSession(id)
     await this.db.srem(SESSIONS_KEY, id)
+    for (const fn of this.endedListeners) fn(id)
   }
 
   /**

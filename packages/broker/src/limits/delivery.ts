@@ -19,7 +19,8 @@
  *   once more than `maxQueued` messages wait for it, or at once when
  *   `maxQueuedBytes` bytes are buffered for its socket, QoS 0 messages for it
  *   are dropped (reason subscriber_stuck) and a QoS 1/2 subscriber is
- *   disconnected: a persistent session keeps those messages in the session
+ *   disconnected (a v5 one with DISCONNECT 0x97 when nothing is buffered for
+ *   its socket, cutConnection): a persistent session keeps those messages in the session
  *   store and gets them on reconnect.
  * - at most `maxInflightOut` QoS 1/2 messages are sent to a client and not
  *   yet acknowledged (PUBACK, or PUBCOMP for QoS 2), as Mosquitto's
@@ -39,7 +40,8 @@ import type { Client } from 'aedes'
 import type { Logger } from '../log.js'
 import type { DropReason, HotCounters } from '../ops/metrics.js'
 import type { ClientFaults } from './client-faults.js'
-import { deliveryOf, interceptPackets, onWrite, parserOf, receiveMaximumOf, setDelivery, type Deliver, type DeliveredPacket, type Done as Callback } from '../seam/index.js'
+import { DisconnectReason } from '../broker/disconnect.js'
+import { deliveryOf, interceptPackets, onWrite, parserOf, protocolVersion, receiveMaximumOf, setDelivery, writePacket, type Deliver, type DeliveredPacket, type Done as Callback } from '../seam/index.js'
 
 export interface DeliveryOptions {
   maxQueued: number
@@ -66,7 +68,7 @@ const ACK_STUCK_MS = 5000
 const HARD_FACTOR = 50
 
 type Conn = NodeJS.ReadableStream &
-  NodeJS.WritableStream & { writableLength: number; writableNeedDrain: boolean; destroy(err?: Error): void; read(size?: number): unknown }
+  NodeJS.WritableStream & { writableLength: number; writableNeedDrain: boolean; writableCorked: number; uncork(): void; destroy(err?: Error): void; read(size?: number): unknown }
 
 /** wraps the Client's two delivery functions (seam/aedes.ts setDelivery) and counts what its stream (client.conn) holds */
 export function guardDelivery(client: Client, opts: DeliveryOptions): void {
@@ -245,6 +247,26 @@ export function guardDelivery(client: Client, opts: DeliveryOptions): void {
     arm()
     return false
   }
+  /**
+   * Close the connection of a subscriber over its queue limit. A v5 client is told why first,
+   * DISCONNECT 0x97 Quota exceeded [MQTT-3.14.0-1], only when its stream holds no bytes (the
+   * messages waiting for it are in `held`, the in-flight window is what is full): the DISCONNECT
+   * then goes to the kernel at once, behind nothing of this node's. With bytes in the stream it
+   * would wait behind them (possibly megabytes the client does not read), and the point of the
+   * cut is to free them now: it is closed without one, as a 3.1.1 client always is.
+   */
+  const cutConnection = (): void => {
+    if (conn.writableLength === 0 && protocolVersion(client) === 5) {
+      try {
+        writePacket({ cmd: 'disconnect', reasonCode: DisconnectReason.quotaExceeded }, conn, { protocolVersion: 5 })
+        // mqtt-packet corks the stream until the next tick: hand the bytes to the kernel before the close
+        while (conn.writableCorked > 0) conn.uncork()
+      } catch {
+        // closed below either way
+      }
+    }
+    conn.destroy()
+  }
   const drop = (reason: DropReason, cb: Callback): void => {
     counters.dropped[reason]++
     setImmediate(cb)
@@ -268,7 +290,7 @@ export function guardDelivery(client: Client, opts: DeliveryOptions): void {
       if (!cut) {
         cut = true
         log.warn({ client: client.id, waiting, max_queued: maxQueued }, 'slow consumer: disconnecting a QoS 1/2 subscriber over its queue limit')
-        conn.destroy()
+        cutConnection()
       }
     } else {
       track()

@@ -41,6 +41,24 @@ export function maximumPacketSizeOf(client: Client): number | undefined {
   return c.version === 5 ? c.maximumPacketSize : undefined
 }
 
+/** a subscription of a v5 client, as lib/handlers/subscribe.js keeps it */
+export interface V5Subscription {
+  /** its Subscription Identifier, undefined when its SUBSCRIBE had none */
+  si?: number
+  /** No Local */
+  nl?: boolean
+}
+/**
+ * V7 the client's subscriptions by filter with their Subscription Identifier and No Local
+ * (lib/handlers/subscribe.js `new Subscription(qos, func, rh, rap, nl, si)` in
+ * client.subscriptions); the beta echoes the identifier of the one subscription a message was
+ * delivered through only (its "KNOWN LIMITATION [MQTT-3.3.4-4]", aedes#828). Read, never changed.
+ */
+export function v5SubscriptionsOf(client: Client): Readonly<Record<string, V5Subscription>> | undefined {
+  const c = v5(client) as V5Fields & { subscriptions?: Record<string, V5Subscription> }
+  return c.version === 5 ? c.subscriptions : undefined
+}
+
 /**
  * V1 `amend` may change the properties of the successful CONNACK of a v5 client before it is
  * written: lib/handlers/connect.js connackProperties builds them from a few broker fields and
@@ -59,6 +77,13 @@ export function amendConnack(client: Client, amend: (properties: Record<string, 
 export function amendSuback(client: Client, amend: (packet: OutPacket) => void): void {
   onWrite(v5(client).conn, (p) => {
     if (p.cmd === 'suback' && v5(client).version === 5) amend(p)
+  })
+}
+
+/** V2 `amend` sees every UNSUBACK written to a v5 client (its reason codes, in the order of the filters: `granted`) */
+export function amendUnsuback(client: Client, amend: (packet: OutPacket) => void): void {
+  onWrite(v5(client).conn, (p) => {
+    if (p.cmd === 'unsuback' && v5(client).version === 5) amend(p)
   })
 }
 

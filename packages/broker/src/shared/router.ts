@@ -74,6 +74,24 @@ export class ShareRouter extends ShareDelivery {
     if (here.clean) await Promise.all(keys.map((key) => this.o.store.leave(key, clientId, this.o.nodeId)))
   }
 
+  /**
+   * The client's session ended while it was away (MQTT 5 session expiry, cluster/session-expiry.ts):
+   * it leaves every group it is an offline member of (its subscriptions are gone with the session),
+   * so none keeps queueing for it, and what is still held for it goes to other members. A member
+   * online somewhere (a connection took the session meanwhile) is left alone.
+   */
+  async sessionEnded(clientId: string): Promise<void> {
+    if (this.local.has(clientId)) return
+    const leaving: Array<Promise<void>> = []
+    for (const key of this.groups.keys()) {
+      const m = this.groups.get(key, clientId)
+      if (m && !m.online) leaving.push(this.o.store.leave(key, clientId, m.node))
+    }
+    if (leaving.length === 0) return
+    await Promise.all(leaving)
+    await this.takeAndRedispatch(clientId)
+  }
+
   /** a member is connected here and subscribed: it drains its groups' queues */
   async drainFor(clientId: string): Promise<void> {
     const here = this.local.get(clientId)

@@ -39,6 +39,8 @@ export interface RawOptions {
   properties?: Record<string, unknown>
   username?: string
   password?: string
+  /** the CONNECT's will (mqtt-packet's fields: topic, payload, qos, retain, properties) */
+  will?: Record<string, unknown>
 }
 
 export async function rawClient(port: number, opts: RawOptions): Promise<{ raw: Raw; connack: AnyPacket }> {
@@ -95,7 +97,7 @@ export async function rawClient(port: number, opts: RawOptions): Promise<{ raw: 
     wake()
   })
   open.add(raw)
-  raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion, clean: opts.clean ?? true, keepalive: opts.keepalive ?? 0, clientId: opts.clientId, properties: opts.properties, username: opts.username, password: opts.password === undefined ? undefined : Buffer.from(opts.password) })
+  raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion, clean: opts.clean ?? true, keepalive: opts.keepalive ?? 0, clientId: opts.clientId, properties: opts.properties, will: opts.will, username: opts.username, password: opts.password === undefined ? undefined : Buffer.from(opts.password) })
   await raw.until((ps) => ps.some((p) => p.cmd === 'connack'), 5000, 'CONNACK')
   const connack = packets.find((p) => p.cmd === 'connack')!
   const code = protocolVersion === 5 ? connack.reasonCode : connack.returnCode

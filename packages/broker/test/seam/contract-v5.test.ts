@@ -1,5 +1,5 @@
 /**
- * Contract of seam/aedes-v5.ts (docs/internals.md rows V1-V3): what aedes 2.0.0-beta.1 does for
+ * Contract of seam/aedes-v5.ts (docs/internals.md rows V1-V6): what aedes 2.0.0-beta.1 does for
  * MQTT 5 clients without an option, on a stock broker and MQTT.js v5 clients.
  */
 import mqtt, { type IConnackPacket, type MqttClient } from 'mqtt'
@@ -60,6 +60,35 @@ describe('seam contract: aedes 2.0.0-beta.1 and MQTT 5 clients', () => {
     expect(await subackCodes(b, { '$share/g/t': { qos: 1 }, no: { qos: 1 } })).toEqual([1, 0x87])
     expect(seen).toEqual(['$share/g/t', 'no'])
     expect(seam.protocolVersion(s.clients[0]!)).toBe(5)
+  })
+})
+
+describe('seam contract: the v5 UNSUBACK', () => {
+  it('V2 aedes lib/handlers/unsubscribe.js: the UNSUBACK of a v5 client is written through writeToStream with its reason codes in granted', async () => {
+    const s = await stockBroker({}, (b: Aedes) => seam.installOnEachClient(b, 'mqtt5', (c) => seam.amendUnsuback(c, (p) => (p.granted = [...p.granted!, 0x8f]))))
+    const { client } = await v5(s.port, 'v2u')
+    await client.subscribeAsync('held', { qos: 1 })
+    const unsuback = await new Promise<{ granted?: number[] }>((resolve) => {
+      client.once('packetreceive', (p) => p.cmd === 'unsuback' && resolve(p as never))
+      client.unsubscribe(['held', 'none'])
+    })
+    expect(unsuback.granted).toEqual([0x00, 0x11, 0x8f])
+  })
+})
+
+describe('seam contract: the v5 subscriptions', () => {
+  it('V7 aedes client.subscriptions: each filter with its Subscription Identifier (si) and No Local (nl); one delivery echoes one identifier', async () => {
+    const s = await stockBroker()
+    const { client } = await v5(s.port, 'v7')
+    await client.subscribeAsync('v7/+', { qos: 1, nl: true, properties: { subscriptionIdentifier: 3 } })
+    await client.subscribeAsync('v7/#', { qos: 1, properties: { subscriptionIdentifier: 4 } })
+    await client.subscribeAsync('v7/x', { qos: 0 })
+    const subs = seam.v5SubscriptionsOf(s.clients[0]!)!
+    expect(Object.fromEntries(Object.entries(subs).map(([f, x]) => [f, [x.si, Boolean(x.nl)]]))).toEqual({ 'v7/+': [3, true], 'v7/#': [4, false], 'v7/x': [undefined, false] })
+    const got = new Promise<unknown>((resolve) => client.once('message', (_t, _p, packet) => resolve(packet.properties?.subscriptionIdentifier)))
+    const { client: pub } = await v5(s.port, 'v7p')
+    await pub.publishAsync('v7/x', 'm', { qos: 1 })
+    expect(typeof (await got)).toBe('number')
   })
 })
 

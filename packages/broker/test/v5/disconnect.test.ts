@@ -2,7 +2,8 @@
  * A v5 client whose connection the server closes is told why first: DISCONNECT with a reason code
  * [MQTT-3.14.0-1] (MQTT 5.0 §3.14.2.1): 0x8E session taken over, on the same node and from another
  * node; 0x98 kicked by the admin API; 0x95 a packet over max_packet_size; 0x93 more QoS 2 messages
- * awaiting PUBREL than max_inflight; 0x94 a topic alias (Culex offers none); 0x8B the node stops.
+ * awaiting PUBREL than max_inflight; 0x94 a topic alias (Culex offers none); 0x97 a subscriber cut
+ * over max_queued (limits/delivery.ts); 0x8B the node stops.
  */
 import type { IDisconnectPacket, MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -79,6 +80,24 @@ describe('one node', () => {
     await fetch(`http://127.0.0.1:${node.ports.http}/api/v1/clients/dc-kick4`, { method: 'DELETE', headers: { authorization: `Bearer ${TOKEN}` } })
     await raw.until(() => raw.closed, 5000, 'closed')
     expect(raw.packets.map((p) => p.cmd)).toEqual(['connack'])
+  })
+})
+
+describe('slow consumer', () => {
+  let node: CulexNode
+  beforeAll(async () => {
+    node = await startTestNode({ max_outgoing_inflight: 2, max_queued: 2 })
+  })
+  afterAll(() => node.close())
+
+  it('0x97 quota exceeded: a subscriber that reads but acknowledges nothing, cut once max_queued x 50 wait for it (nothing buffered for its socket)', async () => {
+    const { raw } = await rawClient(node.ports.mqtt, { clientId: 'dc-slow', protocolVersion: 5 })
+    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'dc/slow', qos: 1 }] })
+    await raw.until((ps) => ps.some((p) => p.cmd === 'suback'), 5000, 'SUBACK')
+    const pub = await mqttConnect(`mqtt://127.0.0.1:${node.ports.mqtt}`, { ...v5, clientId: 'dc-slow-pub' })
+    for (let i = 0; i < 110 && !raw.closed; i++) await pub.publishAsync('dc/slow', String(i), { qos: 1 })
+    expect(await rawDisconnect(raw)).toBe(0x97)
+    expect(raw.publishes().length).toBe(2)
   })
 })
 

@@ -1,0 +1,68 @@
+/**
+ * MQTT 5 packets from clients that aedes 2.0.0-beta.1 answers differently from the standard
+ * (installed per v5 client by broker/mqtt5.ts):
+ *
+ * - DISCONNECT with a non-zero Session Expiry Interval from a client whose CONNECT had 0 (or
+ *   none) is a Protocol Error [MQTT-3.14.2-2] (v5): the server sends DISCONNECT 0x82 and closes
+ *   (§4.13.1); it is not a normal disconnect, so the will is published, and the session ends as
+ *   the CONNECT said. The beta takes it as a normal disconnect (lib/handlers/index.js: the will is
+ *   discarded, the value ignored, a clientError emitted): the packet is dropped before it.
+ * - UNSUBSCRIBE with an invalid Topic Filter (wildcards not filling a level [MQTT-4.7.1-2]
+ *   [MQTT-4.7.1-3], empty [MQTT-4.7.3-1], an invalid share name [MQTT-4.8.2-1] [MQTT-4.8.2-2]):
+ *   UNSUBACK 0x8F Topic Filter invalid for it (§3.11.3) and the connection stays; the beta closes
+ *   it (lib/handlers/unsubscribe.js validateTopic). The filter is taken out of the UNSUBSCRIBE
+ *   before Aedes sees it and its code put back in the UNSUBACK at its place; the others get
+ *   Aedes' 0x00 / 0x11 No subscription existed. 3.1.1 clients: closed, as before.
+ */
+import type { Client } from 'aedes'
+import { amendUnsuback, disconnectV5, interceptPackets, parserOf, protocolVersion } from '../seam/index.js'
+import { parseShare } from '../shared/names.js'
+import { validFilter } from './conformance.js'
+
+const PROTOCOL_ERROR = 0x82
+const TOPIC_FILTER_INVALID = 0x8f
+
+interface InPacket {
+  cmd: string
+  messageId?: number
+  unsubscriptions?: string[]
+  properties?: { sessionExpiryInterval?: number }
+}
+
+/** [MQTT-3.14.2-2] (v5): a DISCONNECT may not turn a Session Expiry of 0 in the CONNECT into non-zero */
+export function disconnectExpiryFromZeroIsProtocolError(client: Client): void {
+  let connectExpiry = 0
+  interceptPackets<InPacket>(parserOf(client), (packet) => {
+    if (packet.cmd === 'connect') connectExpiry = packet.properties?.sessionExpiryInterval ?? 0
+    if (packet.cmd !== 'disconnect' || protocolVersion(client) !== 5) return undefined
+    const expiry = packet.properties?.sessionExpiryInterval
+    if (connectExpiry !== 0 || expiry === undefined || expiry === 0) return undefined
+    // not a normal disconnect: DISCONNECT 0x82, then closed as a connection lost (will published)
+    return disconnectV5(client, PROTOCOL_ERROR) ? false : undefined
+  })
+}
+
+/** v5 UNSUBSCRIBEs' invalid filters: taken out before Aedes sees them, their 0x8F put back in the UNSUBACK */
+export function invalidUnsubscribeFiltersGet0x8F(client: Client): void {
+  /** by packet id: the places of the filters taken out */
+  const removed = new Map<number, number[]>()
+  interceptPackets<InPacket>(parserOf(client), (packet) => {
+    if (packet.cmd !== 'unsubscribe' || protocolVersion(client) !== 5 || !packet.unsubscriptions || packet.messageId === undefined) return undefined
+    const bad: number[] = []
+    packet.unsubscriptions.forEach((topic, i) => {
+      if (!validFilter(topic) || parseShare(topic) === 'invalid') bad.push(i)
+    })
+    if (bad.length === 0) return undefined
+    removed.set(packet.messageId, bad)
+    packet.unsubscriptions = packet.unsubscriptions.filter((_t, i) => !bad.includes(i))
+    return undefined
+  })
+  amendUnsuback(client, (unsuback) => {
+    const bad = unsuback.messageId === undefined ? undefined : removed.get(unsuback.messageId)
+    if (!bad) return
+    removed.delete(unsuback.messageId!)
+    const granted = [...(unsuback.granted ?? [])]
+    for (const i of bad) granted.splice(i, 0, TOPIC_FILTER_INVALID)
+    unsuback.granted = granted
+  })
+}

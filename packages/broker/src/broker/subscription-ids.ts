@@ -1,0 +1,44 @@
+/**
+ * Subscription Identifiers of overlapping subscriptions [MQTT-3.3.4-3] [MQTT-3.3.4-4]
+ * [MQTT-3.3.4-5] (v5): a message matching several of a v5 client's subscriptions is delivered
+ * once (cluster/dedupe.ts) and must carry the identifiers of all of them, in any order. The beta
+ * echoes the identifier of the subscription it went through only (aedes#828); here, in the
+ * broker's authorizeForward (broker/create.ts), after the duplicate filter, on the subscriber's
+ * node, the delivery gets the identifiers of every subscription of the client matching its topic
+ * (seam V7 `v5SubscriptionsOf`). Subscriptions with No Local do not count for the client's own
+ * messages [MQTT-3.8.3-3].
+ * Left as the beta sends them: retained messages sent for a new subscription (no broker id:
+ * that subscription's identifier only, as §3.3.4 says) and `$share/` deliveries (broker id
+ * `$share|…`, src/shared/: a shared subscription is not in client.subscriptions).
+ * Cost: only for v5 clients holding an identifier; one topic match per filter of the client.
+ */
+import type { Client } from 'aedes'
+import { v5SubscriptionsOf } from '../seam/index.js'
+import { DELIVERY_PREFIX } from '../shared/packets.js'
+import { topicMatches } from './conformance-qos.js'
+
+interface Delivery {
+  topic: string
+  brokerId?: string | null
+  clientId?: string | null
+  properties?: Record<string, unknown>
+}
+
+/** `packet` with the Subscription Identifiers of all the client's subscriptions matching its topic */
+export function withAllSubscriptionIds<P>(client: Client, packet: P): P {
+  const p = packet as unknown as Delivery
+  if (!p.brokerId || p.brokerId.startsWith(DELIVERY_PREFIX)) return packet
+  const subs = v5SubscriptionsOf(client)
+  if (!subs) return packet
+  let ids: number[] | undefined
+  for (const filter in subs) {
+    const s = subs[filter]!
+    if (s.si === undefined || (s.nl && p.clientId === client.id) || filter.startsWith('$share/')) continue
+    if (!topicMatches(filter, p.topic)) continue
+    ;(ids ??= []).push(s.si)
+  }
+  if (!ids) return packet
+  // a new object: the properties may be shared with other deliveries of the message
+  p.properties = { ...p.properties, subscriptionIdentifier: ids.length === 1 ? ids[0] : ids }
+  return packet
+}

@@ -19,17 +19,11 @@
  * QoS 2 message granted QoS 1 is sent at QoS 1 as it is written (seam/mqtt-packet.ts onWrite); its
  * PUBACK clears it from the queue like a PUBCOMP would (Aedes clears by packet id).
  * (aedes#208 fixed the cap for a filter equal to the topic only.)
- *
- * MQTT 5 [MQTT-3.3.4-3] [MQTT-3.3.4-4]: the one copy sent for overlapping subscriptions carries
- * the Subscription Identifiers of all of them that have one; Aedes 2.0.0-beta.1 put only the one
- * of the subscription the copy went through (lib/handlers/subscribe.js, aedes#828). The property
- * object is replaced, never changed in place (Aedes shares it between the copies of a message).
- * Cost for a v5 client: the topic matched once more against each of its filters.
  * Cost per delivery: the topic matched against each of the client's filters (most clients have
  * a few); one lookup when a filter equal to the topic was granted QoS 2.
  */
 import type { Aedes } from 'aedes'
-import { deliveryOf, grantedSubscriptions, installOnEachClient, onWrite, setDelivery, type GrantedSubscription } from '../seam/index.js'
+import { deliveryOf, grantedSubscriptions, installOnEachClient, onWrite, setDelivery } from '../seam/index.js'
 
 /** does filter match topic (MQTT 3.1.1 section 4.7; wildcards never match a leading `$` [MQTT-4.7.2-1]) */
 export function topicMatches(filter: string, topic: string): boolean {
@@ -58,43 +52,19 @@ function granted(subs: Record<string, { qos: number }>, topic: string): number {
   return best
 }
 
-/** the Subscription Identifiers of the client's filters matching topic, in filter order */
-function subscriptionIds(subs: Record<string, GrantedSubscription>, topic: string): number[] {
-  const ids: number[] = []
-  for (const filter in subs) {
-    const si = subs[filter]!.si
-    if (si !== undefined && topicMatches(filter, topic)) ids.push(si)
-  }
-  return ids
-}
-
-type Delivered = { topic: string; properties?: Record<string, unknown> }
-
-/** the copy for an MQTT 5 client: every matching Subscription Identifier on it */
-function withAllIds(client: { version?: number }, subs: Record<string, GrantedSubscription>, packet: Delivered): void {
-  if (client.version !== 5) return
-  const ids = subscriptionIds(subs, packet.topic)
-  if (ids.length < 2) return
-  packet.properties = { ...packet.properties, subscriptionIdentifier: ids }
-}
-
 export function installGrantedQos(broker: Aedes): void {
   installOnEachClient(broker, 'granted-qos', (client, stream) => {
     const { deliver0, deliverQoS } = deliveryOf(client)
     setDelivery(client, {
       deliverQoS: (packet, cb) => {
-        const subs = grantedSubscriptions(client)
         if (packet.qos > 0) {
-          const g = granted(subs, packet.topic)
+          const g = granted(grantedSubscriptions(client), packet.topic)
           if (g >= 0 && g < packet.qos) packet.qos = g
         }
-        withAllIds(client, subs, packet as unknown as Delivered)
         deliverQoS(packet, cb)
       },
       deliver0: (packet, cb) => {
-        const subs = grantedSubscriptions(client)
-        if (packet.qos > 0 && granted(subs, packet.topic) > 0) return void setImmediate(cb)
-        withAllIds(client, subs, packet as unknown as Delivered)
+        if (packet.qos > 0 && granted(grantedSubscriptions(client), packet.topic) > 0) return void setImmediate(cb)
         deliver0(packet, cb)
       },
     })

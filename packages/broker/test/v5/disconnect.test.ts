@@ -2,7 +2,7 @@
  * A v5 client whose connection the server closes is told why first: DISCONNECT with a reason code
  * [MQTT-3.14.0-1] (MQTT 5.0 §3.14.2.1): 0x8E session taken over, on the same node and from another
  * node; 0x98 kicked by the admin API; 0x95 a packet over max_packet_size; 0x93 more QoS 2 messages
- * awaiting PUBREL than max_inflight; 0x94 a topic alias (Culex offers none); 0x97 a subscriber cut
+ * awaiting PUBREL than max_inflight; 0x94 a topic alias over the Topic Alias Maximum (32); 0x97 a subscriber cut
  * over max_queued (limits/delivery.ts); 0x8B the node stops.
  */
 import type { IDisconnectPacket, MqttClient } from 'mqtt'
@@ -69,9 +69,9 @@ describe('one node', () => {
     expect(await rawDisconnect(raw)).toBe(0x93)
   })
 
-  it('0x94 topic alias invalid: Culex offers no topic aliases (Topic Alias Maximum absent = 0)', async () => {
+  it('0x94 topic alias invalid: an alias over the Topic Alias Maximum Culex offers (32) [MQTT-3.3.2-9]', async () => {
     const { raw } = await rawClient(node.ports.mqtt, { clientId: 'dc-alias', protocolVersion: 5 })
-    raw.send({ cmd: 'publish', topic: 'dc/a', payload: 'x', qos: 0, properties: { topicAlias: 1 } })
+    raw.send({ cmd: 'publish', topic: 'dc/a', payload: 'x', qos: 0, properties: { topicAlias: 33 } })
     expect(await rawDisconnect(raw)).toBe(0x94)
   })
 

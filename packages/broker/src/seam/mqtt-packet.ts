@@ -14,6 +14,7 @@ import { isUtf8 } from 'node:buffer'
 import { createRequire } from 'node:module'
 import type MqttPacket from 'mqtt-packet'
 import type { ParsedPacket } from '../limits/packet-check.js'
+import { writeAck } from './mqtt-acks.js'
 import { writePublish } from './mqtt-publish.js'
 
 // ---- debug: off before mqtt-packet loads ----------------------------------------------------
@@ -245,7 +246,8 @@ function install(): void {
       for (const hook of t.hooks) hook(packet)
       if (t.hold && t.hold(packet, opts)) return true
     }
-    return writePublish(packet, stream, opts as { protocolVersion?: number } | undefined) ?? write(packet, stream, opts)
+    const o = opts as { protocolVersion?: number } | undefined
+    return writePublish(packet, stream, o) ?? writeAck(packet, stream, o) ?? write(packet, stream, opts)
   }) as WriteToStream
   // keep the function's own settings (mqtt.js sets writeToStream.cacheNumbers)
   Object.defineProperty(wrapped, 'cacheNumbers', {
@@ -278,5 +280,6 @@ export function holdWrites(stream: Stream, hold: (packet: OutPacket, opts: unkno
 /** write `packet` with mqtt-packet's own writeToStream, past the hooks and holds (may throw) */
 export function writePacket(packet: OutPacket, stream: Stream, opts?: unknown): boolean {
   install()
-  return writePublish(packet, stream, opts as { protocolVersion?: number } | undefined) ?? original!(packet, stream, opts)
+  const o = opts as { protocolVersion?: number } | undefined
+  return writePublish(packet, stream, o) ?? writeAck(packet, stream, o) ?? original!(packet, stream, opts)
 }

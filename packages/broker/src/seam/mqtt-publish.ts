@@ -15,9 +15,15 @@
  * - a payload over COPY_MAX bytes is not copied: header, topic and packet id go in one buffer,
  *   the payload follows as it is.
  *
- * Anything else (MQTT 5, a payload that is neither a Buffer nor a string, a field out of range,
- * other packet types) is left to mqtt-packet, errors included.
+ * MQTT 5 PUBLISHes too (issue 11): the Property Length and the properties a PUBLISH carries
+ * (§3.3.2.3) go into the same buffer (seam/mqtt-publish-props.ts); a QoS 0 encoding is shared
+ * only while the properties are empty (Subscription Identifiers and Topic Aliases differ per
+ * subscriber).
+ *
+ * Anything else (an unusual property, a payload that is neither a Buffer nor a string, a field
+ * out of range, other packet types) is left to mqtt-packet, errors included.
  */
+import { measure, putVar, varLength, writeProps } from './mqtt-publish-props.js'
 
 /** payloads up to this size are copied into the packet's buffer (Node's pool serves allocations under 4 KiB) */
 const COPY_MAX = 2048
@@ -32,6 +38,7 @@ interface Publish {
   dup?: unknown
   retain?: unknown
   messageId?: unknown
+  properties?: unknown
 }
 interface Writable {
   write(chunk: Buffer): boolean
@@ -41,6 +48,8 @@ interface Writable {
 interface Encoded {
   topic: string | Buffer
   first: number
+  /** encoded for MQTT 5 (with an empty property section) */
+  v5: boolean
   head: Buffer
   /** the payload follows `head` as a second write (large payloads) */
   split: boolean
@@ -49,28 +58,28 @@ const qos0 = new WeakMap<Buffer, Encoded>()
 
 const empty = Buffer.alloc(0)
 
-function varLength(n: number): number {
-  return n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4
-}
-
 /**
- * Write a PUBLISH of MQTT 3.1.1 (or 3.1) to `stream`; returns what the last write returned, or
- * undefined if the packet is left to mqtt-packet (nothing written then).
+ * Write a PUBLISH of MQTT 3.1.1 (or 3.1) or 5 to `stream`; returns what the last write returned,
+ * or undefined if the packet is left to mqtt-packet (nothing written then).
  */
 export function writePublish(packet: Publish, stream: Writable, opts?: { protocolVersion?: number }): boolean | undefined {
-  if (packet.cmd !== 'publish' || (opts && opts.protocolVersion === 5)) return undefined
+  if (packet.cmd !== 'publish') return undefined
+  const v5 = opts !== undefined && opts.protocolVersion === 5
+  // MQTT 5: the property section's length (-1: left to mqtt-packet)
+  const props = v5 ? measure(packet.properties) : 0
+  if (props < 0) return undefined
   const { topic, messageId } = packet
   const qos = packet.qos || 0
   if (qos !== 0 && qos !== 1 && qos !== 2) return undefined
   let payload = packet.payload || empty
   // a Buffer payload is the message's own, the same object for every subscriber
-  const cached = qos === 0 && Buffer.isBuffer(payload)
+  const cached = qos === 0 && props === 0 && Buffer.isBuffer(payload)
   if (typeof payload === 'string') payload = Buffer.from(payload)
   if (!Buffer.isBuffer(payload)) return undefined
   // [MQTT-2.2.2-2] flags: DUP, QoS, RETAIN
   const first = 0x30 | (packet.dup ? 0x08 : 0) | (qos << 1) | (packet.retain ? 0x01 : 0)
   const shared = cached ? qos0.get(payload) : undefined
-  if (shared && shared.topic === topic && shared.first === first) return emit(stream, shared.head, shared.split ? payload : undefined)
+  if (shared && shared.topic === topic && shared.first === first && shared.v5 === v5) return emit(stream, shared.head, shared.split ? payload : undefined)
 
   let topicLength: number
   if (typeof topic === 'string') topicLength = Buffer.byteLength(topic)
@@ -78,22 +87,15 @@ export function writePublish(packet: Publish, stream: Writable, opts?: { protoco
   else return undefined
   if (topicLength > 65_535) return undefined
   if (qos > 0 && !(typeof messageId === 'number' && Number.isInteger(messageId) && messageId >= 0 && messageId <= 65_535)) return undefined
-  const remaining = 2 + topicLength + (qos > 0 ? 2 : 0) + payload.length
+  const remaining = 2 + topicLength + (qos > 0 ? 2 : 0) + (v5 ? varLength(props) + props : 0) + payload.length
   if (remaining > MAX_REMAINING) return undefined
 
   const split = payload.length > COPY_MAX
   const headLength = 1 + varLength(remaining) + remaining - (split ? payload.length : 0)
   const head = Buffer.allocUnsafe(headLength)
   head[0] = first
-  let pos = 1
-  // Remaining Length: 7 bits a byte, low first, high bit = more (2.2.3)
-  let n = remaining
-  do {
-    let digit = n % 128
-    n = Math.floor(n / 128)
-    if (n > 0) digit |= 0x80
-    head[pos++] = digit
-  } while (n > 0)
+  // Remaining Length: a Variable Byte Integer (2.2.3)
+  let pos = putVar(head, 1, remaining)
   head[pos++] = topicLength >> 8
   head[pos++] = topicLength & 0xff
   if (typeof topic === 'string') pos += head.write(topic, pos)
@@ -102,8 +104,9 @@ export function writePublish(packet: Publish, stream: Writable, opts?: { protoco
     head[pos++] = (messageId as number) >> 8
     head[pos++] = (messageId as number) & 0xff
   }
+  if (v5) pos = writeProps(head, pos, packet.properties, props)
   if (!split) payload.copy(head, pos)
-  if (cached) qos0.set(payload, { topic: topic as string | Buffer, first, head, split })
+  if (cached) qos0.set(payload, { topic: topic as string | Buffer, first, v5, head, split })
   return emit(stream, head, split ? payload : undefined)
 }
 

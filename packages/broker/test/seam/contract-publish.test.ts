@@ -65,10 +65,10 @@ describe('seam contract: PUBLISH encoding (mqtt-publish.ts)', () => {
     expect(e.chunks[1]).toBe(big)
   })
 
-  it('M11 left to mqtt-packet (nothing written): MQTT 5, other packets, QoS 3, a missing or out-of-range packet id, a topic that is not a string or Buffer, a payload that is neither', () => {
+  it('M11 left to mqtt-packet (nothing written): an MQTT 5 property a PUBLISH does not carry, other packets, QoS 3, a missing or out-of-range packet id, a topic that is not a string or Buffer, a payload that is neither', () => {
     const s = sink()
     const none = [
-      [{ cmd: 'publish', topic: 'a', payload: 'x', qos: 0 }, { protocolVersion: 5 }],
+      [{ cmd: 'publish', topic: 'a', payload: 'x', qos: 0, properties: { sessionExpiryInterval: 1 } }, { protocolVersion: 5 }],
       [{ cmd: 'puback', messageId: 1 }],
       [{ cmd: 'publish', topic: 'a', payload: 'x', qos: 3, messageId: 1 }],
       [{ cmd: 'publish', topic: 'a', payload: 'x', qos: 1 }],

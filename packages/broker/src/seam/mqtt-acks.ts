@@ -1,0 +1,65 @@
+/**
+ * PUBACK, PUBREC, PUBREL and PUBCOMP as Aedes writes them, encoded here in one buffer and one
+ * `stream.write` instead of by mqtt-packet 9's writeToStream `confirmation` (3 writes for MQTT
+ * 3.1.1, 5 for an MQTT 5 ack without a reason code: header, length, packet id, reason code as a
+ * `Buffer.from([...])`, property length as another), each through every write wrapper (issue 11:
+ * the v5 PUBACK doubled the writes per QoS 1 message). Row M12 in docs/internals.md;
+ * test/seam/contract-acks.test.ts compares the bytes with mqtt-packet's `generate`.
+ *
+ * mqtt-packet's rules, kept as they are: MQTT 5 without properties writes the reason code and an
+ * empty property section unless the reason code is 0, which is omitted with the properties
+ * (§3.4.2.1) - so Aedes' PUBACK without a reason code goes out as `40 04 id id 00 00`. A reason
+ * code on a 3.1.1 ack is ignored. Anything else (properties, a DUP PUBREL, a packet id or reason
+ * code out of range) is left to mqtt-packet.
+ */
+
+const FIRST: Record<string, number> = {
+  puback: 0x40,
+  pubrec: 0x50,
+  // [MQTT-3.6.1-1] PUBREL's fixed header flags are 0010
+  pubrel: 0x62,
+  pubcomp: 0x70,
+}
+
+interface Ack {
+  cmd: string
+  messageId?: unknown
+  reasonCode?: unknown
+  properties?: unknown
+  dup?: unknown
+}
+
+/**
+ * Write the ack to `stream`; undefined (nothing written) when it is left to mqtt-packet. Returns
+ * true as mqtt-packet's `confirmation` does, whatever the write returned (Aedes waits for
+ * 'drain' on false: an ack never did that before, it does not now).
+ */
+export function writeAck(packet: Ack, stream: { write(chunk: Buffer): boolean }, opts?: { protocolVersion?: number }): boolean | undefined {
+  const first = FIRST[packet.cmd]
+  if (first === undefined) return undefined
+  const id = packet.messageId
+  if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 65_535) return undefined
+  let length = 2
+  let reason = 0
+  if (opts !== undefined && opts.protocolVersion === 5) {
+    if (packet.properties !== undefined || (packet.dup && packet.cmd === 'pubrel')) return undefined
+    const rc = packet.reasonCode
+    if (rc !== undefined && !(typeof rc === 'number' && Number.isInteger(rc) && rc >= 0 && rc <= 255)) return undefined
+    if (rc !== 0) {
+      length = 4
+      reason = rc ?? 0
+    }
+  } else if (packet.dup && packet.cmd === 'pubrel') return undefined
+  const buf = Buffer.allocUnsafe(2 + length)
+  buf[0] = first
+  buf[1] = length
+  buf[2] = id >> 8
+  buf[3] = id & 0xff
+  if (length === 4) {
+    buf[4] = reason
+    // an empty property section
+    buf[5] = 0
+  }
+  stream.write(buf)
+  return true
+}

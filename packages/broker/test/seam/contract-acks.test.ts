@@ -1,0 +1,55 @@
+/**
+ * Contract of seam/mqtt-acks.ts (docs/internals.md row M12, issue 11): the PUBACK, PUBREC,
+ * PUBREL and PUBCOMP Culex writes itself are byte for byte what mqtt-packet 9's writeToStream
+ * writes for MQTT 3.1.1 and 5 (checked against its `generate`, so an upgrade that changes the
+ * encoding fails here), in one write, and what is unusual is left to mqtt-packet.
+ */
+import { describe, expect, it } from 'vitest'
+import mqttPacket from 'mqtt-packet'
+import { writeAck } from '../../src/seam/mqtt-acks.js'
+
+function sink(): { chunks: Buffer[]; write(b: Buffer): boolean; bytes(): Buffer } {
+  const chunks: Buffer[] = []
+  return { chunks, write: (b) => (chunks.push(b), false), bytes: () => Buffer.concat(chunks) }
+}
+
+describe('seam contract: PUBACK/PUBREC/PUBREL/PUBCOMP encoding (mqtt-acks.ts)', () => {
+  it('M12 the bytes of mqtt-packet 9 writeToStream in one write [MQTT-3.6.1-1] [MQTT-3.4.2-1]: each ack, 3.1.1 and 5, no reason code, reason code 0 (omitted in MQTT 5) and others, packet ids', () => {
+    let n = 0
+    for (const protocolVersion of [4, 5, 3]) {
+      for (const cmd of ['puback', 'pubrec', 'pubrel', 'pubcomp']) {
+        for (const reasonCode of [undefined, 0, 0x10, 0x80, 0x92, 255]) {
+          for (const messageId of [0, 1, 255, 256, 65_535]) {
+            const p = { cmd, messageId, ...(reasonCode === undefined ? {} : { reasonCode }) }
+            const s = sink()
+            const what = JSON.stringify({ ...p, protocolVersion })
+            // true, as mqtt-packet's confirmation returns, even when the stream asks to wait
+            expect(writeAck(p, s, { protocolVersion }), what).toBe(true)
+            expect(s.chunks.length, what).toBe(1)
+            expect(s.bytes().equals(mqttPacket.generate(p as unknown as mqttPacket.Packet, { protocolVersion: protocolVersion as 4 | 5 })), what).toBe(true)
+            n++
+          }
+        }
+      }
+    }
+    expect(n).toBe(3 * 4 * 6 * 5)
+  })
+
+  it('M12 left to mqtt-packet (nothing written): properties, a DUP PUBREL, packet id or reason code out of range, other packets', () => {
+    const s = sink()
+    const none: [Record<string, unknown>, number][] = [
+      [{ cmd: 'puback', messageId: 1, properties: {} }, 5],
+      [{ cmd: 'puback', messageId: 1, reasonCode: 0x10, properties: { reasonString: 'x' } }, 5],
+      [{ cmd: 'pubrel', messageId: 1, dup: true }, 5],
+      [{ cmd: 'pubrel', messageId: 1, dup: true }, 4],
+      [{ cmd: 'puback', messageId: 65_536 }, 4],
+      [{ cmd: 'puback', messageId: '1' }, 4],
+      [{ cmd: 'puback', messageId: 1, reasonCode: 256 }, 5],
+      [{ cmd: 'puback', messageId: 1, reasonCode: 1.5 }, 5],
+      [{ cmd: 'suback', messageId: 1, granted: [0] }, 4],
+      [{ cmd: 'unsuback', messageId: 1 }, 4],
+    ]
+    for (const [p, protocolVersion] of none) expect(writeAck(p as { cmd: string }, s, { protocolVersion }), JSON.stringify(p)).toBeUndefined()
+    expect(s.chunks.length).toBe(0)
+  })
+})

@@ -19,25 +19,26 @@ export interface AckTracker {
 }
 
 export function trackAcks(stream: NodeJS.WritableStream): AckTracker {
-  const inFlight = new Map<number, number>()
+  // made on first use: an idle connection holds no Map (issue 15, docs/performance.md)
+  let inFlight: Map<number, number> | undefined
   onWrite(stream, (p) => {
-    if (p.cmd === 'publish' && p.qos && p.messageId !== undefined) inFlight.set(p.messageId, p.qos)
+    if (p.cmd === 'publish' && p.qos && p.messageId !== undefined) (inFlight ??= new Map()).set(p.messageId, p.qos)
   })
   return {
     check(packet) {
       if (packet.messageId === undefined) return undefined
-      const qos = inFlight.get(packet.messageId)
+      const qos = inFlight?.get(packet.messageId)
       switch (packet.cmd) {
         case 'puback':
           if (qos === 2) return new Error('[MQTT-4.8.0-1] PUBACK for a QoS 2 message')
-          inFlight.delete(packet.messageId)
+          inFlight?.delete(packet.messageId)
           return undefined
         case 'pubrec':
           if (qos === 1) return new Error('[MQTT-4.8.0-1] PUBREC for a QoS 1 message')
           return undefined
         case 'pubcomp':
           if (qos === 1) return new Error('[MQTT-4.8.0-1] PUBCOMP for a QoS 1 message')
-          inFlight.delete(packet.messageId)
+          inFlight?.delete(packet.messageId)
           return undefined
         default:
           return undefined

@@ -45,7 +45,7 @@ export function disconnectExpiryFromZeroIsProtocolError(client: Client): void {
 /** v5 UNSUBSCRIBEs' invalid filters: taken out before Aedes sees them, their 0x8F put back in the UNSUBACK */
 export function invalidUnsubscribeFiltersGet0x8F(client: Client): void {
   /** by packet id: the places of the filters taken out */
-  const removed = new Map<number, number[]>()
+  let removed: Map<number, number[]> | undefined
   interceptPackets<InPacket>(parserOf(client), (packet) => {
     if (packet.cmd !== 'unsubscribe' || protocolVersion(client) !== 5 || !packet.unsubscriptions || packet.messageId === undefined) return undefined
     const bad: number[] = []
@@ -53,14 +53,14 @@ export function invalidUnsubscribeFiltersGet0x8F(client: Client): void {
       if (!validFilter(topic) || parseShare(topic) === 'invalid') bad.push(i)
     })
     if (bad.length === 0) return undefined
-    removed.set(packet.messageId, bad)
+    ;(removed ??= new Map()).set(packet.messageId, bad)
     packet.unsubscriptions = packet.unsubscriptions.filter((_t, i) => !bad.includes(i))
     return undefined
   })
   amendUnsuback(client, (unsuback) => {
-    const bad = unsuback.messageId === undefined ? undefined : removed.get(unsuback.messageId)
+    const bad = unsuback.messageId === undefined ? undefined : removed?.get(unsuback.messageId)
     if (!bad) return
-    removed.delete(unsuback.messageId!)
+    removed!.delete(unsuback.messageId!)
     const granted = [...(unsuback.granted ?? [])]
     for (const i of bad) granted.splice(i, 0, TOPIC_FILTER_INVALID)
     unsuback.granted = granted

@@ -67,7 +67,7 @@ interface InSubscribe {
 /** v5 SUBSCRIBEs' invalid filters: taken out before Aedes sees them, their 0x8F put back in the SUBACK */
 function invalidFiltersGet0x8F(client: Client): void {
   /** by packet id: the places of the filters taken out */
-  const removed = new Map<number, number[]>()
+  let removed: Map<number, number[]> | undefined
   interceptPackets<InSubscribe>(parserOf(client), (packet) => {
     if (packet.cmd !== 'subscribe' || protocolVersion(client) !== 5 || !packet.subscriptions || packet.messageId === undefined) return undefined
     const bad: number[] = []
@@ -75,14 +75,14 @@ function invalidFiltersGet0x8F(client: Client): void {
       if (!validFilter(s.topic) || parseShare(s.topic) === 'invalid') bad.push(i)
     })
     if (bad.length === 0) return undefined
-    removed.set(packet.messageId, bad)
+    ;(removed ??= new Map()).set(packet.messageId, bad)
     packet.subscriptions = packet.subscriptions.filter((_s, i) => !bad.includes(i))
     return undefined
   })
   amendSuback(client, (suback) => {
-    const bad = suback.messageId === undefined ? undefined : removed.get(suback.messageId)
+    const bad = suback.messageId === undefined ? undefined : removed?.get(suback.messageId)
     if (!bad || !suback.granted) return
-    removed.delete(suback.messageId!)
+    removed!.delete(suback.messageId!)
     const granted = [...suback.granted]
     for (const i of bad) granted.splice(i, 0, TOPIC_FILTER_INVALID)
     suback.granted = granted

@@ -88,7 +88,8 @@ export function guardDelivery(client: Client, opts: DeliveryOptions): void {
   // the in-flight window: packet ids of QoS 1/2 PUBLISHes written and not yet acknowledged (seen as
   // they are written, so the session's replay and redeliveries count, each id once), deliveries
   // handed to Aedes and not yet written (`pending`), and those waiting for room (`held`)
-  const inflightIds = new Set<number>()
+  // made on the first QoS 1/2 PUBLISH written: an idle connection holds no Set (issue 15)
+  let inflightIds: Set<number> | undefined
   let pending = 0
   const held: DeliveredPacket[] = []
   let heldBytes = 0
@@ -185,7 +186,7 @@ export function guardDelivery(client: Client, opts: DeliveryOptions): void {
     // persistent session has it in its session store (replayed at the next CONNECT)
     held.length = 0
     heldBytes = 0
-    inflightIds.clear()
+    inflightIds?.clear()
     if (counted) counters.queuedDeliveries -= waiting
     detached = true
     waiting = 0
@@ -214,16 +215,16 @@ export function guardDelivery(client: Client, opts: DeliveryOptions): void {
   }
   const windowFull = (): boolean => {
     const w = windowOf()
-    return w > 0 && inflightIds.size + pending >= w
+    return w > 0 && (inflightIds?.size ?? 0) + pending >= w
   }
   onWrite(conn, (pk) => {
-    if (pk.cmd === 'publish' && pk.qos && pk.messageId !== undefined) inflightIds.add(pk.messageId)
+    if (pk.cmd === 'publish' && pk.qos && pk.messageId !== undefined) (inflightIds ??= new Set()).add(pk.messageId)
   })
   // PUBACK ends a QoS 1 message's flight, PUBCOMP a QoS 2 one's [MQTT-4.3.2-1] [MQTT-4.3.3-1], and for
   // MQTT 5 a PUBREC with a reason code of 0x80 or more [MQTT-3.3.4-9]
   interceptPackets<{ cmd: string; messageId?: number; reasonCode?: number }>(parserOf(client), (pk) => {
     if (pk.cmd !== 'puback' && pk.cmd !== 'pubcomp' && !(pk.cmd === 'pubrec' && (pk.reasonCode ?? 0) >= 0x80)) return undefined
-    if (pk.messageId !== undefined) inflightIds.delete(pk.messageId)
+    if (pk.messageId !== undefined) inflightIds?.delete(pk.messageId)
     acks++
     lastAckAt = Date.now()
     let released = false

@@ -1,0 +1,116 @@
+#!/usr/bin/env node
+// What one idle MQTT connection holds on one in-process Culex node (issue 15).
+// Usage: node --expose-gc scripts/idle-memory.mjs [N=1000] [--snapshot [--retainers]]  (after npm run build)
+// Starts a node (no persistence backend beyond the default), opens N raw TCP connections from a
+// child process (so client-side objects are not counted), each sends one MQTT 3.1.1 CONNECT
+// (clean, keepalive 60 s) and stays idle. Prints V8 heap and external/arrayBuffers deltas per
+// connection after a full GC; with --snapshot, the heap-snapshot self size per constructor, and with
+// --retainers, anonymous closures/contexts/arrays by the object and property that holds them.
+import { fork } from 'node:child_process'
+import { writeHeapSnapshot } from 'node:v8'
+import { readFileSync, unlinkSync } from 'node:fs'
+import { loadConfig, startNode } from '../packages/broker/dist/main.js'
+
+if (process.argv[2] === '--child') {
+  const net = await import('node:net')
+  const [port, n] = [Number(process.argv[3]), Number(process.argv[4])]
+  const socks = []
+  let acked = 0
+  for (let i = 0; i < n; i++) {
+    const id = Buffer.from(`idle-${i}`)
+    const body = Buffer.concat([Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 60, 0, id.length]), id])
+    const s = net.connect(port, '127.0.0.1')
+    s.on('error', () => {})
+    s.once('data', () => { if (++acked === n) process.send('up') })
+    s.write(Buffer.concat([Buffer.from([0x10, body.length]), body]))
+    socks.push(s)
+  }
+  process.on('message', () => { for (const s of socks) s.destroy(); process.exit(0) })
+} else {
+  if (!globalThis.gc) throw new Error('run with node --expose-gc')
+  const n = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 1000)
+  const snap = process.argv.includes('--snapshot')
+  const node = await startNode(loadConfig({ flags: { host: '127.0.0.1', mqtt_port: 0, ws_port: 0, http_port: 0, log_level: 'silent', max_connects_per_s_per_ip: 0 } }))
+  const measure = async () => {
+    for (let i = 0; i < 4; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 50)) }
+    const m = process.memoryUsage()
+    return { heap: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, rss: m.rss, file: snap ? writeHeapSnapshot() : undefined }
+  }
+  // warm up: one connection round so lazy module state is not counted
+  await run(20)
+  const before = await measure()
+  const child = await run(n, true)
+  const after = await measure()
+  const per = (k) => ((after[k] - before[k]) / n).toFixed(0)
+  console.log(`N=${n} per idle connection: heap ${per('heap')} B, external ${per('external')} B (arrayBuffers ${per('arrayBuffers')} B), rss ${per('rss')} B`)
+  if (snap) {
+    const a = byCtor(before.file), b = byCtor(after.file)
+    const rows = [...b].map(([k, v]) => [k, (v.size - (a.get(k)?.size ?? 0)) / n, (v.count - (a.get(k)?.count ?? 0)) / n])
+      .filter((r) => r[1] >= 4).sort((x, y) => y[1] - x[1])
+    console.log('bytes/conn  count/conn  constructor (heap snapshot self size)')
+    for (const [k, s, c] of rows.slice(0, 40)) console.log(`${s.toFixed(0).padStart(10)}  ${c.toFixed(2).padStart(10)}  ${k}`)
+    if (process.argv.includes('--retainers')) {
+      const want = (t, nm) => t === 'array' || (t === 'closure' && nm === '') || (t === 'object' && nm === 'system / Context') || (t === 'object' && nm === 'Object')
+      const ra = byRetainer(before.file, want), rb = byRetainer(after.file, want)
+      const rr = [...rb].map(([k, v]) => [k, (v.size - (ra.get(k)?.size ?? 0)) / n, (v.count - (ra.get(k)?.count ?? 0)) / n]).filter((r) => r[1] >= 16).sort((x, y) => y[1] - x[1])
+      for (const [k, sz, c] of rr.slice(0, 60)) console.log(`${sz.toFixed(0).padStart(10)}  ${c.toFixed(2).padStart(8)}  ${k}`)
+    }
+    unlinkSync(before.file); unlinkSync(after.file)
+  }
+  child.send('bye')
+  await node.close({ drain: false })
+  process.exit(0)
+
+  async function run(count, keep = false) {
+    const c = fork(new URL(import.meta.url).pathname, ['--child', String(node.ports.mqtt), String(count)])
+    await new Promise((r) => c.once('message', r))
+    await new Promise((r) => setTimeout(r, 200))
+    if (keep) return c
+    c.send('bye')
+    await new Promise((r) => c.once('exit', r))
+    await new Promise((r) => setTimeout(r, 300))
+  }
+}
+
+function byCtor(file) {
+  const s = JSON.parse(readFileSync(file, 'utf8'))
+  const f = s.snapshot.meta.node_fields, types = s.snapshot.meta.node_types[0]
+  const [ti, ni, si] = ['type', 'name', 'self_size'].map((x) => f.indexOf(x))
+  const out = new Map()
+  for (let i = 0; i < s.nodes.length; i += f.length) {
+    const t = types[s.nodes[i + ti]]
+    const name = t === 'object' || t === 'closure' ? `${t === 'closure' ? 'closure ' : ''}${s.strings[s.nodes[i + ni]]}` : `(${t})`
+    const e = out.get(name) ?? { size: 0, count: 0 }
+    e.size += s.nodes[i + si]; e.count++
+    out.set(name, e)
+  }
+  return out
+}
+
+// for anonymous closures, contexts and arrays: `parent.edge` of the first retainer found
+// add retainer labels: for nodes of a given kind, "parentName.edge"
+function byRetainer(file, want) {
+  const s = JSON.parse(readFileSync(file, 'utf8'))
+  const f = s.snapshot.meta.node_fields, nt = s.snapshot.meta.node_types[0], ef = s.snapshot.meta.edge_fields, et = s.snapshot.meta.edge_types[0]
+  const [ti, ni, si, eci] = ['type', 'name', 'self_size', 'edge_count'].map((x) => f.indexOf(x))
+  const [eti, eni, eto] = ['type', 'name_or_index', 'to_node'].map((x) => ef.indexOf(x))
+  const label = new Map()
+  let e = 0
+  for (let i = 0; i < s.nodes.length; i += f.length) {
+    const pname = s.strings[s.nodes[i + ni]]
+    for (let k = 0; k < s.nodes[i + eci]; k++, e += ef.length) {
+      const to = s.edges[e + eto]; if (label.has(to)) continue
+      const t = et[s.edges[e + eti]]; if (t === 'weak' || t === 'shortcut') continue
+      const nm = t === 'element' || t === 'hidden' ? `[${s.edges[e + eni]}]` : s.strings[s.edges[e + eni]]
+      label.set(to, `${pname.slice(0, 30)}.${nm}`)
+    }
+  }
+  const out = new Map()
+  for (let i = 0; i < s.nodes.length; i += f.length) {
+    const t = nt[s.nodes[i + ti]], name = s.strings[s.nodes[i + ni]]
+    if (!want(t, name)) continue
+    const key = `${t} ${name.slice(0, 20)} <- ${label.get(i) ?? '?'}`
+    const x = out.get(key) ?? { size: 0, count: 0 }; x.size += s.nodes[i + si]; x.count++; out.set(key, x)
+  }
+  return out
+}

@@ -86,6 +86,13 @@ describe('seam contract: aedes 1.2.0 fixes on 2.0.0-beta.1', () => {
     await raw.until(() => raw.closed, 3000, 'closed over the window')
   })
 
+  it('U3 the memory store aedes itself loads is aedes-persistence 11 with cleanIncoming (root package.json overrides; the beta asks for ^10.3, which has none)', () => {
+    const fromAedes = createRequire(createRequire(import.meta.url).resolve('aedes'))
+    const pkg = fromAedes('aedes-persistence/package.json') as { version: string }
+    expect(pkg.version, 'package-lock.json: no nested node_modules/aedes/node_modules/aedes-persistence').toMatch(/^11\./)
+    expect(typeof (fromAedes('aedes-persistence') as () => { cleanIncoming?: unknown })().cleanIncoming).toBe('function')
+  })
+
   it('U3 no cleanIncoming on the beta; with the fix a clean session drops its inbound QoS 2 state at its start (client event, _cleanStart) and end (clientDisconnect)', async () => {
     const calls: string[] = []
     const counting = (): ReturnType<typeof memory> => {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
 import type { IPublishPacket, MqttClient } from 'mqtt'
 import { FAST, killAll, sleep, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
-import { closeAllClients, mqttConnect } from '../helpers/cluster-mqtt.js'
+import { closeAllClients, mqttConnect, publishPackets } from '../helpers/cluster-mqtt.js'
 import { outgoingKey } from '../../src/cluster/keys.js'
 import { inflightKey } from '../../src/shared/redis-store.js'
 
@@ -44,12 +44,6 @@ function props(expiry = 60): NonNullable<IPublishPacket['properties']> {
 
 const v5 = (url: string, opts: Parameters<typeof mqttConnect>[1] = {}): Promise<MqttClient> => mqttConnect(url, { protocolVersion: 5, ...opts })
 
-/** every PUBLISH packet a client gets */
-function packets(client: MqttClient): IPublishPacket[] {
-  const got: IPublishPacket[] = []
-  client.on('message', (_t, _p, packet) => got.push(packet))
-  return got
-}
 
 /** the properties arrived unchanged [MQTT-3.3.2-4] [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18] [MQTT-3.3.2-20], the expiry as the interval left [MQTT-3.3.2-6] */
 function expectSameProperties(p: IPublishPacket, sent: NonNullable<IPublishPacket['properties']>, expiry: [number, number]): void {
@@ -70,8 +64,8 @@ describe('MQTT 5 properties across nodes', () => {
   it('[MQTT-3.3.2-4] [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18] [MQTT-3.3.2-20] a live message from A reaches a v5 subscriber on B with every property unchanged, and a 3.1.1 subscriber on B without properties', async () => {
     const sub5 = await v5(b.url, { clientId: 'v5-live-5' })
     const sub4 = await mqttConnect(b.url, { clientId: 'v5-live-4', protocolVersion: 4 })
-    const got5 = packets(sub5)
-    const got4 = packets(sub4)
+    const got5 = publishPackets(sub5)
+    const got4 = publishPackets(sub4)
     await sub5.subscribeAsync('v5/live', { qos: 1 })
     await sub4.subscribeAsync('v5/live', { qos: 1 })
     const pub = await v5(a.url, { clientId: 'v5-live-pub' })
@@ -95,7 +89,7 @@ describe('MQTT 5 properties across nodes', () => {
     await pub.publishAsync('v5/queued/none', 'none', { qos: 1, properties: { ...props(), messageExpiryInterval: undefined } })
     await sleep(2100) // the short one's second passes while it is queued
     const again = await v5(b.url, opts)
-    const got = packets(again)
+    const got = publishPackets(again)
     // in order: the expired one would have come before the last one
     await waitFor(() => got.some((p) => p.topic === 'v5/queued/none'), 5000, 'the queued messages')
     expect(got.map((p) => p.topic)).toEqual(['v5/queued/long', 'v5/queued/none'])
@@ -121,7 +115,7 @@ describe('MQTT 5 properties across nodes', () => {
       expect(await db.hexists('retained', 'v5/ret/short')).toBe(1)
       await sleep(2100)
       const sub = await v5(b.url, { clientId: 'v5-ret-sub' })
-      const got = packets(sub)
+      const got = publishPackets(sub)
       await sub.subscribeAsync('v5/ret/long', { qos: 1 })
       await waitFor(() => got.length === 1, 5000, 'the retained message')
       expect(got[0]!.retain).toBe(true)
@@ -142,7 +136,7 @@ describe('MQTT 5 properties across nodes', () => {
   it('[MQTT-3.3.2-5] a message from a v5 publisher on A queued for a shared subscription group (its only member offline) is dropped once expired; the one not expired reaches the member on B', async () => {
     const opts = { clientId: 'v5-share-member', clean: false, protocolVersion: 4 as const }
     const member = await mqttConnect(b.url, opts)
-    const got = packets(member)
+    const got = publishPackets(member)
     await member.subscribeAsync('$share/v5g/v5/share/#', { qos: 1 })
     const pub = await v5(a.url, { clientId: 'v5-share-pub' })
     await pub.publishAsync('v5/share/live', 'live', { qos: 1, properties: props() })
@@ -155,7 +149,7 @@ describe('MQTT 5 properties across nodes', () => {
     await pub.publishAsync('v5/share/long', 'long', { qos: 1, properties: props(60) })
     await sleep(2100)
     const again = await mqttConnect(b.url, opts)
-    const more = packets(again)
+    const more = publishPackets(again)
     await again.subscribeAsync('$share/v5g/v5/share/#', { qos: 1 })
     await waitFor(() => more.some((p) => p.topic === 'v5/share/long'), 5000, 'the queued message')
     expect(more.map((p) => p.topic)).toEqual(['v5/share/long'])
@@ -172,7 +166,7 @@ describe('MQTT 5 properties across nodes', () => {
 
   it('[MQTT-3.1.2-8] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18] the will of a v5 client whose connection to A is lost reaches a v5 subscriber on B with its properties', async () => {
     const sub = await v5(b.url, { clientId: 'v5-will-sub' })
-    const got = packets(sub)
+    const got = publishPackets(sub)
     await sub.subscribeAsync('v5/will/#', { qos: 1 })
     const dev = await v5(a.url, { clientId: 'v5-will-dev', will: { topic: 'v5/will/lost', payload: Buffer.from('gone'), qos: 1, retain: false, properties: willProps() } })
     dev.stream.destroy()
@@ -183,7 +177,7 @@ describe('MQTT 5 properties across nodes', () => {
 
   it('[MQTT-3.1.2-8] [MQTT-3.3.2-16] [MQTT-3.3.2-17] A killed (kill -9): the will its v5 client left in Redis is published by B with its properties', async () => {
     const sub = await v5(b.url, { clientId: 'v5-will-sub-2' })
-    const got = packets(sub)
+    const got = publishPackets(sub)
     await sub.subscribeAsync('v5/will/#', { qos: 1 })
     await v5(a.url, { clientId: 'v5-will-dev-2', will: { topic: 'v5/will/dead-node', payload: Buffer.from('node died'), qos: 1, retain: false, properties: willProps() } })
     await a.kill9()

@@ -1,5 +1,5 @@
 /** mqtt.js clients for the cluster tests; every client made here is closed by `closeAllClients()`. */
-import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt'
+import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt'
 
 const clients = new Set<MqttClient>()
 
@@ -55,5 +55,12 @@ export function collect(client: MqttClient): Got[] {
     collected.set(client, list)
     client.on('message', (topic, payload, packet) => list.push({ topic, payload: payload.toString(), qos: packet.qos, retain: packet.retain }))
   }
+  return got
+}
+
+/** every PUBLISH packet the client gets from now on, with its MQTT 5 properties */
+export function publishPackets(client: MqttClient): IPublishPacket[] {
+  const got: IPublishPacket[] = []
+  client.on('message', (_t, _p, packet) => got.push(packet))
   return got
 }

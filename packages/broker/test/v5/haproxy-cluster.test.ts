@@ -8,10 +8,10 @@
  * same topics see no change.
  */
 import { readFileSync } from 'node:fs'
-import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt'
+import type { IClientOptions } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { killAll, waitFor } from '../helpers/cluster-procs.js'
-import { closeAllClients, collect, connackOf, mqttConnect } from '../helpers/cluster-mqtt.js'
+import { closeAllClients, collect, connackOf, mqttConnect, publishPackets } from '../helpers/cluster-mqtt.js'
 import { clusterUp, type UpCluster } from '../helpers/cluster-up.js'
 
 let cluster: UpCluster
@@ -36,12 +36,6 @@ const v5 = (o: IClientOptions = {}): IClientOptions => ({ protocolVersion: 5, ca
 let n = 0
 const topic = (name: string): string => `v5ha/${name}/${++n}`
 
-/** every PUBLISH packet the client gets, with its properties */
-function packets(c: MqttClient): IPublishPacket[] {
-  const list: IPublishPacket[] = []
-  c.on('message', (_t, _p, packet) => list.push(packet))
-  return list
-}
 
 async function clientsPerNode(): Promise<number[]> {
   const p = cluster.cli(['cluster', 'status', '--dir', cluster.dir, '--json'])
@@ -54,7 +48,7 @@ describe('MQTT 5 through HAProxy on three nodes', () => {
     const t = topic('props')
     const subs = await Promise.all([url.tcp, url.tls, url.wss, url.tcp, url.tls, url.wss].map((u) => mqttConnect(u, v5())))
     const old = await mqttConnect(url.tcp, { ca })
-    const got = subs.map(packets)
+    const got = subs.map(publishPackets)
     const oldGot = collect(old)
     await Promise.all([...subs, old].map((s) => s.subscribeAsync(t, { qos: 1 })))
     const pub = await mqttConnect(url.tcp, v5())
@@ -85,10 +79,10 @@ describe('MQTT 5 through HAProxy on three nodes', () => {
   it('No Local keeps a client\'s own messages from it [MQTT-3.8.3-3]; Retain As Published keeps RETAIN 1 on a live delivery [MQTT-3.3.1-12]; Retain Handling 2 sends no retained message at subscribe (v5)', async () => {
     const t = topic('opts')
     const self = await mqttConnect(url.tcp, v5())
-    const mine = packets(self)
+    const mine = publishPackets(self)
     await self.subscribeAsync(t, { qos: 1, nl: true })
     const other = await mqttConnect(url.wss, v5())
-    const others = packets(other)
+    const others = publishPackets(other)
     await other.subscribeAsync(t, { qos: 1, rap: true })
     await self.publishAsync(t, 'retained by self', { qos: 1, retain: true })
     await other.publishAsync(t, 'from other', { qos: 1 })
@@ -100,10 +94,10 @@ describe('MQTT 5 through HAProxy on three nodes', () => {
     ])
     // later subscribers: Retain Handling 2 gets no retained message [MQTT-3.3.1-11], 0 gets it [MQTT-3.3.1-9] (v5)
     const none = await mqttConnect(url.tls, v5())
-    const noneGot = packets(none)
+    const noneGot = publishPackets(none)
     await none.subscribeAsync(t, { qos: 1, rh: 2 })
     const some = await mqttConnect(url.tls, v5())
-    const someGot = packets(some)
+    const someGot = publishPackets(some)
     await some.subscribeAsync(t, { qos: 1, rh: 0 })
     await waitFor(() => someGot.length === 1, 10_000, 'the retained message for Retain Handling 0')
     expect(someGot[0]).toMatchObject({ retain: true })

@@ -75,12 +75,15 @@ export async function startHaRedis(o: {
  * 10 s; waiting for it would make every start 10 s slower, and Sentinel does not need it.)
  */
 export async function settled(ports: HaPorts, replicas: number): Promise<boolean> {
+  // right after a failover a sentinel can still name the old primary: all must name the same one
+  const primaries = new Set<string>()
   for (const port of ports.sentinels) {
     const s = connectRedis({ kind: 'url', url: `redis://127.0.0.1:${port}` }, { failFast: true })
     s.on('error', () => {})
     try {
       const master = fields((await s.call('SENTINEL', 'master', MASTER_NAME)) as string[])
       if (master.get('flags') !== 'master' || Number(master.get('num-other-sentinels')) < SENTINELS - 1) return false
+      primaries.add(`${master.get('ip')}:${master.get('port')}`)
       const reps = ((await s.call('SENTINEL', 'replicas', MASTER_NAME)) as string[][]).map(fields)
       if (reps.filter((r) => r.get('flags') === 'slave').length < replicas) return false
     } catch {
@@ -89,7 +92,7 @@ export async function settled(ports: HaPorts, replicas: number): Promise<boolean
       s.disconnect()
     }
   }
-  return true
+  return primaries.size === 1
 }
 
 /** the port the sentinels hold for the primary now (the first that answers) */

@@ -15,3 +15,16 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 10_00
     await sleep(10)
   }
 }
+
+/** `p`, or an error naming `what` (and `detail()`, e.g. a node's last log lines) after `ms` */
+export async function within<T>(p: Promise<T>, ms: number, what: string, detail?: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms: ${what}${detail ? `\n${detail()}` : ''}`)), ms)
+  })
+  try {
+    return await Promise.race([p, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}

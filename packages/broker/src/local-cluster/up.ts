@@ -9,17 +9,18 @@
  */
 import type { Server } from 'node:http'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { nodeSpec } from './node-spec.js'
 import { ensureAdminToken } from './admin-token.js'
 import { isAbsolute, join, relative, resolve } from 'node:path'
 import { findAssets } from './assets.js'
 import { ensureCerts } from './certs.js'
 import { checkHaproxyConfig, renderHaproxyFile } from './haproxy.js'
-import { INSTALL_LINE, assertPortFree, fileSize, freePort, redisPing, spawnLogged, stopPid, waitUntil, which } from './procs.js'
+import { INSTALL_LINE, assertPortFree, freePort, redisPing, spawnLogged, stopPid, waitUntil, which } from './procs.js'
 import { readState, writeState, alive, removeState, type ClusterState } from './state.js'
 import { reapStale } from './down.js'
 import { printReady } from './banner.js'
 import { Supervised, type SupervisedSpec } from './supervisor.js'
-import { haproxyServers, httpStatus, readyLine, tail } from './probe.js'
+import { haproxyServers, tail } from './probe.js'
 import { startControl } from './control.js'
 import { rollingRestart } from './rolling.js'
 import { startHaRedis, type HaRedis } from './ha-redis.js'
@@ -189,50 +190,16 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
     })
     await redis?.start()
 
-    // ---- nodes: port 0 at the first start, the same ports at every restart (HAProxy's config names them)
+    // ---- nodes (node-spec.ts)
     for (let i = 1; i <= o.nodes; i++) {
       const id = `culex-${i}`
-      const log = join(logs, `${id}.log`)
-      writeFileSync(log, '')
-      state.nodes.push({ id, pid: 0, log, restarts: 0 })
-      const entry = (): ClusterState['nodes'][number] => state.nodes.find((n) => n.id === id)!
-      let logFrom = 0
-      nodes.push({
-        id,
-        sup: supervise({
-          name: `node ${id}`,
-          log,
-          spawn: () => {
-            const n = entry()
-            logFrom = fileSize(log)
-            const args = [
-              assets.cli, 'start',
-              ...(o.nodeConfig ? ['--config', resolve(o.nodeConfig)] : []),
-              ...(ha ? ha.flags : ['--redis-url', state.redis_url]), '--node-id', id, '--host', '127.0.0.1',
-              '--mqtt-port', String(n.mqtt ?? 0), '--ws-port', String(n.ws ?? 0), '--http-port', String(n.http ?? 0),
-              '--trusted-proxies', '127.0.0.1', '--keepalive-max-s', String(o.keepaliveMaxS), '--log-level', nodeLogLevel(o.logLevel),
-              '--drain-ms', String(drainMs),
-              ...(o.allowAnonymous !== undefined ? ['--allow-anonymous', String(o.allowAnonymous)] : []),
-            ]
-            return spawnLogged(process.execPath, args, log, nodeEnv)
-          },
-          ready: async (proc) => {
-            let ready: { listeners: Record<string, string> } | undefined
-            await waitUntil(
-              () => (ready = readyLine(log, logFrom)) !== undefined,
-              30_000,
-              `node ${id} to start`,
-              () => (proc.exitCode !== null ? `node ${id} exited at start:\n${tail(log)}` : undefined),
-            )
-            const port = (s: string | undefined): number => Number(/:(\d+)/.exec(s ?? '')?.[1])
-            Object.assign(entry(), { mqtt: port(ready!.listeners.mqtt), ws: port(ready!.listeners.ws), http: port(ready!.listeners.http) })
-            writeState(state)
-            await waitUntil(async () => (await httpStatus(`http://127.0.0.1:${entry().http}/readyz`)) === 200, 30_000, `node ${id} /readyz 200`, () =>
-              proc.exitCode !== null ? `node ${id} exited at start:\n${tail(log)}` : undefined,
-            )
-          },
-        }),
+      const spec = nodeSpec({
+        id, cli: assets.cli, logs, state, redisFlags: () => (ha ? ha.flags : ['--redis-url', state.redis_url]),
+        ...(o.nodeConfig ? { nodeConfig: o.nodeConfig } : {}),
+        ...(o.allowAnonymous !== undefined ? { allowAnonymous: o.allowAnonymous } : {}),
+        keepaliveMaxS: o.keepaliveMaxS, logLevel: o.logLevel, drainMs, env: nodeEnv,
       })
+      nodes.push({ id, sup: supervise(spec) })
     }
     await Promise.all(nodes.map((n) => n.sup.start()))
 
@@ -308,9 +275,4 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
     removeState(dir)
   }
   return { stop, kill, stopped }
-}
-
-/** cluster up finds a node's listeners in its `culex ready` line, logged at info: never start a node quieter than that */
-function nodeLogLevel(level: string): string {
-  return ['fatal', 'error', 'warn', 'silent'].includes(level) ? 'info' : level
 }

@@ -194,10 +194,14 @@ export function guardDelivery(client: Client, opts: DeliveryOptions): void {
   })
   /** its socket does not take more, or its in-flight window is full */
   const backedUp = (): boolean => conn.writableNeedDrain || held.length > 0
-  // Aedes calls it when the PUBLISH is written, or at once when it sends nothing (forward refused)
+  // Aedes calls it when the PUBLISH is written, or at once when it sends nothing (forward refused,
+  // or a delivery held during the session replay that the replay had sent: session-order.ts). One
+  // that sent nothing frees its room without a PUBACK to come: release what waits for it here, or
+  // with nothing in flight it would wait for ever [MQTT-4.3.2-2]
   const writtenQoS: Callback = (err) => {
     pending--
     written(err)
+    if (held.length > 0) releaseHeld()
   }
   const send = (packet: DeliveredPacket): void => {
     pending++
@@ -206,6 +210,21 @@ export function guardDelivery(client: Client, opts: DeliveryOptions): void {
     } catch (err) {
       faults.fault(client, err, 'delivery')
     }
+  }
+  /** send what waits in `held` while the window has room (a send that completes at once re-enters: the loop goes on) */
+  let releasing = false
+  const releaseHeld = (): void => {
+    if (releasing) return
+    releasing = true
+    let released = false
+    while (held.length > 0 && !windowFull() && !detached) {
+      const next = held.shift() as DeliveredPacket
+      heldBytes -= sizeOf(next)
+      released = true
+      send(next)
+    }
+    releasing = false
+    if (released) resync()
   }
   /** the window: max_outgoing_inflight, lowered to a v5 client's Receive Maximum [MQTT-3.3.4-9]; 0 = none */
   const windowOf = (): number => {
@@ -227,14 +246,7 @@ export function guardDelivery(client: Client, opts: DeliveryOptions): void {
     if (pk.messageId !== undefined) inflightIds?.delete(pk.messageId)
     acks++
     lastAckAt = Date.now()
-    let released = false
-    while (held.length > 0 && !windowFull() && !detached) {
-      const next = held.shift() as DeliveredPacket
-      heldBytes -= sizeOf(next)
-      released = true
-      send(next)
-    }
-    if (released) resync()
+    releaseHeld()
     return undefined
   })
   const full = (): boolean => {

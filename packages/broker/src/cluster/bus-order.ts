@@ -40,7 +40,7 @@ export class BusOrder {
   constructor(
     private readonly deliver: (packets: BusPacket[]) => void,
     /** a gap was given up: `count` batches of `origin` will never arrive */
-    private readonly onMissed: (origin: string, count: number) => void = () => {},
+    private readonly onMissed: (origin: string, count: number, why: string) => void = () => {},
   ) {}
 
   /** a batch from another node; seq/base undefined = an older node, delivered as it comes */
@@ -54,14 +54,14 @@ export class BusOrder {
       this.origins.set(origin, st)
     }
     st.heard = Date.now()
-    if (base !== undefined) this.skipTo(origin, st, base)
+    if (base !== undefined) this.skipTo(origin, st, base, 'a batch said the sender holds none of them')
     if (seq < st.next || st.held.has(seq)) {
       this.stats.duplicates++
       return
     }
     if (seq > st.next) {
       st.held.set(seq, packets)
-      if (st.held.size > MAX_HELD) this.skipTo(origin, st, Math.min(...st.held.keys()))
+      if (st.held.size > MAX_HELD) this.skipTo(origin, st, Math.min(...st.held.keys()), `more than ${MAX_HELD} batches held behind them`)
       return
     }
     st.next++
@@ -74,26 +74,27 @@ export class BusOrder {
     const st = this.origins.get(origin)
     if (!st) return
     st.heard = Date.now()
-    this.skipTo(origin, st, base)
+    this.skipTo(origin, st, base, 'a presence beat said the sender holds none of them')
   }
 
   /** the origin left (or died): deliver what it sent, in order, and forget it */
-  forget(origin: string): void {
+  forget(origin: string, why = 'the sender left'): void {
     const st = this.origins.get(origin)
     if (!st) return
-    if (st.held.size > 0) this.skipTo(origin, st, Math.max(...st.held.keys()) + 1)
+    if (st.held.size > 0) this.skipTo(origin, st, Math.max(...st.held.keys()) + 1, why)
     this.origins.delete(origin)
   }
 
   /** forget origins silent for `silentMs` while this node could hear them since `listeningSince` (nodes that died) */
   sweep(silentMs: number, listeningSince: number): void {
     const now = Date.now()
-    for (const [origin, st] of this.origins) if (now - Math.max(st.heard, listeningSince) > silentMs) this.forget(origin)
+    for (const [origin, st] of this.origins) if (now - Math.max(st.heard, listeningSince) > silentMs) this.forget(origin, `the sender was silent for ${now - st.heard} ms`)
   }
 
   /** the sender holds nothing below `base`: deliver what is held below it and move on */
-  private skipTo(origin: string, st: OriginState, base: number): void {
+  private skipTo(origin: string, st: OriginState, base: number, why: string): void {
     if (base <= st.next) return
+    const from = st.next
     let missed = 0
     for (; st.next < base; st.next++) {
       const packets = st.held.get(st.next)
@@ -105,7 +106,7 @@ export class BusOrder {
     this.drain(st)
     if (missed > 0) {
       this.stats.missed += missed
-      this.onMissed(origin, missed)
+      this.onMissed(origin, missed, `${why} (batches ${from} to ${base - 1}, those not held)`)
     }
   }
 

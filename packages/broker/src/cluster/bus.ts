@@ -191,7 +191,7 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
       input.count((p.payload.length + p.topic.length + 4) * listeners.length)
     }
   }
-  const order = new BusOrder(deliverRemote, (peer, n) => onError(new Error(`cluster bus: ${n} batch(es) from ${peer} never arrived`)))
+  const order = new BusOrder(deliverRemote, (peer, n, why) => onError(new Error(`cluster bus: ${n} batch(es) from ${peer} never arrived: ${why}`)))
   const delivery = new BusDelivery({
     pub,
     sub,

@@ -66,7 +66,7 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
     onShed: () => counters.dropped.node_overloaded++,
   }, { minReplicas: minReplicasAcked(config), timeoutMs: config.redis_replicas_ack_timeout_ms })
   if (backend.mode === 'cluster') readiness.add('redis', backend.healthy)
-  const broker = await createBroker({ config, nodeId, backend, counters, faults, hooks: security.hooks, log })
+  const { broker, subscribers } = await createBroker({ config, nodeId, backend, counters, faults, hooks: security.hooks, log })
   // QoS 1/2 acknowledgements wait for redis_min_replicas_acked replicas (cluster/replica-acks.ts)
   backend.acks?.attach(broker)
   security.attach(broker)
@@ -75,6 +75,8 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   if (cluster) readiness.add('redis-resync', cluster.synced)
   // shared subscriptions `$share/<group>/<filter>` across the cluster (shared/index.ts)
   const shared = await startShared({ broker, config, nodeId, log, links: backend.links })
+  // PUBACK 0x10 No matching subscribers (broker/no-subscribers.ts): the cluster's share groups count
+  subscribers.attachShareGroups((topic) => shared.router.groups.size > 0 && shared.router.groups.match(topic).length > 0)
   // a v5 session that expired leaves its `$share` groups (shared/router.ts): in a cluster
   // cluster/session-expiry.ts ends it, on one node Aedes' own timer (public event sessionExpired)
   const leaveGroups = (id: string): void =>

@@ -47,6 +47,7 @@ import {
 import { DisconnectReason } from './disconnect.js'
 import { parseShare } from '../shared/names.js'
 import { validFilter } from './conformance.js'
+import { checkPayloadFormat, v5AckCodes } from './mqtt5-puback.js'
 import { disconnectExpiryFromZeroIsProtocolError, invalidUnsubscribeFiltersGet0x8F } from './mqtt5-packets.js'
 
 export interface Mqtt5Options {
@@ -91,7 +92,11 @@ function invalidFiltersGet0x8F(client: Client): void {
 
 export function installMqtt5(broker: Aedes, opts: Mqtt5Options): void {
   onRemoteTakeover(broker, (client, done) => disconnectV5(client, DisconnectReason.sessionTakenOver, done))
-  installOnEachClient(broker, 'mqtt5', (client) => {
+  // PUBACK/PUBREC 0x99 for a payload that is not the UTF-8 it says it is [MQTT-3.3.2-4] (mqtt5-puback.ts)
+  checkPayloadFormat(broker)
+  installOnEachClient(broker, 'mqtt5', (client, stream) => {
+    // PUBACK/PUBREC reason codes 0x99 and (PUBREC) 0x10 (mqtt5-puback.ts)
+    v5AckCodes(client, stream)
     // a packet over max_packet_size (limits/guard.ts): DISCONNECT 0x95 Packet too large first
     interceptParseErrors(parserOf(client), (err) => {
       if (!(err instanceof PacketTooLargeError)) return false

@@ -28,6 +28,7 @@ import { clientAddress, createProxyProtocolGate } from './listeners/proxy-protoc
 import { createSecurity } from './auth/setup.js'
 import { createTlsListener } from './listeners/tls.js'
 import { ClientFaults } from './limits/client-faults.js'
+import { createClusterInterest } from './cluster/interest.js'
 import { startShared } from './shared/index.js'
 import { registerShareMetrics } from './shared/metrics.js'
 
@@ -77,6 +78,12 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   const shared = await startShared({ broker, config, nodeId, log, links: backend.links })
   // PUBACK 0x10 No matching subscribers (broker/no-subscribers.ts): the cluster's share groups count
   subscribers.attachShareGroups((topic) => shared.router.groups.size > 0 && shared.router.groups.match(topic).length > 0)
+  // ... and the other nodes' subscriptions (cluster/interest.ts), known before this node takes clients
+  const interest = backend.links ? createClusterInterest({ data: backend.links.data, sub: backend.links.sub, nodeId, log }) : undefined
+  if (interest) {
+    subscribers.attachRemote(interest)
+    await interest.start()
+  }
   // a v5 session that expired leaves its `$share` groups (shared/router.ts): in a cluster
   // cluster/session-expiry.ts ends it, on one node Aedes' own timer (public event sessionExpired)
   const leaveGroups = (id: string): void =>
@@ -164,6 +171,7 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
         await Promise.all(stopped)
         await api.close()
         await shared.close()
+        interest?.close()
         await cluster?.close()
         await backend.close()
         await security.close()
@@ -177,6 +185,7 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
     for (const s of servers) s.close()
     await new Promise<void>((resolve) => broker.close(() => resolve()))
     await shared.close()
+    interest?.close()
     await cluster?.close()
     await backend.close()
     await security.close()

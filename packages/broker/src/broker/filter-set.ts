@@ -39,6 +39,11 @@ export class FilterSet {
     return this.counts.size > 0 && this.trie.test(topic)
   }
 
+  clear(): void {
+    this.counts.clear()
+    this.trie.clear()
+  }
+
   filters(): IterableIterator<string> {
     return this.counts.keys()
   }

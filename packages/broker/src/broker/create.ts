@@ -13,7 +13,7 @@ import { finishPublishesOnClose } from './finish-publishes.js'
 import { markRedeliveries } from './redelivery.js'
 import { pubackAfterPublish } from './puback-after-publish.js'
 import { installConformance } from './conformance.js'
-import { installMqtt5 } from './mqtt5.js'
+import { installMqtt5, responseInformationFor } from './mqtt5.js'
 import type { Logger } from '../log.js'
 import { installExactDedupe, seedCounter, seenBefore } from '../cluster/dedupe.js'
 import { isolateHooks, type ClientFaults } from '../limits/client-faults.js'
@@ -60,6 +60,8 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
     queueLimit: config.queue_limit,
     // MQTT 5 Session Expiry Interval cap, echoed in the CONNACK when applied (0 = none for Aedes)
     sessionExpiryIntervalLimit: config.session_expiry_max_s >= 0xffffffff ? 0 : config.session_expiry_max_s,
+    // MQTT 5 CONNACK Response Information, for a client that asks (mqtt5.ts)
+    responseInformation: responseInformationFor(config.response_information),
     ...hooks,
     // counting is one integer increment per message, no allocation
     published(packet, client, done) {

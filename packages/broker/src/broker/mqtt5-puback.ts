@@ -4,7 +4,8 @@
  * reason code; mqtt-packet does not write one).
  *
  * - 0x99 Payload format invalid: a PUBLISH with Payload Format Indicator 1 whose payload is not
- *   valid UTF-8 [MQTT-3.3.2-4] (the receiver MAY check it and answer 0x99). Refused through the
+ *   valid UTF-8 (§3.3.2.3.2: the receiver MAY check it and answer 0x99; [MQTT-3.3.2-4], forward the
+ *   indicator unchanged, is about valid ones). Refused through the
  *   authorizePublish hook, as Aedes refuses a v5 client's denied PUBLISH (lib/handlers/publish.js:
  *   PUBACK/PUBREC 0x87 with the Reason String when the client did not set Request Problem
  *   Information 0 [MQTT-3.1.2-29], the message neither delivered nor retained, the connection
@@ -35,7 +36,7 @@ interface InPublish {
 /** per v5 client: packet ids of the QoS 1/2 PUBLISHes refused for their payload, until their ack is written */
 const refused = new WeakMap<object, Set<number>>()
 
-/** true when `packet` says its payload is UTF-8 and it is not [MQTT-3.3.2-4] */
+/** true when `packet` says its payload is UTF-8 and it is not (§3.3.2.3.2) */
 function invalidPayload(packet: InPublish): boolean {
   if (packet.properties?.payloadFormatIndicator !== true) return false
   const p = packet.payload

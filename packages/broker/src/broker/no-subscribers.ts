@@ -19,8 +19,9 @@
  *    in memory in both modes).
  * So nothing is asked of Redis per message, and a topic with a subscriber costs one trie walk.
  * Known approximations, all towards 0x00 except the first: a subscription made on another node in
- * the same moment (its announcement not yet arrived, a few ms) is not seen, so the message may
- * reach it though 0x10 was sent; a No Local subscription of the publisher itself, a wildcard at
+ * the same moment as the publish (its SUBACK waits until its announcement is in Redis, so only a
+ * publish racing the SUBSCRIBE itself) may not be seen yet, so the message may reach it though
+ * 0x10 was sent; a No Local subscription of the publisher itself, a wildcard at
  * the first level for a `$` topic [MQTT-4.7.2-1], an ACL that refuses the forward, and a dead
  * node's subscriptions until the view is reloaded all count as subscribers.
  */
@@ -36,8 +37,8 @@ export interface RemoteInterest {
   complete(): boolean
   /** some other node holds a subscription whose filter matches `topic` */
   test(topic: string): boolean
-  /** this node's set of filters gained or lost `filter` */
-  changed(filter: string, added: boolean): void
+  /** this node's set of filters gained or lost `filter`; a promise: the SUBSCRIBE waits for it */
+  changed(filter: string, added: boolean): Promise<void> | undefined
   /** this node's filters now (sent when the view is announced afresh) */
   setLocal(filters: () => Iterable<string>): void
 }
@@ -59,7 +60,7 @@ export class SubscriberIndex {
     observeSubscriptions(broker, {
       added: (filter) => {
         const f = innerFilter(filter)
-        if (f !== undefined && this.local.add(f)) this.remote?.changed(f, true)
+        return f !== undefined && this.local.add(f) ? this.remote?.changed(f, true) : undefined
       },
       removed: (filter) => {
         const f = innerFilter(filter)

@@ -93,7 +93,7 @@ describe('seam contract: Aedes routing internals', () => {
   it('A18 aedes broker.subscribe / broker.unsubscribe: called with the filter of each subscription a client adds, and removes by UNSUBSCRIBE or by closing', async () => {
     const s = await stockBroker()
     const log: string[] = []
-    seam.observeSubscriptions(s.broker, { added: (f) => log.push(`+${f}`), removed: (f) => log.push(`-${f}`) })
+    seam.observeSubscriptions(s.broker, { added: (f) => void log.push(`+${f}`), removed: (f) => void log.push(`-${f}`) })
     const { raw } = await rawClient(s.port, { clientId: 'a18' })
     await rawSubscribe(raw, 'a18/+', 1, 1)
     await rawSubscribe(raw, 'a18/#', 0, 2)
@@ -104,5 +104,19 @@ describe('seam contract: Aedes routing internals', () => {
     raw.send({ cmd: 'disconnect' })
     await eventually(() => (log.length === 4 ? true : undefined), 3000, 'the subscription removed with the connection')
     expect(log[3]).toBe('-a18/#')
+  })
+
+  it("A18 aedes lib/handlers/subscribe.js: the SUBACK waits for broker.subscribe's done", async () => {
+    const s = await stockBroker()
+    let release!: () => void
+    const held = new Promise<void>((r) => (release = r))
+    seam.observeSubscriptions(s.broker, { added: () => held, removed: () => {} })
+    const { raw } = await rawClient(s.port, { clientId: 'a18w' })
+    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a18w', qos: 0 }] })
+    raw.send({ cmd: 'pingreq' })
+    await raw.until((ps) => ps.some((p) => p.cmd === 'pingresp'))
+    expect(raw.packets.some((p) => p.cmd === 'suback')).toBe(false)
+    release()
+    await raw.until((ps) => ps.some((p) => p.cmd === 'suback'))
   })
 })

@@ -4,7 +4,7 @@
  * - 0x10 No matching subscribers (§3.4.2.1) when no subscription matches, the message still
  *   retained; 0x00 when one does (online, a `$share` group, an offline persistent session);
  * - 0x99 Payload format invalid for Payload Format Indicator 1 with a payload that is not UTF-8
- *   [MQTT-3.3.2-4]: not delivered, the connection stays; QoS 0: dropped;
+ *   (§3.3.2.3.2): not delivered, the connection stays; QoS 0: dropped;
  * - 3.1.1 publishers: plain PUBACK, unchanged.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -97,7 +97,7 @@ describe('0x10 No matching subscribers (v5, §3.4.2.1 / §3.5.2.1)', () => {
   })
 })
 
-describe('0x99 Payload format invalid [MQTT-3.3.2-4] (v5)', () => {
+describe('0x99 Payload format invalid (v5, §3.3.2.3.2)', () => {
   it('Payload Format Indicator 1 with a payload that is not UTF-8: PUBACK / PUBREC 0x99, not delivered nor retained, QoS 0 dropped, the connection stays', async () => {
     const { raw: sub } = await rawClient(node.ports.mqtt, { clientId: 'pf-sub', protocolVersion: 5 })
     await rawSubscribe(sub, 'pf/#', 2)

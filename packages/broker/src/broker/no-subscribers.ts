@@ -18,10 +18,10 @@
  *    on any node (the persistence's subscriptionsByTopic, as Aedes' own offline enqueue calls it;
  *    in memory in both modes).
  * So nothing is asked of Redis per message, and a topic with a subscriber costs one trie walk.
- * Known approximations, all towards 0x00 except the first: a subscription made on another node in
- * the same moment as the publish (its SUBACK waits until its announcement is in Redis, so only a
- * publish racing the SUBSCRIBE itself) may not be seen yet, so the message may reach it though
- * 0x10 was sent; a No Local subscription of the publisher itself, a wildcard at
+ * Known approximations, all towards 0x00 except the first: a subscription made on another node
+ * is seen once its announcement arrived (it leaves as the SUBACK does: Redis' round trip later,
+ * well under a millisecond on a LAN, its SUBACK is not held for it, so SUBSCRIBE timing is
+ * unchanged); a message published there in between may reach it though 0x10 was sent; a No Local subscription of the publisher itself, a wildcard at
  * the first level for a `$` topic [MQTT-4.7.2-1], an ACL that refuses the forward, and a dead
  * node's subscriptions until the view is reloaded all count as subscribers.
  */
@@ -37,8 +37,8 @@ export interface RemoteInterest {
   complete(): boolean
   /** some other node holds a subscription whose filter matches `topic` */
   test(topic: string): boolean
-  /** this node's set of filters gained or lost `filter`; a promise: the SUBSCRIBE waits for it */
-  changed(filter: string, added: boolean): Promise<void> | undefined
+  /** this node's set of filters gained or lost `filter` */
+  changed(filter: string, added: boolean): void
   /** this node's filters now (sent when the view is announced afresh) */
   setLocal(filters: () => Iterable<string>): void
 }
@@ -60,7 +60,7 @@ export class SubscriberIndex {
     observeSubscriptions(broker, {
       added: (filter) => {
         const f = innerFilter(filter)
-        return f !== undefined && this.local.add(f) ? this.remote?.changed(f, true) : undefined
+        if (f !== undefined && this.local.add(f)) this.remote?.changed(f, true)
       },
       removed: (filter) => {
         const f = innerFilter(filter)

@@ -29,8 +29,6 @@ export const interestKey = (nodeId: string): string => `culex:interest:${nodeId}
 const MARKER = '\u0000'
 const TTL_MS = 120_000
 const REFRESH_MS = 30_000
-/** longest a SUBSCRIBE of a filter new on this node waits for its announcement to be in Redis */
-const ANNOUNCE_WAIT_MS = 2000
 
 interface Change {
   /** node */
@@ -63,8 +61,6 @@ export function createClusterInterest(opts: { data: Redis; sub: Redis; nodeId: s
   let writing: Promise<void> = Promise.resolve()
   /** a write failed: write the whole set again */
   let rewrite = false
-  /** resolved once the pending changes are written (what a SUBSCRIBE of a new filter waits for) */
-  let written: { promise: Promise<void>; resolve: () => void } | undefined
 
   const apply = (c: Change): void => {
     if (c.n === nodeId) return
@@ -129,10 +125,8 @@ export function createClusterInterest(opts: { data: Redis; sub: Redis; nodeId: s
     await m.publish(INTEREST_CHANNEL, JSON.stringify({ n: nodeId, a: 'set', f: filters } satisfies Change)).exec()
   }
   const flush = (): void => {
-    const waiter = written
-    written = undefined
     writing = writing.then(async () => {
-      if (closed) return waiter?.resolve()
+      if (closed) return
       try {
         if (rewrite) {
           rewrite = false
@@ -149,8 +143,6 @@ export function createClusterInterest(opts: { data: Redis; sub: Redis; nodeId: s
       } catch (err) {
         rewrite = true
         log.debug({ err: (err as Error).message }, 'subscriber view: filter change not written (rewritten when redis is back)')
-      } finally {
-        waiter?.resolve()
       }
     })
   }
@@ -158,7 +150,8 @@ export function createClusterInterest(opts: { data: Redis; sub: Redis; nodeId: s
   const schedule = (): void => {
     if (scheduled) return
     scheduled = true
-    setImmediate(() => {
+    // the changes of one SUBSCRIBE (or one closed connection) in one MULTI, sent before the event loop goes on
+    queueMicrotask(() => {
       scheduled = false
       flush()
     })
@@ -187,15 +180,6 @@ export function createClusterInterest(opts: { data: Redis; sub: Redis; nodeId: s
     changed(filter, added) {
       pending.set(filter, added)
       schedule()
-      // a new filter: its SUBACK waits until the other nodes can know it (published in Redis), so
-      // a message published after the SUBACK, on any node, does not get 0x10; not while Redis is away
-      if (!added || data.status !== 'ready' || closed) return undefined
-      if (!written) {
-        let resolve!: () => void
-        const promise = new Promise<void>((r) => (resolve = r))
-        written = { promise, resolve }
-      }
-      return bounded(written.promise, ANNOUNCE_WAIT_MS)
     },
     setLocal(filters) {
       localFilters = filters
@@ -218,12 +202,3 @@ export function createClusterInterest(opts: { data: Redis; sub: Redis; nodeId: s
   }
 }
 
-/** `p`, or after `ms` whatever it did */
-function bounded(p: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<void>((r) => {
-    timer = setTimeout(r, ms)
-    timer.unref()
-  })
-  return Promise.race([p, late]).finally(() => clearTimeout(timer))
-}

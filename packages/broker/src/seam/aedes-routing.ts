@@ -55,20 +55,18 @@ export function wrapOutgoingAcks(broker: Aedes, wrap: (calls: OutgoingAcks) => P
  * done)` (an UNSUBSCRIBE, and every subscription when the connection closes). Both are public
  * Aedes methods looked up on the broker at call time; Aedes' own internal listeners ($SYS) and
  * ours (onEveryMessage) use the emitter directly and are not seen. An add counts once Aedes' done
- * has no error (aedes.js subscribe refuses a filter of too many levels); when `added` returns a
- * promise, Aedes' done (and so the SUBACK) waits for it.
+ * has no error (aedes.js subscribe refuses a filter of too many levels).
  * No upstream issue: Aedes has no event for subscriptions leaving with a closed connection.
  */
-export function observeSubscriptions(broker: Aedes, observer: { added(filter: string): Promise<void> | undefined; removed(filter: string): void }): void {
+export function observeSubscriptions(broker: Aedes, observer: { added(filter: string): void; removed(filter: string): void }): void {
   type Sub = (topic: string, fn: unknown, done?: (err?: Error | null) => void) => void
   const b = broker as unknown as { subscribe: Sub; unsubscribe: Sub }
   const subscribe = b.subscribe.bind(broker)
   const unsubscribe = b.unsubscribe.bind(broker)
   b.subscribe = (topic, fn, done) =>
     subscribe(topic, fn, (err) => {
-      const wait = err ? undefined : observer.added(topic)
-      if (wait) void wait.then(() => done?.(err))
-      else done?.(err)
+      if (!err) observer.added(topic)
+      done?.(err)
     })
   b.unsubscribe = (topic, fn, done) => {
     observer.removed(topic)

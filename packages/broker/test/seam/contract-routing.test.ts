@@ -105,18 +105,4 @@ describe('seam contract: Aedes routing internals', () => {
     await eventually(() => (log.length === 4 ? true : undefined), 3000, 'the subscription removed with the connection')
     expect(log[3]).toBe('-a18/#')
   })
-
-  it("A18 aedes lib/handlers/subscribe.js: the SUBACK waits for broker.subscribe's done", async () => {
-    const s = await stockBroker()
-    let release!: () => void
-    const held = new Promise<void>((r) => (release = r))
-    seam.observeSubscriptions(s.broker, { added: () => held, removed: () => {} })
-    const { raw } = await rawClient(s.port, { clientId: 'a18w' })
-    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a18w', qos: 0 }] })
-    raw.send({ cmd: 'pingreq' })
-    await raw.until((ps) => ps.some((p) => p.cmd === 'pingresp'))
-    expect(raw.packets.some((p) => p.cmd === 'suback')).toBe(false)
-    release()
-    await raw.until((ps) => ps.some((p) => p.cmd === 'suback'))
-  })
 })

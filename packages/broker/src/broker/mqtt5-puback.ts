@@ -20,7 +20,7 @@
  */
 import { isUtf8 } from 'node:buffer'
 import type { Aedes, Client } from 'aedes'
-import { onWrite } from '../seam/index.js'
+import { maximumPacketSizeOf, onWrite } from '../seam/index.js'
 
 export const NOT_AUTHORIZED = 0x87
 export const PAYLOAD_FORMAT_INVALID = 0x99
@@ -61,6 +61,24 @@ export function checkPayloadFormat(broker: Aedes): void {
   }
 }
 
+/**
+ * [MQTT-3.4.2-2] [MQTT-3.5.2-2] no Reason String on a PUBACK / PUBREC that it would make larger
+ * than the client's Maximum Packet Size (Aedes adds it to the 0x87 / 0x99 ack without checking)
+ */
+function withinMaximumPacketSize(client: Client, p: { properties?: Record<string, unknown> }): void {
+  const reason = p.properties?.reasonString
+  const max = maximumPacketSizeOf(client)
+  if (typeof reason !== 'string' || max === undefined) return
+  const props = 3 + Buffer.byteLength(reason)
+  // packet id, reason code, property length, properties
+  const remaining = 3 + varLength(props) + props
+  if (1 + varLength(remaining) + remaining <= max) return
+  const { reasonString: _dropped, ...rest } = p.properties!
+  p.properties = Object.keys(rest).length > 0 ? rest : undefined
+}
+
+const varLength = (n: number): number => (n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4)
+
 /** per v5 client: packet id -> reason code for the PUBREC of a QoS 2 PUBLISH that matched no subscriber */
 const pubrecCodes = new WeakMap<object, Map<number, number>>()
 
@@ -81,6 +99,7 @@ export function v5AckCodes(client: Client, stream: NodeJS.WritableStream): void 
     if (p.cmd !== 'puback' && p.cmd !== 'pubrec') return
     if (p.reasonCode === NOT_AUTHORIZED) {
       if (refused.get(client)?.delete(p.messageId!)) p.reasonCode = PAYLOAD_FORMAT_INVALID
+      withinMaximumPacketSize(client, p)
       return
     }
     const codes = p.cmd === 'pubrec' ? pubrecCodes.get(client) : undefined

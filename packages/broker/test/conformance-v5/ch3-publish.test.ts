@@ -156,6 +156,21 @@ forEachMode5((m) => {
     expect(await s.quiet()).toEqual([])
   })
 
+  it('[MQTT-3.4.2-2] [MQTT-3.5.2-2] no Reason String on a PUBACK / PUBREC 0x99 it would make larger than the Maximum Packet Size of the client', async () => {
+    const topic = `pfi-max/${m.id('t')}`
+    const bad = Buffer.from([0xc3, 0x28])
+    const p = await client(m, 0, 'small', { maximumPacketSize: 32 })
+    p.send({ cmd: 'publish', topic, payload: bad, qos: 1, messageId: 1, properties: { payloadFormatIndicator: true } })
+    const puback = await p.expect('puback')
+    p.send({ cmd: 'publish', topic, payload: bad, qos: 2, messageId: 2, properties: { payloadFormatIndicator: true } })
+    const pubrec = await p.expect('pubrec')
+    for (const ack of [puback, pubrec]) {
+      expect(ack.reasonCode).toBe(0x99)
+      expect(ack.properties).toBeUndefined()
+      expect(ack.length! + 2).toBeLessThanOrEqual(32)
+    }
+  })
+
   it('[MQTT-4.4.0-2] a PUBACK with a reason code of 0x80 or more from the subscriber ends that delivery: it is not sent again when the session returns', async () => {
     const topic = `nack/${m.id('t')}`
     const id = m.id('nack')

@@ -84,7 +84,7 @@ describe('UNSUBSCRIBE with an invalid Topic Filter', () => {
 })
 
 describe('$share SUBSCRIBE sent before CONNACK', () => {
-  it('v5: handled like any other $share SUBSCRIBE: SUBACK with the granted QoS (not 0x9E), and the member gets the group\'s messages [MQTT-4.8.2-1] (v5)', async () => {
+  it('v5: handled like any other $share SUBSCRIBE: SUBACK with the granted QoS (not 0x9E), and the member gets the group\'s messages (v5)', async () => {
     const { raw } = await rawClient(node.ports.mqtt, {
       clientId: 'cp-pipe',
       protocolVersion: 5,

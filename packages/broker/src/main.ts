@@ -28,6 +28,7 @@ import { clientAddress, createProxyProtocolGate } from './listeners/proxy-protoc
 import { createSecurity } from './auth/setup.js'
 import { createTlsListener } from './listeners/tls.js'
 import { ClientFaults } from './limits/client-faults.js'
+import { createClusterInterest } from './cluster/interest.js'
 import { startShared } from './shared/index.js'
 import { registerShareMetrics } from './shared/metrics.js'
 
@@ -66,7 +67,7 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
     onShed: () => counters.dropped.node_overloaded++,
   }, { minReplicas: minReplicasAcked(config), timeoutMs: config.redis_replicas_ack_timeout_ms })
   if (backend.mode === 'cluster') readiness.add('redis', backend.healthy)
-  const broker = await createBroker({ config, nodeId, backend, counters, faults, hooks: security.hooks, log })
+  const { broker, subscribers } = await createBroker({ config, nodeId, backend, counters, faults, hooks: security.hooks, log })
   // QoS 1/2 acknowledgements wait for redis_min_replicas_acked replicas (cluster/replica-acks.ts)
   backend.acks?.attach(broker)
   security.attach(broker)
@@ -75,6 +76,14 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   if (cluster) readiness.add('redis-resync', cluster.synced)
   // shared subscriptions `$share/<group>/<filter>` across the cluster (shared/index.ts)
   const shared = await startShared({ broker, config, nodeId, log, links: backend.links })
+  // PUBACK 0x10 No matching subscribers (broker/no-subscribers.ts): the cluster's share groups count
+  subscribers.attachShareGroups((topic) => shared.router.groups.size > 0 && shared.router.groups.match(topic).length > 0)
+  // ... and the other nodes' subscriptions (cluster/interest.ts), known before this node takes clients
+  const interest = backend.links ? createClusterInterest({ data: backend.links.data, sub: backend.links.sub, nodeId, log }) : undefined
+  if (interest) {
+    subscribers.attachRemote(interest)
+    await interest.start()
+  }
   // a v5 session that expired leaves its `$share` groups (shared/router.ts): in a cluster
   // cluster/session-expiry.ts ends it, on one node Aedes' own timer (public event sessionExpired)
   const leaveGroups = (id: string): void =>
@@ -162,6 +171,7 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
         await Promise.all(stopped)
         await api.close()
         await shared.close()
+        interest?.close()
         await cluster?.close()
         await backend.close()
         await security.close()
@@ -175,6 +185,7 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
     for (const s of servers) s.close()
     await new Promise<void>((resolve) => broker.close(() => resolve()))
     await shared.close()
+    interest?.close()
     await cluster?.close()
     await backend.close()
     await security.close()

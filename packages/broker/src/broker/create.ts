@@ -7,18 +7,20 @@ import type { CulexConfig } from '../config/schema.js'
 import type { Backend } from '../cluster/backend.js'
 import type { HotCounters } from '../ops/metrics.js'
 import { createPublishGate, type PublishGate } from './backpressure.js'
-import { gateEmits, restoreAedes12Fixes } from '../seam/index.js'
+import { gateEmits, protocolVersion, restoreAedes12Fixes } from '../seam/index.js'
 import { orderSessionReplay } from './session-order.js'
 import { finishPublishesOnClose } from './finish-publishes.js'
 import { markRedeliveries } from './redelivery.js'
 import { pubackAfterPublish } from './puback-after-publish.js'
 import { installConformance } from './conformance.js'
-import { installMqtt5 } from './mqtt5.js'
+import { installMqtt5, responseInformationFor } from './mqtt5.js'
 import type { Logger } from '../log.js'
 import { installExactDedupe, seedCounter, seenBefore } from '../cluster/dedupe.js'
 import { isolateHooks, type ClientFaults } from '../limits/client-faults.js'
 import { tooLargeFor, type OutgoingPublish } from '../limits/client-packet-size.js'
 import { withAllSubscriptionIds } from './subscription-ids.js'
+import { SubscriberIndex } from './no-subscribers.js'
+import { setPubrecCode } from './mqtt5-puback.js'
 
 export interface BrokerParts {
   config: CulexConfig
@@ -35,7 +37,7 @@ export interface BrokerParts {
 /** topic aliases an MQTT 5 client may set per connection (a map of at most this many topics each) */
 export const TOPIC_ALIAS_MAXIMUM = 32
 
-export async function createBroker({ config, nodeId, backend, counters, faults, hooks = {}, log }: BrokerParts): Promise<Aedes> {
+export async function createBroker({ config, nodeId, backend, counters, faults, hooks = {}, log }: BrokerParts): Promise<{ broker: Aedes; subscribers: SubscriberIndex }> {
   const forward = hooks.authorizeForward
   // PUBACK once the message is safe (puback-after-publish.ts)
   const puback = pubackAfterPublish()
@@ -58,11 +60,25 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
     queueLimit: config.queue_limit,
     // MQTT 5 Session Expiry Interval cap, echoed in the CONNACK when applied (0 = none for Aedes)
     sessionExpiryIntervalLimit: config.session_expiry_max_s >= 0xffffffff ? 0 : config.session_expiry_max_s,
+    // MQTT 5 CONNACK Response Information, for a client that asks (mqtt5.ts)
+    responseInformation: responseInformationFor(config.response_information),
     ...hooks,
     // counting is one integer increment per message, no allocation
     published(packet, client, done) {
       if (!client) return done()
       counters.messagesReceived++
+      // MQTT 5: a QoS 1/2 message that matched no subscription anywhere gets 0x10 (broker/no-subscribers.ts)
+      if (packet.qos > 0 && protocolVersion(client) === 5) {
+        const finish = (code: number): void => {
+          if (packet.qos === 1) puback.completed(client, packet, code)
+          else if (code !== 0 && packet.messageId !== undefined) setPubrecCode(client, packet.messageId, code)
+          done()
+        }
+        const code = subscribers.reasonFor(packet.topic)
+        if (typeof code === 'number') finish(code)
+        else void code.then(finish)
+        return
+      }
       // the message is delivered, in Redis and queued: now its PUBACK may go
       puback.completed(client, packet)
       done()
@@ -85,6 +101,8 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   }
   // a hook that throws closes its client, not the process (limits/client-faults.ts)
   const broker = await Aedes.createBroker(isolateHooks(opts, faults))
+  // the subscriptions that exist, for 0x10 (no-subscribers.ts); before any client connects
+  const subscribers = new SubscriberIndex(broker, backend.mode === 'cluster')
   // fixes aedes 1.2.0 has and the 2.0 beta lacks, first on each client (seam/aedes-fixes.ts)
   restoreAedes12Fixes(broker, {
     maxInflightInbound: config.max_inflight,
@@ -111,5 +129,5 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   broker.on('closed', () => gate.releaseAll())
   // a stopping node emits the publishes it started before its emitter closes (finish-publishes.ts)
   finishPublishesOnClose(broker, log)
-  return broker
+  return { broker, subscribers }
 }

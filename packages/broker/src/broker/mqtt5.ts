@@ -47,6 +47,7 @@ import {
 import { DisconnectReason } from './disconnect.js'
 import { parseShare } from '../shared/names.js'
 import { validFilter } from './conformance.js'
+import { checkPayloadFormat, v5AckCodes } from './mqtt5-puback.js'
 import { disconnectExpiryFromZeroIsProtocolError, invalidUnsubscribeFiltersGet0x8F } from './mqtt5-packets.js'
 
 export interface Mqtt5Options {
@@ -89,9 +90,31 @@ function invalidFiltersGet0x8F(client: Client): void {
   })
 }
 
+/**
+ * Response Information (§3.2.2.3.15) for a client that set Request Response Information 1
+ * (§3.1.2.11.6: the Server MAY send it; none when not asked [MQTT-3.1.2-28]): `response_information` with %c = the
+ * client id, as a topic prefix for the responses it expects (EMQX sends its configured
+ * `response_information` as it is; a per-client prefix keeps clients apart). None for a client
+ * id that would put a wildcard, a NUL or an extra level into it, nor when the template is empty.
+ * Aedes' `responseInformation` option (lib/handlers/connect.js) asks this for each such client.
+ * Publishing and subscribing under it is up to the ACL, like any topic.
+ */
+export function responseInformationFor(template: string): ((client: Client) => string | undefined) | null {
+  if (template === '') return null
+  return (client) => {
+    const id = client.id
+    if (template.includes('%c') && (id.length === 0 || /[+#/]/.test(id) || id.includes('\u0000'))) return undefined
+    return template.replaceAll('%c', id)
+  }
+}
+
 export function installMqtt5(broker: Aedes, opts: Mqtt5Options): void {
   onRemoteTakeover(broker, (client, done) => disconnectV5(client, DisconnectReason.sessionTakenOver, done))
-  installOnEachClient(broker, 'mqtt5', (client) => {
+  // PUBACK/PUBREC 0x99 for a payload that is not the UTF-8 it says it is (§3.3.2.3.2, mqtt5-puback.ts)
+  checkPayloadFormat(broker)
+  installOnEachClient(broker, 'mqtt5', (client, stream) => {
+    // PUBACK/PUBREC reason codes 0x99 and (PUBREC) 0x10 (mqtt5-puback.ts)
+    v5AckCodes(client, stream)
     // a packet over max_packet_size (limits/guard.ts): DISCONNECT 0x95 Packet too large first
     interceptParseErrors(parserOf(client), (err) => {
       if (!(err instanceof PacketTooLargeError)) return false

@@ -37,8 +37,11 @@ const queues = new WeakMap<Stream, Pending[]>()
 export interface PubackHold {
   /** from then on, PUBACKs on this broker's connections wait for `completed` */
   attach(broker: Aedes): void
-  /** the publish of `packet` by `client` has completed: its PUBACK may go (call it from the published hook) */
-  completed(client: unknown, packet: { qos?: number; messageId?: number }): void
+  /**
+   * the publish of `packet` by `client` has completed: its PUBACK may go (call it from the
+   * published hook), with `reasonCode` for an MQTT 5 client (0x10 No matching subscribers)
+   */
+  completed(client: unknown, packet: { qos?: number; messageId?: number }, reasonCode?: number): void
 }
 
 export function pubackAfterPublish(): PubackHold {
@@ -58,7 +61,7 @@ export function pubackAfterPublish(): PubackHold {
         })
       })
     },
-    completed(client, packet) {
+    completed(client, packet, reasonCode) {
       if (packet.qos !== 1 || packet.messageId === undefined) return
       const conn = (client as { conn?: Stream }).conn
       const queue = conn && queues.get(conn)
@@ -66,6 +69,8 @@ export function pubackAfterPublish(): PubackHold {
       for (const p of queue) {
         if (p.messageId === packet.messageId && !p.done) {
           p.done = true
+          // a fresh PubAck of Aedes' (lib/handlers/publish.js), written with protocolVersion 5 only to v5 clients
+          if (reasonCode) p.packet.reasonCode = reasonCode
           break
         }
       }

@@ -8,8 +8,9 @@
  * (seam V7 `v5SubscriptionsOf`). Subscriptions with No Local do not count for the client's own
  * messages [MQTT-3.8.3-3].
  * Left as the beta sends them: retained messages sent for a new subscription (no broker id:
- * that subscription's identifier only, as §3.3.4 says) and `$share/` deliveries (broker id
- * `$share|…`, src/shared/: a shared subscription is not in client.subscriptions).
+ * that subscription's identifier only, as §3.3.4 says). `$share/` deliveries (broker id
+ * `$share|…`) carry the identifier of the member's `$share/<group>/<filter>` subscription only,
+ * added where the group's message is handed to it (shared/share-aedes.ts).
  * Cost: only for v5 clients holding an identifier; one topic match per filter of the client.
  */
 import type { Client } from 'aedes'

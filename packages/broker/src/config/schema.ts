@@ -59,6 +59,14 @@ export interface KeySpec {
   secret?: boolean
 }
 
+/** a topic name prefix with %c for the client id: no wildcards, no NUL, not a `$` topic [MQTT-4.7.1-1] [MQTT-4.7.2-1] */
+const responseInformation = z
+  .string()
+  .max(1024)
+  .refine((s) => !/[+#]/.test(s) && !s.includes('\u0000'), 'must not contain + # or NUL (it is a topic name prefix)')
+  .refine((s) => !s.startsWith('$'), 'must not start with $ (reserved topics)')
+  .refine((s) => !/%(?!c)/.test(s), 'the only placeholder is %c (client id)')
+
 export const KEYS = [
   { key: 'host', type: host, default: '0.0.0.0', doc: 'Address the MQTT and WebSocket listeners bind to' },
   { key: 'mqtt_port', type: port, default: 1883, doc: 'MQTT over TCP port (0 = any free port)' },
@@ -113,6 +121,8 @@ export const KEYS = [
   { key: 'tls_ca', type: z.string().min(1).optional(), doc: 'PEM CA(s) client certificates are verified against; set = ask clients for a certificate (mutual TLS)', defaultDoc: 'unset' },
   { key: 'tls_require_client_cert', type: bool, default: false, doc: 'Refuse the TLS handshake of a client without a certificate tls_ca verifies' },
   { key: 'cert_cn_as_username', type: bool, default: false, doc: 'A verified client certificate\'s CN is the username (node TLS listener, or HAProxy via PROXY v2 TLV); no password needed' },
+  // MQTT 5 (issue 11): broker/mqtt5.ts
+  { key: 'response_information', type: responseInformation, default: 'culex/response/%c', doc: 'Response Information an MQTT 5 client that sets Request Response Information gets in its CONNACK: a topic prefix for its responses, %c = its client id (not sent for a client id with + # or /). Empty (config file or flag) = never sent. Using it needs an ACL rule where an ACL is set, e.g. `allow: pubsub` on `culex/response/%c/#`' },
   // shared subscriptions (issue 12): see shared/ and the README
   { key: 'shared_strategy', type: z.enum(STRATEGIES), default: 'round_robin', doc: 'How this node picks the one member of a `$share/<group>/<filter>` group that gets a message it receives: round_robin, random, local_first (a member on this node if any), hash_clientid or hash_topic (one publisher\'s or one topic\'s messages stay on one member)' },
   { key: 'shared_queue_limit', type: positiveInt, default: 100000, doc: 'QoS 1/2 messages kept for a group whose members are all offline persistent sessions, until one comes back; beyond it the oldest are dropped (culex_shared_dropped_total)' },

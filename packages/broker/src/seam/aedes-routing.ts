@@ -47,6 +47,33 @@ export function wrapOutgoingAcks(broker: Aedes, wrap: (calls: OutgoingAcks) => P
   Object.assign(p, wrap(own))
 }
 
+/**
+ * A18 `observer` sees every subscription Aedes adds to or removes from the broker's emitter for a
+ * client, by filter: lib/handlers/subscribe.js calls `broker.subscribe(filter, deliver, done)`
+ * (also when a persistent session's subscriptions are restored, and unsubscribe + subscribe when a
+ * filter is subscribed again), lib/handlers/unsubscribe.js `broker.unsubscribe(filter, deliver,
+ * done)` (an UNSUBSCRIBE, and every subscription when the connection closes). Both are public
+ * Aedes methods looked up on the broker at call time; Aedes' own internal listeners ($SYS) and
+ * ours (onEveryMessage) use the emitter directly and are not seen. An add counts once Aedes' done
+ * has no error (aedes.js subscribe refuses a filter of too many levels).
+ * No upstream issue: Aedes has no event for subscriptions leaving with a closed connection.
+ */
+export function observeSubscriptions(broker: Aedes, observer: { added(filter: string): void; removed(filter: string): void }): void {
+  type Sub = (topic: string, fn: unknown, done?: (err?: Error | null) => void) => void
+  const b = broker as unknown as { subscribe: Sub; unsubscribe: Sub }
+  const subscribe = b.subscribe.bind(broker)
+  const unsubscribe = b.unsubscribe.bind(broker)
+  b.subscribe = (topic, fn, done) =>
+    subscribe(topic, fn, (err) => {
+      if (!err) observer.added(topic)
+      done?.(err)
+    })
+  b.unsubscribe = (topic, fn, done) => {
+    observer.removed(topic)
+    unsubscribe(topic, fn, done)
+  }
+}
+
 /** true once broker.close() has started (aedes.js close sets `closed`) */
 export function brokerClosing(broker: Aedes): boolean {
   return (broker as unknown as { closed: boolean }).closed === true

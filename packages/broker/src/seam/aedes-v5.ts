@@ -4,7 +4,7 @@
  * function names the code of the beta it works around and the upstream issue.
  */
 import type { Client } from 'aedes'
-import { parserOf } from './aedes.js'
+import { parserOf, wrapQueuedPacketHandling } from './aedes.js'
 import { aroundPackets, onWrite, type OutPacket } from './mqtt-packet.js'
 
 /** the Client fields of the beta these touch */
@@ -88,6 +88,22 @@ export function amendUnsuback(client: Client, amend: (packet: OutPacket) => void
 }
 
 const SHARE = '$share/'
+interface QueuedSubscribe {
+  cmd: string
+  subscriptions?: Array<{ topic: string }>
+}
+const hasShareFilter = (packet: QueuedSubscribe): boolean => packet.cmd === 'subscribe' && !!packet.subscriptions?.some((s) => s.topic.startsWith(SHARE))
+
+/** run `handle` with the Client's `version` reading 4 (V3) */
+function asVersion4(c: V5Fields, handle: () => void): void {
+  c.version = 4
+  try {
+    handle()
+  } finally {
+    c.version = 5
+  }
+}
+
 /**
  * V3 lib/handlers/subscribe.js doSubscribe answers a v5 client's `$share/` filter with 0x9E
  * (Shared Subscriptions not supported) before the authorizeSubscribe hook sees it (aedes#841).
@@ -95,18 +111,28 @@ const SHARE = '$share/'
  * v5 SUBSCRIBE with a `$share/` filter, the Client's `version` reads 4, so that check passes.
  * The check runs synchronously in the handler; so does a refusal by an authorizeSubscribe hook
  * that calls back at once, which then writes the 3.1.1 code 0x80 (amendSuback can map it back).
- * Not covered: a SUBSCRIBE the client sent before its CONNACK (Aedes queues it and handles it later).
+ * A SUBSCRIBE the client sent before its CONNACK waits in the parser's `_queue` (lib/client.js
+ * enqueue) until the Client's 'connected' listener (dequeue) handles the queue, synchronously,
+ * one packet after the other: that listener is then given the queue one packet at a time
+ * (`_queue` set to that packet; dequeue sets it to null after each), a `$share/` SUBSCRIBE with
+ * `version` reading 4.
  */
 export function acceptV5SharedFilters(client: Client): void {
   const c = v5(client)
-  aroundPackets<{ cmd: string; subscriptions?: Array<{ topic: string }> }>(parserOf(client), (packet, handle) => {
-    if (packet.cmd !== 'subscribe' || c.version !== 5 || !packet.subscriptions?.some((s) => s.topic.startsWith(SHARE))) return handle()
-    c.version = 4
-    try {
-      handle()
-    } finally {
-      c.version = 5
+  aroundPackets<QueuedSubscribe>(parserOf(client), (packet, handle) => {
+    if (c.version !== 5 || !hasShareFilter(packet)) return handle()
+    asVersion4(c, handle)
+  })
+  const parser = parserOf(client) as unknown as { _queue: QueuedSubscribe[] | null }
+  wrapQueuedPacketHandling(client, (dequeue) => (...args) => {
+    const queue = parser._queue
+    if (c.version !== 5 || !queue || !queue.some(hasShareFilter)) return dequeue(...args)
+    for (const packet of queue) {
+      parser._queue = [packet]
+      if (hasShareFilter(packet)) asVersion4(c, () => dequeue(...args))
+      else dequeue(...args)
     }
+    parser._queue = null
   })
 }
 

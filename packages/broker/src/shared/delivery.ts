@@ -154,6 +154,7 @@ export class ShareDelivery {
         ...(properties !== undefined ? { properties } : {}),
       },
       cb,
+      rec.g,
     )
   }
 

@@ -58,8 +58,8 @@ export function fieldOfDelivery(brokerId: unknown, brokerCounter: unknown): stri
 export interface ShareHost {
   /** the connected client object with this id on this node */
   client(clientId: string): object | undefined
-  /** hand a message to a local client (its QoS already the member's) */
-  deliver(client: object, packet: MemberPacket, cb: () => void): void
+  /** hand a message to a local client (its QoS already the member's), picked as a member of group `key` */
+  deliver(client: object, packet: MemberPacket, cb: () => void, key: string): void
   /** a share-only message to every node (this one included) */
   emit(packet: SharePacket): void
   /** the node is stopping: its emitter closes */

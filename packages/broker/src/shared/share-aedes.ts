@@ -10,9 +10,9 @@
  */
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from '../log.js'
-import { brokerClosing, clientClosed, clientsOf, deliveryOf, emitMessage, gateEmits, onWrite, wrapOutgoingAcks } from '../seam/index.js'
+import { brokerClosing, clientClosed, clientsOf, deliveryOf, emitMessage, gateEmits, onWrite, v5SubscriptionsOf, wrapOutgoingAcks } from '../seam/index.js'
 import { switchedMessageHook } from './message-hook.js'
-import { parseShare } from './names.js'
+import { parseShare, SHARE_PREFIX } from './names.js'
 import { fieldOfDelivery, type MemberPacket, type SharePacket, type ShareRouter } from './router.js'
 
 type Done = (err?: Error | null) => void
@@ -71,8 +71,12 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
   const host = {
     client: (id: string) => clientsOf(broker)[id] as unknown as ClientInternals | undefined,
     stopping: () => brokerClosing(broker),
-    deliver(conn: object, packet: MemberPacket, cb: () => void): void {
+    deliver(conn: object, packet: MemberPacket, cb: () => void, key: string): void {
       const c = conn as Tracked
+      // [MQTT-3.3.4-3] (v5): the Subscription Identifier of the member's `$share/<key>` subscription
+      // (the beta adds identifiers in the per-subscription listener, which a share delivery does not pass)
+      const si = v5SubscriptionsOf(c as unknown as Client)?.[SHARE_PREFIX + key]?.si
+      if (si !== undefined) packet.properties = { ...packet.properties, subscriptionIdentifier: si }
       if (packet.qos > 0 && !c[SENT]) {
         const sent = new Map<number, string>()
         c[SENT] = sent

@@ -44,3 +44,14 @@ declare module 'aedes-persistence-redis/asyncPersistence.js' {
   }
   export = AsyncRedisPersistence
 }
+
+declare module 'qlobber' {
+  /** a trie of topic filters answering only whether some filter matches a topic (qlobber's documented QlobberTrue) */
+  export class QlobberTrue {
+    constructor(options?: { separator?: string; wildcard_one?: string; wildcard_some?: string; match_empty_levels?: boolean })
+    add(topic: string): this
+    remove(topic: string): this
+    test(topic: string): boolean
+    clear(): this
+  }
+}

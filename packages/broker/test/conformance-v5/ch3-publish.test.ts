@@ -124,18 +124,50 @@ forEachMode5((m) => {
     expect(p.unread().filter((x) => x.cmd === 'puback')).toEqual([])
   })
 
-  it('[MQTT-3.4.2-1] [MQTT-3.5.2-1] [MQTT-3.7.2-1] [MQTT-3.3.4-1] [MQTT-4.3.2-4] PUBACK, PUBREC and PUBCOMP carry reason codes of their tables: 0x00 with a subscriber, 0x00 or 0x10 without one', async () => {
+  it('[MQTT-3.4.2-1] [MQTT-3.5.2-1] [MQTT-3.7.2-1] [MQTT-3.3.4-1] [MQTT-4.3.2-4] PUBACK, PUBREC and PUBCOMP carry reason codes of their tables: 0x00 with a subscriber (on the other node in two-node mode), 0x10 No matching subscribers without one', async () => {
     const topic = `rc/${m.id('t')}`
     const s = await client(m, 1, 'sub')
     await s.subscribe(topic, 2)
     const p = await client(m, 0, 'pub')
-    for (const [t, ok] of [[topic, [0]], [`${topic}-nobody`, [0, 0x10]]] as const) {
+    for (const [t, ok] of [[topic, [0]], [`${topic}-nobody`, [0x10]]] as const) {
       p.send({ cmd: 'publish', topic: t, payload: 'x', qos: 1, messageId: 1 })
       expect(ok).toContain((await p.expect('puback')).reasonCode ?? 0)
       p.send({ cmd: 'publish', topic: t, payload: 'x', qos: 2, messageId: 2 })
       expect(ok).toContain((await p.expect('pubrec')).reasonCode ?? 0)
       p.send({ cmd: 'pubrel', messageId: 2 })
       expect((await p.expect('pubcomp')).reasonCode ?? 0).toBe(0)
+    }
+  })
+
+  it('[MQTT-3.1.2-29] Payload Format Indicator 1 with a payload that is not UTF-8: PUBACK 0x99 (§3.3.2.3.2), with a Reason String unless Request Problem Information is 0; nothing forwarded', async () => {
+    const topic = `pfi/${m.id('t')}`
+    const s = await client(m, 1, 'sub')
+    await s.subscribe(topic, 1)
+    const bad = Buffer.from([0xc3, 0x28])
+    for (const [name, props, reasonString] of [['loud', {}, true], ['quiet', { requestProblemInformation: false }, false]] as const) {
+      const p = await client(m, 0, name, props)
+      p.send({ cmd: 'publish', topic, payload: bad, qos: 1, messageId: 1, properties: { payloadFormatIndicator: true } })
+      const ack = await p.expect('puback')
+      expect(ack.reasonCode).toBe(0x99)
+      const ackProps = ack.properties as Record<string, unknown> | undefined
+      expect(ackProps?.reasonString !== undefined).toBe(reasonString)
+      if (!reasonString) expect(ackProps).toBeUndefined()
+    }
+    expect(await s.quiet()).toEqual([])
+  })
+
+  it('[MQTT-3.4.2-2] [MQTT-3.5.2-2] no Reason String on a PUBACK / PUBREC 0x99 it would make larger than the Maximum Packet Size of the client', async () => {
+    const topic = `pfi-max/${m.id('t')}`
+    const bad = Buffer.from([0xc3, 0x28])
+    const p = await client(m, 0, 'small', { maximumPacketSize: 32 })
+    p.send({ cmd: 'publish', topic, payload: bad, qos: 1, messageId: 1, properties: { payloadFormatIndicator: true } })
+    const puback = await p.expect('puback')
+    p.send({ cmd: 'publish', topic, payload: bad, qos: 2, messageId: 2, properties: { payloadFormatIndicator: true } })
+    const pubrec = await p.expect('pubrec')
+    for (const ack of [puback, pubrec]) {
+      expect(ack.reasonCode).toBe(0x99)
+      expect(ack.properties).toBeUndefined()
+      expect(ack.length! + 2).toBeLessThanOrEqual(32)
     }
   })
 

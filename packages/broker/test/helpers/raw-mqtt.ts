@@ -41,6 +41,8 @@ export interface RawOptions {
   password?: string
   /** the CONNECT's will (mqtt-packet's fields: topic, payload, qos, retain, properties) */
   will?: Record<string, unknown>
+  /** packets written in the same write as the CONNECT, before any CONNACK */
+  pipelined?: Array<Record<string, unknown>>
 }
 
 export async function rawClient(port: number, opts: RawOptions): Promise<{ raw: Raw; connack: AnyPacket }> {
@@ -97,7 +99,8 @@ export async function rawClient(port: number, opts: RawOptions): Promise<{ raw: 
     wake()
   })
   open.add(raw)
-  raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion, clean: opts.clean ?? true, keepalive: opts.keepalive ?? 0, clientId: opts.clientId, properties: opts.properties, will: opts.will, username: opts.username, password: opts.password === undefined ? undefined : Buffer.from(opts.password) })
+  const connect = { cmd: 'connect', protocolId: 'MQTT', protocolVersion, clean: opts.clean ?? true, keepalive: opts.keepalive ?? 0, clientId: opts.clientId, properties: opts.properties, will: opts.will, username: opts.username, password: opts.password === undefined ? undefined : Buffer.from(opts.password) }
+  socket.write(Buffer.concat([connect, ...(opts.pipelined ?? [])].map((p) => mqttPacket.generate(p as unknown as mqttPacket.Packet, { protocolVersion }))))
   await raw.until((ps) => ps.some((p) => p.cmd === 'connack'), 5000, 'CONNACK')
   const connack = packets.find((p) => p.cmd === 'connack')!
   const code = protocolVersion === 5 ? connack.reasonCode : connack.returnCode

@@ -55,6 +55,15 @@ describe('config', () => {
     expect(problems(() => loadConfig({ flags: { session_expiry_max_s: 'soon' } }))).toMatch(/session_expiry_max_s.*number of seconds/)
   })
 
+  it('response_information: culex/response/%c by default, empty = off, a clear error for a wildcard, a $ topic or another placeholder', () => {
+    expect(loadConfig().response_information).toBe('culex/response/%c')
+    expect(loadConfig({ flags: { response_information: '' } }).response_information).toBe('')
+    expect(loadConfig({ flags: { response_information: 'replies/%c/' } }).response_information).toBe('replies/%c/')
+    expect(problems(() => loadConfig({ flags: { response_information: 'r/+/%c' } }))).toMatch(/response_information.*must not contain \+ # or NUL/)
+    expect(problems(() => loadConfig({ flags: { response_information: '$SYS/%c' } }))).toMatch(/response_information.*must not start with \$/)
+    expect(problems(() => loadConfig({ flags: { response_information: 'r/%u' } }))).toMatch(/response_information.*only placeholder is %c/)
+  })
+
   it('refuses an unknown key in the file', () => {
     expect(problems(() => loadConfig({ file: file('b.yaml', 'mqtt_prot: 1883\n') }))).toMatch(/unknown key.*"mqtt_prot"/)
   })

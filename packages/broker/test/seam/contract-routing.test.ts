@@ -89,4 +89,20 @@ describe('seam contract: Aedes routing internals', () => {
     await eventually(() => (seen.length > 0 ? true : undefined), 3000, 'clientDisconnect')
     expect(seen).toEqual([true])
   })
+
+  it('A18 aedes broker.subscribe / broker.unsubscribe: called with the filter of each subscription a client adds, and removes by UNSUBSCRIBE or by closing', async () => {
+    const s = await stockBroker()
+    const log: string[] = []
+    seam.observeSubscriptions(s.broker, { added: (f) => void log.push(`+${f}`), removed: (f) => void log.push(`-${f}`) })
+    const { raw } = await rawClient(s.port, { clientId: 'a18' })
+    await rawSubscribe(raw, 'a18/+', 1, 1)
+    await rawSubscribe(raw, 'a18/#', 0, 2)
+    expect(log).toEqual(['+a18/+', '+a18/#'])
+    raw.send({ cmd: 'unsubscribe', messageId: 3, unsubscriptions: ['a18/+'] })
+    await raw.until((ps) => ps.some((p) => p.cmd === 'unsuback'))
+    expect(log).toEqual(['+a18/+', '+a18/#', '-a18/+'])
+    raw.send({ cmd: 'disconnect' })
+    await eventually(() => (log.length === 4 ? true : undefined), 3000, 'the subscription removed with the connection')
+    expect(log[3]).toBe('-a18/#')
+  })
 })

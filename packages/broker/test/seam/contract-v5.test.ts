@@ -2,7 +2,10 @@
  * Contract of seam/aedes-v5.ts (docs/internals.md rows V1-V6): what aedes 2.0.0-beta.1 does for
  * MQTT 5 clients without an option, on a stock broker and MQTT.js v5 clients.
  */
+import { once } from 'node:events'
+import { connect as netConnect } from 'node:net'
 import mqtt, { type IConnackPacket, type MqttClient } from 'mqtt'
+import mqttPacket from 'mqtt-packet'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Aedes, AedesOptions } from 'aedes'
 import * as seam from '../../src/seam/index.js'
@@ -60,6 +63,37 @@ describe('seam contract: aedes 2.0.0-beta.1 and MQTT 5 clients', () => {
     expect(await subackCodes(b, { '$share/g/t': { qos: 1 }, no: { qos: 1 } })).toEqual([1, 0x87])
     expect(seen).toEqual(['$share/g/t', 'no'])
     expect(seam.protocolVersion(s.clients[0]!)).toBe(5)
+  })
+})
+
+/** CONNECT (v5) and the SUBSCRIBEs in one write, before any CONNACK; the SUBACKs' codes, by packet id */
+async function pipelinedSubacks(port: number, clientId: string, filters: string[]): Promise<Record<number, number[]>> {
+  const socket = netConnect({ port, host: '127.0.0.1' })
+  await once(socket, 'connect')
+  const parser = mqttPacket.parser({ protocolVersion: 5 })
+  const subacks: Record<number, number[]> = {}
+  parser.on('packet', (p) => {
+    if (p.cmd === 'suback') subacks[p.messageId!] = p.granted as number[]
+  })
+  socket.on('data', (d) => parser.parse(d))
+  const bytes = [mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId, clean: true, keepalive: 30 })]
+  filters.forEach((topic, i) => bytes.push(mqttPacket.generate({ cmd: 'subscribe', messageId: i + 1, subscriptions: [{ topic, qos: 1 }] }, { protocolVersion: 5 })))
+  socket.write(Buffer.concat(bytes))
+  await eventually(() => (Object.keys(subacks).length === filters.length ? true : undefined), 3000, 'every SUBACK')
+  socket.destroy()
+  return subacks
+}
+
+describe('seam contract: $share SUBSCRIBE before CONNACK', () => {
+  it("V3 aedes lib/client.js dequeue: a SUBSCRIBE sent before CONNACK waits in the parser's _queue, handled by the 'connected' listener; one packet at a time, a $share/ filter passes the version check", async () => {
+    const seen: string[] = []
+    const authorizeSubscribe: AedesOptions['authorizeSubscribe'] = (_c, sub, cb) => (seen.push(sub.topic), cb(null, sub))
+    const stock = await stockBroker({ authorizeSubscribe })
+    expect(await pipelinedSubacks(stock.port, 'v3q-stock', ['plain', '$share/g/t'])).toEqual({ 1: [1], 2: [0x9e] })
+    seen.length = 0
+    const s = await stockBroker({ authorizeSubscribe }, (b: Aedes) => seam.installOnEachClient(b, 'mqtt5', (c) => seam.acceptV5SharedFilters(c)))
+    expect(await pipelinedSubacks(s.port, 'v3q', ['plain', '$share/g/t', 'after'])).toEqual({ 1: [1], 2: [1], 3: [1] })
+    expect(seen).toEqual(['plain', '$share/g/t', 'after'])
   })
 })
 

@@ -82,3 +82,25 @@ describe('UNSUBSCRIBE with an invalid Topic Filter', () => {
     expect(raw.packets.map((p) => p.cmd)).toEqual(['connack'])
   })
 })
+
+describe('$share SUBSCRIBE sent before CONNACK', () => {
+  it('v5: handled like any other $share SUBSCRIBE: SUBACK with the granted QoS (not 0x9E), and the member gets the group\'s messages (v5)', async () => {
+    const { raw } = await rawClient(node.ports.mqtt, {
+      clientId: 'cp-pipe',
+      protocolVersion: 5,
+      pipelined: [
+        { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/g/cp/pipe', qos: 1 }] },
+        { cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: 'cp/plain', qos: 0 }, { topic: '$share/g/cp/pipe2', qos: 0 }] },
+      ],
+    })
+    await raw.until((ps) => ps.filter((p) => p.cmd === 'suback').length === 2, 5000, 'two SUBACKs')
+    expect(raw.packets.filter((p) => p.cmd === 'suback').map((p) => [p.messageId, p.granted])).toEqual([
+      [1, [1]],
+      [2, [0, 0]],
+    ])
+    const { raw: pub } = await rawClient(node.ports.mqtt, { clientId: 'cp-pipe-pub', protocolVersion: 5 })
+    pub.send({ cmd: 'publish', topic: 'cp/pipe', payload: 'to the group', qos: 0 })
+    await raw.until((ps) => ps.some((p) => p.cmd === 'publish'), 5000, 'the group\'s message')
+    expect(raw.publishes()[0]!.payload.toString()).toBe('to the group')
+  })
+})

@@ -7,7 +7,7 @@
 import mqtt, { type IConnackPacket } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { CulexNode } from '../../src/main.js'
-import { closeAllClients, collect, mqttConnect } from '../helpers/cluster-mqtt.js'
+import { closeAllClients, collect, connackOf, mqttConnect } from '../helpers/cluster-mqtt.js'
 import { startTestNode, waitFor } from '../helpers/node.js'
 import { closeRaw, rawClient } from '../helpers/raw-mqtt.js'
 
@@ -48,6 +48,37 @@ describe('CONNACK properties of a v5 client', () => {
   it('Server Keep Alive for a client asking for none (0), none for a client within the cap', async () => {
     expect((await connack({ clientId: 'ca-2', keepalive: 0 })).properties?.serverKeepAlive).toBe(60)
     expect((await connack({ clientId: 'ca-3', keepalive: 30 })).properties).not.toHaveProperty('serverKeepAlive')
+  })
+
+  it('Request Response Information 1: Response Information = response_information with the client id (§3.2.2.3.15); none when not asked, nor for a client id with a wildcard or /', async () => {
+    expect((await connack({ clientId: 'ca-ri', properties: { requestResponseInformation: true } })).properties?.responseInformation).toBe('culex/response/ca-ri')
+    expect((await connack({ clientId: 'ca-ri0' })).properties).not.toHaveProperty('responseInformation')
+    expect((await connack({ clientId: 'ca-ri0', properties: { requestResponseInformation: false } })).properties).not.toHaveProperty('responseInformation')
+    expect((await connack({ clientId: 'ca/ri+', properties: { requestResponseInformation: true } })).properties).not.toHaveProperty('responseInformation')
+  })
+
+  it('response_information empty: no Response Information even when asked', async () => {
+    const off = await startTestNode({ response_information: '' })
+    try {
+      const c = await mqttConnect(`mqtt://127.0.0.1:${off.ports.mqtt}`, { protocolVersion: 5, clientId: 'ca-ri-off', properties: { requestResponseInformation: true } })
+      expect(connackOf(c).properties).not.toHaveProperty('responseInformation')
+      await c.endAsync()
+    } finally {
+      await off.close()
+    }
+  })
+
+  it('the response prefix works as a response topic: a requester gets the reply a responder publishes to it (no ACL configured)', async () => {
+    const requester = await mqttConnect(url, { protocolVersion: 5, clientId: 'ca-req', properties: { requestResponseInformation: true } })
+    const prefix = connackOf(requester).properties!.responseInformation!
+    await requester.subscribeAsync(`${prefix}/#`, { qos: 1 })
+    const replies = collect(requester)
+    const responder = await mqttConnect(url, { protocolVersion: 5, clientId: 'ca-resp' })
+    responder.on('message', (_t, payload, packet) => void responder.publish(packet.properties!.responseTopic!, `re: ${payload.toString()}`, { qos: 1, properties: { correlationData: packet.properties!.correlationData! } }))
+    await responder.subscribeAsync('ca/service', { qos: 1 })
+    await requester.publishAsync('ca/service', 'ping', { qos: 1, properties: { responseTopic: `${prefix}/1`, correlationData: Buffer.from('c1') } })
+    await waitFor(() => replies.length === 1, 5000, 'the reply')
+    expect(replies[0]).toMatchObject({ topic: 'culex/response/ca-req/1', payload: 're: ping' })
   })
 
   it('a 3.1.1 CONNACK is unchanged: return code 0, no properties', async () => {

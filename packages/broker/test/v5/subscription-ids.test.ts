@@ -84,6 +84,21 @@ describe('one node', () => {
     expect(got.map((g) => [g.payload, g.ids])).toEqual([['own', [8, 9]], ['other', [7, 8, 9]]])
   })
 
+  it('a $share delivery carries the identifier of the member\'s $share subscription [MQTT-3.3.4-3] (v5)', async () => {
+    const m = await mqttConnect(url, { ...v5, clientId: 'si-member' })
+    const got = collect(m)
+    await m.subscribeAsync('$share/g/si5/+', { qos: 1, properties: { subscriptionIdentifier: 11 } })
+    const plain = await mqttConnect(url, { ...v5, clientId: 'si-member-plain' })
+    const gotPlain = collect(plain)
+    await plain.subscribeAsync('$share/h/si5/+', { qos: 0 })
+    const pub = await mqttConnect(url, { ...v5, clientId: 'si-share-pub' })
+    await pub.publishAsync('si5/x', 'one', { qos: 1 })
+    await pub.publishAsync('si5/y', 'two', { qos: 0 })
+    await waitFor(() => got.length === 2 && gotPlain.length === 2, 5000, 'both messages for both groups')
+    expect(got.map((g) => [g.payload, g.ids])).toEqual([['one', [11]], ['two', [11]]])
+    expect(gotPlain.map((g) => g.ids)).toEqual([[], []])
+  })
+
   it('a retained message sent for a new subscription carries that subscription\'s identifier only [MQTT-3.3.4-3] (v5)', async () => {
     const pub = await mqttConnect(url, { ...v5, clientId: 'si-ret-pub' })
     await pub.publishAsync('si2/x', 'kept', { qos: 1, retain: true })
@@ -115,5 +130,17 @@ describe('two nodes over Redis', () => {
     }, 5000, 'the subscriptions known on A')
     await publishAll(pub, 'si3', got)
     expect(got.filter((g) => g.payload !== 'ping')).toEqual(expected('si3'))
+  })
+  it('a $share member on B gets a message published on A with its $share subscription\'s identifier [MQTT-3.3.4-3] (v5)', async () => {
+    const m = await mqttConnect(b.url, { ...v5, clientId: 'si-member-b' })
+    const got = collect(m)
+    await m.subscribeAsync('$share/g/si6/#', { qos: 1, properties: { subscriptionIdentifier: 21 } })
+    const pub = await mqttConnect(a.url, { ...v5, clientId: 'si-share-pub-a' })
+    // the group reaches node A through Redis: wait until a message crosses
+    await waitFor(async () => {
+      await pub.publishAsync('si6/t', 'ping', { qos: 1 })
+      return got.length > 0
+    }, 5000, 'the group known on A')
+    expect(got[0]!.ids).toEqual([21])
   })
 })

@@ -77,10 +77,10 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   // shared subscriptions `$share/<group>/<filter>` across the cluster (shared/index.ts)
   const shared = await startShared({ broker, config, nodeId, log, links: backend.links })
   // PUBACK 0x10 No matching subscribers (broker/no-subscribers.ts): the cluster's share groups count
-  subscribers.attachShareGroups((topic) => shared.router.groups.size > 0 && shared.router.groups.match(topic).length > 0)
+  subscribers?.attachShareGroups((topic) => shared.router.groups.size > 0 && shared.router.groups.match(topic).length > 0)
   // ... and the other nodes' subscriptions (cluster/interest.ts), known before this node takes clients
-  const interest = backend.links ? createClusterInterest({ data: backend.links.data, sub: backend.links.sub, nodeId, log }) : undefined
-  if (interest) {
+  const interest = backend.links && subscribers ? createClusterInterest({ data: backend.links.data, sub: backend.links.sub, nodeId, log }) : undefined
+  if (interest && subscribers) {
     subscribers.attachRemote(interest)
     await interest.start()
   }

@@ -37,7 +37,7 @@ export interface BrokerParts {
 /** topic aliases an MQTT 5 client may set per connection (a map of at most this many topics each) */
 export const TOPIC_ALIAS_MAXIMUM = 32
 
-export async function createBroker({ config, nodeId, backend, counters, faults, hooks = {}, log }: BrokerParts): Promise<{ broker: Aedes; subscribers: SubscriberIndex }> {
+export async function createBroker({ config, nodeId, backend, counters, faults, hooks = {}, log }: BrokerParts): Promise<{ broker: Aedes; subscribers: SubscriberIndex | undefined }> {
   const forward = hooks.authorizeForward
   // PUBACK once the message is safe (puback-after-publish.ts)
   const puback = pubackAfterPublish()
@@ -68,7 +68,7 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
       if (!client) return done()
       counters.messagesReceived++
       // MQTT 5: a QoS 1/2 message that matched no subscription anywhere gets 0x10 (broker/no-subscribers.ts)
-      if (packet.qos > 0 && protocolVersion(client) === 5) {
+      if (subscribers && packet.qos > 0 && protocolVersion(client) === 5) {
         const finish = (code: number): void => {
           if (packet.qos === 1) puback.completed(client, packet, code)
           else if (code !== 0 && packet.messageId !== undefined) setPubrecCode(client, packet.messageId, code)
@@ -102,7 +102,7 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   // a hook that throws closes its client, not the process (limits/client-faults.ts)
   const broker = await Aedes.createBroker(isolateHooks(opts, faults))
   // the subscriptions that exist, for 0x10 (no-subscribers.ts); before any client connects
-  const subscribers = new SubscriberIndex(broker, backend.mode === 'cluster')
+  const subscribers = config.puback_no_subscribers ? new SubscriberIndex(broker, backend.mode === 'cluster') : undefined
   // fixes aedes 1.2.0 has and the 2.0 beta lacks, first on each client (seam/aedes-fixes.ts)
   restoreAedes12Fixes(broker, {
     maxInflightInbound: config.max_inflight,

@@ -135,3 +135,23 @@ describe('0x99 Payload format invalid (v5, §3.3.2.3.2)', () => {
     expect(raw.packets.find((p) => p.cmd === 'puback')!.properties).toBeUndefined()
   })
 })
+
+describe('puback_no_subscribers false', () => {
+  it('a QoS 1 and a QoS 2 PUBLISH nobody subscribed to get PUBACK / PUBREC 0x00, and are still retained', async () => {
+    const off = await startTestNode({ puback_no_subscribers: false })
+    try {
+      const { raw } = await rawClient(off.ports.mqtt, { clientId: 'pc-off', protocolVersion: 5 })
+      raw.send({ cmd: 'publish', topic: 'pc/off', payload: 'a', qos: 1, messageId: 1, retain: true })
+      raw.send({ cmd: 'publish', topic: 'pc/off/2', payload: 'b', qos: 2, messageId: 2 })
+      expect(await acks(raw, 2)).toEqual([
+        ['puback', 1, 0],
+        ['pubrec', 2, 0],
+      ])
+      const { raw: later } = await rawClient(off.ports.mqtt, { clientId: 'pc-off-later', protocolVersion: 5 })
+      await rawSubscribe(later, 'pc/off', 1)
+      await later.until((ps) => ps.some((p) => p.cmd === 'publish'), 5000, 'the retained message')
+    } finally {
+      await off.close()
+    }
+  })
+})

@@ -11,7 +11,7 @@
  * `npm run fuzz -- --cases 1000000 --protocol 3.1.1|5|both` (scripts/fuzz.mjs), which sets the
  * CULEX_FUZZ_* variables read here.
  */
-import { appendFileSync } from 'node:fs'
+import { appendFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Canary, connackOf, spawnNode, startRedis, stopAll, type SpawnedNode } from '../helpers/security-node.js'
@@ -106,6 +106,9 @@ describe.each(MODES)('mutation fuzzer, node %s', (mode) => {
       }
       console.log(`fuzz ${JSON.stringify(summary)}`)
       if (OUT) appendFileSync(OUT, JSON.stringify(summary) + '\n')
+      // the long run keeps the node's log and the last cases of a failed run next to its results
+      const failed = r.crashed || exceptions !== 0 || c.lost > 0
+      if (OUT && failed) writeFileSync(`${OUT}.${mode}-${transport}.log`, `${r.lastCases.join('\n')}\n${n.out.join('')}`)
       expect(r.crashed, `node exited (seed ${SEED}); last cases:\n${r.lastCases.join('\n')}\n${n.out.join('').slice(-3000)}`).toBe(false)
       expect(r.cases).toBe(PER_RUN)
       expect(exceptions, n.out.join('').slice(-3000)).toBe(0)

@@ -83,9 +83,20 @@ export class FuzzSession {
     }
     const rel = 1 + int(rand, 65535)
     const clean = rand() < 0.6
-    // v5: a Session Expiry Interval (0: the session ends with the connection), sometimes a small Receive Maximum
+    // v5: a Session Expiry Interval (0: the session ends with the connection), and sometimes what
+    // the node must keep to when it sends: a small Receive Maximum, a small Maximum Packet Size
+    // (the set-up's own messages fit in 64 bytes), Topic Aliases, no problem information
     const properties =
-      version === 5 ? { sessionExpiryInterval: pick(rand, [0, 60]), ...(rand() < 0.2 ? { receiveMaximum: pick(rand, [1, 3]) } : {}) } : undefined
+      version === 5
+        ? {
+            sessionExpiryInterval: pick(rand, [0, 60]),
+            ...(rand() < 0.2 ? { receiveMaximum: pick(rand, [1, 3]) } : {}),
+            ...(rand() < 0.2 ? { maximumPacketSize: pick(rand, [64, 100, 512]) } : {}),
+            ...(rand() < 0.2 ? { topicAliasMaximum: pick(rand, [1, 10]) } : {}),
+            ...(rand() < 0.1 ? { requestProblemInformation: false, requestResponseInformation: true } : {}),
+            ...(rand() < 0.1 ? { userProperties: { fz: ['1', '2'] } } : {}),
+          }
+        : undefined
     conn.write(
       Buffer.concat([
         gen({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clean, keepalive: 60, clientId, properties }, version),

@@ -69,7 +69,8 @@ const PROPS: Record<string, (rand: Rand) => Prop> = {
   reasonString: (r) => [0x1f, bin(text(r))],
   receiveMaximum: (r) => [0x21, u16(pick(r, [0, 0, 1, 10, 65535]))],
   topicAliasMaximum: (r) => [0x22, u16(pick(r, [0, 1, 10, 65535]))],
-  topicAlias: (r) => [0x23, u16(pick(r, [0, 0, 1, 2, 11, 65535]))],
+  // the node's Topic Alias Maximum is 32 (broker/create.ts): 0 and 33+ are out of range [MQTT-3.3.2-9]
+  topicAlias: (r) => [0x23, u16(pick(r, [0, 0, 1, 2, 32, 33, 65535]))],
   maximumQoS: (r) => [0x24, u8(pick(r, [0, 1, 2]))],
   retainAvailable: (r) => [0x25, u8(pick(r, [0, 1, 2]))],
   userProperty: (r) => [0x26, Buffer.concat([bin(text(r)), bin(text(r))])],
@@ -170,9 +171,9 @@ function publishV5(rand: Rand, s: SessionState, qos: number, topic: () => string
   const extra: Prop[] = []
   let t = topic()
   const alias = rand()
-  if (alias < 0.1) extra.push(PROPS.topicAlias!(rand)) // Culex offers no aliases: any is over the maximum [MQTT-3.3.2-9]
+  if (alias < 0.1) extra.push(PROPS.topicAlias!(rand)) // set (1 to 32) or out of range
   else if (alias < 0.15) {
-    extra.push([0x23, u16(1 + int(rand, 3))]) // an alias never set, and no topic [MQTT-3.3.2-8]
+    extra.push([0x23, u16(1 + int(rand, 3))]) // the alias alone: set before on this connection, or never [MQTT-3.3.2-8]
     t = ''
   }
   if (rand() < 0.08) extra.push(PROPS.subscriptionIdentifier!(rand)) // from a client: a Protocol Error [MQTT-3.3.4-6]

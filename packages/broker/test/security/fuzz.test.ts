@@ -19,7 +19,7 @@ import { protocolLevels, runFuzz } from '../helpers/fuzz/run.js'
 import type { Transport } from '../helpers/fuzz/conn.js'
 
 const env = process.env
-const CASES = Number(env.CULEX_FUZZ_CASES ?? 3000)
+const CASES = Number(env.CULEX_FUZZ_CASES ?? 2000)
 // fixed in `npm test`, so that a failure there is the same on every run
 const SEED = Number(env.CULEX_FUZZ_SEED ?? 20261130)
 const PROTOCOL = env.CULEX_FUZZ_PROTOCOL ?? 'both'

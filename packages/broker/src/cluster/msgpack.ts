@@ -38,18 +38,42 @@ function fromPairs(pairs: unknown[]): Props {
   return up
 }
 
-/** a copy of properties fit for MessagePack (userProperties as a list); the same object if nothing changes */
-export function packProperties(props: unknown): unknown {
-  const up = (props as Props | undefined)?.userProperties
-  if (up === undefined || up === null || typeof up !== 'object' || Array.isArray(up)) return props
-  return { ...(props as Props), userProperties: toPairs(up as Props) }
+/**
+ * A property set to undefined is absent: Aedes strips a resolved Topic Alias that way
+ * (lib/handlers/publish.js `packet.properties.topicAlias = undefined`) and mqtt-packet skips
+ * undefined values when it writes. MessagePack has no undefined (nil, decoded as null), and
+ * mqtt-packet refuses a null property and destroys the stream it writes to ("Invalid
+ * topicAlias: null"): every `$share/` member and every subscriber on another node lost a
+ * message published with a Topic Alias, and its connection (test/security/v5-topic-alias-relay.test.ts,
+ * found by the v5 fuzzer). So such properties are left out when packed, and a null one (an entry
+ * written before this) is dropped when unpacked.
+ */
+function withoutUndefined(props: Props): Props {
+  let out: Props | undefined
+  for (const k of Object.keys(props)) {
+    if (props[k] !== undefined) continue
+    out ??= { ...props }
+    delete out[k]
+  }
+  return out ?? props
 }
 
-/** properties as they were before packProperties */
+/** a copy of properties fit for MessagePack (userProperties as a list, no undefined values); the same object if nothing changes */
+export function packProperties(props: unknown): unknown {
+  if (props === null || typeof props !== 'object') return props
+  const p = withoutUndefined(props as Props)
+  const up = p.userProperties
+  if (up === undefined || up === null || typeof up !== 'object' || Array.isArray(up)) return p
+  return { ...p, userProperties: toPairs(up as Props) }
+}
+
+/** properties as they were before packProperties (null values, which MQTT has not, dropped) */
 export function unpackProperties(props: unknown): unknown {
-  const up = (props as Props | undefined)?.userProperties
-  if (!Array.isArray(up)) return props
-  ;(props as Props).userProperties = fromPairs(up)
+  if (props === null || typeof props !== 'object') return props
+  const p = props as Props
+  for (const k of Object.keys(p)) if (p[k] === null) delete p[k]
+  const up = p.userProperties
+  if (Array.isArray(up)) p.userProperties = fromPairs(up)
   return props
 }
 

@@ -20,9 +20,35 @@ export interface ParsedPacket {
   dup?: boolean
   messageId?: number
   protocolVersion?: number
-  will?: { qos?: number } | null
+  will?: { qos?: number; properties?: Record<string, unknown> } | null
   subscriptions?: unknown[]
+  /** MQTT 5 properties, by mqtt-packet's names */
+  properties?: Record<string, unknown>
   unsubscriptions?: unknown[]
+}
+
+/**
+ * Why MQTT 5 properties as mqtt-packet 9 parses them are not usable, or undefined. Its parser
+ * (parser.js _parseProperties) makes a property that came more than once an array, and a UTF-8
+ * string property that is not well-formed null (seam/mqtt-packet.ts strictParseString returns
+ * null, _parseByType passes it on); Aedes computes with both as they are: a Session Expiry
+ * Interval of [60, 60] armed a NaN timer when the connection closed and ended the process, a
+ * Response Topic of null threw in the PUBLISH handler. Each property but User Property may come
+ * once ("It is a Protocol Error to include the ... more than once", MQTT 5.0 §3.1.2.11,
+ * §3.3.2.3, §3.8.2.1, §3.14.2.2, §3.15.2.2); a string that is not well-formed UTF-8 makes the
+ * packet malformed [MQTT-1.5.4-1].
+ */
+function propertyViolation(props: Record<string, unknown> | undefined): string | undefined {
+  if (!props) return undefined
+  for (const [name, value] of Object.entries(props)) {
+    if (name === 'userProperties') {
+      for (const v of Object.values(value as Record<string, unknown>)) {
+        if (v === null || (Array.isArray(v) && v.includes(null))) return 'a User Property value that is not UTF-8 [MQTT-1.5.4-1]'
+      }
+    } else if (Array.isArray(value)) return `property ${name} more than once`
+    else if (value === null) return `property ${name} not well-formed UTF-8 [MQTT-1.5.4-1]`
+  }
+  return undefined
 }
 
 const validId = (id: unknown): boolean => typeof id === 'number' && Number.isInteger(id) && id >= 1 && id <= 0xffff
@@ -37,6 +63,8 @@ export function packetViolation(packet: ParsedPacket, used: number, protocolVers
   // the fields must lie inside the packet's remaining length [MQTT-2.2.3] [MQTT-1.5.3]
   if (used > length) return `${cmd} fields run ${used - length} bytes past its remaining length ${length}`
   const v5 = protocolVersion === 5
+  const props = propertyViolation(packet.properties) ?? propertyViolation(packet.will?.properties)
+  if (props) return `${cmd} ${packet.will?.properties && !propertyViolation(packet.properties) ? 'will ' : ''}${props}`
   switch (cmd) {
     case 'connect':
       if (used !== length) return `connect has ${length - used} bytes after its payload`

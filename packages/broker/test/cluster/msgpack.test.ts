@@ -80,6 +80,16 @@ describe('cluster MessagePack (msgpackr) and the entries msgpack-lite wrote', ()
     expect(Object.keys((out as typeof will).properties.userProperties)).toEqual(['region', 'constructor', '__proto__'])
   })
 
+  it('a property Aedes stripped (undefined: a resolved Topic Alias) stays absent, never null, which mqtt-packet cannot write [MQTT-3.3.2-10]', () => {
+    const p = { topic: 'a', qos: 1, properties: { topicAlias: undefined, contentType: 'x' } }
+    expect(decodePacket(encodePacket(p))).toEqual({ topic: 'a', qos: 1, properties: { contentType: 'x' } })
+    expect(p.properties).toHaveProperty('topicAlias') // the original is not changed
+    // written as nil before (an older node, a queued entry): dropped when read
+    expect(decodePacket(lite.encode({ topic: 'a', properties: { topicAlias: null, contentType: 'x' } }))).toEqual({ topic: 'a', properties: { contentType: 'x' } })
+    const rec: ShareRecord = { g: 'g', t: 't', p: Buffer.from('x'), q: 1, b: 'n', c: 3, x: { topicAlias: undefined } }
+    expect(decodeRecord(encodeRecord(rec)).x).toEqual({})
+  })
+
   it('writes what msgpack-lite reads (a node of the previous release during a rolling upgrade): maps, bin, nil for undefined', () => {
     const body = { ...new StoredPacket({ cmd: 'publish', brokerId: 'new', brokerCounter: 2 ** 40, topic: 'a/ü', payload: Buffer.alloc(70_000, 1), qos: 2, retain: false, dup: false }) }
     const old = lite.decode(encodePacket(body)) as Record<string, unknown>

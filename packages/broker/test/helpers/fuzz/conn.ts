@@ -19,10 +19,13 @@ export interface RawConn {
   destroy(): void
 }
 
-/** connect to a node's MQTT port (tcp) or WebSocket port (ws, path /mqtt); rejects when it cannot */
-export function openRaw(transport: Transport, port: number, timeoutMs = 5000): Promise<RawConn> {
+/**
+ * connect to a node's MQTT port (tcp) or WebSocket port (ws, path /mqtt); rejects when it cannot.
+ * `protocolVersion`: how the node's packets are read (5: with properties and reason codes)
+ */
+export function openRaw(transport: Transport, port: number, timeoutMs = 5000, protocolVersion: 4 | 5 = 4): Promise<RawConn> {
   return new Promise((resolve, reject) => {
-    const parser = mqttPacket.parser({ protocolVersion: 4 })
+    const parser = mqttPacket.parser({ protocolVersion })
     let closed = false
     let markClosed!: () => void
     const closedP = new Promise<void>((r) => (markClosed = r))

@@ -25,10 +25,13 @@ export const caseRand = (seed: number, i: number): Rand => prng((seed ^ Math.imu
 
 export const int = (rand: Rand, n: number): number => Math.floor(rand() * n)
 export const pick = <T>(rand: Rand, a: readonly T[]): T => a[int(rand, a.length)]!
-export const gen = (p: Record<string, unknown>): Buffer => mqttPacket.generate(p as unknown as mqttPacket.Packet)
+export const gen = (p: Record<string, unknown>, protocolVersion: 4 | 5 = 4): Buffer =>
+  mqttPacket.generate(p as unknown as mqttPacket.Packet, { protocolVersion })
 
 /** a session's identity and in-flight state (packet ids the node is waiting on, or we are) */
 export interface SessionState {
+  /** the protocol level it connected with */
+  version: 4 | 5
   clientId: string
   /** topic prefix this session subscribes to and publishes under */
   base: string

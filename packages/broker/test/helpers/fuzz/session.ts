@@ -8,7 +8,7 @@
  * waiting (then the connection is dropped). A case may be written in two
  * pieces a turn apart, so the node's parser also sees it in partial reads.
  */
-import { gen, int, type Rand, type SessionState } from './packets.js'
+import { gen, int, pick, type Rand, type SessionState } from './packets.js'
 import { openRaw, type RawConn, type ServerPacket, type Transport } from './conn.js'
 
 export type Outcome = 'alive' | 'closed' | 'timeout'
@@ -64,29 +64,45 @@ export class FuzzSession {
     })
   }
 
-  /** connect and put the in-flight state in place; or why that failed (no case is sent then) */
-  static async open(transport: Transport, port: number, clientId: string, rand: Rand, timeoutMs: number): Promise<FuzzSession | SetupFailure> {
+  /** connect (at protocol level `version`) and put the in-flight state in place; or why that failed (no case is sent then) */
+  static async open(transport: Transport, port: number, clientId: string, rand: Rand, timeoutMs: number, version: 4 | 5 = 4): Promise<FuzzSession | SetupFailure> {
     let conn: RawConn
     try {
-      conn = await openRaw(transport, port, timeoutMs * 4)
+      conn = await openRaw(transport, port, timeoutMs * 4, version)
     } catch {
       return 'connect'
     }
     const base = `fz/${clientId}`
-    const session = new FuzzSession(conn, { clientId, base, unacked: [], unreceived: [], awaitingRel: [] })
+    const session = new FuzzSession(conn, { version, clientId, base, unacked: [], unreceived: [], awaitingRel: [] })
     let acked = false
     const prev = conn.onPacket
     conn.onPacket = (p) => {
-      if (p.cmd === 'connack') acked = p.returnCode === 0
+      // a v5 CONNACK has a reason code, a 3.1.1 one a return code
+      if (p.cmd === 'connack') acked = (p.returnCode ?? p.reasonCode) === 0
       prev(p)
     }
     const rel = 1 + int(rand, 65535)
+    const clean = rand() < 0.6
+    // v5: a Session Expiry Interval (0: the session ends with the connection), and sometimes what
+    // the node must keep to when it sends: a small Receive Maximum, a small Maximum Packet Size
+    // (the set-up's own messages fit in 64 bytes), Topic Aliases, no problem information
+    const properties =
+      version === 5
+        ? {
+            sessionExpiryInterval: pick(rand, [0, 60]),
+            ...(rand() < 0.2 ? { receiveMaximum: pick(rand, [1, 3]) } : {}),
+            ...(rand() < 0.2 ? { maximumPacketSize: pick(rand, [64, 100, 512]) } : {}),
+            ...(rand() < 0.2 ? { topicAliasMaximum: pick(rand, [1, 10]) } : {}),
+            ...(rand() < 0.1 ? { requestProblemInformation: false, requestResponseInformation: true } : {}),
+            ...(rand() < 0.1 ? { userProperties: { fz: ['1', '2'] } } : {}),
+          }
+        : undefined
     conn.write(
       Buffer.concat([
-        gen({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: rand() < 0.6, keepalive: 60, clientId }),
-        gen({ cmd: 'subscribe', messageId: 1 + int(rand, 65535), subscriptions: [{ topic: `${base}/#`, qos: 2 }] }),
-        gen({ cmd: 'publish', topic: `${base}/a`, payload: Buffer.from('q1'), qos: 1, messageId: 1 + int(rand, 65535) }),
-        gen({ cmd: 'publish', topic: `${base}/b`, payload: Buffer.from('q2'), qos: 2, messageId: rel }),
+        gen({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clean, keepalive: 60, clientId, properties }, version),
+        gen({ cmd: 'subscribe', messageId: 1 + int(rand, 65535), subscriptions: [{ topic: `${base}/#`, qos: 2 }] }, version),
+        gen({ cmd: 'publish', topic: `${base}/a`, payload: Buffer.from('q1'), qos: 1, messageId: 1 + int(rand, 65535) }, version),
+        gen({ cmd: 'publish', topic: `${base}/b`, payload: Buffer.from('q2'), qos: 2, messageId: rel }, version),
         PINGREQ,
       ]),
     )
@@ -108,11 +124,11 @@ export class FuzzSession {
   }
 }
 
-/** a case before CONNECT: mutated CONNECT bytes (and what follows) on a fresh connection */
-export async function preConnectCase(transport: Transport, port: number, bytes: Buffer, timeoutMs: number, cut = 0): Promise<Outcome | 'connect'> {
+/** a case before CONNECT: mutated CONNECT bytes (and what follows) on a fresh connection; its answers read at level `version` */
+export async function preConnectCase(transport: Transport, port: number, bytes: Buffer, timeoutMs: number, cut = 0, version: 4 | 5 = 4): Promise<Outcome | 'connect'> {
   let conn: RawConn
   try {
-    conn = await openRaw(transport, port, timeoutMs * 4)
+    conn = await openRaw(transport, port, timeoutMs * 4, version)
   } catch {
     return 'connect'
   }

@@ -25,7 +25,8 @@
  * 0x8E when the client id connects on another node (the beta sends it for a takeover on the same
  * node only), 0x95 for a packet over max_packet_size (limits/guard.ts); elsewhere: 0x8B at shutdown
  * (the beta's broker.close), 0x98 kicked by the admin (broker/disconnect.ts), 0x93 over the inbound
- * window (seam/aedes-fixes.ts), 0x94 a topic alias (the beta: Culex offers none), 0x97 a
+ * window (seam/aedes-fixes.ts), 0x94 a client topic alias of 0 or above the Topic Alias Maximum
+ * of 32 the CONNACK offers (the beta), 0x97 a
  * subscriber cut for its queue (limits/delivery.ts) when its stream holds no bytes (else just
  * closed: a DISCONNECT would wait behind the bytes its socket holds).
  */

@@ -52,7 +52,7 @@ Each has its test below; the code is in \`packages/broker/src/broker/conformance
 - A bad user name or password gets CONNACK 0x86; an Authentication Method (enhanced authentication, not supported) gets 0x8C [MQTT-4.12.0-1].
 - PUBACK and PUBREC are 0x00 also when no subscription matched (0x10 is allowed; Culex acknowledges after publishing).
 - What an ACL denial looks like to an MQTT 5 client (PUBACK or SUBACK 0x87) is not covered by this suite yet.
-- Culex sends no topic aliases, and one copy of a message for overlapping subscriptions.
+- Culex sends no topic aliases unless \`topic_alias_out_max\` is set (opt-in: the first message of a topic with the topic and an alias, later ones with the alias alone, at most the client's Topic Alias Maximum; test/v5/topic-alias-out.test.ts), and one copy of a message for overlapping subscriptions.
 
 ## Statements
 

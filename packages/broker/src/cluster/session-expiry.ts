@@ -29,6 +29,7 @@ import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
 import type { CulexRedisPersistence } from './persistence.js'
 import { SESSIONS_KEY, SESSION_DEADLINES_KEY, SESSION_ENDING_KEY, SESSION_OWNER_KEY, nodeSessionsKey } from './keys.js'
+import { closeConnectionAfter } from '../seam/index.js'
 import { NOW_LUA, ended, markEnding, settle, staleEnds, takeStale } from './session-ending.js'
 
 /** 0xFFFFFFFF: the session does not expire */
@@ -111,6 +112,8 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 return 1
 `
 const BATCH = 100
+/** longest a DISCONNECT's close waits for its session end to be marked (Redis slow or away) */
+const MARK_WAIT_MS = 1000
 
 /** the plan of a client's session when its connection ends: seconds until it expires, 0 = ends now, KEEP */
 export function planOf(client: Client): number {
@@ -150,15 +153,18 @@ export class SessionExpiry {
 
   /**
    * A DISCONNECT of `client` ends its session (broker/conformance-session.ts disconnecting): the
-   * end is marked now, the Redis write issued before Aedes closes the connection, so a CONNECT
-   * of the client once it saw the close waits for the end on any node [MQTT-4.1.0-2].
+   * end is marked now, and the connection closed once the mark is stored, so a CONNECT of the
+   * client once it saw the close waits for the end on any node [MQTT-4.1.0-2].
    */
   ending(client: Client): void {
     const token = this.tokens.get(client)
     if (!token || !client.id) return
-    this.db
+    const marked = this.db
       .eval(MARK_LUA, 2, SESSION_OWNER_KEY, SESSION_ENDING_KEY, client.id, token)
       .catch((err: Error) => this.log.warn({ client: client.id, err: err.message }, 'session end not marked'))
+    // Redis may serve another node's command that arrived at about the same time first: the
+    // connection closes once the mark is stored, so the client's next CONNECT comes after it
+    closeConnectionAfter(client, marked, MARK_WAIT_MS)
   }
 
   /** the connection ended (seam: Aedes' scheduleSessionExpiry): its session is kept, ended or given its deadline */

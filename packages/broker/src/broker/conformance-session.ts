@@ -60,9 +60,9 @@ export interface SessionSettler {
 const settlers = new WeakMap<Aedes, SessionSettler>()
 
 /**
- * In a cluster every CONNECT with a client id, Clean Start or not, first waits for an end of its
- * session in progress on any node [MQTT-4.1.0-2]: the session is read (Session Present,
- * subscriptions) and written only once it is whole or gone.
+ * In a cluster every MQTT 5 CONNECT with a client id, Clean Start or not, and every CONNECT with
+ * Clean Start 0 first waits for an end of its session in progress on any node [MQTT-4.1.0-2]: the
+ * session is read (Session Present, subscriptions) and written only once it is whole or gone.
  */
 export function settleSessionsWith(broker: Aedes, settler: SessionSettler): void {
   settlers.set(broker, settler)
@@ -88,7 +88,9 @@ export function installSessionPresent(broker: Aedes, redis: Redis | undefined, l
   // (lib/handlers/connect.js fetchSubs): in its preConnect step
   wrapPreConnect(broker, (preConnect) => (client, packet, cb) => {
     preConnect(client, packet, (err, ok) => {
-      const settle = settlers.get(broker)
+      // a cluster settles MQTT 5 CONNECTs and those with Clean Start 0 (which look up the mark
+      // anyway); an MQTT 3.1.1 clean CONNECT goes on at once, as before (its id has no v5 session end)
+      const settle = packet.clean && (packet as { protocolVersion?: number }).protocolVersion !== 5 ? undefined : settlers.get(broker)
       if (err || !ok || !packet.clientId || (packet.clean && !settle)) return cb(err, ok)
       ;(settle ? settle.settle(packet.clientId) : marks.has(packet.clientId)).then(
         (had) => {

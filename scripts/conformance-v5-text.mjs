@@ -37,13 +37,13 @@ Each has its test below; the code is in \`packages/broker/src/broker/conformance
 - Session Present 1 for a returning MQTT 5 session that holds no subscription [MQTT-3.2.2-3] (Culex's Session Present fix read only 3.1.1 return codes); on one node in memory the mark ends with the session
 - One message through overlapping subscriptions carries the Subscription Identifiers of all of them [MQTT-3.3.4-4] (Aedes 2.0.0-beta.1 put only the one of the subscription the copy went through, aedes#828)
 - A level 4 or 5 CONNECT named "MQIsdp" is closed [MQTT-3.1.2-1] (mqtt-packet let it through and the connection was left open, unanswered; 3.1.1 too)
+- Redis modes: a session ended by a DISCONNECT with Session Expiry Interval 0 (or by its connection closing, or by the sweeper) is gone for a client reconnecting at once on any node [MQTT-4.1.0-2]: the end is marked in Redis by the step that decides it and a CONNECT waits for it (\`cluster/session-ending.ts\`; before, the end ran after the connection closed and a quick reconnect got Session Present 1)
 
 ## Known failures
 
 - The client's Receive Maximum is not applied to what Culex sends [MQTT-3.3.4-9] [MQTT-4.9.0-2] (aedes#829)
 - The client's Maximum Packet Size is not applied to what Culex sends [MQTT-3.1.2-24] [MQTT-3.1.2-25] (aedes#1125)
 - Two nodes: a takeover from the other node closes the old connection without DISCONNECT 0x8E [MQTT-3.1.4-3]
-- Redis modes: a DISCONNECT with Session Expiry Interval 0 ends the session asynchronously; a client reconnecting at once can still get Session Present 1 [MQTT-4.1.0-2]
 
 ## Choices where the standard lets the server choose
 
@@ -52,7 +52,7 @@ Each has its test below; the code is in \`packages/broker/src/broker/conformance
 - A bad user name or password gets CONNACK 0x86; an Authentication Method (enhanced authentication, not supported) gets 0x8C [MQTT-4.12.0-1].
 - PUBACK and PUBREC are 0x00 also when no subscription matched (0x10 is allowed; Culex acknowledges after publishing).
 - What an ACL denial looks like to an MQTT 5 client (PUBACK or SUBACK 0x87) is not covered by this suite yet.
-- Culex sends no topic aliases, and one copy of a message for overlapping subscriptions.
+- Culex sends no topic aliases unless \`topic_alias_out_max\` is set (opt-in: the first message of a topic with the topic and an alias, later ones with the alias alone, at most the client's Topic Alias Maximum; test/v5/topic-alias-out.test.ts), and one copy of a message for overlapping subscriptions.
 
 ## Statements
 

@@ -16,7 +16,7 @@ import { createBackend } from './cluster/backend.js'
 import { targetOf } from './cluster/redis-connect.js'
 import { createBroker } from './broker/create.js'
 import { createTcpListener } from './listeners/tcp.js'
-import { createWsListener } from './listeners/ws.js'
+import { closeWebSockets, createWsListener } from './listeners/ws.js'
 import { listen, stopAccepting } from './listeners/listen.js'
 import { HotCounters, createMetrics } from './ops/metrics.js'
 import { SocketTracker } from './ops/sockets.js'
@@ -164,9 +164,11 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
           await new Promise((r) => setTimeout(r, config.drain_ms))
         }
         log.info('closing listeners, disconnecting clients')
-        for (const client of ws.wss.clients) client.terminate()
         const stopped = [stopAccepting(tcp), stopAccepting(ws.server), ...(tls ? [stopAccepting(tls)] : [])]
+        // Aedes tells each MQTT 5 client why first (DISCONNECT 0x8B, [MQTT-3.14.0-1]), over
+        // WebSocket too: the WebSockets are ended after it, once they sent it (listeners/ws.ts)
         await new Promise<void>((resolve) => broker.close(() => resolve()))
+        await closeWebSockets(ws.wss)
         sockets.destroyAll()
         await Promise.all(stopped)
         await api.close()

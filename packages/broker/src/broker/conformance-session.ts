@@ -50,16 +50,52 @@ function redisMarks(db: Redis, log: Logger): SessionMarks {
 /** emitted on the broker (by the admin API's DELETE /sessions/{id}) when a session is ended from outside */
 export const SESSION_ENDED = 'culex:sessionEnded'
 
+/** how a cluster keeps a session end and a CONNECT of the same client id apart (cluster/session-expiry.ts) */
+export interface SessionSettler {
+  /** before a CONNECT is answered: waits for an end of the id's session in progress, then whether it has one */
+  settle(clientId: string): Promise<boolean>
+  /** a DISCONNECT that ends the client's session arrived: the end is marked before the connection closes */
+  ending(client: Client): void
+}
+const settlers = new WeakMap<Aedes, SessionSettler>()
+
+/**
+ * In a cluster every MQTT 5 CONNECT with a client id, Clean Start or not, and every CONNECT with
+ * Clean Start 0 first waits for an end of its session in progress on any node [MQTT-4.1.0-2]: the
+ * session is read (Session Present, subscriptions) and written only once it is whole or gone.
+ */
+export function settleSessionsWith(broker: Aedes, settler: SessionSettler): void {
+  settlers.set(broker, settler)
+}
+
+/**
+ * A DISCONNECT from `client`, before Aedes handles it (broker/conformance.ts guard): Aedes closes
+ * the connection at once and ends the session only after its close steps, so a client that saw
+ * the close could reconnect on another node before the end is even decided. An MQTT 5 DISCONNECT
+ * that leaves a Session Expiry Interval of 0 (its own, or the CONNECT's; 0 -> non-zero is refused
+ * by broker/mqtt5-packets.ts before this) has the end marked now, its Redis write issued before
+ * the connection is closed.
+ */
+export function disconnecting(broker: Aedes, client: Client, packet: { properties?: { sessionExpiryInterval?: number } }): void {
+  const settler = settlers.get(broker)
+  if (!settler || client.version !== 5) return
+  if ((packet.properties?.sessionExpiryInterval ?? client.sessionExpiryInterval) === 0) settler.ending(client)
+}
+
 export function installSessionPresent(broker: Aedes, redis: Redis | undefined, log: Logger): void {
   const marks = redis ? redisMarks(redis, log) : memoryMarks()
-  // the lookup must finish before Aedes writes the CONNACK: in its preConnect step
+  // the lookup must finish before Aedes writes the CONNACK, and before it reads the session
+  // (lib/handlers/connect.js fetchSubs): in its preConnect step
   wrapPreConnect(broker, (preConnect) => (client, packet, cb) => {
     preConnect(client, packet, (err, ok) => {
-      if (err || !ok || packet.clean || !packet.clientId) return cb(err, ok)
-      marks.has(packet.clientId).then(
+      // a cluster settles MQTT 5 CONNECTs and those with Clean Start 0 (which look up the mark
+      // anyway); an MQTT 3.1.1 clean CONNECT goes on at once, as before (its id has no v5 session end)
+      const settle = packet.clean && (packet as { protocolVersion?: number }).protocolVersion !== 5 ? undefined : settlers.get(broker)
+      if (err || !ok || !packet.clientId || (packet.clean && !settle)) return cb(err, ok)
+      ;(settle ? settle.settle(packet.clientId) : marks.has(packet.clientId)).then(
         (had) => {
           // client.conn: the connection the CONNACK is written to
-          if (had) onWrite(client.conn, (p) => {
+          if (had && !packet.clean) onWrite(client.conn, (p) => {
             if (p.cmd === 'connack' && succeeded(p)) p.sessionPresent = true
           })
           cb(null, true)

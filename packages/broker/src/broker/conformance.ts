@@ -45,7 +45,7 @@ import {
 import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
 import { trackAcks, type AckTracker } from './conformance-acks.js'
-import { installSessionPresent } from './conformance-session.js'
+import { disconnecting, installSessionPresent } from './conformance-session.js'
 import { installGrantedQos } from './conformance-qos.js'
 
 export interface ConformanceOptions {
@@ -64,7 +64,7 @@ interface InPacket {
   clean?: boolean
   keepalive?: number
   protocolId?: string
-  properties?: { subscriptionIdentifier?: unknown }
+  properties?: { subscriptionIdentifier?: unknown; sessionExpiryInterval?: number }
   username?: string
   password?: Buffer
   will?: { qos?: number; topic?: string }
@@ -79,10 +79,10 @@ const connack = (code: number): Buffer => Buffer.from([0x20, 0x02, 0x00, code])
 export function installConformance(broker: Aedes, opts: ConformanceOptions): void {
   installSessionPresent(broker, opts.redis, opts.log)
   installGrantedQos(broker)
-  installOnEachClient(broker, 'conformance', (client) => guard(client, opts))
+  installOnEachClient(broker, 'conformance', (client) => guard(broker, client, opts))
 }
 
-function guard(client: Client, opts: ConformanceOptions): void {
+function guard(broker: Aedes, client: Client, opts: ConformanceOptions): void {
   const parser = parserOf(client)
   const acks = trackAcks(client.conn)
   let refused = false
@@ -108,6 +108,8 @@ function guard(client: Client, opts: ConformanceOptions): void {
       refuse(0x02, new Error('[MQTT-3.1.3-8] empty client id with clean session 0'))
       return false
     }
+    // a session this DISCONNECT ends is marked as ending before Aedes closes the connection [MQTT-4.1.0-2]
+    if (packet.cmd === 'disconnect') disconnecting(broker, client, packet)
     // MQTT 5: an invalid filter gets SUBACK 0x8F instead (broker/mqtt5.ts)
     if (packet.cmd === 'subscribe' && protocolVersion(client) === 5) return undefined
     return violation(packet, acks, opts)

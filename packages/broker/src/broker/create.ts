@@ -14,6 +14,7 @@ import { markRedeliveries } from './redelivery.js'
 import { pubackAfterPublish } from './puback-after-publish.js'
 import { installConformance } from './conformance.js'
 import { installMqtt5, responseInformationFor } from './mqtt5.js'
+import { installTopicAliasesOut } from './topic-alias-out.js'
 import type { Logger } from '../log.js'
 import { installExactDedupe, seedCounter, seenBefore } from '../cluster/dedupe.js'
 import { isolateHooks, type ClientFaults } from '../limits/client-faults.js'
@@ -126,6 +127,8 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   installConformance(broker, { keepaliveMaxS: config.keepalive_max_s, log, redis: backend.links?.data })
   // what v5 clients are told and granted where the beta's answer is not Culex's (mqtt5.ts)
   installMqtt5(broker, { maxPacketSize: config.max_packet_size })
+  // opt-in: Topic Aliases on what v5 clients are sent (topic-alias-out.ts)
+  installTopicAliasesOut(broker, config.topic_alias_out_max)
   broker.on('closed', () => gate.releaseAll())
   // a stopping node emits the publishes it started before its emitter closes (finish-publishes.ts)
   finishPublishesOnClose(broker, log)

@@ -16,6 +16,7 @@ import { NodeRegistry } from './registry.js'
 import { WillSweeper } from './wills.js'
 import { SessionExpiry } from './session-expiry.js'
 import { VERSION } from '../version.js'
+import { settleSessionsWith } from '../broker/conformance-session.js'
 import { clientsOf, keepWillsOnClose, replaceSessionTimers } from '../seam/index.js'
 
 export interface ClusterLinks {
@@ -77,6 +78,8 @@ export async function attachCluster(opts: {
     log,
     sessions,
   )
+  // a CONNECT waits for an end of its session in progress on any node [MQTT-4.1.0-2]
+  settleSessionsWith(broker, sessions)
   // MQTT 5 session expiry and will delay in Redis, for the whole cluster (aedes#839)
   replaceSessionTimers(broker, {
     sessionEnded: (client) => void sessions.released(client),

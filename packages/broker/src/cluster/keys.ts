@@ -20,6 +20,11 @@ export const SESSION_OWNER_KEY = 'culex:session-owner'
 export const nodeSessionsKey = (nodeId: string): string => `culex:node:${nodeId}:sessions`
 /** sorted set: client id -> time (ms, Redis clock) its disconnected session expires */
 export const SESSION_DEADLINES_KEY = 'culex:session-expiry'
+/**
+ * hash: client id -> `<token> <time (ms, Redis clock)>` of a session end in progress (its state is
+ * being deleted; cluster/session-expiry.ts): a CONNECT for the id waits until it is gone
+ */
+export const SESSION_ENDING_KEY = 'culex:session-ending'
 /** sorted set: will key -> time (ms, Redis clock) the delayed will is due (cluster/wills.ts) */
 export const WILLS_DUE_KEY = 'culex:wills:due'
 /** channel on which nodes announce subscription changes (replaces aedes' $SYS/sub/+ broadcast) */

@@ -10,6 +10,8 @@
  *   (no newer connection of the client id, here or on another node), the plan applies: 0 = the
  *   session ends now (MQTT 5 section 3.1.2.11.2); n > 0 = it expires n seconds later (its
  *   deadline goes into `culex:session-expiry`, a sorted set by client id); never = kept.
+ * - An end is marked in Redis by the script that decides it (session-ending.ts), and a CONNECT
+ *   of the client id, on any node, waits for it to finish (`settle`) [MQTT-4.1.0-2].
  * - A node that dies (kill -9: no disconnect at all) leaves its owner entries: the will sweeper
  *   (cluster/wills.ts, one node under a Redis lock) adopts them once the node's registration
  *   lapsed, with deadlines counted from the lapse, and a restarted node adopts its own at start.
@@ -26,29 +28,45 @@ import type { Client } from 'aedes'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
 import type { CulexRedisPersistence } from './persistence.js'
-import { SESSIONS_KEY, SESSION_DEADLINES_KEY, SESSION_OWNER_KEY, nodeSessionsKey } from './keys.js'
+import { SESSIONS_KEY, SESSION_DEADLINES_KEY, SESSION_ENDING_KEY, SESSION_OWNER_KEY, nodeSessionsKey } from './keys.js'
+import { closeConnectionAfter } from '../seam/index.js'
+import { NOW_LUA, ended, markEnding, settle, staleEnds, takeStale } from './session-ending.js'
 
 /** 0xFFFFFFFF: the session does not expire */
 export const NEVER = 0xffffffff
 /** the plan of a session that is kept (no deadline) */
 const KEEP = -1
 
-const NOW_LUA = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-`
-// KEYS[1] owner, KEYS[2] node sessions, KEYS[3] deadlines; ARGV[1] client id, ARGV[2] token,
-// ARGV[3] plan -> 'moved' (a newer connection owns the session), 'end', 'keep' or 'expiring'
+// KEYS[1] owner, KEYS[2] node sessions, KEYS[3] deadlines, KEYS[4] ending; ARGV[1] client id, ARGV[2] token,
+// ARGV[3] plan -> 'moved' (a newer connection owns the session), 'end' (marked as ending:
+// session-ending.ts), 'keep' or 'expiring'
 const RELEASE_LUA = `${NOW_LUA}
 if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[2], ARGV[1]) end
 local owner = redis.call('HGET', KEYS[1], ARGV[1])
-if not owner or string.sub(owner, 1, #ARGV[2] + 1) ~= ARGV[2] .. ' ' then return 'moved' end
-redis.call('HDEL', KEYS[1], ARGV[1])
 local plan = tonumber(ARGV[3])
-if plan == 0 then return 'end' end
+if owner and string.sub(owner, 1, #ARGV[2] + 1) == ARGV[2] .. ' ' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  if plan == 0 then
+    ${markEnding('KEYS[4]', 'ARGV[1]', 'ARGV[2]')}
+    return 'end'
+  end
+else
+  plan = nil
+end
+-- not ending: a mark of this connection's DISCONNECT goes
+local e = redis.call('HGET', KEYS[4], ARGV[1])
+if e and string.sub(e, 1, #ARGV[2] + 1) == ARGV[2] .. ' ' then redis.call('HDEL', KEYS[4], ARGV[1]) end
+if not plan then return 'moved' end
 if plan < 0 then return 'keep' end
 redis.call('ZADD', KEYS[3], now + plan * 1000, ARGV[1])
 return 'expiring'
+`
+// KEYS[1] owner, KEYS[2] ending; ARGV[1] client id, ARGV[2] token: a DISCONNECT of the connection
+// that owns the session ends it (its release follows)
+const MARK_LUA = `${NOW_LUA}
+local owner = redis.call('HGET', KEYS[1], ARGV[1])
+if owner and string.sub(owner, 1, #ARGV[2] + 1) == ARGV[2] .. ' ' then ${markEnding('KEYS[2]', 'ARGV[1]', 'ARGV[2]')} end
+return 0
 `
 // KEYS[1] owner, KEYS[2] the dead node's sessions, KEYS[3] deadlines; ARGV[1] time (ms) the node
 // is taken to have died -> flat [client id, plan, ...] of the sessions it still owned
@@ -69,13 +87,17 @@ end
 redis.call('DEL', KEYS[2])
 return out
 `
-// KEYS[1] deadlines, KEYS[2] owner; ARGV[1] most to take -> client ids whose session expired
+// KEYS[1] deadlines, KEYS[2] owner, KEYS[3] ending; ARGV[1] most to take, ARGV[2] token -> client
+// ids whose session expired (each marked as ending: session-ending.ts)
 const EXPIRE_LUA = `${NOW_LUA}
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
 local out = {}
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
-  if redis.call('HEXISTS', KEYS[2], id) == 0 then table.insert(out, id) end
+  if redis.call('HEXISTS', KEYS[2], id) == 0 then
+    ${markEnding('KEYS[3]', 'id', 'ARGV[2]')}
+    table.insert(out, id)
+  end
 end
 return out
 `
@@ -90,6 +112,8 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 return 1
 `
 const BATCH = 100
+/** longest a DISCONNECT's close waits for its session end to be marked (Redis slow or away) */
+const MARK_WAIT_MS = 1000
 
 /** the plan of a client's session when its connection ends: seconds until it expires, 0 = ends now, KEEP */
 export function planOf(client: Client): number {
@@ -115,7 +139,7 @@ export class SessionExpiry {
 
   /** Aedes registered the client (before its CONNACK): it owns its session, any deadline is cancelled */
   connected(client: Client): void {
-    const token = `${this.nodeId} ${this.run}.${++this.seq}`
+    const token = this.newToken()
     this.tokens.set(client, token)
     const id = client.id
     this.db
@@ -127,6 +151,22 @@ export class SessionExpiry {
       .catch((err: Error) => this.log.warn({ client: id, err: err.message }, 'session owner not stored'))
   }
 
+  /**
+   * A DISCONNECT of `client` ends its session (broker/conformance-session.ts disconnecting): the
+   * end is marked now, and the connection closed once the mark is stored, so a CONNECT of the
+   * client once it saw the close waits for the end on any node [MQTT-4.1.0-2].
+   */
+  ending(client: Client): void {
+    const token = this.tokens.get(client)
+    if (!token || !client.id) return
+    const marked = this.db
+      .eval(MARK_LUA, 2, SESSION_OWNER_KEY, SESSION_ENDING_KEY, client.id, token)
+      .catch((err: Error) => this.log.warn({ client: client.id, err: err.message }, 'session end not marked'))
+    // Redis may serve another node's command that arrived at about the same time first: the
+    // connection closes once the mark is stored, so the client's next CONNECT comes after it
+    closeConnectionAfter(client, marked, MARK_WAIT_MS)
+  }
+
   /** the connection ended (seam: Aedes' scheduleSessionExpiry): its session is kept, ended or given its deadline */
   async released(client: Client): Promise<void> {
     const token = this.tokens.get(client)
@@ -134,8 +174,8 @@ export class SessionExpiry {
     const id = client.id
     try {
       const plan = planOf(client)
-      const r = await this.db.eval(RELEASE_LUA, 3, SESSION_OWNER_KEY, nodeSessionsKey(this.nodeId), SESSION_DEADLINES_KEY, id, token, plan)
-      if (r === 'end') await this.end(id)
+      const r = await this.db.eval(RELEASE_LUA, 4, SESSION_OWNER_KEY, nodeSessionsKey(this.nodeId), SESSION_DEADLINES_KEY, SESSION_ENDING_KEY, id, token, plan)
+      if (r === 'end') await this.end(id, token)
       else if (r === 'expiring') this.log.debug({ client: id, expiry_s: plan }, 'session expires unless the client returns')
     } catch (err) {
       this.log.warn({ client: id, err: (err as Error).message }, 'session expiry not stored')
@@ -147,10 +187,33 @@ export class SessionExpiry {
     this.endedListeners.push(fn)
   }
 
-  /** the session is over: its state and its Session Present mark go */
-  private async end(id: string): Promise<void> {
+  /**
+   * Before a CONNECT of `id` is answered (its preConnect step): wait for an end of its session in
+   * progress on any node [MQTT-4.1.0-2], finishing one a dead node left, then whether the id has
+   * a session (for Session Present [MQTT-3.2.2-2]).
+   */
+  settle(id: string): Promise<boolean> {
+    return settle(this.db, id, (stale) => this.finishStale(stale))
+  }
+
+  /** finish an end another node left unfinished (it died between the decision and the deletions) */
+  private async finishStale(id: string): Promise<boolean> {
+    const token = this.newToken()
+    if (!(await takeStale(this.db, id, token))) return false
+    this.log.warn({ client: id }, 'finishing a session end another node left unfinished')
+    await this.end(id, token)
+    return true
+  }
+
+  private newToken(): string {
+    return `${this.nodeId} ${this.run}.${++this.seq}`
+  }
+
+  /** the session is over (marked as ending by `token`): its state and its Session Present mark go, then the marker */
+  private async end(id: string, token: string): Promise<void> {
     await this.core.endSession(id)
     await this.db.srem(SESSIONS_KEY, id)
+    await ended(this.db, id, token)
     for (const fn of this.endedListeners) fn(id)
   }
 
@@ -187,14 +250,17 @@ export class SessionExpiry {
   async expire(): Promise<void> {
     try {
       for (;;) {
-        const ids = (await this.db.eval(EXPIRE_LUA, 2, SESSION_DEADLINES_KEY, SESSION_OWNER_KEY, BATCH)) as string[]
+        const token = this.newToken()
+        const ids = (await this.db.eval(EXPIRE_LUA, 3, SESSION_DEADLINES_KEY, SESSION_OWNER_KEY, SESSION_ENDING_KEY, BATCH, token)) as string[]
         for (const id of ids) {
-          await this.end(id)
+          await this.end(id, token)
           this.stats.expired++
           this.log.info({ client: id }, 'session expired')
         }
-        if (ids.length < BATCH) return
+        if (ids.length < BATCH) break
       }
+      // ends a node left unfinished (it died between the decision and the deletions)
+      for (const id of await staleEnds(this.db)) await this.finishStale(id)
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'session expiry sweep failed')
     }

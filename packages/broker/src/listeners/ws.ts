@@ -4,6 +4,7 @@
  * them on each socket, then hands it to the HTTP server.
  */
 import { createServer, type IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { Server as NetServer } from 'node:net'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { Aedes } from 'aedes'
@@ -36,6 +37,7 @@ export function createWsListener(broker: Aedes, sockets: SocketTracker, path: st
   })
   wss.on('connection', (ws, req) => {
     const stream = createWebSocketStream(ws)
+    flushBeforeDestroy(stream)
     stream.on('error', () => stream.destroy())
     const details = connDetailsOf(req.socket)
     if (details) (req as IncomingMessage & { connDetails?: unknown }).connDetails = details
@@ -44,4 +46,42 @@ export function createWsListener(broker: Aedes, sockets: SocketTracker, path: st
   if (gates.length === 0) return { server, wss }
   const front = gatedServer(sockets, gates, (socket) => server.emit('connection', socket))
   return { server: front, wss }
+}
+
+/** longest a WebSocket closing with data still queued waits for it to be sent */
+const FLUSH_MS = 1000
+
+/**
+ * Aedes destroys a connection right after it wrote its last packet: a server DISCONNECT with a
+ * reason code [MQTT-3.14.0-1] (0x8B at shutdown, 0x8E, 0x98...). A WebSocket stream (ws
+ * stream.js) sends one chunk at a time, the next once the socket took the previous, and
+ * mqtt-packet writes a packet as several chunks: on destroy the later ones were still queued and
+ * were dropped, so a WebSocket client got a cut packet and no reason. With data queued, destroy
+ * now ends the stream (what is queued is sent, then the WebSocket close frame) and destroys it
+ * once that is done, or after FLUSH_MS. An error, or nothing queued, destroys at once, as before.
+ */
+function flushBeforeDestroy(stream: Duplex): void {
+  const destroy = stream.destroy.bind(stream)
+  let ending = false
+  stream.destroy = (err?: Error) => {
+    if (err || ending || stream.destroyed || stream.writableLength === 0 || stream.writableEnded) return destroy(err)
+    ending = true
+    const timer = setTimeout(() => destroy(), FLUSH_MS)
+    timer.unref()
+    stream.end(() => {
+      clearTimeout(timer)
+      destroy()
+    })
+    return stream
+  }
+}
+
+/**
+ * At shutdown, after the broker closed its clients: give the WebSockets still sending their last
+ * packet (flushBeforeDestroy) up to FLUSH_MS to finish, then terminate what is left.
+ */
+export async function closeWebSockets(wss: WebSocketServer): Promise<void> {
+  const end = Date.now() + FLUSH_MS
+  while (wss.clients.size > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10))
+  for (const client of wss.clients) client.terminate()
 }

@@ -44,3 +44,29 @@ export function replaceSessionTimers(broker: Aedes, timers: SessionTimers): void
   }
 }
 
+
+/**
+ * Aedes' DISCONNECT handler (aedes 2.0.0-beta.1 lib/handlers/index.js) closes the connection with
+ * `client.conn.destroy()` first; the client's close steps (lib/client.js close: will, session
+ * expiry) follow the socket's 'close', and the client sees the close at once. Here the next
+ * destroy of the client's connection waits for `done` (at most `ms`): what `done` stands for
+ * (cluster/session-expiry.ts: the end of the session marked in Redis) happens before the client
+ * can see the close and connect again. Row A19.
+ */
+export function closeConnectionAfter(client: Client, done: Promise<unknown>, ms: number): void {
+  const conn = client.conn as unknown as { destroy(err?: Error): unknown }
+  const destroy = conn.destroy
+  conn.destroy = function deferredDestroy(err?: Error) {
+    conn.destroy = destroy
+    let gone = false
+    const go = (): void => {
+      if (gone) return
+      gone = true
+      clearTimeout(timer)
+      destroy.call(conn, err)
+    }
+    const timer = setTimeout(go, ms)
+    done.then(go, go)
+    return conn
+  }
+}

@@ -15,7 +15,7 @@ import { createRequire } from 'node:module'
 import type MqttPacket from 'mqtt-packet'
 import type { ParsedPacket } from '../limits/packet-check.js'
 import { writeAck } from './mqtt-acks.js'
-import { writePublish } from './mqtt-publish.js'
+import { writePublish, type TopicAliasesOut } from './mqtt-publish.js'
 
 // ---- debug: off before mqtt-packet loads ----------------------------------------------------
 
@@ -231,6 +231,8 @@ const mp = mqttPacket as unknown as { writeToStream: WriteToStream }
 interface Taps {
   hooks: WriteHook[]
   hold?: (packet: OutPacket, opts: unknown) => boolean
+  /** MQTT 5 Topic Aliases Culex gives the connection's PUBLISHes (mqtt-publish.ts) */
+  aliases?: TopicAliasesOut
 }
 const taps = new WeakMap<Stream, Taps>()
 /** mqtt-packet's own writeToStream, once the wrapper is in place */
@@ -247,7 +249,7 @@ function install(): void {
       if (t.hold && t.hold(packet, opts)) return true
     }
     const o = opts as { protocolVersion?: number } | undefined
-    return writePublish(packet, stream, o) ?? writeAck(packet, stream, o) ?? write(packet, stream, opts)
+    return writePublish(packet, stream, o, t?.aliases) ?? writeAck(packet, stream, o) ?? write(packet, stream, opts)
   }) as WriteToStream
   // keep the function's own settings (mqtt.js sets writeToStream.cacheNumbers)
   Object.defineProperty(wrapped, 'cacheNumbers', {
@@ -281,5 +283,14 @@ export function holdWrites(stream: Stream, hold: (packet: OutPacket, opts: unkno
 export function writePacket(packet: OutPacket, stream: Stream, opts?: unknown): boolean {
   install()
   const o = opts as { protocolVersion?: number } | undefined
-  return writePublish(packet, stream, o) ?? writeAck(packet, stream, o) ?? original!(packet, stream, opts)
+  return writePublish(packet, stream, o, taps.get(stream)?.aliases) ?? writeAck(packet, stream, o) ?? original!(packet, stream, opts)
+}
+
+/**
+ * Give the PUBLISHes written to `stream` (an MQTT 5 connection) Topic Aliases 1..max
+ * (mqtt-publish.ts; max at most the client's Topic Alias Maximum [MQTT-3.3.2-11]), none that would
+ * make a packet larger than `maxPacket` (the client's Maximum Packet Size)
+ */
+export function aliasTopicsOut(stream: Stream, max: number, maxPacket?: number): void {
+  if (max > 0) tapsOf(stream).aliases = { max, byTopic: new Map(), maxPacket }
 }

@@ -161,10 +161,13 @@ function put(buf: Buffer, pos: number, name: Name, v: unknown): number {
   }
 }
 
-/** write the section (its length `n` from `measure`, then the properties) at `pos`; returns the position after it */
+/**
+ * write the section (its length `n` from `measure`, plus what the caller appends after it, then
+ * the properties) at `pos`; returns the position after it
+ */
 export function writeProps(buf: Buffer, pos: number, properties: unknown, n: number): number {
   pos = putVar(buf, pos, n)
-  if (n === 0) return pos
+  if (n === 0 || properties === undefined) return pos
   for (const name in properties as object) {
     const v = (properties as Record<string, unknown>)[name]
     if (v === undefined) continue

@@ -3,8 +3,11 @@
  * A17), which a cluster replaces with its own in Redis (cluster/session-expiry.ts, cluster/wills.ts):
  * against a stock Aedes broker and MQTT.js v5 clients.
  */
+import { once } from 'node:events'
+import { createConnection } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import mqttPacket from 'mqtt-packet'
 import * as seam from '../../src/seam/index.js'
 import { closeStock, eventually, stockBroker } from './stock.js'
 
@@ -54,5 +57,31 @@ describe('seam contract: Aedes session timers', () => {
     taker.stream.destroy()
     await eventually(() => (calls.some((c) => c.startsWith('ended:a17b')) ? true : undefined), 3000, 'sessionEnded of the taker')
     expect(calls).toEqual(['will:a17b:a17/will:2', 'ended:a17b:5:9'])
+  })
+
+  it('A19 aedes DISCONNECT handler: closes the connection through client.conn.destroy() (seam closeConnectionAfter defers it, and the close steps with it)', async () => {
+    const s = await stockBroker()
+    const gen = (p: Record<string, unknown>): Buffer => mqttPacket.generate(p as unknown as mqttPacket.Packet, { protocolVersion: 5 })
+    const sock = createConnection(s.port, '127.0.0.1')
+    await once(sock, 'connect')
+    sock.on('error', () => {})
+    // read what the broker sends (the CONNACK), so its close is seen
+    sock.resume()
+    const registered = once(s.broker, 'client')
+    sock.write(gen({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 60, clientId: 'a18' }))
+    const [client] = (await registered) as [Parameters<typeof seam.closeConnectionAfter>[0]]
+    const events: string[] = []
+    s.broker.on('clientDisconnect', () => events.push('clientDisconnect'))
+    let release!: () => void
+    seam.closeConnectionAfter(client, new Promise<void>((r) => (release = r)), 10_000)
+    sock.write(gen({ cmd: 'disconnect', reasonCode: 0 }))
+    setTimeout(() => {
+      events.push('released')
+      release()
+    }, 200)
+    await once(sock, 'close')
+    events.push('socket closed')
+    await eventually(() => (events.includes('clientDisconnect') ? true : undefined), 3000, 'clientDisconnect')
+    expect(events.slice(0, 2)).toEqual(['released', 'socket closed'])
   })
 })

@@ -70,3 +70,38 @@ export function closeConnectionAfter(client: Client, done: Promise<unknown>, ms:
     return conn
   }
 }
+
+interface ResumingClient {
+  version?: number
+  clean?: boolean
+  /** Clean Start of the CONNECT (lib/handlers/connect.js) */
+  _cleanStart?: boolean
+  conn?: { once(event: 'close', fn: () => void): unknown }
+  once(event: 'connected', fn: () => void): unknown
+}
+
+/**
+ * Row A20: a v5 session resumed with Clean Start 0 and a Session Expiry Interval of 0 gets its
+ * queued messages [MQTT-3.1.2-23] [MQTT-4.6.0-6]. The beta sets `client.clean` from the new
+ * interval alone (lib/handlers/connect.js: `client.clean = sessionExpiryInterval === 0`), and its
+ * replay (emptyQueue -> emptyQueueFilter) clears every queued message of a `clean` client instead
+ * of writing it: the CONNACK said Session Present 1 and the messages were deleted unsent. Here
+ * the replay, which starts by asking the store for the queue (`persistence.outgoingStream`, looked
+ * up on the broker at call time), sees such a client as not clean until its connect is done
+ * (client event 'connected') or its connection closes; live messages meanwhile wait for the replay
+ * as for any resumed session (broker/session-order.ts). No upstream issue yet.
+ */
+export function replayQueueOfResumedV5Sessions(broker: Aedes): void {
+  const persistence = (broker as unknown as { persistence: { outgoingStream(client: unknown): unknown } }).persistence
+  const outgoingStream = persistence.outgoingStream.bind(persistence)
+  persistence.outgoingStream = (client: unknown) => {
+    const c = client as ResumingClient
+    if (c.version === 5 && c.clean === true && c._cleanStart === false) {
+      c.clean = false
+      const restore = (): void => void (c.clean = true)
+      c.once('connected', restore)
+      c.conn?.once('close', restore)
+    }
+    return outgoingStream(client)
+  }
+}

@@ -16,7 +16,7 @@
 export * from './aedes.js'
 export { restoreAedes12Fixes, type AedesFixesOptions } from './aedes-fixes.js'
 export * from './aedes-v5.js'
-export { closeConnectionAfter, replaceSessionTimers, type SessionTimers } from './aedes-sessions.js'
+export { closeConnectionAfter, replaceSessionTimers, replayQueueOfResumedV5Sessions, type SessionTimers } from './aedes-sessions.js'
 export { emitMessage, onEveryMessage, observeSubscriptions, wrapOutgoingAcks, brokerClosing, clientClosed, type OutgoingAcks } from './aedes-routing.js'
 export * from './mqtt-packet.js'
 export * from './persistence.js'

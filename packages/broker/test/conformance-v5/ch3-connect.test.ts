@@ -72,6 +72,20 @@ forEachMode5(
       expect(String((await c.expect('publish')).payload)).toBe('live')
     })
 
+    it('[MQTT-3.1.2-5] [MQTT-4.6.0-6] Clean Start 0 and a new Session Expiry Interval of 0 still resume the session: its queued QoS 1 messages arrive, in order', async () => {
+      const id = m.id('resume0')
+      const topic = `resume0/${id}`
+      await session(m, id, topic)
+      const p = await m.raw(0)
+      await p.connect({ clientId: m.id('pub0') })
+      for (const n of ['q1', 'q2', 'q3']) await p.publish(topic, n, 1)
+      const c = await m.raw(1)
+      expect(await c.connect({ clientId: id, clean: false, properties: { sessionExpiryInterval: 0 } })).toMatchObject({ reasonCode: 0, sessionPresent: true })
+      const got: string[] = []
+      for (let i = 0; i < 3; i++) got.push(String((await c.expect('publish')).payload))
+      expect(got).toEqual(['q1', 'q2', 'q3'])
+    })
+
     it('[MQTT-3.1.2-4] [MQTT-3.2.2-2] [MQTT-3.1.4-4] Clean Start 1 discards the session: Session Present 0, subscription gone', async () => {
       const id = m.id('wipe')
       const topic = `wipe/${id}`

@@ -23,7 +23,7 @@
  * a few); one lookup when a filter equal to the topic was granted QoS 2.
  */
 import type { Aedes } from 'aedes'
-import { deliveryOf, grantedSubscriptions, installOnEachClient, onWrite, setDelivery } from '../seam/index.js'
+import { deliveryOf, grantedSubscriptions, installOnEachClient, onWriteOfEachClient, setDelivery } from '../seam/index.js'
 
 /** does filter match topic (MQTT 3.1.1 section 4.7; wildcards never match a leading `$` [MQTT-4.7.2-1]) */
 export function topicMatches(filter: string, topic: string): boolean {
@@ -53,7 +53,7 @@ function granted(subs: Record<string, { qos: number }>, topic: string): number {
 }
 
 export function installGrantedQos(broker: Aedes): void {
-  installOnEachClient(broker, 'granted-qos', (client, stream) => {
+  installOnEachClient(broker, 'granted-qos', (client) => {
     const { deliver0, deliverQoS } = deliveryOf(client)
     setDelivery(client, {
       deliverQoS: (packet, cb) => {
@@ -68,9 +68,9 @@ export function installGrantedQos(broker: Aedes): void {
         deliver0(packet, cb)
       },
     })
-    // session replay (lib/handlers/connect.js emptyQueue) writes queued packets directly
-    onWrite(stream, (p) => {
-      if (p.cmd === 'publish' && p.qos === 2 && granted(grantedSubscriptions(client), p.topic!) === 1) p.qos = 1
-    })
+  })
+  // session replay (lib/handlers/connect.js emptyQueue) writes queued packets directly
+  onWriteOfEachClient(broker, 'granted-qos', (p, client) => {
+    if (p.cmd === 'publish' && p.qos === 2 && granted(grantedSubscriptions(client), p.topic!) === 1) p.qos = 1
   })
 }

@@ -3,9 +3,9 @@
  * configure (docs/internals.md rows V*, contract tests in test/seam/contract-v5.test.ts). Each
  * function names the code of the beta it works around and the upstream issue.
  */
-import type { Client } from 'aedes'
-import { parserOf } from './aedes.js'
-import { aroundPackets, onWrite, type OutPacket } from './mqtt-packet.js'
+import type { Aedes, Client } from 'aedes'
+import { aroundPacketsOfEachClient, onWriteOfEachClient } from './client-hooks.js'
+import type { OutPacket } from './mqtt-packet.js'
 
 /** the Client fields of the beta these touch */
 interface V5Fields {
@@ -63,10 +63,11 @@ export function v5SubscriptionsOf(client: Client): Readonly<Record<string, V5Sub
  * V1 `amend` may change the properties of the successful CONNACK of a v5 client before it is
  * written: lib/handlers/connect.js connackProperties builds them from a few broker fields and
  * hard-codes `sharedSubscriptionAvailable: false` (aedes#841: no shared subscriptions upstream);
- * there is no option for the rest (no upstream issue found).
+ * there is no option for the rest (no upstream issue found). One write hook per broker (stage
+ * 'mqtt5'): a 3.1.1 client costs nothing but the version check per packet written.
  */
-export function amendConnack(client: Client, amend: (properties: Record<string, unknown>) => void): void {
-  onWrite(v5(client).conn, (p) => {
+export function amendConnack(broker: Aedes, amend: (properties: Record<string, unknown>) => void): void {
+  onWriteOfEachClient(broker, 'mqtt5', (p, client) => {
     if (p.cmd !== 'connack' || v5(client).version !== 5 || (p.reasonCode ?? 0) !== 0) return
     p.properties = { ...p.properties }
     amend(p.properties)
@@ -74,16 +75,16 @@ export function amendConnack(client: Client, amend: (properties: Record<string, 
 }
 
 /** V2 `amend` sees every SUBACK written to a v5 client (its reason codes, in the order of the filters) */
-export function amendSuback(client: Client, amend: (packet: OutPacket) => void): void {
-  onWrite(v5(client).conn, (p) => {
-    if (p.cmd === 'suback' && v5(client).version === 5) amend(p)
+export function amendSuback(broker: Aedes, amend: (packet: OutPacket, client: Client) => void): void {
+  onWriteOfEachClient(broker, 'mqtt5', (p, client) => {
+    if (p.cmd === 'suback' && v5(client).version === 5) amend(p, client)
   })
 }
 
 /** V2 `amend` sees every UNSUBACK written to a v5 client (its reason codes, in the order of the filters: `granted`) */
-export function amendUnsuback(client: Client, amend: (packet: OutPacket) => void): void {
-  onWrite(v5(client).conn, (p) => {
-    if (p.cmd === 'unsuback' && v5(client).version === 5) amend(p)
+export function amendUnsuback(broker: Aedes, amend: (packet: OutPacket, client: Client) => void): void {
+  onWriteOfEachClient(broker, 'mqtt5', (p, client) => {
+    if (p.cmd === 'unsuback' && v5(client).version === 5) amend(p, client)
   })
 }
 
@@ -97,16 +98,17 @@ const SHARE = '$share/'
  * that calls back at once, which then writes the 3.1.1 code 0x80 (amendSuback can map it back).
  * Not covered: a SUBSCRIBE the client sent before its CONNACK (Aedes queues it and handles it later).
  */
-export function acceptV5SharedFilters(client: Client): void {
-  const c = v5(client)
-  aroundPackets<{ cmd: string; subscriptions?: Array<{ topic: string }> }>(parserOf(client), (packet, handle) => {
-    if (packet.cmd !== 'subscribe' || c.version !== 5 || !packet.subscriptions?.some((s) => s.topic.startsWith(SHARE))) return handle()
-    c.version = 4
-    try {
-      handle()
-    } finally {
-      c.version = 5
-    }
+export function acceptV5SharedFilters(broker: Aedes): void {
+  aroundPacketsOfEachClient<{ cmd: string; subscriptions?: Array<{ topic: string }> }>(broker, 'mqtt5', {
+    before(packet, client) {
+      const c = v5(client)
+      if (packet.cmd !== 'subscribe' || c.version !== 5 || !packet.subscriptions?.some((s) => s.topic.startsWith(SHARE))) return false
+      c.version = 4
+      return true
+    },
+    after(_packet, client) {
+      v5(client).version = 5
+    },
   })
 }
 

@@ -37,7 +37,7 @@ describe('seam contract: aedes 2.0.0-beta.1 and MQTT 5 clients', () => {
   it('V1 aedes lib/handlers/connect.js: the CONNACK properties are written through writeToStream, sharedSubscriptionAvailable false', async () => {
     const stock = await stockBroker()
     expect((await v5(stock.port, 'v1-stock')).connack.properties?.sharedSubscriptionAvailable).toBe(false)
-    const s = await stockBroker({}, (b: Aedes) => seam.installOnEachClient(b, 'mqtt5', (c) => seam.amendConnack(c, (p) => (p.sharedSubscriptionAvailable = true))))
+    const s = await stockBroker({}, (b: Aedes) => seam.amendConnack(b, (p) => (p.sharedSubscriptionAvailable = true)))
     const { connack } = await v5(s.port, 'v1')
     expect(connack.properties?.sharedSubscriptionAvailable).toBe(true)
     expect(seam.protocolVersion(s.clients[0]!)).toBe(5)
@@ -50,12 +50,10 @@ describe('seam contract: aedes 2.0.0-beta.1 and MQTT 5 clients', () => {
     const a = (await v5(stock.port, 'v3-stock')).client
     expect(await subackCodes(a, { '$share/g/t': { qos: 1 } })).toEqual([0x9e])
     expect(seen).toEqual([])
-    const s = await stockBroker({ authorizeSubscribe }, (b: Aedes) =>
-      seam.installOnEachClient(b, 'mqtt5', (c) => {
-        seam.acceptV5SharedFilters(c)
-        seam.amendSuback(c, (p) => (p.granted = p.granted!.map((g) => (g === 0x80 ? 0x87 : g))))
-      }),
-    )
+    const s = await stockBroker({ authorizeSubscribe }, (b: Aedes) => {
+      seam.acceptV5SharedFilters(b)
+      seam.amendSuback(b, (p) => (p.granted = p.granted!.map((g) => (g === 0x80 ? 0x87 : g))))
+    })
     const b = (await v5(s.port, 'v3')).client
     expect(await subackCodes(b, { '$share/g/t': { qos: 1 }, no: { qos: 1 } })).toEqual([1, 0x87])
     expect(seen).toEqual(['$share/g/t', 'no'])
@@ -65,7 +63,7 @@ describe('seam contract: aedes 2.0.0-beta.1 and MQTT 5 clients', () => {
 
 describe('seam contract: the v5 UNSUBACK', () => {
   it('V2 aedes lib/handlers/unsubscribe.js: the UNSUBACK of a v5 client is written through writeToStream with its reason codes in granted', async () => {
-    const s = await stockBroker({}, (b: Aedes) => seam.installOnEachClient(b, 'mqtt5', (c) => seam.amendUnsuback(c, (p) => (p.granted = [...p.granted!, 0x8f]))))
+    const s = await stockBroker({}, (b: Aedes) => seam.amendUnsuback(b, (p) => (p.granted = [...p.granted!, 0x8f])))
     const { client } = await v5(s.port, 'v2u')
     await client.subscribeAsync('held', { qos: 1 })
     const unsuback = await new Promise<{ granted?: number[] }>((resolve) => {

@@ -1,0 +1,85 @@
+/**
+ * Hooks on every connection of a broker, registered once per broker instead of installed per
+ * client (issue 15: an idle connection held ~40 closures, one per wrapper and client). Each hook
+ * is a function of the broker's, called with the Client: the parser's packets and errors
+ * (seam/mqtt-packet.ts ParserHooks) and the packets Aedes writes (writeToStream, row M1). A
+ * concern keeps its per-client state where it needs it (made on first use, mostly nothing for
+ * an idle connection).
+ *
+ * Order, as the per-client wrappers had it (a wrapper installed later ran first on the way in):
+ * packet and parse-error hooks run from the last stage of CLIENT_INSTALL_ORDER to the first
+ * (within a stage, the last registered first); write hooks and parser 'error' observers in
+ * CLIENT_INSTALL_ORDER (within a stage, as registered).
+ */
+import type { Aedes, Client } from 'aedes'
+import { CLIENT_INSTALL_ORDER, installOnEachClient, parserOf, type InstallStage } from './aedes.js'
+import { hookParser, hookWrites, ParserHooks, type OutPacket, type PacketAround, type PacketHook } from './mqtt-packet.js'
+
+interface Registry {
+  parser: ParserHooks<Client>
+  writes: Array<(packet: OutPacket, client: Client) => void>
+  /** the stage index of each entry of the lists above */
+  stages: Map<unknown[], number[]>
+}
+const registries = new WeakMap<Aedes, Registry>()
+
+function registryOf(broker: Aedes): Registry {
+  let reg = registries.get(broker)
+  if (!reg) {
+    const r: Registry = { parser: new ParserHooks<Client>(), writes: [], stages: new Map() }
+    registries.set(broker, (reg = r))
+    // first on each Client (stage 'hooks'), before it reads a byte
+    installOnEachClient(broker, 'hooks', (client, stream) => {
+      hookParser(parserOf(client), r.parser)
+      hookWrites(stream, r.writes, client)
+    })
+  }
+  return reg
+}
+
+/** put `entry` into `list` at its stage's place: `lastFirst` = later stages (and later entries of a stage) first */
+function insert<T>(reg: Registry, list: T[], stage: InstallStage, entry: T, lastFirst: boolean): void {
+  const s = CLIENT_INSTALL_ORDER.indexOf(stage)
+  let stages = reg.stages.get(list)
+  if (!stages) reg.stages.set(list, (stages = []))
+  let i = 0
+  if (lastFirst) while (i < stages.length && stages[i]! > s) i++
+  else while (i < stages.length && stages[i]! <= s) i++
+  list.splice(i, 0, entry)
+  stages.splice(i, 0, s)
+}
+
+/** `intercept` sees each packet of every client before Aedes: undefined passes it on, false drops it, an Error closes the connection (the parser's 'error') */
+export function interceptPacketsOfEachClient<P>(broker: Aedes, stage: InstallStage, intercept: (packet: P, client: Client) => Error | false | undefined): void {
+  const reg = registryOf(broker)
+  insert(reg, reg.parser.packet, stage, intercept as PacketHook<Client>, true)
+}
+
+/** `around.before` true: the rest of the hooks and Aedes' handler (synchronous) run, then `around.after` */
+export function aroundPacketsOfEachClient<P>(broker: Aedes, stage: InstallStage, around: { before(packet: P, client: Client): boolean; after(packet: P, client: Client): void }): void {
+  const reg = registryOf(broker)
+  insert(reg, reg.parser.packet, stage, around as unknown as PacketAround<Client>, true)
+}
+
+/** `intercept` sees each error a client's parser raises; true = handled, not emitted */
+export function interceptParseErrorsOfEachClient(broker: Aedes, stage: InstallStage, intercept: (err: Error, client: Client) => boolean): void {
+  const reg = registryOf(broker)
+  insert(reg, reg.parser.parseError, stage, intercept, true)
+}
+
+/** `fn` sees each 'error' a client's parser emits (Aedes then closes the client) */
+export function onParserErrorOfEachClient(broker: Aedes, stage: InstallStage, fn: (err: Error, client: Client) => void): void {
+  const reg = registryOf(broker)
+  insert(reg, reg.parser.errorEvent, stage, fn, false)
+}
+
+/** `hook` sees each packet Aedes writes to a client, before it is encoded (it may change it) */
+export function onWriteOfEachClient(broker: Aedes, stage: InstallStage, hook: (packet: OutPacket, client: Client) => void): void {
+  const reg = registryOf(broker)
+  insert(reg, reg.writes, stage, hook, false)
+}
+
+/** the parser settings every client of `broker` gets (max packet size, UTF-8, the check of each packet, parse faults) */
+export function parserHooksOf(broker: Aedes): Pick<ParserHooks<Client>, 'maxPacketSize' | 'strictUtf8' | 'check' | 'parseFault'> {
+  return registryOf(broker).parser
+}

@@ -10,13 +10,17 @@ export class SocketTracker {
   private closedRead = 0
   private closedWritten = 0
 
+  /** one listener for every socket of the tracker ('close' is emitted once), not a closure per socket (issue 15) */
+  private readonly onClose = ((tracker: SocketTracker) =>
+    function closed(this: Socket): void {
+      if (!tracker.open.delete(this)) return
+      tracker.closedRead += this.bytesRead
+      tracker.closedWritten += this.bytesWritten
+    })(this)
+
   track(socket: Socket): void {
     this.open.add(socket)
-    socket.once('close', () => {
-      this.open.delete(socket)
-      this.closedRead += socket.bytesRead
-      this.closedWritten += socket.bytesWritten
-    })
+    socket.on('close', this.onClose)
   }
 
   get bytesRead(): number {

@@ -182,19 +182,14 @@ export function parserOf(client: Client): PacketParser {
   return internals(client)._parser
 }
 
-/** Aedes' read loop (lib/client.js nextBatch): whether it waits for a batch, and a new read */
-export interface ReadLoop {
-  /** packets of the last read are still being handled, or the client is paused */
-  busy(): boolean
-  /** read and parse what is buffered (as on 'readable') */
-  next(): void
-}
-export function readLoopOf(client: Client): ReadLoop {
+/** Aedes' read loop (lib/client.js nextBatch): packets of the last read are still being handled, or the client is paused */
+export function readLoopBusy(client: Client): boolean {
   const c = internals(client)
-  return {
-    busy: () => c._parsingBatch !== 0 || !!c._paused,
-    next: () => c._nextBatch(),
-  }
+  return c._parsingBatch !== 0 || !!c._paused
+}
+/** Aedes' read loop: read and parse what is buffered (as on 'readable') */
+export function readNextBatch(client: Client): void {
+  internals(client)._nextBatch()
 }
 
 /**

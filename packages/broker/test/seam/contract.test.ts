@@ -229,7 +229,7 @@ describe('seam contract: the Aedes Client', () => {
     const c = client as unknown as { _parsingBatch: unknown; _nextBatch: unknown }
     expect(c._parsingBatch, '_parsingBatch').toBeTypeOf('number')
     expect(c._nextBatch, '_nextBatch').toBeTypeOf('function')
-    await eventually(() => (seam.readLoopOf(client).busy() ? undefined : true), 3000, 'idle read loop')
+    await eventually(() => (seam.readLoopBusy(client) ? undefined : true), 3000, 'idle read loop')
   })
 
   it('C7 aedes client.connackSent: true once the CONNACK is written', async () => {

@@ -10,10 +10,6 @@ import { fork } from 'node:child_process'
 import { writeHeapSnapshot } from 'node:v8'
 import { readFileSync, unlinkSync } from 'node:fs'
 
-const distAt = process.argv.indexOf('--dist')
-const dist = distAt > 0 ? new URL(`file://${process.argv[distAt + 1].replace(/\/$/, '')}/`) : new URL('../packages/broker/dist/', import.meta.url)
-const { loadConfig, startNode } = await import(new URL('main.js', dist).href)
-
 if (process.argv[2] === '--child') {
   const net = await import('node:net')
   const [port, n, level] = [Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5])]
@@ -33,6 +29,9 @@ if (process.argv[2] === '--child') {
   process.on('message', () => { for (const s of socks) s.destroy(); process.exit(0) })
 } else {
   if (!globalThis.gc) throw new Error('run with node --expose-gc')
+  const distAt = process.argv.indexOf('--dist')
+  const dist = distAt > 0 ? new URL(`file://${process.argv[distAt + 1].replace(/\/$/, '')}/`) : new URL('../packages/broker/dist/', import.meta.url)
+  const { loadConfig, startNode } = await import(new URL('main.js', dist).href)
   const n = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 1000)
   const level = process.argv.includes('--v5') ? 5 : 4
   const snap = process.argv.includes('--snapshot')

@@ -41,6 +41,7 @@ import type { Logger } from '../log.js'
 import type { HotCounters } from '../ops/metrics.js'
 import type { ClientFaults } from './client-faults.js'
 import { ClientGuard, GUARD, type GuardedConn } from './client-guard.js'
+import { onStreamClose } from '../listeners/close-hooks.js'
 import { interceptPacketsOfEachClient, onWriteOfEachClient, setDelivery } from '../seam/index.js'
 
 export interface DeliveryOptions {
@@ -80,7 +81,7 @@ export function guardDelivery(client: Client, opts: DeliveryOptions): void {
   // on drain, and by the gate while it holds. The stream is the one Aedes writes packets into.
   conn.write = countedWrite as GuardedConn['write']
   conn.on('drain', onDrain)
-  conn.on('close', onClose)
+  onStreamClose(conn, onClose)
   setDelivery(client, {
     deliver0: (packet, cb) => g.guarded0(packet, cb),
     deliverQoS: (packet, cb) => g.guardedQoS(packet, cb),
@@ -96,6 +97,6 @@ function countedWrite(this: GuardedConn, chunk: { length: number }, ...rest: unk
 function onDrain(this: GuardedConn): void {
   this[GUARD].drained()
 }
-function onClose(this: GuardedConn): void {
-  this[GUARD].closed()
+function onClose(conn: GuardedConn): void {
+  conn[GUARD].closed()
 }

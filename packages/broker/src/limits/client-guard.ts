@@ -8,7 +8,7 @@ import type { Client } from 'aedes'
 import type { DropReason } from '../ops/metrics.js'
 import type { DeliveryOptions } from './delivery.js'
 import { DisconnectReason } from '../broker/disconnect.js'
-import { deliveryOf, protocolVersion, receiveMaximumOf, writePacket, type Deliver, type DeliveredPacket, type Done as Callback } from '../seam/index.js'
+import { continueDelivery, protocolVersion, receiveMaximumOf, writePacket, type DeliveredPacket, type Done as Callback } from '../seam/index.js'
 
 /** how long a socket may stay backed up with max_queued messages waiting before its client counts as stuck */
 const STUCK_MS = 1000
@@ -37,8 +37,6 @@ export class ClientGuard {
   readonly conn: GuardedConn
   /** the stream's write before countedWrite */
   readonly write: Write
-  private readonly deliver0: Deliver
-  private readonly deliverQoS: Deliver
   private waiting = 0
   private cut = false
   // Node-wide totals count only clients that read: a closed client's share
@@ -83,9 +81,6 @@ export class ClientGuard {
   ) {
     this.conn = client.conn as unknown as GuardedConn
     this.write = this.conn.write as unknown as Write
-    const { deliver0, deliverQoS } = deliveryOf(client)
-    this.deliver0 = deliver0
-    this.deliverQoS = deliverQoS
   }
 
   resync(): void {
@@ -185,10 +180,11 @@ export class ClientGuard {
   private send(packet: DeliveredPacket): void {
     this.pending++
     try {
-      this.deliverQoS(packet, (this.writtenQoSCb ??= () => {
+      const written = (this.writtenQoSCb ??= () => {
         this.pending--
         this.written()
-      }))
+      })
+      continueDelivery(this.client, 'limits', 'deliverQoS', packet, written)
     } catch (err) {
       this.opts.faults.fault(this.client, err, 'delivery')
     }
@@ -273,7 +269,7 @@ export class ClientGuard {
     if (this.conn.writableLength >= this.opts.qos0ClientBytes) return this.drop('subscriber_behind', cb)
     this.track()
     try {
-      this.deliver0(packet, (this.writtenCb ??= () => this.written()))
+      continueDelivery(this.client, 'limits', 'deliver0', packet, (this.writtenCb ??= () => this.written()))
     } catch (err) {
       // the emitter's loop serves every subscriber: this one's fault stays with it
       this.opts.faults.fault(this.client, err, 'delivery')

@@ -42,7 +42,7 @@ import type { HotCounters } from '../ops/metrics.js'
 import type { ClientFaults } from './client-faults.js'
 import { ClientGuard, GUARD, type GuardedConn } from './client-guard.js'
 import { onStreamClose } from '../listeners/close-hooks.js'
-import { interceptPacketsOfEachClient, onWriteOfEachClient, setDelivery } from '../seam/index.js'
+import { interceptPacketsOfEachClient, onWriteOfEachClient, stepDeliveriesOfEachClient } from '../seam/index.js'
 
 export interface DeliveryOptions {
   maxQueued: number
@@ -68,10 +68,20 @@ export function guardDeliveries(broker: Aedes): void {
     guardOf(client)?.acked(pk.messageId)
     return undefined
   })
+  // the outermost delivery steps (stage 'limits'): the guard takes every delivery and passes it on
+  // (continueDelivery) when it goes out
+  stepDeliveriesOfEachClient(broker, 'limits', 'deliverQoS', (packet, cb, client) => {
+    guardOf(client)!.guardedQoS(packet, cb)
+    return true
+  })
+  stepDeliveriesOfEachClient(broker, 'limits', 'deliver0', (packet, cb, client) => {
+    guardOf(client)!.guarded0(packet, cb)
+    return true
+  })
 }
 const guardOf = (client: Client): ClientGuard | undefined => (client.conn as unknown as Partial<GuardedConn>)[GUARD]
 
-/** wraps the Client's two delivery functions (seam/aedes.ts setDelivery) and counts what its stream (client.conn) holds */
+/** the guard of `client`: it takes the Client's deliveries (guardDeliveries) and counts what its stream (client.conn) holds */
 export function guardDelivery(client: Client, opts: DeliveryOptions): void {
   const g = new ClientGuard(client, opts)
   const conn = g.conn
@@ -82,10 +92,6 @@ export function guardDelivery(client: Client, opts: DeliveryOptions): void {
   conn.write = countedWrite as GuardedConn['write']
   conn.on('drain', onDrain)
   onStreamClose(conn, onClose)
-  setDelivery(client, {
-    deliver0: (packet, cb) => g.guarded0(packet, cb),
-    deliverQoS: (packet, cb) => g.guardedQoS(packet, cb),
-  })
 }
 
 function countedWrite(this: GuardedConn, chunk: { length: number }, ...rest: unknown[]): boolean {

@@ -6,18 +6,30 @@
  * concern keeps its per-client state where it needs it (made on first use, mostly nothing for
  * an idle connection).
  *
+ * The deliveries too: each client gets one pair of delivery functions (client.deliverQoS /
+ * deliver0, row C2) that runs the broker's delivery steps, then Aedes' own.
+ *
  * Order, as the per-client wrappers had it (a wrapper installed later ran first on the way in):
- * packet and parse-error hooks run from the last stage of CLIENT_INSTALL_ORDER to the first
- * (within a stage, the last registered first); write hooks and parser 'error' observers in
- * CLIENT_INSTALL_ORDER (within a stage, as registered).
+ * packet and parse-error hooks and delivery steps run from the last stage of
+ * CLIENT_INSTALL_ORDER to the first (within a stage, the last registered first); write hooks and
+ * parser 'error' observers in CLIENT_INSTALL_ORDER (within a stage, as registered).
  */
 import type { Aedes, Client } from 'aedes'
-import { CLIENT_INSTALL_ORDER, installOnEachClient, parserOf, type InstallStage } from './aedes.js'
+import { CLIENT_INSTALL_ORDER, deliveryOf, installOnEachClient, parserOf, setDelivery, type DeliveredPacket, type Delivery, type Done, type InstallStage } from './aedes.js'
 import { hookParser, hookWrites, ParserHooks, type OutPacket, type PacketAround, type PacketHook } from './mqtt-packet.js'
+
+/**
+ * a step of every client's deliveries, before Aedes' own: false passes the delivery on to the next
+ * step; true = the step took it (it calls `cb`, or passes it on later with continueDelivery)
+ */
+export type DeliveryStep = (packet: DeliveredPacket, cb: Done, client: Client) => boolean
+type Kind = keyof Delivery
 
 interface Registry {
   parser: ParserHooks<Client>
   writes: Array<(packet: OutPacket, client: Client) => void>
+  deliver0: DeliveryStep[]
+  deliverQoS: DeliveryStep[]
   /** the stage index of each entry of the lists above */
   stages: Map<unknown[], number[]>
 }
@@ -26,12 +38,13 @@ const registries = new WeakMap<Aedes, Registry>()
 function registryOf(broker: Aedes): Registry {
   let reg = registries.get(broker)
   if (!reg) {
-    const r: Registry = { parser: new ParserHooks<Client>(), writes: [], stages: new Map() }
+    const r: Registry = { parser: new ParserHooks<Client>(), writes: [], deliver0: [], deliverQoS: [], stages: new Map() }
     registries.set(broker, (reg = r))
     // first on each Client (stage 'hooks'), before it reads a byte
     installOnEachClient(broker, 'hooks', (client, stream) => {
       hookParser(parserOf(client), r.parser)
       hookWrites(stream, r.writes, client)
+      if (r.deliver0.length > 0 || r.deliverQoS.length > 0) routeDeliveries(client, r)
     })
   }
   return reg
@@ -82,4 +95,41 @@ export function onWriteOfEachClient(broker: Aedes, stage: InstallStage, hook: (p
 /** the parser settings every client of `broker` gets (max packet size, UTF-8, the check of each packet, parse faults) */
 export function parserHooksOf(broker: Aedes): Pick<ParserHooks<Client>, 'maxPacketSize' | 'strictUtf8' | 'check' | 'parseFault'> {
   return registryOf(broker).parser
+}
+
+// ---- deliveries ----------------------------------------------------------------------------
+
+const ROUTE = Symbol('culex.deliveries')
+type Routed = Client & { [ROUTE]: { reg: Registry; own: Delivery } }
+
+/** the Client's delivery functions run the steps, then Aedes' own (kept on the Client); subscriptions capture them when made */
+function routeDeliveries(client: Client, reg: Registry): void {
+  ;(client as Routed)[ROUTE] = { reg, own: deliveryOf(client) }
+  setDelivery(client, {
+    deliver0: (packet, cb) => runSteps(client as Routed, 'deliver0', 0, packet, cb),
+    deliverQoS: (packet, cb) => runSteps(client as Routed, 'deliverQoS', 0, packet, cb),
+  })
+}
+
+function runSteps(client: Routed, kind: Kind, from: number, packet: DeliveredPacket, cb: Done): void {
+  const { reg, own } = client[ROUTE]
+  const steps = reg[kind]
+  for (let i = from; i < steps.length; i++) if (steps[i]!(packet, cb, client)) return
+  own[kind](packet, cb)
+}
+
+/** `step` sees each delivery of every client (deliverQoS: QoS 1/2, and QoS 0 through it; deliver0: QoS 0 subscriptions) */
+export function stepDeliveriesOfEachClient(broker: Aedes, stage: InstallStage, kind: Kind, step: DeliveryStep): void {
+  const reg = registryOf(broker)
+  insert(reg, reg[kind], stage, step, true)
+}
+
+/** pass a delivery a step of `stage` took on to the steps after it (and Aedes') */
+export function continueDelivery(client: Client, stage: InstallStage, kind: Kind, packet: DeliveredPacket, cb: Done): void {
+  const c = client as Routed
+  const stages = c[ROUTE].reg.stages.get(c[ROUTE].reg[kind])!
+  const s = CLIENT_INSTALL_ORDER.indexOf(stage)
+  let i = 0
+  while (i < stages.length && stages[i]! >= s) i++
+  runSteps(c, kind, i, packet, cb)
 }

@@ -42,6 +42,7 @@ import {
   parserOf,
   protocolVersion,
   stopParsing,
+  topicAliasesOnFirstUse,
 } from '../seam/index.js'
 import { DisconnectReason } from './disconnect.js'
 import { parseShare } from '../shared/names.js'
@@ -111,4 +112,5 @@ export function installMqtt5(broker: Aedes, opts: Mqtt5Options): void {
   invalidFiltersGet0x8F(broker)
   invalidUnsubscribeFiltersGet0x8F(broker)
   disconnectExpiryFromZeroIsProtocolError(broker)
+  topicAliasesOnFirstUse(broker)
 }

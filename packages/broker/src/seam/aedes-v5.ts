@@ -4,7 +4,8 @@
  * function names the code of the beta it works around and the upstream issue.
  */
 import type { Aedes, Client } from 'aedes'
-import { aroundPacketsOfEachClient, onWriteOfEachClient } from './client-hooks.js'
+import { installOnEachClient } from './aedes.js'
+import { aroundPacketsOfEachClient, interceptPacketsOfEachClient, onWriteOfEachClient } from './client-hooks.js'
 import type { OutPacket } from './mqtt-packet.js'
 
 /** the Client fields of the beta these touch */
@@ -155,4 +156,31 @@ export function disconnectV5(client: Client, reasonCode: number, done?: () => vo
   if (c.version !== 5 || !c.connected || c.closed) return false
   c.disconnect({ reasonCode }, done ?? (() => {}))
   return true
+}
+
+/** the shared stand-in for a client's alias Map until it sends a Topic Alias: never written */
+class NoTopicAliases extends Map<number, string> {
+  override set(): this {
+    throw new Error('culex: topic alias map of a client used before it was made (seam/aedes-v5.ts topicAliasesOnFirstUse)')
+  }
+}
+const NO_TOPIC_ALIASES = new NoTopicAliases()
+
+/**
+ * V8 lib/client.js makes a Map of inbound Topic Aliases for every client in its constructor
+ * (`_topicAliases`, read and written by lib/handlers/publish.js resolveTopicAlias only): ~184 B
+ * per idle connection, 3.1.1 ones included (issue 15). Each client starts with one shared empty
+ * stand-in instead, and gets its own Map when a PUBLISH with a Topic Alias leaves its parser,
+ * before Aedes handles (or queues) it. No upstream issue found (upstream could make it on first use).
+ */
+export function topicAliasesOnFirstUse(broker: Aedes): void {
+  installOnEachClient(broker, 'mqtt5', (client) => {
+    ;(client as unknown as { _topicAliases: Map<number, string> })._topicAliases = NO_TOPIC_ALIASES
+  })
+  interceptPacketsOfEachClient<{ cmd: string; properties?: { topicAlias?: number } }>(broker, 'mqtt5', (packet, client) => {
+    if (packet.cmd !== 'publish' || packet.properties?.topicAlias === undefined) return undefined
+    const c = client as unknown as { _topicAliases: Map<number, string> }
+    if (c._topicAliases === NO_TOPIC_ALIASES) c._topicAliases = new Map()
+    return undefined
+  })
 }

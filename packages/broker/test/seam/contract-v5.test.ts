@@ -1,5 +1,5 @@
 /**
- * Contract of seam/aedes-v5.ts (docs/internals.md rows V1-V6): what aedes 2.0.0-beta.1 does for
+ * Contract of seam/aedes-v5.ts (docs/internals.md rows V1-V8): what aedes 2.0.0-beta.1 does for
  * MQTT 5 clients without an option, on a stock broker and MQTT.js v5 clients.
  */
 import mqtt, { type IConnackPacket, type MqttClient } from 'mqtt'
@@ -58,6 +58,29 @@ describe('seam contract: aedes 2.0.0-beta.1 and MQTT 5 clients', () => {
     expect(await subackCodes(b, { '$share/g/t': { qos: 1 }, no: { qos: 1 } })).toEqual([1, 0x87])
     expect(seen).toEqual(['$share/g/t', 'no'])
     expect(seam.protocolVersion(s.clients[0]!)).toBe(5)
+  })
+})
+
+describe('seam contract: the v5 Topic Aliases', () => {
+  it('V8 aedes lib/client.js _topicAliases: a Map per client, used by lib/handlers/publish.js only; made on first use, an alias still resolves [MQTT-3.3.2-12]', async () => {
+    const stock = await stockBroker({ topicAliasMaximum: 2 })
+    await v5(stock.port, 'v8-stock')
+    const aliases = (c: unknown): unknown => (c as { _topicAliases: unknown })._topicAliases
+    expect(aliases(stock.clients[0])).toBeInstanceOf(Map)
+    const s = await stockBroker({ topicAliasMaximum: 2 }, (b: Aedes) => seam.topicAliasesOnFirstUse(b))
+    const { client: sub } = await v5(s.port, 'v8-sub')
+    await sub.subscribeAsync('v8/#', { qos: 1 })
+    const { client: pub } = await v5(s.port, 'v8-pub')
+    // both clients share the stand-in until one sends an alias
+    expect(aliases(s.clients[1])).toBe(aliases(s.clients[0]))
+    const got: string[] = []
+    sub.on('message', (topic, payload) => void got.push(`${topic}=${String(payload)}`))
+    await pub.publishAsync('v8/t', 'first', { qos: 1, properties: { topicAlias: 1 } })
+    await pub.publishAsync('', 'second', { qos: 1, properties: { topicAlias: 1 } })
+    await eventually(() => (got.length === 2 ? true : undefined), 3000, 'both messages')
+    expect(got).toEqual(['v8/t=first', 'v8/t=second'])
+    expect(aliases(s.clients[1])).not.toBe(aliases(s.clients[0]))
+    expect([...(aliases(s.clients[1]) as Map<number, string>)]).toEqual([[1, 'v8/t']])
   })
 })
 

@@ -100,11 +100,13 @@ export function parserHooksOf(broker: Aedes): Pick<ParserHooks<Client>, 'maxPack
 // ---- deliveries ----------------------------------------------------------------------------
 
 const ROUTE = Symbol('culex.deliveries')
-type Routed = Client & { [ROUTE]: { reg: Registry; own: Delivery } }
+/** the broker's steps and Aedes' own two functions (one record per client) */
+type Routed = Client & { [ROUTE]: Delivery & { reg: Registry } }
 
 /** the Client's delivery functions run the steps, then Aedes' own (kept on the Client); subscriptions capture them when made */
 function routeDeliveries(client: Client, reg: Registry): void {
-  ;(client as Routed)[ROUTE] = { reg, own: deliveryOf(client) }
+  const own = deliveryOf(client)
+  ;(client as Routed)[ROUTE] = { reg, deliver0: own.deliver0, deliverQoS: own.deliverQoS }
   setDelivery(client, {
     deliver0: (packet, cb) => runSteps(client as Routed, 'deliver0', 0, packet, cb),
     deliverQoS: (packet, cb) => runSteps(client as Routed, 'deliverQoS', 0, packet, cb),
@@ -112,10 +114,10 @@ function routeDeliveries(client: Client, reg: Registry): void {
 }
 
 function runSteps(client: Routed, kind: Kind, from: number, packet: DeliveredPacket, cb: Done): void {
-  const { reg, own } = client[ROUTE]
-  const steps = reg[kind]
+  const route = client[ROUTE]
+  const steps = route.reg[kind]
   for (let i = from; i < steps.length; i++) if (steps[i]!(packet, cb, client)) return
-  own[kind](packet, cb)
+  route[kind](packet, cb)
 }
 
 /** `step` sees each delivery of every client (deliverQoS: QoS 1/2, and QoS 0 through it; deliver0: QoS 0 subscriptions) */

@@ -3,7 +3,8 @@
  * `debug` loggers (docs/internals.md, rows M*). The only module that touches them;
  * test/seam/contract-parser.test.ts checks each.
  *
- * Parser patches are per connection (the parser of one Client, seam/aedes.ts parserOf). The
+ * Parser patches are per connection (the parser of one Client, seam/aedes.ts parserOf), made of
+ * shared functions that read the broker's ParserHooks from the parser (hookParser). The
  * write path is process-wide: Aedes writes every packet through `mqtt.writeToStream`, read from
  * the module object at call time (aedes lib/write.js), so it is wrapped once and dispatches
  * per stream (WeakMaps keyed by the connection).

@@ -240,11 +240,12 @@ describe('seam contract: the Aedes Client', () => {
     await eventually(() => (seam.connackSent(s.clients[0]!) ? true : undefined), 3000, 'connackSent true')
   })
 
-  it('C8 aedes client._parser: the mqtt-packet parser of the connection', async () => {
+  it('C8 aedes client._parser: the mqtt-packet parser of the connection, whose `client` is the Client (the hooks\' ctx, seam/client-hooks.ts)', async () => {
     const { client } = await connected('c8')
-    const parser = seam.parserOf(client) as unknown as { parse: unknown; on: unknown }
+    const parser = seam.parserOf(client) as unknown as { parse: unknown; on: unknown; client: unknown }
     expect(parser.parse, '_parser.parse').toBeTypeOf('function')
     expect(parser.on, '_parser.on').toBeTypeOf('function')
+    expect(parser.client, '_parser.client').toBe(client)
   })
 
   it('C11 aedes client._keepaliveInterval / _inboundInflight / version: what the admin API shows of a client', async () => {

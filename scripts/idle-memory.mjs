@@ -9,16 +9,17 @@
 import { fork } from 'node:child_process'
 import { writeHeapSnapshot } from 'node:v8'
 import { readFileSync, unlinkSync } from 'node:fs'
-import { loadConfig, startNode } from '../packages/broker/dist/main.js'
 
 if (process.argv[2] === '--child') {
   const net = await import('node:net')
-  const [port, n] = [Number(process.argv[3]), Number(process.argv[4])]
+  const [port, n, level] = [Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5])]
   const socks = []
   let acked = 0
   for (let i = 0; i < n; i++) {
     const id = Buffer.from(`idle-${i}`)
-    const body = Buffer.concat([Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 60, 0, id.length]), id])
+    // level 5: a Property Length of 0 after the keepalive
+    const head = level === 5 ? [0, 4, 0x4d, 0x51, 0x54, 0x54, 5, 2, 0, 60, 0] : [0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 60]
+    const body = Buffer.concat([Buffer.from([...head, 0, id.length]), id])
     const s = net.connect(port, '127.0.0.1')
     s.on('error', () => {})
     s.once('data', () => { if (++acked === n) process.send('up') })
@@ -28,7 +29,11 @@ if (process.argv[2] === '--child') {
   process.on('message', () => { for (const s of socks) s.destroy(); process.exit(0) })
 } else {
   if (!globalThis.gc) throw new Error('run with node --expose-gc')
+  const distAt = process.argv.indexOf('--dist')
+  const dist = distAt > 0 ? new URL(`file://${process.argv[distAt + 1].replace(/\/$/, '')}/`) : new URL('../packages/broker/dist/', import.meta.url)
+  const { loadConfig, startNode } = await import(new URL('main.js', dist).href)
   const n = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 1000)
+  const level = process.argv.includes('--v5') ? 5 : 4
   const snap = process.argv.includes('--snapshot')
   const node = await startNode(loadConfig({ flags: { host: '127.0.0.1', mqtt_port: 0, ws_port: 0, http_port: 0, log_level: 'silent', max_connects_per_s_per_ip: 0 } }))
   const measure = async () => {
@@ -42,7 +47,7 @@ if (process.argv[2] === '--child') {
   const child = await run(n, true)
   const after = await measure()
   const per = (k) => ((after[k] - before[k]) / n).toFixed(0)
-  console.log(`N=${n} per idle connection: heap ${per('heap')} B, external ${per('external')} B (arrayBuffers ${per('arrayBuffers')} B), rss ${per('rss')} B`)
+  console.log(`N=${n} MQTT ${level === 5 ? '5' : '3.1.1'} per idle connection: heap ${per('heap')} B, external ${per('external')} B (arrayBuffers ${per('arrayBuffers')} B), rss ${per('rss')} B`)
   if (snap) {
     const a = byCtor(before.file), b = byCtor(after.file)
     const rows = [...b].map(([k, v]) => [k, (v.size - (a.get(k)?.size ?? 0)) / n, (v.count - (a.get(k)?.count ?? 0)) / n])
@@ -62,7 +67,7 @@ if (process.argv[2] === '--child') {
   process.exit(0)
 
   async function run(count, keep = false) {
-    const c = fork(new URL(import.meta.url).pathname, ['--child', String(node.ports.mqtt), String(count)])
+    const c = fork(new URL(import.meta.url).pathname, ['--child', String(node.ports.mqtt), String(count), String(level)])
     await new Promise((r) => c.once('message', r))
     await new Promise((r) => setTimeout(r, 200))
     if (keep) return c

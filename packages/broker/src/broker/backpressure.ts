@@ -25,7 +25,7 @@
  */
 import type { Client } from 'aedes'
 import type { HotCounters } from '../ops/metrics.js'
-import { readLoopOf } from '../seam/index.js'
+import { readLoopBusy, readNextBatch } from '../seam/index.js'
 
 export type Done = (err?: Error | null) => void
 type Emit = (message: unknown, cb: Done) => unknown
@@ -89,6 +89,18 @@ export function createPublishGate(counters: HotCounters, emit: Emit, high: numbe
 }
 
 type Readable = { read(size?: number): unknown; readableLength?: number; destroyed?: boolean }
+/** per stream: its Client, and the two flags of boundedRead (no closure per connection, issue 15) */
+const BOUND = Symbol('culex.boundReads')
+interface Bound {
+  client: Client
+  /** the next read takes everything buffered */
+  whole: boolean
+  /** a look at a stalled read loop is scheduled */
+  checking: boolean
+  /** the stream's read, when it had one of its own (else its prototype's is called) */
+  read?: Readable['read']
+}
+type BoundStream = Readable & { [BOUND]: Bound }
 
 /**
  * Makes conn.read(null), Aedes' read of a client socket, return at most
@@ -98,26 +110,29 @@ type Readable = { read(size?: number): unknown; readableLength?: number; destroy
  * the next turn reads everything buffered, as Aedes does by itself.
  */
 export function boundReads(client: Client): void {
-  const conn = client.conn as unknown as Readable
-  const loop = readLoopOf(client)
-  const read = conn.read
-  let whole = false
-  let checking = false
-  const stalled = (): void => {
-    checking = false
-    if (loop.busy() || conn.destroyed || !conn.readableLength) return
-    whole = true
-    loop.next()
-    whole = false
-  }
-  conn.read = function boundedRead(this: typeof conn, size?: number): unknown {
-    if ((size === undefined || size === null) && !whole && (this.readableLength ?? 0) > READ_CHUNK) {
-      if (!checking) {
-        checking = true
-        setImmediate(stalled)
-      }
-      return read.call(this, READ_CHUNK)
+  const conn = client.conn as unknown as BoundStream
+  conn[BOUND] = { client, whole: false, checking: false, read: Object.hasOwn(conn, 'read') ? conn.read : undefined }
+  conn.read = boundedRead
+}
+
+function boundedRead(this: BoundStream, size?: number): unknown {
+  const b = this[BOUND]
+  const read = b.read ?? (Object.getPrototypeOf(this) as Readable).read
+  if ((size === undefined || size === null) && !b.whole && (this.readableLength ?? 0) > READ_CHUNK) {
+    if (!b.checking) {
+      b.checking = true
+      setImmediate(stalled, this)
     }
-    return read.call(this, size)
+    return read.call(this, READ_CHUNK)
   }
+  return read.call(this, size)
+}
+
+function stalled(conn: BoundStream): void {
+  const b = conn[BOUND]
+  b.checking = false
+  if (readLoopBusy(b.client) || conn.destroyed || !conn.readableLength) return
+  b.whole = true
+  readNextBatch(b.client)
+  b.whole = false
 }

@@ -11,22 +11,27 @@
  * the server does not know is left to Aedes as before (it is ignored).
  * Cost: one Map set and delete per QoS 1/2 message to a client.
  */
-import { onWrite } from '../seam/index.js'
+import type { Aedes, Client } from 'aedes'
+import { onWriteOfEachClient } from '../seam/index.js'
 
 export interface AckTracker {
-  /** the violation this incoming packet is, if any */
-  check(packet: { cmd: string; messageId?: number }): Error | undefined
+  /** the violation this incoming packet of `client` is, if any */
+  check(packet: { cmd: string; messageId?: number }, client: Client): Error | undefined
 }
 
-export function trackAcks(stream: NodeJS.WritableStream): AckTracker {
-  // made on first use: an idle connection holds no Map (issue 15, docs/performance.md)
-  let inFlight: Map<number, number> | undefined
-  onWrite(stream, (p) => {
-    if (p.cmd === 'publish' && p.qos && p.messageId !== undefined) (inFlight ??= new Map()).set(p.messageId, p.qos)
+/** the acks of every client of `broker` (one hook per broker; a client's Map is made on its first QoS 1/2 message: an idle connection holds none, issue 15) */
+export function trackAcks(broker: Aedes): AckTracker {
+  const inFlightOf = new WeakMap<Client, Map<number, number>>()
+  onWriteOfEachClient(broker, 'conformance', (p, client) => {
+    if (p.cmd !== 'publish' || !p.qos || p.messageId === undefined) return
+    let inFlight = inFlightOf.get(client)
+    if (!inFlight) inFlightOf.set(client, (inFlight = new Map()))
+    inFlight.set(p.messageId, p.qos)
   })
   return {
-    check(packet) {
+    check(packet, client) {
       if (packet.messageId === undefined) return undefined
+      const inFlight = inFlightOf.get(client)
       const qos = inFlight?.get(packet.messageId)
       switch (packet.cmd) {
         case 'puback':

@@ -23,7 +23,7 @@
  * a few); one lookup when a filter equal to the topic was granted QoS 2.
  */
 import type { Aedes } from 'aedes'
-import { deliveryOf, grantedSubscriptions, installOnEachClient, onWrite, setDelivery } from '../seam/index.js'
+import { grantedSubscriptions, onWriteOfEachClient, stepDeliveriesOfEachClient } from '../seam/index.js'
 
 /** does filter match topic (MQTT 3.1.1 section 4.7; wildcards never match a leading `$` [MQTT-4.7.2-1]) */
 export function topicMatches(filter: string, topic: string): boolean {
@@ -53,24 +53,23 @@ function granted(subs: Record<string, { qos: number }>, topic: string): number {
 }
 
 export function installGrantedQos(broker: Aedes): void {
-  installOnEachClient(broker, 'granted-qos', (client, stream) => {
-    const { deliver0, deliverQoS } = deliveryOf(client)
-    setDelivery(client, {
-      deliverQoS: (packet, cb) => {
-        if (packet.qos > 0) {
-          const g = granted(grantedSubscriptions(client), packet.topic)
-          if (g >= 0 && g < packet.qos) packet.qos = g
-        }
-        deliverQoS(packet, cb)
-      },
-      deliver0: (packet, cb) => {
-        if (packet.qos > 0 && granted(grantedSubscriptions(client), packet.topic) > 0) return void setImmediate(cb)
-        deliver0(packet, cb)
-      },
-    })
-    // session replay (lib/handlers/connect.js emptyQueue) writes queued packets directly
-    onWrite(stream, (p) => {
-      if (p.cmd === 'publish' && p.qos === 2 && granted(grantedSubscriptions(client), p.topic!) === 1) p.qos = 1
-    })
+  // one step per broker for every client's deliveries (seam/client-hooks.ts)
+  stepDeliveriesOfEachClient(broker, 'granted-qos', 'deliverQoS', (packet, _cb, client) => {
+    if (packet.qos > 0) {
+      const g = granted(grantedSubscriptions(client), packet.topic)
+      if (g >= 0 && g < packet.qos) packet.qos = g
+    }
+    return false
+  })
+  stepDeliveriesOfEachClient(broker, 'granted-qos', 'deliver0', (packet, cb, client) => {
+    if (packet.qos > 0 && granted(grantedSubscriptions(client), packet.topic) > 0) {
+      setImmediate(cb)
+      return true
+    }
+    return false
+  })
+  // session replay (lib/handlers/connect.js emptyQueue) writes queued packets directly
+  onWriteOfEachClient(broker, 'granted-qos', (p, client) => {
+    if (p.cmd === 'publish' && p.qos === 2 && granted(grantedSubscriptions(client), p.topic!) === 1) p.qos = 1
   })
 }

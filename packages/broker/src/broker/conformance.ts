@@ -25,8 +25,8 @@
  *   silence [MQTT-3.1.2-24]), as EMQX does with keepalive_max. Aedes refused
  *   it with CONNACK 6, a code MQTT 3.1.1 does not have.
  *
- * How: an installer on each Client (seam/aedes.ts, stage 'conformance') intercepts what its
- * mqtt-packet parser emits (seam/mqtt-packet.ts): each parsed packet, and the error for the
+ * How: hooks registered once per broker (seam/client-hooks.ts, stage 'conformance') intercept what
+ * each client's mqtt-packet parser emits (seam/mqtt-packet.ts): each parsed packet, and the error for the
  * protocol level (UTF-8 is checked in limits/guard.ts). A violation is re-emitted as the
  * parser's 'error', which Aedes turns into a closed connection.
  * Cost: a switch on the packet type per packet received.
@@ -34,9 +34,8 @@
 import type { Aedes, Client } from 'aedes'
 import {
   connackSent,
-  installOnEachClient,
-  interceptPackets,
-  interceptParseErrors,
+  interceptPacketsOfEachClient,
+  interceptParseErrorsOfEachClient,
   isUnsupportedProtocolLevel,
   parserOf,
   protocolVersion,
@@ -79,44 +78,40 @@ const connack = (code: number): Buffer => Buffer.from([0x20, 0x02, 0x00, code])
 export function installConformance(broker: Aedes, opts: ConformanceOptions): void {
   installSessionPresent(broker, opts.redis, opts.log)
   installGrantedQos(broker)
-  installOnEachClient(broker, 'conformance', (client) => guard(broker, client, opts))
-}
-
-function guard(broker: Aedes, client: Client, opts: ConformanceOptions): void {
-  const parser = parserOf(client)
-  const acks = trackAcks(client.conn)
-  let refused = false
+  const acks = trackAcks(broker)
+  /** clients whose CONNECT was refused: nothing after it is processed */
+  const refused = new WeakSet<Client>()
   /** CONNACK `code`, then close once it is written [MQTT-3.2.2-5] */
-  const refuse = (code: number, err: Error): void => {
-    refused = true
-    stopParsing(parser, err)
+  const refuse = (client: Client, code: number, err: Error): void => {
+    refused.add(client)
+    stopParsing(parserOf(client), err)
     client.conn.end(connack(code), () => client.emit('error', err))
   }
 
-  interceptParseErrors(parser, (err) => {
-    if (!refused && isUnsupportedProtocolLevel(err) && !client.connecting && !client.connected && !connackSent(client)) {
-      refuse(0x01, new Error('[MQTT-3.1.2-2] unsupported protocol level'))
+  interceptParseErrorsOfEachClient(broker, 'conformance', (err, client) => {
+    if (!refused.has(client) && isUnsupportedProtocolLevel(err) && !client.connecting && !client.connected && !connackSent(client)) {
+      refuse(client, 0x01, new Error('[MQTT-3.1.2-2] unsupported protocol level'))
       return true
     }
     return false
   })
 
-  interceptPackets<InPacket>(parser, (packet) => {
+  interceptPacketsOfEachClient<InPacket>(broker, 'conformance', (packet, client) => {
     // nothing after a refused CONNECT is processed
-    if (refused) return false
+    if (refused.has(client)) return false
     if (packet.cmd === 'connect' && packet.clean === false && packet.clientId === '') {
-      refuse(0x02, new Error('[MQTT-3.1.3-8] empty client id with clean session 0'))
+      refuse(client, 0x02, new Error('[MQTT-3.1.3-8] empty client id with clean session 0'))
       return false
     }
     // a session this DISCONNECT ends is marked as ending before Aedes closes the connection [MQTT-4.1.0-2]
     if (packet.cmd === 'disconnect') disconnecting(broker, client, packet)
     // MQTT 5: an invalid filter gets SUBACK 0x8F instead (broker/mqtt5.ts)
     if (packet.cmd === 'subscribe' && protocolVersion(client) === 5) return undefined
-    return violation(packet, acks, opts)
+    return violation(packet, client, acks, opts)
   })
 }
 
-function violation(packet: InPacket, acks: AckTracker, opts: ConformanceOptions): Error | undefined {
+function violation(packet: InPacket, client: Client, acks: AckTracker, opts: ConformanceOptions): Error | undefined {
   switch (packet.cmd) {
     case 'connect':
       // [MQTT-3.1.2-1] (3.1.1 and 5): levels 4 and 5 are named "MQTT"; mqtt-packet lets "MQIsdp" (the
@@ -140,7 +135,7 @@ function violation(packet: InPacket, acks: AckTracker, opts: ConformanceOptions)
       for (const topic of (packet.unsubscriptions ?? []) as string[]) if (!validFilter(topic)) return new Error(`[MQTT-4.7.1-2] [MQTT-4.7.1-3] [MQTT-4.7.3-1] invalid topic filter ${JSON.stringify(topic)}`)
       return undefined
     default:
-      return acks.check(packet)
+      return acks.check(packet, client)
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * MQTT 5 packets from clients that aedes 2.0.0-beta.1 answers differently from the standard
- * (installed per v5 client by broker/mqtt5.ts):
+ * (hooks registered once per broker by broker/mqtt5.ts, for v5 clients):
  *
  * - DISCONNECT with a non-zero Session Expiry Interval from a client whose CONNECT had 0 (or
  *   none) is a Protocol Error [MQTT-3.14.2-2] (v5): the server sends DISCONNECT 0x82 and closes
@@ -14,8 +14,8 @@
  *   before Aedes sees it and its code put back in the UNSUBACK at its place; the others get
  *   Aedes' 0x00 / 0x11 No subscription existed. 3.1.1 clients: closed, as before.
  */
-import type { Client } from 'aedes'
-import { amendUnsuback, disconnectV5, interceptPackets, parserOf, protocolVersion } from '../seam/index.js'
+import type { Aedes, Client } from 'aedes'
+import { amendUnsuback, disconnectV5, interceptPacketsOfEachClient, protocolVersion } from '../seam/index.js'
 import { parseShare } from '../shared/names.js'
 import { validFilter } from './conformance.js'
 
@@ -30,34 +30,41 @@ interface InPacket {
 }
 
 /** [MQTT-3.14.2-2] (v5): a DISCONNECT may not turn a Session Expiry of 0 in the CONNECT into non-zero */
-export function disconnectExpiryFromZeroIsProtocolError(client: Client): void {
-  let connectExpiry = 0
-  interceptPackets<InPacket>(parserOf(client), (packet) => {
-    if (packet.cmd === 'connect') connectExpiry = packet.properties?.sessionExpiryInterval ?? 0
+export function disconnectExpiryFromZeroIsProtocolError(broker: Aedes): void {
+  /** the clients whose CONNECT had a non-zero Session Expiry Interval */
+  const expiring = new WeakSet<Client>()
+  interceptPacketsOfEachClient<InPacket>(broker, 'mqtt5', (packet, client) => {
+    if (packet.cmd === 'connect') {
+      if ((packet.properties?.sessionExpiryInterval ?? 0) !== 0) expiring.add(client)
+      else expiring.delete(client)
+    }
     if (packet.cmd !== 'disconnect' || protocolVersion(client) !== 5) return undefined
     const expiry = packet.properties?.sessionExpiryInterval
-    if (connectExpiry !== 0 || expiry === undefined || expiry === 0) return undefined
+    if (expiring.has(client) || expiry === undefined || expiry === 0) return undefined
     // not a normal disconnect: DISCONNECT 0x82, then closed as a connection lost (will published)
     return disconnectV5(client, PROTOCOL_ERROR) ? false : undefined
   })
 }
 
 /** v5 UNSUBSCRIBEs' invalid filters: taken out before Aedes sees them, their 0x8F put back in the UNSUBACK */
-export function invalidUnsubscribeFiltersGet0x8F(client: Client): void {
-  /** by packet id: the places of the filters taken out */
-  let removed: Map<number, number[]> | undefined
-  interceptPackets<InPacket>(parserOf(client), (packet) => {
+export function invalidUnsubscribeFiltersGet0x8F(broker: Aedes): void {
+  /** by client, by packet id: the places of the filters taken out (made on first use) */
+  const removedOf = new WeakMap<Client, Map<number, number[]>>()
+  interceptPacketsOfEachClient<InPacket>(broker, 'mqtt5', (packet, client) => {
     if (packet.cmd !== 'unsubscribe' || protocolVersion(client) !== 5 || !packet.unsubscriptions || packet.messageId === undefined) return undefined
     const bad: number[] = []
     packet.unsubscriptions.forEach((topic, i) => {
       if (!validFilter(topic) || parseShare(topic) === 'invalid') bad.push(i)
     })
     if (bad.length === 0) return undefined
-    ;(removed ??= new Map()).set(packet.messageId, bad)
+    let removed = removedOf.get(client)
+    if (!removed) removedOf.set(client, (removed = new Map()))
+    removed.set(packet.messageId, bad)
     packet.unsubscriptions = packet.unsubscriptions.filter((_t, i) => !bad.includes(i))
     return undefined
   })
-  amendUnsuback(client, (unsuback) => {
+  amendUnsuback(broker, (unsuback, client) => {
+    const removed = removedOf.get(client)
     const bad = unsuback.messageId === undefined ? undefined : removed?.get(unsuback.messageId)
     if (!bad) return
     removed!.delete(unsuback.messageId!)

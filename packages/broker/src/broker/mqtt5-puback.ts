@@ -20,7 +20,7 @@
  */
 import { isUtf8 } from 'node:buffer'
 import type { Aedes, Client } from 'aedes'
-import { maximumPacketSizeOf, onWrite } from '../seam/index.js'
+import { maximumPacketSizeOf, onWriteOfEachClient } from '../seam/index.js'
 
 export const NOT_AUTHORIZED = 0x87
 export const PAYLOAD_FORMAT_INVALID = 0x99
@@ -90,12 +90,12 @@ export function setPubrecCode(client: Client, messageId: number, code: number): 
 }
 
 /**
- * per client (broker/mqtt5.ts): the 0x87 ack of a PUBLISH refused for its payload goes out as
- * 0x99; a PUBREC gets the code setPubrecCode left for it (a PUBACK gets its own from
- * broker/puback-after-publish.ts, which holds it)
+ * for each client, one hook per broker (broker/mqtt5.ts): the 0x87 ack of a PUBLISH refused for its
+ * payload goes out as 0x99; a PUBREC gets the code setPubrecCode left for it (a PUBACK gets its own
+ * from broker/puback-after-publish.ts, which holds it)
  */
-export function v5AckCodes(client: Client, stream: NodeJS.WritableStream): void {
-  onWrite(stream, (p) => {
+export function v5AckCodes(broker: Aedes): void {
+  onWriteOfEachClient(broker, 'mqtt5', (p, client) => {
     if (p.cmd !== 'puback' && p.cmd !== 'pubrec') return
     if (p.reasonCode === NOT_AUTHORIZED) {
       if (refused.get(client)?.delete(p.messageId!)) p.reasonCode = PAYLOAD_FORMAT_INVALID

@@ -36,14 +36,14 @@ import {
   amendConnack,
   amendSuback,
   disconnectV5,
-  installOnEachClient,
-  interceptPackets,
-  interceptParseErrors,
+  interceptPacketsOfEachClient,
+  interceptParseErrorsOfEachClient,
   onRemoteTakeover,
   PacketTooLargeError,
   parserOf,
   protocolVersion,
   stopParsing,
+  topicAliasesOnFirstUse,
 } from '../seam/index.js'
 import { DisconnectReason } from './disconnect.js'
 import { parseShare } from '../shared/names.js'
@@ -67,21 +67,24 @@ interface InSubscribe {
 }
 
 /** v5 SUBSCRIBEs' invalid filters: taken out before Aedes sees them, their 0x8F put back in the SUBACK */
-function invalidFiltersGet0x8F(client: Client): void {
-  /** by packet id: the places of the filters taken out */
-  let removed: Map<number, number[]> | undefined
-  interceptPackets<InSubscribe>(parserOf(client), (packet) => {
+function invalidFiltersGet0x8F(broker: Aedes): void {
+  /** by client, by packet id: the places of the filters taken out (made on first use) */
+  const removedOf = new WeakMap<Client, Map<number, number[]>>()
+  interceptPacketsOfEachClient<InSubscribe>(broker, 'mqtt5', (packet, client) => {
     if (packet.cmd !== 'subscribe' || protocolVersion(client) !== 5 || !packet.subscriptions || packet.messageId === undefined) return undefined
     const bad: number[] = []
     packet.subscriptions.forEach((s, i) => {
       if (!validFilter(s.topic) || parseShare(s.topic) === 'invalid') bad.push(i)
     })
     if (bad.length === 0) return undefined
-    ;(removed ??= new Map()).set(packet.messageId, bad)
+    let removed = removedOf.get(client)
+    if (!removed) removedOf.set(client, (removed = new Map()))
+    removed.set(packet.messageId, bad)
     packet.subscriptions = packet.subscriptions.filter((_s, i) => !bad.includes(i))
     return undefined
   })
-  amendSuback(client, (suback) => {
+  amendSuback(broker, (suback, client) => {
+    const removed = removedOf.get(client)
     const bad = suback.messageId === undefined ? undefined : removed?.get(suback.messageId)
     if (!bad || !suback.granted) return
     removed!.delete(suback.messageId!)
@@ -109,29 +112,29 @@ export function responseInformationFor(template: string): ((client: Client) => s
   }
 }
 
+/** hooks registered once per broker (seam/client-hooks.ts, stage 'mqtt5'): a client holds nothing for them until it needs it */
 export function installMqtt5(broker: Aedes, opts: Mqtt5Options): void {
   onRemoteTakeover(broker, (client, done) => disconnectV5(client, DisconnectReason.sessionTakenOver, done))
   // PUBACK/PUBREC 0x99 for a payload that is not the UTF-8 it says it is (§3.3.2.3.2, mqtt5-puback.ts)
   checkPayloadFormat(broker)
-  installOnEachClient(broker, 'mqtt5', (client, stream) => {
-    // PUBACK/PUBREC reason codes 0x99 and (PUBREC) 0x10 (mqtt5-puback.ts)
-    v5AckCodes(client, stream)
-    // a packet over max_packet_size (limits/guard.ts): DISCONNECT 0x95 Packet too large first
-    interceptParseErrors(parserOf(client), (err) => {
-      if (!(err instanceof PacketTooLargeError)) return false
-      stopParsing(parserOf(client), err)
-      return disconnectV5(client, DisconnectReason.packetTooLarge)
-    })
-    amendConnack(client, (properties) => {
-      properties.sharedSubscriptionAvailable = true
-      properties.maximumPacketSize = opts.maxPacketSize
-    })
-    acceptV5SharedFilters(client)
-    amendSuback(client, (suback) => {
-      if (suback.granted) suback.granted = suback.granted.map((g) => (g === UNSPECIFIED_ERROR ? NOT_AUTHORIZED : g))
-    })
-    invalidFiltersGet0x8F(client)
-    invalidUnsubscribeFiltersGet0x8F(client)
-    disconnectExpiryFromZeroIsProtocolError(client)
+  // PUBACK/PUBREC reason codes 0x99 and (PUBREC) 0x10 (mqtt5-puback.ts)
+  v5AckCodes(broker)
+  // a packet over max_packet_size (limits/guard.ts): DISCONNECT 0x95 Packet too large first
+  interceptParseErrorsOfEachClient(broker, 'mqtt5', (err, client) => {
+    if (!(err instanceof PacketTooLargeError)) return false
+    stopParsing(parserOf(client), err)
+    return disconnectV5(client, DisconnectReason.packetTooLarge)
   })
+  amendConnack(broker, (properties) => {
+    properties.sharedSubscriptionAvailable = true
+    properties.maximumPacketSize = opts.maxPacketSize
+  })
+  acceptV5SharedFilters(broker)
+  amendSuback(broker, (suback) => {
+    if (suback.granted) suback.granted = suback.granted.map((g) => (g === UNSPECIFIED_ERROR ? NOT_AUTHORIZED : g))
+  })
+  invalidFiltersGet0x8F(broker)
+  invalidUnsubscribeFiltersGet0x8F(broker)
+  disconnectExpiryFromZeroIsProtocolError(broker)
+  topicAliasesOnFirstUse(broker)
 }

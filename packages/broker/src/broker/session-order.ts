@@ -15,7 +15,7 @@
  * Cost on the message path: two property checks per delivery.
  */
 import type { Aedes, Client } from 'aedes'
-import { deliveryOf, installOnEachClient, setDelivery, wrapAuthorizeForward, type DeliveredPacket, type Done } from '../seam/index.js'
+import { deliveryOf, stepDeliveriesOfEachClient, wrapAuthorizeForward, type DeliveredPacket, type Done } from '../seam/index.js'
 
 interface Hold {
   packets: Array<[DeliveredPacket, Done]>
@@ -29,21 +29,17 @@ const keyOf = (p: DeliveredPacket): string | undefined => (p.brokerId ? `${p.bro
 
 export function orderSessionReplay(broker: Aedes): void {
   const holding = new WeakMap<object, Hold>()
-  installOnEachClient(broker, 'session-order', (client) => {
-    // deliverQoS is the per-client delivery every QoS 1/2 subscription of the client calls;
-    // `connected` turns true once the queue is replayed
-    const deliver = deliveryOf(client).deliverQoS
-    setDelivery(client, {
-      deliverQoS: (packet, cb) => {
-        // connected: normal path; clean sessions have no queue to replay
-        if (client.connected || client.clean !== false) return deliver(packet, cb)
-        let hold = holding.get(client)
-        if (!hold) holding.set(client, (hold = { packets: [], keys: new Set(), replayed: new Set() }))
-        hold.packets.push([packet, cb])
-        const key = keyOf(packet)
-        if (key) hold.keys.add(key)
-      },
-    })
+  // deliverQoS: the delivery every QoS 1/2 subscription of the client makes (one step per broker,
+  // seam/client-hooks.ts); `connected` turns true once the queue is replayed
+  stepDeliveriesOfEachClient(broker, 'session-order', 'deliverQoS', (packet, cb, client) => {
+    // connected: normal path; clean sessions have no queue to replay
+    if (client.connected || client.clean !== false) return false
+    let hold = holding.get(client)
+    if (!hold) holding.set(client, (hold = { packets: [], keys: new Set(), replayed: new Set() }))
+    hold.packets.push([packet, cb])
+    const key = keyOf(packet)
+    if (key) hold.keys.add(key)
+    return true
   })
   // the session replay passes every replayed PUBLISH through authorizeForward
   wrapAuthorizeForward(broker, (authorizeForward) => (client, packet) => {

@@ -7,7 +7,7 @@
  * Client-driven code runs from a few entry points, and each is guarded here
  * (a try/catch around a call that already exists, nothing per message):
  * - the parser (bytes read from the socket -> 'packet' -> Aedes' handlers,
- *   synchronously), installed per connection by limits/guard.ts;
+ *   synchronously), set once per broker by limits/guard.ts (seam/client-hooks.ts);
  * - Aedes' 'connected' listener that handles the packets queued before
  *   CONNACK (limits/guard.ts);
  * - deliveries handed to a subscriber by the emitter (limits/guard.ts);

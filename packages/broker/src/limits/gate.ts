@@ -15,6 +15,7 @@ import type { Socket } from 'node:net'
 import type { Logger } from '../log.js'
 import type { ConnInfo, SocketGate } from '../listeners/tcp.js'
 import { trustList } from '../listeners/proxy-protocol.js'
+import { onStreamClose } from '../listeners/close-hooks.js'
 import { addressKey, type FailureBackoff, KeyedRateLimiter } from './rate.js'
 
 export interface GateOptions {
@@ -61,7 +62,7 @@ export function createConnectionLimits(opts: GateOptions): ConnectionLimits {
       return
     }
     open++
-    socket.once('close', onClose)
+    onStreamClose(socket, onClose)
     next()
   }
 

@@ -22,51 +22,45 @@
  *   and each delivery run inside a try/catch that closes only that client
  *   (limits/client-faults.ts).
  *
- * The parser patches (max packet size, UTF-8, the check of each packet) are
- * in seam/mqtt-packet.ts; they run as the installer 'limits', the last one
- * (seam/aedes.ts CLIENT_INSTALL_ORDER), so the delivery guard is outermost.
+ * The parser patches (max packet size, UTF-8, the check of each packet, the
+ * try/catch around parse) are in seam/mqtt-packet.ts, set once per broker
+ * (seam/client-hooks.ts); the delivery guard runs as the installer 'limits',
+ * the last one (seam/aedes.ts CLIENT_INSTALL_ORDER), so it is outermost.
  */
 import type { Aedes, Client } from 'aedes'
 import { boundReads } from '../broker/backpressure.js'
-import { guardDelivery, type DeliveryOptions } from './delivery.js'
+import { guardDeliveries, guardDelivery, type DeliveryOptions } from './delivery.js'
 import { packetViolation } from './packet-check.js'
-import {
-  checkEachPacket,
-  installOnEachClient,
-  limitPacketSize,
-  onParserError,
-  parserOf,
-  strictUtf8Strings,
-  wrapParse,
-  wrapQueuedPacketHandling,
-} from '../seam/index.js'
+import { installOnEachClient, onParserErrorOfEachClient, parserHooksOf, wrapQueuedPacketHandling } from '../seam/index.js'
 
 export interface GuardOptions extends DeliveryOptions {
   maxPacketSize: number
 }
 
-function guardParser(client: Client, opts: GuardOptions): void {
-  const parser = parserOf(client)
-  limitPacketSize(parser, opts.maxPacketSize)
-  strictUtf8Strings(parser)
+/** the parser of every client (seam/client-hooks.ts: set once per broker, no closure per client) */
+function guardParsers(broker: Aedes, opts: GuardOptions): void {
+  const parser = parserHooksOf(broker)
+  parser.maxPacketSize = opts.maxPacketSize
+  parser.strictUtf8 = true
   // [MQTT-4.8.0-1] a packet that fails a check closes the connection; it is never emitted
-  checkEachPacket(parser, packetViolation)
-  let malformed = false
-  onParserError(parser, () => {
-    if (malformed) return
-    malformed = true
+  parser.check = packetViolation
+  // bytes -> packets -> Aedes' handlers run synchronously inside parse (lib/client.js nextBatch, enqueue)
+  parser.parseFault = (err, client) => opts.faults.fault(client, err, 'packet handling')
+  const malformed = new WeakSet<Client>()
+  onParserErrorOfEachClient(broker, 'limits', (_err, client) => {
+    if (malformed.has(client)) return
+    malformed.add(client)
     opts.counters.clientErrors.malformed_packet++
   })
-  // bytes -> packets -> Aedes' handlers run synchronously inside parse (lib/client.js nextBatch, enqueue)
-  wrapParse(parser, (parse) => opts.faults.guard(client, 'packet handling', parse, 0))
-  // packets that arrived before CONNACK are handled by Aedes' 'connected' listener (lib/client.js dequeue)
-  wrapQueuedPacketHandling(client, (listener) => opts.faults.guard(client, 'queued packet handling', listener, undefined))
 }
 
 /** every new connection gets the guards (TCP, WebSocket and TLS listeners all call broker.handle) */
 export function guardBroker(broker: Aedes, opts: GuardOptions): void {
+  guardParsers(broker, opts)
+  guardDeliveries(broker)
   installOnEachClient(broker, 'limits', (client) => {
-    guardParser(client, opts)
+    // packets that arrived before CONNACK are handled by Aedes' 'connected' listener (lib/client.js dequeue)
+    wrapQueuedPacketHandling(client, (listener) => opts.faults.guard(client, 'queued packet handling', listener, undefined))
     guardDelivery(client, opts)
     boundReads(client)
   })

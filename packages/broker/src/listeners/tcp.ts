@@ -18,7 +18,9 @@ export function gatedServer(sockets: SocketTracker, gates: SocketGate[], accept:
   return createServer({ noDelay: true }, (socket) => {
     sockets.track(socket)
     batchWrites(socket)
-    socket.on('error', () => socket.destroy())
+    // a shared listener: a closure here would keep this function's context (info, next) for the
+    // life of the connection (issue 15)
+    socket.on('error', destroyOnError)
     const info: ConnInfo = {}
     let i = 0
     const next = (): void => {
@@ -28,6 +30,11 @@ export function gatedServer(sockets: SocketTracker, gates: SocketGate[], accept:
     }
     next()
   })
+}
+
+/** an 'error' listener that destroys its stream (shared by every connection) */
+export function destroyOnError(this: { destroy(): void }): void {
+  this.destroy()
 }
 
 export function createTcpListener(broker: Aedes, sockets: SocketTracker, gates: SocketGate[] = []): Server {

@@ -6,8 +6,7 @@
  * one writev syscall per packet. Here the first write in an event-loop turn
  * corks the socket and one setImmediate uncorks it, so every packet written
  * to that socket during the turn leaves in a single syscall. Cost: one
- * closure per socket (made once) and one setImmediate per busy turn, not per
- * message. Back-pressure is unchanged: write() still returns false past the
+ * flag per socket and one setImmediate per busy turn, not per message. Back-pressure is unchanged: write() still returns false past the
  * high-water mark and Aedes waits for 'drain'.
  *
  * A write that throws (a chunk that is not a Buffer, e.g. from a packet
@@ -18,33 +17,44 @@ import type { Writable } from 'node:stream'
 
 const destroyedError = Object.assign(new Error('write after the socket was destroyed'), { code: 'ERR_STREAM_DESTROYED' })
 
+const CORKED = Symbol('culex.corked')
+/** the stream's own write, when it had one of its own before batchWrites (else its prototype's is called) */
+const OWN_WRITE = Symbol('culex.ownWrite')
+type Batched = Writable & { [CORKED]?: boolean; [OWN_WRITE]?: Writable['write'] }
+
+/** one shared write function and flag per stream, no closure per socket (issue 15, docs/performance.md) */
 export function batchWrites(stream: Writable): void {
-  const write = stream.write
-  let corked = false
-  const flush = (): void => {
-    corked = false
-    if (!stream.destroyed) stream.uncork()
+  const s = stream as Batched
+  if (Object.hasOwn(s, 'write')) s[OWN_WRITE] = s.write
+  s[CORKED] = false
+  s.write = batchedWrite as Writable['write']
+}
+
+function flush(stream: Batched): void {
+  stream[CORKED] = false
+  if (!stream.destroyed) stream.uncork()
+}
+
+function batchedWrite(this: Batched, ...args: Parameters<Writable['write']>): boolean {
+  // Aedes goes on writing to a client until its 'close' handler has run; Node builds an
+  // ERR_STREAM_DESTROYED error for every chunk written after destroy() (mqtt-packet writes 3+ per
+  // packet): 4% of a node's CPU under a flood. Same outcome (false, the callback gets an error), no error per chunk.
+  if (this.destroyed) {
+    const cb = args.find((a) => typeof a === 'function') as ((err?: Error | null) => void) | undefined
+    if (cb) process.nextTick(cb, destroyedError)
+    return false
   }
-  stream.write = function batchedWrite(this: Writable, ...args: Parameters<Writable['write']>): boolean {
-    // Aedes goes on writing to a client until its 'close' handler has run; Node builds an
-    // ERR_STREAM_DESTROYED error for every chunk written after destroy() (mqtt-packet writes 3+ per
-    // packet): 4% of a node's CPU under a flood. Same outcome (false, the callback gets an error), no error per chunk.
-    if (stream.destroyed) {
-      const cb = args.find((a) => typeof a === 'function') as ((err?: Error | null) => void) | undefined
-      if (cb) process.nextTick(cb, destroyedError)
-      return false
-    }
-    if (!corked) {
-      corked = true
-      stream.cork()
-      setImmediate(flush)
-    }
-    try {
-      return write.apply(this, args as never)
-    } catch {
-      // no error argument: an 'error' event here would need a listener to not be one more throw
-      stream.destroy()
-      return false
-    }
-  } as Writable['write']
+  if (!this[CORKED]) {
+    this[CORKED] = true
+    this.cork()
+    setImmediate(flush, this)
+  }
+  try {
+    const write = this[OWN_WRITE] ?? (Object.getPrototypeOf(this) as Writable).write
+    return write.apply(this, args as never)
+  } catch {
+    // no error argument: an 'error' event here would need a listener to not be one more throw
+    this.destroy()
+    return false
+  }
 }

@@ -10,7 +10,7 @@ import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { Aedes } from 'aedes'
 import type { SocketTracker } from '../ops/sockets.js'
 import { batchWrites } from './write-batching.js'
-import { gatedServer, type SocketGate } from './tcp.js'
+import { destroyOnError, gatedServer, type SocketGate } from './tcp.js'
 import { connDetailsOf } from './proxy-protocol.js'
 
 export interface WsListener {
@@ -38,7 +38,7 @@ export function createWsListener(broker: Aedes, sockets: SocketTracker, path: st
   wss.on('connection', (ws, req) => {
     const stream = createWebSocketStream(ws)
     flushBeforeDestroy(stream)
-    stream.on('error', () => stream.destroy())
+    stream.on('error', destroyOnError)
     const details = connDetailsOf(req.socket)
     if (details) (req as IncomingMessage & { connDetails?: unknown }).connDetails = details
     broker.handle(stream, req)

@@ -26,10 +26,10 @@ export class HotCounters {
    */
   queuedBytes = 0
   /** one re-read per socket counted in queuedBytes with bytes waiting */
-  readonly backlogged = new Set<() => void>()
+  readonly backlogged = new Set<{ resync(): void }>()
 
   resyncBacklog(): void {
-    for (const resync of this.backlogged) resync()
+    for (const b of this.backlogged) b.resync()
   }
 
   get droppedQos0(): number {

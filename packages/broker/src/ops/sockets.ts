@@ -4,19 +4,23 @@
  * only when /metrics is scraped.
  */
 import type { Socket } from 'node:net'
+import { onStreamClose } from '../listeners/close-hooks.js'
 
 export class SocketTracker {
   private readonly open = new Set<Socket>()
   private closedRead = 0
   private closedWritten = 0
 
+  /** one function for every socket of the tracker, not a closure per socket (issue 15) */
+  private readonly closed = (socket: Socket): void => {
+    if (!this.open.delete(socket)) return
+    this.closedRead += socket.bytesRead
+    this.closedWritten += socket.bytesWritten
+  }
+
   track(socket: Socket): void {
     this.open.add(socket)
-    socket.once('close', () => {
-      this.open.delete(socket)
-      this.closedRead += socket.bytesRead
-      this.closedWritten += socket.bytesWritten
-    })
+    onStreamClose(socket, this.closed)
   }
 
   get bytesRead(): number {

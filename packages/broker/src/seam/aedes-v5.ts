@@ -3,9 +3,10 @@
  * configure (docs/internals.md rows V*, contract tests in test/seam/contract-v5.test.ts). Each
  * function names the code of the beta it works around and the upstream issue.
  */
-import type { Client } from 'aedes'
-import { parserOf, wrapQueuedPacketHandling } from './aedes.js'
-import { aroundPackets, onWrite, type OutPacket } from './mqtt-packet.js'
+import type { Aedes, Client } from 'aedes'
+import { installOnEachClient, parserOf, wrapQueuedPacketHandling } from './aedes.js'
+import { aroundPacketsOfEachClient, interceptPacketsOfEachClient, onWriteOfEachClient } from './client-hooks.js'
+import type { OutPacket } from './mqtt-packet.js'
 
 /** the Client fields of the beta these touch */
 interface V5Fields {
@@ -63,10 +64,11 @@ export function v5SubscriptionsOf(client: Client): Readonly<Record<string, V5Sub
  * V1 `amend` may change the properties of the successful CONNACK of a v5 client before it is
  * written: lib/handlers/connect.js connackProperties builds them from a few broker fields and
  * hard-codes `sharedSubscriptionAvailable: false` (aedes#841: no shared subscriptions upstream);
- * there is no option for the rest (no upstream issue found).
+ * there is no option for the rest (no upstream issue found). One write hook per broker (stage
+ * 'mqtt5'): a 3.1.1 client costs nothing but the version check per packet written.
  */
-export function amendConnack(client: Client, amend: (properties: Record<string, unknown>) => void): void {
-  onWrite(v5(client).conn, (p) => {
+export function amendConnack(broker: Aedes, amend: (properties: Record<string, unknown>) => void): void {
+  onWriteOfEachClient(broker, 'mqtt5', (p, client) => {
     if (p.cmd !== 'connack' || v5(client).version !== 5 || (p.reasonCode ?? 0) !== 0) return
     p.properties = { ...p.properties }
     amend(p.properties)
@@ -74,16 +76,16 @@ export function amendConnack(client: Client, amend: (properties: Record<string, 
 }
 
 /** V2 `amend` sees every SUBACK written to a v5 client (its reason codes, in the order of the filters) */
-export function amendSuback(client: Client, amend: (packet: OutPacket) => void): void {
-  onWrite(v5(client).conn, (p) => {
-    if (p.cmd === 'suback' && v5(client).version === 5) amend(p)
+export function amendSuback(broker: Aedes, amend: (packet: OutPacket, client: Client) => void): void {
+  onWriteOfEachClient(broker, 'mqtt5', (p, client) => {
+    if (p.cmd === 'suback' && v5(client).version === 5) amend(p, client)
   })
 }
 
 /** V2 `amend` sees every UNSUBACK written to a v5 client (its reason codes, in the order of the filters: `granted`) */
-export function amendUnsuback(client: Client, amend: (packet: OutPacket) => void): void {
-  onWrite(v5(client).conn, (p) => {
-    if (p.cmd === 'unsuback' && v5(client).version === 5) amend(p)
+export function amendUnsuback(broker: Aedes, amend: (packet: OutPacket, client: Client) => void): void {
+  onWriteOfEachClient(broker, 'mqtt5', (p, client) => {
+    if (p.cmd === 'unsuback' && v5(client).version === 5) amend(p, client)
   })
 }
 
@@ -117,23 +119,46 @@ function asVersion4(c: V5Fields, handle: () => void): void {
  * (`_queue` set to that packet; dequeue sets it to null after each), a `$share/` SUBSCRIBE with
  * `version` reading 4.
  */
-export function acceptV5SharedFilters(client: Client): void {
-  const c = v5(client)
-  aroundPackets<QueuedSubscribe>(parserOf(client), (packet, handle) => {
-    if (c.version !== 5 || !hasShareFilter(packet)) return handle()
-    asVersion4(c, handle)
+export function acceptV5SharedFilters(broker: Aedes): void {
+  aroundPacketsOfEachClient<QueuedSubscribe>(broker, 'mqtt5', {
+    before(packet, client) {
+      const c = v5(client)
+      if (c.version !== 5 || !hasShareFilter(packet)) return false
+      c.version = 4
+      return true
+    },
+    after(_packet, client) {
+      v5(client).version = 5
+    },
   })
-  const parser = parserOf(client) as unknown as { _queue: QueuedSubscribe[] | null }
-  wrapQueuedPacketHandling(client, (dequeue) => (...args) => {
-    const queue = parser._queue
-    if (c.version !== 5 || !queue || !queue.some(hasShareFilter)) return dequeue(...args)
-    for (const packet of queue) {
-      parser._queue = [packet]
-      if (hasShareFilter(packet)) asVersion4(c, () => dequeue(...args))
-      else dequeue(...args)
-    }
-    parser._queue = null
+  onEachClientV5(broker, (client) => {
+    const c = v5(client)
+    const parser = parserOf(client) as unknown as { _queue: QueuedSubscribe[] | null }
+    wrapQueuedPacketHandling(client, (dequeue) => (...args) => {
+      const queue = parser._queue
+      if (c.version !== 5 || !queue || !queue.some(hasShareFilter)) return dequeue(...args)
+      for (const packet of queue) {
+        parser._queue = [packet]
+        if (hasShareFilter(packet)) asVersion4(c, () => dequeue(...args))
+        else dequeue(...args)
+      }
+      parser._queue = null
+    })
   })
+}
+
+/** the 'mqtt5' stage's per-client installers (one installOnEachClient per stage) */
+const v5Installers = new WeakMap<Aedes, Array<(client: Client) => void>>()
+function onEachClientV5(broker: Aedes, install: (client: Client) => void): void {
+  let list = v5Installers.get(broker)
+  if (!list) {
+    const all: Array<(client: Client) => void> = (list = [])
+    v5Installers.set(broker, all)
+    installOnEachClient(broker, 'mqtt5', (client) => {
+      for (let i = 0; i < all.length; i++) all[i]!(client)
+    })
+  }
+  list.push(install)
 }
 
 type Done = (err?: Error | null) => void
@@ -179,4 +204,31 @@ export function disconnectV5(client: Client, reasonCode: number, done?: () => vo
   if (c.version !== 5 || !c.connected || c.closed) return false
   c.disconnect({ reasonCode }, done ?? (() => {}))
   return true
+}
+
+/** the shared stand-in for a client's alias Map until it sends a Topic Alias: never written */
+class NoTopicAliases extends Map<number, string> {
+  override set(): this {
+    throw new Error('culex: topic alias map of a client used before it was made (seam/aedes-v5.ts topicAliasesOnFirstUse)')
+  }
+}
+const NO_TOPIC_ALIASES = new NoTopicAliases()
+
+/**
+ * V8 lib/client.js makes a Map of inbound Topic Aliases for every client in its constructor
+ * (`_topicAliases`, read and written by lib/handlers/publish.js resolveTopicAlias only): ~184 B
+ * per idle connection, 3.1.1 ones included (issue 15). Each client starts with one shared empty
+ * stand-in instead, and gets its own Map when a PUBLISH with a Topic Alias leaves its parser,
+ * before Aedes handles (or queues) it. No upstream issue found (upstream could make it on first use).
+ */
+export function topicAliasesOnFirstUse(broker: Aedes): void {
+  onEachClientV5(broker, (client) => {
+    ;(client as unknown as { _topicAliases: Map<number, string> })._topicAliases = NO_TOPIC_ALIASES
+  })
+  interceptPacketsOfEachClient<{ cmd: string; properties?: { topicAlias?: number } }>(broker, 'mqtt5', (packet, client) => {
+    if (packet.cmd !== 'publish' || packet.properties?.topicAlias === undefined) return undefined
+    const c = client as unknown as { _topicAliases: Map<number, string> }
+    if (c._topicAliases === NO_TOPIC_ALIASES) c._topicAliases = new Map()
+    return undefined
+  })
 }

@@ -66,6 +66,8 @@ const brokerOf = (b: Aedes): BrokerInternals => b as unknown as BrokerInternals
 /**
  * The per-client installers, in the order they run on each new Client. A delivery wrapper
  * installed later wraps the earlier ones, so it runs first on each delivery:
+ * -. hooks (seam/client-hooks.ts): the parser and the writes routed through the hooks every
+ *    concern registers once per broker, called with the Client (ordered by these stages too)
  * 0. aedes-fixes (seam/aedes-fixes.ts): aedes 1.2.0 fixes the 2.0 beta lacks (prototype-free maps,
  *    the inbound QoS 2 window)
  * 1. puback-hold (broker/puback-after-publish.ts): the connection's PUBACKs are held
@@ -76,7 +78,7 @@ const brokerOf = (b: Aedes): BrokerInternals => b as unknown as BrokerInternals
  * 6. mqtt5 (broker/mqtt5.ts): what v5 clients are told and granted (CONNACK, SUBACK, $share)
  * 7. limits (limits/guard.ts): parser guards, slow-consumer limits (outermost), bounded reads
  */
-export const CLIENT_INSTALL_ORDER = ['aedes-fixes', 'puback-hold', 'dedupe', 'session-order', 'granted-qos', 'conformance', 'mqtt5', 'limits'] as const
+export const CLIENT_INSTALL_ORDER = ['hooks', 'aedes-fixes', 'puback-hold', 'dedupe', 'session-order', 'granted-qos', 'conformance', 'mqtt5', 'limits'] as const
 export type InstallStage = (typeof CLIENT_INSTALL_ORDER)[number]
 export type ClientInstaller = (client: Client, stream: Duplex) => void
 
@@ -180,19 +182,14 @@ export function parserOf(client: Client): PacketParser {
   return internals(client)._parser
 }
 
-/** Aedes' read loop (lib/client.js nextBatch): whether it waits for a batch, and a new read */
-export interface ReadLoop {
-  /** packets of the last read are still being handled, or the client is paused */
-  busy(): boolean
-  /** read and parse what is buffered (as on 'readable') */
-  next(): void
-}
-export function readLoopOf(client: Client): ReadLoop {
+/** Aedes' read loop (lib/client.js nextBatch): packets of the last read are still being handled, or the client is paused */
+export function readLoopBusy(client: Client): boolean {
   const c = internals(client)
-  return {
-    busy: () => c._parsingBatch !== 0 || !!c._paused,
-    next: () => c._nextBatch(),
-  }
+  return c._parsingBatch !== 0 || !!c._paused
+}
+/** Aedes' read loop: read and parse what is buffered (as on 'readable') */
+export function readNextBatch(client: Client): void {
+  internals(client)._nextBatch()
 }
 
 /**

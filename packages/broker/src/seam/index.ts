@@ -5,6 +5,7 @@
  *
  * - aedes.ts: the broker instance and the Client; broker.handle wrapped once, with the
  *   per-client installers run in CLIENT_INSTALL_ORDER
+ * - client-hooks.ts: the parser and write hooks of every connection, registered once per broker
  * - aedes-fixes.ts: fixes aedes 1.2.0 has and 2.0.0-beta.1 lacks, put back from outside
  * - aedes-v5.ts: what the beta does for MQTT 5 clients without an option (CONNACK, SUBACK, $share)
  * - mqtt-packet.ts: the parser's underscore methods, the process-wide writeToStream
@@ -19,6 +20,7 @@ export * from './aedes-v5.js'
 export { closeConnectionAfter, replaceSessionTimers, replayQueueOfResumedV5Sessions, type SessionTimers } from './aedes-sessions.js'
 export { emitMessage, onEveryMessage, observeSubscriptions, wrapOutgoingAcks, brokerClosing, clientClosed, type OutgoingAcks } from './aedes-routing.js'
 export * from './mqtt-packet.js'
+export * from './client-hooks.js'
 export * from './persistence.js'
 export * from './mqemitter.js'
 export * from './ioredis.js'

@@ -3,7 +3,8 @@
  * `debug` loggers (docs/internals.md, rows M*). The only module that touches them;
  * test/seam/contract-parser.test.ts checks each.
  *
- * Parser patches are per connection (the parser of one Client, seam/aedes.ts parserOf). The
+ * Parser patches are per connection (the parser of one Client, seam/aedes.ts parserOf), made of
+ * shared functions that read the broker's ParserHooks from the parser (hookParser). The
  * write path is process-wide: Aedes writes every packet through `mqtt.writeToStream`, read from
  * the module object at call time (aedes lib/write.js), so it is wrapped once and dispatches
  * per stream (WeakMaps keyed by the connection).
@@ -71,7 +72,6 @@ interface ParserInternals {
   settings: { protocolVersion?: number }
   error: Error | null
   parse(buf: Buffer): number
-  on(event: 'error', fn: (err: Error) => void): unknown
   emit(event: string, ...args: unknown[]): boolean
   _newPacket(): boolean
   _list: { toString(enc: 'utf8', start: number, end: number): string; slice(start: number, end: number): Buffer; length: number }
@@ -86,6 +86,11 @@ export type PacketParser = { readonly __mqttPacketParser: unique symbol }
 const internals = (p: PacketParser): ParserInternals => p as unknown as ParserInternals
 
 // ---- parser patches (each could go upstream as a parser option) ----------------------------
+//
+// One ParserHooks object holds what every parser of a broker does besides mqtt-packet's own
+// parsing; hookParser points a parser at it and replaces its methods with the shared functions
+// below, which read the hooks from the parser and the Client from `parser.client` (aedes
+// lib/client.js sets it): no closure per connection (issue 15, docs/performance.md).
 
 /**
  * A packet whose remaining length is over `max` bytes is an error as soon as the length is
@@ -94,16 +99,111 @@ const internals = (p: PacketParser): ParserInternals => p as unknown as ParserIn
  */
 export class PacketTooLargeError extends Error {}
 
-export function limitPacketSize(parser: PacketParser, max: number): void {
-  const p = internals(parser)
-  const parseLength = p._parseLength
-  p._parseLength = function (this: ParserInternals) {
-    const ok = parseLength.call(this)
-    if (ok && this.packet.length > max) {
-      this._emitError(new PacketTooLargeError(`packet of ${this.packet.length} bytes is larger than max_packet_size ${max}`))
-      return false
+/** sees each packet the parser emits to Aedes: undefined passes it on, false drops it, an Error is emitted as the parser's 'error' instead (Aedes then closes the connection) */
+export type PacketIntercept<C> = (packet: never, ctx: C) => Error | false | undefined
+/** `before` true: the rest (the later hooks and Aedes' handler, which starts synchronously) runs, then `after` */
+export interface PacketAround<C> {
+  before(packet: never, ctx: C): boolean
+  after(packet: never, ctx: C): void
+}
+export type PacketHook<C> = PacketIntercept<C> | PacketAround<C>
+
+export class ParserHooks<C = unknown> {
+  /** each packet, in this order, before it is emitted to Aedes */
+  readonly packet: Array<PacketHook<C>> = []
+  /** each error the parser raises (`_emitError`), in this order; true = handled, not emitted */
+  readonly parseError: Array<(err: Error, ctx: C) => boolean> = []
+  /** each 'error' the parser emits (a raised one or an intercept's), before Aedes' listener closes the client */
+  readonly errorEvent: Array<(err: Error, ctx: C) => void> = []
+  /** remaining length above which a packet is an error (PacketTooLargeError) as soon as it is decoded; 0 = none */
+  maxPacketSize = 0
+  /** well-formed UTF-8 and no U+0000 in every string field (strictParseString) */
+  strictUtf8 = false
+  /** each packet once its fields are parsed (`used`: bytes of the remaining length they took); a reason = malformed, dropped */
+  check?: (packet: ParsedPacket, used: number, protocolVersion: number | undefined) => string | undefined
+  /** a throw out of parse() (Aedes' handlers run inside it): parse returns 0 */
+  parseFault?: (err: unknown, ctx: C) => void
+}
+
+const HOOKS = Symbol('culex.parserHooks')
+interface Hooked extends ParserInternals {
+  [HOOKS]: ParserHooks
+  /** aedes lib/client.js: the Client of the parser */
+  client: unknown
+}
+/** mqtt-packet's own methods (Parser.prototype), taken from the first parser hooked */
+let own: Pick<ParserInternals, 'emit' | '_emitError' | '_parseLength' | '_newPacket' | 'parse'> | undefined
+
+/** route `parser` through `hooks` (once per parser, before it reads a byte); `parser.client` is the hooks' ctx */
+export function hookParser<C>(parser: PacketParser, hooks: ParserHooks<C>): void {
+  const p = parser as unknown as Hooked
+  if (p[HOOKS]) throw new Error('parser hooked twice')
+  const proto = Object.getPrototypeOf(p) as ParserInternals
+  own ??= { emit: proto.emit, _emitError: proto._emitError, _parseLength: proto._parseLength, _newPacket: proto._newPacket, parse: proto.parse }
+  p[HOOKS] = hooks as ParserHooks
+  p.emit = hookedEmit
+  p._emitError = hookedEmitError
+  if (hooks.maxPacketSize > 0) p._parseLength = limitedParseLength
+  if (hooks.strictUtf8) p._parseString = strictParseString
+  if (hooks.check) p._newPacket = checkedNewPacket
+  if (hooks.parseFault) p.parse = guardedParse
+}
+
+function hookedEmit(this: Hooked, event: string, ...args: unknown[]): boolean {
+  if (event === 'packet') return runPacketHooks(this, args[0], 0)
+  if (event === 'error') for (const fn of this[HOOKS].errorEvent) fn(args[0] as Error, this.client)
+  return own!.emit.call(this, event, ...args)
+}
+
+function runPacketHooks(p: Hooked, packet: unknown, from: number): boolean {
+  const hooks = p[HOOKS].packet
+  for (let i = from; i < hooks.length; i++) {
+    const h = hooks[i]!
+    if (typeof h === 'function') {
+      const out = h(packet as never, p.client)
+      if (out === false) return false
+      if (out) return p.emit('error', out)
+    } else if (h.before(packet as never, p.client)) {
+      try {
+        return runPacketHooks(p, packet, i + 1)
+      } finally {
+        h.after(packet as never, p.client)
+      }
     }
-    return ok
+  }
+  return own!.emit.call(p, 'packet', packet)
+}
+
+function hookedEmitError(this: Hooked, err: Error): void {
+  for (const fn of this[HOOKS].parseError) if (fn(err, this.client)) return
+  own!._emitError.call(this, err)
+}
+
+function limitedParseLength(this: Hooked): boolean {
+  const ok = own!._parseLength.call(this)
+  const max = this[HOOKS].maxPacketSize
+  if (ok && this.packet.length > max) {
+    this._emitError(new PacketTooLargeError(`packet of ${this.packet.length} bytes is larger than max_packet_size ${max}`))
+    return false
+  }
+  return ok
+}
+
+/** `check` sees each packet once its fields are parsed, before it is emitted (_newPacket emits 'packet'); `used` is `_pos` */
+function checkedNewPacket(this: Hooked): boolean {
+  const why = this[HOOKS].check!(this.packet, this._pos, this.settings?.protocolVersion)
+  if (why === undefined) return own!._newPacket.call(this)
+  this._emitError(new Error(`malformed packet: ${why}`))
+  return false
+}
+
+/** parse(buf) runs Aedes' packet handlers synchronously: a throw is the client's fault, not the process's */
+function guardedParse(this: Hooked, buf: Buffer): number {
+  try {
+    return own!.parse.call(this, buf)
+  } catch (err) {
+    this[HOOKS].parseFault!(err, this.client)
+    return 0
   }
 }
 
@@ -122,87 +222,13 @@ function strictParseString(this: ParserInternals): string | null {
   this._pos += length
   return result
 }
-export function strictUtf8Strings(parser: PacketParser): void {
-  internals(parser)._parseString = strictParseString
-}
-
-/**
- * `check` sees each packet once its fields are parsed, before it is emitted to Aedes
- * (_newPacket emits 'packet'); `used` is how many bytes of the remaining length the fields took
- * (`_pos`). A reason returned is emitted as the parser's error and the packet is dropped.
- */
-export function checkEachPacket(parser: PacketParser, check: (packet: ParsedPacket, used: number, protocolVersion: number | undefined) => string | undefined): void {
-  const p = internals(parser)
-  const newPacket = p._newPacket
-  p._newPacket = function (this: ParserInternals) {
-    const why = check(this.packet, this._pos, this.settings?.protocolVersion)
-    if (why === undefined) return newPacket.call(this)
-    this._emitError(new Error(`malformed packet: ${why}`))
-    return false
-  }
-}
 
 /** the parser's error for a CONNECT whose protocol level it does not support (parser.js _parseConnect) */
 export const isUnsupportedProtocolLevel = (err: Error): boolean => err.message === 'Invalid protocol version'
 
-/** `intercept` sees each error the parser raises (`_emitError`); true = handled, not emitted */
-export function interceptParseErrors(parser: PacketParser, intercept: (err: Error) => boolean): void {
-  const p = internals(parser)
-  const emitError = p._emitError
-  p._emitError = function (this: ParserInternals, err: Error) {
-    if (intercept(err)) return
-    return emitError.call(this, err)
-  }
-}
-
-/**
- * `intercept` sees each packet the parser emits to Aedes: undefined passes it on, false drops
- * it, an Error is emitted as the parser's 'error' instead (Aedes then closes the connection).
- */
-export function interceptPackets<P>(parser: PacketParser, intercept: (packet: P) => Error | false | undefined): void {
-  const p = internals(parser)
-  const emit = p.emit
-  p.emit = function (this: ParserInternals, event: string, ...args: unknown[]) {
-    if (event === 'packet') {
-      const out = intercept(args[0] as P)
-      if (out === false) return false
-      if (out) return emit.call(this, 'error', out)
-    }
-    return emit.call(this, event, ...args)
-  }
-}
-
-/**
- * `around` runs each packet the parser emits to Aedes and calls `handle` to pass it on: Aedes'
- * handler (lib/client.js enqueue -> lib/handlers) starts synchronously inside `handle`.
- */
-export function aroundPackets<P>(parser: PacketParser, around: (packet: P, handle: () => void) => void): void {
-  const p = internals(parser)
-  const emit = p.emit
-  p.emit = function (this: ParserInternals, event: string, ...args: unknown[]) {
-    if (event !== 'packet') return emit.call(this, event, ...args)
-    let out = false
-    around(args[0] as P, () => {
-      out = emit.call(this, event, ...args)
-    })
-    return out
-  }
-}
-
 /** stop the parse loop: parser.js parse() ends while `error` is set */
 export function stopParsing(parser: PacketParser, err: Error): void {
   internals(parser).error = err
-}
-
-/** replace parse(buf), the call that runs Aedes' packet handlers synchronously */
-export function wrapParse(parser: PacketParser, wrap: (parse: (buf: Buffer) => number) => (buf: Buffer) => number): void {
-  const p = internals(parser)
-  p.parse = wrap(p.parse.bind(p))
-}
-
-/** the parser's 'error' event (Aedes listens to it too and closes the client) */
-export function onParserError(parser: PacketParser, fn: (err: Error) => void): void {
-  internals(parser).on('error', fn)
 }
 
 // ---- writeToStream: every packet Aedes writes ----------------------------------------------
@@ -227,13 +253,16 @@ type WriteToStream = (packet: OutPacket, stream: Stream, opts?: unknown) => bool
 export type WriteHook = (packet: OutPacket) => void
 
 const mp = mqttPacket as unknown as { writeToStream: WriteToStream }
-/** per connection: its write hooks and its hold (one WeakMap lookup per packet written) */
+/** per connection: the write hooks its broker gives every connection (with their ctx, the Client), its own, its hold (one WeakMap lookup per packet written) */
 interface Taps {
-  hooks: WriteHook[]
+  ctx?: unknown
+  shared?: ReadonlyArray<SharedWriteHook<never>>
+  hooks?: WriteHook[]
   hold?: (packet: OutPacket, opts: unknown) => boolean
   /** MQTT 5 Topic Aliases Culex gives the connection's PUBLISHes (mqtt-publish.ts) */
   aliases?: TopicAliasesOut
 }
+export type SharedWriteHook<C> = (packet: OutPacket, ctx: C) => void
 const taps = new WeakMap<Stream, Taps>()
 /** mqtt-packet's own writeToStream, once the wrapper is in place */
 let original: WriteToStream | undefined
@@ -245,7 +274,8 @@ function install(): void {
   const wrapped = ((packet, stream, opts) => {
     const t = taps.get(stream)
     if (t) {
-      for (const hook of t.hooks) hook(packet)
+      if (t.shared) for (const hook of t.shared) hook(packet, t.ctx as never)
+      if (t.hooks) for (const hook of t.hooks) hook(packet)
       if (t.hold && t.hold(packet, opts)) return true
     }
     const o = opts as { protocolVersion?: number } | undefined
@@ -262,13 +292,21 @@ function install(): void {
 function tapsOf(stream: Stream): Taps {
   install()
   let t = taps.get(stream)
-  if (!t) taps.set(stream, (t = { hooks: [] }))
+  if (!t) taps.set(stream, (t = {}))
   return t
+}
+
+/** call each of `hooks` (a list shared by every connection of a broker) with every packet Aedes writes to `stream` and `ctx`, before its own hooks */
+export function hookWrites<C>(stream: Stream, hooks: ReadonlyArray<SharedWriteHook<C>>, ctx: C): void {
+  const t = tapsOf(stream)
+  t.shared = hooks as ReadonlyArray<SharedWriteHook<never>>
+  t.ctx = ctx
 }
 
 /** call `hook` with every packet Aedes writes to `stream`, before it is encoded (in the order added) */
 export function onWrite(stream: Stream, hook: WriteHook): void {
-  tapsOf(stream).hooks.push(hook)
+  const t = tapsOf(stream)
+  ;(t.hooks ??= []).push(hook)
 }
 
 /**

@@ -57,30 +57,35 @@ describe('seam contract: mqtt-packet', () => {
     expect(typeof w.cacheNumbers, 'writeToStream.cacheNumbers').toBe('boolean')
   })
 
+  /** the parser routed through hooks, as seam/client-hooks.ts does for each Client */
+  const hooked = (set: (h: seam.ParserHooks<undefined>) => void): ReturnType<typeof parser> => {
+    const x = parser()
+    const hooks = new seam.ParserHooks<undefined>()
+    set(hooks)
+    seam.hookParser(x.parser, hooks)
+    return x
+  }
+
   it('M2 mqtt-packet parser._parseLength: the remaining length, decoded before the body is buffered', () => {
-    const { parser: p, raw, out } = parser()
-    seam.limitPacketSize(p, 100)
+    const { raw, out } = hooked((h) => (h.maxPacketSize = 100))
     // the fixed header of a 1 MiB PUBLISH and nothing of its body
     raw.parse(Buffer.from([0x30, 0x80, 0x80, 0x40]))
     expect(out.errors).toEqual(['packet of 1048576 bytes is larger than max_packet_size 100'])
   })
 
   it('M3 mqtt-packet parser._parseString / _parseNum / _pos / _list: the string fields of a packet', () => {
-    const ok = parser()
-    seam.strictUtf8Strings(ok.parser)
+    const ok = hooked((h) => (h.strictUtf8 = true))
     ok.raw.parse(Buffer.concat([publish('a/é'), publish('b/\u{1F600}', 'after')]))
     expect(ok.out.packets.map((p) => [p.topic, String(p.payload)])).toEqual([['a/é', 'xyz'], ['b/\u{1F600}', 'after']])
-    const bad = parser()
-    seam.strictUtf8Strings(bad.parser)
+    const bad = hooked((h) => (h.strictUtf8 = true))
     bad.raw.parse(publish(Buffer.from([0x61, 0xc3, 0x28])))
     expect(bad.out.packets).toEqual([])
     expect(bad.out.errors.length).toBe(1)
   })
 
   it('M4 mqtt-packet parser._newPacket / packet / settings: each packet before it is emitted, with the bytes its fields used', () => {
-    const { parser: p, raw, out } = parser()
     const seen: Array<[string | null, number, number, number | undefined]> = []
-    seam.checkEachPacket(p, (packet, used, v) => (seen.push([packet.cmd, packet.length, used, v]), packet.messageId === 8 ? 'no 8' : undefined))
+    const { raw, out } = hooked((h) => (h.check = (packet, used, v) => (seen.push([packet.cmd, packet.length, used, v]), packet.messageId === 8 ? 'no 8' : undefined)))
     raw.parse(Buffer.concat([gen({ cmd: 'puback', messageId: 7 }), gen({ cmd: 'puback', messageId: 8 })]))
     expect(seen).toEqual([['puback', 2, 2, undefined], ['puback', 2, 2, undefined]])
     expect(out.packets.map((x) => x.messageId)).toEqual([7])
@@ -88,20 +93,27 @@ describe('seam contract: mqtt-packet', () => {
   })
 
   it('M5 mqtt-packet parser._emitError: every parse error goes through it', () => {
-    const { parser: p, raw, out } = parser()
     const seen: string[] = []
-    seam.interceptParseErrors(p, (err) => (seen.push(err.message), true))
+    const { raw, out } = hooked((h) => h.parseError.push((err) => (seen.push(err.message), true)))
     raw.parse(Buffer.from([0x30, 0x80, 0x80, 0x80, 0x80, 0x01]))
     expect(seen.length).toBe(1)
     expect(out.errors, 'intercepted: not emitted').toEqual([])
   })
 
-  it('M6 mqtt-packet parser.emit: the packet event', () => {
-    const { parser: p, raw, out } = parser()
-    seam.interceptPackets<{ cmd: string; messageId?: number }>(p, (x) => (x.messageId === 1 ? false : x.messageId === 2 ? new Error('two') : undefined))
+  it('M6 mqtt-packet parser.emit: the packet event (and the error event), in the order of the hooks', () => {
+    const order: string[] = []
+    const errors: string[] = []
+    const { raw, out } = hooked((h) => {
+      h.packet.push((x: { cmd: string; messageId?: number }) => (order.push(`a${x.messageId}`), x.messageId === 1 ? false : x.messageId === 2 ? new Error('two') : undefined))
+      h.packet.push({ before: () => (order.push('before'), true), after: () => void order.push('after') })
+      h.errorEvent.push((err) => void errors.push(err.message))
+    })
+    raw.on('packet', (x: { messageId?: number }) => void order.push(`aedes${x.messageId}`))
     raw.parse(Buffer.concat([1, 2, 3].map((messageId) => gen({ cmd: 'puback', messageId }))))
     expect(out.packets.map((x) => x.messageId)).toEqual([3])
     expect(out.errors).toEqual(['two'])
+    expect(errors).toEqual(['two'])
+    expect(order).toEqual(['a1', 'a2', 'a3', 'before', 'aedes3', 'after'])
   })
 
   it('M7 mqtt-packet parser.error: set, the parse loop stops', () => {
@@ -111,21 +123,14 @@ describe('seam contract: mqtt-packet', () => {
     expect(out.packets.map((x) => x.messageId)).toEqual([1])
   })
 
-  it('M8 mqtt-packet parser.parse: emits the packets of a buffer synchronously', () => {
-    const { parser: p, raw, out } = parser()
-    let inside = false
-    const during: boolean[] = []
-    raw.on('packet', () => void during.push(inside))
-    seam.wrapParse(p, (parse) => (buf) => {
-      inside = true
-      try {
-        return parse(buf)
-      } finally {
-        inside = false
-      }
+  it('M8 mqtt-packet parser.parse: emits the packets of a buffer synchronously (a throw in a handler reaches parseFault)', () => {
+    const faults: string[] = []
+    const { raw, out } = hooked((h) => (h.parseFault = (err) => void faults.push((err as Error).message)))
+    raw.on('packet', () => {
+      throw new Error('in the handler')
     })
-    raw.parse(gen({ cmd: 'pingreq' }))
-    expect(during).toEqual([true])
+    expect(raw.parse(gen({ cmd: 'pingreq' }))).toBe(0)
+    expect(faults).toEqual(['in the handler'])
     expect(out.errors).toEqual([])
   })
 

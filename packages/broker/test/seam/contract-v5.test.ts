@@ -1,5 +1,5 @@
 /**
- * Contract of seam/aedes-v5.ts (docs/internals.md rows V1-V6): what aedes 2.0.0-beta.1 does for
+ * Contract of seam/aedes-v5.ts (docs/internals.md rows V1-V8): what aedes 2.0.0-beta.1 does for
  * MQTT 5 clients without an option, on a stock broker and MQTT.js v5 clients.
  */
 import { once } from 'node:events'
@@ -40,7 +40,7 @@ describe('seam contract: aedes 2.0.0-beta.1 and MQTT 5 clients', () => {
   it('V1 aedes lib/handlers/connect.js: the CONNACK properties are written through writeToStream, sharedSubscriptionAvailable false', async () => {
     const stock = await stockBroker()
     expect((await v5(stock.port, 'v1-stock')).connack.properties?.sharedSubscriptionAvailable).toBe(false)
-    const s = await stockBroker({}, (b: Aedes) => seam.installOnEachClient(b, 'mqtt5', (c) => seam.amendConnack(c, (p) => (p.sharedSubscriptionAvailable = true))))
+    const s = await stockBroker({}, (b: Aedes) => seam.amendConnack(b, (p) => (p.sharedSubscriptionAvailable = true)))
     const { connack } = await v5(s.port, 'v1')
     expect(connack.properties?.sharedSubscriptionAvailable).toBe(true)
     expect(seam.protocolVersion(s.clients[0]!)).toBe(5)
@@ -53,12 +53,10 @@ describe('seam contract: aedes 2.0.0-beta.1 and MQTT 5 clients', () => {
     const a = (await v5(stock.port, 'v3-stock')).client
     expect(await subackCodes(a, { '$share/g/t': { qos: 1 } })).toEqual([0x9e])
     expect(seen).toEqual([])
-    const s = await stockBroker({ authorizeSubscribe }, (b: Aedes) =>
-      seam.installOnEachClient(b, 'mqtt5', (c) => {
-        seam.acceptV5SharedFilters(c)
-        seam.amendSuback(c, (p) => (p.granted = p.granted!.map((g) => (g === 0x80 ? 0x87 : g))))
-      }),
-    )
+    const s = await stockBroker({ authorizeSubscribe }, (b: Aedes) => {
+      seam.acceptV5SharedFilters(b)
+      seam.amendSuback(b, (p) => (p.granted = p.granted!.map((g) => (g === 0x80 ? 0x87 : g))))
+    })
     const b = (await v5(s.port, 'v3')).client
     expect(await subackCodes(b, { '$share/g/t': { qos: 1 }, no: { qos: 1 } })).toEqual([1, 0x87])
     expect(seen).toEqual(['$share/g/t', 'no'])
@@ -91,15 +89,38 @@ describe('seam contract: $share SUBSCRIBE before CONNACK', () => {
     const stock = await stockBroker({ authorizeSubscribe })
     expect(await pipelinedSubacks(stock.port, 'v3q-stock', ['plain', '$share/g/t'])).toEqual({ 1: [1], 2: [0x9e] })
     seen.length = 0
-    const s = await stockBroker({ authorizeSubscribe }, (b: Aedes) => seam.installOnEachClient(b, 'mqtt5', (c) => seam.acceptV5SharedFilters(c)))
+    const s = await stockBroker({ authorizeSubscribe }, (b: Aedes) => seam.acceptV5SharedFilters(b))
     expect(await pipelinedSubacks(s.port, 'v3q', ['plain', '$share/g/t', 'after'])).toEqual({ 1: [1], 2: [1], 3: [1] })
     expect(seen).toEqual(['plain', '$share/g/t', 'after'])
   })
 })
 
+describe('seam contract: the v5 Topic Aliases', () => {
+  it('V8 aedes lib/client.js _topicAliases: a Map per client, used by lib/handlers/publish.js only; made on first use, an alias still resolves [MQTT-3.3.2-12]', async () => {
+    const stock = await stockBroker({ topicAliasMaximum: 2 })
+    await v5(stock.port, 'v8-stock')
+    const aliases = (c: unknown): unknown => (c as { _topicAliases: unknown })._topicAliases
+    expect(aliases(stock.clients[0])).toBeInstanceOf(Map)
+    const s = await stockBroker({ topicAliasMaximum: 2 }, (b: Aedes) => seam.topicAliasesOnFirstUse(b))
+    const { client: sub } = await v5(s.port, 'v8-sub')
+    await sub.subscribeAsync('v8/#', { qos: 1 })
+    const { client: pub } = await v5(s.port, 'v8-pub')
+    // both clients share the stand-in until one sends an alias
+    expect(aliases(s.clients[1])).toBe(aliases(s.clients[0]))
+    const got: string[] = []
+    sub.on('message', (topic, payload) => void got.push(`${topic}=${String(payload)}`))
+    await pub.publishAsync('v8/t', 'first', { qos: 1, properties: { topicAlias: 1 } })
+    await pub.publishAsync('', 'second', { qos: 1, properties: { topicAlias: 1 } })
+    await eventually(() => (got.length === 2 ? true : undefined), 3000, 'both messages')
+    expect(got).toEqual(['v8/t=first', 'v8/t=second'])
+    expect(aliases(s.clients[1])).not.toBe(aliases(s.clients[0]))
+    expect([...(aliases(s.clients[1]) as Map<number, string>)]).toEqual([[1, 'v8/t']])
+  })
+})
+
 describe('seam contract: the v5 UNSUBACK', () => {
   it('V2 aedes lib/handlers/unsubscribe.js: the UNSUBACK of a v5 client is written through writeToStream with its reason codes in granted', async () => {
-    const s = await stockBroker({}, (b: Aedes) => seam.installOnEachClient(b, 'mqtt5', (c) => seam.amendUnsuback(c, (p) => (p.granted = [...p.granted!, 0x8f]))))
+    const s = await stockBroker({}, (b: Aedes) => seam.amendUnsuback(b, (p) => (p.granted = [...p.granted!, 0x8f])))
     const { client } = await v5(s.port, 'v2u')
     await client.subscribeAsync('held', { qos: 1 })
     const unsuback = await new Promise<{ granted?: number[] }>((resolve) => {

@@ -229,7 +229,7 @@ describe('seam contract: the Aedes Client', () => {
     const c = client as unknown as { _parsingBatch: unknown; _nextBatch: unknown }
     expect(c._parsingBatch, '_parsingBatch').toBeTypeOf('number')
     expect(c._nextBatch, '_nextBatch').toBeTypeOf('function')
-    await eventually(() => (seam.readLoopOf(client).busy() ? undefined : true), 3000, 'idle read loop')
+    await eventually(() => (seam.readLoopBusy(client) ? undefined : true), 3000, 'idle read loop')
   })
 
   it('C7 aedes client.connackSent: true once the CONNACK is written', async () => {
@@ -240,11 +240,12 @@ describe('seam contract: the Aedes Client', () => {
     await eventually(() => (seam.connackSent(s.clients[0]!) ? true : undefined), 3000, 'connackSent true')
   })
 
-  it('C8 aedes client._parser: the mqtt-packet parser of the connection', async () => {
+  it('C8 aedes client._parser: the mqtt-packet parser of the connection, whose `client` is the Client (the hooks\' ctx, seam/client-hooks.ts)', async () => {
     const { client } = await connected('c8')
-    const parser = seam.parserOf(client) as unknown as { parse: unknown; on: unknown }
+    const parser = seam.parserOf(client) as unknown as { parse: unknown; on: unknown; client: unknown }
     expect(parser.parse, '_parser.parse').toBeTypeOf('function')
     expect(parser.on, '_parser.on').toBeTypeOf('function')
+    expect(parser.client, '_parser.client').toBe(client)
   })
 
   it('C11 aedes client._keepaliveInterval / _inboundInflight / version: what the admin API shows of a client', async () => {

@@ -1,0 +1,325 @@
+/**
+ * The delivery guard of one client (limits/delivery.ts says what it does and why): one object per
+ * connection, on its stream, whose methods the stream's write, its 'drain' and 'close' listeners,
+ * the stuck timer and the broker's packet and write hooks call. No closure per client but its two
+ * delivery functions (issue 15, docs/performance.md).
+ */
+import type { Client } from 'aedes'
+import type { DropReason } from '../ops/metrics.js'
+import type { DeliveryOptions } from './delivery.js'
+import { DisconnectReason } from '../broker/disconnect.js'
+import { continueDelivery, protocolVersion, receiveMaximumOf, writePacket, type DeliveredPacket, type Done as Callback } from '../seam/index.js'
+
+/** how long a socket may stay backed up with max_queued messages waiting before its client counts as stuck */
+const STUCK_MS = 1000
+/**
+ * how long a client whose socket takes bytes but whose in-flight window is full may send no
+ * PUBACK/PUBCOMP before it counts as stuck: longer than STUCK_MS, since a client busy for a moment
+ * (a GC pause, a starved machine) shows it in its acknowledgements long before the kernel's
+ * socket buffer (megabytes) fills
+ */
+const ACK_STUCK_MS = 5000
+/** waiting messages beyond max_queued * HARD_FACTOR count as stuck at once */
+const HARD_FACTOR = 50
+
+type Write = (chunk: { length: number }, ...rest: unknown[]) => boolean
+type Conn = NodeJS.ReadableStream &
+  NodeJS.WritableStream & { writableLength: number; writableNeedDrain: boolean; writableCorked: number; uncork(): void; destroy(err?: Error): void; read(size?: number): unknown }
+/** the guard of a connection, on its stream */
+export const GUARD = Symbol('culex.delivery')
+export type GuardedConn = Conn & { [GUARD]: ClientGuard }
+
+function checkStuck(g: ClientGuard): void {
+  g.check()
+}
+
+export class ClientGuard {
+  readonly conn: GuardedConn
+  /** the stream's write before countedWrite */
+  readonly write: Write
+  private waiting = 0
+  private cut = false
+  // Node-wide totals count only clients that read: a closed client's share
+  // leaves them at once, and so does a stuck one's (below), so that one
+  // subscriber that reads nothing can neither drift them nor hold every publisher.
+  private detached = false
+  private counted = true
+  /** bytes of this client in counters.queuedBytes */
+  private accounted = 0
+  private listed = false
+  // the in-flight window: packet ids of QoS 1/2 PUBLISHes written and not yet acknowledged (seen as
+  // they are written, so the session's replay and redeliveries count, each id once), deliveries
+  // handed to Aedes and not yet written (`pending`), and those waiting for room (`held`);
+  // the Set and the array are made on first use: an idle connection holds neither (issue 15)
+  private inflightIds: Set<number> | undefined
+  private pending = 0
+  private held: DeliveredPacket[] | undefined
+  private heldBytes = 0
+  private releasing = false
+  /** acknowledgements since the stuck clock started, and when the last came (or the window filled) */
+  private acks = 0
+  private lastAckAt = 0
+  // A client is stuck when its socket backed up (a write returned false) and
+  // the kernel took none of its bytes for STUCK_MS; then it leaves the
+  // node-wide counts, and past `maxQueued` waiting messages its deliveries are
+  // cut (full()). A client that reads, however slowly, is not: it holds the
+  // publishers like any other (QoS 0 for it is dropped past qos0ClientBytes
+  // instead). The clock is a timer, not a check at the next delivery: while
+  // the publish gate holds the publishers, no delivery may come to notice it.
+  private stuckTimer: NodeJS.Timeout | undefined
+  /** writableLength when the clock started, and bytes written since */
+  private mark = 0
+  private added = 0
+  private armedAt = 0
+  /** Aedes calls it when a delivery is written (one function per client, made at its first delivery, not per message) */
+  private writtenCb: Callback | undefined
+  /** the same for a QoS 1/2 delivery: Aedes calls it when the PUBLISH is written, or at once when it sends nothing (forward refused) */
+  private writtenQoSCb: Callback | undefined
+
+  constructor(
+    readonly client: Client,
+    private readonly opts: DeliveryOptions,
+  ) {
+    this.conn = client.conn as unknown as GuardedConn
+    this.write = this.conn.write as unknown as Write
+  }
+
+  resync(): void {
+    const { counters } = this.opts
+    const want = this.counted && !this.detached ? this.conn.writableLength + this.heldBytes : 0
+    counters.queuedBytes += want - this.accounted
+    this.accounted = want
+    if (want > 0 !== this.listed) {
+      this.listed = want > 0
+      if (this.listed) counters.backlogged.add(this)
+      else counters.backlogged.delete(this)
+    }
+  }
+
+  private arm(): void {
+    if (this.stuckTimer) return
+    this.mark = this.conn.writableLength
+    this.added = 0
+    this.acks = 0
+    this.armedAt = Date.now()
+    this.stuckTimer = setTimeout(checkStuck, STUCK_MS, this)
+  }
+
+  check(): void {
+    this.stuckTimer = undefined
+    if (!this.backedUp()) return
+    // the kernel took some, or the client acknowledged some: still reading, look again later. A timer
+    // that fires late means this node's own event loop was busy, too busy to see the socket drain:
+    // that proves nothing either
+    if (this.conn.writableLength < this.mark + this.added || this.acks > 0 || Date.now() - this.armedAt > STUCK_MS * 1.5) return this.arm()
+    if (!this.conn.writableNeedDrain && Date.now() - this.lastAckAt < ACK_STUCK_MS) return this.arm()
+    this.setCounted(false)
+  }
+
+  /** `bytes` written to the stream (`ok`: write returned true) */
+  wrote(bytes: number, ok: boolean): void {
+    // backed up: if it does not drain within STUCK_MS the client stops counting (even when the
+    // gate then holds every publisher and no further delivery comes to look at it)
+    this.added += bytes
+    if (!ok) this.arm()
+    if (this.counted && !this.detached) {
+      const { counters } = this.opts
+      this.accounted += bytes
+      counters.queuedBytes += bytes
+      if (!this.listed) {
+        this.listed = true
+        counters.backlogged.add(this)
+      }
+    }
+  }
+
+  private setCounted(on: boolean): void {
+    if (on === this.counted || this.detached) return
+    this.counted = on
+    this.opts.counters.queuedDeliveries += on ? this.waiting : -this.waiting
+    this.resync()
+  }
+
+  private written(): void {
+    if (this.detached) return
+    this.waiting--
+    if (this.counted) this.opts.counters.queuedDeliveries--
+    this.resync()
+  }
+
+  private track(): void {
+    if (this.detached) return
+    this.waiting++
+    if (this.counted) this.opts.counters.queuedDeliveries++
+  }
+
+  drained(): void {
+    clearTimeout(this.stuckTimer)
+    this.stuckTimer = undefined
+    this.setCounted(true)
+    this.resync()
+  }
+
+  closed(): void {
+    clearTimeout(this.stuckTimer)
+    // what waited for room in the window goes with the connection, as the socket's buffer does: a
+    // persistent session has it in its session store (replayed at the next CONNECT)
+    if (this.held) this.held.length = 0
+    this.heldBytes = 0
+    this.inflightIds?.clear()
+    if (this.counted) this.opts.counters.queuedDeliveries -= this.waiting
+    this.detached = true
+    this.waiting = 0
+    this.resync()
+  }
+
+  /** its socket does not take more, or its in-flight window is full */
+  private backedUp(): boolean {
+    return this.conn.writableNeedDrain || (this.held?.length ?? 0) > 0
+  }
+
+  private send(packet: DeliveredPacket): void {
+    this.pending++
+    try {
+      // Aedes calls it when the PUBLISH is written, or at once when it sends nothing (forward refused,
+      // or a delivery held during the session replay that the replay had sent: session-order.ts). One
+      // that sent nothing frees its room without a PUBACK to come: release what waits for it here, or
+      // with nothing in flight it would wait for ever [MQTT-4.3.2-2] (node/resume-window.test.ts)
+      const written = (this.writtenQoSCb ??= () => {
+        this.pending--
+        this.written()
+        if (this.held && this.held.length > 0) this.releaseHeld()
+      })
+      continueDelivery(this.client, 'limits', 'deliverQoS', packet, written)
+    } catch (err) {
+      this.opts.faults.fault(this.client, err, 'delivery')
+    }
+  }
+
+  /** the window: max_outgoing_inflight, lowered to a v5 client's Receive Maximum [MQTT-3.3.4-9]; 0 = none */
+  private windowOf(): number {
+    const { maxInflightOut } = this.opts
+    const rm = receiveMaximumOf(this.client)
+    if (rm === undefined || rm <= 0) return maxInflightOut
+    return maxInflightOut > 0 ? Math.min(maxInflightOut, rm) : rm
+  }
+
+  private windowFull(): boolean {
+    const w = this.windowOf()
+    return w > 0 && (this.inflightIds?.size ?? 0) + this.pending >= w
+  }
+
+  /** a QoS 1/2 PUBLISH with `messageId` was written */
+  sent(messageId: number): void {
+    ;(this.inflightIds ??= new Set()).add(messageId)
+  }
+
+  /** a PUBACK, PUBCOMP or failure PUBREC came: its flight is over, held deliveries may go */
+  acked(messageId: number | undefined): void {
+    if (messageId !== undefined) this.inflightIds?.delete(messageId)
+    this.acks++
+    this.lastAckAt = Date.now()
+    this.releaseHeld()
+  }
+
+  /** send what waits in `held` while the window has room (a send that completes at once re-enters: the loop goes on) */
+  private releaseHeld(): void {
+    if (this.releasing) return
+    this.releasing = true
+    const held = this.held
+    let released = false
+    while (held && held.length > 0 && !this.windowFull() && !this.detached) {
+      const next = held.shift() as DeliveredPacket
+      this.heldBytes -= sizeOf(next)
+      released = true
+      this.send(next)
+    }
+    this.releasing = false
+    if (released) this.resync()
+  }
+
+  private full(): boolean {
+    const { maxQueued, maxQueuedBytes } = this.opts
+    if (this.conn.writableLength >= maxQueuedBytes) return true
+    if (this.waiting < maxQueued) return false
+    // far beyond the limit: cut whatever the cause, memory comes first
+    if (this.waiting >= maxQueued * HARD_FACTOR) return true
+    // the socket drains and the window has room: the client reads, the node itself is behind (a burst)
+    if (!this.backedUp()) return false
+    if (!this.counted) return true // stuck for STUCK_MS already
+    this.arm()
+    return false
+  }
+
+  /**
+   * Close the connection of a subscriber over its queue limit. A v5 client is told why first,
+   * DISCONNECT 0x97 Quota exceeded [MQTT-3.14.0-1], only when its stream holds no bytes (the
+   * messages waiting for it are in `held`, the in-flight window is what is full): the DISCONNECT
+   * then goes to the kernel at once, behind nothing of this node's. With bytes in the stream it
+   * would wait behind them (possibly megabytes the client does not read), and the point of the
+   * cut is to free them now: it is closed without one, as a 3.1.1 client always is.
+   */
+  private cutConnection(): void {
+    const conn = this.conn
+    if (conn.writableLength === 0 && protocolVersion(this.client) === 5) {
+      try {
+        writePacket({ cmd: 'disconnect', reasonCode: DisconnectReason.quotaExceeded }, conn, { protocolVersion: 5 })
+        // mqtt-packet corks the stream until the next tick: hand the bytes to the kernel before the close
+        while (conn.writableCorked > 0) conn.uncork()
+      } catch {
+        // closed below either way
+      }
+    }
+    conn.destroy()
+  }
+
+  private drop(reason: DropReason, cb: Callback): void {
+    this.opts.counters.dropped[reason]++
+    setImmediate(cb)
+  }
+
+  guarded0(packet: DeliveredPacket, cb: Callback): void {
+    if (this.full()) return this.drop('subscriber_stuck', cb)
+    if (this.conn.writableLength >= this.opts.qos0ClientBytes) return this.drop('subscriber_behind', cb)
+    this.track()
+    try {
+      continueDelivery(this.client, 'limits', 'deliver0', packet, (this.writtenCb ??= () => this.written()))
+    } catch (err) {
+      // the emitter's loop serves every subscriber: this one's fault stays with it
+      this.opts.faults.fault(this.client, err, 'delivery')
+    }
+    setImmediate(cb)
+  }
+
+  guardedQoS(packet: DeliveredPacket, cb: Callback): void {
+    if (packet.qos === 0) return this.guarded0(packet, cb)
+    if (this.full()) {
+      if (!this.cut) {
+        this.cut = true
+        this.opts.log.warn({ client: this.client.id, waiting: this.waiting, max_queued: this.opts.maxQueued }, 'slow consumer: disconnecting a QoS 1/2 subscriber over its queue limit')
+        this.cutConnection()
+      }
+    } else {
+      this.track()
+      // the window is full (or others wait already): wait here, in order, counted as bytes waiting for
+      // this client. Not before a persistent session's replay is done: broker/session-order.ts orders
+      // those deliveries with the replay, which writes by itself (and fills the window)
+      if (this.client.connected && ((this.held?.length ?? 0) > 0 || this.windowFull())) {
+        const held = (this.held ??= [])
+        if (held.length === 0) this.lastAckAt = Date.now()
+        held.push(packet)
+        this.heldBytes += sizeOf(packet)
+        this.resync()
+        this.arm()
+      } else this.send(packet)
+    }
+    setImmediate(cb)
+  }
+}
+
+/** about the bytes a PUBLISH takes on the wire: header, topic, packet id, payload */
+function sizeOf(packet: DeliveredPacket): number {
+  const payload = packet.payload
+  const payloadBytes = payload === undefined ? 0 : typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length
+  return 9 + packet.topic.length + payloadBytes
+}

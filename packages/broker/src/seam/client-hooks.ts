@@ -1,0 +1,137 @@
+/**
+ * Hooks on every connection of a broker, registered once per broker instead of installed per
+ * client (issue 15: an idle connection held ~40 closures, one per wrapper and client). Each hook
+ * is a function of the broker's, called with the Client: the parser's packets and errors
+ * (seam/mqtt-packet.ts ParserHooks) and the packets Aedes writes (writeToStream, row M1). A
+ * concern keeps its per-client state where it needs it (made on first use, mostly nothing for
+ * an idle connection).
+ *
+ * The deliveries too: each client gets one pair of delivery functions (client.deliverQoS /
+ * deliver0, row C2) that runs the broker's delivery steps, then Aedes' own.
+ *
+ * Order, as the per-client wrappers had it (a wrapper installed later ran first on the way in):
+ * packet and parse-error hooks and delivery steps run from the last stage of
+ * CLIENT_INSTALL_ORDER to the first (within a stage, the last registered first); write hooks and
+ * parser 'error' observers in CLIENT_INSTALL_ORDER (within a stage, as registered).
+ */
+import type { Aedes, Client } from 'aedes'
+import { CLIENT_INSTALL_ORDER, deliveryOf, installOnEachClient, parserOf, setDelivery, type DeliveredPacket, type Delivery, type Done, type InstallStage } from './aedes.js'
+import { hookParser, hookWrites, ParserHooks, type OutPacket, type PacketAround, type PacketHook } from './mqtt-packet.js'
+
+/**
+ * a step of every client's deliveries, before Aedes' own: false passes the delivery on to the next
+ * step; true = the step took it (it calls `cb`, or passes it on later with continueDelivery)
+ */
+export type DeliveryStep = (packet: DeliveredPacket, cb: Done, client: Client) => boolean
+type Kind = keyof Delivery
+
+interface Registry {
+  parser: ParserHooks<Client>
+  writes: Array<(packet: OutPacket, client: Client) => void>
+  deliver0: DeliveryStep[]
+  deliverQoS: DeliveryStep[]
+  /** the stage index of each entry of the lists above */
+  stages: Map<unknown[], number[]>
+}
+const registries = new WeakMap<Aedes, Registry>()
+
+function registryOf(broker: Aedes): Registry {
+  let reg = registries.get(broker)
+  if (!reg) {
+    const r: Registry = { parser: new ParserHooks<Client>(), writes: [], deliver0: [], deliverQoS: [], stages: new Map() }
+    registries.set(broker, (reg = r))
+    // first on each Client (stage 'hooks'), before it reads a byte
+    installOnEachClient(broker, 'hooks', (client, stream) => {
+      hookParser(parserOf(client), r.parser)
+      hookWrites(stream, r.writes, client)
+      if (r.deliver0.length > 0 || r.deliverQoS.length > 0) routeDeliveries(client, r)
+    })
+  }
+  return reg
+}
+
+/** put `entry` into `list` at its stage's place: `lastFirst` = later stages (and later entries of a stage) first */
+function insert<T>(reg: Registry, list: T[], stage: InstallStage, entry: T, lastFirst: boolean): void {
+  const s = CLIENT_INSTALL_ORDER.indexOf(stage)
+  let stages = reg.stages.get(list)
+  if (!stages) reg.stages.set(list, (stages = []))
+  let i = 0
+  if (lastFirst) while (i < stages.length && stages[i]! > s) i++
+  else while (i < stages.length && stages[i]! <= s) i++
+  list.splice(i, 0, entry)
+  stages.splice(i, 0, s)
+}
+
+/** `intercept` sees each packet of every client before Aedes: undefined passes it on, false drops it, an Error closes the connection (the parser's 'error') */
+export function interceptPacketsOfEachClient<P>(broker: Aedes, stage: InstallStage, intercept: (packet: P, client: Client) => Error | false | undefined): void {
+  const reg = registryOf(broker)
+  insert(reg, reg.parser.packet, stage, intercept as PacketHook<Client>, true)
+}
+
+/** `around.before` true: the rest of the hooks and Aedes' handler (synchronous) run, then `around.after` */
+export function aroundPacketsOfEachClient<P>(broker: Aedes, stage: InstallStage, around: { before(packet: P, client: Client): boolean; after(packet: P, client: Client): void }): void {
+  const reg = registryOf(broker)
+  insert(reg, reg.parser.packet, stage, around as unknown as PacketAround<Client>, true)
+}
+
+/** `intercept` sees each error a client's parser raises; true = handled, not emitted */
+export function interceptParseErrorsOfEachClient(broker: Aedes, stage: InstallStage, intercept: (err: Error, client: Client) => boolean): void {
+  const reg = registryOf(broker)
+  insert(reg, reg.parser.parseError, stage, intercept, true)
+}
+
+/** `fn` sees each 'error' a client's parser emits (Aedes then closes the client) */
+export function onParserErrorOfEachClient(broker: Aedes, stage: InstallStage, fn: (err: Error, client: Client) => void): void {
+  const reg = registryOf(broker)
+  insert(reg, reg.parser.errorEvent, stage, fn, false)
+}
+
+/** `hook` sees each packet Aedes writes to a client, before it is encoded (it may change it) */
+export function onWriteOfEachClient(broker: Aedes, stage: InstallStage, hook: (packet: OutPacket, client: Client) => void): void {
+  const reg = registryOf(broker)
+  insert(reg, reg.writes, stage, hook, false)
+}
+
+/** the parser settings every client of `broker` gets (max packet size, UTF-8, the check of each packet, parse faults) */
+export function parserHooksOf(broker: Aedes): Pick<ParserHooks<Client>, 'maxPacketSize' | 'strictUtf8' | 'check' | 'parseFault'> {
+  return registryOf(broker).parser
+}
+
+// ---- deliveries ----------------------------------------------------------------------------
+
+const ROUTE = Symbol('culex.deliveries')
+/** the broker's steps and Aedes' own two functions (one record per client) */
+type Routed = Client & { [ROUTE]: Delivery & { reg: Registry } }
+
+/** the Client's delivery functions run the steps, then Aedes' own (kept on the Client); subscriptions capture them when made */
+function routeDeliveries(client: Client, reg: Registry): void {
+  const own = deliveryOf(client)
+  ;(client as Routed)[ROUTE] = { reg, deliver0: own.deliver0, deliverQoS: own.deliverQoS }
+  setDelivery(client, {
+    deliver0: (packet, cb) => runSteps(client as Routed, 'deliver0', 0, packet, cb),
+    deliverQoS: (packet, cb) => runSteps(client as Routed, 'deliverQoS', 0, packet, cb),
+  })
+}
+
+function runSteps(client: Routed, kind: Kind, from: number, packet: DeliveredPacket, cb: Done): void {
+  const route = client[ROUTE]
+  const steps = route.reg[kind]
+  for (let i = from; i < steps.length; i++) if (steps[i]!(packet, cb, client)) return
+  route[kind](packet, cb)
+}
+
+/** `step` sees each delivery of every client (deliverQoS: QoS 1/2, and QoS 0 through it; deliver0: QoS 0 subscriptions) */
+export function stepDeliveriesOfEachClient(broker: Aedes, stage: InstallStage, kind: Kind, step: DeliveryStep): void {
+  const reg = registryOf(broker)
+  insert(reg, reg[kind], stage, step, true)
+}
+
+/** pass a delivery a step of `stage` took on to the steps after it (and Aedes') */
+export function continueDelivery(client: Client, stage: InstallStage, kind: Kind, packet: DeliveredPacket, cb: Done): void {
+  const c = client as Routed
+  const stages = c[ROUTE].reg.stages.get(c[ROUTE].reg[kind])!
+  const s = CLIENT_INSTALL_ORDER.indexOf(stage)
+  let i = 0
+  while (i < stages.length && stages[i]! >= s) i++
+  runSteps(c, kind, i, packet, cb)
+}

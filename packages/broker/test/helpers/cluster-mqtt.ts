@@ -4,14 +4,19 @@ import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, ty
 const clients = new Set<MqttClient>()
 
 /**
- * connect and wait for CONNACK (no automatic reconnect unless asked). Messages are collected
+ * connect and wait for CONNACK (no automatic reconnect unless asked); `created` sees the client
+ * before it is connected (listeners on its first packets). Messages are collected
  * from the start: queued messages of a session can arrive in the same read as the CONNACK,
  * before the caller could attach a listener.
  */
-export async function mqttConnect(url: string, opts: IClientOptions = {}): Promise<MqttClient> {
+export async function mqttConnect(url: string, opts: IClientOptions = {}, created?: (client: MqttClient) => void): Promise<MqttClient> {
   const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts })
+  created?.(client)
   clients.add(client)
   collect(client)
+  const packets: IPublishPacket[] = []
+  sinceConnect.set(client, packets)
+  client.on('message', (_t, _p, packet) => packets.push(packet))
   await new Promise<void>((resolve, reject) => {
     const onErr = (err: Error): void => reject(err)
     client.once('connect', (connack: IConnackPacket) => {
@@ -58,7 +63,19 @@ export function collect(client: MqttClient): Got[] {
   return got
 }
 
-/** every PUBLISH packet the client gets from now on, with its MQTT 5 properties */
+const sinceConnect = new WeakMap<MqttClient, IPublishPacket[]>()
+
+/**
+ * every PUBLISH packet the client got since mqttConnect created it, with its MQTT 5 properties:
+ * what a session gets at once on reconnect (its queue, a shared subscription group's queue) can
+ * come in the same read as the CONNACK, and mqtt.js hands it over (process.nextTick) before the
+ * caller's `await mqttConnect()` resumes, so a listener attached then would miss it
+ */
+export function packetsSinceConnect(client: MqttClient): IPublishPacket[] {
+  return sinceConnect.get(client)!
+}
+
+/** every PUBLISH packet the client gets from now on, with its MQTT 5 properties (a new session: see packetsSinceConnect) */
 export function publishPackets(client: MqttClient): IPublishPacket[] {
   const got: IPublishPacket[] = []
   client.on('message', (_t, _p, packet) => got.push(packet))

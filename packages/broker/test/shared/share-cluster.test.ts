@@ -4,10 +4,12 @@
  * mid-stream loses no acknowledged message. CULEX_SHARE_LONG=1 (npm run test:shared:long) runs
  * the long version.
  */
+import { execFileSync } from 'node:child_process'
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CLI, killAll, spawnProc, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
-import { closeAllClients, collect, mqttConnect, type Got } from '../helpers/cluster-mqtt.js'
+import { closeAllClients, collect, mqttConnect, packetsSinceConnect, type Got } from '../helpers/cluster-mqtt.js'
+import { inflightKey } from '../../src/shared/redis-store.js'
 import { closeRaw, rawClient, rawSubscribe } from '../helpers/raw-mqtt.js'
 
 const LONG = process.env.CULEX_SHARE_LONG === '1'
@@ -161,6 +163,46 @@ describe('shared subscriptions across the cluster', () => {
     await waitFor(() => got.length >= 50, 10_000, 'the kept messages')
     expect(got.map((g) => g.payload)).toEqual(Array.from({ length: 50 }, (_, i) => String(i)))
     await back.unsubscribeAsync('$share/keep/keep/#')
+    await back.endAsync()
+  })
+
+  // The member's node drains the group queue as the restored session rejoins the group, right
+  // after the CONNACK: under load the message comes in the same read as the CONNACK. Forced here:
+  // the test process stops reading (blocked) from its CONNECT until the message is in flight to
+  // the member (held in Redis just before it is written), so both come in one read.
+  it('[MQTT-4.3.2-2] a group queue message reaches its returning persistent member in the same read as the CONNACK, exactly once, and its PUBACK releases it', async () => {
+    const [a, b] = nodes as [TestNode, TestNode, TestNode]
+    const opts = { clientId: 'one-read', clean: false }
+    const m = await mqttConnect(b.url, opts)
+    await m.subscribeAsync('$share/oneread/oneread/#', { qos: 1 })
+    await m.endAsync()
+    await waitFor(async () => (await groupMetric([a], 'culex_shared_members', 'oneread/oneread/#', 'offline')) === 1, 5000, 'A sees the member offline')
+    const pub = await mqttConnect(a.url, { clientId: 'one-read-pub' })
+    await pub.publishAsync('oneread/x', 'queued', { qos: 1 })
+    const inFlight = (): string => execFileSync('redis-cli', ['-u', redis.url, '--raw', 'HVALS', inflightKey('one-read')], { encoding: 'latin1' }).trim()
+    let forced = false
+    const back = await mqttConnect(b.url, opts, (c) =>
+      // mqtt.js queued its CONNECT on the socket already: written as it connects, blocked right after
+      c.stream.once('connect', () => {
+        setImmediate(() => {
+          const until = Date.now() + 10_000
+          while (!(forced = inFlight().includes('queued')) && Date.now() < until) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20)
+          // B writes it as soon as Redis answered the hold: a margin for a loaded machine
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500)
+        })
+      }),
+    )
+    expect(forced).toBe(true)
+    // it came with the CONNACK, before the caller could attach a listener
+    const got = packetsSinceConnect(back)
+    await waitFor(() => got.length === 1, 5000, 'the queued message')
+    expect(got[0]!.payload.toString()).toBe('queued')
+    await waitFor(() => inFlight() === '', 5000, 'the message released by the PUBACK')
+    await back.subscribeAsync('$share/oneread/oneread/#', { qos: 1 })
+    await pub.publishAsync('oneread/x', 'live', { qos: 1 })
+    await waitFor(() => got.length === 2, 5000, 'the live message')
+    expect(got.map((p) => p.payload.toString())).toEqual(['queued', 'live'])
+    await back.unsubscribeAsync('$share/oneread/oneread/#')
     await back.endAsync()
   })
 

@@ -11,7 +11,7 @@ import type { IPublishPacket } from 'mqtt'
 import { CLIENTS_SET, NODES_KEY, WILLS_LIST, clientSubsKey, willKey } from '../../src/cluster/keys.js'
 import { OutgoingStore } from '../../src/cluster/outgoing.js'
 import { FAST, killAll, startNode, startRedis, waitFor, type TestNode } from '../helpers/cluster-procs.js'
-import { closeAllClients, mqttConnect } from '../helpers/cluster-mqtt.js'
+import { closeAllClients, mqttConnect, packetsSinceConnect } from '../helpers/cluster-mqtt.js'
 
 const lite = createRequire(import.meta.url)('msgpack-lite') as typeof import('msgpack-lite')
 const CORRELATION = Buffer.from([0x00, 0xff, 0x01])
@@ -49,8 +49,8 @@ it('a session, its queued MQTT 5 message and a will written by msgpack-lite (the
   await watcher.subscribeAsync('gone/will', { qos: 1 })
 
   const session = await mqttConnect(node.url, { clientId: 'old-session', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 300 } })
-  const got: IPublishPacket[] = []
-  session.on('message', (_t, _p, packet) => got.push(packet))
+  // from the start: the queue can come in the same read as the CONNACK, before `await` resumes
+  const got = packetsSinceConnect(session)
   await waitFor(() => got.length === 1, 5000, 'the queued message')
   expect(got[0]!.payload.toString()).toBe('from before')
   expect(got[0]!.properties!.correlationData!.equals(CORRELATION)).toBe(true)

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
 import { killAll, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
-import { closeAllClients, mqttConnect } from '../helpers/cluster-mqtt.js'
+import { closeAllClients, mqttConnect, packetsSinceConnect } from '../helpers/cluster-mqtt.js'
 import { resumeWithLargeQueue } from '../helpers/resume.js'
 
 const N = Number(process.env.CULEX_RESUME_MESSAGES ?? 2500)
@@ -54,9 +54,10 @@ describe('cluster: a persistent session resumes with a large queue', () => {
     const payload = (i: number): Buffer => Buffer.alloc(256 * 1024, i + 1)
     for (let i = 0; i < 12; i++) await pub.publishAsync('resume-large/t', payload(i), { qos: 1 })
     const again = await mqttConnect(a.url, { clientId: 'resume-large', clean: false })
-    const got: Buffer[] = []
-    again.on('message', (_t, p) => got.push(p))
-    await waitFor(() => got.length >= 12, 10_000, '12 large messages')
+    // from the start: the queue can come in the same read as the CONNACK, before `await` resumes
+    const packets = packetsSinceConnect(again)
+    await waitFor(() => packets.length >= 12, 10_000, '12 large messages')
+    const got = packets.map((p) => p.payload as Buffer)
     expect(got.map((p) => p[0])).toEqual(Array.from({ length: 12 }, (_, i) => i + 1))
     expect(got.every((p, i) => p.equals(payload(i)))).toBe(true)
   })

@@ -35,8 +35,8 @@ for (const w of [1, 3]) {
       // what the session got, over all its connections
       const received = new Set<string>()
       for (let round = 0; round < 5; round++) {
-        const again = await mqttConnect(t.url, { clientId: id, clean: false })
-        again.on('message', (_t, payload) => received.add(payload.toString()))
+        // from the start: the queue can come in the same read as the CONNACK, before `await` resumes
+        const again = await mqttConnect(t.url, { clientId: id, clean: false }, (c) => c.on('message', (_t, payload) => received.add(payload.toString())))
         const before = acked.length
         await waitFor(() => acked.length >= before + 100, 10_000, '100 more messages acknowledged')
         const want = acked.slice(0, before + 100)

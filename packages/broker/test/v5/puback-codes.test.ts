@@ -7,19 +7,12 @@
  *   (§3.3.2.3.2): not delivered, the connection stays; QoS 0: dropped;
  * - 3.1.1 publishers: plain PUBACK, unchanged.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { CulexNode } from '../../src/main.js'
+import { afterAll, describe, expect, it } from 'vitest'
 import { closeRaw, rawClient, rawSubscribe, type Raw } from '../helpers/raw-mqtt.js'
-import { startTestNode } from '../helpers/node.js'
+import { useTestNode } from '../helpers/node.js'
 
-let node: CulexNode
-beforeAll(async () => {
-  node = await startTestNode()
-})
-afterAll(async () => {
-  await closeRaw()
-  await node.close()
-})
+const t = useTestNode()
+afterAll(closeRaw)
 
 const NOT_UTF8 = Buffer.from([0x61, 0xff, 0xfe])
 
@@ -31,9 +24,9 @@ async function acks(raw: Raw, n: number): Promise<Array<[string, number, number]
 
 describe('0x10 No matching subscribers (v5, §3.4.2.1 / §3.5.2.1)', () => {
   it('a QoS 1 and a QoS 2 PUBLISH nobody subscribed to get PUBACK / PUBREC 0x10; with a subscriber 0x00; PUBACKs in PUBLISH order [MQTT-4.6.0-2], PUBRECs too [MQTT-4.6.0-3]', async () => {
-    const { raw: sub } = await rawClient(node.ports.mqtt, { clientId: 'pc-sub', protocolVersion: 5 })
+    const { raw: sub } = await rawClient(t.node.ports.mqtt, { clientId: 'pc-sub', protocolVersion: 5 })
     await rawSubscribe(sub, 'pc/with/+', 0)
-    const { raw } = await rawClient(node.ports.mqtt, { clientId: 'pc-pub', protocolVersion: 5 })
+    const { raw } = await rawClient(t.node.ports.mqtt, { clientId: 'pc-pub', protocolVersion: 5 })
     raw.send({ cmd: 'publish', topic: 'pc/none', payload: 'a', qos: 1, messageId: 1 })
     raw.send({ cmd: 'publish', topic: 'pc/with/x', payload: 'b', qos: 1, messageId: 2 })
     raw.send({ cmd: 'publish', topic: 'pc/none', payload: 'c', qos: 2, messageId: 3 })
@@ -51,27 +44,27 @@ describe('0x10 No matching subscribers (v5, §3.4.2.1 / §3.5.2.1)', () => {
   })
 
   it('0x10 is a success: a retained message nobody subscribed to is kept and sent to a later subscriber', async () => {
-    const { raw } = await rawClient(node.ports.mqtt, { clientId: 'pc-ret', protocolVersion: 5 })
+    const { raw } = await rawClient(t.node.ports.mqtt, { clientId: 'pc-ret', protocolVersion: 5 })
     raw.send({ cmd: 'publish', topic: 'pc/retained', payload: 'kept', qos: 1, messageId: 1, retain: true })
     expect(await acks(raw, 1)).toEqual([['puback', 1, 0x10]])
-    const { raw: later } = await rawClient(node.ports.mqtt, { clientId: 'pc-later', protocolVersion: 5 })
+    const { raw: later } = await rawClient(t.node.ports.mqtt, { clientId: 'pc-later', protocolVersion: 5 })
     await rawSubscribe(later, 'pc/retained', 1)
     await later.until((ps) => ps.some((p) => p.cmd === 'publish'), 5000, 'the retained message')
     expect(later.publishes()[0]!.payload.toString()).toBe('kept')
   })
 
   it('a subscription that left (UNSUBSCRIBE, closed clean session) no longer counts; an offline persistent session and a $share group do', async () => {
-    const { raw: gone } = await rawClient(node.ports.mqtt, { clientId: 'pc-gone', protocolVersion: 5 })
+    const { raw: gone } = await rawClient(t.node.ports.mqtt, { clientId: 'pc-gone', protocolVersion: 5 })
     await rawSubscribe(gone, 'pc/gone', 1)
     gone.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: ['pc/gone'] })
     await gone.until((ps) => ps.some((p) => p.cmd === 'unsuback'), 5000, 'UNSUBACK')
-    const { raw: off } = await rawClient(node.ports.mqtt, { clientId: 'pc-off', protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 300 } })
+    const { raw: off } = await rawClient(t.node.ports.mqtt, { clientId: 'pc-off', protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 300 } })
     await rawSubscribe(off, 'pc/offline/#', 1)
     off.send({ cmd: 'disconnect' })
     await off.until(() => off.closed, 5000, 'closed')
-    const { raw: member } = await rawClient(node.ports.mqtt, { clientId: 'pc-member', protocolVersion: 5 })
+    const { raw: member } = await rawClient(t.node.ports.mqtt, { clientId: 'pc-member', protocolVersion: 5 })
     await rawSubscribe(member, '$share/g/pc/shared', 1)
-    const { raw } = await rawClient(node.ports.mqtt, { clientId: 'pc-pub2', protocolVersion: 5 })
+    const { raw } = await rawClient(t.node.ports.mqtt, { clientId: 'pc-pub2', protocolVersion: 5 })
     raw.send({ cmd: 'publish', topic: 'pc/gone', payload: 'x', qos: 1, messageId: 1 })
     raw.send({ cmd: 'publish', topic: 'pc/offline/a', payload: 'x', qos: 1, messageId: 2 })
     raw.send({ cmd: 'publish', topic: 'pc/shared', payload: 'x', qos: 1, messageId: 3 })
@@ -80,12 +73,12 @@ describe('0x10 No matching subscribers (v5, §3.4.2.1 / §3.5.2.1)', () => {
       ['puback', 2, 0],
       ['puback', 3, 0],
     ])
-    const back = await rawClient(node.ports.mqtt, { clientId: 'pc-off', protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 300 } })
+    const back = await rawClient(t.node.ports.mqtt, { clientId: 'pc-off', protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 300 } })
     await back.raw.until((ps) => ps.some((p) => p.cmd === 'publish'), 5000, 'the queued message')
   })
 
   it('a 3.1.1 publisher gets a plain PUBACK / PUBREC (no reason code) for a topic nobody subscribed to', async () => {
-    const { raw } = await rawClient(node.ports.mqtt, { clientId: 'pc-v4' })
+    const { raw } = await rawClient(t.node.ports.mqtt, { clientId: 'pc-v4' })
     raw.send({ cmd: 'publish', topic: 'pc/v4/none', payload: 'x', qos: 1, messageId: 1 })
     raw.send({ cmd: 'publish', topic: 'pc/v4/none', payload: 'x', qos: 2, messageId: 2 })
     expect((await acks(raw, 2)).sort((a, b) => a[1] - b[1])).toEqual([
@@ -99,9 +92,9 @@ describe('0x10 No matching subscribers (v5, §3.4.2.1 / §3.5.2.1)', () => {
 
 describe('0x99 Payload format invalid (v5, §3.3.2.3.2)', () => {
   it('Payload Format Indicator 1 with a payload that is not UTF-8: PUBACK / PUBREC 0x99, not delivered nor retained, QoS 0 dropped, the connection stays', async () => {
-    const { raw: sub } = await rawClient(node.ports.mqtt, { clientId: 'pf-sub', protocolVersion: 5 })
+    const { raw: sub } = await rawClient(t.node.ports.mqtt, { clientId: 'pf-sub', protocolVersion: 5 })
     await rawSubscribe(sub, 'pf/#', 2)
-    const { raw } = await rawClient(node.ports.mqtt, { clientId: 'pf-pub', protocolVersion: 5 })
+    const { raw } = await rawClient(t.node.ports.mqtt, { clientId: 'pf-pub', protocolVersion: 5 })
     const utf8 = { payloadFormatIndicator: true }
     raw.send({ cmd: 'publish', topic: 'pf/a', payload: NOT_UTF8, qos: 1, messageId: 1, retain: true, properties: utf8 })
     raw.send({ cmd: 'publish', topic: 'pf/a', payload: NOT_UTF8, qos: 2, messageId: 2, properties: utf8 })
@@ -121,7 +114,7 @@ describe('0x99 Payload format invalid (v5, §3.3.2.3.2)', () => {
     await sub.until((ps) => ps.filter((p) => p.cmd === 'publish').length === 2, 5000, 'the two valid messages')
     expect(sub.publishes().map((p) => p.topic)).toEqual(['pf/b', 'pf/c'])
     expect(raw.closed).toBe(false)
-    const { raw: later } = await rawClient(node.ports.mqtt, { clientId: 'pf-later', protocolVersion: 5 })
+    const { raw: later } = await rawClient(t.node.ports.mqtt, { clientId: 'pf-later', protocolVersion: 5 })
     await rawSubscribe(later, 'pf/a', 1)
     raw.send({ cmd: 'pingreq' })
     await raw.until((ps) => ps.some((p) => p.cmd === 'pingresp'), 5000, 'PINGRESP: the connection still answers')
@@ -129,7 +122,7 @@ describe('0x99 Payload format invalid (v5, §3.3.2.3.2)', () => {
   })
 
   it('Request Problem Information 0: the 0x99 PUBACK carries no Reason String [MQTT-3.1.2-29]', async () => {
-    const { raw } = await rawClient(node.ports.mqtt, { clientId: 'pf-quiet', protocolVersion: 5, properties: { requestProblemInformation: false } })
+    const { raw } = await rawClient(t.node.ports.mqtt, { clientId: 'pf-quiet', protocolVersion: 5, properties: { requestProblemInformation: false } })
     raw.send({ cmd: 'publish', topic: 'pf/q', payload: NOT_UTF8, qos: 1, messageId: 1, properties: { payloadFormatIndicator: true } })
     expect(await acks(raw, 1)).toEqual([['puback', 1, 0x99]])
     expect(raw.packets.find((p) => p.cmd === 'puback')!.properties).toBeUndefined()
@@ -137,21 +130,17 @@ describe('0x99 Payload format invalid (v5, §3.3.2.3.2)', () => {
 })
 
 describe('puback_no_subscribers false', () => {
+  const off = useTestNode({ puback_no_subscribers: false })
   it('a QoS 1 and a QoS 2 PUBLISH nobody subscribed to get PUBACK / PUBREC 0x00, and are still retained', async () => {
-    const off = await startTestNode({ puback_no_subscribers: false })
-    try {
-      const { raw } = await rawClient(off.ports.mqtt, { clientId: 'pc-off', protocolVersion: 5 })
-      raw.send({ cmd: 'publish', topic: 'pc/off', payload: 'a', qos: 1, messageId: 1, retain: true })
-      raw.send({ cmd: 'publish', topic: 'pc/off/2', payload: 'b', qos: 2, messageId: 2 })
-      expect(await acks(raw, 2)).toEqual([
-        ['puback', 1, 0],
-        ['pubrec', 2, 0],
-      ])
-      const { raw: later } = await rawClient(off.ports.mqtt, { clientId: 'pc-off-later', protocolVersion: 5 })
-      await rawSubscribe(later, 'pc/off', 1)
-      await later.until((ps) => ps.some((p) => p.cmd === 'publish'), 5000, 'the retained message')
-    } finally {
-      await off.close()
-    }
+    const { raw } = await rawClient(off.node.ports.mqtt, { clientId: 'pc-off', protocolVersion: 5 })
+    raw.send({ cmd: 'publish', topic: 'pc/off', payload: 'a', qos: 1, messageId: 1, retain: true })
+    raw.send({ cmd: 'publish', topic: 'pc/off/2', payload: 'b', qos: 2, messageId: 2 })
+    expect(await acks(raw, 2)).toEqual([
+      ['puback', 1, 0],
+      ['pubrec', 2, 0],
+    ])
+    const { raw: later } = await rawClient(off.node.ports.mqtt, { clientId: 'pc-off-later', protocolVersion: 5 })
+    await rawSubscribe(later, 'pc/off', 1)
+    await later.until((ps) => ps.some((p) => p.cmd === 'publish'), 5000, 'the retained message')
   })
 })

@@ -91,7 +91,10 @@ export async function startRedis(opts: { aof?: boolean; debugCommand?: boolean }
   ]
   const start = async (): Promise<Proc> => {
     const p = spawnProc('redis-server', args)
-    await waitFor(() => redisPing('127.0.0.1', port), 10_000, `redis-server on ${port}`)
+    await waitFor(async () => {
+      if (p.child.exitCode !== null) throw new Error(`redis-server on ${port} exited ${p.child.exitCode}: ${p.text().slice(-400)}`)
+      return redisPing('127.0.0.1', port)
+    }, 10_000, `redis-server on ${port}`)
     return p
   }
   const r: TestRedis = {

@@ -63,8 +63,14 @@ describe('Redis Cluster refused', () => {
   it('a node pointed at a cluster-mode redis-server (cluster_enabled:1) exits 1 and says why Culex does not support Redis Cluster', async () => {
     const port = await freePort()
     const dir = tempDir('culex-rc-')
-    spawnProc('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--cluster-enabled', 'yes', '--cluster-config-file', `${dir}/nodes.conf`])
-    await waitFor(() => redisPing('127.0.0.1', port), 10_000, 'cluster-mode redis-server')
+    // The cluster bus port defaults to port + 10000, which Redis refuses above 55535 (a free port
+    // from the ephemeral range often is): give it its own free port.
+    const busPort = await freePort()
+    const redis = spawnProc('redis-server', ['--port', String(port), '--cluster-port', String(busPort), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--cluster-enabled', 'yes', '--cluster-config-file', `${dir}/nodes.conf`])
+    await waitFor(async () => {
+      if (redis.child.exitCode !== null) throw new Error(`cluster-mode redis-server exited ${redis.child.exitCode}: ${redis.text().slice(-400)}`)
+      return redisPing('127.0.0.1', port)
+    }, 10_000, 'cluster-mode redis-server')
     const node = spawnProc(process.execPath, [CLI, 'start', '--redis-url', `redis://127.0.0.1:${port}`, '--mqtt-port', '0', '--ws-port', '0', '--http-port', '0', '--log-level', 'warn'])
     const { code } = await node.exited
     expect(code).toBe(1)

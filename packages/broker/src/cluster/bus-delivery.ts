@@ -31,6 +31,7 @@
  */
 import type { Redis } from 'ioredis'
 import { encodeBatch, needsV3, type BusPacket } from './bus-codec.js'
+import { KeptBatches } from './bus-keep.js'
 
 type Done = (err?: Error | null) => void
 
@@ -64,6 +65,8 @@ export interface DeliveryOptions {
   onPeer?: (origin: string, base: number | 'bye') => void
   /** batches were held because a node had not received them; now every one is settled */
   onHeld?: (info: HeldEpisode) => void
+  /** `origin` sent again what it kept of the batches this node asked for (bus-keep.ts) */
+  onResent?: (origin: string) => void
 }
 
 export interface HeldEpisode {
@@ -89,6 +92,10 @@ export class BusDelivery {
   private readonly beatTimer: NodeJS.Timeout
   private closed = false
   private episode: HeldEpisode & { start: number } | undefined
+  /** batches settled while a peer was silent, for it to ask again (bus-keep.ts) */
+  private readonly kept = new KeptBatches((n) =>
+    this.o.onError(new Error(`cluster bus: ${n} batch(es) kept for a silent node dropped (32 MiB bound); if that node is alive, its subscribers miss them`)),
+  )
 
   constructor(private readonly o: DeliveryOptions) {
     this.presence = `${o.channel}:presence`
@@ -138,8 +145,10 @@ export class BusDelivery {
     const peer = text.slice(0, sep)
     if (sep <= 0 || peer === this.o.origin) return
     const rest = text.slice(sep + 1)
+    if (rest.startsWith('resen')) return this.onResend(peer, rest)
     const base = Number(rest)
     if (rest !== 'bye' && !Number.isFinite(base)) return
+    this.kept.heard(peer)
     if (rest === 'bye') {
       this.heard.delete(peer)
       this.o.onPeer?.(peer, 'bye')
@@ -160,7 +169,11 @@ export class BusDelivery {
     let n = subUp ? 1 : 0
     for (const [peer, at] of this.heard) {
       if (now - at < SILENT_MS || (graced && at >= this.subLostAt - RESUBSCRIBE_GRACE_MS)) n++
-      else this.heard.delete(peer)
+      else {
+        // taken for dead from here on; if it was only frozen it asks for what it missed
+        this.heard.delete(peer)
+        this.kept.silence(peer)
+      }
     }
     return n
   }
@@ -168,6 +181,11 @@ export class BusDelivery {
   /** when our subscriber link last (re)subscribed: receivers cannot have heard anyone before */
   get listeningSince(): number | undefined {
     return this.o.sub.status === 'ready' ? this.hearingSince : undefined
+  }
+
+  /** ask `target` to send its batches `from` up to `to` (excluded) again: this node missed them */
+  askResend(target: string, from: number, to: number): void {
+    this.o.pub.publish(this.presence, `${this.o.origin} resend ${target} ${from} ${to}`).catch(() => {})
   }
 
   close(): void {
@@ -228,6 +246,7 @@ export class BusDelivery {
 
   private settle(b: Outstanding, err?: Error | null): void {
     if (!this.outstanding.delete(b.seq)) return
+    if (!err && this.kept.active) this.kept.keep(b.seq, b.buf)
     b.done(err)
     if (b.short && this.episode) this.endEpisode()
   }
@@ -266,8 +285,17 @@ export class BusDelivery {
     if (this.outstanding.size > 0 && !this.retryTimer) this.retryTimer = setTimeout(this.retry, 0)
   }
 
+  /** `resend <me> <from> <to>`: publish what is kept of it again; `resent <me> ...`: that was all */
+  private onResend(peer: string, rest: string): void {
+    const [kind, target, from, to] = rest.split(' ')
+    if (target !== this.o.origin) return
+    if (kind === 'resent') return this.o.onResent?.(peer)
+    if (kind === 'resend' && !this.closed) this.kept.resend(this.o, this.presence, peer, Number(from), Number(to))
+  }
+
   private beat(): void {
     const { pub, sub } = this.o
+    this.kept.trim()
     if (this.outstanding.size > 0) this.recheck()
     if (this.closed || pub.status !== 'ready') return
     const now = Date.now()

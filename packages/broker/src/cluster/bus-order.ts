@@ -10,12 +10,17 @@
  *
  * A gap is given up (the batches held are delivered, the missing ones counted as missed) when
  * the sender says it no longer holds them (`base`, on every batch and presence beat), when the
- * origin falls silent (its node died), or when too much is held.
+ * origin falls silent (its node died), or when too much is held. Before giving up a gap the
+ * sender's base has passed, this node asks the sender for it (bus-keep.ts: a sender keeps what
+ * it settled while this node looked dead) and waits up to RESEND_WAIT_MS, or until the sender
+ * says it sent all it had.
  */
 import type { BusPacket } from './bus-codec.js'
 
 /** batches held behind one gap at most */
 const MAX_HELD = 10_000
+/** how long a gap waits for the sender to send it again before it is given up */
+export const RESEND_WAIT_MS = 2000
 
 interface OriginState {
   /** number of the next batch to deliver */
@@ -24,6 +29,8 @@ interface OriginState {
   held: Map<number, BusPacket[]>
   /** last time the origin was heard (a batch or a presence beat) */
   heard: number
+  /** a gap asked for again: given up below `base` once the sender answers, or at `until` */
+  asked?: { base: number; why: string; until: number }
 }
 
 export interface OrderStats {
@@ -41,6 +48,8 @@ export class BusOrder {
     private readonly deliver: (packets: BusPacket[]) => void,
     /** a gap was given up: `count` batches of `origin` will never arrive */
     private readonly onMissed: (origin: string, count: number, why: string) => void = () => {},
+    /** ask `origin` to send its batches `from` up to `to` (excluded) again; none: give gaps up at once */
+    private readonly askResend?: (origin: string, from: number, to: number) => void,
   ) {}
 
   /** a batch from another node; seq/base undefined = an older node, delivered as it comes */
@@ -54,7 +63,7 @@ export class BusOrder {
       this.origins.set(origin, st)
     }
     st.heard = Date.now()
-    if (base !== undefined) this.skipTo(origin, st, base, 'a batch said the sender holds none of them')
+    if (base !== undefined) this.gap(origin, st, base, 'a batch said the sender holds none of them')
     if (seq < st.next || st.held.has(seq)) {
       this.stats.duplicates++
       return
@@ -74,7 +83,18 @@ export class BusOrder {
     const st = this.origins.get(origin)
     if (!st) return
     st.heard = Date.now()
-    this.skipTo(origin, st, base, 'a presence beat said the sender holds none of them')
+    this.gap(origin, st, base, 'a presence beat said the sender holds none of them')
+  }
+
+  /** the origin sent again all it had of what this node asked for: the rest is gone */
+  resent(origin: string): void {
+    const st = this.origins.get(origin)
+    if (st?.asked) this.giveUp(origin, st)
+  }
+
+  /** give up the gaps whose sender did not answer within RESEND_WAIT_MS */
+  expireAsks(now = Date.now()): void {
+    for (const [origin, st] of this.origins) if (st.asked && now >= st.asked.until) this.giveUp(origin, st)
   }
 
   /** the origin left (or died): deliver what it sent, in order, and forget it */
@@ -89,6 +109,24 @@ export class BusOrder {
   sweep(silentMs: number, listeningSince: number): void {
     const now = Date.now()
     for (const [origin, st] of this.origins) if (now - Math.max(st.heard, listeningSince) > silentMs) this.forget(origin, `the sender was silent for ${now - st.heard} ms`)
+  }
+
+  /** the sender holds nothing below `base` any more: ask for the gap again, or give it up */
+  private gap(origin: string, st: OriginState, base: number, why: string): void {
+    if (base <= st.next) return
+    if (!this.askResend) return this.skipTo(origin, st, base, why)
+    if (st.asked && st.next < st.asked.base) {
+      st.asked.base = Math.max(st.asked.base, base)
+      return
+    }
+    st.asked = { base, why, until: Date.now() + RESEND_WAIT_MS }
+    this.askResend(origin, st.next, base)
+  }
+
+  private giveUp(origin: string, st: OriginState): void {
+    const { base, why } = st.asked!
+    st.asked = undefined
+    this.skipTo(origin, st, base, `${why}, and it did not have them either`)
   }
 
   /** the sender holds nothing below `base`: deliver what is held below it and move on */

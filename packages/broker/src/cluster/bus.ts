@@ -191,7 +191,11 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
       input.count((p.payload.length + p.topic.length + 4) * listeners.length)
     }
   }
-  const order = new BusOrder(deliverRemote, (peer, n, why) => onError(new Error(`cluster bus: ${n} batch(es) from ${peer} never arrived: ${why}`)))
+  const order = new BusOrder(
+    deliverRemote,
+    (peer, n, why) => onError(new Error(`cluster bus: ${n} batch(es) from ${peer} never arrived: ${why}`)),
+    (peer, from, to) => delivery.askResend(peer, from, to),
+  )
   const delivery = new BusDelivery({
     pub,
     sub,
@@ -200,10 +204,12 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     onError,
     onPeer: (peer, base) => (base === 'bye' ? order.forget(peer) : order.beat(peer, base)),
     onHeld: opts.onHeld,
+    onResent: (peer) => order.resent(peer),
   })
   const sweep = setInterval(() => {
     const since = delivery.listeningSince
     if (since !== undefined) order.sweep(4 * SILENT_MS, since)
+    order.expireAsks()
   }, SILENT_MS)
   sweep.unref()
 

@@ -4,7 +4,8 @@
  * resubscribe), the local subscribers get each once and in the order sent [MQTT-4.6.0-6]. Pure.
  */
 import { describe, expect, it } from 'vitest'
-import { BusOrder } from '../../src/cluster/bus-order.js'
+import { BusOrder, RESEND_WAIT_MS } from '../../src/cluster/bus-order.js'
+import { KeptBatches } from '../../src/cluster/bus-keep.js'
 import type { BusPacket } from '../../src/cluster/bus-codec.js'
 
 const batch = (...topics: string[]): BusPacket[] => topics.map((t) => ({ topic: t, payload: Buffer.alloc(0), qos: 1, retain: false, dup: false }))
@@ -65,5 +66,54 @@ describe('cluster bus: order and copies of received batches', () => {
     expect(got).toEqual(['b1', 'b3', 'c1'])
     order.sweep(-1, 0)
     expect(got).toEqual(['b1', 'b3', 'c1', 'c4'])
+  })
+
+  it('asks the sender for a gap its base has passed, and gives it up only when the sender sent all it kept or did not answer in time', () => {
+    const got: string[] = []
+    const missed: Array<[string, number]> = []
+    const asked: Array<[string, number, number]> = []
+    const order = new BusOrder((ps) => got.push(...ps.map((p) => p.topic)), (o, n) => missed.push([o, n]), (o, from, to) => asked.push([o, from, to]))
+    order.batch('b', 1, 1, batch('m1'))
+    // this node was away: b settled 2..4 meanwhile (kept them) and now sends 5 with base 5
+    order.batch('b', 5, 5, batch('m5'))
+    order.batch('b', 6, 5, batch('m6'))
+    order.beat('b', 7)
+    expect(asked).toEqual([['b', 2, 5]]) // once for the gap, not for every batch or beat after it
+    expect(got).toEqual(['m1'])
+    order.batch('b', 3, 1, batch('m3')) // b's answer: 3 and 4 (2 was dropped already)
+    order.batch('b', 4, 1, batch('m4'))
+    order.resent('b')
+    expect(got).toEqual(['m1', 'm3', 'm4', 'm5', 'm6'])
+    expect(missed).toEqual([['b', 1]])
+    // a sender that does not answer (an older node): given up after RESEND_WAIT_MS
+    order.batch('b', 9, 9, batch('m9'))
+    expect(asked).toEqual([['b', 2, 5], ['b', 7, 9]])
+    order.expireAsks(Date.now())
+    expect(got).toEqual(['m1', 'm3', 'm4', 'm5', 'm6'])
+    order.expireAsks(Date.now() + RESEND_WAIT_MS)
+    expect(got).toEqual(['m1', 'm3', 'm4', 'm5', 'm6', 'm9'])
+    expect(missed).toEqual([['b', 1], ['b', 2]])
+  })
+})
+
+describe('cluster bus: batches kept for a silent node (bus-keep.ts)', () => {
+  const buf = (n: number): Buffer => Buffer.alloc(n)
+  it('keeps only while a peer is silent, returns a range in order, and drops by age and by bytes (reported)', () => {
+    const overflow: number[] = []
+    const kept = new KeptBatches((n) => overflow.push(n), 1000, 300)
+    expect(kept.active).toBe(false)
+    kept.silence('a')
+    expect(kept.active).toBe(true)
+    kept.keep(1, buf(100), 0)
+    kept.keep(2, buf(100), 500)
+    kept.keep(3, buf(100), 900)
+    expect(kept.range(2, 4).map((b) => b.length)).toEqual([100, 100])
+    kept.keep(4, buf(100), 950) // 400 bytes > 300: batch 1 dropped
+    expect(kept.range(0, 10)).toHaveLength(3)
+    kept.trim(1600) // batch 2 older than 1000 ms
+    expect(kept.size).toBe(2)
+    expect(overflow).toEqual([1])
+    kept.heard('a')
+    expect(kept.active).toBe(false)
   })
 })

@@ -6,6 +6,7 @@
  * SIGKILL and started again with the same arguments, as often as asked; then every message
  * acknowledged to a publisher (PUBACK) is looked for at every subscriber.
  */
+import { execFileSync } from 'node:child_process'
 import type { MqttClient } from 'mqtt'
 import { sleep, startNode, startRedis, waitFor, type TestNode, type TestRedis } from './cluster-procs.js'
 import { mqttConnect } from './cluster-mqtt.js'
@@ -23,6 +24,12 @@ export interface GapOptions {
    * subscribed again, for sure rather than by chance (0: never)
    */
   stallMs?: number
+  /**
+   * Redis is not killed: each "kill" only freezes A (SIGSTOP) for `stallMs`, longer than the bus
+   * takes a silent node for dead (bus-keep.ts); halfway, Redis drops A's subscriber link
+   * (`CLIENT KILL`, as its `client-output-buffer-limit pubsub` would for a large backlog)
+   */
+  freezeOnly?: boolean
   publishers: number
   /** messages per second, all publishers together */
   rate: number
@@ -132,6 +139,20 @@ export async function runRedisGap(opts: GapOptions, log: (msg: string) => void =
   const t0 = Date.now()
   for (let k = 1; k <= opts.kills; k++) {
     await sleep(Math.max(0, t0 + k * slot - Date.now()))
+    if (opts.freezeOnly) {
+      a.proc.child.kill('SIGSTOP')
+      log(`node A frozen for ${opts.stallMs} ms (${k}/${opts.kills})`)
+      await sleep((opts.stallMs ?? 0) / 2)
+      const cli = (...args: string[]): string => execFileSync('redis-cli', ['-p', String(redis.port), ...args]).toString()
+      const link = /id=(\d+) .*name=culex-gap-a-sub /.exec(cli('CLIENT', 'LIST'))
+      if (link) cli('CLIENT', 'KILL', 'ID', link[1]!)
+      await sleep((opts.stallMs ?? 0) / 2)
+      a.proc.child.kill('SIGCONT')
+      const back = Date.now()
+      await waitFor(async () => (await a.readyz()) === 200, 20_000, 'A ready after the freeze')
+      recoveryMs.push(Date.now() - back)
+      continue
+    }
     const stall = (opts.stallMs ?? 0) > 0 && k % 2 === 1
     await redis.kill()
     log(`redis killed (${k}/${opts.kills})${stall ? ', node A frozen until B is back' : ''}`)

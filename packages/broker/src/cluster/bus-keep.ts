@@ -10,8 +10,8 @@
  * subscribers lost them; its persistent ones got them only from their Redis queue when they
  * reconnected.
  *
- * So while any peer is silent, every batch this node settles is kept, for KEEP_MS and at most
- * KEEP_MAX_BYTES (oldest dropped first). A peer that comes back and finds a gap asks for the
+ * So while any peer is silent (for KEEP_MS at most: then it is dead), every batch this node
+ * settles is kept, for KEEP_MS and at most KEEP_MAX_BYTES (oldest dropped first). A peer that comes back and finds a gap asks for the
  * missing batch numbers on the presence channel (`<peer> resend <origin> <from> <to>`); this node
  * publishes those it kept on the bus channel again and then says `<origin> resent <peer> <from>
  * <to>`, after which the peer gives up what is still missing. The other nodes drop the copies.
@@ -33,8 +33,8 @@ export class KeptBatches {
   /** by batch number, in the order kept (= ascending numbers) */
   private readonly batches = new Map<number, Kept>()
   private bytes = 0
-  /** peers taken for dead while they may only be silent */
-  private readonly silent = new Set<string>()
+  /** peers taken for dead while they may only be silent, since when (after KEEP_MS: dead) */
+  private readonly silent = new Map<string, number>()
   /** batches dropped for the byte bound since the last report */
   private overflow = 0
 
@@ -51,8 +51,8 @@ export class KeptBatches {
   }
 
   /** a live peer fell silent (not a bye): from now on settled batches are kept */
-  silence(peer: string): void {
-    this.silent.add(peer)
+  silence(peer: string, now = Date.now()): void {
+    if (!this.silent.has(peer)) this.silent.set(peer, now)
   }
 
   /** a peer was heard again or said bye: keeping goes on only for the others */
@@ -82,8 +82,9 @@ export class KeptBatches {
     link.pub.publish(presence, `${link.origin} resent ${peer} ${from} ${to}`).catch(() => {})
   }
 
-  /** drop what is older than KEEP_MS; report a byte-bound drop once */
+  /** drop what is older than KEEP_MS, and stop keeping for peers silent that long; report a byte-bound drop once */
   trim(now = Date.now()): void {
+    for (const [peer, since] of this.silent) if (now - since > this.keepMs) this.silent.delete(peer)
     for (const k of this.batches.values()) {
       if (now - k.at <= this.keepMs) break
       this.dropOldest(false)

@@ -115,5 +115,10 @@ describe('cluster bus: batches kept for a silent node (bus-keep.ts)', () => {
     expect(overflow).toEqual([1])
     kept.heard('a')
     expect(kept.active).toBe(false)
+    kept.silence('b', 2000) // a peer that never comes back (killed) is given up after keepMs
+    kept.trim(2900)
+    expect(kept.active).toBe(true)
+    kept.trim(3100)
+    expect(kept.active).toBe(false)
   })
 })

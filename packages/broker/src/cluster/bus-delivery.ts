@@ -94,7 +94,7 @@ export class BusDelivery {
   private episode: HeldEpisode & { start: number } | undefined
   /** batches settled while a peer was silent, for it to ask again (bus-keep.ts) */
   private readonly kept = new KeptBatches((n) =>
-    this.o.onError(new Error(`cluster bus: ${n} batch(es) kept for a silent node dropped (32 MiB bound); if that node is alive, its subscribers miss them`)),
+    this.o.onError(new Error(`cluster bus: ${n} batch(es) kept for nodes that may have missed them dropped (32 MiB bound); a node that asks for them again misses them`)),
   )
 
   constructor(private readonly o: DeliveryOptions) {
@@ -148,8 +148,8 @@ export class BusDelivery {
     if (rest.startsWith('resen')) return this.onResend(peer, rest)
     const base = Number(rest)
     if (rest !== 'bye' && !Number.isFinite(base)) return
-    this.kept.heard(peer)
     if (rest === 'bye') {
+      this.kept.left(peer)
       this.heard.delete(peer)
       this.o.onPeer?.(peer, 'bye')
       this.recheck()
@@ -246,7 +246,7 @@ export class BusDelivery {
 
   private settle(b: Outstanding, err?: Error | null): void {
     if (!this.outstanding.delete(b.seq)) return
-    if (!err && this.kept.active) this.kept.keep(b.seq, b.buf)
+    if (!err) this.kept.keep(b.seq, b.buf)
     b.done(err)
     if (b.short && this.episode) this.endEpisode()
   }
@@ -311,6 +311,7 @@ export class BusDelivery {
   private readonly onSubDown = (): void => {
     if (this.subDownSince !== undefined) return
     this.subDownSince = this.subLostAt = Date.now()
+    this.kept.linkDown()
   }
 
   private readonly onPubReady = (): void => {

@@ -1,28 +1,42 @@
 /**
- * Batches a node settled while a peer was silent, kept so that the peer can ask for them again
+ * Batches a node settled lately, kept so that a peer that missed them can ask for them again
  * (bus-delivery.ts, bus-order.ts).
  *
- * The bus takes a peer silent for SILENT_MS (or, after a Redis restart, not back within
- * RESUBSCRIBE_GRACE_MS) for dead, so that a killed node does not hold every other node's
- * PUBACKs. A node that is only frozen for longer (a long GC or VM pause, SIGSTOP, a starved
- * process) is not dead: its clients are still connected, and when it comes back it would find
- * a gap of batches that were acknowledged to their publishers and never reached it. Its clean
- * subscribers lost them; its persistent ones got them only from their Redis queue when they
- * reconnected.
+ * A batch is settled (its PUBACKs leave) once Redis says every live peer's link got it, or once
+ * the peers that did not are taken for dead. Two cases still lose messages without a copy:
+ * - a peer silent for SILENT_MS (or, after a Redis restart, not back within
+ *   RESUBSCRIBE_GRACE_MS) is taken for dead, so that a killed node does not hold every other
+ *   node's PUBACKs; but a node only frozen for longer (a long GC or VM pause, a starved
+ *   process) is not dead: its clients are still connected when it comes back;
+ * - Redis counts a message as delivered when it queues it for a link, and a Redis killed before
+ *   it wrote it out loses it.
+ * Either way the peer finds a gap: its clean subscribers lost those messages, its persistent ones
+ * got them only from their Redis queue on a reconnect.
  *
- * So while any peer is silent (for KEEP_MS at most: then it is dead), every batch this node
- * settles is kept, for KEEP_MS and at most KEEP_MAX_BYTES (oldest dropped first). A peer that comes back and finds a gap asks for the
- * missing batch numbers on the presence channel (`<peer> resend <origin> <from> <to>`); this node
- * publishes those it kept on the bus channel again and then says `<origin> resent <peer> <from>
- * <to>`, after which the peer gives up what is still missing. The other nodes drop the copies.
- * The fast path pays one boolean test per settled batch.
+ * So every settled batch is kept for RECENT_MS (at most RECENT_MAX_BYTES), and for KEEP_MS (at
+ * most KEEP_MAX_BYTES) from the moment a peer is taken for dead or this node's own subscriber
+ * link goes down until KEEP_MS later (a peer that comes back asks only once its own subscriber
+ * link is back, which may be after its beats are heard again; one that does not is dead);
+ * oldest dropped first. A peer that
+ * finds a gap asks for the missing batch numbers on the presence channel (`<peer> resend
+ * <origin> <from> <to>`); this node publishes those it kept on the bus channel again and then
+ * says `<origin> resent <peer> <from> <to>`, after which the peer gives up what is still
+ * missing. The other nodes drop the copies. The fast path pays a Map insertion per batch (one
+ * per event-loop turn, not per message).
  */
 import type { Redis } from 'ioredis'
 
-/** how long a batch is kept after it was settled while a peer was silent */
+/** how long a batch is kept in any case */
+export const RECENT_MS = 2000
+/** kept batches at most, in bytes of encoded batches, in any case */
+export const RECENT_MAX_BYTES = 4 * 1024 * 1024
+/** how long a batch is kept while a peer is silent or this node's link is down */
 export const KEEP_MS = 30_000
-/** kept batches at most, in bytes of encoded batches */
+/** kept batches at most, in bytes, while a peer is silent or this node's link is down */
 export const KEEP_MAX_BYTES = 32 * 1024 * 1024
+
+/** the reason "this node's own subscriber link is down" among the silent peers */
+const SELF = '\0self'
 
 interface Kept {
   buf: Buffer
@@ -30,10 +44,13 @@ interface Kept {
 }
 
 export class KeptBatches {
-  /** by batch number, in the order kept (= ascending numbers) */
+  /** by batch number, in the order settled (about ascending numbers) */
   private readonly batches = new Map<number, Kept>()
   private bytes = 0
-  /** peers taken for dead while they may only be silent, since when (after KEEP_MS: dead) */
+  /**
+   * why batches are kept for KEEP_MS: peers taken for dead while they may only be silent, and
+   * this node's own subscriber link going down (SELF), each with until when
+   */
   private readonly silent = new Map<string, number>()
   /** batches dropped for the byte bound since the last report */
   private overflow = 0
@@ -43,27 +60,38 @@ export class KeptBatches {
     private readonly onOverflow: (batches: number) => void = () => {},
     private readonly keepMs = KEEP_MS,
     private readonly maxBytes = KEEP_MAX_BYTES,
+    private readonly recentMs = RECENT_MS,
+    private readonly recentMaxBytes = RECENT_MAX_BYTES,
   ) {}
 
-  /** batches are kept while this is true */
+  /** batches are kept for KEEP_MS while this is true, else for RECENT_MS */
   get active(): boolean {
     return this.silent.size > 0
   }
 
-  /** a live peer fell silent (not a bye): from now on settled batches are kept */
-  silence(peer: string, now = Date.now()): void {
-    if (!this.silent.has(peer)) this.silent.set(peer, now)
+  /**
+   * this node's subscriber link went down: Redis may have lost what it counted as delivered, and
+   * the peers ask for it only once they are back, so keep for KEEP_MS from now
+   */
+  linkDown(now = Date.now()): void {
+    this.silent.set(SELF, now + this.keepMs)
   }
 
-  /** a peer was heard again or said bye: keeping goes on only for the others */
-  heard(peer: string): void {
+  /** a live peer fell silent (not a bye): settled batches are kept for KEEP_MS from now */
+  silence(peer: string, now = Date.now()): void {
+    this.silent.set(peer, now + this.keepMs)
+  }
+
+  /** a peer said bye: it asks for nothing any more */
+  left(peer: string): void {
     this.silent.delete(peer)
   }
 
   keep(seq: number, buf: Buffer, now = Date.now()): void {
     this.batches.set(seq, { buf, at: now })
     this.bytes += buf.length
-    while (this.bytes > this.maxBytes) this.dropOldest(true)
+    const active = this.active
+    while (this.bytes > (active ? this.maxBytes : this.recentMaxBytes)) this.dropOldest(active)
   }
 
   /** the kept batches numbered from `from` up to `to` (excluded), in order */
@@ -84,11 +112,13 @@ export class KeptBatches {
 
   /** drop what is older than KEEP_MS, and stop keeping for peers silent that long; report a byte-bound drop once */
   trim(now = Date.now()): void {
-    for (const [peer, since] of this.silent) if (now - since > this.keepMs) this.silent.delete(peer)
+    for (const [peer, until] of this.silent) if (now > until) this.silent.delete(peer)
+    const horizon = this.active ? this.keepMs : this.recentMs
     for (const k of this.batches.values()) {
-      if (now - k.at <= this.keepMs) break
+      if (now - k.at <= horizon) break
       this.dropOldest(false)
     }
+    while (!this.active && this.bytes > this.recentMaxBytes) this.dropOldest(false)
     if (this.overflow > 0) {
       this.onOverflow(this.overflow)
       this.overflow = 0

@@ -96,29 +96,47 @@ describe('cluster bus: order and copies of received batches', () => {
   })
 })
 
-describe('cluster bus: batches kept for a silent node (bus-keep.ts)', () => {
+describe('cluster bus: batches kept for a peer that missed them (bus-keep.ts)', () => {
   const buf = (n: number): Buffer => Buffer.alloc(n)
-  it('keeps only while a peer is silent, returns a range in order, and drops by age and by bytes (reported)', () => {
+  it('keeps the recent ones (time, bytes), longer and more while a peer is silent, returns a range, and reports byte drops only then', () => {
     const overflow: number[] = []
-    const kept = new KeptBatches((n) => overflow.push(n), 1000, 300)
-    expect(kept.active).toBe(false)
-    kept.silence('a')
-    expect(kept.active).toBe(true)
+    // keep 1000 ms / 300 B while a peer is silent, else 100 ms / 150 B
+    const kept = new KeptBatches((n) => overflow.push(n), 1000, 300, 100, 150)
     kept.keep(1, buf(100), 0)
-    kept.keep(2, buf(100), 500)
-    kept.keep(3, buf(100), 900)
-    expect(kept.range(2, 4).map((b) => b.length)).toEqual([100, 100])
-    kept.keep(4, buf(100), 950) // 400 bytes > 300: batch 1 dropped
+    kept.keep(2, buf(100), 10) // 200 B > 150: batch 1 dropped, silently
+    expect(kept.range(0, 10)).toHaveLength(1)
+    kept.trim(200) // older than 100 ms
+    expect(kept.size).toBe(0)
+    expect(overflow).toEqual([])
+    kept.silence('a', 300)
+    expect(kept.active).toBe(true)
+    kept.keep(3, buf(100), 200)
+    kept.keep(4, buf(100), 250)
+    kept.keep(5, buf(100), 900)
+    expect(kept.range(4, 6).map((b) => b.length)).toEqual([100, 100])
+    kept.keep(6, buf(100), 950) // 400 bytes > 300: batch 3 dropped, reported at the next trim
     expect(kept.range(0, 10)).toHaveLength(3)
-    kept.trim(1600) // batch 2 older than 1000 ms
+    kept.trim(1300) // batch 4 older than 1000 ms
     expect(kept.size).toBe(2)
     expect(overflow).toEqual([1])
-    kept.heard('a')
+    kept.left('a') // bye
     expect(kept.active).toBe(false)
-    kept.silence('b', 2000) // a peer that never comes back (killed) is given up after keepMs
+    kept.trim(1301) // back to 100 ms
+    expect(kept.size).toBe(0)
+  })
+
+  it('a silent peer that never comes back (killed), or an outage of this node\'s own link, keeps batches for keepMs at most', () => {
+    const kept = new KeptBatches(() => {}, 1000, 300, 100, 150)
+    kept.silence('b', 2000) // heard again or not: until keepMs after
     kept.trim(2900)
     expect(kept.active).toBe(true)
     kept.trim(3100)
+    expect(kept.active).toBe(false)
+    kept.keep(1, buf(10), 3950)
+    kept.linkDown(4000) // what was sent just before the outage stays too
+    kept.trim(4800)
+    expect(kept.range(0, 5)).toHaveLength(1)
+    kept.trim(5100)
     expect(kept.active).toBe(false)
   })
 })

@@ -11,7 +11,7 @@
  * sessions), and PUBACKs still leave in the order their PUBLISHes arrived
  * [MQTT-4.6.0-2].
  *
- * How: the connection's writes are held back by the seam (seam/mqtt-packet.ts holdWrites,
+ * How: the connection's writes are held back by the seam (seam/mqtt-writes.ts holdWrites,
  * over mqtt-packet's process-wide writeToStream), PUBACKs only; the queue is installed on each
  * Client first (seam/aedes.ts CLIENT_INSTALL_ORDER 'puback-hold').
  * Cost: one string comparison per packet written.

@@ -9,7 +9,7 @@
  */
 import type { Aedes, Client } from 'aedes'
 import { installOnEachClient, parserOf } from './aedes.js'
-import { stopParsing } from './mqtt-packet.js'
+import { stopParsing } from './mqtt-parser.js'
 import { interceptPacketsOfEachClient, onWriteOfEachClient } from './client-hooks.js'
 import { disconnectV5 } from './aedes-v5.js'
 import { isDelWillOnConnect } from './persistence.js'

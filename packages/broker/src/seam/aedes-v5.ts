@@ -6,7 +6,7 @@
 import type { Aedes, Client } from 'aedes'
 import { installOnEachClient, parserOf, wrapQueuedPacketHandling } from './aedes.js'
 import { aroundPacketsOfEachClient, interceptPacketsOfEachClient, onWriteOfEachClient } from './client-hooks.js'
-import type { OutPacket } from './mqtt-packet.js'
+import type { OutPacket } from './mqtt-writes.js'
 
 /** the Client fields of the beta these touch */
 interface V5Fields {

@@ -9,7 +9,7 @@
  */
 import type { Duplex } from 'node:stream'
 import type { Aedes, Client } from 'aedes'
-import type { PacketParser } from './mqtt-packet.js'
+import type { PacketParser } from './mqtt-parser.js'
 
 export type Done = (err?: Error | null) => void
 /** a message handed to a subscriber (an aedes-packet Packet) */

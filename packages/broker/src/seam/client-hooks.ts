@@ -15,7 +15,8 @@
  * parser 'error' observers in CLIENT_INSTALL_ORDER (within a stage, as registered).
  */
 import type { Aedes, Client } from 'aedes'
-import { CLIENT_INSTALL_ORDER, deliveryOf, installOnEachClient, parserOf, setDelivery, type DeliveredPacket, type Delivery, type Done, type InstallStage } from './aedes.js'
+import { CLIENT_INSTALL_ORDER, installOnEachClient, type InstallStage } from './aedes-install.js'
+import { deliveryOf, parserOf, setDelivery, type DeliveredPacket, type Delivery, type Done } from './aedes-client.js'
 import { hookParser, ParserHooks, type PacketAround, type PacketHook } from './mqtt-parser.js'
 import { hookWrites, type OutPacket } from './mqtt-writes.js'
 

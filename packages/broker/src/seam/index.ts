@@ -3,8 +3,10 @@
  * internal is listed in docs/internals.md with where it is used and why, and checked by
  * test/seam/contract.test.ts, which fails naming it when an upgrade removes or changes it.
  *
- * - aedes.ts: the broker instance and the Client; broker.handle wrapped once, with the
- *   per-client installers run in CLIENT_INSTALL_ORDER
+ * - aedes-install.ts: broker.handle wrapped once, with the per-client installers run in
+ *   CLIENT_INSTALL_ORDER
+ * - aedes-client.ts: the Client's undocumented fields
+ * - aedes-broker.ts: the broker instance's undocumented fields
  * - client-hooks.ts: the parser and write hooks of every connection, registered once per broker
  * - aedes-fixes.ts: fixes aedes 1.2.0 has and 2.0.0-beta.1 lacks, put back from outside
  * - aedes-v5.ts: what the beta does for MQTT 5 clients without an option (CONNACK, SUBACK, $share)
@@ -16,7 +18,9 @@
  * - mqemitter.ts: the matcher and `closed`
  * - ioredis.ts: the socket of a connection
  */
-export * from './aedes.js'
+export * from './aedes-install.js'
+export * from './aedes-client.js'
+export * from './aedes-broker.js'
 export { restoreAedes12Fixes, type AedesFixesOptions } from './aedes-fixes.js'
 export * from './aedes-v5.js'
 export { closeConnectionAfter, replaceSessionTimers, replayQueueOfResumedV5Sessions, type SessionTimers } from './aedes-sessions.js'

@@ -4,7 +4,7 @@
  * this file only connects them.
  */
 // first: mqtt-packet loads there, with its per-packet debug calls off (issue 15)
-import { mqttPacketDebug } from './seam/mqtt-packet.js'
+import { mqttPacketDebug } from './seam/mqtt-packet-debug.js'
 import { hostname } from 'node:os'
 import type { Server } from 'node:http'
 import type { Server as NetServer } from 'node:net'

@@ -61,7 +61,7 @@ export interface HttpLogin {
   login(username: string, password: Buffer, address: string | undefined): Promise<((topic: string) => boolean) | undefined>
 }
 
-/** MQTT users over HTTP: the same users, passwords, backoff and ACL as a CONNECT (auth/hooks.ts) */
+/** MQTT users over HTTP: the same users, passwords, backoff and ACL as a CONNECT (auth/authenticate.ts) */
 export function createHttpLogin(state: AuthState, addressBackoff: FailureBackoff, userBackoff: FailureBackoff): HttpLogin {
   return {
     async login(username, password, address) {

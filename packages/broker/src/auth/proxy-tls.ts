@@ -77,7 +77,7 @@ export function proxyV2TlsIdentity(header: Buffer): ProxyTlsIdentity | undefined
   return undefined
 }
 
-/** the connDetails fields the authenticate hook reads (auth/hooks.ts certificateCn) */
+/** the connDetails fields the authenticate hook reads (auth/conn-details.ts certificateCn) */
 export function tlsConnDetails(id: ProxyTlsIdentity | undefined): { isTls?: boolean; certAuthorized?: boolean; cert?: { subject: { CN: string } } } {
   if (!id) return {}
   return {

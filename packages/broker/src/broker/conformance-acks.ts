@@ -6,7 +6,7 @@
  * whatever the message was and takes any of them as the end of the flow.
  *
  * The QoS of every message id in flight to the client is recorded as it is
- * written (seam/mqtt-packet.ts onWrite, which also sees the messages a session
+ * written (seam/mqtt-writes.ts onWrite, which also sees the messages a session
  * resends on reconnect) and forgotten at its PUBACK or PUBCOMP. An ack for an id
  * the server does not know is left to Aedes as before (it is ignored).
  * Cost: one Map set and delete per QoS 1/2 message to a client.

@@ -16,7 +16,7 @@
  * Here each Aedes client's `deliverQoS` caps the message at the highest QoS granted to the
  * client's filters that match its topic, and its `deliver0` leaves a QoS 1/2 message to a
  * matching subscription of higher QoS (that copy is then the one delivered, once). A queued
- * QoS 2 message granted QoS 1 is sent at QoS 1 as it is written (seam/mqtt-packet.ts onWrite); its
+ * QoS 2 message granted QoS 1 is sent at QoS 1 as it is written (seam/mqtt-writes.ts onWrite); its
  * PUBACK clears it from the queue like a PUBCOMP would (Aedes clears by packet id).
  * (aedes#208 fixed the cap for a filter equal to the topic only.)
  * Cost per delivery: the topic matched against each of the client's filters (most clients have

@@ -11,7 +11,7 @@
  * (that ends the session [MQTT-3.1.2-6]). In memory a Set; in a cluster the
  * Redis set `culex:sessions`, so a client that moves to another node keeps
  * its flag. The check runs in Aedes' preConnect step, before the CONNACK is
- * written; the flag is set on the CONNACK as it is written (seam/mqtt-packet.ts onWrite).
+ * written; the flag is set on the CONNACK as it is written (seam/mqtt-writes.ts onWrite).
  * Cost: one SISMEMBER per `clean: false` CONNECT and one SADD/SREM per accepted CONNECT.
  *
  * MQTT 5 [MQTT-3.2.2-3]: a CONNACK says success with a reason code, not a return code (both are

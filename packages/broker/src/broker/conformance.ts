@@ -26,7 +26,7 @@
  *   it with CONNACK 6, a code MQTT 3.1.1 does not have.
  *
  * How: hooks registered once per broker (seam/client-hooks.ts, stage 'conformance') intercept what
- * each client's mqtt-packet parser emits (seam/mqtt-packet.ts): each parsed packet, and the error for the
+ * each client's mqtt-packet parser emits (seam/mqtt-parser.ts): each parsed packet, and the error for the
  * protocol level (UTF-8 is checked in limits/guard.ts). A violation is re-emitted as the
  * parser's 'error', which Aedes turns into a closed connection.
  * Cost: a switch on the packet type per packet received.

@@ -11,9 +11,9 @@
  * sessions), and PUBACKs still leave in the order their PUBLISHes arrived
  * [MQTT-4.6.0-2].
  *
- * How: the connection's writes are held back by the seam (seam/mqtt-packet.ts holdWrites,
+ * How: the connection's writes are held back by the seam (seam/mqtt-writes.ts holdWrites,
  * over mqtt-packet's process-wide writeToStream), PUBACKs only; the queue is installed on each
- * Client first (seam/aedes.ts CLIENT_INSTALL_ORDER 'puback-hold').
+ * Client first (seam/aedes-install.ts CLIENT_INSTALL_ORDER 'puback-hold').
  * Cost: one string comparison per packet written.
  *
  * A held PUBACK is written from the `published` hook, outside Aedes' own

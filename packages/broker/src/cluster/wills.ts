@@ -26,72 +26,27 @@
  * due, then handles dead nodes (their sessions adopted by session-expiry.ts),
  * then ends the sessions whose Session Expiry Interval passed: a will due at
  * the session's end goes out before the session ends.
+ *
+ * The sweep's lock is in will-lock.ts, the scripts on stored wills (claim, due time) in
+ * will-store.ts, the publish of a will in will-publish.ts.
  */
 import type { Aedes, Client } from 'aedes'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
-import { NODES_KEY, SESSION_DEADLINES_KEY, WILLS_DUE_KEY, WILLS_LIST, WILL_LOCK_KEY, nodeClientsKey, parseWillKey, willKey } from './keys.js'
+import { NODES_KEY, SESSION_DEADLINES_KEY, WILLS_DUE_KEY, WILLS_LIST, nodeClientsKey, parseWillKey, willKey } from './keys.js'
 import { decodePacket } from './msgpack.js'
 import type { SessionExpiry } from './session-expiry.js'
+import { releaseWillLock, takeWillLock } from './will-lock.js'
+import { publishWill } from './will-publish.js'
+import { claimWill, delayWill, willDelayS, type StoredWill } from './will-store.js'
 
-// KEYS[1] lock; ARGV[1] owner, ARGV[2] ttl ms -> 1 if we hold it (taken or renewed)
-const LOCK_LUA = `
-local owner = redis.call('GET', KEYS[1])
-if owner == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-if not owner then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-`
-// KEYS[1] will key, KEYS[2] will list, KEYS[3] delayed wills -> the will, removed; nil if someone else took it
-const CLAIM_LUA = `
-redis.call('ZREM', KEYS[3], KEYS[1])
-local v = redis.call('GET', KEYS[1])
-if not v then
-  redis.call('LREM', KEYS[2], 0, KEYS[1])
-  return false
-end
-redis.call('DEL', KEYS[1])
-redis.call('LREM', KEYS[2], 0, KEYS[1])
-return v
-`
-// KEYS[1] will key, KEYS[2] delayed wills; ARGV[1] delay ms -> 1 if the will is stored (and now due then)
-const DELAY_LUA = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local t = redis.call('TIME')
-redis.call('ZADD', KEYS[2], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1]), KEYS[1])
-return 1
-`
 /** delayed wills published per sweep at most (the rest in the next sweeps) */
 const DUE_BATCH = 100
-const UNLOCK_LUA = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`
 
 export interface WillSweeperOptions {
   nodeId: string
   sweepMs: number
   willDelayMs: number
-}
-
-interface StoredWill {
-  topic: string
-  payload?: Buffer
-  qos?: 0 | 1 | 2
-  retain?: boolean
-  properties?: Record<string, unknown>
-  clientId?: string
-}
-
-/** seconds a will waits after its client went: its Will Delay Interval, at most the session's expiry (`plan`, seconds; < 0 never) */
-function willDelayS(will: StoredWill, plan: number | undefined): number {
-  const delay = Number(will.properties?.willDelayInterval ?? 0)
-  return plan !== undefined && plan >= 0 ? Math.min(delay, plan) : delay
 }
 
 export class WillSweeper {
@@ -115,7 +70,7 @@ export class WillSweeper {
    */
   willDelayed(client: Client, delayS: number): void {
     if (!client.id) return
-    this.db.eval(DELAY_LUA, 2, willKey(this.opts.nodeId, client.id), WILLS_DUE_KEY, delayS * 1000).catch((err: Error) =>
+    delayWill(this.db, willKey(this.opts.nodeId, client.id), delayS * 1000).catch((err: Error) =>
       this.log.warn({ client: client.id, err: err.message }, 'delayed will not scheduled'),
     )
   }
@@ -129,8 +84,7 @@ export class WillSweeper {
     if (this.closed || this.db.status !== 'ready') return Promise.resolve()
     this.running ??= (async () => {
       try {
-        const held = await this.db.eval(LOCK_LUA, 1, WILL_LOCK_KEY, this.opts.nodeId, 3 * this.opts.sweepMs)
-        if (held === 1) await this.sweep()
+        if (await takeWillLock(this.db, this.opts.nodeId, 3 * this.opts.sweepMs)) await this.sweep()
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'will sweep failed')
       } finally {
@@ -258,7 +212,7 @@ export class WillSweeper {
       const res = (await p.exec()) ?? []
       online = res.some(([, v]) => v === 1)
     }
-    const buf = (await this.db.callBuffer('EVAL', CLAIM_LUA, 3, key, WILLS_LIST, WILLS_DUE_KEY)) as Buffer | null
+    const buf = await claimWill(this.db, key)
     if (!buf) return
     if (online) {
       this.stats.discarded++
@@ -271,41 +225,7 @@ export class WillSweeper {
     } catch {
       return
     }
-    await this.publish(will, parsed.clientId, parsed.brokerId, published)
-  }
-
-  private publish(will: StoredWill, clientId: string, node: string, published: string): Promise<void> {
-    // a fresh packet: the broker id/counter of the dead node must not be reused (see dedupe.ts)
-    const packet: Record<string, unknown> = {
-      cmd: 'publish',
-      topic: will.topic,
-      payload: will.payload ?? Buffer.alloc(0),
-      qos: will.qos ?? 0,
-      retain: will.retain ?? false,
-      dup: false,
-    }
-    if (will.properties) {
-      // the will's own properties (payload format, content type, ...) go on; its delay is no PUBLISH property
-      const { willDelayInterval: _delay, ...properties } = will.properties
-      if (Object.keys(properties).length > 0) packet.properties = properties
-    }
-    return new Promise((resolve) => {
-      // like Aedes' own sweep: authorized without a live client
-      this.broker.authorizePublish(null as never, packet as never, (err) => {
-        if (err) {
-          this.log.warn({ client: clientId, err: err.message }, 'will of a dead node refused by authorizePublish')
-          return resolve()
-        }
-        this.broker.publish(packet as never, (perr) => {
-          if (perr) this.log.warn({ client: clientId, err: perr.message }, 'will publish failed')
-          else {
-            this.stats.published++
-            this.log.info({ client: clientId, node, topic: will.topic }, published)
-          }
-          resolve()
-        })
-      })
-    })
+    await publishWill(this.broker, this.log, this.stats, will, parsed.clientId, parsed.brokerId, published)
   }
 
   async close(): Promise<void> {
@@ -313,6 +233,6 @@ export class WillSweeper {
     clearInterval(this.timer)
     await this.running
     if (this.db.status !== 'ready') return
-    await this.db.eval(UNLOCK_LUA, 1, WILL_LOCK_KEY, this.opts.nodeId).catch(() => {})
+    await releaseWillLock(this.db, this.opts.nodeId).catch(() => {})
   }
 }

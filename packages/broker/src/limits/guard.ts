@@ -23,9 +23,9 @@
  *   (limits/client-faults.ts).
  *
  * The parser patches (max packet size, UTF-8, the check of each packet, the
- * try/catch around parse) are in seam/mqtt-packet.ts, set once per broker
+ * try/catch around parse) are in seam/mqtt-parser.ts, set once per broker
  * (seam/client-hooks.ts); the delivery guard runs as the installer 'limits',
- * the last one (seam/aedes.ts CLIENT_INSTALL_ORDER), so it is outermost.
+ * the last one (seam/aedes-install.ts CLIENT_INSTALL_ORDER), so it is outermost.
  */
 import type { Aedes, Client } from 'aedes'
 import { boundReads } from '../broker/backpressure.js'

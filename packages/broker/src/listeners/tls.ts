@@ -3,7 +3,7 @@
  * HAProxy terminates TLS on 8883). With tls_ca set, clients are asked for a
  * certificate; with tls_require_client_cert, one that tls_ca does not verify
  * fails the handshake. With cert_cn_as_username, the authenticate hook takes
- * a verified certificate's CN as the username (auth/hooks.ts).
+ * a verified certificate's CN as the username (auth/authenticate.ts).
  *
  * The connection gates run on the raw TCP socket, before the handshake costs
  * anything; Aedes gets the socket once the handshake is done.

@@ -8,8 +8,9 @@
  * concern reads the fields they replace.
  */
 import type { Aedes, Client } from 'aedes'
-import { installOnEachClient, parserOf } from './aedes.js'
-import { stopParsing } from './mqtt-packet.js'
+import { installOnEachClient } from './aedes-install.js'
+import { parserOf } from './aedes-client.js'
+import { stopParsing } from './mqtt-parser.js'
 import { interceptPacketsOfEachClient, onWriteOfEachClient } from './client-hooks.js'
 import { disconnectV5 } from './aedes-v5.js'
 import { isDelWillOnConnect } from './persistence.js'
@@ -116,7 +117,7 @@ function surviveDedupe<S extends Sub>(subs: S[]): S[] {
  */
 function inboundWindow(broker: Aedes, limit: number): void {
   // packet ids of QoS 2 PUBLISHes received and not yet completed, in 1.2.0's field `_inboundInflight`
-  // (seam/aedes.ts clientFacts reads it for the admin API), made on the first one: an idle
+  // (seam/aedes-client.ts clientFacts reads it for the admin API), made on the first one: an idle
   // connection holds no Set (issue 15)
   interceptPacketsOfEachClient<InPacket>(broker, 'aedes-fixes', (packet, client) => {
     if (packet.cmd === 'subscribe') dedupeLikeAedes12(packet)

@@ -4,7 +4,7 @@
  * rows A13-A16 in test/seam/contract-routing.test.ts.
  */
 import type { Aedes, Client } from 'aedes'
-import type { Done } from './aedes.js'
+import type { Done } from './aedes-client.js'
 
 interface Emitter {
   emit(message: unknown, cb: Done): unknown

@@ -4,9 +4,10 @@
  * function names the code of the beta it works around and the upstream issue.
  */
 import type { Aedes, Client } from 'aedes'
-import { installOnEachClient, parserOf, wrapQueuedPacketHandling } from './aedes.js'
+import { installOnEachClient } from './aedes-install.js'
+import { parserOf, wrapQueuedPacketHandling } from './aedes-client.js'
 import { aroundPacketsOfEachClient, interceptPacketsOfEachClient, onWriteOfEachClient } from './client-hooks.js'
-import type { OutPacket } from './mqtt-packet.js'
+import type { OutPacket } from './mqtt-writes.js'
 
 /** the Client fields of the beta these touch */
 interface V5Fields {

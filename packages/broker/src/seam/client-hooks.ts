@@ -2,7 +2,7 @@
  * Hooks on every connection of a broker, registered once per broker instead of installed per
  * client (issue 15: an idle connection held ~40 closures, one per wrapper and client). Each hook
  * is a function of the broker's, called with the Client: the parser's packets and errors
- * (seam/mqtt-packet.ts ParserHooks) and the packets Aedes writes (writeToStream, row M1). A
+ * (seam/mqtt-parser.ts ParserHooks) and the packets Aedes writes (writeToStream, row M1). A
  * concern keeps its per-client state where it needs it (made on first use, mostly nothing for
  * an idle connection).
  *
@@ -15,8 +15,10 @@
  * parser 'error' observers in CLIENT_INSTALL_ORDER (within a stage, as registered).
  */
 import type { Aedes, Client } from 'aedes'
-import { CLIENT_INSTALL_ORDER, deliveryOf, installOnEachClient, parserOf, setDelivery, type DeliveredPacket, type Delivery, type Done, type InstallStage } from './aedes.js'
-import { hookParser, hookWrites, ParserHooks, type OutPacket, type PacketAround, type PacketHook } from './mqtt-packet.js'
+import { CLIENT_INSTALL_ORDER, installOnEachClient, type InstallStage } from './aedes-install.js'
+import { deliveryOf, parserOf, setDelivery, type DeliveredPacket, type Delivery, type Done } from './aedes-client.js'
+import { hookParser, ParserHooks, type PacketAround, type PacketHook } from './mqtt-parser.js'
+import { hookWrites, type OutPacket } from './mqtt-writes.js'
 
 /**
  * a step of every client's deliveries, before Aedes' own: false passes the delivery on to the next

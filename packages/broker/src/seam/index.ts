@@ -3,23 +3,31 @@
  * internal is listed in docs/internals.md with where it is used and why, and checked by
  * test/seam/contract.test.ts, which fails naming it when an upgrade removes or changes it.
  *
- * - aedes.ts: the broker instance and the Client; broker.handle wrapped once, with the
- *   per-client installers run in CLIENT_INSTALL_ORDER
+ * - aedes-install.ts: broker.handle wrapped once, with the per-client installers run in
+ *   CLIENT_INSTALL_ORDER
+ * - aedes-client.ts: the Client's undocumented fields
+ * - aedes-broker.ts: the broker instance's undocumented fields
  * - client-hooks.ts: the parser and write hooks of every connection, registered once per broker
  * - aedes-fixes.ts: fixes aedes 1.2.0 has and 2.0.0-beta.1 lacks, put back from outside
  * - aedes-v5.ts: what the beta does for MQTT 5 clients without an option (CONNACK, SUBACK, $share)
- * - mqtt-packet.ts: the parser's underscore methods, the process-wide writeToStream
+ * - mqtt-packet-debug.ts: mqtt-packet's debug loggers off, before it loads (it loads there)
+ * - mqtt-parser.ts: the parser's underscore methods
+ * - mqtt-writes.ts: the process-wide writeToStream
  * - persistence.ts: aedes-persistence(-redis) and qlobber deep imports, the Redis key layout
  * - aedes-sessions.ts: the MQTT 5 session-expiry and will-delay timers, replaced in a cluster
  * - mqemitter.ts: the matcher and `closed`
  * - ioredis.ts: the socket of a connection
  */
-export * from './aedes.js'
+export * from './aedes-install.js'
+export * from './aedes-client.js'
+export * from './aedes-broker.js'
 export { restoreAedes12Fixes, type AedesFixesOptions } from './aedes-fixes.js'
 export * from './aedes-v5.js'
 export { closeConnectionAfter, replaceSessionTimers, replayQueueOfResumedV5Sessions, type SessionTimers } from './aedes-sessions.js'
 export { emitMessage, onEveryMessage, observeSubscriptions, wrapOutgoingAcks, brokerClosing, clientClosed, type OutgoingAcks } from './aedes-routing.js'
-export * from './mqtt-packet.js'
+export { mqttPacketDebug } from './mqtt-packet-debug.js'
+export * from './mqtt-parser.js'
+export * from './mqtt-writes.js'
 export * from './client-hooks.js'
 export * from './persistence.js'
 export * from './mqemitter.js'

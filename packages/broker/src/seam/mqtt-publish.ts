@@ -1,6 +1,6 @@
 /**
  * PUBLISH packets as Aedes writes them, encoded here instead of by mqtt-packet's writeToStream
- * (seam/mqtt-packet.ts calls this first for every packet; row M11 in docs/internals.md). The
+ * (seam/mqtt-writes.ts calls this first for every packet; row M11 in docs/internals.md). The
  * bytes are the same (test/seam/contract-publish.test.ts compares them with mqtt-packet's
  * `generate`); what differs is how they reach the socket:
  *

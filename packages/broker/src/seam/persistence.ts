@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module'
 import { Readable } from 'node:stream'
 import type { Aedes } from 'aedes'
-import { persistenceOf } from './aedes.js'
+import { persistenceOf } from './aedes-broker.js'
 
 const require = createRequire(import.meta.url)
 

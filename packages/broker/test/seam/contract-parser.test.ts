@@ -145,7 +145,7 @@ describe('seam contract: mqtt-packet', () => {
 
   it("M10 mqtt-packet's debug loggers: parser.js and writeToStream.js make theirs at load, require('debug')('mqtt-packet:parser' / ':writeToStream'); the seam hands them no-ops unless DEBUG enables them", async () => {
     // a fresh process: the seam first, then mqtt-packet, as a node loads them (built dist)
-    const seamFile = new URL('../../dist/seam/mqtt-packet.js', import.meta.url).href
+    const seamFile = new URL('../../dist/seam/mqtt-packet-debug.js', import.meta.url).href
     const script = `
       const seam = await import(${JSON.stringify(seamFile)})
       const mp = (await import('node:module')).createRequire(new URL(${JSON.stringify(seamFile)}))('mqtt-packet')

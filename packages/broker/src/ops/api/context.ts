@@ -41,5 +41,5 @@ export interface ApiContext {
   log: Logger
 }
 
-/** `broker.persistence`, through the seam (seam/aedes.ts persistenceOf) */
+/** `broker.persistence`, through the seam (seam/aedes-broker.ts persistenceOf) */
 export const persistenceOf = (broker: Aedes): Persistence => seamPersistenceOf(broker) as Persistence

@@ -6,7 +6,7 @@
  *   online   the ids of its connected clients and whether their session is persistent
  *   kick     close a client's connection if it is here
  *
- * Connected clients are read through the seam (seam/aedes.ts clientsOf, clientFacts: Aedes'
+ * Connected clients are read through the seam (seam/aedes-broker.ts clientsOf, seam/aedes-client.ts clientFacts: Aedes'
  * `broker.clients` map and the keepalive, protocol level and inbound in-flight fields) and the
  * Client's typed fields: `subscriptions` (filter -> QoS), `clean` and `conn` (the socket).
  * Kicking destroys `client.conn`, as the /admin/disconnect endpoint always did (an MQTT 5 client

@@ -9,7 +9,7 @@
  * (auth/admin.ts); a denied topic is 403 and counted in culex_publish_denied_total. Failed
  * logins count in culex_auth_failures_total and the backoff of the client's address (behind
  * HAProxy, from X-Forwarded-For, believed only from trusted_proxies) and of the username. Nobody
- * publishes to $SYS (auth/hooks.ts), and the topic obeys what an MQTT PUBLISH must: no
+ * publishes to $SYS (auth/authorize.ts), and the topic obeys what an MQTT PUBLISH must: no
  * wildcards [MQTT-3.3.2-2], not empty [MQTT-4.7.3-1], no U+0000 [MQTT-1.5.3-2], and the node's
  * max_topic_length / max_topic_levels / max_packet_size.
  */

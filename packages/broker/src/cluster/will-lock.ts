@@ -1,0 +1,34 @@
+/**
+ * The lock of the will sweep (cluster/wills.ts): one node at a time holds `culex:lock:wills`,
+ * taken or renewed at each sweep for three sweep intervals, released when the node stops.
+ */
+import type { Redis } from 'ioredis'
+import { WILL_LOCK_KEY } from './keys.js'
+
+// KEYS[1] lock; ARGV[1] owner, ARGV[2] ttl ms -> 1 if we hold it (taken or renewed)
+const LOCK_LUA = `
+local owner = redis.call('GET', KEYS[1])
+if owner == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not owner then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+`
+const UNLOCK_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`
+
+/** take the lock for `owner`, or renew it if `owner` holds it already: true if `owner` holds it for `ttlMs` */
+export async function takeWillLock(db: Redis, owner: string, ttlMs: number): Promise<boolean> {
+  return (await db.eval(LOCK_LUA, 1, WILL_LOCK_KEY, owner, ttlMs)) === 1
+}
+
+/** release the lock if `owner` holds it */
+export function releaseWillLock(db: Redis, owner: string): Promise<unknown> {
+  return db.eval(UNLOCK_LUA, 1, WILL_LOCK_KEY, owner)
+}

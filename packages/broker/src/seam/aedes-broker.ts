@@ -1,0 +1,119 @@
+/**
+ * The seam to Aedes 2.0.0-beta.1's broker instance: what docs/Aedes.md does not document
+ * (docs/internals.md, rows A2-A11; A1, broker.handle, is aedes-install.ts). Everything else calls
+ * these typed functions; test/seam/contract.test.ts fails, naming the internal, when an upgrade
+ * changes one.
+ */
+import type { Aedes, Client } from 'aedes'
+import { forgetWill, type DeliveredPacket, type Done } from './aedes-client.js'
+
+/** Aedes' broker instance (aedes.js): the undocumented fields the seam touches */
+interface BrokerInternals {
+  mq: { emit(message: unknown, cb: Done): unknown; close(cb: () => void): unknown }
+  publish(packet: unknown, client: unknown, done?: Done): void
+  close(cb?: () => void): void
+  clients: Record<string, Client>
+  persistence: unknown
+  counter: number
+  preConnect: PreConnect
+  authorizeForward(client: Client, packet: DeliveredPacket): unknown
+}
+const brokerOf = (b: Aedes): BrokerInternals => b as unknown as BrokerInternals
+
+/** every Client of the broker by id (aedes.js `clients`) */
+export function clientsOf(broker: Aedes): Readonly<Record<string, Client>> {
+  return brokerOf(broker).clients
+}
+
+/** the persistence Aedes uses (aedes.js `persistence`, set by listen) */
+export function persistenceOf(broker: Aedes): unknown {
+  return brokerOf(broker).persistence
+}
+
+/**
+ * Every message Aedes publishes passes `broker.mq.emit` (aedes.js emitPacket): `gate` takes
+ * the emitter's own emit and returns the one Aedes calls (no upstream issue found; the
+ * publish gate of broker/backpressure.ts needs it).
+ */
+export function gateEmits(broker: Aedes, gate: (emit: (message: unknown, cb: Done) => unknown) => (message: unknown, cb: Done) => unknown): void {
+  const mq = brokerOf(broker).mq
+  mq.emit = gate(mq.emit.bind(mq))
+}
+
+/**
+ * Observe every publish: broker.publish is the entry of each (lib/handlers/publish.js calls
+ * client.broker.publish; wills and $SYS too); `done` fires once its series (storeRetained,
+ * enqueueOffline, emitPacket, published) is done or failed. `started` returns the callback
+ * to run when it is.
+ */
+export function observePublishes(broker: Aedes, started: () => Done): void {
+  const b = brokerOf(broker)
+  const publish = b.publish.bind(b)
+  b.publish = (packet, client, done) => {
+    if (typeof client === 'function') {
+      done = client as Done
+      client = null
+    }
+    const finished = started()
+    publish(packet, client, (err) => {
+      finished(err)
+      done?.(err)
+    })
+  }
+}
+
+/**
+ * broker.close() closes its clients and then `broker.mq.close(cb)` (aedes.js close) while
+ * publishes they started may still wait for persistence: `hold` may delay that (no upstream
+ * issue found; upstream could wait for its own publishes in flight)
+ */
+export function holdEmitterClose(broker: Aedes, hold: (close: () => void) => void): void {
+  const mq = brokerOf(broker).mq
+  const close = mq.close.bind(mq)
+  mq.close = (cb) => {
+    hold(() => close(cb))
+    return mq
+  }
+}
+
+/**
+ * broker.close() without publishing the wills of the clients it closes (aedes.js close closes
+ * each client, and lib/client.js close publishes its will): in a cluster they stay stored for
+ * the node that finds this one gone (aedes#754, aedes#756 discuss wills around restarts).
+ */
+export function keepWillsOnClose(broker: Aedes): void {
+  const b = brokerOf(broker)
+  const close = b.close.bind(b)
+  b.close = (cb) => {
+    for (const c of Object.values(b.clients)) forgetWill(c)
+    return close(cb)
+  }
+}
+
+/**
+ * raise broker.counter (aedes.js: the brokerCounter of the next message, from 0 at start) to at
+ * least `min`: a restarted node must not reuse the counters of messages still queued (no upstream
+ * issue found)
+ */
+export function raiseMessageCounter(broker: Aedes, min: number): void {
+  const b = brokerOf(broker)
+  b.counter = Math.max(b.counter, min)
+}
+
+type PreConnect = (client: Client, packet: { clientId: string; clean: boolean }, cb: (err: Error | null, ok: boolean) => void) => void
+
+/** wrap broker.preConnect, the instance property lib/handlers/connect.js calls before authenticate and CONNACK */
+export function wrapPreConnect(broker: Aedes, wrap: (preConnect: PreConnect) => PreConnect): void {
+  const b = brokerOf(broker)
+  b.preConnect = wrap(b.preConnect)
+}
+
+/**
+ * wrap broker.authorizeForward, looked up at call time by every delivery and by the session
+ * replay (lib/handlers/connect.js emptyQueue)
+ */
+export function wrapAuthorizeForward(broker: Aedes, wrap: (forward: BrokerInternals['authorizeForward']) => BrokerInternals['authorizeForward']): void {
+  const b = brokerOf(broker)
+  const forward = b.authorizeForward.bind(broker)
+  b.authorizeForward = wrap(forward)
+}

@@ -30,7 +30,7 @@ export interface ParsedPacket {
 /**
  * Why MQTT 5 properties as mqtt-packet 9 parses them are not usable, or undefined. Its parser
  * (parser.js _parseProperties) makes a property that came more than once an array, and a UTF-8
- * string property that is not well-formed null (seam/mqtt-packet.ts strictParseString returns
+ * string property that is not well-formed null (seam/mqtt-parser.ts strictParseString returns
  * null, _parseByType passes it on); Aedes computes with both as they are: a Session Expiry
  * Interval of [60, 60] armed a NaN timer when the connection closed and ended the process, a
  * Response Topic of null threw in the PUBLISH handler. Each property but User Property may come

@@ -68,17 +68,30 @@ export async function publisher(port: number, clientId: string): Promise<Publish
   }
 }
 
+export interface Subscriber {
+  raw: Raw
+  /** SUBSCRIBE packet id -> tick its SUBACK arrived at */
+  subackAt: Map<number, number>
+  /** called as each SUBACK is parsed, before anything else sees it */
+  onSuback?: (messageId: number) => void
+  /** payloads received */
+  got(): Set<string>
+}
+
 /** a client that acknowledges what it gets, and notes when its SUBACKs arrive */
-export async function subscriber(port: number, clientId: string): Promise<{ raw: Raw; subackAt: Map<number, number>; got(): Set<string> }> {
-  const subackAt = new Map<number, number>()
+export async function subscriber(port: number, clientId: string, clean = true): Promise<Subscriber> {
   const { raw } = await rawClient(port, {
     clientId,
+    clean,
     autoAck: true,
     onPacket: (p: AnyPacket) => {
-      if (p.cmd === 'suback') subackAt.set(p.messageId as number, tick++)
+      if (p.cmd !== 'suback') return
+      s.subackAt.set(p.messageId as number, tick++)
+      s.onSuback?.(p.messageId as number)
     },
   })
-  return { raw, subackAt, got: () => new Set(raw.publishes().map((p) => String(p.payload))) }
+  const s: Subscriber = { raw, subackAt: new Map(), got: () => new Set(raw.publishes().map((p) => String(p.payload))) }
+  return s
 }
 
 /**
@@ -92,7 +105,7 @@ export async function joinDuringHeldPuback(o: {
   pressure: PeerPressure
   pub: Publisher
   watcher: { got(): Set<string> }
-  member: { raw: Raw; subackAt: Map<number, number>; got(): Set<string> }
+  member: Subscriber
   topic: string
   filter: string
   tag: string

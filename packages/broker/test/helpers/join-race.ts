@@ -38,6 +38,10 @@ let tick = 0
 
 export interface Publisher {
   raw: Raw
+  /** messages sent and not acknowledged yet */
+  inflight: Map<number, string>
+  /** called as each PUBACK is parsed */
+  onPuback?: () => void
   /** payload -> tick its PUBACK arrived at */
   ackedAt: Map<string, number>
   publish(topic: string, payload: string): void
@@ -47,31 +51,36 @@ export interface Publisher {
 export async function publisher(port: number, clientId: string): Promise<Publisher> {
   const ackedAt = new Map<string, number>()
   const inflight = new Map<number, string>()
-  let next = 1
+  let next = 0
   const { raw } = await rawClient(port, {
     clientId,
     onPacket: (p) => {
       if (p.cmd !== 'puback') return
       ackedAt.set(inflight.get(p.messageId as number)!, tick++)
       inflight.delete(p.messageId as number)
+      pub.onPuback?.()
     },
   })
-  return {
+  const pub: Publisher = {
     raw,
     ackedAt,
+    inflight,
     publish(topic, payload) {
-      const messageId = next++
+      const messageId = (next++ % 60_000) + 1
       inflight.set(messageId, payload)
       raw.send({ cmd: 'publish', topic, payload, qos: 1, messageId })
     },
     acked: (payloads, what) => raw.until(() => payloads.every((p) => ackedAt.has(p)), 10_000, what),
   }
+  return pub
 }
 
 export interface Subscriber {
   raw: Raw
   /** SUBSCRIBE packet id -> tick its SUBACK arrived at */
   subackAt: Map<number, number>
+  /** UNSUBSCRIBE packet id -> tick its UNSUBACK arrived at */
+  unsubackAt: Map<number, number>
   /** called as each SUBACK is parsed, before anything else sees it */
   onSuback?: (messageId: number) => void
   /** payloads received */
@@ -85,12 +94,13 @@ export async function subscriber(port: number, clientId: string, clean = true): 
     clean,
     autoAck: true,
     onPacket: (p: AnyPacket) => {
+      if (p.cmd === 'unsuback') s.unsubackAt.set(p.messageId as number, tick++)
       if (p.cmd !== 'suback') return
       s.subackAt.set(p.messageId as number, tick++)
       s.onSuback?.(p.messageId as number)
     },
   })
-  const s: Subscriber = { raw, subackAt: new Map(), got: () => new Set(raw.publishes().map((p) => String(p.payload))) }
+  const s: Subscriber = { raw, subackAt: new Map(), unsubackAt: new Map(), got: () => new Set(raw.publishes().map((p) => String(p.payload))) }
   return s
 }
 
@@ -111,6 +121,8 @@ export async function joinDuringHeldPuback(o: {
   tag: string
   posts?: number
   holdMs?: number
+  /** how long to wait for the messages acknowledged after the SUBACK at the member */
+  settleMs?: number
 }): Promise<{ late: string[]; missing: string[]; subackBeforePuback: boolean }> {
   const pre = `${o.tag}-pre`
   await o.pressure.set(true)
@@ -128,7 +140,7 @@ export async function joinDuringHeldPuback(o: {
   const subackAt = o.member.subackAt.get(sid)!
   const late = [pre, ...posts].filter((p) => o.pub.ackedAt.get(p)! > subackAt)
   try {
-    await waitFor(() => late.every((p) => o.member.got().has(p)), 3000, `${o.tag}: every message acknowledged after the SUBACK at the member`)
+    await waitFor(() => late.every((p) => o.member.got().has(p)), o.settleMs ?? 3000, `${o.tag}: every message acknowledged after the SUBACK at the member`)
   } catch {
     /* reported as missing */
   }

@@ -8,26 +8,35 @@
  * delivered. The window is made wide with the cluster bus' real pressure signal
  * (helpers/join-race.ts). Two real nodes on one real redis-server.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { killAll, startNode, startRedis, type TestNode } from '../helpers/cluster-procs.js'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
+import { killAll, startNode, startRedis, waitFor, type TestNode } from '../helpers/cluster-procs.js'
 import { closeRaw } from '../helpers/raw-mqtt.js'
+import { DelayProxy } from '../helpers/delay-proxy.js'
 import { joinDuringHeldPuback, PeerPressure, publisher, subscriber } from '../helpers/join-race.js'
 
 /** dead 3 s after the last heartbeat: no false death on a loaded 2-core machine */
 const HB = ['--heartbeat-interval-ms', '1000', '--will-sweep-interval-ms', '200']
 const ROUNDS = 3
+const GUARD_ROUNDS = 20
+/** below the bus' input lag threshold (100 ms, cluster/bus.ts): the node does not signal pressure */
+const SUB_DELAY_MS = 20
 
 let nodes: TestNode[]
 let pressure: PeerPressure
+/** node A reaches Redis through it: its subscriber link can be made slow */
+let proxy: DelayProxy
 
 beforeAll(async () => {
   const redis = await startRedis()
   pressure = new PeerPressure(redis.port)
-  nodes = await Promise.all(['jo-a', 'jo-b'].map((id) => startNode(redis.url, id, [...HB, '--log-level', 'info'])))
+  proxy = new DelayProxy(redis.port, 'culex-jo-a-sub')
+  await proxy.start()
+  nodes = await Promise.all([startNode(proxy.url, 'jo-a', [...HB, '--log-level', 'info']), startNode(redis.url, 'jo-b', [...HB, '--log-level', 'info'])])
 })
 
 afterAll(async () => {
   await pressure.close()
+  await proxy.close()
   await closeRaw()
   await killAll()
 })
@@ -71,8 +80,58 @@ describe('shared subscriptions: the SUBACK of a group\'s first member and the me
     await watcher.raw.until(() => watcher.subackAt.has(1), 5000, 'watcher SUBACK')
     const member = await subscriber(b.mqtt, 'to-member')
     // the pressure lasts until the SUBACK is there (10 s at most)
-    const res = await joinDuringHeldPuback({ pressure, pub, watcher, member, topic: 'jo/to', filter: '$share/gto/jo/to', tag: 'to', holdMs: 10_000 })
+    const res = await joinDuringHeldPuback({ pressure, pub, watcher, member, topic: 'jo/to', filter: '$share/gto/jo/to', tag: 'to', holdMs: 10_000, settleMs: 200 })
     expect(res.subackBeforePuback).toBe(true)
     expect(b.logs().some((l) => l.msg === 'shared subscription not acknowledged by every node in time')).toBe(true)
+  })
+
+  it(`a group's first member on another node than the publisher's, which hears of joins ${SUB_DELAY_MS} ms late: every message published from the SUBACK's parse callback reaches it (${GUARD_ROUNDS} rounds)`, async () => {
+    const [a, b] = nodes as [TestNode, TestNode]
+    // the SUBACK waits for the publisher's node to acknowledge the join (redis-store.ts)
+    proxy.delayMs = SUB_DELAY_MS
+    onTestFinished(() => void (proxy.delayMs = 0))
+    const pub = await publisher(a.mqtt, 'gr-pub')
+    const member = await subscriber(b.mqtt, 'gr-member')
+    const sent: string[] = []
+    for (let r = 0; r < GUARD_ROUNDS; r++) {
+      const topic = `jo/gr/${r}`
+      const payloads = Array.from({ length: 5 }, (_, i) => `gr-${r}-${i}`)
+      member.onSuback = (id) => {
+        if (id === r + 1) for (const p of payloads) pub.publish(topic, p)
+      }
+      member.raw.send({ cmd: 'subscribe', messageId: r + 1, subscriptions: [{ topic: `$share/gr${r}/${topic}`, qos: 1 }] })
+      await pub.acked(payloads, `round ${r} PUBACKs`)
+      sent.push(...payloads)
+    }
+    await waitFor(() => sent.every((p) => member.got().has(p)), 10_000, 'every message at the member').catch(() => {})
+    expect(sent.filter((p) => !member.got().has(p))).toEqual([])
+  })
+
+  it('a member leaving (UNSUBSCRIBE) on another node than the publisher while QoS 1 messages flow: every acknowledged message reaches a member; one picked for it after its UNSUBACK goes to the other', async () => {
+    const [a, b] = nodes as [TestNode, TestNode]
+    const leaving = await subscriber(b.mqtt, 'lv-leaving')
+    const staying = await subscriber(a.mqtt, 'lv-staying')
+    for (const m of [leaving, staying]) {
+      m.raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/lv/jo/lv', qos: 1 }] })
+      await m.raw.until(() => m.subackAt.has(1), 5000, 'SUBACK')
+    }
+    const pub = await publisher(a.mqtt, 'lv-pub')
+    let n = 0
+    let running = true
+    pub.onPuback = () => running && pub.publish('jo/lv', `lv-${n++}`)
+    for (let i = 0; i < 10; i++) pub.publish('jo/lv', `lv-${n++}`)
+    await pub.raw.until(() => pub.ackedAt.size >= 200, 15_000, 'messages flowing')
+    leaving.raw.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: ['$share/lv/jo/lv'] })
+    await leaving.raw.until(() => leaving.unsubackAt.has(2), 5000, 'UNSUBACK')
+    const mark = pub.ackedAt.size
+    await pub.raw.until(() => pub.ackedAt.size >= mark + 300, 15_000, 'messages acknowledged after the UNSUBACK')
+    running = false
+    await pub.raw.until(() => pub.inflight.size === 0, 10_000, 'the last PUBACKs')
+    const acked = [...pub.ackedAt.keys()]
+    const got = (): Set<string> => new Set([...leaving.got(), ...staying.got()])
+    await waitFor(() => acked.every((p) => got().has(p)), 10_000, 'every acknowledged message at a member').catch(() => {})
+    expect(acked.filter((p) => !got().has(p))).toEqual([])
+    // the leaving member had its share before it left, the other one everything after
+    expect(leaving.got().size).toBeGreaterThan(0)
   })
 })

@@ -58,6 +58,8 @@ export class ShareDelivery {
 
   async start(host: ShareHost): Promise<void> {
     this.host = host
+    // a join is acknowledged (and its SUBACK sent) only after the messages picked without it (store.ts)
+    this.o.store.setBarrier(() => host.barrier())
     await this.reload()
   }
 

@@ -62,6 +62,11 @@ export interface ShareHost {
   deliver(client: object, packet: MemberPacket, cb: () => void, key: string): void
   /** a share-only message to every node (this one included) */
   emit(packet: SharePacket): void
+  /**
+   * resolves once every message this node's emitter took before the call has been emitted (its
+   * emit callback fired: a QoS 1 publisher's PUBACK has gone, broker/puback-after-publish.ts)
+   */
+  barrier(): Promise<void>
   /** the node is stopping: its emitter closes */
   stopping(): boolean
 }

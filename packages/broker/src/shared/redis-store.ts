@@ -7,8 +7,14 @@
  *   culex:share:fl:<client id>    hash message key -> record (msgpack), in flight to that member
  *   culex:share:q:<group key>     list of records waiting for a member to come back
  * Changes are published on SHARE_CHANNEL by the script that makes them (one atomic step), and
- * every other node acknowledges on SHARE_ACK_CHANNEL once applied, so a SUBACK leaves only
- * when every node would pick the new member (as persistence.ts does for subscriptions).
+ * every other node acknowledges a join on SHARE_ACK_CHANNEL once applied, so a SUBACK leaves only
+ * when every node would pick the new member (as persistence.ts does for subscriptions); and once
+ * through its barrier (ShareHost.barrier: an empty share-only message through its emitter), so
+ * the PUBACK of every message a node picked (no member yet) before it applied the join has left
+ * before the SUBACK: a message acknowledged to its publisher after the SUBACK is one picked with
+ * the member [MQTT-3.8.4-1]. The same for the joining node itself. A node that dies or hangs
+ * meanwhile costs at most ACK_TIMEOUT_MS (then a warning, and the SUBACK). Costs nothing per
+ * message: one share channel round trip and one bus message per node, per $share SUBSCRIBE.
  * The in-flight records are written on the link that carries the cluster bus (`pub`): Redis
  * runs them before the bus batch that carries the message, so the member's node never sees a
  * message whose record is not there yet.
@@ -112,6 +118,7 @@ export class RedisShareStore implements ShareStore {
   private readonly pub: Scripts
   private readonly listeners: Array<(c: MemberChange) => void> = []
   private readonly pendingAcks = new Map<string, { seen: number; expected: number; done: () => void }>()
+  private barrier: () => Promise<void> = () => Promise.resolve()
   private readonly onMessage = (chBuf: Buffer, message: Buffer): void => {
     const ch = chBuf.toString()
     if (ch === SHARE_ACK_CHANNEL) {
@@ -129,7 +136,13 @@ export class RedisShareStore implements ShareStore {
     if (typeof msg.k !== 'string' || typeof msg.c !== 'string') return
     const member = typeof msg.m === 'string' ? fromWire(msg.c, msg.m) : null
     for (const fn of this.listeners) fn({ key: msg.k, clientId: msg.c, member })
-    if (typeof msg.a === 'string' && msg.a !== '' && !this.pendingAcks.has(msg.a)) this.pub.publish(SHARE_ACK_CHANNEL, msg.a).catch(() => {})
+    // a join made on another node: acknowledged once this node's earlier messages are through
+    const ack = msg.a
+    if (typeof ack === 'string' && ack !== '' && !this.pendingAcks.has(ack)) {
+      this.barrier()
+        .then(() => this.pub.publish(SHARE_ACK_CHANNEL, ack))
+        .catch(() => {})
+    }
   }
 
   constructor(
@@ -164,6 +177,10 @@ export class RedisShareStore implements ShareStore {
     this.listeners.push(fn)
   }
 
+  setBarrier(fn: () => Promise<void>): void {
+    this.barrier = fn
+  }
+
   /** write a member again without waiting for the other nodes (re-assertion, share-router.ts) */
   async rejoin(key: string, m: Member): Promise<void> {
     await this.db.culexShareJoin(groupKey(key), GROUPS_KEY, key, m.clientId, toWire(m), SHARE_CHANNEL, '')
@@ -172,21 +189,24 @@ export class RedisShareStore implements ShareStore {
   async join(key: string, m: Member): Promise<void> {
     // applied here at once (the notification comes back too, and changes nothing)
     for (const fn of this.listeners) fn({ key, clientId: m.clientId, member: m })
+    let ownDone = false
+    const own = this.barrier().then(() => void (ownDone = true))
     const ack = randomBytes(8).toString('hex')
     let done!: () => void
     const acked = new Promise<void>((resolve) => (done = resolve))
     const pending = { seen: 0, expected: Number.POSITIVE_INFINITY, done }
     this.pendingAcks.set(ack, pending)
-    const timer = setTimeout(() => {
-      this.log.warn({ group: key, client: m.clientId, acks: pending.seen }, 'shared subscription not acknowledged by every node in time')
-      done()
-    }, ACK_TIMEOUT_MS)
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ACK_TIMEOUT_MS)))
     try {
+      // written before the SUBACK in any case (an error here is SUBACK 0x80, share-aedes.ts)
       const receivers = await this.db.culexShareJoin(groupKey(key), GROUPS_KEY, key, m.clientId, toWire(m), SHARE_CHANNEL, ack)
       // every node's subscriber link got it, ours included
       pending.expected = receivers - 1
       if (pending.seen >= pending.expected) done()
-      await acked
+      if ((await Promise.race([Promise.all([acked, own]), late])) === 'late') {
+        this.log.warn({ group: key, client: m.clientId, acks: pending.seen, expected: pending.expected, own: ownDone }, 'shared subscription not acknowledged by every node in time')
+      }
     } finally {
       clearTimeout(timer)
       this.pendingAcks.delete(ack)

@@ -13,10 +13,11 @@ import type { Logger } from '../log.js'
 import { brokerClosing, clientClosed, clientsOf, deliveryOf, emitMessage, gateEmits, onWrite, v5SubscriptionsOf, wrapOutgoingAcks } from '../seam/index.js'
 import { switchedMessageHook } from './message-hook.js'
 import { parseShare, SHARE_PREFIX } from './names.js'
-import { fieldOfDelivery, type MemberPacket, type SharePacket, type ShareRouter } from './router.js'
+import { fieldOfDelivery, REDISPATCH_TOPIC, type MemberPacket, type SharePacket, type ShareRouter } from './router.js'
 
 type Done = (err?: Error | null) => void
 const noop: Done = () => {}
+const EMPTY = Buffer.alloc(0)
 
 /** the public Client fields used, and the connection's stream */
 interface ClientInternals {
@@ -95,6 +96,11 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
     emit(packet: SharePacket): void {
       emitMessage(broker, packet, (err) => err && log.warn({ err: err.message }, 'shared subscription: redispatch not sent to every node'))
     },
+    // an empty share-only message that picks no member (`share` set: router.choose skips it,
+    // router.dispatch delivers it to nobody); its emit callback comes after those of the messages
+    // emitted before it (the cluster bus settles its batches in order, bus.ts, and holds them all
+    // alike under a peer's pressure), an error (emitter closing) is no reason to wait
+    barrier: () => new Promise<void>((resolve) => void emitMessage(broker, { cmd: 'publish', topic: REDISPATCH_TOPIC, payload: EMPTY, qos: 0, retain: false, share: [] }, () => resolve())),
   }
 
   // ---- acknowledgements: a share delivery is no session message ----------------------------

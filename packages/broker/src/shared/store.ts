@@ -61,8 +61,14 @@ export interface ShareStore {
   load(): Promise<Array<[string, Member]>>
   /** membership changes made by any node (this one included, applied at once) */
   onChange(fn: (c: MemberChange) => void): void
-  /** add or update a member; resolves once every node applied it (cluster: or 2 s passed) */
+  /**
+   * add or update a member; resolves once every node applied it and went through its barrier
+   * (below), so that a SUBACK sent then follows the PUBACK of every message picked without the
+   * member (cluster: or once 2 s passed)
+   */
   join(key: string, m: Member): Promise<void>
+  /** what a node waits for after applying a join (ShareHost.barrier), before it acknowledges it */
+  setBarrier(fn: () => Promise<void>): void
   /** write a member again, without waiting for the other nodes */
   rejoin(key: string, m: Member): Promise<void>
   /** remove a member, unless it is now connected to another node than `node` */
@@ -90,7 +96,11 @@ export class MemoryShareStore implements ShareStore {
   private readonly inflight = new Map<string, Map<string, Buffer>>()
   private readonly queues = new Map<string, Buffer[]>()
   private readonly listeners: Array<(c: MemberChange) => void> = []
+  private barrier: () => Promise<void> = () => Promise.resolve()
 
+  setBarrier(fn: () => Promise<void>): void {
+    this.barrier = fn
+  }
   async load(): Promise<Array<[string, Member]>> {
     const out: Array<[string, Member]> = []
     for (const [key, ms] of this.members) for (const m of ms.values()) out.push([key, m])
@@ -103,13 +113,17 @@ export class MemoryShareStore implements ShareStore {
     for (const fn of this.listeners) fn(c)
   }
   async join(key: string, m: Member): Promise<void> {
+    this.put(key, m)
+    await this.barrier()
+  }
+  async rejoin(key: string, m: Member): Promise<void> {
+    this.put(key, m)
+  }
+  private put(key: string, m: Member): void {
     let ms = this.members.get(key)
     if (!ms) this.members.set(key, (ms = new Map()))
     ms.set(m.clientId, m)
     this.emit({ key, clientId: m.clientId, member: m })
-  }
-  rejoin(key: string, m: Member): Promise<void> {
-    return this.join(key, m)
   }
   async leave(key: string, clientId: string): Promise<void> {
     const ms = this.members.get(key)

@@ -111,7 +111,7 @@ export class BusDelivery {
    * (bus-codec.ts: binary MQTT 5 properties) go in batches of their own, in order, so that a node
    * of an older release, which refuses version 3, still gets every other message.
    */
-  send(packets: BusPacket[], done: Done): void {
+  send(packets: BusPacket[], done: Done): number {
     if (!packets.some(needsV3)) return this.sendOne(packets, done)
     const runs: BusPacket[][] = []
     let last: boolean | undefined
@@ -129,14 +129,17 @@ export class BusDelivery {
         if (--pending === 0) done(error)
       })
     }
+    return this.seq
   }
 
-  private sendOne(packets: BusPacket[], done: Done): void {
+  /** the number of the batch, the last one when send splits */
+  private sendOne(packets: BusPacket[], done: Done): number {
     const seq = ++this.seq
     const buf = encodeBatch(this.o.origin, packets, seq, this.base(seq))
     const b: Outstanding = { seq, buf, done, since: 0, count: 0, sending: false, short: false }
     this.outstanding.set(seq, b)
     this.transmit(b)
+    return seq
   }
 
   /** a message on the presence channel */
@@ -186,6 +189,12 @@ export class BusDelivery {
   /** ask `target` to send its batches `from` up to `to` (excluded) again: this node missed them */
   askResend(target: string, from: number, to: number): void {
     this.o.pub.publish(this.presence, `${this.o.origin} resend ${target} ${from} ${to}`).catch(() => {})
+  }
+
+  /** the peer beat within SILENT_MS */
+  isLive(peer: string): boolean {
+    const at = this.heard.get(peer)
+    return at !== undefined && Date.now() - at < SILENT_MS
   }
 
   close(): void {

@@ -78,6 +78,12 @@ export class BusOrder {
     this.drain(st)
   }
 
+  /** the last batch of `origin` delivered in order, undefined before any */
+  position(origin: string): number | undefined {
+    const st = this.origins.get(origin)
+    return st ? st.next - 1 : undefined
+  }
+
   /** a presence beat: the origin is alive and holds nothing older than `base` */
   beat(origin: string, base: number): void {
     const st = this.origins.get(origin)

@@ -17,8 +17,10 @@
  * against its local subscriptions (qlobber, in mqemitter) and drops its own
  * batches, so nothing arrives twice and no dedupe cache is needed. Every
  * node receives every message: right for the handful of nodes a Culex
- * cluster has. The emit callback fires once local delivery is done and Redis
- * has handed the batch to every live node; Aedes finishes the publish after it
+ * cluster has. The emit callback fires once local delivery is done, Redis
+ * has handed the batch to every live node, and those peers delivered it to
+ * their subscribers but for a bounded lead (bus-progress.ts: receiver pacing,
+ * no standing queue between nodes); Aedes finishes the publish after it
  * (PUBREC for QoS 2; the QoS 1 PUBACK is held until then by
  * broker/puback-after-publish.ts) and only then reads that publisher's next
  * packets.
@@ -40,6 +42,7 @@ import { decodeBatch, originOf, type BusPacket } from './bus-codec.js'
 import { BusDelivery, SILENT_MS, type HeldEpisode } from './bus-delivery.js'
 import { BusOrder } from './bus-order.js'
 import { createInputGate, createLagProbe } from './bus-flow.js'
+import { BusProgress } from './bus-progress.js'
 
 type Done = (err?: Error | null) => void
 
@@ -164,8 +167,14 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
       else if (peersPressured()) for (const cb of callbacks) held.push(cb)
       else for (const cb of callbacks) cb()
     }
-    // done once every live node has the batch (bus-delivery.ts), and the replicas (replica-acks.ts)
-    delivery.send(packets, (err) => (err || !opts.confirm ? settle(err) : opts.confirm(packets, settle)))
+    // done once every live node has the batch (bus-delivery.ts), and the replicas (replica-acks.ts),
+    // and the peers that report their progress delivered it (bus-progress.ts)
+    let seq = 0
+    const handed: Done = (err) => (err ? settle(err) : progress.wait(seq, settle))
+    seq = delivery.send(packets, (err) => (err || !opts.confirm ? handed(err) : opts.confirm(packets, handed)))
+    let bytes = 0
+    for (let i = 0; i < packets.length; i++) bytes += packets[i]!.payload.length
+    progress.sending(seq, packets.length, bytes)
   }
 
   // once each and in order per origin, whatever order and how many times batches arrive
@@ -202,10 +211,15 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     channel,
     origin,
     onError,
-    onPeer: (peer, base) => (base === 'bye' ? order.forget(peer) : order.beat(peer, base)),
+    onPeer: (peer, base) => {
+      if (base !== 'bye') return order.beat(peer, base)
+      order.forget(peer)
+      progress.forget(peer)
+    },
     onHeld: opts.onHeld,
     onResent: (peer) => order.resent(peer),
   })
+  const progress = new BusProgress({ pub, channel: `${channel}:progress`, origin, isLive: (peer) => delivery.isLive(peer), onError, backlog, paceBytes: highWater / 16 })
   const sweep = setInterval(() => {
     const since = delivery.listeningSince
     if (since !== undefined) order.sweep(4 * SILENT_MS, since)
@@ -218,8 +232,9 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
   ctl.on('error', (err: Error) => onError(err))
   ctl.on('message', (ch: string, message: string) => {
     if (ch === control) onControl(message)
+    else if (ch === progress.channel) progress.onMessage(message)
   })
-  ctl.subscribe(control).catch((err: Error) => onError(err))
+  ctl.subscribe(control, progress.channel).catch((err: Error) => onError(err))
   // 'messageBuffer' only: while any 'message' listener exists ioredis turns every message,
   // each whole bus batch included, into a string
   sub.on('messageBuffer', (chBuf: Buffer, message: Buffer) => {
@@ -232,6 +247,8 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
       const batch = decodeBatch(message)
       probe.onBatch()
       order.batch(batch.origin, batch.seq, batch.base, batch.packets)
+      const at = order.position(batch.origin)
+      if (at !== undefined) progress.delivered(batch.origin, at)
       if (input.full()) {
         input.pause()
         probe.stale()
@@ -261,6 +278,7 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     clearInterval(expiryTimer)
     clearInterval(sweep)
     delivery.close()
+    progress.close()
     clearInterval(lagWatch)
     probe.close()
     input.close()

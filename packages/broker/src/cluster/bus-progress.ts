@@ -1,0 +1,219 @@
+/**
+ * Receiver pacing of the cluster bus (issue 15): a batch is done (its emit callbacks fire, so
+ * its QoS 1 PUBACKs leave and Aedes reads the publisher's next packets) only once every live
+ * peer that reports its progress has handed the batch to its own subscribers, not only once
+ * Redis has handed it to their links (bus-delivery.ts).
+ *
+ * Why: Redis answers a PUBLISH as soon as it has copied the batch into the subscriber links'
+ * output buffers. A publisher on node A acknowledged at that pace runs ahead of a node B whose
+ * subscribers cost more (a fan-out: each message written to many sockets), and the difference
+ * piles up in Redis, the kernel and B's client sockets until B's pressure signal (bus.ts: input
+ * lag, backlog) holds A: a standing queue of ~100 ms. Paced by B's progress, what one publisher
+ * has on its way is its in-flight window, as on a single node.
+ *
+ * Receiving side: after each event-loop turn in which batches arrived, a node publishes on
+ * `<channel>:progress` one line, `<its origin> <origin>=<seq>,...`: per sending origin, the
+ * number of the last batch delivered in order (bus-order.ts). Cumulative, so a lost line is
+ * made good by the next.
+ *
+ * Sending side: peers count once a line of theirs was heard (a node of an older release sends
+ * none and is not waited for), for as long as they are live (bus-delivery.ts presence). A batch
+ * waits until each of them reported its number, or at most WAIT_MS (a line lost with no further
+ * traffic to carry a newer one, a peer's control link down): then it goes, as before this.
+ */
+import type { Redis } from 'ioredis'
+
+type Done = (err?: Error | null) => void
+
+/** longest a batch waits for progress reports */
+export const WAIT_MS = 2000
+/**
+ * how far a peer may be behind a batch that goes (its messages and those before it the peer has
+ * not delivered): enough to keep the peer busy over the report's round trip, so that the
+ * publishers' rate does not drop to their window per round trip
+ */
+export const AHEAD_MESSAGES = 100
+export const AHEAD_BYTES = 256 * 1024
+
+interface Sent {
+  seq: number
+  /** messages and payload bytes sent up to and including this batch */
+  messages: number
+  bytes: number
+}
+
+interface Waiting {
+  seq: number
+  since: number
+  cb: Done
+}
+
+export interface ProgressOptions {
+  pub: Redis
+  /** `<bus channel>:progress` */
+  channel: string
+  origin: string
+  /** a peer is live (heard within SILENT_MS, bus-delivery.ts) */
+  isLive: (peer: string) => boolean
+  onError: (err: Error) => void
+  /** bytes waiting for this node's client sockets: no report while over paceBytes */
+  backlog?: () => number
+  paceBytes?: number
+}
+
+/** a report held for the backlog looks at it again after this long */
+const REPORT_POLL_MS = 2
+
+export class BusProgress {
+  /** receiving side: origin -> last batch delivered, not reported yet */
+  private readonly pendingReport = new Map<string, number>()
+  private reportScheduled = false
+  /** sending side: peer -> highest of our batches it delivered */
+  private readonly peers = new Map<string, number>()
+  private waiting: Waiting[] = []
+  /** our batches from the oldest a pacing peer may not have delivered on, in order */
+  private sent: Sent[] = []
+  private messages = 0
+  private bytes = 0
+  private timer: NodeJS.Timeout | undefined
+  private closed = false
+
+  readonly channel: string
+
+  constructor(private readonly o: ProgressOptions) {
+    this.channel = o.channel
+  }
+
+  // ---- receiving side --------------------------------------------------------------------------
+
+  /** batches of `origin` up to `seq` are delivered here: report it after this turn */
+  delivered(origin: string, seq: number): void {
+    this.pendingReport.set(origin, seq)
+    if (this.reportScheduled) return
+    this.reportScheduled = true
+    setImmediate(this.report)
+  }
+
+  private readonly report = (): void => {
+    this.reportScheduled = false
+    if (this.closed || this.pendingReport.size === 0) return
+    // this node's subscribers are behind: what it took in waits for them, not in Redis
+    if (this.o.backlog && this.o.backlog() > (this.o.paceBytes ?? Infinity)) {
+      this.reportScheduled = true
+      setTimeout(this.report, REPORT_POLL_MS)
+      return
+    }
+    let line = ''
+    for (const [origin, seq] of this.pendingReport) line += `${line ? ',' : ''}${origin}=${seq}`
+    this.pendingReport.clear()
+    this.o.pub.publish(this.o.channel, `${this.o.origin} ${line}`).catch((err: Error) => this.o.onError(err))
+  }
+
+  // ---- sending side ----------------------------------------------------------------------------
+
+  /** a line on the progress channel */
+  onMessage(text: string): void {
+    const sep = text.indexOf(' ')
+    const peer = text.slice(0, sep)
+    if (sep <= 0 || peer === this.o.origin) return
+    const mine = `${this.o.origin}=`
+    let seq = 0
+    for (const part of text.slice(sep + 1).split(',')) if (part.startsWith(mine)) seq = Number(part.slice(mine.length))
+    // a line without our origin: the peer paces us too, and has nothing of ours yet
+    if (!Number.isFinite(seq)) return
+    if (seq > (this.peers.get(peer) ?? -1)) this.peers.set(peer, seq)
+    if (this.waiting.length > 0) this.release()
+    this.prune()
+  }
+
+  /** the peer left */
+  forget(peer: string): void {
+    if (this.peers.delete(peer)) this.release()
+  }
+
+  /** batch `seq` (the last of a send) goes out with `messages` messages of `bytes` payload bytes */
+  sending(seq: number, messages: number, bytes: number): void {
+    this.messages += messages
+    this.bytes += bytes
+    this.sent.push({ seq, messages: this.messages, bytes: this.bytes })
+    this.prune()
+  }
+
+  /** `cb` once every pacing peer delivered batch `seq` (at once when none is behind) */
+  wait(seq: number, cb: Done): void {
+    if (this.closed || this.reached(seq)) return cb()
+    this.waiting.push({ seq, since: Date.now(), cb })
+    this.timer ??= setInterval(() => this.release(), WAIT_MS / 8)
+  }
+
+  /** batches waiting for progress reports */
+  get held(): number {
+    return this.waiting.length
+  }
+
+  close(): void {
+    this.closed = true
+    clearInterval(this.timer)
+    this.timer = undefined
+    const all = this.waiting
+    this.waiting = []
+    for (const w of all) w.cb()
+  }
+
+  /** every pacing peer is at most AHEAD_* behind batch `seq` */
+  private reached(seq: number): boolean {
+    let upTo: Sent | undefined
+    for (const [peer, got] of this.peers) {
+      if (!this.o.isLive(peer)) {
+        this.peers.delete(peer)
+        continue
+      }
+      if (got >= seq) continue
+      upTo ??= this.find(seq)
+      const at = this.find(got)
+      // a peer behind what is recorded (it joined since): wait for it to catch up
+      if (!upTo || !at || upTo.messages - at.messages > AHEAD_MESSAGES || upTo.bytes - at.bytes > AHEAD_BYTES) return false
+    }
+    return true
+  }
+
+  /** the last batch recorded up to `seq` */
+  private find(seq: number): Sent | undefined {
+    const sent = this.sent
+    if (sent.length === 0 || sent[0]!.seq > seq) return undefined
+    let lo = 0
+    let hi = sent.length - 1
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1
+      if (sent[mid]!.seq <= seq) lo = mid
+      else hi = mid - 1
+    }
+    return sent[lo]
+  }
+
+  /** keep the records from the last one at or below the slowest live pacing peer's progress */
+  private prune(): void {
+    let min = Infinity
+    for (const [peer, got] of this.peers) if (this.o.isLive(peer) && got < min) min = got
+    const sent = this.sent
+    let drop = 0
+    while (drop + 1 < sent.length && sent[drop + 1]!.seq <= min) drop++
+    if (drop > 64 || drop === sent.length - 1) this.sent = sent.slice(drop)
+  }
+
+  private release(): void {
+    const now = Date.now()
+    const go: Waiting[] = []
+    const stay: Waiting[] = []
+    for (const w of this.waiting) (now - w.since >= WAIT_MS || this.reached(w.seq) ? go : stay).push(w)
+    if (go.length === 0) return
+    this.waiting = stay
+    if (stay.length === 0) {
+      clearInterval(this.timer)
+      this.timer = undefined
+    }
+    // in batch order, as they were sent
+    go.sort((x, y) => x.seq - y.seq)
+    for (const w of go) w.cb()
+  }
+}

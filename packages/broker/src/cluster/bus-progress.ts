@@ -8,18 +8,21 @@
  * output buffers. A publisher on node A acknowledged at that pace runs ahead of a node B whose
  * subscribers cost more (a fan-out: each message written to many sockets), and the difference
  * piles up in Redis, the kernel and B's client sockets until B's pressure signal (bus.ts: input
- * lag, backlog) holds A: a standing queue of ~100 ms. Paced by B's progress, what one publisher
- * has on its way is its in-flight window, as on a single node.
+ * lag, backlog) holds A: a standing queue of ~100 ms. Paced by B's progress, what is on its
+ * way between the nodes is bounded by the publishers' windows and a small lead.
  *
  * Receiving side: after each event-loop turn in which batches arrived, a node publishes on
  * `<channel>:progress` one line, `<its origin> <origin>=<seq>,...`: per sending origin, the
  * number of the last batch delivered in order (bus-order.ts). Cumulative, so a lost line is
- * made good by the next.
+ * made good by the next. While the node's own client backlog is over paceBytes (its
+ * subscribers are behind) the line waits: what it took in waits for them, not in Redis.
  *
  * Sending side: peers count once a line of theirs was heard (a node of an older release sends
  * none and is not waited for), for as long as they are live (bus-delivery.ts presence). A batch
- * waits until each of them reported its number, or at most WAIT_MS (a line lost with no further
- * traffic to carry a newer one, a peer's control link down): then it goes, as before this.
+ * waits until each of them is at most AHEAD_MESSAGES / AHEAD_BYTES behind it (strict pacing,
+ * no lead, halves a lone publisher's rate: its window per report round trip), or at most
+ * WAIT_MS (a line lost with no further traffic to carry a newer one, a peer's control link
+ * down): then it goes, as before this.
  */
 import type { Redis } from 'ioredis'
 
@@ -32,7 +35,7 @@ export const WAIT_MS = 2000
  * not delivered): enough to keep the peer busy over the report's round trip, so that the
  * publishers' rate does not drop to their window per round trip
  */
-export const AHEAD_MESSAGES = 100
+export const AHEAD_MESSAGES = 50
 export const AHEAD_BYTES = 256 * 1024
 
 interface Sent {

@@ -219,7 +219,7 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     onHeld: opts.onHeld,
     onResent: (peer) => order.resent(peer),
   })
-  const progress = new BusProgress({ pub, channel: `${channel}:progress`, origin, isLive: (peer) => delivery.isLive(peer), onError, backlog, paceBytes: highWater / 16 })
+  const progress = new BusProgress({ pub, channel: `${channel}:progress`, origin, isLive: (peer) => delivery.isLive(peer), onError, backlog, paceBytes: highWater / 32 })
   const sweep = setInterval(() => {
     const since = delivery.listeningSince
     if (since !== undefined) order.sweep(4 * SILENT_MS, since)

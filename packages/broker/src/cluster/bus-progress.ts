@@ -25,6 +25,7 @@
  * down): then it goes, as before this.
  */
 import type { Redis } from 'ioredis'
+import type { BusPacket } from './bus-codec.js'
 
 type Done = (err?: Error | null) => void
 
@@ -37,6 +38,9 @@ export const WAIT_MS = 2000
  */
 export const AHEAD_MESSAGES = 50
 export const AHEAD_BYTES = 256 * 1024
+
+/** batch records kept at most (one per event-loop turn that sent) */
+const MAX_RECORDS = 100_000
 
 interface Sent {
   seq: number
@@ -134,10 +138,10 @@ export class BusProgress {
     if (this.peers.delete(peer)) this.release()
   }
 
-  /** batch `seq` (the last of a send) goes out with `messages` messages of `bytes` payload bytes */
-  sending(seq: number, messages: number, bytes: number): void {
-    this.messages += messages
-    this.bytes += bytes
+  /** batch `seq` (the last of a send) goes out with `packets` */
+  sending(seq: number, packets: readonly BusPacket[]): void {
+    this.messages += packets.length
+    for (let i = 0; i < packets.length; i++) this.bytes += packets[i]!.payload.length
     this.sent.push({ seq, messages: this.messages, bytes: this.bytes })
     this.prune()
   }
@@ -201,7 +205,9 @@ export class BusProgress {
     const sent = this.sent
     let drop = 0
     while (drop + 1 < sent.length && sent[drop + 1]!.seq <= min) drop++
-    if (drop > 64 || drop === sent.length - 1) this.sent = sent.slice(drop)
+    // a peer stuck for long (its batches go after WAIT_MS anyway): a bounded record; behind it, it is waited for up to WAIT_MS
+    drop = Math.max(drop, sent.length - MAX_RECORDS)
+    if (drop > 64 || (drop > 0 && drop === sent.length - 1)) this.sent = sent.slice(drop)
   }
 
   private release(): void {

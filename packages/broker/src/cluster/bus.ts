@@ -172,9 +172,7 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     let seq = 0
     const handed: Done = (err) => (err ? settle(err) : progress.wait(seq, settle))
     seq = delivery.send(packets, (err) => (err || !opts.confirm ? handed(err) : opts.confirm(packets, handed)))
-    let bytes = 0
-    for (let i = 0; i < packets.length; i++) bytes += packets[i]!.payload.length
-    progress.sending(seq, packets.length, bytes)
+    progress.sending(seq, packets)
   }
 
   // once each and in order per origin, whatever order and how many times batches arrive

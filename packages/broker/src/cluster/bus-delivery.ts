@@ -16,15 +16,10 @@
  * the copy; batches are numbered per origin and bus-order.ts delivers them once and in order.
  * The fast path costs a comparison per batch.
  *
- * Live nodes: every node beats every BEAT_MS on `<channel>:presence` (`<origin> <base>`, base =
- * its oldest unsettled batch, which lets receivers give up a gap) and says `<origin> bye` when it
- * closes. A peer is live while heard within SILENT_MS. While this node's own subscriber link is
- * down, and for RESUBSCRIBE_GRACE_MS after it subscribed again, the peers heard in the
- * RESUBSCRIBE_GRACE_MS before it went down count too: after a Redis restart nobody has heard
- * anybody, and peers need a moment to reconnect. A node killed outright therefore holds the
- * others' batches for up to SILENT_MS (up to RESUBSCRIBE_GRACE_MS if Redis restarts meanwhile).
- * A node whose subscriber link stays down while Redis is up stops beating after
- * SUB_DOWN_GRACE_MS, so that one broken node cannot stall the cluster (it is not ready anyway).
+ * Live nodes (bus-peers.ts): every node beats every BEAT_MS on `<channel>:presence` (`<origin>
+ * <base>`, base = its oldest unsettled batch, which lets receivers give up a gap) and says
+ * `<origin> bye` when it closes. A node killed outright holds the others' batches for up to
+ * SILENT_MS (up to RESUBSCRIBE_GRACE_MS if Redis restarts meanwhile).
  *
  * The count is of links, not of nodes: another connection subscribed to the bus channel (a
  * `redis-cli SUBSCRIBE culex:bus` left open) would stand in for a missing node.
@@ -32,13 +27,10 @@
 import type { Redis } from 'ioredis'
 import { encodeBatch, needsV3, type BusPacket } from './bus-codec.js'
 import { KeptBatches } from './bus-keep.js'
+import { BEAT_MS, BusPeers } from './bus-peers.js'
 
 type Done = (err?: Error | null) => void
 
-export const BEAT_MS = 250
-export const SILENT_MS = 1500
-export const RESUBSCRIBE_GRACE_MS = 5000
-export const SUB_DOWN_GRACE_MS = 5000
 const RETRY_MS = 25
 const MAX_HOLD_MS = 10_000
 
@@ -82,12 +74,6 @@ export class BusDelivery {
   readonly presence: string
   private seq = 0
   private readonly outstanding = new Map<number, Outstanding>()
-  private readonly heard = new Map<string, number>()
-  private hearingSince = Date.now()
-  private subDownSince: number | undefined
-  /** when our subscriber link last went down */
-  private subLostAt = 0
-  private pubUpSince = Date.now()
   private retryTimer: NodeJS.Timeout | undefined
   private readonly beatTimer: NodeJS.Timeout
   private closed = false
@@ -97,8 +83,12 @@ export class BusDelivery {
     this.o.onError(new Error(`cluster bus: ${n} batch(es) kept for nodes that may have missed them dropped (32 MiB bound); a node that asks for them again misses them`)),
   )
 
+  /** who must have a batch (bus-peers.ts) */
+  readonly peers: BusPeers
+
   constructor(private readonly o: DeliveryOptions) {
     this.presence = `${o.channel}:presence`
+    this.peers = new BusPeers(o.sub, (peer) => this.kept.silence(peer))
     o.sub.on('ready', this.onSubReady)
     o.sub.on('close', this.onSubDown)
     o.pub.on('ready', this.onPubReady)
@@ -153,48 +143,18 @@ export class BusDelivery {
     if (rest !== 'bye' && !Number.isFinite(base)) return
     if (rest === 'bye') {
       this.kept.left(peer)
-      this.heard.delete(peer)
+      this.peers.left(peer)
       this.o.onPeer?.(peer, 'bye')
       this.recheck()
       return
     }
-    this.heard.set(peer, Date.now())
+    this.peers.heard(peer)
     this.o.onPeer?.(peer, base)
-  }
-
-  /** links the bus channel must reach: the live peers', and ours while it is up */
-  expected(): number {
-    const now = Date.now()
-    const subUp = this.o.sub.status === 'ready'
-    // right after our link came back (or while it is down) we cannot have heard the peers that
-    // were live when it went down (heard within the grace before): they count until it is over
-    const graced = this.subLostAt > 0 && (!subUp || now - this.hearingSince < RESUBSCRIBE_GRACE_MS)
-    let n = subUp ? 1 : 0
-    for (const [peer, at] of this.heard) {
-      if (now - at < SILENT_MS || (graced && at >= this.subLostAt - RESUBSCRIBE_GRACE_MS)) n++
-      else {
-        // taken for dead from here on; if it was only frozen it asks for what it missed
-        this.heard.delete(peer)
-        this.kept.silence(peer)
-      }
-    }
-    return n
-  }
-
-  /** when our subscriber link last (re)subscribed: receivers cannot have heard anyone before */
-  get listeningSince(): number | undefined {
-    return this.o.sub.status === 'ready' ? this.hearingSince : undefined
   }
 
   /** ask `target` to send its batches `from` up to `to` (excluded) again: this node missed them */
   askResend(target: string, from: number, to: number): void {
     this.o.pub.publish(this.presence, `${this.o.origin} resend ${target} ${from} ${to}`).catch(() => {})
-  }
-
-  /** the peer beat within SILENT_MS */
-  isLive(peer: string): boolean {
-    const at = this.heard.get(peer)
-    return at !== undefined && Date.now() - at < SILENT_MS
   }
 
   close(): void {
@@ -227,7 +187,7 @@ export class BusDelivery {
         b.sending = false
         b.count = count
         b.err = undefined
-        if (count >= this.expected()) return this.settle(b)
+        if (count >= this.peers.expected()) return this.settle(b)
         // closing: nobody retries any more, and the PUBACK must not leave
         if (this.closed) return this.settle(b, new Error('cluster bus closed before every node got the message'))
         this.markShort(b)
@@ -271,7 +231,7 @@ export class BusDelivery {
   private readonly retry = (): void => {
     this.retryTimer = undefined
     if (this.closed) return
-    const expected = this.expected()
+    const expected = this.peers.expected()
     const now = Date.now()
     let waiting = false
     let given = 0
@@ -303,28 +263,21 @@ export class BusDelivery {
   }
 
   private beat(): void {
-    const { pub, sub } = this.o
+    const { pub } = this.o
     this.kept.trim()
     if (this.outstanding.size > 0) this.recheck()
-    if (this.closed || pub.status !== 'ready') return
-    const now = Date.now()
-    if (sub.status !== 'ready' && now - Math.max(this.subDownSince ?? 0, this.pubUpSince) > SUB_DOWN_GRACE_MS) return
+    if (this.closed || pub.status !== 'ready' || !this.peers.mayBeat()) return
     pub.publish(this.presence, `${this.o.origin} ${this.base(this.seq + 1)}`).catch(() => {})
   }
 
-  private readonly onSubReady = (): void => {
-    this.hearingSince = Date.now()
-    this.subDownSince = undefined
-  }
+  private readonly onSubReady = (): void => this.peers.subReady()
 
   private readonly onSubDown = (): void => {
-    if (this.subDownSince !== undefined) return
-    this.subDownSince = this.subLostAt = Date.now()
-    this.kept.linkDown()
+    if (this.peers.subDown()) this.kept.linkDown()
   }
 
   private readonly onPubReady = (): void => {
-    this.pubUpSince = Date.now()
+    this.peers.pubReady()
     this.beat()
   }
 }

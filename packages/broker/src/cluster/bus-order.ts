@@ -40,8 +40,14 @@ export interface OrderStats {
   missed: number
 }
 
+/** how long a forgotten origin's next number is remembered, should it turn out alive */
+const GONE_MS = 60_000
+
 export class BusOrder {
   private readonly origins = new Map<string, OriginState>()
+  /** origins forgotten lately (silent, or bye): where they were, so a copy sent earlier is not delivered twice */
+  private readonly gone = new Map<string, { next: number; at: number }>()
+  private lastTick: number | undefined
   readonly stats: OrderStats = { duplicates: 0, missed: 0 }
 
   constructor(
@@ -58,8 +64,11 @@ export class BusOrder {
     let st = this.origins.get(origin)
     if (!st) {
       // first batch seen from this origin: those it settled before were not meant for this node,
-      // those it still holds (from base on) may come again
-      st = { next: base ?? seq, held: new Map(), heard: 0 }
+      // those it still holds (from base on) may come again; an origin taken for dead and heard
+      // again goes on where it was (a re-sent or kept copy carries the base of its first sending)
+      const was = this.gone.get(origin)
+      this.gone.delete(origin)
+      st = { next: was?.next ?? base ?? seq, held: new Map(), heard: 0 }
       this.origins.set(origin, st)
     }
     st.heard = Date.now()
@@ -109,6 +118,22 @@ export class BusOrder {
     if (!st) return
     if (st.held.size > 0) this.skipTo(origin, st, Math.max(...st.held.keys()) + 1, why)
     this.origins.delete(origin)
+    this.gone.set(origin, { next: st.next, at: Date.now() })
+  }
+
+  /**
+   * every `everyMs`: forget origins silent for `silentMs` (sweep), give up unanswered gaps
+   * (expireAsks). A tick that comes late does neither: this process was frozen or starved, and
+   * Node runs timers before it reads the sockets, so the beats and answers it has not read yet
+   * are waiting there.
+   */
+  tick(listeningSince: number | undefined, silentMs: number, everyMs: number, now = Date.now()): void {
+    const late = this.lastTick !== undefined && now - this.lastTick > 2 * everyMs
+    this.lastTick = now
+    for (const [origin, g] of this.gone) if (now - g.at > GONE_MS) this.gone.delete(origin)
+    if (late) return
+    if (listeningSince !== undefined) this.sweep(silentMs, listeningSince)
+    this.expireAsks(now)
   }
 
   /** forget origins silent for `silentMs` while this node could hear them since `listeningSince` (nodes that died) */

@@ -39,7 +39,8 @@ import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { createMatchingEmitter, type LocalEmitter as MQEmitterApi } from '../seam/index.js'
 import { decodeBatch, originOf, type BusPacket } from './bus-codec.js'
-import { BusDelivery, SILENT_MS, type HeldEpisode } from './bus-delivery.js'
+import { BusDelivery, type HeldEpisode } from './bus-delivery.js'
+import { SILENT_MS } from './bus-peers.js'
 import { BusOrder } from './bus-order.js'
 import { createInputGate, createLagProbe } from './bus-flow.js'
 import { BusProgress } from './bus-progress.js'
@@ -217,12 +218,8 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     onHeld: opts.onHeld,
     onResent: (peer) => order.resent(peer),
   })
-  const progress = new BusProgress({ pub, channel: `${channel}:progress`, origin, isLive: (peer) => delivery.isLive(peer), onError, backlog, paceBytes: highWater / 32 })
-  const sweep = setInterval(() => {
-    const since = delivery.listeningSince
-    if (since !== undefined) order.sweep(4 * SILENT_MS, since)
-    order.expireAsks()
-  }, SILENT_MS)
+  const progress = new BusProgress({ pub, channel: `${channel}:progress`, origin, isLive: (peer) => delivery.peers.isLive(peer), onError, backlog, paceBytes: highWater / 32 })
+  const sweep = setInterval(() => order.tick(delivery.peers.listeningSince, 4 * SILENT_MS, SILENT_MS), SILENT_MS)
   sweep.unref()
 
   // the pressure signal has a connection of its own (see above)

@@ -96,6 +96,28 @@ describe('cluster bus: order and copies of received batches', () => {
   })
 })
 
+describe('cluster bus: a node frozen or starved (timers before sockets)', () => {
+  it('a late tick forgets nobody and gives no gap up; an origin forgotten and heard again goes on where it was, copies dropped', () => {
+    const got: string[] = []
+    const asked: Array<[string, number, number]> = []
+    const order = new BusOrder((ps) => got.push(...ps.map((p) => p.topic)), () => {}, (o, from, to) => asked.push([o, from, to]))
+    order.batch('b', 1, 1, batch('m1'))
+    order.batch('b', 2, 1, batch('m2'))
+    const t = Date.now()
+    order.tick(0, 100, 10, t) // the first tick
+    order.tick(0, 100, 10, t + 500) // 500 ms late for a 10 ms tick, b silent 500 ms: its beats may be unread
+    expect(got).toEqual(['m1', 'm2'])
+    order.batch('b', 3, 2, batch('m3')) // still known: in order
+    order.tick(0, 100, 10, t + 1000) // late again
+    order.tick(0, 100, 10, t + 1005) // on time, and b silent for 1 s > 100 ms: forgotten
+    // b was alive: its retry of batch 2 (base 2, from its first sending) and a kept copy come
+    order.batch('b', 2, 2, batch('m2'))
+    order.batch('b', 4, 2, batch('m4'))
+    expect(got).toEqual(['m1', 'm2', 'm3', 'm4'])
+    expect(asked).toEqual([])
+  })
+})
+
 describe('cluster bus: batches kept for a peer that missed them (bus-keep.ts)', () => {
   const buf = (n: number): Buffer => Buffer.alloc(n)
   it('keeps the recent ones (time, bytes), longer and more while a peer is silent, returns a range, and reports byte drops only then', () => {

@@ -50,6 +50,7 @@ import { parseShare } from '../shared/names.js'
 import { validFilter } from './conformance.js'
 import { checkPayloadFormat, v5AckCodes } from './mqtt5-puback.js'
 import { disconnectExpiryFromZeroIsProtocolError, invalidUnsubscribeFiltersGet0x8F } from './mqtt5-packets.js'
+import { trackSubscriptionIds } from './subscription-ids.js'
 
 export interface Mqtt5Options {
   /** max_packet_size (remaining length, bytes) */
@@ -137,4 +138,6 @@ export function installMqtt5(broker: Aedes, opts: Mqtt5Options): void {
   invalidUnsubscribeFiltersGet0x8F(broker)
   disconnectExpiryFromZeroIsProtocolError(broker)
   topicAliasesOnFirstUse(broker)
+  // a client found without Subscription Identifiers skips the walk until a subscription is written (subscription-ids.ts)
+  trackSubscriptionIds(broker)
 }

@@ -62,6 +62,27 @@ export function v5SubscriptionsOf(client: Client): Readonly<Record<string, V5Sub
 }
 
 /**
+ * V9 `changed` is called whenever a client's subscriptions may have gained one:
+ * lib/handlers/subscribe.js subscribeTopic writes `client.subscriptions[filter]` (a new
+ * Subscription, or a replaced one when its QoS, flags or identifier changed) and, synchronously
+ * after it, calls `broker.subscribe(filter, func, done)`; a live SUBSCRIBE and a session restored
+ * from the persistence at CONNECT (lib/handlers/connect.js restoreSubs, the stored identifiers
+ * with it, also for a session another node held) both go that way. `changed` runs before the
+ * call reaches the emitter, so before any message can be delivered through the new
+ * subscription. Other callers of broker.subscribe call it too (harmless: it only says "may").
+ * No upstream issue (nothing to fix upstream: a notification Aedes has no event for).
+ */
+export function onSubscriptionWritten(broker: Aedes, changed: () => void): void {
+  type Sub = (topic: string, fn: unknown, done?: (err?: Error | null) => void) => void
+  const b = broker as unknown as { subscribe: Sub }
+  const subscribe = b.subscribe.bind(broker)
+  b.subscribe = (topic, fn, done) => {
+    changed()
+    subscribe(topic, fn, done)
+  }
+}
+
+/**
  * V1 `amend` may change the properties of the successful CONNACK of a v5 client before it is
  * written: lib/handlers/connect.js connackProperties builds them from a few broker fields and
  * hard-codes `sharedSubscriptionAvailable: false` (aedes#841: no shared subscriptions upstream);

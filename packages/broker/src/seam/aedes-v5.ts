@@ -8,6 +8,7 @@ import { installOnEachClient } from './aedes-install.js'
 import { parserOf, wrapQueuedPacketHandling } from './aedes-client.js'
 import { aroundPacketsOfEachClient, interceptPacketsOfEachClient, onWriteOfEachClient } from './client-hooks.js'
 import type { OutPacket } from './mqtt-writes.js'
+import { strictParseProperties } from './mqtt-parse-props.js'
 
 /** the Client fields of the beta these touch */
 interface V5Fields {
@@ -252,5 +253,18 @@ export function topicAliasesOnFirstUse(broker: Aedes): void {
     const c = client as unknown as { _topicAliases: Map<number, string> }
     if (c._topicAliases === NO_TOPIC_ALIASES) c._topicAliases = new Map()
     return undefined
+  })
+}
+
+/**
+ * M13 each connection's parser reads MQTT 5 property sections with strictParseProperties
+ * (seam/mqtt-parse-props.ts) instead of mqtt-packet's `_parseProperties`: a property that comes
+ * twice is seen whatever its first value, a User Property that is not UTF-8 is a malformed
+ * packet. A shared function set as a property of the parser (as seam/mqtt-packet.ts hookParser
+ * sets its own): no closure per connection.
+ */
+export function strictPropertySections(broker: Aedes): void {
+  onEachClientV5(broker, (client) => {
+    ;(parserOf(client) as unknown as { _parseProperties: unknown })._parseProperties = strictParseProperties
   })
 }

@@ -62,6 +62,8 @@ export function withAllSubscriptionIds<P>(client: Client, packet: P): P {
   }
   if (!any) withoutIds.set(client, generation)
   if (!ids) return packet
+  // one identifier, the one Aedes already set for the subscription it delivered through: as it is
+  if (ids.length === 1 && p.properties?.subscriptionIdentifier === ids[0]) return packet
   // a new object: the properties may be shared with other deliveries of the message
   p.properties = { ...p.properties, subscriptionIdentifier: ids.length === 1 ? ids[0] : ids }
   return packet

@@ -260,7 +260,7 @@ export function topicAliasesOnFirstUse(broker: Aedes): void {
  * M13 each connection's parser reads MQTT 5 property sections with strictParseProperties
  * (seam/mqtt-parse-props.ts) instead of mqtt-packet's `_parseProperties`: a property that comes
  * twice is seen whatever its first value, a User Property that is not UTF-8 is a malformed
- * packet. A shared function set as a property of the parser (as seam/mqtt-packet.ts hookParser
+ * packet. A shared function set as a property of the parser (as seam/mqtt-parser.ts hookParser
  * sets its own): no closure per connection.
  */
 export function strictPropertySections(broker: Aedes): void {

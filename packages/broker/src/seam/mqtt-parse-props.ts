@@ -9,7 +9,7 @@
  *   (a Protocol Error for every property but User Property, MQTT 5.0 §2.2.2.2); for User
  *   Properties (which may repeat, in order [MQTT-3.3.2-18]) a first value '' was lost.
  * - a User Property whose name or value is not a well-formed UTF-8 string (the strict
- *   `_parseString` of seam/mqtt-packet.ts returns null, without moving past its bytes) makes the
+ *   `_parseString` of seam/mqtt-parser.ts returns null, without moving past its bytes) makes the
  *   packet malformed [MQTT-1.5.4-1] at once: the parser's error, so the connection is closed,
  *   counted as a malformed packet. The original went on reading from the wrong place: the name
  *   became the key "null", its bytes were read again as the value, and what followed could pass

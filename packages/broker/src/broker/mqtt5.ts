@@ -43,6 +43,7 @@ import {
   parserOf,
   protocolVersion,
   stopParsing,
+  strictPropertySections,
   topicAliasesOnFirstUse,
 } from '../seam/index.js'
 import { DisconnectReason } from './disconnect.js'
@@ -50,6 +51,7 @@ import { parseShare } from '../shared/names.js'
 import { validFilter } from './conformance.js'
 import { checkPayloadFormat, v5AckCodes } from './mqtt5-puback.js'
 import { disconnectExpiryFromZeroIsProtocolError, invalidUnsubscribeFiltersGet0x8F } from './mqtt5-packets.js'
+import { trackSubscriptionIds } from './subscription-ids.js'
 
 export interface Mqtt5Options {
   /** max_packet_size (remaining length, bytes) */
@@ -137,4 +139,8 @@ export function installMqtt5(broker: Aedes, opts: Mqtt5Options): void {
   invalidUnsubscribeFiltersGet0x8F(broker)
   disconnectExpiryFromZeroIsProtocolError(broker)
   topicAliasesOnFirstUse(broker)
+  // a property twice is seen whatever its first value; a User Property that is not UTF-8 is malformed [MQTT-1.5.4-1] (seam/mqtt-parse-props.ts)
+  strictPropertySections(broker)
+  // a client found without Subscription Identifiers skips the walk until a subscription is written (subscription-ids.ts)
+  trackSubscriptionIds(broker)
 }

@@ -37,6 +37,11 @@ export interface ParsedPacket {
  * once ("It is a Protocol Error to include the ... more than once", MQTT 5.0 §3.1.2.11,
  * §3.3.2.3, §3.8.2.1, §3.14.2.2, §3.15.2.2); a string that is not well-formed UTF-8 makes the
  * packet malformed [MQTT-1.5.4-1].
+ * mqtt-packet itself did not make an array of a property whose first copy was 0, '' or false,
+ * and read on from the wrong place after a User Property string that is not UTF-8: the parser
+ * reads property sections with seam/mqtt-parse-props.ts instead (installed by broker/mqtt5.ts),
+ * which makes every repetition an array and stops at a bad User Property string itself; the
+ * null checks here stay for parsers without it.
  */
 function propertyViolation(props: Record<string, unknown> | undefined): string | undefined {
   if (!props) return undefined

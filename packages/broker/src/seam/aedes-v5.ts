@@ -8,6 +8,7 @@ import { installOnEachClient } from './aedes-install.js'
 import { parserOf, wrapQueuedPacketHandling } from './aedes-client.js'
 import { aroundPacketsOfEachClient, interceptPacketsOfEachClient, onWriteOfEachClient } from './client-hooks.js'
 import type { OutPacket } from './mqtt-writes.js'
+import { strictParseProperties } from './mqtt-parse-props.js'
 
 /** the Client fields of the beta these touch */
 interface V5Fields {
@@ -59,6 +60,27 @@ export interface V5Subscription {
 export function v5SubscriptionsOf(client: Client): Readonly<Record<string, V5Subscription>> | undefined {
   const c = v5(client) as V5Fields & { subscriptions?: Record<string, V5Subscription> }
   return c.version === 5 ? c.subscriptions : undefined
+}
+
+/**
+ * V9 `changed` is called whenever a client's subscriptions may have gained one:
+ * lib/handlers/subscribe.js subscribeTopic writes `client.subscriptions[filter]` (a new
+ * Subscription, or a replaced one when its QoS, flags or identifier changed) and, synchronously
+ * after it, calls `broker.subscribe(filter, func, done)`; a live SUBSCRIBE and a session restored
+ * from the persistence at CONNECT (lib/handlers/connect.js restoreSubs, the stored identifiers
+ * with it, also for a session another node held) both go that way. `changed` runs before the
+ * call reaches the emitter, so before any message can be delivered through the new
+ * subscription. Other callers of broker.subscribe call it too (harmless: it only says "may").
+ * No upstream issue (nothing to fix upstream: a notification Aedes has no event for).
+ */
+export function onSubscriptionWritten(broker: Aedes, changed: () => void): void {
+  type Sub = (topic: string, fn: unknown, done?: (err?: Error | null) => void) => void
+  const b = broker as unknown as { subscribe: Sub }
+  const subscribe = b.subscribe.bind(broker)
+  b.subscribe = (topic, fn, done) => {
+    changed()
+    subscribe(topic, fn, done)
+  }
 }
 
 /**
@@ -231,5 +253,18 @@ export function topicAliasesOnFirstUse(broker: Aedes): void {
     const c = client as unknown as { _topicAliases: Map<number, string> }
     if (c._topicAliases === NO_TOPIC_ALIASES) c._topicAliases = new Map()
     return undefined
+  })
+}
+
+/**
+ * M13 each connection's parser reads MQTT 5 property sections with strictParseProperties
+ * (seam/mqtt-parse-props.ts) instead of mqtt-packet's `_parseProperties`: a property that comes
+ * twice is seen whatever its first value, a User Property that is not UTF-8 is a malformed
+ * packet. A shared function set as a property of the parser (as seam/mqtt-parser.ts hookParser
+ * sets its own): no closure per connection.
+ */
+export function strictPropertySections(broker: Aedes): void {
+  onEachClientV5(broker, (client) => {
+    ;(parserOf(client) as unknown as { _parseProperties: unknown })._parseProperties = strictParseProperties
   })
 }

@@ -171,6 +171,31 @@ forEachMode5((m) => {
     }
   })
 
+  it('[MQTT-3.4.2-3] [MQTT-3.5.2-3] [MQTT-3.6.2-3] [MQTT-3.7.2-3] no User Property on a PUBACK, PUBREC, PUBREL or PUBCOMP, so none can make it larger than the Maximum Packet Size of the client (those of the packets it answers are not echoed)', async () => {
+    const topic = `ack-up/${m.id('t')}`
+    const max = 64
+    const userProperties = { echo: 'x'.repeat(100) }
+    const s = await client(m, 1, 'ack-up-sub', { maximumPacketSize: max })
+    await s.subscribe(topic, 2)
+    const p = await client(m, 0, 'ack-up-pub', { maximumPacketSize: max })
+    const acks = []
+    p.send({ cmd: 'publish', topic: `${topic}/nobody`, payload: 'a', qos: 1, messageId: 1, properties: { userProperties } })
+    acks.push(await p.expect('puback'))
+    p.send({ cmd: 'publish', topic, payload: 'b', qos: 2, messageId: 2, properties: { userProperties: { k: 'v' } } })
+    acks.push(await p.expect('pubrec'))
+    p.send({ cmd: 'pubrel', messageId: 2, properties: { userProperties } })
+    acks.push(await p.expect('pubcomp'))
+    const got = await s.expect('publish')
+    s.send({ cmd: 'pubrec', messageId: got.messageId, properties: { userProperties } })
+    acks.push(await s.expect('pubrel'))
+    s.send({ cmd: 'pubcomp', messageId: got.messageId })
+    expect(acks.map((a) => a.cmd)).toEqual(['puback', 'pubrec', 'pubcomp', 'pubrel'])
+    for (const ack of acks) {
+      expect((ack.properties as Record<string, unknown> | undefined)?.userProperties, ack.cmd).toBeUndefined()
+      expect(1 + 1 + ack.length!, ack.cmd).toBeLessThanOrEqual(max)
+    }
+  })
+
   it('[MQTT-4.4.0-2] a PUBACK with a reason code of 0x80 or more from the subscriber ends that delivery: it is not sent again when the session returns', async () => {
     const topic = `nack/${m.id('t')}`
     const id = m.id('nack')

@@ -134,4 +134,20 @@ forEachMode5((m) => {
     await p.publish(`${b}-mark`, 'mark')
     expect(await c.until(`${b}-mark`)).toEqual([])
   })
+
+  it('[MQTT-3.9.2-2] [MQTT-3.11.2-2] no User Property on a SUBACK or UNSUBACK, so none can make it larger than the Maximum Packet Size of the client (those of the SUBSCRIBE / UNSUBSCRIBE are not echoed)', async () => {
+    const max = 32
+    const c = await m.raw(0)
+    expect(await c.connect({ clientId: m.id('ack-up'), properties: { maximumPacketSize: max } })).toMatchObject({ reasonCode: 0 })
+    const userProperties = { echo: 'x'.repeat(100) }
+    const filter = `ack-up/${m.id('t')}`
+    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: filter, qos: 1 }], properties: { userProperties } })
+    const suback = await c.expect('suback')
+    c.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: [filter], properties: { userProperties } })
+    const unsuback = await c.expect('unsuback')
+    for (const ack of [suback, unsuback]) {
+      expect((ack.properties as Record<string, unknown> | undefined)?.userProperties, ack.cmd).toBeUndefined()
+      expect(1 + 1 + ack.length!, ack.cmd).toBeLessThanOrEqual(max)
+    }
+  })
 })

@@ -1,5 +1,5 @@
 /**
- * Contract of seam/aedes-v5.ts (docs/internals.md rows V1-V8): what aedes 2.0.0-beta.1 does for
+ * Contract of seam/aedes-v5.ts (docs/internals.md rows V1-V9): what aedes 2.0.0-beta.1 does for
  * MQTT 5 clients without an option, on a stock broker and MQTT.js v5 clients.
  */
 import { once } from 'node:events'
@@ -144,6 +144,34 @@ describe('seam contract: the v5 subscriptions', () => {
     const { client: pub } = await v5(s.port, 'v7p')
     await pub.publishAsync('v7/x', 'm', { qos: 1 })
     expect(typeof (await got)).toBe('number')
+  })
+})
+
+describe('seam contract: subscriptions written', () => {
+  it('V9 aedes lib/handlers/subscribe.js subscribeTopic: client.subscriptions[filter] is written (new, replaced, restored at CONNECT with its si) before broker.subscribe is called', async () => {
+    /** at each call: the si of every filter the (only) client holds */
+    const seen: Array<Record<string, number | undefined>> = []
+    const s = await stockBroker({}, (b: Aedes) =>
+      seam.onSubscriptionWritten(b, () => {
+        const c = s.clients.at(-1)!
+        seen.push(Object.fromEntries(Object.entries(seam.v5SubscriptionsOf(c) ?? {}).map(([f, x]) => [f, x.si])))
+      }),
+    )
+    const session = { protocolVersion: 5 as const, clientId: 'v9', clean: false, reconnectPeriod: 0, properties: { sessionExpiryInterval: 60 } }
+    const a = mqtt.connect(`mqtt://127.0.0.1:${s.port}`, session)
+    clients.push(a)
+    await new Promise((resolve) => a.once('connect', resolve))
+    await a.subscribeAsync('v9/a', { qos: 1 })
+    await a.subscribeAsync('v9/a', { qos: 1, properties: { subscriptionIdentifier: 9 } })
+    expect(seen).toEqual([{ 'v9/a': undefined }, { 'v9/a': 9 }])
+    await a.endAsync()
+    await eventually(() => (s.clients.length === 1 && s.broker.connectedClients === 0 ? true : undefined), 3000, 'the first connection closed')
+    seen.length = 0
+    const b = mqtt.connect(`mqtt://127.0.0.1:${s.port}`, session)
+    clients.push(b)
+    const connack = await new Promise<IConnackPacket>((resolve) => b.once('connect', resolve))
+    expect(connack.sessionPresent).toBe(true)
+    expect(seen).toEqual([{ 'v9/a': 9 }])
   })
 })
 

@@ -64,6 +64,38 @@ const cases: Case[] = [
   },
 ]
 
+/** a user property k=v (7 bytes) */
+const KV = hex('26 0001 6b 0001 76')
+/** a QoS 1 PUBLISH on v5pv/t, packet id 7, with the property bytes `p` and the payload "x" */
+const publishWith = (...p: Buffer[]): Buffer => frame(0x32, str('v5pv/t'), hex('0007'), props(...p), Buffer.from('x'))
+/**
+ * Found after the first fix: mqtt-packet replaces a first copy that is 0, '' or false by the
+ * second instead of making an array, and, after a User Property string that is not UTF-8 (null),
+ * reads on from the wrong place (seam/mqtt-parse-props.ts). Each packet below passed as a
+ * well-formed one: the bytes after the bad string read as more properties.
+ */
+const falsyFirst: Case[] = [
+  { name: 'a CONNECT with its Session Expiry Interval twice, the first 0 (MQTT 5.0 §3.1.2.11.2)', connect: (id) => connectV5(id, props(hex('11 00000000'), SESSION_EXPIRY_60)) },
+  {
+    name: 'a QoS 1 PUBLISH with its Payload Format Indicator twice, the first 0 (MQTT 5.0 §3.3.2.3.2)',
+    connect: (id) => connectV5(id, props()),
+    after: publishWith(hex('01 00'), hex('01 01')),
+  },
+  {
+    // the name 00 01 61 read again as the value "a", the value's length 01 03 as a Payload Format Indicator, then 37 x k=v
+    name: 'a QoS 1 PUBLISH whose User Property name holds U+0000 [MQTT-1.5.4-2]',
+    connect: (id) => connectV5(id, props()),
+    after: publishWith(hex('26 0003 000161 0103'), ...Array<Buffer>(37).fill(KV)),
+  },
+  {
+    // the value's bytes read as the User Property n=v, which replaced the first (null) value of n
+    name: 'a QoS 1 PUBLISH whose User Property value holds U+0000 [MQTT-1.5.4-2]',
+    connect: (id) => connectV5(id, props()),
+    after: publishWith(hex('26 0001 6e 0007 26 0001 6e 0001 76')),
+  },
+]
+cases.push(...falsyFirst)
+
 describe('MQTT 5 property values mqtt-packet hands over as arrays or null', () => {
   it.each(cases)('$name: that connection is closed, the node and a QoS 1 client carry on, no exception escapes', async (c) => {
     const id = `v5pv-${Math.random().toString(16).slice(2)}`

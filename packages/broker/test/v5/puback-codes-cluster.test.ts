@@ -51,6 +51,18 @@ describe('0x10 No matching subscribers across nodes (v5, §3.4.2.1)', () => {
     await untilCode('pcc/t', 0x10)
   })
 
+  it('with other filters held on B all along, the code for one topic still follows B\'s subscriptions to it (no answer kept past a change)', async () => {
+    const { raw: other } = await rawClient(b.mqtt, { clientId: 'pcc-other', protocolVersion: 5 })
+    await rawSubscribe(other, 'pcc-elsewhere/#', 0)
+    await waitFor(async () => (await publishOnA('pcc-elsewhere/x')) === 0, 10_000, 'B\'s filter known on A')
+    expect([await publishOnA('pcc/kept'), await publishOnA('pcc/kept')]).toEqual([0x10, 0x10])
+    const { raw: sub } = await rawClient(b.mqtt, { clientId: 'pcc-kept', protocolVersion: 5 })
+    await rawSubscribe(sub, 'pcc/kept', 0)
+    await untilCode('pcc/kept', 0)
+    sub.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: ['pcc/kept'] })
+    await untilCode('pcc/kept', 0x10)
+  })
+
   it('a $share member on B counts: 0x00', async () => {
     expect(await publishOnA('pcc/shared')).toBe(0x10)
     const { raw: member } = await rawClient(b.mqtt, { clientId: 'pcc-member', protocolVersion: 5 })

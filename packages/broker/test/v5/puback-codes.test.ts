@@ -77,6 +77,34 @@ describe('0x10 No matching subscribers (v5, §3.4.2.1 / §3.5.2.1)', () => {
     await back.raw.until((ps) => ps.some((p) => p.cmd === 'publish'), 5000, 'the queued message')
   })
 
+  it('the code follows the subscriptions of one topic as they come and go, the answer remembered per topic only while they stay the same', async () => {
+    const { raw } = await rawClient(t.node.ports.mqtt, { clientId: 'pc-churn-pub', protocolVersion: 5 })
+    let id = 0
+    const publish = async (topic: string): Promise<number> => {
+      const messageId = ++id
+      raw.send({ cmd: 'publish', topic, payload: 'x', qos: 1, messageId })
+      await raw.until((ps) => ps.some((p) => p.cmd === 'puback' && p.messageId === messageId), 5000, `PUBACK ${messageId}`)
+      return raw.packets.find((p) => p.cmd === 'puback' && p.messageId === messageId)!.reasonCode ?? 0
+    }
+    const unsubscribe = async (s: Raw, filter: string, messageId: number): Promise<void> => {
+      s.send({ cmd: 'unsubscribe', messageId, unsubscriptions: [filter] })
+      await s.until((ps) => ps.some((p) => p.cmd === 'unsuback' && p.messageId === messageId), 5000, 'UNSUBACK')
+    }
+    expect([await publish('pc/churn/a'), await publish('pc/churn/a')]).toEqual([0x10, 0x10])
+    const { raw: s1 } = await rawClient(t.node.ports.mqtt, { clientId: 'pc-churn-1', protocolVersion: 5 })
+    const { raw: s2 } = await rawClient(t.node.ports.mqtt, { clientId: 'pc-churn-2', protocolVersion: 5 })
+    await rawSubscribe(s1, 'pc/churn/+', 1)
+    expect([await publish('pc/churn/a'), await publish('pc/churn/a')]).toEqual([0, 0])
+    // the same filter twice: one leaving leaves the other
+    await rawSubscribe(s2, 'pc/churn/+', 1)
+    await unsubscribe(s1, 'pc/churn/+', 2)
+    expect(await publish('pc/churn/a')).toBe(0)
+    await unsubscribe(s2, 'pc/churn/+', 2)
+    expect([await publish('pc/churn/a'), await publish('pc/churn/b')]).toEqual([0x10, 0x10])
+    await rawSubscribe(s1, 'pc/churn/b', 1, 3)
+    expect([await publish('pc/churn/a'), await publish('pc/churn/b')]).toEqual([0x10, 0])
+  })
+
   it('a 3.1.1 publisher gets a plain PUBACK / PUBREC (no reason code) for a topic nobody subscribed to', async () => {
     const { raw } = await rawClient(t.node.ports.mqtt, { clientId: 'pc-v4' })
     raw.send({ cmd: 'publish', topic: 'pc/v4/none', payload: 'x', qos: 1, messageId: 1 })

@@ -84,6 +84,23 @@ describe('one node', () => {
     expect(got.map((g) => [g.payload, g.ids])).toEqual([['own', [8, 9]], ['other', [7, 8, 9]]])
   })
 
+  it('a client that held no identifier gets them once it subscribes with one, also when a filter it held is subscribed again with one [MQTT-3.3.4-3] [MQTT-3.3.4-4] (v5)', async () => {
+    const c = await mqttConnect(url, { ...v5, clientId: 'si-late' })
+    const got = collect(c)
+    await c.subscribeAsync('si7/#', { qos: 1 })
+    const pub = await mqttConnect(url, { ...v5, clientId: 'si-late-pub' })
+    const send = async (payload: string, n: number): Promise<void> => {
+      await pub.publishAsync('si7/a', payload, { qos: 1 })
+      await waitFor(() => got.length === n, 5000, `message ${payload}`)
+    }
+    await send('none', 1)
+    await c.subscribeAsync('si7/+', { qos: 1, properties: { subscriptionIdentifier: 12 } })
+    await send('one', 2)
+    await c.subscribeAsync('si7/#', { qos: 1, properties: { subscriptionIdentifier: 13 } })
+    await send('both', 3)
+    expect(got.map((g) => [g.payload, g.ids])).toEqual([['none', []], ['one', [12]], ['both', [12, 13]]])
+  })
+
   it('a $share delivery carries the identifier of the member\'s $share subscription [MQTT-3.3.4-3] (v5)', async () => {
     const m = await mqttConnect(url, { ...v5, clientId: 'si-member' })
     const got = collect(m)
@@ -130,6 +147,21 @@ describe('two nodes over Redis', () => {
     }, 5000, 'the subscriptions known on A')
     await publishAll(pub, 'si3', got)
     expect(got.filter((g) => g.payload !== 'ping')).toEqual(expected('si3'))
+  })
+  it('a persistent session resumed on B carries the identifiers of the subscriptions it made on A [MQTT-3.3.4-3] [MQTT-3.3.4-4] (v5)', async () => {
+    const session = { ...v5, clientId: 'si-moved', clean: false, properties: { sessionExpiryInterval: 300 } }
+    const onA = await mqttConnect(a.url, session)
+    await onA.subscribeAsync('si8/+', { qos: 1, properties: { subscriptionIdentifier: 31 } })
+    await onA.subscribeAsync('si8/#', { qos: 1, properties: { subscriptionIdentifier: 32 } })
+    await onA.subscribeAsync('si8/x', { qos: 1 })
+    await onA.endAsync()
+    const onB = await mqttConnect(b.url, session)
+    const got = collect(onB)
+    const pub = await mqttConnect(a.url, { ...v5, clientId: 'si-moved-pub' })
+    await pub.publishAsync('si8/x', 'moved', { qos: 1 })
+    await pub.publishAsync('si8/a/b', 'deep', { qos: 1 })
+    await waitFor(() => got.length === 2, 5000, 'both messages on B')
+    expect(got.map((g) => [g.payload, g.ids])).toEqual([['moved', [31, 32]], ['deep', [32]]])
   })
   it('a $share member on B gets a message published on A with its $share subscription\'s identifier [MQTT-3.3.4-3] (v5)', async () => {
     const m = await mqttConnect(b.url, { ...v5, clientId: 'si-member-b' })

@@ -29,7 +29,12 @@ describe('suite', () => {
       const tp = t.runs.find((x: any) => x.scenario === 'throughput')
       expect(tp.valid).toBe(true)
       expect(tp.results.lost).toBe(0)
-      expect(t.runs.find((x: any) => x.scenario === 'connections').results.rss_per_connection_bytes).not.toBeNull()
+      // the broker's RSS is read around the ramp; with 20 connections a GC can leave it no larger,
+      // and then the figure is left out with a warning saying so rather than reported as 0
+      const conn = t.runs.find((x: any) => x.scenario === 'connections')
+      expect(conn.results.rss_before_bytes).toBeGreaterThan(0)
+      if (conn.results.rss_per_connection_bytes === null) expect(conn.warnings.join(' ')).toMatch(/RSS did not grow over the ramp/)
+      else expect(conn.results.rss_per_connection_bytes).toBeGreaterThan(0)
     }
     // the table goes to stderr when stdout carries the JSON
     expect(r.stderr).toMatch(/throughput qos1\s+deliveries_per_s \(msg\/s\)\s+[\d,.]+ \(1\.00×\)\s+[\d,.]+ \([\d.]+×\)/)

@@ -2,8 +2,8 @@
  * Which topic filters the other nodes' clients are subscribed to, for MQTT 5's PUBACK/PUBREC 0x10
  * No matching subscribers (broker/no-subscribers.ts): the cluster bus sends every message to every
  * node and each matches it against its own subscriptions, so without this no node knows whether a
- * message has a subscriber elsewhere (the persistence's trie knows the persistent sessions' QoS 1/2
- * subscriptions only).
+ * message has a subscriber elsewhere (the persistence's trie, subscription-sync.ts, knows the
+ * persistent sessions' QoS 1/2 subscriptions only).
  *
  * Each node keeps the set of distinct filters its connected clients hold in Redis
  * (`culex:interest:<node>`, with a marker member, expiring TTL_MS after the node stops refreshing

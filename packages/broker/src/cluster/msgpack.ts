@@ -1,8 +1,9 @@
 /**
  * The MessagePack codec of everything Culex itself keeps in Redis or sends between nodes: session
- * queue bodies (session-queue.ts), wills and subscriptions (persistence.ts, wills.ts), shared
- * subscription records (shared/store.ts) and the extra section of cluster bus batches version 3
- * (bus-codec.ts). msgpackr, kept, instead of msgpack-lite (unmaintained since 2016).
+ * queue bodies (session-queue.ts), wills and subscriptions (persistence.ts, subscription-sync.ts,
+ * will-store.ts, wills.ts), shared subscription records (shared/store.ts) and the extra section
+ * of cluster bus batches version 3 (bus-codec.ts). msgpackr, kept, instead of msgpack-lite
+ * (unmaintained since 2016).
  *
  * What it writes is plain MessagePack as msgpack-lite wrote it: maps (no msgpackr records),
  * `undefined` as nil, Buffers as bin. So entries written by msgpack-lite before the upgrade are

@@ -8,7 +8,7 @@
  *   culex:share:q:<group key>     list of records waiting for a member to come back
  * Changes are published on SHARE_CHANNEL by the script that makes them (one atomic step), and
  * every other node acknowledges a join on SHARE_ACK_CHANNEL once applied, so a SUBACK leaves only
- * when every node would pick the new member (as persistence.ts does for subscriptions); and once
+ * when every node would pick the new member (as subscription-sync.ts does for subscriptions); and once
  * through its barrier (ShareHost.barrier: an empty share-only message through its emitter), so
  * the PUBACK of every message a node picked (no member yet) before it applied the join has left
  * before the SUBACK: a message acknowledged to its publisher after the SUBACK is one picked with
@@ -25,7 +25,7 @@ import type { Logger } from '../log.js'
 import type { Member } from './groups.js'
 import type { MemberChange, ShareStore } from './store.js'
 
-/** '#' cannot appear in an MQTT topic name, so no client can publish onto these (as persistence.ts) */
+/** '#' cannot appear in an MQTT topic name, so no client can publish onto these (as subscription-sync.ts) */
 export const SHARE_CHANNEL = 'culex#share'
 export const SHARE_ACK_CHANNEL = 'culex#share-ack'
 export const GROUPS_KEY = 'culex:share:groups'

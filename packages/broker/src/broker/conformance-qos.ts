@@ -19,8 +19,8 @@
  * QoS 2 message granted QoS 1 is sent at QoS 1 as it is written (seam/mqtt-writes.ts onWrite); its
  * PUBACK clears it from the queue like a PUBCOMP would (Aedes clears by packet id).
  * (aedes#208 fixed the cap for a filter equal to the topic only.)
- * Cost per delivery: the topic matched against each of the client's filters (most clients have
- * a few); one lookup when a filter equal to the topic was granted QoS 2.
+ * Cost per delivery: one lookup when a filter equal to the topic was granted the message's QoS or
+ * more; else the topic matched against each of the client's filters (most clients have a few).
  */
 import type { Aedes } from 'aedes'
 import { grantedSubscriptions, onWriteOfEachClient, stepDeliveriesOfEachClient } from '../seam/index.js'
@@ -56,7 +56,11 @@ export function installGrantedQos(broker: Aedes): void {
   // one step per broker for every client's deliveries (seam/client-hooks.ts)
   stepDeliveriesOfEachClient(broker, 'granted-qos', 'deliverQoS', (packet, _cb, client) => {
     if (packet.qos > 0) {
-      const g = granted(grantedSubscriptions(client), packet.topic)
+      const subs = grantedSubscriptions(client)
+      // fast path: a filter equal to the topic granted at least the message's QoS, so the highest
+      // granted is too: nothing to cap, no walk over the client's filters (issue 15)
+      if ((subs[packet.topic]?.qos ?? -1) >= packet.qos) return false
+      const g = granted(subs, packet.topic)
       if (g >= 0 && g < packet.qos) packet.qos = g
     }
     return false

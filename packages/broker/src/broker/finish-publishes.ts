@@ -26,14 +26,9 @@ export function finishPublishesOnClose(broker: Aedes, log: Logger, timeoutMs = 5
     for (const w of waiting) w()
   }
   // every publish (clients', wills, $SYS) counts until its series is done or failed
-  observePublishes(broker, () => {
-    inFlight++
-    let once = false
-    return () => {
-      if (once) return
-      once = true
-      settled()
-    }
+  observePublishes(broker, {
+    started: () => void inFlight++,
+    finished: settled,
   })
   // broker.close() closes the emitter after its clients: not before the publishes started are done
   holdEmitterClose(broker, (close) => {

@@ -11,7 +11,7 @@
  * [MQTT-3.6.1-1]). Cost: one object copy per replayed message, nothing on the live path.
  */
 import type { Aedes } from 'aedes'
-import { mapSessionReplay } from '../seam/index.js'
+import { mapSessionReplay, skipOfflineMatchWithoutSessions } from '../seam/index.js'
 
 interface Queued {
   cmd?: string
@@ -21,6 +21,10 @@ interface Queued {
 }
 
 export function markRedeliveries(broker: Aedes): void {
+  // the other memory-persistence hook of one node, here because create.ts calls this one in memory
+  // mode only: no offline-queue topic match per QoS 1/2 message while no session keeps a QoS 1/2
+  // subscription (seam/memory-offline.ts, issue 15)
+  skipOfflineMatchWithoutSessions(broker)
   // the stored packets are copied, not changed
   mapSessionReplay<Queued>(broker, (p) => (p.cmd !== 'publish' ? p : { ...p, dup: p.messageId !== undefined, retain: false }))
 }

@@ -43,10 +43,10 @@ export function gateEmits(broker: Aedes, gate: (emit: (message: unknown, cb: Don
 /**
  * Observe every publish: broker.publish is the entry of each (lib/handlers/publish.js calls
  * client.broker.publish; wills and $SYS too); `done` fires once its series (storeRetained,
- * enqueueOffline, emitPacket, published) is done or failed. `started` returns the callback
- * to run when it is.
+ * enqueueOffline, emitPacket, published) is done or failed: `started` when it starts,
+ * `finished` once when it is.
  */
-export function observePublishes(broker: Aedes, started: () => Done): void {
+export function observePublishes(broker: Aedes, seen: { started(): void; finished(err?: Error | null): void }): void {
   const b = brokerOf(broker)
   const publish = b.publish.bind(b)
   b.publish = (packet, client, done) => {
@@ -54,9 +54,14 @@ export function observePublishes(broker: Aedes, started: () => Done): void {
       done = client as Done
       client = null
     }
-    const finished = started()
+    seen.started()
+    // one closure per publish; `finished` once even if the series calls back twice
+    let settled = false
     publish(packet, client, (err) => {
-      finished(err)
+      if (!settled) {
+        settled = true
+        seen.finished(err)
+      }
       done?.(err)
     })
   }

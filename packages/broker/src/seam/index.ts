@@ -14,6 +14,7 @@
  * - mqtt-parser.ts: the parser's underscore methods
  * - mqtt-writes.ts: the process-wide writeToStream
  * - persistence.ts: aedes-persistence(-redis) and qlobber deep imports, the Redis key layout
+ * - memory-offline.ts: one node, no offline-queue topic match while no session keeps a QoS 1/2 subscription
  * - aedes-sessions.ts: the MQTT 5 session-expiry and will-delay timers, replaced in a cluster
  * - mqemitter.ts: the matcher and `closed`
  * - ioredis.ts: the socket of a connection
@@ -30,5 +31,6 @@ export * from './mqtt-parser.js'
 export * from './mqtt-writes.js'
 export * from './client-hooks.js'
 export * from './persistence.js'
+export { skipOfflineMatchWithoutSessions, memoryPersistenceCore } from './memory-offline.js'
 export * from './mqemitter.js'
 export * from './ioredis.js'

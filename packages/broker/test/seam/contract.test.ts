@@ -66,9 +66,9 @@ describe('seam contract: the Aedes broker instance', () => {
   it('A4 aedes broker.publish: the entry of a client publish, called back when done', async () => {
     const events: string[] = []
     const s = await stockBroker({}, (broker) =>
-      seam.observePublishes(broker, () => {
-        events.push('start')
-        return () => events.push('done')
+      seam.observePublishes(broker, {
+        started: () => void events.push('start'),
+        finished: () => void events.push('done'),
       }),
     )
     const { raw } = await rawClient(s.port, { clientId: 'a4' })

@@ -7,7 +7,7 @@ import type { CulexConfig } from '../config/schema.js'
 import type { Backend } from '../cluster/backend.js'
 import type { HotCounters } from '../ops/metrics.js'
 import { createPublishGate, type PublishGate } from './backpressure.js'
-import { gateEmits, protocolVersion, replayQueueOfResumedV5Sessions, restoreAedes12Fixes } from '../seam/index.js'
+import { gateEmits, protocolVersion, publishClientNoticesWhenHeard, replayQueueOfResumedV5Sessions, restoreAedes12Fixes } from '../seam/index.js'
 import { orderSessionReplay } from './session-order.js'
 import { finishPublishesOnClose } from './finish-publishes.js'
 import { markRedeliveries } from './redelivery.js'
@@ -131,6 +131,10 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   installMqtt5(broker, { maxPacketSize: config.max_packet_size })
   // opt-in: Topic Aliases on what v5 clients are sent (topic-alias-out.ts)
   installTopicAliasesOut(broker, config.topic_alias_out_max)
+  // one node: $SYS/<id>/new/clients and disconnect/clients only when a subscriber hears them (a
+  // cluster's other nodes take client ids over through new/clients); after installMqtt5, whose
+  // takeover listener counts as Aedes' own (seam/aedes-sys-clients.ts)
+  if (backend.mode === 'memory') publishClientNoticesWhenHeard(broker)
   broker.on('closed', () => gate.releaseAll())
   // a stopping node emits the publishes it started before its emitter closes (finish-publishes.ts)
   finishPublishesOnClose(broker, log)

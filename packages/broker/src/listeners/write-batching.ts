@@ -9,6 +9,13 @@
  * flag per socket and one setImmediate per busy turn, not per message. Back-pressure is unchanged: write() still returns false past the
  * high-water mark and Aedes waits for 'drain'.
  *
+ * A CONNACK is the exception: it leaves at the end of the current tick (process.nextTick), not
+ * one loop turn later. It is the only packet written in that turn (the client sends nothing
+ * before it), and the turn's wait is a whole poll phase of other sockets' work added to every
+ * connect (issue 15: connects/s). A write is a CONNACK when it starts a turn's writes with the
+ * CONNACK fixed header byte 0x20 [MQTT-3.2.1]: mqtt-packet writes each packet's chunks in one go,
+ * the fixed header first, so the first chunk of a turn is always a packet's first byte.
+ *
  * A write that throws (a chunk that is not a Buffer, e.g. from a packet
  * field out of range) destroys this socket instead of throwing up through
  * whatever was writing: nothing on the write path may take the process down.
@@ -16,6 +23,9 @@
 import type { Writable } from 'node:stream'
 
 const destroyedError = Object.assign(new Error('write after the socket was destroyed'), { code: 'ERR_STREAM_DESTROYED' })
+
+/** the first byte of a CONNACK: packet type 2, flags 0 [MQTT-3.2.1] */
+const CONNACK_HEADER = 0x20
 
 const CORKED = Symbol('culex.corked')
 /** the stream's own write, when it had one of its own before batchWrites (else its prototype's is called) */
@@ -47,7 +57,9 @@ function batchedWrite(this: Batched, ...args: Parameters<Writable['write']>): bo
   if (!this[CORKED]) {
     this[CORKED] = true
     this.cork()
-    setImmediate(flush, this)
+    const first = args[0]
+    if (Buffer.isBuffer(first) && first[0] === CONNACK_HEADER) process.nextTick(flush, this)
+    else setImmediate(flush, this)
   }
   try {
     const write = this[OWN_WRITE] ?? (Object.getPrototypeOf(this) as Writable).write

@@ -2,12 +2,14 @@
  * Builds the Aedes instance from the config: limits, the state backend and
  * the hooks every other concern plugs into.
  */
-import { Aedes, type AedesOptions } from 'aedes'
+import type { Writable } from 'node:stream'
+import { Aedes, type AedesOptions, type Client } from 'aedes'
+import { flushWrites } from '../listeners/write-batching.js'
 import type { CulexConfig } from '../config/schema.js'
 import type { Backend } from '../cluster/backend.js'
 import type { HotCounters } from '../ops/metrics.js'
 import { createPublishGate, type PublishGate } from './backpressure.js'
-import { gateEmits, protocolVersion, replayQueueOfResumedV5Sessions, restoreAedes12Fixes } from '../seam/index.js'
+import { gateEmits, protocolVersion, publishClientNoticesWhenHeard, replayQueueOfResumedV5Sessions, restoreAedes12Fixes } from '../seam/index.js'
 import { orderSessionReplay } from './session-order.js'
 import { finishPublishesOnClose } from './finish-publishes.js'
 import { markRedeliveries } from './redelivery.js'
@@ -37,6 +39,10 @@ export interface BrokerParts {
 
 /** topic aliases an MQTT 5 client may set per connection (a map of at most this many topics each) */
 export const TOPIC_ALIAS_MAXIMUM = 32
+
+function flushConnack(client: Client): void {
+  flushWrites(client.conn as unknown as Writable)
+}
 
 export async function createBroker({ config, nodeId, backend, counters, faults, hooks = {}, log }: BrokerParts): Promise<{ broker: Aedes; subscribers: SubscriberIndex | undefined }> {
   const forward = hooks.authorizeForward
@@ -131,6 +137,13 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   installMqtt5(broker, { maxPacketSize: config.max_packet_size })
   // opt-in: Topic Aliases on what v5 clients are sent (topic-alias-out.ts)
   installTopicAliasesOut(broker, config.topic_alias_out_max)
+  // one node: $SYS/<id>/new/clients and disconnect/clients only when a subscriber hears them (a
+  // cluster's other nodes take client ids over through new/clients); after installMqtt5, whose
+  // takeover listener counts as Aedes' own (seam/aedes-sys-clients.ts)
+  if (backend.mode === 'memory') publishClientNoticesWhenHeard(broker)
+  // the CONNACK leaves as soon as Aedes has finished the connect, not at the end of the loop turn
+  // (listeners/write-batching.ts)
+  broker.on('clientReady', flushConnack)
   broker.on('closed', () => gate.releaseAll())
   // a stopping node emits the publishes it started before its emitter closes (finish-publishes.ts)
   finishPublishesOnClose(broker, log)

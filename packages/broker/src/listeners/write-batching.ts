@@ -9,6 +9,12 @@
  * flag per socket and one setImmediate per busy turn, not per message. Back-pressure is unchanged: write() still returns false past the
  * high-water mark and Aedes waits for 'drain'.
  *
+ * `flushWrites` sends what a socket holds now instead of at the end of the turn: the CONNACK,
+ * once Aedes has finished the connect (`clientReady`, broker/create.ts). The turn's wait is a
+ * whole poll phase of other sockets' work added to every connect (issue 15: connects/s); the
+ * CONNACK still leaves only after Aedes counts the client as connected (a server DISCONNECT,
+ * e.g. 0x8B at shutdown, is only written to a connected client).
+ *
  * A write that throws (a chunk that is not a Buffer, e.g. from a packet
  * field out of range) destroys this socket instead of throwing up through
  * whatever was writing: nothing on the write path may take the process down.
@@ -20,18 +26,29 @@ const destroyedError = Object.assign(new Error('write after the socket was destr
 const CORKED = Symbol('culex.corked')
 /** the stream's own write, when it had one of its own before batchWrites (else its prototype's is called) */
 const OWN_WRITE = Symbol('culex.ownWrite')
-type Batched = Writable & { [CORKED]?: boolean; [OWN_WRITE]?: Writable['write'] }
+/** the turn's pending flush while the stream is corked, else null */
+type Batched = Writable & { [CORKED]?: NodeJS.Immediate | null; [OWN_WRITE]?: Writable['write'] }
 
 /** one shared write function and flag per stream, no closure per socket (issue 15, docs/performance.md) */
 export function batchWrites(stream: Writable): void {
   const s = stream as Batched
   if (Object.hasOwn(s, 'write')) s[OWN_WRITE] = s.write
-  s[CORKED] = false
+  s[CORKED] = null
   s.write = batchedWrite as Writable['write']
 }
 
+/** send what `stream` holds (written this turn) now; nothing for a stream batchWrites did not set up, or one with nothing held */
+export function flushWrites(stream: Writable): void {
+  const s = stream as Batched
+  const pending = s[CORKED]
+  if (!pending) return
+  // the turn's flush would uncork the next batch early
+  clearImmediate(pending)
+  flush(s)
+}
+
 function flush(stream: Batched): void {
-  stream[CORKED] = false
+  stream[CORKED] = null
   if (!stream.destroyed) stream.uncork()
 }
 
@@ -45,9 +62,8 @@ function batchedWrite(this: Batched, ...args: Parameters<Writable['write']>): bo
     return false
   }
   if (!this[CORKED]) {
-    this[CORKED] = true
     this.cork()
-    setImmediate(flush, this)
+    this[CORKED] = setImmediate(flush, this)
   }
   try {
     const write = this[OWN_WRITE] ?? (Object.getPrototypeOf(this) as Writable).write

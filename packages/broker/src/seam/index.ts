@@ -15,6 +15,7 @@
  * - mqtt-writes.ts: the process-wide writeToStream
  * - persistence.ts: aedes-persistence(-redis) and qlobber deep imports, the Redis key layout
  * - memory-offline.ts: one node, no offline-queue topic match while no session keeps a QoS 1/2 subscription
+ * - aedes-sys-clients.ts: the $SYS new/disconnect client notices, left out on one node while unheard
  * - aedes-sessions.ts: the MQTT 5 session-expiry and will-delay timers, replaced in a cluster
  * - mqemitter.ts: the matcher and `closed`
  * - ioredis.ts: the socket of a connection
@@ -24,6 +25,7 @@ export * from './aedes-client.js'
 export * from './aedes-broker.js'
 export { restoreAedes12Fixes, type AedesFixesOptions } from './aedes-fixes.js'
 export * from './aedes-v5.js'
+export { publishClientNoticesWhenHeard } from './aedes-sys-clients.js'
 export { closeConnectionAfter, replaceSessionTimers, replayQueueOfResumedV5Sessions, type SessionTimers } from './aedes-sessions.js'
 export { emitMessage, onEveryMessage, observeSubscriptions, wrapOutgoingAcks, brokerClosing, clientClosed, type OutgoingAcks } from './aedes-routing.js'
 export { mqttPacketDebug } from './mqtt-packet-debug.js'

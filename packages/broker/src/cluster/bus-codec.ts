@@ -94,13 +94,30 @@ function parseExtra(buf: Buffer, version: number): Record<string, unknown> {
   return extras
 }
 
-/** bytes a packet takes, and its serialized extra fields if any */
-function measure(p: BusPacket, extras: Record<string, unknown> | undefined, version: number): { size: number; extra?: Buffer } {
-  const extra = extras ? serializeExtra(extras, version) : undefined
-  let size = 1 + 1 + Buffer.byteLength(p.brokerId ?? '') + 8 + 2 + Buffer.byteLength(p.topic) + 4 + p.payload.length
-  if (p.clientId !== undefined) size += 2 + Buffer.byteLength(p.clientId)
-  if (extra) size += 4 + extra.length
-  return { size, extra }
+/**
+ * UTF-8 length of a string; short ASCII ones (topics, broker and client ids) are counted here,
+ * a JIT-compiled loop, instead of a call into C++ per string
+ */
+function byteLength(s: string): number {
+  const n = s.length
+  if (n > 64) return Buffer.byteLength(s)
+  for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s)
+  return n
+}
+
+/** write `s` at `o` (its length measured by byteLength), return the offset after it */
+function writeString(buf: Buffer, s: string, o: number): number {
+  const n = s.length
+  if (n <= 64) {
+    let i = 0
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i)
+      if (c > 0x7f) break
+      buf[o + i] = c
+    }
+    if (i === n) return o + n
+  }
+  return o + buf.write(s, o)
 }
 
 /** version 3 if any packet needs it (see the top), else version 2 */
@@ -114,10 +131,29 @@ export function encodeBatch(origin: string, packets: readonly BusPacket[], seq =
     ;(extras ??= new Array(packets.length))[i] = e
     if (version === V2 && hasBinary(e)) version = V3
   }
-  const measured = packets.map((p, i) => measure(p, extras?.[i], version))
+  // serialized extra sections (none for a 3.1.1 batch)
+  let extraBufs: Array<Buffer | undefined> | undefined
+  if (extras) {
+    extraBufs = new Array(packets.length)
+    for (let i = 0; i < packets.length; i++) if (extras[i]) extraBufs[i] = serializeExtra(extras[i]!, version)
+  }
   const originLen = Buffer.byteLength(origin)
   let total = 1 + 1 + originLen + 8 + 8 + 4
-  for (const m of measured) total += m.size
+  // the broker id is the same for every packet a node publishes: measured once
+  let lastId: string | undefined
+  let lastIdLen = 0
+  for (let i = 0; i < packets.length; i++) {
+    const p = packets[i]!
+    const brokerId = p.brokerId ?? ''
+    if (brokerId !== lastId) {
+      lastId = brokerId
+      lastIdLen = byteLength(brokerId)
+    }
+    total += 1 + 1 + lastIdLen + 8 + 2 + byteLength(p.topic) + 4 + p.payload.length
+    if (p.clientId !== undefined) total += 2 + byteLength(p.clientId)
+    const extra = extraBufs?.[i]
+    if (extra) total += 4 + extra.length
+  }
   const buf = Buffer.allocUnsafe(total)
   let o = buf.writeUInt8(version, 0)
   o = buf.writeUInt8(originLen, o)
@@ -127,27 +163,32 @@ export function encodeBatch(origin: string, packets: readonly BusPacket[], seq =
   o = buf.writeUInt32BE(packets.length, o)
   for (let i = 0; i < packets.length; i++) {
     const p = packets[i]!
-    const extra = measured[i]!.extra
-    const flags = (p.qos & 3) | (p.retain ? RETAIN : 0) | (p.dup ? DUP : 0) | (p.clientId !== undefined ? CLIENT_ID : 0) | (extra ? EXTRA : 0)
-    o = buf.writeUInt8(flags, o)
-    const brokerId = p.brokerId ?? ''
-    o = buf.writeUInt8(Buffer.byteLength(brokerId), o)
-    o += buf.write(brokerId, o)
+    const extra = extraBufs?.[i]
+    buf[o++] = (p.qos & 3) | (p.retain ? RETAIN : 0) | (p.dup ? DUP : 0) | (p.clientId !== undefined ? CLIENT_ID : 0) | (extra ? EXTRA : 0)
+    const at = o++
+    o = writeString(buf, p.brokerId ?? '', o)
+    if (o - at - 1 > 0xff) throw new RangeError('cluster bus: broker id longer than 255 bytes')
+    buf[at] = o - at - 1
     o = buf.writeDoubleBE(p.brokerCounter ?? 0, o)
-    o = buf.writeUInt16BE(Buffer.byteLength(p.topic), o)
-    o += buf.write(p.topic, o)
+    o = writeLen16(buf, p.topic, o)
     o = buf.writeUInt32BE(p.payload.length, o)
-    o += p.payload.copy(buf, o)
-    if (p.clientId !== undefined) {
-      o = buf.writeUInt16BE(Buffer.byteLength(p.clientId), o)
-      o += buf.write(p.clientId, o)
-    }
+    buf.set(p.payload, o)
+    o += p.payload.length
+    if (p.clientId !== undefined) o = writeLen16(buf, p.clientId, o)
     if (extra) {
       o = buf.writeUInt32BE(extra.length, o)
-      o += extra.copy(buf, o)
+      buf.set(extra, o)
+      o += extra.length
     }
   }
   return buf
+}
+
+/** u16 length | the string's UTF-8 bytes */
+function writeLen16(buf: Buffer, s: string, o: number): number {
+  const end = writeString(buf, s, o + 2)
+  buf.writeUInt16BE(end - o - 2, o)
+  return end
 }
 
 /** the origin of a batch, without decoding its packets */
@@ -178,11 +219,19 @@ export function decodeBatch(buf: Buffer): DecodedBatch {
   const count = buf.readUInt32BE(o)
   o += 4
   const packets: BusPacket[] = new Array(count)
+  // a batch's packets come from one node, with one broker id: decoded once
+  let idAt = -1
+  let idLen = 0
+  let brokerId = ''
   for (let i = 0; i < count; i++) {
     const flags = buf[o++]!
-    const idLen = buf[o++]!
-    const brokerId = buf.toString('utf8', o, o + idLen)
-    o += idLen
+    const len = buf[o++]!
+    if (idAt < 0 || len !== idLen || !sameBytes(buf, idAt, o, len)) {
+      brokerId = buf.toString('utf8', o, o + len)
+      idAt = o
+      idLen = len
+    }
+    o += len
     const brokerCounter = buf.readDoubleBE(o)
     o += 8
     const topicLen = buf.readUInt16BE(o)
@@ -211,4 +260,10 @@ export function decodeBatch(buf: Buffer): DecodedBatch {
   }
   if (o !== buf.length) throw new Error('cluster bus: trailing bytes in batch')
   return { origin, seq, base, packets }
+}
+
+/** the `len` bytes at `a` and at `b` of `buf` are the same */
+function sameBytes(buf: Buffer, a: number, b: number, len: number): boolean {
+  for (let i = 0; i < len; i++) if (buf[a + i] !== buf[b + i]) return false
+  return true
 }

@@ -86,9 +86,11 @@ export class BusProgress {
   private closed = false
 
   readonly channel: string
+  private readonly mine: string
 
   constructor(private readonly o: ProgressOptions) {
     this.channel = o.channel
+    this.mine = `${o.origin}=`
   }
 
   // ---- receiving side --------------------------------------------------------------------------
@@ -123,9 +125,15 @@ export class BusProgress {
     const sep = text.indexOf(' ')
     const peer = text.slice(0, sep)
     if (sep <= 0 || peer === this.o.origin) return
-    const mine = `${this.o.origin}=`
+    // our entry (`<origin>=<seq>`, after the space or a comma), without splitting the line
+    const mine = this.mine
     let seq = 0
-    for (const part of text.slice(sep + 1).split(',')) if (part.startsWith(mine)) seq = Number(part.slice(mine.length))
+    for (let at = text.indexOf(mine, sep + 1); at >= 0; at = text.indexOf(mine, at + 1)) {
+      const before = text.charCodeAt(at - 1)
+      if (before !== 0x20 && before !== 0x2c) continue
+      const end = text.indexOf(',', at)
+      seq = Number(text.slice(at + mine.length, end < 0 ? text.length : end))
+    }
     // a line without our origin: the peer paces us too, and has nothing of ours yet
     if (!Number.isFinite(seq)) return
     if (seq > (this.peers.get(peer) ?? -1)) this.peers.set(peer, seq)

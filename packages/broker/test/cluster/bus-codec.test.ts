@@ -30,6 +30,33 @@ describe('cluster bus codec', () => {
     expect(out).toEqual(packets)
   })
 
+  it('writes the bytes nodes of the previous release read (golden layout), and decodes ids, topics and client ids in any script and length', () => {
+    const f64 = (n: number): Buffer => {
+      const b = Buffer.alloc(8)
+      b.writeDoubleBE(n)
+      return b
+    }
+    const u = (bytes: number, n: number): Buffer => {
+      const b = Buffer.alloc(bytes)
+      b.writeUIntBE(n, 0, bytes)
+      return b
+    }
+    const p = { cmd: 'publish', brokerId: 'n1', brokerCounter: 9, topic: 'a/✓', payload: Buffer.from('m'), qos: 1, retain: false, dup: false, clientId: 'c1' }
+    const golden = Buffer.concat([
+      Buffer.from([2, 1]), Buffer.from('o'), f64(3), f64(2), u(4, 1),
+      Buffer.from([1 | 16, 2]), Buffer.from('n1'), f64(9), u(2, 5), Buffer.from('a/✓'), u(4, 1), Buffer.from('m'), u(2, 2), Buffer.from('c1'),
+    ])
+    expect(encodeBatch('o', [p], 3, 2).equals(golden)).toBe(true)
+    const long = 'x/'.repeat(40) + 'é'
+    const packets = [
+      { cmd: 'publish', brokerId: 'node-a', brokerCounter: 1, topic: long, payload: Buffer.from('1'), qos: 1, retain: false, dup: false, clientId: 'ünï-✓' },
+      { cmd: 'publish', brokerId: 'node-b', brokerCounter: 2, topic: 'a'.repeat(100), payload: Buffer.from('2'), qos: 0, retain: false, dup: false },
+      { cmd: 'publish', brokerId: 'nöde', brokerCounter: 3, topic: 't', payload: Buffer.from('3'), qos: 2, retain: true, dup: false },
+      { cmd: 'publish', brokerId: 'node-b', brokerCounter: 4, topic: 't', payload: Buffer.from('4'), qos: 1, retain: false, dup: true },
+    ]
+    expect(decodeBatch(encodeBatch('o', packets, 1, 1)).packets).toEqual(packets)
+  })
+
   it('carries the shared subscription choice (issue 12) in the extra section a node of an older release skips past', () => {
     const p = { cmd: 'publish', brokerId: 'n1', brokerCounter: 9, topic: 'a/b', payload: Buffer.from('m'), qos: 1, retain: false, dup: false, share: [['g/a/#', 'worker-1', 'n2'], ['h/a/#', 'w-2', 'n1']] }
     const r = { cmd: 'publish', brokerId: 'n1', brokerCounter: 9, topic: '$culex#share', shareTopic: 'a/b', payload: Buffer.from('m'), qos: 1, retain: false, dup: false, share: [['g/a/#', 'worker-3', 'n3']] }

@@ -57,8 +57,8 @@ export interface DeliveryOptions {
   onPeer?: (origin: string, base: number | 'bye') => void
   /** batches were held because a node had not received them; now every one is settled */
   onHeld?: (info: HeldEpisode) => void
-  /** `origin` sent again what it kept of the batches this node asked for (bus-keep.ts) */
-  onResent?: (origin: string) => void
+  /** `origin` sent again what it kept of the batches `from` up to `to` this node asked for (bus-keep.ts) */
+  onResent?: (origin: string, from: number, to: number) => void
 }
 
 export interface HeldEpisode {
@@ -258,7 +258,7 @@ export class BusDelivery {
   private onResend(peer: string, rest: string): void {
     const [kind, target, from, to] = rest.split(' ')
     if (target !== this.o.origin) return
-    if (kind === 'resent') return this.o.onResent?.(peer)
+    if (kind === 'resent') return this.o.onResent?.(peer, Number(from), Number(to))
     if (kind === 'resend' && !this.closed) this.kept.resend(this.o, this.presence, peer, Number(from), Number(to))
   }
 

@@ -20,7 +20,7 @@ import type { BusPacket } from './bus-codec.js'
 /** batches held behind one gap at most */
 const MAX_HELD = 10_000
 /** how long a gap waits for the sender to send it again before it is given up */
-export const RESEND_WAIT_MS = 2000
+export const RESEND_WAIT_MS = 5000
 
 interface OriginState {
   /** number of the next batch to deliver */
@@ -29,8 +29,11 @@ interface OriginState {
   held: Map<number, BusPacket[]>
   /** last time the origin was heard (a batch or a presence beat) */
   heard: number
-  /** a gap asked for again: given up below `base` once the sender answers, or at `until` */
-  asked?: { base: number; why: string; until: number }
+  /**
+   * a gap asked for again: given up below `base` once the sender answered every request
+   * (`pending`, by `<from>-<to>`: an answer to an earlier gap's request does not count), or at `until`
+   */
+  asked?: { base: number; why: string; until: number; pending: Set<string> }
 }
 
 export interface OrderStats {
@@ -101,15 +104,16 @@ export class BusOrder {
     this.gap(origin, st, base, 'a presence beat said the sender holds none of them')
   }
 
-  /** the origin sent again all it had of what this node asked for: the rest is gone */
-  resent(origin: string): void {
+  /** the origin sent again all it had of batches `from` up to `to`, as asked: the rest is gone */
+  resent(origin: string, from: number, to: number): void {
     const st = this.origins.get(origin)
-    if (st?.asked) this.giveUp(origin, st)
+    if (!st?.asked?.pending.delete(`${from}-${to}`)) return
+    if (st.asked.pending.size === 0) this.giveUp(origin, st, 'and it did not have them either')
   }
 
   /** give up the gaps whose sender did not answer within RESEND_WAIT_MS */
   expireAsks(now = Date.now()): void {
-    for (const [origin, st] of this.origins) if (st.asked && now >= st.asked.until) this.giveUp(origin, st)
+    for (const [origin, st] of this.origins) if (st.asked && now >= st.asked.until) this.giveUp(origin, st, `and it did not answer within ${RESEND_WAIT_MS} ms`)
   }
 
   /** the origin left (or died): deliver what it sent, in order, and forget it */
@@ -146,18 +150,24 @@ export class BusOrder {
   private gap(origin: string, st: OriginState, base: number, why: string): void {
     if (base <= st.next) return
     if (!this.askResend) return this.skipTo(origin, st, base, why)
-    if (st.asked && st.next < st.asked.base) {
-      st.asked.base = Math.max(st.asked.base, base)
-      return
-    }
-    st.asked = { base, why, until: Date.now() + RESEND_WAIT_MS }
-    this.askResend(origin, st.next, base)
+    const from = st.asked && st.next < st.asked.base ? st.asked.base : st.next
+    if (from >= base) return
+    // the first request for this gap, or one for the part of it the sender settled since
+    if (from === st.next) st.asked = { base, why, until: 0, pending: new Set() }
+    const asked = st.asked!
+    asked.base = base
+    let missing = false
+    for (let q = from; q < base && !missing; q++) missing = !st.held.has(q)
+    if (!missing) return
+    asked.until = Date.now() + RESEND_WAIT_MS
+    asked.pending.add(`${from}-${base}`)
+    this.askResend(origin, from, base)
   }
 
-  private giveUp(origin: string, st: OriginState): void {
+  private giveUp(origin: string, st: OriginState, answer: string): void {
     const { base, why } = st.asked!
     st.asked = undefined
-    this.skipTo(origin, st, base, `${why}, and it did not have them either`)
+    this.skipTo(origin, st, base, `${why}, ${answer}`)
   }
 
   /** the sender holds nothing below `base`: deliver what is held below it and move on */

@@ -82,7 +82,7 @@ describe('cluster bus: order and copies of received batches', () => {
     expect(got).toEqual(['m1'])
     order.batch('b', 3, 1, batch('m3')) // b's answer: 3 and 4 (2 was dropped already)
     order.batch('b', 4, 1, batch('m4'))
-    order.resent('b')
+    order.resent('b', 2, 5)
     expect(got).toEqual(['m1', 'm3', 'm4', 'm5', 'm6'])
     expect(missed).toEqual([['b', 1]])
     // a sender that does not answer (an older node): given up after RESEND_WAIT_MS
@@ -93,6 +93,33 @@ describe('cluster bus: order and copies of received batches', () => {
     order.expireAsks(Date.now() + RESEND_WAIT_MS)
     expect(got).toEqual(['m1', 'm3', 'm4', 'm5', 'm6', 'm9'])
     expect(missed).toEqual([['b', 1], ['b', 2]])
+  })
+})
+
+describe('cluster bus: requests for a gap and their answers', () => {
+  it('asks for the part of a gap the sender settled after the first request, and gives up only once both are answered; an answer to an earlier gap does not count', () => {
+    const got: string[] = []
+    const asked: Array<[string, number, number]> = []
+    const order = new BusOrder((ps) => got.push(...ps.map((p) => p.topic)), () => {}, (o, from, to) => asked.push([o, from, to]))
+    order.batch('b', 1, 1, batch('m1'))
+    order.batch('b', 4, 3, batch('m4')) // 2 and 3 missing, b holds 3 on
+    order.beat('b', 5) // b settled 3 and 4 meanwhile: 3 must be asked for too (4 is here)
+    expect(asked).toEqual([['b', 2, 3], ['b', 3, 5]])
+    order.batch('b', 2, 1, batch('m2'))
+    order.resent('b', 2, 3)
+    expect(got).toEqual(['m1', 'm2']) // still waiting for the answer about 3
+    order.batch('b', 3, 2, batch('m3'))
+    order.resent('b', 3, 5)
+    expect(got).toEqual(['m1', 'm2', 'm3', 'm4'])
+    // a new gap, then a late answer to an older request: the new one still waits
+    order.batch('b', 7, 7, batch('m7'))
+    expect(asked.at(-1)).toEqual(['b', 5, 7])
+    order.resent('b', 3, 5)
+    expect(got).toEqual(['m1', 'm2', 'm3', 'm4'])
+    order.batch('b', 5, 4, batch('m5'))
+    order.batch('b', 6, 4, batch('m6'))
+    order.resent('b', 5, 7)
+    expect(got).toEqual(['m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7'])
   })
 })
 

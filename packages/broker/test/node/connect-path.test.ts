@@ -5,30 +5,15 @@
  * as connected; other packets still wait for the end of the turn; the $SYS client notices a one-node broker
  * leaves out while unheard (seam/aedes-sys-clients.ts) still reach whoever subscribes to them.
  */
-import { once } from 'node:events'
-import { connect as netConnect, createServer, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { afterAll, describe, expect, it } from 'vitest'
 import { batchWrites, flushWrites } from '../../src/listeners/write-batching.js'
 import { collect, connect, startTestNode, useTestNode, waitFor } from '../helpers/node.js'
+import { closeSocketPairs, socketPair } from '../helpers/socket-pair.js'
 
 const t = useTestNode()
 
-const sockets: Socket[] = []
-afterAll(() => {
-  for (const s of sockets) s.destroy()
-})
-
-async function socketPair(): Promise<[Socket, Socket]> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const client = netConnect((server.address() as { port: number }).port, '127.0.0.1')
-  const [accepted] = (await once(server, 'connection')) as [Socket]
-  await once(client, 'connect')
-  server.close()
-  sockets.push(client, accepted)
-  return [accepted, client]
-}
+afterAll(closeSocketPairs)
 
 /** bytes still held in `conn` when a setImmediate queued just before `write` runs */
 async function heldAtTurnEnd(conn: Socket, write: () => void): Promise<number> {

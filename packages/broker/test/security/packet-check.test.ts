@@ -5,8 +5,6 @@
  * (listeners/write-batching.ts). The wire-level behaviour is in
  * malformed-packet.test.ts.
  */
-import { once } from 'node:events'
-import { createServer, connect as netConnect, type Socket } from 'node:net'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import type { Logger } from '../../src/log.js'
@@ -14,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { packetViolation, type ParsedPacket } from '../../src/limits/packet-check.js'
 import { ClientFaults, isolateHooks } from '../../src/limits/client-faults.js'
 import { batchWrites } from '../../src/listeners/write-batching.js'
+import { closeSocketPairs, socketPair } from '../helpers/socket-pair.js'
 import { HotCounters } from '../../src/ops/metrics.js'
 
 const p = (fields: Partial<ParsedPacket> & { cmd: string; length: number }): ParsedPacket => fields
@@ -55,22 +54,7 @@ describe('packetViolation', () => {
   })
 })
 
-/** a connected loopback socket pair, closed after each test */
-const sockets: Socket[] = []
-afterEach(() => {
-  for (const s of sockets.splice(0)) s.destroy()
-})
-async function socketPair(): Promise<[Socket, Socket]> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const client = netConnect((server.address() as { port: number }).port, '127.0.0.1')
-  const [accepted] = (await once(server, 'connection')) as [Socket]
-  await once(client, 'connect')
-  server.close()
-  sockets.push(client, accepted)
-  return [accepted, client]
-}
+afterEach(closeSocketPairs)
 
 function memoryLog(): { log: Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = []

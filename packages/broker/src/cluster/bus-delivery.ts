@@ -26,7 +26,7 @@
  */
 import type { Redis } from 'ioredis'
 import { encodeBatch, needsV3, type BusPacket } from './bus-codec.js'
-import { KeptBatches } from './bus-keep.js'
+import { KEEP_MAX_BYTES, KeptBatches } from './bus-keep.js'
 import { BEAT_MS, BusPeers } from './bus-peers.js'
 
 type Done = (err?: Error | null) => void
@@ -80,7 +80,7 @@ export class BusDelivery {
   private episode: HeldEpisode & { start: number } | undefined
   /** batches settled while a peer was silent, for it to ask again (bus-keep.ts) */
   private readonly kept = new KeptBatches((n) =>
-    this.o.onError(new Error(`cluster bus: ${n} batch(es) kept for nodes that may have missed them dropped (32 MiB bound); a node that asks for them again misses them`)),
+    this.o.onError(new Error(`cluster bus: ${n} batch(es) kept for nodes that may have missed them dropped (${KEEP_MAX_BYTES / 1048576} MiB bound); a node that asks for them again misses them`)),
   )
 
   /** who must have a batch (bus-peers.ts) */
@@ -138,7 +138,7 @@ export class BusDelivery {
     const peer = text.slice(0, sep)
     if (sep <= 0 || peer === this.o.origin) return
     const rest = text.slice(sep + 1)
-    if (rest.startsWith('resen')) return this.onResend(peer, rest)
+    if (rest.startsWith('resend ') || rest.startsWith('resent ')) return this.onResend(peer, rest)
     const base = Number(rest)
     if (rest !== 'bye' && !Number.isFinite(base)) return
     if (rest === 'bye') {

@@ -74,7 +74,7 @@ export class KeptBatches {
    * the peers ask for it only once they are back, so keep for KEEP_MS from now
    */
   linkDown(now = Date.now()): void {
-    this.silent.set(SELF, now + this.keepMs)
+    this.silence(SELF, now)
   }
 
   /** a live peer fell silent (not a bye): settled batches are kept for KEEP_MS from now */

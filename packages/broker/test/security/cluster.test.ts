@@ -26,15 +26,9 @@ beforeAll(async () => {
 })
 afterAll(stopAll)
 
-/**
- * Until cond holds, polling. Nodes poll the Redis version key every 250 ms, so a change lands
- * well within a second on a quiet machine; each probe costs a CONNECT with an scrypt check, and a
- * loaded 2-core CI machine took 3 s: how fast is the bench's business, here only that it lands
- * without a restart.
- */
-async function within(cond: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  await waitFor(cond, ms, what)
-}
+// Nodes poll the Redis version key every 250 ms, so a change lands well within a second on a
+// quiet machine; each probe costs a CONNECT with an scrypt check, and a loaded 2-core CI machine
+// took 3 s: how fast is the bench's business, here only that it lands without a restart.
 
 describe('cluster users and ACL', () => {
   it('refuses anonymous clients on every node by default in cluster mode (CONNACK 5)', async () => {
@@ -46,8 +40,8 @@ describe('cluster users and ACL', () => {
     const add = await runCli(['user', 'add', 'alice', '--roles', 'device'], { cwd, stdin: 'alice-password\n' })
     expect(add.code).toBe(0)
     expect(add.stdout).toMatch(/Redis redis:\/\/127\.0\.0\.1/)
-    await within(async () => (await connackOf(b.ports.mqtt, { username: 'alice', password: 'alice-password' })).code === 0, 10_000, 'alice on B')
-    await within(async () => (await connackOf(a.ports.mqtt, { username: 'alice', password: 'alice-password' })).code === 0, 10_000, 'alice on A')
+    await waitFor(async () => (await connackOf(b.ports.mqtt, { username: 'alice', password: 'alice-password' })).code === 0, 10_000, 'alice on B')
+    await waitFor(async () => (await connackOf(a.ports.mqtt, { username: 'alice', password: 'alice-password' })).code === 0, 10_000, 'alice on A')
     expect((await connackOf(a.ports.mqtt, { username: 'alice', password: 'nope-nope' })).code).toBe(4)
     expect((await runCli(['user', 'list', '--redis', redisUrl])).stdout).toBe('alice\tdevice\n')
   })
@@ -59,28 +53,28 @@ describe('cluster users and ACL', () => {
     const acl = join(dir, 'acl.yaml')
     writeFileSync(acl, 'roles:\n  device:\n    - allow: pubsub\n      topic: devices/%u/#\n')
     expect((await runCli(['acl', 'set', acl], { cwd })).code).toBe(0)
-    await within(async () => (await suback(c, 'anything/else'))[0] === 128, 10_000, 'ACL on B')
+    await waitFor(async () => (await suback(c, 'anything/else'))[0] === 128, 10_000, 'ACL on B')
     const onA = await connect(`mqtt://127.0.0.1:${a.ports.mqtt}`, { username: 'alice', password: 'alice-password' })
-    await within(async () => (await suback(onA, ['devices/alice/#', 'devices/bob/#'])).join() === '1,128', 10_000, 'ACL on A')
+    await waitFor(async () => (await suback(onA, ['devices/alice/#', 'devices/bob/#'])).join() === '1,128', 10_000, 'ACL on A')
     // a bad ACL is refused by the CLI and changes nothing
     writeFileSync(acl, 'roles:\n  device:\n    - allow: pubsub\n      topic: devices/#/x\n')
     const bad = await runCli(['acl', 'set', acl], { cwd })
     expect(bad.code).toBe(2)
     expect(bad.stderr).toMatch(/roles\.device\[0\]/)
     expect((await runCli(['acl', 'clear'], { cwd })).code).toBe(0)
-    await within(async () => (await suback(onA, 'anything/else'))[0] === 1, 10_000, 'ACL cleared on A')
+    await waitFor(async () => (await suback(onA, 'anything/else'))[0] === 1, 10_000, 'ACL cleared on A')
   })
 
   it('disconnects the clients of a user removed on another node, without a restart, and refuses its next login', async () => {
     expect((await runCli(['user', 'add', 'bob'], { cwd, stdin: 'bob-password\n' })).code).toBe(0)
-    await within(async () => (await connackOf(a.ports.mqtt, { username: 'bob', password: 'bob-password' })).code === 0, 10_000, 'bob on A')
+    await waitFor(async () => (await connackOf(a.ports.mqtt, { username: 'bob', password: 'bob-password' })).code === 0, 10_000, 'bob on A')
     const c = await connect(`mqtt://127.0.0.1:${a.ports.mqtt}`, { username: 'bob', password: 'bob-password' })
     let closed = false
     c.on('close', () => (closed = true))
     expect((await runCli(['user', 'remove', 'bob', '--redis', redisUrl])).code).toBe(0)
-    await within(async () => closed, 10_000, 'bob disconnected')
+    await waitFor(async () => closed, 10_000, 'bob disconnected')
     // and B, which polls the same version key, refuses bob too
-    await within(async () => (await connackOf(b.ports.mqtt, { username: 'bob', password: 'bob-password' })).code === 4, 10_000, 'bob refused on B')
+    await waitFor(async () => (await connackOf(b.ports.mqtt, { username: 'bob', password: 'bob-password' })).code === 4, 10_000, 'bob refused on B')
   })
 
   it('pushes the acl_file of a node started with one to the whole cluster', async () => {
@@ -89,7 +83,7 @@ describe('cluster users and ACL', () => {
     writeFileSync(acl, 'all:\n  - allow: subscribe\n    topic: pushed/#\n')
     await startTestNode({ redis_url: redisUrl, node_id: 'sec-c', acl_file: acl, auth_fail_threshold: 0 })
     const c = await connect(`mqtt://127.0.0.1:${a.ports.mqtt}`, { username: 'alice', password: 'alice-password' })
-    await within(async () => (await suback(c, ['pushed/x', 'other/x'])).join() === '1,128', 2000, 'pushed ACL on A')
+    await waitFor(async () => (await suback(c, ['pushed/x', 'other/x'])).join() === '1,128', 2000, 'pushed ACL on A')
     expect((await runCli(['acl', 'show', '--redis', redisUrl])).stdout).toContain('pushed/#')
     expect((await runCli(['acl', 'clear'], { cwd })).code).toBe(0)
   })

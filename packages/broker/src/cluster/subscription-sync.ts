@@ -14,12 +14,12 @@
  *   then drops them on the next broadcast), and a client matching a topic through several filters
  *   is queued once, at the highest QoS (MQTT-3.3.5-1 allows one copy at the maximum QoS).
  */
-import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
 import { CLIENTS_SET, clientSubsKey } from './keys.js'
 import { QlobberSub } from '../seam/index.js'
 import { decode } from './msgpack.js'
+import { AckWaits } from './ack-wait.js'
 
 type Trie = InstanceType<typeof QlobberSub>
 
@@ -79,14 +79,10 @@ export class SubscriptionSync {
     this.apply(msg)
     if (typeof msg.k === 'string') this.pub.publish(SUBS_ACK_CHANNEL, msg.k).catch(() => {})
   }
-  /** announcements waiting for acknowledgements: key -> acks seen, acks expected, resolve */
-  private readonly pendingAcks = new Map<string, { seen: number; expected: number; done: () => void }>()
+  /** announcements waiting for acknowledgements (announceAndWait) */
+  private readonly acks = new AckWaits(ACK_TIMEOUT_MS)
   private readonly onAck = (channel: Buffer, message: Buffer): void => {
-    if (channel.toString() !== SUBS_ACK_CHANNEL) return
-    const pending = this.pendingAcks.get(message.toString())
-    if (!pending) return
-    pending.seen++
-    if (pending.seen >= pending.expected) pending.done()
+    if (channel.toString() === SUBS_ACK_CHANNEL) this.acks.ack(message.toString())
   }
 
   constructor(
@@ -192,25 +188,12 @@ export class SubscriptionSync {
    */
   private async announceAndWait(msg: SyncMessage): Promise<void> {
     this.apply(msg)
-    const key = randomBytes(8).toString('hex')
-    let done!: () => void
-    const acked = new Promise<void>((resolve) => (done = resolve))
-    const pending = { seen: 0, expected: Number.POSITIVE_INFINITY, done }
-    this.pendingAcks.set(key, pending)
-    const timer = setTimeout(() => {
-      this.log.warn({ client: msg.c, acks: pending.seen, expected: pending.expected }, 'subscription not acknowledged by every node in time')
-      done()
-    }, ACK_TIMEOUT_MS)
-    try {
-      const receivers = await this.pub.publish(SUBS_SYNC_CHANNEL, JSON.stringify({ ...msg, k: key }))
-      pending.expected = receivers - 1
-      if (pending.seen >= pending.expected) done()
-      await acked
-    } finally {
-      clearTimeout(timer)
-      this.pendingAcks.delete(key)
-    }
+    await this.acks.announce(
+      (key) => this.pub.publish(SUBS_SYNC_CHANNEL, JSON.stringify({ ...msg, k: key })),
+      (seen, expected) => this.log.warn({ client: msg.c, acks: seen, expected }, 'subscription not acknowledged by every node in time'),
+    )
   }
+
 }
 
 function plainSub(s: StoredSub): StoredSub {

@@ -19,9 +19,9 @@
  * runs them before the bus batch that carries the message, so the member's node never sees a
  * message whose record is not there yet.
  */
-import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
+import { AckWaits } from '../cluster/ack-wait.js'
 import type { Member } from './groups.js'
 import type { MemberChange, ShareStore } from './store.js'
 
@@ -117,13 +117,12 @@ export class RedisShareStore implements ShareStore {
   private readonly db: Scripts
   private readonly pub: Scripts
   private readonly listeners: Array<(c: MemberChange) => void> = []
-  private readonly pendingAcks = new Map<string, { seen: number; expected: number; done: () => void }>()
+  private readonly acks = new AckWaits(ACK_TIMEOUT_MS)
   private barrier: () => Promise<void> = () => Promise.resolve()
   private readonly onMessage = (chBuf: Buffer, message: Buffer): void => {
     const ch = chBuf.toString()
     if (ch === SHARE_ACK_CHANNEL) {
-      const p = this.pendingAcks.get(message.toString())
-      if (p && ++p.seen >= p.expected) p.done()
+      this.acks.ack(message.toString())
       return
     }
     if (ch !== SHARE_CHANNEL) return
@@ -138,7 +137,7 @@ export class RedisShareStore implements ShareStore {
     for (const fn of this.listeners) fn({ key: msg.k, clientId: msg.c, member })
     // a join made on another node: acknowledged once this node's earlier messages are through
     const ack = msg.a
-    if (typeof ack === 'string' && ack !== '' && !this.pendingAcks.has(ack)) {
+    if (typeof ack === 'string' && ack !== '' && !this.acks.waiting(ack)) {
       this.barrier()
         .then(() => this.pub.publish(SHARE_ACK_CHANNEL, ack))
         .catch(() => {})
@@ -191,26 +190,12 @@ export class RedisShareStore implements ShareStore {
     for (const fn of this.listeners) fn({ key, clientId: m.clientId, member: m })
     let ownDone = false
     const own = this.barrier().then(() => void (ownDone = true))
-    const ack = randomBytes(8).toString('hex')
-    let done!: () => void
-    const acked = new Promise<void>((resolve) => (done = resolve))
-    const pending = { seen: 0, expected: Number.POSITIVE_INFINITY, done }
-    this.pendingAcks.set(ack, pending)
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ACK_TIMEOUT_MS)))
-    try {
-      // written before the SUBACK in any case (an error here is SUBACK 0x80, share-aedes.ts)
-      const receivers = await this.db.culexShareJoin(groupKey(key), GROUPS_KEY, key, m.clientId, toWire(m), SHARE_CHANNEL, ack)
-      // every node's subscriber link got it, ours included
-      pending.expected = receivers - 1
-      if (pending.seen >= pending.expected) done()
-      if ((await Promise.race([Promise.all([acked, own]), late])) === 'late') {
-        this.log.warn({ group: key, client: m.clientId, acks: pending.seen, expected: pending.expected, own: ownDone }, 'shared subscription not acknowledged by every node in time')
-      }
-    } finally {
-      clearTimeout(timer)
-      this.pendingAcks.delete(ack)
-    }
+    // written before the SUBACK in any case (an error here is SUBACK 0x80, share-aedes.ts)
+    await this.acks.announce(
+      (ack) => this.db.culexShareJoin(groupKey(key), GROUPS_KEY, key, m.clientId, toWire(m), SHARE_CHANNEL, ack),
+      (seen, expected) => this.log.warn({ group: key, client: m.clientId, acks: seen, expected, own: ownDone }, 'shared subscription not acknowledged by every node in time'),
+      own,
+    )
   }
 
   async leave(key: string, clientId: string, node: string): Promise<void> {

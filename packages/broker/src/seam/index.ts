@@ -13,6 +13,7 @@
  * - aedes-v5.ts: what the beta does for MQTT 5 clients without an option (CONNACK, SUBACK, $share)
  * - mqtt-packet-debug.ts: mqtt-packet's debug loggers off, before it loads (it loads there)
  * - mqtt-parser.ts: the parser's underscore methods
+ * - mqtt-read-buffer.ts: the parser's read buffer (`_list`) as offsets into the read Buffer
  * - mqtt-writes.ts: the process-wide writeToStream
  * - persistence.ts: aedes-persistence(-redis) and qlobber deep imports, the Redis key layout
  * - memory-offline.ts: one node, no offline-queue topic match while no session keeps a QoS 1/2 subscription
@@ -34,6 +35,7 @@ export * from './mqtt-parser.js'
 export * from './mqtt-writes.js'
 export * from './client-hooks.js'
 export { deliverQoS0InTurn, deliverQoSInTurn } from './aedes-deliver.js'
+export { ReadBuffer, readThroughBuffer } from './mqtt-read-buffer.js'
 export * from './persistence.js'
 export { skipOfflineMatchWithoutSessions, memoryPersistenceCore } from './memory-offline.js'
 export * from './mqemitter.js'

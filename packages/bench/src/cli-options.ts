@@ -42,6 +42,7 @@ export interface RawOptions {
   members?: number
   rate?: number
   connections?: number
+  connectWarmup?: number
   sourceAddresses?: number
   metricsUrl?: string
   brokerPid?: string
@@ -106,6 +107,7 @@ export function toConfig(scenario: ScenarioName, o: RawOptions): ScenarioConfig 
     members: o.members ?? DEFAULTS.members,
     rate: o.rate ?? DEFAULTS.rate,
     connections: o.connections ?? DEFAULTS.connections,
+    connectWarmup: o.connectWarmup ?? DEFAULTS.connectWarmup,
     sourceAddresses: o.sourceAddresses ?? 1,
     metricsUrls: splitList(o.metricsUrl),
     brokerPids: splitList(o.brokerPid).map((p) => parseIntOpt('--broker-pid', 1)(p)),

@@ -2,7 +2,7 @@
 /** culex-bench: load, fan-out and connection benchmarks for any MQTT broker. */
 import { Command } from 'commander'
 import { addRunOptions, addTargetOptions, toConfig, type RawOptions } from './cli-options.js'
-import { parseIntOpt, parseNumberOpt, type ScenarioName } from './options.js'
+import { DEFAULTS, parseIntOpt, parseNumberOpt, type ScenarioName } from './options.js'
 import { toJson } from './report/json.js'
 import { renderScenarioTable } from './report/table.js'
 import { runScenario } from './scenarios/index.js'
@@ -56,6 +56,7 @@ for (const name of Object.keys(SCENARIO_HELP) as ScenarioName[]) {
   }
   if (name === 'connections') {
     cmd.option('--connections <n>', 'idle connections to open (default 1000)', count('--connections'))
+    cmd.option('--connect-warmup <n>', `connections opened and closed before the measured ramp, not measured (default ${DEFAULTS.connectWarmup}; 0 = none)`, parseIntOpt('--connect-warmup', 0, 1_000_000))
     cmd.option('--source-addresses <n>', 'spread connections over n loopback source addresses 127.0.0.1..n (more are added when ports run out)', parseIntOpt('--source-addresses', 1, 60_000))
   }
   cmd.action(async (opts: RawOptions) => {

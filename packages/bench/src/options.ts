@@ -41,6 +41,8 @@ export interface ScenarioConfig {
   /** latency scenario: total messages per second across publishers */
   rate: number
   connections: number
+  /** connections scenario: connections opened and closed before the measured ramp (a warm broker, as the message scenarios' warm-up), 0 = none */
+  connectWarmup: number
   /** connections scenario: loopback source addresses to spread over (1 = kernel's choice, more as ports require) */
   sourceAddresses: number
   metricsUrls: string[]
@@ -67,6 +69,7 @@ export const DEFAULTS = {
   drainTimeoutS: 10,
   rate: 1000,
   connections: 1000,
+  connectWarmup: 1000,
   groups: 2,
   members: 3,
 }

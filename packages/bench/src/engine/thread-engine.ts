@@ -56,6 +56,10 @@ export class ThreadEngine {
   alive(): number {
     return this.c().alive()
   }
+  /** close every connection the ramp opened (DISCONNECT), e.g. after a warm-up ramp */
+  connClose(): Promise<void> {
+    return this.c().close()
+  }
 
   async close(): Promise<void> {
     await Promise.all([this.load?.close(), this.conns?.close()])

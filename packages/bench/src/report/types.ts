@@ -67,6 +67,8 @@ export interface FloodResults {
 export interface ConnectionResults {
   kind: 'connections'
   connections_requested: number
+  /** connections opened and closed before the measured ramp (absent in reports older than it: none) */
+  warmup_connections?: number
   connected: number
   failures: number
   failure_reasons: Record<string, number>

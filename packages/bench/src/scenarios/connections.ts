@@ -45,6 +45,23 @@ async function safeRss(cfg: ScenarioConfig, warnings: string[]): Promise<RssRead
   }
 }
 
+/**
+ * The warm-up: `cfg.connectWarmup` connections opened (as the ramp does) and closed again, not
+ * measured, so that the ramp measures a broker whose connect path is warm (JIT-compiled), as the
+ * message scenarios measure after their warm-up seconds. A fresh broker's first thousand
+ * connections cost it ~3x the CPU of later ones (docs/performance.md). Every target alike.
+ */
+async function warmUp(cfg: ScenarioConfig, handles: ReturnType<typeof createEngines>, plan: (w: number) => ConnPlan, progress: Progress, tag: string): Promise<{ failed: number }> {
+  if (cfg.connectWarmup <= 0) return { failed: 0 }
+  progress.update(`[${tag}] warm-up: ${fmtInt(cfg.connectWarmup)} connections`)
+  await Promise.all(handles.map((h, w) => h.call('connInit', plan(w))))
+  const ramps = await Promise.all(handles.map((h) => h.call('ramp')))
+  await Promise.all(handles.map((h) => h.call('connClose')))
+  // let the broker finish the closes before the measured ramp (and its RSS reading)
+  await sleep(SETTLE_MS)
+  return { failed: ramps.reduce((a, r) => a + r.failed, 0) }
+}
+
 export async function runConnections(cfg: ScenarioConfig): Promise<ScenarioReport> {
   const startedAt = new Date().toISOString()
   const urls = [...new Set([...cfg.pubUrls, ...cfg.subUrls])]
@@ -53,31 +70,31 @@ export async function runConnections(cfg: ScenarioConfig): Promise<ScenarioRepor
   const progress = new Progress(cfg.progress)
   const tag = `${cfg.label ? `${cfg.label} ` : ''}connections`
   const warnings: string[] = []
-  const addresses = sourceAddressCount(cfg.connections, cfg.sourceAddresses)
+  // the warm-up's closed connections hold their ports a while (TIME_WAIT)
+  const addresses = sourceAddressCount(cfg.connections + cfg.connectWarmup, cfg.sourceAddresses)
   const prefix = `cb${hex(newRunId())}c`
+  const planFor = (count: number, clientPrefix: string) => (w: number): ConnPlan => ({
+    urls,
+    offset: w,
+    stride: engines,
+    count: Math.floor(count / engines) + (w < count % engines ? 1 : 0),
+    clientPrefix,
+    keepaliveS: cfg.keepaliveS,
+    protocol: cfg.protocol,
+    concurrency: Math.max(1, Math.ceil(cfg.connectConcurrency / engines)),
+    connectTimeoutMs: 10_000,
+    sourceAddresses: addresses,
+    ...(cfg.username !== undefined ? { username: cfg.username } : {}),
+    ...(cfg.password !== undefined ? { password: cfg.password } : {}),
+    ...(cfg.ca ? { ca: cfg.ca } : {}),
+    ...(cfg.insecure ? { insecure: true } : {}),
+  })
   try {
+    const warm = await warmUp(cfg, handles, planFor(cfg.connectWarmup, `${prefix}w`), progress, tag)
+    if (warm.failed > 0) warnings.push(`${warm.failed} of ${cfg.connectWarmup} warm-up connections failed`)
     const before = await safeRss(cfg, warnings)
-    await Promise.all(
-      handles.map((h, w) => {
-        const plan: ConnPlan = {
-          urls,
-          offset: w,
-          stride: engines,
-          count: Math.floor(cfg.connections / engines) + (w < cfg.connections % engines ? 1 : 0),
-          clientPrefix: prefix,
-          keepaliveS: cfg.keepaliveS,
-          protocol: cfg.protocol,
-          concurrency: Math.max(1, Math.ceil(cfg.connectConcurrency / engines)),
-          connectTimeoutMs: 10_000,
-          sourceAddresses: addresses,
-          ...(cfg.username !== undefined ? { username: cfg.username } : {}),
-          ...(cfg.password !== undefined ? { password: cfg.password } : {}),
-          ...(cfg.ca ? { ca: cfg.ca } : {}),
-          ...(cfg.insecure ? { insecure: true } : {}),
-        }
-        return h.call('connInit', plan)
-      }),
-    )
+    const plan = planFor(cfg.connections, prefix)
+    await Promise.all(handles.map((h, w) => h.call('connInit', plan(w))))
     const meter = new GeneratorMeter(handles)
     meter.begin()
     const t0 = Date.now()
@@ -111,6 +128,7 @@ export async function runConnections(cfg: ScenarioConfig): Promise<ScenarioRepor
     const results: ConnectionResults = {
       kind: 'connections',
       connections_requested: cfg.connections,
+      warmup_connections: cfg.connectWarmup,
       connected,
       failures: failed,
       failure_reasons: errors,

@@ -35,6 +35,7 @@ interface SuiteRaw {
   members: number
   sharedPublishers: number
   connections: number
+  connectWarmup: number
   connectConcurrency: number
   sourceAddresses: number
   drainTimeout: number
@@ -83,6 +84,7 @@ export function registerSuite(program: Command): void {
     .option('--members <n>', 'shared scenario: members per group', parseIntOpt('--members', 1), DEFAULTS.members)
     .option('--shared-publishers <n>', 'shared scenario: publishers', parseIntOpt('--shared-publishers', 1), 4)
     .option('--connections <n>', 'connections scenario: idle connections', parseIntOpt('--connections', 1), DEFAULTS.connections)
+    .option('--connect-warmup <n>', 'connections scenario: connections opened and closed first on every target, not measured (0 = none)', parseIntOpt('--connect-warmup', 0, 1_000_000), DEFAULTS.connectWarmup)
     .option('--source-addresses <n>', 'connections scenario: loopback source addresses to spread over', parseIntOpt('--source-addresses', 1, 60_000), 1)
     .option('--connect-concurrency <n>', 'connection attempts in flight', parseIntOpt('--connect-concurrency', 1), DEFAULTS.connectConcurrency)
     .option('--drain-timeout <s>', 'longest wait for deliveries after each run', parseNumberOpt('--drain-timeout', 0), DEFAULTS.drainTimeoutS)
@@ -137,6 +139,7 @@ export function registerSuite(program: Command): void {
           members: o.members,
           rate: o.rate,
           connections: o.connections,
+          connectWarmup: o.connectWarmup,
           sourceAddresses: o.sourceAddresses,
           progress,
         },

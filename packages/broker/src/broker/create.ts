@@ -9,7 +9,7 @@ import type { CulexConfig } from '../config/schema.js'
 import type { Backend } from '../cluster/backend.js'
 import type { HotCounters } from '../ops/metrics.js'
 import { createPublishGate, type PublishGate } from './backpressure.js'
-import { gateEmits, protocolVersion, publishClientNoticesWhenHeard, replayQueueOfResumedV5Sessions, restoreAedes12Fixes } from '../seam/index.js'
+import { cacheTopicMatches, gateEmits, protocolVersion, publishClientNoticesWhenHeard, replayQueueOfResumedV5Sessions, restoreAedes12Fixes } from '../seam/index.js'
 import { orderSessionReplay } from './session-order.js'
 import { finishPublishesOnClose } from './finish-publishes.js'
 import { markRedeliveries } from './redelivery.js'
@@ -125,6 +125,8 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
     gate = createPublishGate(counters, emit, config.delivery_buffer_bytes)
     return (message, cb) => gate.emit(message, cb)
   })
+  // the emitter's topic matches kept per topic until the subscriptions change (seam E3)
+  cacheTopicMatches(broker)
   installExactDedupe(broker)
   seedCounter(broker)
   orderSessionReplay(broker)

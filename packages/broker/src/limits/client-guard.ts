@@ -24,6 +24,13 @@ export class ClientGuard extends ClientBacklog {
   // the Set and the array are made on first use: an idle connection holds neither (issue 15)
   private inflightIds: Set<number> | undefined
   private pending = 0
+  /**
+   * a delivery written within its send() (seam/aedes-deliver.ts writes a clean client's deliveries
+   * in the turn, row C13): in flight as its id, so no longer pending; its completion, still to
+   * come, then ends none (`writtenEarly` completions to come)
+   */
+  private sending: 0 | 1 | 2 = 0
+  private writtenEarly = 0
   private held: DeliveredPacket[] | undefined
   private releasing = false
   /** Aedes calls it when a delivery is written (one function per client, made at its first delivery, not per message) */
@@ -53,12 +60,21 @@ export class ClientGuard extends ClientBacklog {
       // that sent nothing frees its room without a PUBACK to come: release what waits for it here, or
       // with nothing in flight it would wait for ever [MQTT-4.3.2-2] (node/resume-window.test.ts)
       const written = (this.writtenQoSCb ??= () => {
-        this.pending--
+        if (this.writtenEarly > 0) this.writtenEarly--
+        else this.pending--
         this.written()
         if (this.held && this.held.length > 0) this.releaseHeld()
       })
+      this.sending = 1
       continueDelivery(this.client, 'limits', 'deliverQoS', packet, written)
+      // sent() sets 2 when the PUBLISH went out within continueDelivery
+      if ((this.sending as number) === 2) {
+        this.pending--
+        this.writtenEarly++
+      }
+      this.sending = 0
     } catch (err) {
+      this.sending = 0
       this.opts.faults.fault(this.client, err, 'delivery')
     }
   }
@@ -79,6 +95,7 @@ export class ClientGuard extends ClientBacklog {
   /** a QoS 1/2 PUBLISH with `messageId` was written */
   sent(messageId: number): void {
     ;(this.inflightIds ??= new Set()).add(messageId)
+    if (this.sending === 1) this.sending = 2
   }
 
   /** a PUBACK, PUBCOMP or failure PUBREC came: its flight is over, held deliveries may go */

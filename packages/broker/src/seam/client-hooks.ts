@@ -7,7 +7,8 @@
  * an idle connection).
  *
  * The deliveries too: each client gets one pair of delivery functions (client.deliverQoS /
- * deliver0, row C2) that runs the broker's delivery steps, then Aedes' own.
+ * deliver0, row C2) that runs the broker's delivery steps, then Aedes' own, as copied by
+ * aedes-deliver.ts (row C13: written in the turn they are delivered).
  *
  * Order, as the per-client wrappers had it (a wrapper installed later ran first on the way in):
  * packet and parse-error hooks and delivery steps run from the last stage of
@@ -16,7 +17,8 @@
  */
 import type { Aedes, Client } from 'aedes'
 import { CLIENT_INSTALL_ORDER, installOnEachClient, type InstallStage } from './aedes-install.js'
-import { deliveryOf, parserOf, setDelivery, type DeliveredPacket, type Delivery, type Done } from './aedes-client.js'
+import { parserOf, setDelivery, type DeliveredPacket, type Delivery, type Done } from './aedes-client.js'
+import { deliverQoS0InTurn, deliverQoSInTurn, subackWritten, subscribeHandled } from './aedes-deliver.js'
 import { hookParser, ParserHooks, type PacketAround, type PacketHook } from './mqtt-parser.js'
 import { hookWrites, type OutPacket } from './mqtt-writes.js'
 
@@ -42,6 +44,10 @@ function registryOf(broker: Aedes): Registry {
   if (!reg) {
     const r: Registry = { parser: new ParserHooks<Client>(), writes: [], deliver0: [], deliverQoS: [], stages: new Map() }
     registries.set(broker, (reg = r))
+    // deliveries written in the turn wait for a SUBSCRIBE's SUBACK (aedes-deliver.ts, row C13):
+    // the SUBSCRIBE counted last of the packet hooks (right before Aedes), the SUBACK as written
+    insert(r, r.parser.packet, 'hooks', subscribeHandled as PacketHook<Client>, true)
+    insert(r, r.writes, 'hooks', subackWritten, false)
     // first on each Client (stage 'hooks'), before it reads a byte
     installOnEachClient(broker, 'hooks', (client, stream) => {
       hookParser(parserOf(client), r.parser)
@@ -102,13 +108,12 @@ export function parserHooksOf(broker: Aedes): Pick<ParserHooks<Client>, 'maxPack
 // ---- deliveries ----------------------------------------------------------------------------
 
 const ROUTE = Symbol('culex.deliveries')
-/** the broker's steps and Aedes' own two functions (one record per client) */
-type Routed = Client & { [ROUTE]: Delivery & { reg: Registry } }
+/** the broker's steps (one record per client) */
+type Routed = Client & { [ROUTE]: { reg: Registry } }
 
-/** the Client's delivery functions run the steps, then Aedes' own (kept on the Client); subscriptions capture them when made */
+/** the Client's delivery functions run the steps, then Aedes' own; subscriptions capture them when made */
 function routeDeliveries(client: Client, reg: Registry): void {
-  const own = deliveryOf(client)
-  ;(client as Routed)[ROUTE] = { reg, deliver0: own.deliver0, deliverQoS: own.deliverQoS }
+  ;(client as Routed)[ROUTE] = { reg }
   setDelivery(client, {
     deliver0: (packet, cb) => runSteps(client as Routed, 'deliver0', 0, packet, cb),
     deliverQoS: (packet, cb) => runSteps(client as Routed, 'deliverQoS', 0, packet, cb),
@@ -119,7 +124,9 @@ function runSteps(client: Routed, kind: Kind, from: number, packet: DeliveredPac
   const route = client[ROUTE]
   const steps = route.reg[kind]
   for (let i = from; i < steps.length; i++) if (steps[i]!(packet, cb, client)) return
-  route[kind](packet, cb)
+  // Aedes' own, written in this turn (aedes-deliver.ts, row C13)
+  if (kind === 'deliverQoS') deliverQoSInTurn(client, packet, cb)
+  else deliverQoS0InTurn(client, packet, cb)
 }
 
 /** `step` sees each delivery of every client (deliverQoS: QoS 1/2, and QoS 0 through it; deliver0: QoS 0 subscriptions) */

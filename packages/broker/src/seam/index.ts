@@ -8,10 +8,12 @@
  * - aedes-client.ts: the Client's undocumented fields
  * - aedes-broker.ts: the broker instance's undocumented fields
  * - client-hooks.ts: the parser and write hooks of every connection, registered once per broker
+ * - aedes-deliver.ts: Aedes' per-client deliveries, copied to write in the turn they are delivered
  * - aedes-fixes.ts: fixes aedes 1.2.0 has and 2.0.0-beta.1 lacks, put back from outside
  * - aedes-v5.ts: what the beta does for MQTT 5 clients without an option (CONNACK, SUBACK, $share)
  * - mqtt-packet-debug.ts: mqtt-packet's debug loggers off, before it loads (it loads there)
  * - mqtt-parser.ts: the parser's underscore methods
+ * - mqtt-read-buffer.ts: the parser's read buffer (`_list`) as offsets into the read Buffer
  * - mqtt-writes.ts: the process-wide writeToStream
  * - persistence.ts: aedes-persistence(-redis) and qlobber deep imports, the Redis key layout
  * - memory-offline.ts: one node, no offline-queue topic match while no session keeps a QoS 1/2 subscription
@@ -32,6 +34,8 @@ export { mqttPacketDebug } from './mqtt-packet-debug.js'
 export * from './mqtt-parser.js'
 export * from './mqtt-writes.js'
 export * from './client-hooks.js'
+export { deliverQoS0InTurn, deliverQoSInTurn } from './aedes-deliver.js'
+export { ReadBuffer, readThroughBuffer } from './mqtt-read-buffer.js'
 export * from './persistence.js'
 export { skipOfflineMatchWithoutSessions, memoryPersistenceCore } from './memory-offline.js'
 export * from './mqemitter.js'

@@ -7,6 +7,7 @@
  */
 import { isUtf8 } from 'node:buffer'
 import type { ParsedPacket } from '../limits/packet-check.js'
+import { readThroughBuffer } from './mqtt-read-buffer.js'
 
 /** mqtt-packet's Parser (parser.js): the fields and methods the seam touches */
 interface ParserInternals {
@@ -85,6 +86,8 @@ export function hookParser<C>(parser: PacketParser, hooks: ParserHooks<C>): void
   p[HOOKS] = hooks as ParserHooks
   p.emit = hookedEmit
   p._emitError = hookedEmitError
+  // reads are offsets into the read Buffer, not bl's buffer list (mqtt-read-buffer.ts, row M14)
+  readThroughBuffer(p)
   if (hooks.maxPacketSize > 0) p._parseLength = limitedParseLength
   if (hooks.strictUtf8) p._parseString = strictParseString
   if (hooks.check) p._newPacket = checkedNewPacket

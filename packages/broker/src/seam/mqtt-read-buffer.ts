@@ -1,0 +1,101 @@
+/**
+ * The seam to mqtt-packet 9's parser buffer (docs/internals.md, row M14): the parser's `_list`, a
+ * `bl` BufferList (parser.js `_resetState`), replaced on each connection's parser by a ReadBuffer
+ * with the part of bl's interface parser.js uses (`length`, `append`, `consume`, `readUInt8`,
+ * `readUInt16BE`, `readUInt32BE`, `slice`, `toString`). test/seam/contract-parser.test.ts checks that
+ * parser.js uses no other method and parses through it as through bl.
+ *
+ * Why (issue 15): the read loop hands the parser what the socket holds as one Buffer (Aedes
+ * lib/client.js nextBatch: `conn.read(null)`), mostly whole packets. bl keeps a list of buffers
+ * and makes a new Buffer (a `subarray`) of the first one on every `consume`: three per packet
+ * (header, length, body), plus a `slice` per read of a field. Here a read is an offset into one
+ * Buffer: nothing is made per packet but the payload and the topic, as before (the payload is a
+ * view of the read Buffer with bl too). Bytes of a packet not complete yet are kept as a list and
+ * joined once, when the parser reads them (what bl's `slice` copies across buffers), so a large
+ * packet arriving in many reads is copied once, not once per read. It is also smaller per
+ * connection than bl's BufferListStream (a Duplex with its states and `_events`).
+ * Upstream could do the same in parser.js (no issue found).
+ */
+
+const EMPTY = Buffer.alloc(0)
+
+export class ReadBuffer {
+  /** bytes of the buffer: `buf` from `off`, then `more` */
+  length = 0
+  private buf: Buffer = EMPTY
+  private off = 0
+  /** buffers appended while bytes were left, joined at the next read */
+  private more: Buffer[] | null = null
+
+  append(b: Buffer): this {
+    if (b.length === 0) return this
+    if (this.length === 0) {
+      this.buf = b
+      this.off = 0
+    } else (this.more ??= []).push(b)
+    this.length += b.length
+    return this
+  }
+
+  consume(bytes: number): this {
+    bytes = Math.trunc(bytes)
+    if (Number.isNaN(bytes) || bytes <= 0) return this
+    if (bytes >= this.length) {
+      this.buf = EMPTY
+      this.off = 0
+      this.more = null
+      this.length = 0
+      return this
+    }
+    this.flat()
+    this.off += bytes
+    this.length -= bytes
+    return this
+  }
+
+  readUInt8(offset: number): number {
+    return this.at(offset, 1).readUInt8(this.off + offset)
+  }
+
+  readUInt16BE(offset: number): number {
+    return this.at(offset, 2).readUInt16BE(this.off + offset)
+  }
+
+  readUInt32BE(offset: number): number {
+    return this.at(offset, 4).readUInt32BE(this.off + offset)
+  }
+
+  /** bytes start..end (bl's bounds: clamped to 0..length), a view of the read Buffer */
+  slice(start = 0, end = this.length): Buffer {
+    if (!(start >= 0)) start = 0
+    if (end > this.length) end = this.length
+    if (start >= this.length || end <= start) return EMPTY
+    const buf = this.flat()
+    return start === 0 && end === this.length && this.off === 0 ? buf : buf.subarray(this.off + start, this.off + end)
+  }
+
+  toString(encoding?: BufferEncoding, start = 0, end = this.length): string {
+    return this.slice(start, end).toString(encoding)
+  }
+
+  /** the buffer holding bytes offset..offset+size (a read past the end throws RangeError, as bl's does) */
+  private at(offset: number, size: number): Buffer {
+    if (offset < 0 || offset + size > this.length) throw new RangeError(`offset ${offset} out of range of ${this.length} bytes`)
+    return this.off + offset + size <= this.buf.length ? this.buf : this.flat()
+  }
+
+  /** join the bytes left and the buffers appended since, once */
+  private flat(): Buffer {
+    if (this.more) {
+      this.buf = Buffer.concat([this.buf.subarray(this.off), ...this.more])
+      this.off = 0
+      this.more = null
+    }
+    return this.buf
+  }
+}
+
+/** the parser of one connection reads through a ReadBuffer (its `_list`, until an error resets the parser to a bl) */
+export function readThroughBuffer(parser: { _list: unknown }): void {
+  parser._list = new ReadBuffer()
+}

@@ -72,14 +72,15 @@ export function settleSessionsWith(broker: Aedes, settler: SessionSettler): void
  * A DISCONNECT from `client`, before Aedes handles it (broker/conformance.ts guard): Aedes closes
  * the connection at once and ends the session only after its close steps, so a client that saw
  * the close could reconnect on another node before the end is even decided. An MQTT 5 DISCONNECT
- * that leaves a Session Expiry Interval of 0 (its own, or the CONNECT's; 0 -> non-zero is refused
- * by broker/mqtt5-packets.ts before this) has the end marked now, its Redis write issued before
- * the connection is closed.
+ * that leaves a Session Expiry Interval of 0 has the end marked now, its Redis write issued
+ * before the connection is closed: one that sets 0, and any from a client whose interval is 0 (a
+ * non-zero one then is a protocol error [MQTT-3.14.2-2]: the session still ends, with DISCONNECT
+ * 0x82 from broker/mqtt5-packets.ts, which runs after this).
  */
 export function disconnecting(broker: Aedes, client: Client, packet: { properties?: { sessionExpiryInterval?: number } }): void {
   const settler = settlers.get(broker)
   if (!settler || client.version !== 5) return
-  if ((packet.properties?.sessionExpiryInterval ?? client.sessionExpiryInterval) === 0) settler.ending(client)
+  if (client.sessionExpiryInterval === 0 || packet.properties?.sessionExpiryInterval === 0) settler.ending(client)
 }
 
 export function installSessionPresent(broker: Aedes, redis: Redis | undefined, log: Logger): void {

@@ -45,24 +45,45 @@ export function replaceSessionTimers(broker: Aedes, timers: SessionTimers): void
 }
 
 
+/** the connections whose destroys wait (closeConnectionAfter): one gate each */
+const gated = new WeakSet<object>()
+
 /**
- * Aedes' DISCONNECT handler (aedes 2.0.0-beta.1 lib/handlers/index.js) closes the connection with
- * `client.conn.destroy()` first; the client's close steps (lib/client.js close: will, session
- * expiry) follow the socket's 'close', and the client sees the close at once. Here the next
- * destroy of the client's connection waits for `done` (at most `ms`): what `done` stands for
- * (cluster/session-expiry.ts: the end of the session marked in Redis) happens before the client
- * can see the close and connect again. Row A19.
+ * Row A19: every close of a connection made by the server goes through `client.conn.destroy`
+ * (aedes 2.0.0-beta.1: the DISCONNECT handler, lib/handlers/index.js, before the close steps;
+ * lib/client.js `_onError` (keepalive timeout, parse and write errors, a packet a hook refused),
+ * before `close()`; `close()` itself at the end of its steps (a server DISCONNECT through
+ * `client.disconnect`: takeover 0x8E, packet too large 0x95, ...); the drain timeout; and
+ * Culex's own closes: limits, faults, broker/disconnect.ts). Here the first destroy of the
+ * client's connection first calls `before()`: a promise returned delays the destroy until it
+ * settles (at most `ms`), and any further destroy meanwhile (close() after `_onError`) waits
+ * with it; undefined destroys at once. What `before` stands for (cluster/session-expiry.ts: the
+ * end of the session marked in Redis) is then done before the client can see the close and
+ * connect again elsewhere. Not for the old connection of a takeover on this node
+ * (`broker._takingOver`, aedes.js registerClient): the new connection owns the session. Installed
+ * once per connection; a connection the peer closed first is destroyed at once.
  */
-export function closeConnectionAfter(client: Client, done: Promise<unknown>, ms: number): void {
-  const conn = client.conn as unknown as { destroy(err?: Error): unknown }
+export function closeConnectionAfter(client: Client, before: () => Promise<unknown> | undefined, ms: number): void {
+  const conn = client.conn as unknown as { destroy(err?: Error): unknown; destroyed: boolean }
+  if (gated.has(conn)) return
+  gated.add(conn)
+  // client.broker (lib/client.js constructor): its takeovers in flight
+  const takingOver = (client as unknown as { broker?: Partial<BrokerTimers> }).broker?._takingOver
   const destroy = conn.destroy
-  conn.destroy = function deferredDestroy(err?: Error) {
-    conn.destroy = destroy
-    let gone = false
+  let waiting = false
+  conn.destroy = function gatedDestroy(err?: Error) {
+    if (waiting) return conn
+    const done = conn.destroyed || (client.id && takingOver?.has(client.id)) ? undefined : before()
+    if (!done) {
+      conn.destroy = destroy
+      return destroy.call(conn, err)
+    }
+    waiting = true
     const go = (): void => {
-      if (gone) return
-      gone = true
+      if (!waiting) return
+      waiting = false
       clearTimeout(timer)
+      conn.destroy = destroy
       destroy.call(conn, err)
     }
     const timer = setTimeout(go, ms)

@@ -59,8 +59,8 @@ describe('seam contract: Aedes session timers', () => {
     expect(calls).toEqual(['will:a17b:a17/will:2', 'ended:a17b:5:9'])
   })
 
-  it('A19 aedes DISCONNECT handler: closes the connection through client.conn.destroy() (seam closeConnectionAfter defers it, and the close steps with it)', async () => {
-    const s = await stockBroker()
+  /** a raw v5 connection `id` whose destroys wait for `before()` (seam closeConnectionAfter): what happened, in order */
+  async function gated(s: Awaited<ReturnType<typeof stockBroker>>, id: string, before: () => Promise<unknown> | undefined, keepalive = 60) {
     const gen = (p: Record<string, unknown>): Buffer => mqttPacket.generate(p as unknown as mqttPacket.Packet, { protocolVersion: 5 })
     const sock = createConnection(s.port, '127.0.0.1')
     await once(sock, 'connect')
@@ -68,21 +68,53 @@ describe('seam contract: Aedes session timers', () => {
     // read what the broker sends (the CONNACK), so its close is seen
     sock.resume()
     const registered = once(s.broker, 'client')
-    sock.write(gen({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 60, clientId: 'a18' }))
+    sock.write(gen({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive, clientId: id }))
     const [client] = (await registered) as [Parameters<typeof seam.closeConnectionAfter>[0]]
     const events: string[] = []
-    s.broker.on('clientDisconnect', () => events.push('clientDisconnect'))
-    let release!: () => void
-    seam.closeConnectionAfter(client, new Promise<void>((r) => (release = r)), 10_000)
-    sock.write(gen({ cmd: 'disconnect', reasonCode: 0 }))
-    setTimeout(() => {
-      events.push('released')
-      release()
-    }, 200)
-    await once(sock, 'close')
-    events.push('socket closed')
-    await eventually(() => (events.includes('clientDisconnect') ? true : undefined), 3000, 'clientDisconnect')
-    expect(events.slice(0, 2)).toEqual(['released', 'socket closed'])
+    seam.closeConnectionAfter(
+      client,
+      () => {
+        events.push('before')
+        return before()?.then(() => events.push('released'))
+      },
+      10_000,
+    )
+    const closed = once(sock, 'close').then(() => events.push('socket closed'))
+    return { sock, client, events, closed, send: (p: Record<string, unknown>) => sock.write(gen(p)) }
+  }
+  /** a promise settled 200 ms later */
+  const later = (): Promise<void> => new Promise((r) => setTimeout(r, 200))
+
+  it('A19 aedes: a client DISCONNECT (lib/handlers/index.js), a keepalive timeout (lib/client.js _onError, then close) and a server DISCONNECT (client.disconnect -> close) destroy the connection through client.conn.destroy (seam closeConnectionAfter: the close waits for before(), called once)', async () => {
+    const s = await stockBroker()
+    const disc = await gated(s, 'a19-d', later)
+    disc.send({ cmd: 'disconnect', reasonCode: 0 })
+    await disc.closed
+    expect(disc.events).toEqual(['before', 'released', 'socket closed'])
+
+    const ka = await gated(s, 'a19-k', later, 1)
+    const t0 = Date.now()
+    await ka.closed
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1400)
+    expect(ka.events).toEqual(['before', 'released', 'socket closed'])
+
+    const srv = await gated(s, 'a19-s', later)
+    let disconnectSeen = false
+    srv.sock.on('data', (d: Buffer) => void (disconnectSeen ||= d[0] === 0xe0))
+    await eventually(() => srv.client.connected || undefined, 3000, 'connected')
+    srv.client.disconnect({ reasonCode: 0x98 })
+    await srv.closed
+    expect(disconnectSeen).toBe(true)
+    expect(srv.events).toEqual(['before', 'released', 'socket closed'])
+  })
+
+  it('A19 aedes registerClient: the old connection of a takeover on this node is closed while broker._takingOver has its id (seam closeConnectionAfter: at once, before() not called)', async () => {
+    const s = await stockBroker()
+    const old = await gated(s, 'a19-t', () => new Promise(() => {}))
+    const taker = await gated(s, 'a19-t', () => undefined)
+    await old.closed
+    expect(old.events).toEqual(['socket closed'])
+    taker.sock.destroy()
   })
 })
 

@@ -30,6 +30,7 @@ import type { Logger } from '../log.js'
 import type { CulexRedisPersistence } from './persistence.js'
 import { SESSIONS_KEY, SESSION_DEADLINES_KEY, SESSION_ENDING_KEY, SESSION_OWNER_KEY, nodeSessionsKey } from './keys.js'
 import { closeConnectionAfter } from '../seam/index.js'
+import { claimTurn } from './session-claim.js'
 import { NOW_LUA, ended, markEnding, settle, staleEnds, takeStale } from './session-ending.js'
 
 /** 0xFFFFFFFF: the session does not expire */
@@ -194,6 +195,17 @@ export class SessionExpiry {
     return marked
   }
 
+  /**
+   * Whether `client`'s connection still owns its session: the last connection of the client id
+   * registered on any node does [MQTT-3.1.4-3] (another node's takeover notice closes it only if not)
+   */
+  async owns(client: Client): Promise<boolean> {
+    const token = this.tokens.get(client)
+    if (!token || !client.id) return false
+    const owner = await this.db.hget(SESSION_OWNER_KEY, client.id)
+    return owner !== null && owner.startsWith(`${token} `)
+  }
+
   /** the connection ended (seam: Aedes' scheduleSessionExpiry): its session is kept, ended or given its deadline */
   async released(client: Client): Promise<void> {
     const token = this.tokens.get(client)
@@ -221,6 +233,11 @@ export class SessionExpiry {
    */
   settle(id: string): Promise<boolean> {
     return settle(this.db, id, (stale) => this.finishStale(stale))
+  }
+
+  /** before a CONNECT of `id` is answered (its preConnect step, first): its turn (cluster/session-claim.ts) [MQTT-3.1.4-3] */
+  claim(client: Client, id: string): Promise<void> {
+    return claimTurn(this.db, client, id, this.newToken(), this.log)
   }
 
   /** finish an end another node left unfinished (it died between the decision and the deletions) */

@@ -8,6 +8,7 @@ import { createConnection } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import mqttPacket from 'mqtt-packet'
+import type { Aedes, Client } from 'aedes'
 import * as seam from '../../src/seam/index.js'
 import { closeStock, eventually, stockBroker } from './stock.js'
 
@@ -144,5 +145,55 @@ describe('seam contract: the replay of a resumed v5 session', () => {
     expect(await resume(s.port, 'a20stock', 0)).toEqual({ present: true, got: ['mark'] })
     seam.replayQueueOfResumedV5Sessions(s.broker)
     expect(await resume(s.port, 'a20seam', 0)).toEqual({ present: true, got: ['a', 'b', 'mark'] })
+  })
+})
+
+describe('seam contract: a client id taken on another node', () => {
+  const notice = (s: Awaited<ReturnType<typeof stockBroker>>, node: string, id: string): void =>
+    s.broker.publish({ topic: `$SYS/${node}/new/clients`, payload: Buffer.from(id), cmd: 'publish', qos: 0, dup: false, retain: false }, () => {})
+
+  it('A22 aedes closeSameClients on $SYS/+/new/clients (or V6 culexCloseSameClients in its place, installed the same turn: mqemitter removes on the next): closes the client of another node\'s notice only if keep() says false (seam closeSameClientsUnlessKept); a kept one is announced again', async () => {
+    const taken: string[] = []
+    const s = await stockBroker({}, (b: Aedes) => {
+      seam.onRemoteTakeover(b, (client, done) => (taken.push(client.id), seam.disconnectV5(client, 0x8e, done)))
+      seam.closeSameClientsUnlessKept(b, async (client) => client.id === 'a22-kept')
+    })
+    const announced: string[] = []
+    s.broker.subscribe(`$SYS/${s.broker.id}/new/clients`, (p, cb) => void (announced.push(String(p.payload)), cb()), () => {})
+    const kept = await connect(s.port, { clientId: 'a22-kept' })
+    const lost = await connect(s.port, { clientId: 'a22-lost' })
+    const closed = new Promise<void>((resolve) => lost.once('close', () => resolve()))
+    announced.length = 0
+    notice(s, 'other-node', 'a22-kept')
+    notice(s, 'other-node', 'a22-lost')
+    await closed
+    await eventually(() => (announced.includes('a22-kept') ? true : undefined), 3000, 'a22-kept announced again')
+    expect(taken).toEqual(['a22-lost'])
+    expect(kept.connected).toBe(true)
+  })
+
+  it("A22 aedes client event 'connected' (lib/handlers/connect.js, after the CONNACK and the replay): seam onceConnectedOrClosed calls back once, at it or at an earlier close", async () => {
+    const calls: string[] = []
+    const s = await stockBroker()
+    s.broker.on('client', (c: Client) => seam.onceConnectedOrClosed(c, () => calls.push(c.id)))
+    const c = await connect(s.port, { clientId: 'a22-c' })
+    await eventually(() => (calls.length > 0 ? true : undefined), 3000, 'connected')
+    await c.endAsync()
+    // closed while its connect waits (preConnect held): called at the close
+    let waiting = false
+    const held = await stockBroker({
+      preConnect: (client: Client, _p: unknown, cb: (e: Error | null, ok: boolean) => void) => {
+        waiting = true
+        seam.onceConnectedOrClosed(client, () => calls.push('a22-h'))
+        void cb
+      },
+    })
+    const sock = createConnection(held.port, '127.0.0.1')
+    await once(sock, 'connect')
+    sock.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 60, clientId: 'a22-h' } as unknown as mqttPacket.Packet, { protocolVersion: 5 }))
+    await eventually(() => (waiting ? true : undefined), 3000, 'CONNECT held')
+    sock.destroy()
+    await eventually(() => (calls.includes('a22-h') ? true : undefined), 3000, 'called at the close')
+    expect(calls).toEqual(['a22-c', 'a22-h'])
   })
 })

@@ -16,7 +16,8 @@
  * - persistence.ts: aedes-persistence(-redis) and qlobber deep imports, the Redis key layout
  * - memory-offline.ts: one node, no offline-queue topic match while no session keeps a QoS 1/2 subscription
  * - aedes-sys-clients.ts: the $SYS new/disconnect client notices, left out on one node while unheard
- * - aedes-sessions.ts: the MQTT 5 session-expiry and will-delay timers, replaced in a cluster
+ * - aedes-sessions.ts: the MQTT 5 session-expiry and will-delay timers, replaced in a cluster; a
+ *   connection's close held for its session-end mark; other nodes' takeover notices checked
  * - mqemitter.ts: the matcher and `closed`
  * - ioredis.ts: the socket of a connection
  */

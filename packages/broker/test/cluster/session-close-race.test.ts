@@ -10,6 +10,7 @@
  * (default 20; `npm run test:session-close:long` runs 200).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Redis } from 'ioredis'
 import { FAST, killAll, startNode, startRedis, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
 import { Raw, destroyAll, pkt } from '../conformance/raw.js'
 
@@ -20,7 +21,7 @@ let redis: TestRedis
 let nodes: TestNode[]
 
 beforeAll(async () => {
-  redis = await startRedis()
+  redis = await startRedis({ debugCommand: true })
   const opts = [...FAST, '--max-packet-size', String(MAX_PACKET)]
   nodes = await Promise.all([startNode(redis.url, 'close-a', opts), startNode(redis.url, 'close-b', opts)])
 })
@@ -174,4 +175,17 @@ describe('cluster: a session that ends at a server-side close is gone for a clie
       b.destroy()
     }
   }, 60_000)
+
+  // last: Redis stalls for 2 s
+  it('a close that ends a session waits at most ~1 s for its mark when Redis does not answer (DEBUG SLEEP)', async () => {
+    const c = await endingSession(0, 'close-stall')
+    const db = new Redis(redis.url)
+    void db.call('DEBUG', 'SLEEP', '2').finally(() => db.disconnect())
+    // the stall has begun once a command from elsewhere waits
+    await new Promise((r) => setTimeout(r, 100))
+    const t0 = Date.now()
+    c.send(pkt(0x36, Buffer.from([0, 1, 0x61, 0, 1, 0])))
+    await c.closedBy(5000)
+    expect(Date.now() - t0).toBeLessThan(1800)
+  })
 })

@@ -60,8 +60,8 @@ const gated = new WeakSet<object>()
  * with it; undefined destroys at once. What `before` stands for (cluster/session-expiry.ts: the
  * end of the session marked in Redis) is then done before the client can see the close and
  * connect again elsewhere. Not for the old connection of a takeover on this node
- * (`broker._takingOver`, aedes.js registerClient): the new connection owns the session. Installed
- * once per connection; a connection the peer closed first is destroyed at once.
+ * (`broker._takingOver`, aedes.js registerClient): the new connection owns the session, nor for
+ * a connection already destroyed (its peer closed it). Installed once per connection.
  */
 export function closeConnectionAfter(client: Client, before: () => Promise<unknown> | undefined, ms: number): void {
   const conn = client.conn as unknown as { destroy(err?: Error): unknown; destroyed: boolean }

@@ -23,7 +23,7 @@
 import type { Aedes, Client } from 'aedes'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
-import { clientsOf, onWrite, wrapPreConnect } from '../seam/index.js'
+import { clientsOf, closeSameClientsUnlessKept, onWrite, wrapPreConnect } from '../seam/index.js'
 import { SESSIONS_KEY } from '../cluster/keys.js'
 
 interface SessionMarks {
@@ -56,6 +56,10 @@ export interface SessionSettler {
   settle(clientId: string): Promise<boolean>
   /** a DISCONNECT that ends the client's session arrived: the end is marked before the connection closes */
   ending(client: Client): void
+  /** before a CONNECT is answered, first: the CONNECTs of a client id take turns until each one's connect is done */
+  claim(client: Client, clientId: string): Promise<void>
+  /** whether the client's connection still owns its session (the last one registered of its id, on any node) */
+  owns(client: Client): Promise<boolean>
 }
 const settlers = new WeakMap<Aedes, SessionSettler>()
 
@@ -66,20 +70,24 @@ const settlers = new WeakMap<Aedes, SessionSettler>()
  */
 export function settleSessionsWith(broker: Aedes, settler: SessionSettler): void {
   settlers.set(broker, settler)
+  // [MQTT-3.1.4-3] another node's CONNECT of a client id closes the connection here only if that
+  // one took the session: of two at once on two nodes, the one registered last keeps it
+  closeSameClientsUnlessKept(broker, (client) => settler.owns(client))
 }
 
 /**
  * A DISCONNECT from `client`, before Aedes handles it (broker/conformance.ts guard): Aedes closes
  * the connection at once and ends the session only after its close steps, so a client that saw
  * the close could reconnect on another node before the end is even decided. An MQTT 5 DISCONNECT
- * that leaves a Session Expiry Interval of 0 (its own, or the CONNECT's; 0 -> non-zero is refused
- * by broker/mqtt5-packets.ts before this) has the end marked now, its Redis write issued before
- * the connection is closed.
+ * that leaves a Session Expiry Interval of 0 has the end marked now, its Redis write issued
+ * before the connection is closed: one that sets 0, and any from a client whose interval is 0 (a
+ * non-zero one then is a protocol error [MQTT-3.14.2-2]: the session still ends, with DISCONNECT
+ * 0x82 from broker/mqtt5-packets.ts, which runs after this).
  */
 export function disconnecting(broker: Aedes, client: Client, packet: { properties?: { sessionExpiryInterval?: number } }): void {
   const settler = settlers.get(broker)
   if (!settler || client.version !== 5) return
-  if ((packet.properties?.sessionExpiryInterval ?? client.sessionExpiryInterval) === 0) settler.ending(client)
+  if (client.sessionExpiryInterval === 0 || packet.properties?.sessionExpiryInterval === 0) settler.ending(client)
 }
 
 export function installSessionPresent(broker: Aedes, redis: Redis | undefined, log: Logger): void {
@@ -92,7 +100,8 @@ export function installSessionPresent(broker: Aedes, redis: Redis | undefined, l
       // anyway); an MQTT 3.1.1 clean CONNECT goes on at once, as before (its id has no v5 session end)
       const settle = packet.clean && (packet as { protocolVersion?: number }).protocolVersion !== 5 ? undefined : settlers.get(broker)
       if (err || !ok || !packet.clientId || (packet.clean && !settle)) return cb(err, ok)
-      ;(settle ? settle.settle(packet.clientId) : marks.has(packet.clientId)).then(
+      const id = packet.clientId
+      ;(settle ? settle.claim(client, id).then(() => settle.settle(id)) : marks.has(id)).then(
         (had) => {
           // client.conn: the connection the CONNACK is written to
           if (had && !packet.clean) onWrite(client.conn, (p) => {

@@ -30,6 +30,7 @@ import type { Logger } from '../log.js'
 import type { CulexRedisPersistence } from './persistence.js'
 import { SESSIONS_KEY, SESSION_DEADLINES_KEY, SESSION_ENDING_KEY, SESSION_OWNER_KEY, nodeSessionsKey } from './keys.js'
 import { closeConnectionAfter } from '../seam/index.js'
+import { claimTurn } from './session-claim.js'
 import { NOW_LUA, ended, markEnding, settle, staleEnds, takeStale } from './session-ending.js'
 
 /** 0xFFFFFFFF: the session does not expire */
@@ -126,6 +127,8 @@ export class SessionExpiry {
   private readonly run = randomBytes(4).toString('hex')
   private seq = 0
   private readonly tokens = new WeakMap<Client, string>()
+  /** the end marks issued, by connection (one each) */
+  private readonly marks = new WeakMap<Client, Promise<unknown>>()
   /** sessions expired and ended here, for tests and logs */
   readonly stats = { expired: 0 }
   private readonly endedListeners: Array<(clientId: string) => void> = []
@@ -137,7 +140,11 @@ export class SessionExpiry {
     private readonly log: Logger,
   ) {}
 
-  /** Aedes registered the client (before its CONNACK): it owns its session, any deadline is cancelled */
+  /**
+   * Aedes registered the client (before its CONNACK): it owns its session, any deadline is
+   * cancelled. A session that ends with this connection (Session Expiry 0) has its end marked
+   * before any close by the server (closeGuard).
+   */
   connected(client: Client): void {
     const token = this.newToken()
     this.tokens.set(client, token)
@@ -149,22 +156,54 @@ export class SessionExpiry {
       .zrem(SESSION_DEADLINES_KEY, id)
       .exec()
       .catch((err: Error) => this.log.warn({ client: id, err: err.message }, 'session owner not stored'))
+    if (planOf(client) === 0) this.closeGuard(client)
   }
 
   /**
    * A DISCONNECT of `client` ends its session (broker/conformance-session.ts disconnecting): the
-   * end is marked now, and the connection closed once the mark is stored, so a CONNECT of the
-   * client once it saw the close waits for the end on any node [MQTT-4.1.0-2].
+   * end is marked now, before Aedes handles the packet (and before a DISCONNECT 0x82 of a
+   * protocol error is written), and the connection closed once the mark is stored.
    */
   ending(client: Client): void {
+    this.mark(client)
+    this.closeGuard(client)
+  }
+
+  /**
+   * Every close of `client`'s connection by this server (a DISCONNECT, keepalive, a limit, a
+   * protocol error, a malformed packet, a server DISCONNECT) waits until the end of its session,
+   * if the close ends it, is marked in Redis (at most MARK_WAIT_MS: Redis slow or away), so a
+   * CONNECT of the client once it saw the close waits for the end on any node [MQTT-4.1.0-2].
+   * Redis may serve another node's command that arrived at about the same time first: hence the
+   * wait for the mark to be stored, not only sent. Once per connection, nothing per message.
+   */
+  private closeGuard(client: Client): void {
+    closeConnectionAfter(client, () => (planOf(client) === 0 ? this.mark(client) : undefined), MARK_WAIT_MS)
+  }
+
+  /** the end of `client`'s session marked in Redis if the connection still owns it (once per connection) */
+  private mark(client: Client): Promise<unknown> | undefined {
     const token = this.tokens.get(client)
-    if (!token || !client.id) return
-    const marked = this.db
-      .eval(MARK_LUA, 2, SESSION_OWNER_KEY, SESSION_ENDING_KEY, client.id, token)
-      .catch((err: Error) => this.log.warn({ client: client.id, err: err.message }, 'session end not marked'))
-    // Redis may serve another node's command that arrived at about the same time first: the
-    // connection closes once the mark is stored, so the client's next CONNECT comes after it
-    closeConnectionAfter(client, marked, MARK_WAIT_MS)
+    if (!token || !client.id) return undefined
+    let marked = this.marks.get(client)
+    if (!marked) {
+      marked = this.db
+        .eval(MARK_LUA, 2, SESSION_OWNER_KEY, SESSION_ENDING_KEY, client.id, token)
+        .catch((err: Error) => this.log.warn({ client: client.id, err: err.message }, 'session end not marked'))
+      this.marks.set(client, marked)
+    }
+    return marked
+  }
+
+  /**
+   * Whether `client`'s connection still owns its session: the last connection of the client id
+   * registered on any node does [MQTT-3.1.4-3] (another node's takeover notice closes it only if not)
+   */
+  async owns(client: Client): Promise<boolean> {
+    const token = this.tokens.get(client)
+    if (!token || !client.id) return false
+    const owner = await this.db.hget(SESSION_OWNER_KEY, client.id)
+    return owner !== null && owner.startsWith(`${token} `)
   }
 
   /** the connection ended (seam: Aedes' scheduleSessionExpiry): its session is kept, ended or given its deadline */
@@ -194,6 +233,11 @@ export class SessionExpiry {
    */
   settle(id: string): Promise<boolean> {
     return settle(this.db, id, (stale) => this.finishStale(stale))
+  }
+
+  /** before a CONNECT of `id` is answered (its preConnect step, first): its turn (cluster/session-claim.ts) [MQTT-3.1.4-3] */
+  claim(client: Client, id: string): Promise<void> {
+    return claimTurn(this.db, client, id, this.newToken(), this.log)
   }
 
   /** finish an end another node left unfinished (it died between the decision and the deletions) */

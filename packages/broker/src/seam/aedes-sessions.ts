@@ -45,24 +45,45 @@ export function replaceSessionTimers(broker: Aedes, timers: SessionTimers): void
 }
 
 
+/** the connections whose destroys wait (closeConnectionAfter): one gate each */
+const gated = new WeakSet<object>()
+
 /**
- * Aedes' DISCONNECT handler (aedes 2.0.0-beta.1 lib/handlers/index.js) closes the connection with
- * `client.conn.destroy()` first; the client's close steps (lib/client.js close: will, session
- * expiry) follow the socket's 'close', and the client sees the close at once. Here the next
- * destroy of the client's connection waits for `done` (at most `ms`): what `done` stands for
- * (cluster/session-expiry.ts: the end of the session marked in Redis) happens before the client
- * can see the close and connect again. Row A19.
+ * Row A19: every close of a connection made by the server goes through `client.conn.destroy`
+ * (aedes 2.0.0-beta.1: the DISCONNECT handler, lib/handlers/index.js, before the close steps;
+ * lib/client.js `_onError` (keepalive timeout, parse and write errors, a packet a hook refused),
+ * before `close()`; `close()` itself at the end of its steps (a server DISCONNECT through
+ * `client.disconnect`: takeover 0x8E, packet too large 0x95, ...); the drain timeout; and
+ * Culex's own closes: limits, faults, broker/disconnect.ts). Here the first destroy of the
+ * client's connection first calls `before()`: a promise returned delays the destroy until it
+ * settles (at most `ms`), and any further destroy meanwhile (close() after `_onError`) waits
+ * with it; undefined destroys at once. What `before` stands for (cluster/session-expiry.ts: the
+ * end of the session marked in Redis) is then done before the client can see the close and
+ * connect again elsewhere. Not for the old connection of a takeover on this node
+ * (`broker._takingOver`, aedes.js registerClient): the new connection owns the session, nor for
+ * a connection already destroyed (its peer closed it). Installed once per connection.
  */
-export function closeConnectionAfter(client: Client, done: Promise<unknown>, ms: number): void {
-  const conn = client.conn as unknown as { destroy(err?: Error): unknown }
+export function closeConnectionAfter(client: Client, before: () => Promise<unknown> | undefined, ms: number): void {
+  const conn = client.conn as unknown as { destroy(err?: Error): unknown; destroyed: boolean }
+  if (gated.has(conn)) return
+  gated.add(conn)
+  // client.broker (lib/client.js constructor): its takeovers in flight
+  const takingOver = (client as unknown as { broker?: Partial<BrokerTimers> }).broker?._takingOver
   const destroy = conn.destroy
-  conn.destroy = function deferredDestroy(err?: Error) {
-    conn.destroy = destroy
-    let gone = false
+  let waiting = false
+  conn.destroy = function gatedDestroy(err?: Error) {
+    if (waiting) return conn
+    const done = conn.destroyed || (client.id && takingOver?.has(client.id)) ? undefined : before()
+    if (!done) {
+      conn.destroy = destroy
+      return destroy.call(conn, err)
+    }
+    waiting = true
     const go = (): void => {
-      if (gone) return
-      gone = true
+      if (!waiting) return
+      waiting = false
       clearTimeout(timer)
+      conn.destroy = destroy
       destroy.call(conn, err)
     }
     const timer = setTimeout(go, ms)
@@ -104,4 +125,67 @@ export function replayQueueOfResumedV5Sessions(broker: Aedes): void {
     }
     return outgoingStream(client)
   }
+}
+
+type SysListener = (packet: { topic: string; payload: Buffer }, done: () => void) => void
+interface ClaimFields {
+  id: string
+  mq: {
+    on(topic: string, fn: SysListener, done?: () => void): unknown
+    removeListener(topic: string, fn: SysListener, done?: () => void): unknown
+    _matcher: { match(topic: string): SysListener[] }
+  }
+  clients: Record<string, Client & { closed?: boolean }>
+  publish(packet: { topic: string; payload: Buffer }, done: () => void): void
+}
+const NEW_CLIENTS = '$SYS/+/new/clients'
+
+/**
+ * Row A22: in a cluster a client id connecting on another node closes its connection here:
+ * Aedes' listener on `$SYS/+/new/clients` (aedes.js `closeSameClients`, or the one
+ * seam/aedes-v5.ts onRemoteTakeover put in its place, `culexCloseSameClients`; found by name in
+ * the emitter's matcher, mqemitter `_matcher`) closes the local connection of the id in the
+ * notice. Two CONNECTs of one id at once on two nodes then close each other, and a notice that
+ * comes late closes a newer connection. Here that listener runs only for a local connection
+ * `keep` says lost the session (in a cluster: another connection owns it in Redis); one that
+ * keeps it announces itself again (`$SYS/<this node>/new/clients`), so the other node closes its
+ * own, whose notice came first. The emitter is not held: the notice is answered at once.
+ */
+export function closeSameClientsUnlessKept(broker: Aedes, keep: (client: Client) => Promise<boolean>): void {
+  const b = broker as unknown as ClaimFields
+  // mqemitter removes a listener on the next turn: Aedes' own may still be listed beside the one put in its place
+  const listed = b.mq._matcher.match('$SYS/x/new/clients')
+  const inner = listed.find((fn) => fn.name === 'culexCloseSameClients') ?? listed.find((fn) => fn.name === 'closeSameClients')
+  if (!inner) throw new Error("aedes internals: no 'closeSameClients' listener on $SYS/+/new/clients")
+  b.mq.removeListener(NEW_CLIENTS, inner)
+  b.mq.on(NEW_CLIENTS, function culexCloseSameClientsUnlessKept(packet, done) {
+    const id = packet.payload.toString()
+    const client = b.clients[id]
+    if (!client || packet.topic.split('/')[1] === b.id || client.closed) return inner(packet, done)
+    done()
+    const lost = (): void => {
+      // still the same local connection (a newer one here owns the session already)
+      if (b.clients[id] === client && !client.closed) inner(packet, () => {})
+    }
+    keep(client).then((kept) => {
+      if (!kept) return lost()
+      if (b.clients[id] === client && !client.closed) b.publish({ topic: `$SYS/${b.id}/new/clients`, payload: Buffer.from(id, 'utf8') }, () => {})
+    }, lost)
+  })
+}
+
+/**
+ * `fn` once `client`'s connect is done (client event 'connected', lib/handlers/connect.js: after
+ * the CONNACK and the replay of its session's queue) or its connection closed, whichever is first
+ */
+export function onceConnectedOrClosed(client: Client, fn: () => void): void {
+  const c = client as unknown as { once(e: 'connected', f: () => void): unknown; off(e: 'connected', f: () => void): unknown }
+  const conn = client.conn as unknown as { once(e: 'close', f: () => void): unknown; off(e: 'close', f: () => void): unknown }
+  const once = (): void => {
+    c.off('connected', once)
+    conn.off('close', once)
+    fn()
+  }
+  c.once('connected', once)
+  conn.once('close', once)
 }

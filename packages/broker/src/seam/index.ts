@@ -18,7 +18,8 @@
  * - persistence.ts: aedes-persistence(-redis) and qlobber deep imports, the Redis key layout
  * - memory-offline.ts: one node, no offline-queue topic match while no session keeps a QoS 1/2 subscription
  * - aedes-sys-clients.ts: the $SYS new/disconnect client notices, left out on one node while unheard
- * - aedes-sessions.ts: the MQTT 5 session-expiry and will-delay timers, replaced in a cluster
+ * - aedes-sessions.ts: the MQTT 5 session-expiry and will-delay timers, replaced in a cluster; a
+ *   connection's close held for its session-end mark; other nodes' takeover notices checked
  * - mqemitter.ts: the matcher and `closed`
  * - ioredis.ts: the socket of a connection
  */
@@ -28,7 +29,7 @@ export * from './aedes-broker.js'
 export { restoreAedes12Fixes, type AedesFixesOptions } from './aedes-fixes.js'
 export * from './aedes-v5.js'
 export { publishClientNoticesWhenHeard } from './aedes-sys-clients.js'
-export { closeConnectionAfter, replaceSessionTimers, replayQueueOfResumedV5Sessions, type SessionTimers } from './aedes-sessions.js'
+export { closeConnectionAfter, closeSameClientsUnlessKept, onceConnectedOrClosed, replaceSessionTimers, replayQueueOfResumedV5Sessions, type SessionTimers } from './aedes-sessions.js'
 export { emitMessage, onEveryMessage, observeSubscriptions, wrapOutgoingAcks, brokerClosing, clientClosed, type OutgoingAcks } from './aedes-routing.js'
 export { mqttPacketDebug } from './mqtt-packet-debug.js'
 export * from './mqtt-parser.js'

@@ -8,6 +8,7 @@ import { createConnection } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import mqttPacket from 'mqtt-packet'
+import type { Aedes, Client } from 'aedes'
 import * as seam from '../../src/seam/index.js'
 import { closeStock, eventually, stockBroker } from './stock.js'
 
@@ -59,8 +60,8 @@ describe('seam contract: Aedes session timers', () => {
     expect(calls).toEqual(['will:a17b:a17/will:2', 'ended:a17b:5:9'])
   })
 
-  it('A19 aedes DISCONNECT handler: closes the connection through client.conn.destroy() (seam closeConnectionAfter defers it, and the close steps with it)', async () => {
-    const s = await stockBroker()
+  /** a raw v5 connection `id` whose destroys wait for `before()` (seam closeConnectionAfter): what happened, in order */
+  async function gated(s: Awaited<ReturnType<typeof stockBroker>>, id: string, before: () => Promise<unknown> | undefined, keepalive = 60) {
     const gen = (p: Record<string, unknown>): Buffer => mqttPacket.generate(p as unknown as mqttPacket.Packet, { protocolVersion: 5 })
     const sock = createConnection(s.port, '127.0.0.1')
     await once(sock, 'connect')
@@ -68,21 +69,53 @@ describe('seam contract: Aedes session timers', () => {
     // read what the broker sends (the CONNACK), so its close is seen
     sock.resume()
     const registered = once(s.broker, 'client')
-    sock.write(gen({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 60, clientId: 'a18' }))
+    sock.write(gen({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive, clientId: id }))
     const [client] = (await registered) as [Parameters<typeof seam.closeConnectionAfter>[0]]
     const events: string[] = []
-    s.broker.on('clientDisconnect', () => events.push('clientDisconnect'))
-    let release!: () => void
-    seam.closeConnectionAfter(client, new Promise<void>((r) => (release = r)), 10_000)
-    sock.write(gen({ cmd: 'disconnect', reasonCode: 0 }))
-    setTimeout(() => {
-      events.push('released')
-      release()
-    }, 200)
-    await once(sock, 'close')
-    events.push('socket closed')
-    await eventually(() => (events.includes('clientDisconnect') ? true : undefined), 3000, 'clientDisconnect')
-    expect(events.slice(0, 2)).toEqual(['released', 'socket closed'])
+    seam.closeConnectionAfter(
+      client,
+      () => {
+        events.push('before')
+        return before()?.then(() => events.push('released'))
+      },
+      10_000,
+    )
+    const closed = once(sock, 'close').then(() => events.push('socket closed'))
+    return { sock, client, events, closed, send: (p: Record<string, unknown>) => sock.write(gen(p)) }
+  }
+  /** a promise settled 200 ms later */
+  const later = (): Promise<void> => new Promise((r) => setTimeout(r, 200))
+
+  it('A19 aedes: a client DISCONNECT (lib/handlers/index.js), a keepalive timeout (lib/client.js _onError, then close) and a server DISCONNECT (client.disconnect -> close) destroy the connection through client.conn.destroy (seam closeConnectionAfter: the close waits for before(), called once)', async () => {
+    const s = await stockBroker()
+    const disc = await gated(s, 'a19-d', later)
+    disc.send({ cmd: 'disconnect', reasonCode: 0 })
+    await disc.closed
+    expect(disc.events).toEqual(['before', 'released', 'socket closed'])
+
+    const ka = await gated(s, 'a19-k', later, 1)
+    const t0 = Date.now()
+    await ka.closed
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1400)
+    expect(ka.events).toEqual(['before', 'released', 'socket closed'])
+
+    const srv = await gated(s, 'a19-s', later)
+    let disconnectSeen = false
+    srv.sock.on('data', (d: Buffer) => void (disconnectSeen ||= d[0] === 0xe0))
+    await eventually(() => srv.client.connected || undefined, 3000, 'connected')
+    srv.client.disconnect({ reasonCode: 0x98 })
+    await srv.closed
+    expect(disconnectSeen).toBe(true)
+    expect(srv.events).toEqual(['before', 'released', 'socket closed'])
+  })
+
+  it('A19 aedes registerClient: the old connection of a takeover on this node is closed while broker._takingOver has its id (seam closeConnectionAfter: at once, before() not called)', async () => {
+    const s = await stockBroker()
+    const old = await gated(s, 'a19-t', () => new Promise(() => {}))
+    const taker = await gated(s, 'a19-t', () => undefined)
+    await old.closed
+    expect(old.events).toEqual(['socket closed'])
+    taker.sock.destroy()
   })
 })
 
@@ -112,5 +145,55 @@ describe('seam contract: the replay of a resumed v5 session', () => {
     expect(await resume(s.port, 'a20stock', 0)).toEqual({ present: true, got: ['mark'] })
     seam.replayQueueOfResumedV5Sessions(s.broker)
     expect(await resume(s.port, 'a20seam', 0)).toEqual({ present: true, got: ['a', 'b', 'mark'] })
+  })
+})
+
+describe('seam contract: a client id taken on another node', () => {
+  const notice = (s: Awaited<ReturnType<typeof stockBroker>>, node: string, id: string): void =>
+    s.broker.publish({ topic: `$SYS/${node}/new/clients`, payload: Buffer.from(id), cmd: 'publish', qos: 0, dup: false, retain: false }, () => {})
+
+  it('A22 aedes closeSameClients on $SYS/+/new/clients (or V6 culexCloseSameClients in its place, installed the same turn: mqemitter removes on the next): closes the client of another node\'s notice only if keep() says false (seam closeSameClientsUnlessKept); a kept one is announced again', async () => {
+    const taken: string[] = []
+    const s = await stockBroker({}, (b: Aedes) => {
+      seam.onRemoteTakeover(b, (client, done) => (taken.push(client.id), seam.disconnectV5(client, 0x8e, done)))
+      seam.closeSameClientsUnlessKept(b, async (client) => client.id === 'a22-kept')
+    })
+    const announced: string[] = []
+    s.broker.subscribe(`$SYS/${s.broker.id}/new/clients`, (p, cb) => void (announced.push(String(p.payload)), cb()), () => {})
+    const kept = await connect(s.port, { clientId: 'a22-kept' })
+    const lost = await connect(s.port, { clientId: 'a22-lost' })
+    const closed = new Promise<void>((resolve) => lost.once('close', () => resolve()))
+    announced.length = 0
+    notice(s, 'other-node', 'a22-kept')
+    notice(s, 'other-node', 'a22-lost')
+    await closed
+    await eventually(() => (announced.includes('a22-kept') ? true : undefined), 3000, 'a22-kept announced again')
+    expect(taken).toEqual(['a22-lost'])
+    expect(kept.connected).toBe(true)
+  })
+
+  it("A22 aedes client event 'connected' (lib/handlers/connect.js, after the CONNACK and the replay): seam onceConnectedOrClosed calls back once, at it or at an earlier close", async () => {
+    const calls: string[] = []
+    const s = await stockBroker()
+    s.broker.on('client', (c: Client) => seam.onceConnectedOrClosed(c, () => calls.push(c.id)))
+    const c = await connect(s.port, { clientId: 'a22-c' })
+    await eventually(() => (calls.length > 0 ? true : undefined), 3000, 'connected')
+    await c.endAsync()
+    // closed while its connect waits (preConnect held): called at the close
+    let waiting = false
+    const held = await stockBroker({
+      preConnect: (client: Client, _p: unknown, cb: (e: Error | null, ok: boolean) => void) => {
+        waiting = true
+        seam.onceConnectedOrClosed(client, () => calls.push('a22-h'))
+        void cb
+      },
+    })
+    const sock = createConnection(held.port, '127.0.0.1')
+    await once(sock, 'connect')
+    sock.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 60, clientId: 'a22-h' } as unknown as mqttPacket.Packet, { protocolVersion: 5 }))
+    await eventually(() => (waiting ? true : undefined), 3000, 'CONNECT held')
+    sock.destroy()
+    await eventually(() => (calls.includes('a22-h') ? true : undefined), 3000, 'called at the close')
+    expect(calls).toEqual(['a22-c', 'a22-h'])
   })
 })

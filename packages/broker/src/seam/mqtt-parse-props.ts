@@ -57,9 +57,18 @@ function fail(p: PropsParser, message: string): false {
   return false
 }
 
+/**
+ * what an empty section (Property Length 0) returns: one shared empty object, frozen. Every caller
+ * in parser.js only asks whether the result has a property (`Object.getOwnPropertyNames(r).length`)
+ * and keeps it only then (contract M13), so no packet ever holds it; an MQTT 5 PUBLISH or ack
+ * without properties (most of them) costs no object (issue 11)
+ */
+const EMPTY: Record<string, unknown> = Object.freeze({})
+
 /** parser.js _parseProperties, strict (see above): the properties by name, or false after the parser's error */
 export function strictParseProperties(this: PropsParser): Record<string, unknown> | false {
   const length = this._parseVarByteNum()
+  if (length === 0) return EMPTY
   const end = this._pos + (length as number)
   const result: Record<string, unknown> = {}
   while (this._pos < end) {

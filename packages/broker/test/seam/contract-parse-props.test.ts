@@ -5,6 +5,7 @@
  * real parsers as Aedes makes them. A well-formed section parses exactly as mqtt-packet's own
  * does; the two differences are the ones the seam is there for.
  */
+import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import mqttPacket from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
@@ -89,5 +90,17 @@ describe('seam contract: mqtt-packet _parseProperties', () => {
     const strict = parse(bytes, true)
     expect(strict.packets).toEqual([])
     expect(strict.errors).toEqual(['malformed packet: a User Property name or value that is not well-formed UTF-8 or holds U+0000 [MQTT-1.5.4-1] [MQTT-1.5.4-2]'])
+  })
+  it('M13 every caller of _parseProperties in parser.js keeps the section only when it holds a property, so the copy\'s one shared empty result (Property Length 0) is never kept by a packet', () => {
+    const source = readFileSync(require.resolve('mqtt-packet/parser.js'), 'utf8')
+    const calls = [...source.matchAll(/const (\w+) = this\._parseProperties\(\)\n\s*if \(Object\.getOwnPropertyNames\(\1\)\.length\) \{/g)]
+    // the definition aside, each call is followed by that test (10 callers in mqtt-packet 9)
+    expect(calls.length).toBeGreaterThan(0)
+    expect(calls.length).toBe(source.split('this._parseProperties()').length - 1)
+    // a PUBLISH and a SUBSCRIBE with empty sections, twice: no properties on either, no error
+    const subscribe = hex('82 07 0001 00 0001 74 01')
+    const out = parse(Buffer.concat([publish(''), subscribe, publish(''), subscribe]), true)
+    expect(out.errors).toEqual([])
+    expect(out.packets.map((p) => [p.cmd, 'properties' in p])).toEqual([['publish', false], ['subscribe', false], ['publish', false], ['subscribe', false]])
   })
 })

@@ -11,6 +11,7 @@ import type { PayloadHeader } from '../payload.js'
 import { parseTarget, type Target } from '../targets.js'
 import { openTransport, type Transport } from './transport.js'
 import { ackPacket, DISCONNECT, PINGREQ, type PublishTemplate } from './packets.js'
+import { FrameReader } from './frames.js'
 
 export interface ClientOptions {
   url: string | Target
@@ -57,6 +58,12 @@ const WAIT_PUBREC = 2
 const WAIT_PUBCOMP = 3
 const WAIT_SUBACK = 4
 
+// packet types (the high nibble of the first byte)
+const PUBACK = 4
+const PUBREC = 5
+const PUBREL = 6
+const PUBCOMP = 7
+
 export class RawClient extends EventEmitter {
   /** QoS 1/2 publishes sent and not yet acknowledged */
   inflight = 0
@@ -79,12 +86,20 @@ export class RawClient extends EventEmitter {
   ) {
     super()
     const p = parser({ protocolVersion: protocol })
-    p.on('packet', (pk: Packet) => this.onPacket(pk))
-    p.on('error', (err: Error) => {
+    const fail = (err: Error): void => {
       this.emit('protocol-error', err)
       this.transport.destroy()
+    }
+    p.on('packet', (pk: Packet) => this.onPacket(pk))
+    p.on('error', fail)
+    // PUBLISH and its acks decoded by the reader, the same way for both versions; the rest by mqtt-packet (frames.ts)
+    const reader = new FrameReader(protocol === 5, {
+      publish: (topic, payload, qos, id) => this.onPublish(topic, payload, qos as QoS, id),
+      ack: (type, id) => this.onAckPacket(type, id),
+      other: (packet) => p.parse(packet),
+      malformed: fail,
     })
-    transport.on('data', (b: Buffer) => p.parse(b))
+    transport.on('data', (b: Buffer) => reader.push(b))
     transport.on('drain', () => this.emit('drain'))
     transport.on('close', (err?: Error) => this.onClose(err))
   }
@@ -195,40 +210,41 @@ export class RawClient extends EventEmitter {
     this.onAck?.()
   }
 
-  private onPacket(pk: Packet): void {
-    switch (pk.cmd) {
-      case 'publish': {
-        const id = pk.messageId ?? 0
-        if (pk.qos === 1) this.transport.write(ackPacket('puback', id))
-        else if (pk.qos === 2) {
-          this.transport.write(ackPacket('pubrec', id))
-          if (this.awaitingRel[id]) return // already delivered, waiting for PUBREL
-          this.awaitingRel[id] = 1
-        }
-        const payload = typeof pk.payload === 'string' ? Buffer.from(pk.payload) : pk.payload
-        this.onMessage?.(pk.topic, payload, pk.qos)
+  private onPublish(topic: string, payload: Buffer, qos: QoS, id: number): void {
+    if (qos === 1) this.transport.write(ackPacket('puback', id))
+    else if (qos === 2) {
+      this.transport.write(ackPacket('pubrec', id))
+      if (this.awaitingRel[id]) return // already delivered, waiting for PUBREL
+      this.awaitingRel[id] = 1
+    }
+    this.onMessage?.(topic, payload, qos)
+  }
+
+  /** PUBACK 4, PUBREC 5, PUBREL 6, PUBCOMP 7 (an MQTT 5 reason code is not read) */
+  private onAckPacket(type: number, id: number): void {
+    switch (type) {
+      case PUBACK:
+        if (this.ids[id] === WAIT_PUBACK) this.complete(id)
         return
-      }
-      case 'pubrel': {
-        const id = pk.messageId ?? 0
-        this.awaitingRel[id] = 0
-        this.transport.write(ackPacket('pubcomp', id))
-        return
-      }
-      case 'puback':
-        if (this.ids[pk.messageId ?? 0] === WAIT_PUBACK) this.complete(pk.messageId ?? 0)
-        return
-      case 'pubrec': {
-        const id = pk.messageId ?? 0
+      case PUBREC:
         if (this.ids[id] === WAIT_PUBREC || this.ids[id] === WAIT_PUBCOMP) {
           this.ids[id] = WAIT_PUBCOMP
           this.transport.write(ackPacket('pubrel', id))
         }
         return
-      }
-      case 'pubcomp':
-        if (this.ids[pk.messageId ?? 0] === WAIT_PUBCOMP) this.complete(pk.messageId ?? 0)
+      case PUBREL:
+        this.awaitingRel[id] = 0
+        this.transport.write(ackPacket('pubcomp', id))
         return
+      case PUBCOMP:
+        if (this.ids[id] === WAIT_PUBCOMP) this.complete(id)
+        return
+    }
+  }
+
+  /** the packets frames.ts hands to mqtt-packet */
+  private onPacket(pk: Packet): void {
+    switch (pk.cmd) {
       case 'suback': {
         const id = pk.messageId ?? 0
         const s = this.subacks.get(id)

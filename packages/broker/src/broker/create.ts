@@ -23,7 +23,7 @@ import { isolateHooks, type ClientFaults } from '../limits/client-faults.js'
 import { tooLargeFor, type OutgoingPublish } from '../limits/client-packet-size.js'
 import { withAllSubscriptionIds } from './subscription-ids.js'
 import { SubscriberIndex } from './no-subscribers.js'
-import { setPubrecCode } from './mqtt5-puback.js'
+import { v5Published } from './mqtt5-puback.js'
 
 export interface BrokerParts {
   config: CulexConfig
@@ -76,14 +76,10 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
       counters.messagesReceived++
       // MQTT 5: a QoS 1/2 message that matched no subscription anywhere gets 0x10 (broker/no-subscribers.ts)
       if (subscribers && packet.qos > 0 && protocolVersion(client) === 5) {
-        const finish = (code: number): void => {
-          if (packet.qos === 1) puback.completed(client, packet, code)
-          else if (code !== 0 && packet.messageId !== undefined) setPubrecCode(client, packet.messageId, code)
-          done()
-        }
         const code = subscribers.reasonFor(packet.topic)
-        if (typeof code === 'number') finish(code)
-        else void code.then(finish)
+        // known at once (a subscriber in memory, nearly always): no closure per message
+        if (typeof code === 'number') return v5Published(puback, client, packet, code, done)
+        void code.then((c) => v5Published(puback, client, packet, c, done))
         return
       }
       // the message is delivered, in Redis and queued: now its PUBACK may go

@@ -21,6 +21,7 @@
 import { isUtf8 } from 'node:buffer'
 import type { Aedes, Client } from 'aedes'
 import { maximumPacketSizeOf, onWriteOfEachClient } from '../seam/index.js'
+import type { PubackHold } from './puback-after-publish.js'
 
 export const NOT_AUTHORIZED = 0x87
 export const PAYLOAD_FORMAT_INVALID = 0x99
@@ -87,6 +88,18 @@ export function setPubrecCode(client: Client, messageId: number, code: number): 
   let codes = pubrecCodes.get(client)
   if (!codes) pubrecCodes.set(client, (codes = new Map()))
   codes.set(messageId, code)
+}
+
+/**
+ * the publish of a v5 client's QoS 1/2 `packet` has completed with `code` (0x00, or 0x10 from
+ * broker/no-subscribers.ts): its held PUBACK goes with the code (puback-after-publish.ts), or the
+ * PUBREC Aedes writes next gets it; then Aedes' `done`. A function of the module, not a closure
+ * per message (issue 11)
+ */
+export function v5Published(puback: PubackHold, client: Client, packet: { qos?: number; messageId?: number }, code: number, done: () => void): void {
+  if (packet.qos === 1) puback.completed(client, packet, code)
+  else if (code !== 0 && packet.messageId !== undefined) setPubrecCode(client, packet.messageId, code)
+  done()
 }
 
 /**

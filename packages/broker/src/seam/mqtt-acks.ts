@@ -6,11 +6,16 @@
  * the v5 PUBACK doubled the writes per QoS 1 message). Row M12 in docs/internals.md;
  * test/seam/contract-acks.test.ts compares the bytes with mqtt-packet's `generate`.
  *
- * mqtt-packet's rules, kept as they are: MQTT 5 without properties writes the reason code and an
- * empty property section unless the reason code is 0, which is omitted with the properties
- * (§3.4.2.1) - so Aedes' PUBACK without a reason code goes out as `40 04 id id 00 00`. A reason
- * code on a 3.1.1 ack is ignored. Anything else (properties, a DUP PUBREL, a packet id or reason
- * code out of range) is left to mqtt-packet.
+ * mqtt-packet's rules: MQTT 5 without properties writes the reason code and an empty property
+ * section unless the reason code is 0, which is omitted with the properties (§3.4.2.1, §3.5.2.1,
+ * §3.6.2.1, §3.7.2.1: "can be omitted if the Reason Code is 0x00 (Success) and there are no
+ * Properties", a Remaining Length of 2). One difference: an ack without a reason code (Aedes'
+ * PubAck, PubRec, PubRel, PubComp: every success) is that success, so it goes out as the 2-byte
+ * form too, as Mosquitto writes it, where mqtt-packet writes `40 04 id id 00 00` (issue 11: 2
+ * bytes more per v5 ack, and a reason code and a property section for every v5 client to read,
+ * where a 3.1.1 client reads the same 4 bytes as now). A reason code on a 3.1.1 ack is ignored.
+ * Anything else (properties, a DUP PUBREL, a packet id or reason code out of range) is left to
+ * mqtt-packet.
  */
 
 const FIRST: Record<string, number> = {
@@ -45,9 +50,10 @@ export function writeAck(packet: Ack, stream: { write(chunk: Buffer): boolean },
     if (packet.properties !== undefined || (packet.dup && packet.cmd === 'pubrel')) return undefined
     const rc = packet.reasonCode
     if (rc !== undefined && !(typeof rc === 'number' && Number.isInteger(rc) && rc >= 0 && rc <= 255)) return undefined
-    if (rc !== 0) {
+    // no reason code: Aedes' success ack, as 0x00 (the header above)
+    if (rc !== undefined && rc !== 0) {
       length = 4
-      reason = rc ?? 0
+      reason = rc as number
     }
   } else if (packet.dup && packet.cmd === 'pubrel') return undefined
   const buf = Buffer.allocUnsafe(2 + length)

@@ -17,7 +17,7 @@
  *   field that is not well-formed or runs past the packet) stops the parse the same way,
  *   instead of being read on from the wrong place.
  *
- * Reads `_parseVarByteNum`, `_parseByte`, `_parseByType`, `_pos`, `_emitError` and the module's
+ * Reads `_parseVarByteNum`, `_parseByte`, `_parseByType`, `_pos`, `_list` (bl's `get` and `length`), `_emitError` and the module's
  * `propertiesCodes` / `propertiesTypes` tables (mqtt-packet/constants.js), as the original does.
  * Contract: test/seam/contract-parse-props.test.ts. Upstream: could replace parser.js's own
  * (no upstream issue found for either).
@@ -36,6 +36,8 @@ interface Pair {
 }
 interface PropsParser {
   _pos: number
+  /** the parser's bl BufferList: `get(i)` is the byte at i, no Buffer made (its readUInt8 slices one) */
+  _list: { length: number; get(index: number): number | undefined }
   _parseVarByteNum(): number | false
   _parseByte(): number
   _parseByType(type: string): unknown
@@ -57,9 +59,26 @@ function fail(p: PropsParser, message: string): false {
   return false
 }
 
+/**
+ * what an empty section (Property Length 0) returns: one shared empty object, frozen. Every caller
+ * in parser.js only asks whether the result has a property (`Object.getOwnPropertyNames(r).length`)
+ * and keeps it only then (contract M13), so no packet ever holds it; an MQTT 5 PUBLISH or ack
+ * without properties (most of them) costs no object (issue 11)
+ */
+const EMPTY: Record<string, unknown> = Object.freeze({})
+
 /** parser.js _parseProperties, strict (see above): the properties by name, or false after the parser's error */
 export function strictParseProperties(this: PropsParser): Record<string, unknown> | false {
+  // Property Length 0 (a one-byte Variable Byte Integer): read in place, where _parseVarByteNum
+  // slices a Buffer for the byte (bl's readUInt8). At _pos 0 it does not move _pos: never the
+  // case for a property section (after a packet id, topic or reason code), left to it all the same
+  const pos = this._pos
+  if (pos > 0 && pos < this._list.length && this._list.get(pos) === 0) {
+    this._pos = pos + 1
+    return EMPTY
+  }
   const length = this._parseVarByteNum()
+  if (length === 0) return EMPTY
   const end = this._pos + (length as number)
   const result: Record<string, unknown> = {}
   while (this._pos < end) {

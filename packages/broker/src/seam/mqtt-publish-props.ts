@@ -83,13 +83,61 @@ function one(name: Name, v: unknown): number {
 }
 
 /**
+ * A message's properties encoded once for all its subscribers (issue 11): Aedes hands each
+ * subscriber its own Packet but the message's own properties object (aedes-packet copies the
+ * reference; a Subscription Identifier makes a new object, subscribe.js / subscription-ids.ts,
+ * and its frozen per-subscription `{ subscriptionIdentifier }` is one object for all messages).
+ * The content bytes are kept per object (WeakMap) once it is written twice in a row. The one change Aedes
+ * makes to a properties object in place is the remaining Message Expiry Interval written into a
+ * queued message at its replay (lib/handlers/connect.js), only for a message that has one: an
+ * object with a `messageExpiryInterval` is never kept and always encoded afresh.
+ */
+interface Kept {
+  /** the content's length */
+  n: number
+  /** the content, once written */
+  bytes?: Buffer
+}
+const kept = new WeakMap<object, Kept>()
+/** the properties object measured last, not kept (yet) */
+let previous: object | undefined
+/** what `measure` found for the object `writeProps` is called with next (writePublish calls one after the other) */
+let lastProps: object | undefined
+let lastKept: Kept | undefined
+
+/**
  * Bytes of the property section's content (without its own length), or -1 when the packet is
  * left to mqtt-packet. Undefined properties are skipped as mqtt-packet does; no properties object
  * at all is an empty section.
  */
 export function measure(properties: unknown): number {
+  lastProps = lastKept = undefined
   if (properties === undefined) return 0
   if (typeof properties !== 'object' || properties === null || Array.isArray(properties)) return -1
+  const keep = !hasOwn.call(properties, 'messageExpiryInterval')
+  if (keep) {
+    const k = kept.get(properties)
+    if (k !== undefined) {
+      lastProps = properties
+      lastKept = k
+      return k.n
+    }
+  }
+  const n = measureAll(properties)
+  if (keep && n > 0) {
+    // kept once seen twice in a row (a message's deliveries to its subscribers are written one
+    // after the other): a message written once costs no WeakMap entry
+    if (properties === previous) {
+      lastProps = properties
+      lastKept = { n }
+      kept.set(properties, lastKept)
+    }
+    previous = properties
+  }
+  return n
+}
+
+function measureAll(properties: object): number {
   let n = 0
   for (const name in properties) {
     if (!hasOwn.call(properties, name) || !hasOwn.call(ID, name)) return -1
@@ -168,11 +216,21 @@ function put(buf: Buffer, pos: number, name: Name, v: unknown): number {
 export function writeProps(buf: Buffer, pos: number, properties: unknown, n: number): number {
   pos = putVar(buf, pos, n)
   if (n === 0 || properties === undefined) return pos
+  // the content of `properties` alone is `lastKept.n` bytes (the caller may append after it)
+  const k = lastProps === properties ? lastKept : undefined
+  lastProps = lastKept = undefined
+  if (k?.bytes !== undefined) return pos + k.bytes.copy(buf, pos)
+  const start = pos
   for (const name in properties as object) {
     const v = (properties as Record<string, unknown>)[name]
     if (v === undefined) continue
     if (Array.isArray(v)) for (const e of v) pos = put(buf, pos, name as Name, e)
     else pos = put(buf, pos, name as Name, v)
+  }
+  // written a second time: kept from now on
+  if (k !== undefined) {
+    if (k.n === pos - start) k.bytes = Buffer.from(buf.subarray(start, pos))
+    else kept.delete(properties as object)
   }
   return pos
 }

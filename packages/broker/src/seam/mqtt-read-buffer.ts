@@ -2,7 +2,8 @@
  * The seam to mqtt-packet 9's parser buffer (docs/internals.md, row M14): the parser's `_list`, a
  * `bl` BufferList (parser.js `_resetState`), replaced on each connection's parser by a ReadBuffer
  * with the part of bl's interface parser.js uses (`length`, `append`, `consume`, `readUInt8`,
- * `readUInt16BE`, `readUInt32BE`, `slice`, `toString`). test/seam/contract-parser.test.ts checks that
+ * `readUInt16BE`, `readUInt32BE`, `slice`, `toString`) and `get`, which seam M13's property
+ * parser reads (mqtt-parse-props.ts). test/seam/contract-parser.test.ts checks that
  * parser.js uses no other method and parses through it as through bl.
  *
  * Why (issue 15): the read loop hands the parser what the socket holds as one Buffer (Aedes
@@ -51,6 +52,13 @@ export class ReadBuffer {
     this.off += bytes
     this.length -= bytes
     return this
+  }
+
+  /** the byte at `index`, undefined outside the bytes (bl's `get`; read by seam M13, mqtt-parse-props.ts) */
+  get(index: number): number | undefined {
+    if (!(index >= 0) || index >= this.length) return undefined
+    if (this.off + index < this.buf.length) return this.buf[this.off + index]
+    return this.flat()[this.off + index]
   }
 
   readUInt8(offset: number): number {

@@ -2,7 +2,9 @@
  * Contract of seam/mqtt-acks.ts (docs/internals.md row M12, issue 11): the PUBACK, PUBREC,
  * PUBREL and PUBCOMP Culex writes itself are byte for byte what mqtt-packet 9's writeToStream
  * writes for MQTT 3.1.1 and 5 (checked against its `generate`, so an upgrade that changes the
- * encoding fails here), in one write, and what is unusual is left to mqtt-packet.
+ * encoding fails here), in one write, and what is unusual is left to mqtt-packet. One
+ * difference: an MQTT 5 ack without a reason code (Aedes' successes) is written as mqtt-packet
+ * writes reason code 0, the 2-byte form (§3.4.2.1), not `.. 04 id id 00 00`.
  */
 import { describe, expect, it } from 'vitest'
 import mqttPacket from 'mqtt-packet'
@@ -26,13 +28,30 @@ describe('seam contract: PUBACK/PUBREC/PUBREL/PUBCOMP encoding (mqtt-acks.ts)', 
             // true, as mqtt-packet's confirmation returns, even when the stream asks to wait
             expect(writeAck(p, s, { protocolVersion }), what).toBe(true)
             expect(s.chunks.length, what).toBe(1)
-            expect(s.bytes().equals(mqttPacket.generate(p as unknown as mqttPacket.Packet, { protocolVersion: protocolVersion as 4 | 5 })), what).toBe(true)
+            // MQTT 5 without a reason code: as with 0x00, omitted with the property length
+            const as = protocolVersion === 5 && reasonCode === undefined ? { ...p, reasonCode: 0 } : p
+            expect(s.bytes().equals(mqttPacket.generate(as as unknown as mqttPacket.Packet, { protocolVersion: protocolVersion as 4 | 5 })), what).toBe(true)
             n++
           }
         }
       }
     }
     expect(n).toBe(3 * 4 * 6 * 5)
+  })
+
+  it('M12 an MQTT 5 success ack without a reason code is 4 bytes, as for 3.1.1 (§3.4.2.1: reason code and property length omitted; mqtt-packet itself writes 6)', () => {
+    for (const cmd of ['puback', 'pubrec', 'pubrel', 'pubcomp']) {
+      const s = sink()
+      expect(writeAck({ cmd, messageId: 258 }, s, { protocolVersion: 5 })).toBe(true)
+      expect(s.bytes().subarray(1).toString('hex'), cmd).toBe('020102')
+      expect(mqttPacket.generate({ cmd, messageId: 258 } as unknown as mqttPacket.Packet, { protocolVersion: 5 }).length, cmd).toBe(6)
+      // a v5 parser reads it as reason code 0x00 Success
+      const parsed: Array<Record<string, unknown>> = []
+      const parser = mqttPacket.parser({ protocolVersion: 5 })
+      parser.on('packet', (pk) => void parsed.push(pk as unknown as Record<string, unknown>))
+      parser.parse(s.bytes())
+      expect(parsed[0], cmd).toMatchObject({ cmd, messageId: 258, reasonCode: 0 })
+    }
   })
 
   it('M12 left to mqtt-packet (nothing written): properties, a DUP PUBREL, packet id or reason code out of range, other packets', () => {

@@ -5,6 +5,7 @@
  * real parsers as Aedes makes them. A well-formed section parses exactly as mqtt-packet's own
  * does; the two differences are the ones the seam is there for.
  */
+import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import mqttPacket from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
@@ -46,6 +47,11 @@ describe('seam contract: mqtt-packet _parseProperties', () => {
     for (const m of ['_parseProperties', '_parseVarByteNum', '_parseByte', '_parseByType', '_emitError']) expect(typeof proto[m], m).toBe('function')
     const constants = require('mqtt-packet/constants.js') as { propertiesCodes: Record<number, string>; propertiesTypes: Record<string, string> }
     expect([constants.propertiesCodes[0x01], constants.propertiesCodes[0x26], constants.propertiesTypes.userProperties]).toEqual(['payloadFormatIndicator', 'userProperties', 'pair'])
+    // the parser's `_list` (bl): `length` and `get(i)`, the byte at i across its buffers
+    const list = (mqttPacket.parser() as unknown as { _list: { append(b: Buffer): void; get(i: number): unknown; length: number } })._list
+    list.append(Buffer.from([1, 0]))
+    list.append(Buffer.from([3]))
+    expect([list.length, list.get(0), list.get(1), list.get(2)]).toEqual([3, 1, 0, 3])
   })
 
   it('M13 a well-formed section (every PUBLISH property, repeated User Properties) parses as mqtt-packet\'s own parses it', () => {
@@ -89,5 +95,47 @@ describe('seam contract: mqtt-packet _parseProperties', () => {
     const strict = parse(bytes, true)
     expect(strict.packets).toEqual([])
     expect(strict.errors).toEqual(['malformed packet: a User Property name or value that is not well-formed UTF-8 or holds U+0000 [MQTT-1.5.4-1] [MQTT-1.5.4-2]'])
+  })
+  it('M13 every caller of _parseProperties in parser.js keeps the section only when it holds a property, so the copy\'s one shared empty result (Property Length 0) is never kept by a packet', () => {
+    const source = readFileSync(require.resolve('mqtt-packet/parser.js'), 'utf8')
+    const calls = [...source.matchAll(/const (\w+) = this\._parseProperties\(\)\n\s*if \(Object\.getOwnPropertyNames\(\1\)\.length\) \{/g)]
+    // the definition aside, each call is followed by that test (10 callers in mqtt-packet 9)
+    expect(calls.length).toBeGreaterThan(0)
+    expect(calls.length).toBe(source.split('this._parseProperties()').length - 1)
+    // a PUBLISH and a SUBSCRIBE with empty sections, twice: no properties on either, no error
+    const subscribe = hex('82 07 0001 00 0001 74 01')
+    const out = parse(Buffer.concat([publish(''), subscribe, publish(''), subscribe]), true)
+    expect(out.errors).toEqual([])
+    expect(out.packets.map((p) => [p.cmd, 'properties' in p])).toEqual([['publish', false], ['subscribe', false], ['publish', false], ['subscribe', false]])
+  })
+
+  it('M13 empty and non-empty sections fed one byte at a time (the Property Length in a buffer of its own) parse as mqtt-packet\'s own parses them', () => {
+    const props = { contentType: 'c', userProperties: { k: 'v' } }
+    const gen = (p: Record<string, unknown>): Buffer => mqttPacket.generate(p as unknown as mqttPacket.Packet, { protocolVersion: 5 })
+    const bytes = Buffer.concat([
+      publish(''),
+      gen({ cmd: 'publish', topic: 't/1', payload: 'p', qos: 1, messageId: 7, dup: false, retain: false, properties: props }),
+      gen({ cmd: 'puback', messageId: 9, reasonCode: 0x10 }),
+      gen({ cmd: 'puback', messageId: 10, reasonCode: 0x10, properties: { reasonString: 'r' } }),
+      publish(''),
+    ])
+    const feed = (strict: boolean, readBuffer = false): Out => {
+      const raw = mqttPacket.parser({ protocolVersion: 5 })
+      // M14: the parser's bytes in a ReadBuffer (as on every connection), whose get() M13 reads
+      if (readBuffer) seam.readThroughBuffer(raw as unknown as { _list: unknown })
+      const out: Out = { packets: [], errors: [] }
+      raw.on('packet', (p) => void out.packets.push({ ...(p as unknown as Record<string, unknown>) }))
+      raw.on('error', (e) => void out.errors.push(e.message))
+      if (strict) (raw as unknown as { _parseProperties: unknown })._parseProperties = strictParseProperties
+      for (let i = 0; i < bytes.length; i++) raw.parse(bytes.subarray(i, i + 1))
+      return out
+    }
+    const stock = feed(false)
+    const strict = feed(true)
+    expect(strict.errors).toEqual([])
+    expect(strict.packets.length).toBe(5)
+    expect(strict.packets).toEqual(stock.packets)
+    expect(strict).toEqual(parse(bytes, true))
+    expect(feed(true, true)).toEqual(strict)
   })
 })

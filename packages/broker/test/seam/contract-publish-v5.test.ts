@@ -74,6 +74,30 @@ describe('seam contract: MQTT 5 PUBLISH encoding (mqtt-publish.ts)', () => {
     expect(d.bytes().equals(generated({ cmd: 'publish', topic: 't', payload, qos: 0, properties: { subscriptionIdentifier: 3 } }))).toBe(true)
   })
 
+  it('M11 a message\'s properties written to many subscribers (one object, its encoding kept from the second write on) give each the bytes of mqtt-packet, whatever the topic, QoS, packet id or Topic Alias after them', () => {
+    const properties = { userProperties: { k: 'v', ü: ['1', '2'] }, contentType: 'text/plain', correlationData: Buffer.from([7, 8]), subscriptionIdentifier: 4 }
+    for (let i = 0; i < 6; i++) {
+      const qos = i % 3
+      const p = { cmd: 'publish', topic: `t/${i}`, payload: Buffer.from(`m${i}`), qos, dup: false, retain: i === 4, ...(qos > 0 ? { messageId: 100 + i } : {}), properties }
+      const s = sink()
+      const aliases = i === 5 ? { max: 4, byTopic: new Map<string, number>() } : undefined
+      expect(writePublish(p, s, V5, aliases), `write ${i}`).toBe(true)
+      const want = aliases ? generated({ ...p, properties: { ...properties, topicAlias: 1 } }) : generated(p)
+      expect(s.bytes().equals(want), `write ${i}`).toBe(true)
+    }
+  })
+
+  it('M11 a Message Expiry Interval rewritten in place between writes (Aedes\' session replay, lib/handlers/connect.js) goes out as it is at each write', () => {
+    const properties: Record<string, unknown> = { messageExpiryInterval: 60, userProperties: { a: 'b' } }
+    for (const left of [60, 59, 30, 1]) {
+      properties.messageExpiryInterval = left
+      const p = { cmd: 'publish', topic: 'e', payload: Buffer.from('x'), qos: 1, messageId: left, dup: false, retain: false, properties }
+      const s = sink()
+      writePublish(p, s, V5)
+      expect(s.bytes().equals(generated(p)), `interval ${left}`).toBe(true)
+    }
+  })
+
   it('M11 left to mqtt-packet (nothing written): properties of other packets, null, wrong types, out of range, empty userProperties or arrays', () => {
     const s = sink()
     const none: unknown[] = [

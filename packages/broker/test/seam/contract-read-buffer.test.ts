@@ -74,6 +74,8 @@ describe('seam contract: M14 mqtt-packet parser._list read through a ReadBuffer'
     const rb = new seam.ReadBuffer().append(Buffer.from([1, 2])).append(Buffer.from([3]))
     expect([rb.length, rb.readUInt8(2), rb.readUInt16BE(1)]).toEqual([3, 3, 0x0203])
     expect(() => rb.readUInt8(3)).toThrow(RangeError)
+    // get(i): the byte at i across appended buffers, undefined outside (bl's get; seam M13 reads it)
+    expect([rb.get(0), rb.get(2), rb.get(3), rb.get(-1)]).toEqual([1, 3, undefined, undefined])
     expect(() => rb.readUInt16BE(2)).toThrow(RangeError)
     expect([...rb.slice(1, 99)]).toEqual([2, 3])
     expect(rb.slice(5, 9).length).toBe(0)

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // What one idle MQTT connection holds on one in-process Culex node (issue 15).
-// Usage: node --expose-gc scripts/idle-memory.mjs [N=1000] [--snapshot [--retainers]]  (after npm run build)
+// Usage: node --expose-gc scripts/idle-memory.mjs [N=1000] [--v5] [--sub] [--snapshot [--retainers]]  (after npm run build)
 // Starts a node (no persistence backend beyond the default), opens N raw TCP connections from a
 // child process (so client-side objects are not counted), each sends one MQTT 3.1.1 CONNECT
-// (clean, keepalive 60 s) and stays idle. Prints V8 heap and external/arrayBuffers deltas per
+// (clean, keepalive 60 s; MQTT 5 with --v5), with --sub one SUBSCRIBE (QoS 1, a topic of its own:
+// an idle IoT device waiting for commands), and stays idle. Prints V8 heap and external/arrayBuffers deltas per
 // connection after a full GC; with --snapshot, the heap-snapshot self size per constructor, and with
 // --retainers, anonymous closures/contexts/arrays by the object and property that holds them.
 import { fork } from 'node:child_process'
@@ -12,18 +13,30 @@ import { readFileSync, unlinkSync } from 'node:fs'
 
 if (process.argv[2] === '--child') {
   const net = await import('node:net')
-  const [port, n, level] = [Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5])]
+  const [port, n, level, sub] = [Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5]), process.argv[6] === 'sub']
   const socks = []
   let acked = 0
+  const frame = (type, body) => Buffer.concat([Buffer.from([type, body.length]), body])
   for (let i = 0; i < n; i++) {
     const id = Buffer.from(`idle-${i}`)
-    // level 5: a Property Length of 0 after the keepalive
+    // level 5: a Property Length of 0 after the keepalive (CONNECT) and the packet id (SUBSCRIBE)
     const head = level === 5 ? [0, 4, 0x4d, 0x51, 0x54, 0x54, 5, 2, 0, 60, 0] : [0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 60]
-    const body = Buffer.concat([Buffer.from([...head, 0, id.length]), id])
     const s = net.connect(port, '127.0.0.1')
     s.on('error', () => {})
-    s.once('data', () => { if (++acked === n) process.send('up') })
-    s.write(Buffer.concat([Buffer.from([0x10, body.length]), body]))
+    // up at the CONNACK, or with --sub at the SUBACK (every packet here is shorter than 128 bytes)
+    let got = Buffer.alloc(0)
+    s.on('data', (d) => {
+      got = Buffer.concat([got, d])
+      while (got.length >= 2 && got.length >= 2 + got[1]) {
+        if (got[0] === (sub ? 0x90 : 0x20) && ++acked === n) process.send('up')
+        got = got.subarray(2 + got[1])
+      }
+    })
+    s.write(frame(0x10, Buffer.concat([Buffer.from([...head, 0, id.length]), id])))
+    if (sub) {
+      const topic = Buffer.from(`dev/${i}/cmd`)
+      s.write(frame(0x82, Buffer.concat([Buffer.from([0, 1, ...(level === 5 ? [0] : []), 0, topic.length]), topic, Buffer.from([1])])))
+    }
     socks.push(s)
   }
   process.on('message', () => { for (const s of socks) s.destroy(); process.exit(0) })
@@ -34,6 +47,7 @@ if (process.argv[2] === '--child') {
   const { loadConfig, startNode } = await import(new URL('main.js', dist).href)
   const n = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 1000)
   const level = process.argv.includes('--v5') ? 5 : 4
+  const sub = process.argv.includes('--sub')
   const snap = process.argv.includes('--snapshot')
   const node = await startNode(loadConfig({ flags: { host: '127.0.0.1', mqtt_port: 0, ws_port: 0, http_port: 0, log_level: 'silent', max_connects_per_s_per_ip: 0 } }))
   const measure = async () => {
@@ -41,13 +55,14 @@ if (process.argv[2] === '--child') {
     const m = process.memoryUsage()
     return { heap: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, rss: m.rss, file: snap ? writeHeapSnapshot() : undefined }
   }
-  // warm up: one connection round so lazy module state is not counted
-  await run(20)
+  // warm up: one round of N connections, so lazy module state and the code V8 compiles for the
+  // connect path are not counted (with 20 connections, ~0.7 KB/conn of JIT code was)
+  await run(n)
   const before = await measure()
   const child = await run(n, true)
   const after = await measure()
   const per = (k) => ((after[k] - before[k]) / n).toFixed(0)
-  console.log(`N=${n} MQTT ${level === 5 ? '5' : '3.1.1'} per idle connection: heap ${per('heap')} B, external ${per('external')} B (arrayBuffers ${per('arrayBuffers')} B), rss ${per('rss')} B`)
+  console.log(`N=${n} MQTT ${level === 5 ? '5' : '3.1.1'}${sub ? ', 1 subscription each,' : ''} per idle connection: heap ${per('heap')} B, external ${per('external')} B (arrayBuffers ${per('arrayBuffers')} B), rss ${per('rss')} B`)
   if (snap) {
     const a = byCtor(before.file), b = byCtor(after.file)
     const rows = [...b].map(([k, v]) => [k, (v.size - (a.get(k)?.size ?? 0)) / n, (v.count - (a.get(k)?.count ?? 0)) / n])
@@ -67,7 +82,7 @@ if (process.argv[2] === '--child') {
   process.exit(0)
 
   async function run(count, keep = false) {
-    const c = fork(new URL(import.meta.url).pathname, ['--child', String(node.ports.mqtt), String(count), String(level)])
+    const c = fork(new URL(import.meta.url).pathname, ['--child', String(node.ports.mqtt), String(count), String(level), sub ? 'sub' : ''])
     await new Promise((r) => c.once('message', r))
     await new Promise((r) => setTimeout(r, 200))
     if (keep) return c

@@ -19,6 +19,7 @@
  * - aedes-sessions.ts: the MQTT 5 session-expiry and will-delay timers, replaced in a cluster
  * - mqemitter.ts: the matcher and `closed`
  * - ioredis.ts: the socket of a connection
+ * - idle-connection.ts: what the Client and its parser make per connection and an idle one does not use
  */
 export * from './aedes-install.js'
 export * from './aedes-client.js'
@@ -36,3 +37,4 @@ export * from './persistence.js'
 export { skipOfflineMatchWithoutSessions, memoryPersistenceCore } from './memory-offline.js'
 export * from './mqemitter.js'
 export * from './ioredis.js'
+export { lightenIdleConnections, closeOnStreamClose, shareSocketListeners, shareParserListener, plainParserBuffer, forgetConnectPacket } from './idle-connection.js'

@@ -1,0 +1,144 @@
+/**
+ * The seam to what Aedes 2.0.0-beta.1's Client (lib/client.js constructor) and mqtt-packet 9's
+ * parser make for every connection although an idle one never uses it (issue 15: bytes per idle
+ * connection, docs/performance.md; docs/internals.md rows C13, C14, M14, M15;
+ * test/seam/contract-idle.test.ts checks each). Per plain TCP connection (TLS and WebSocket
+ * streams keep Aedes' own, see closeOnStreamClose), after every other installer ('idle', the last
+ * stage of CLIENT_INSTALL_ORDER):
+ *
+ * - end-of-stream's watch of the socket (Node's `stream.finished`: 7 closures, a bound callback
+ *   and a third listener on 'error' and 'end', ~900 B) gives way to one function in the socket's
+ *   close hooks: the Client closes when its socket emits 'close', as end-of-stream made it do
+ *   ('end' and 'error' keep their own listeners, which close it first);
+ * - Aedes' bound listeners (`emit.bind(client, 'error')` on the parser, and where end-of-stream
+ *   is gone on the socket, with `close.bind(client)` on 'end') give way to shared functions that
+ *   find the Client where Aedes put it (`conn.client`, `parser.client`);
+ * - the parser's buffer list is bl's plain BufferList instead of its Duplex stream
+ *   (BufferListStream: two stream states, an event table; the parser uses only the list);
+ * - after CONNACK the parser keeps the CONNECT's protocol version, not the whole CONNECT packet
+ *   (client id, credentials, will, properties) as its `settings`.
+ */
+import { createRequire } from 'node:module'
+import { Socket } from 'node:net'
+import type { Aedes, Client } from 'aedes'
+import { closeHooksFirst, onStreamClose } from '../listeners/close-hooks.js'
+import { installOnEachClient } from './aedes-install.js'
+
+type Listener = (...args: unknown[]) => void
+interface Emitter {
+  listeners(event: string): Listener[]
+  removeListener(event: string, fn: Listener): unknown
+  on(event: string, fn: Listener): unknown
+}
+/** the socket as Aedes leaves it: lib/client.js sets `conn.client` */
+type Conn = Socket & { client?: ClientInternals }
+/** mqtt-packet's Parser (parser.js): `settings` (the CONNECT packet once parsed), `_list`; Aedes sets `client` */
+interface ParserInternals extends Emitter {
+  client?: ClientInternals
+  settings: { protocolVersion?: number; bridgeMode?: boolean }
+  _list: { length: number; constructor: unknown }
+}
+/** Aedes' Client (lib/client.js): `_eos` is the cleanup of its end-of-stream watch of `conn` */
+interface ClientInternals extends Emitter {
+  conn: Conn
+  _eos: () => void
+  _parser: ParserInternals
+  close(): void
+  emit(event: string, ...args: unknown[]): boolean
+}
+const internals = (c: Client): ClientInternals => c as unknown as ClientInternals
+
+// bl as mqtt-packet resolves it (parser.js `require('bl')`): its plain list, without the stream
+const fromMqttPacket = createRequire(createRequire(import.meta.url).resolve('mqtt-packet'))
+const bl = fromMqttPacket('bl') as { BufferList: new () => ParserInternals['_list']; BufferListStream: unknown }
+
+function noop(): void {}
+/** the Client closes when its socket closes (end-of-stream called `client.close` then) */
+function closeClientOf(conn: Conn): void {
+  conn.client?.close()
+}
+/** Aedes' `conn.on('error', client.emit.bind(client, 'error'))`, shared */
+function emitClientError(this: Conn, err: unknown): void {
+  this.client!.emit('error', err)
+}
+/** Aedes' `conn.on('end', client.close.bind(client))`, shared */
+function closeClientOnEnd(this: Conn): void {
+  this.client!.close()
+}
+/** Aedes' `parser.on('error', client.emit.bind(client, 'error'))`, shared */
+function emitParserError(this: ParserInternals, err: unknown): void {
+  this.client!.emit('error', err)
+}
+
+/** replace the listener named `name` (a bound function of Aedes') with `shared`; false if there is none */
+function swapListener(target: Emitter, event: string, name: string, shared: Listener): boolean {
+  const own = target.listeners(event).find((fn) => fn.name === name)
+  if (!own) return false
+  target.removeListener(event, own)
+  target.on(event, shared)
+  return true
+}
+
+/**
+ * C13: the Client's end-of-stream watch off, the Client closed from the socket's close hooks
+ * instead. Only where the close hooks' listener is the socket's first 'close' listener (a TCP
+ * socket: the tracker registered it at accept), so the hooks registered so far ran before
+ * end-of-stream's listener and still run before the Client closes. A TLS socket gets its hooks
+ * after Aedes and a WebSocket stream has none: they keep end-of-stream.
+ */
+export function closeOnStreamClose(client: Client): boolean {
+  const c = internals(client)
+  const conn = c.conn
+  if (!(conn instanceof Socket) || conn.closed || !closeHooksFirst(conn) || typeof c._eos !== 'function') return false
+  c._eos()
+  c._eos = noop
+  onStreamClose(conn, closeClientOf)
+  return true
+}
+
+/** C14: Aedes' bound listeners on the socket ('error', 'end') replaced by shared functions; how many were found */
+export function shareSocketListeners(client: Client): number {
+  const conn = internals(client).conn as unknown as Emitter
+  return Number(swapListener(conn, 'error', 'bound emit', emitClientError as Listener)) + Number(swapListener(conn, 'end', 'bound close', closeClientOnEnd as Listener))
+}
+/** C14: Aedes' bound 'error' listener on the parser (its only one) replaced by a shared function */
+export function shareParserListener(client: Client): boolean {
+  return swapListener(internals(client)._parser, 'error', 'bound emit', emitParserError as Listener)
+}
+
+/** M14: the parser's empty BufferListStream replaced by a BufferList (before it reads a byte) */
+export function plainParserBuffer(client: Client): boolean {
+  const p = internals(client)._parser
+  if (p._list.length !== 0 || p._list.constructor !== bl.BufferListStream) return false
+  p._list = new bl.BufferList()
+  return true
+}
+
+/** one settings object per protocol version (and bridge mode): what the parser reads of them */
+const settingsByVersion = new Map<string, ParserInternals['settings']>()
+/** M15: the parser keeps the CONNECT's protocol version and bridge mode, not the CONNECT packet */
+export function forgetConnectPacket(client: Client): void {
+  const p = internals(client)._parser
+  const s = p?.settings
+  if (!s || s.protocolVersion === undefined) return
+  const key = `${s.protocolVersion}${s.bridgeMode ? 'b' : ''}`
+  let shared = settingsByVersion.get(key)
+  if (!shared) settingsByVersion.set(key, (shared = Object.freeze(s.bridgeMode ? { protocolVersion: s.protocolVersion, bridgeMode: true } : { protocolVersion: s.protocolVersion })))
+  p.settings = shared
+}
+
+function lighten(client: Client): void {
+  plainParserBuffer(client)
+  shareParserListener(client)
+  // the socket's 'error' and 'end' listeners keep their order only without end-of-stream's after them
+  if (closeOnStreamClose(client)) shareSocketListeners(client)
+}
+function afterConnack(_connack: unknown, client: Client): void {
+  forgetConnectPacket(client)
+}
+
+/** every Client of `broker` from now on: the above, as the last installer, and after its CONNACK */
+export function lightenIdleConnections(broker: Aedes): void {
+  installOnEachClient(broker, 'idle', lighten)
+  ;(broker as unknown as Emitter).on('connackSent', afterConnack as Listener)
+}

@@ -14,7 +14,9 @@
  *   is gone on the socket, with `close.bind(client)` on 'end') give way to shared functions that
  *   find the Client where Aedes put it (`conn.client`, `parser.client`);
  * - the parser's buffer list is bl's plain BufferList instead of its Duplex stream
- *   (BufferListStream: two stream states, an event table; the parser uses only the list);
+ *   (BufferListStream: two stream states, an event table; the parser uses only the list), and
+ *   its list of states one array shared by all parsers;
+ * - the listener tables (`_events`) of the Client and the parser in V8's fast mode, not a dictionary;
  * - after CONNACK the parser keeps the CONNECT's protocol version, not the whole CONNECT packet
  *   (client id, credentials, will, properties) as its `settings`.
  */
@@ -22,6 +24,7 @@ import { createRequire } from 'node:module'
 import { Socket } from 'node:net'
 import type { Aedes, Client } from 'aedes'
 import { closeHooksFirst, onStreamClose } from '../listeners/close-hooks.js'
+import { destroyOnError } from '../listeners/tcp.js'
 import { installOnEachClient } from './aedes-install.js'
 
 type Listener = (...args: unknown[]) => void
@@ -37,6 +40,7 @@ interface ParserInternals extends Emitter {
   client?: ClientInternals
   settings: { protocolVersion?: number; bridgeMode?: boolean }
   _list: { length: number; constructor: unknown }
+  _states: readonly string[]
 }
 /** Aedes' Client (lib/client.js): `_eos` is the cleanup of its end-of-stream watch of `conn` */
 interface ClientInternals extends Emitter {
@@ -59,6 +63,11 @@ function closeClientOf(conn: Conn): void {
 }
 /** Aedes' `conn.on('error', client.emit.bind(client, 'error'))`, shared */
 function emitClientError(this: Conn, err: unknown): void {
+  this.client!.emit('error', err)
+}
+/** listeners/tcp.ts' destroyOnError, then Aedes' listener: the two in one */
+function destroyThenEmitClientError(this: Conn, err: unknown): void {
+  this.destroy()
   this.client!.emit('error', err)
 }
 /** Aedes' `conn.on('end', client.close.bind(client))`, shared */
@@ -96,19 +105,50 @@ export function closeOnStreamClose(client: Client): boolean {
   return true
 }
 
-/** C14: Aedes' bound listeners on the socket ('error', 'end') replaced by shared functions; how many were found */
+/**
+ * C14: Aedes' bound listeners on the socket ('error', 'end') replaced by shared functions; how many
+ * were found. Where the socket's 'error' listeners are exactly listeners/tcp.ts' destroyOnError and
+ * Aedes' (a TCP socket), one listener does both, in that order (no listener array).
+ */
 export function shareSocketListeners(client: Client): number {
   const conn = internals(client).conn as unknown as Emitter
-  return Number(swapListener(conn, 'error', 'bound emit', emitClientError as Listener)) + Number(swapListener(conn, 'end', 'bound close', closeClientOnEnd as Listener))
+  const onError = conn.listeners('error')
+  let found = 0
+  if (onError.length === 2 && onError[0] === destroyOnError && onError[1]!.name === 'bound emit') {
+    conn.removeListener('error', onError[0])
+    conn.removeListener('error', onError[1]!)
+    conn.on('error', destroyThenEmitClientError as Listener)
+    found++
+  } else found += Number(swapListener(conn, 'error', 'bound emit', emitClientError as Listener))
+  return found + Number(swapListener(conn, 'end', 'bound close', closeClientOnEnd as Listener))
 }
 /** C14: Aedes' bound 'error' listener on the parser (its only one) replaced by a shared function */
 export function shareParserListener(client: Client): boolean {
   return swapListener(internals(client)._parser, 'error', 'bound emit', emitParserError as Listener)
 }
 
-/** M14: the parser's empty BufferListStream replaced by a BufferList (before it reads a byte) */
+/**
+ * C15: Node's EventEmitter keeps an emitter's listeners in `_events`, made as `{ __proto__: null }`:
+ * a dictionary-mode object in V8 (a ~160 B hash table for one or two events). The same listeners
+ * in a prototype-free object made from a literal stay in fast mode (a ~56 B object); deleting the
+ * last event added keeps it so (Aedes' `once('connected')` on the Client, re-added last by
+ * limits/guard.ts). Listeners, their order and `_eventsCount` are unchanged.
+ */
+export function fastEvents(emitter: unknown): boolean {
+  const e = emitter as { _events?: Record<string | symbol, unknown> }
+  const events = e._events
+  if (!events || Object.getPrototypeOf(events) !== null) return false
+  e._events = Object.assign(Object.setPrototypeOf({}, null) as Record<string | symbol, unknown>, events)
+  return true
+}
+
+/** the parser's states (parser.js: the same four method names in each parser's own array), one array for all */
+const STATES = Object.freeze(['_parseHeader', '_parseLength', '_parsePayload', '_newPacket'])
+
+/** M14: the parser's empty BufferListStream replaced by a BufferList (before it reads a byte), its `_states` by one shared array */
 export function plainParserBuffer(client: Client): boolean {
   const p = internals(client)._parser
+  if (p._states?.length === STATES.length && p._states.every((x, i) => x === STATES[i])) p._states = STATES
   if (p._list.length !== 0 || p._list.constructor !== bl.BufferListStream) return false
   p._list = new bl.BufferList()
   return true
@@ -130,6 +170,8 @@ export function forgetConnectPacket(client: Client): void {
 function lighten(client: Client): void {
   plainParserBuffer(client)
   shareParserListener(client)
+  fastEvents(client)
+  fastEvents(internals(client)._parser)
   // the socket's 'error' and 'end' listeners keep their order only without end-of-stream's after them
   if (closeOnStreamClose(client)) shareSocketListeners(client)
 }

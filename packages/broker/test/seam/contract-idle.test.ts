@@ -1,6 +1,6 @@
 /**
  * Contract of seam/idle-connection.ts with Aedes' Client and mqtt-packet's parser
- * (docs/internals.md rows C13, C14, M14, M15): what each connection gets and an idle one does
+ * (docs/internals.md rows C13, C14, C15, M14, M15): what each connection gets and an idle one does
  * not use is dropped or shared, and the connection still ends, errs and parses as with Aedes'
  * own. Stock Aedes broker, raw MQTT clients; the close hooks are registered before
  * `broker.handle`, as the node's socket tracker does.
@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { Aedes, Client } from 'aedes'
 import * as seam from '../../src/seam/index.js'
 import { onStreamClose } from '../../src/listeners/close-hooks.js'
+import { destroyOnError } from '../../src/listeners/tcp.js'
 import { closeRaw, rawClient, rawSubscribe } from '../helpers/raw-mqtt.js'
 import { closeStock, eventually, stockBroker } from './stock.js'
 
@@ -19,16 +20,17 @@ afterEach(async () => {
   await closeStock()
 })
 
-type Internals = Client & { _eos: () => void; _parser: { _list: object; settings: Record<string, unknown>; listeners(e: string): unknown[] } }
+type Internals = Client & { _eos: () => void; _parser: { _list: object; _states: string[]; settings: Record<string, unknown>; listeners(e: string): unknown[] } }
 const internals = (c: Client): Internals => c as Internals
 
-/** a stock broker whose sockets have close hooks before Aedes (as listeners/tcp.ts), and `install` as the 'idle' installer */
+/** a stock broker whose sockets have close hooks and destroyOnError before Aedes (as listeners/tcp.ts), and `install` as the 'idle' installer */
 async function broker(install: (c: Client) => void) {
   return stockBroker({}, (b: Aedes) => {
     seam.installOnEachClient(b, 'idle', install)
     const handle = b.handle
     b.handle = (stream, req) => {
       onStreamClose(stream as Socket, () => {})
+      stream.on('error', destroyOnError)
       return handle.call(b, stream, req)
     }
   })
@@ -59,10 +61,11 @@ describe('seam contract: what an idle connection does not need', () => {
     const found: number[] = []
     const s = await broker((c) => {
       seam.closeOnStreamClose(c)
-      found.push(seam.shareSocketListeners(c), Number(seam.shareParserListener(c)))
+      found.push(seam.shareSocketListeners(c), Number(seam.shareParserListener(c)), (c.conn as Socket).listenerCount('error'))
     })
     const a = await rawClient(s.port, { clientId: 'c14-a' })
-    expect(found).toEqual([2, 1])
+    // destroyOnError and Aedes' 'error' listener: one listener doing both
+    expect(found).toEqual([2, 1, 1])
     // a socket error: clientError with it, then the close
     const err = once(s.broker, 'clientError')
     const goneA = disconnected(s.broker)
@@ -82,7 +85,28 @@ describe('seam contract: what an idle connection does not need', () => {
     void a
   })
 
-  it("M14 mqtt-packet parser._list: bl's BufferListStream, replaceable by a BufferList; packets split across reads still parse", async () => {
+  it("C15 node EventEmitter _events of the Client and its parser: a prototype-free object; copied into a fast-mode one, the listeners still run ('connected' dequeues what came before CONNACK, 'packet', 'error')", async () => {
+    const seen: Array<[boolean, boolean]> = []
+    const s = await broker((c) => {
+      const p = internals(c)._parser as unknown as object
+      const events = (o: object) => (o as { _events: object })._events
+      expect(Object.getPrototypeOf(events(c))).toBe(null)
+      expect(Object.getPrototypeOf(events(p))).toBe(null)
+      seen.push([seam.fastEvents(c), seam.fastEvents(p)])
+      expect(Object.getPrototypeOf(events(c))).toBe(null)
+      expect(Object.keys(events(c)).sort()).toEqual(['connected', 'error'])
+      expect(Object.keys(events(p)).sort()).toEqual(['error', 'packet'])
+    })
+    // a PUBLISH in the CONNECT's write: queued by the parser's 'packet' listener, handled at 'connected'
+    const { raw } = await rawClient(s.port, { clientId: 'c15', pipelined: [{ cmd: 'publish', topic: 'c15/t', payload: 'x', qos: 1, messageId: 9 }] })
+    expect(seen).toEqual([[true, true]])
+    await raw.until((ps) => ps.some((p) => p.cmd === 'puback' && p.messageId === 9), 5000, 'PUBACK of the pipelined PUBLISH')
+    const err = once(s.broker, 'clientError')
+    raw.socket.write(Buffer.from([0x00, 0x00]))
+    expect(((await err)[0] as Client).id).toBe('c15')
+  })
+
+  it("M14 mqtt-packet parser._list: bl's BufferListStream, replaceable by a BufferList; parser._states: the four state names (shared); packets split across reads still parse", async () => {
     const kinds: string[] = []
     const s = await broker((c) => {
       kinds.push(internals(c)._parser._list.constructor.name)
@@ -91,6 +115,8 @@ describe('seam contract: what an idle connection does not need', () => {
     })
     const { raw } = await rawClient(s.port, { clientId: 'm14' })
     expect(kinds).toEqual(['BufferListStream', 'BufferList'])
+    expect(internals(s.clients[0]!)._parser._states).toEqual(['_parseHeader', '_parseLength', '_parsePayload', '_newPacket'])
+    expect(Object.isFrozen(internals(s.clients[0]!)._parser._states), 'the shared array').toBe(true)
     await rawSubscribe(raw, 'm14/t', 1)
     // a PUBLISH written one byte at a time, then two in one write
     const one = Buffer.from([0x32, 10, 0, 5, ...Buffer.from('m14/t'), 0, 7, 0x61])

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // What one idle MQTT connection holds on one in-process Culex node (issue 15).
-// Usage: node --expose-gc scripts/idle-memory.mjs [N=1000] [--v5] [--sub] [--snapshot [--retainers]]  (after npm run build)
+// Usage: node --expose-gc scripts/idle-memory.mjs [N=1000] [--v5] [--sub] [--proxy] [--snapshot [--retainers]]  (after npm run build)
 // Starts a node (no persistence backend beyond the default), opens N raw TCP connections from a
 // child process (so client-side objects are not counted), each sends one MQTT 3.1.1 CONNECT
 // (clean, keepalive 60 s; MQTT 5 with --v5), with --sub one SUBSCRIBE (QoS 1, a topic of its own:
-// an idle IoT device waiting for commands), and stays idle. Prints V8 heap and external/arrayBuffers deltas per
+// an idle IoT device waiting for commands), with --proxy after a PROXY v1 header (as behind
+// HAProxy), and stays idle. Prints V8 heap and external/arrayBuffers deltas per
 // connection after a full GC; with --snapshot, the heap-snapshot self size per constructor, and with
 // --retainers, anonymous closures/contexts/arrays by the object and property that holds them.
 import { fork } from 'node:child_process'
@@ -13,7 +14,7 @@ import { readFileSync, unlinkSync } from 'node:fs'
 
 if (process.argv[2] === '--child') {
   const net = await import('node:net')
-  const [port, n, level, sub] = [Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5]), process.argv[6] === 'sub']
+  const [port, n, level, sub, proxy] = [Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5]), process.argv[6] === 'sub', process.argv[7] === 'proxy']
   const socks = []
   let acked = 0
   const frame = (type, body) => Buffer.concat([Buffer.from([type, body.length]), body])
@@ -32,6 +33,8 @@ if (process.argv[2] === '--child') {
         got = got.subarray(2 + got[1])
       }
     })
+    // --proxy: a PROXY protocol v1 header first, as HAProxy sends it (a real address of its own)
+    if (proxy) s.write(`PROXY TCP4 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255} 127.0.0.1 ${10000 + (i % 50000)} 1883\r\n`)
     s.write(frame(0x10, Buffer.concat([Buffer.from([...head, 0, id.length]), id])))
     if (sub) {
       const topic = Buffer.from(`dev/${i}/cmd`)
@@ -48,8 +51,9 @@ if (process.argv[2] === '--child') {
   const n = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 1000)
   const level = process.argv.includes('--v5') ? 5 : 4
   const sub = process.argv.includes('--sub')
+  const proxy = process.argv.includes('--proxy')
   const snap = process.argv.includes('--snapshot')
-  const node = await startNode(loadConfig({ flags: { host: '127.0.0.1', mqtt_port: 0, ws_port: 0, http_port: 0, log_level: 'silent', max_connects_per_s_per_ip: 0 } }))
+  const node = await startNode(loadConfig({ flags: { host: '127.0.0.1', mqtt_port: 0, ws_port: 0, http_port: 0, log_level: 'silent', max_connects_per_s_per_ip: 0, ...(proxy ? { trusted_proxies: '127.0.0.1' } : {}) } }))
   const measure = async () => {
     for (let i = 0; i < 4; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 50)) }
     const m = process.memoryUsage()
@@ -62,7 +66,7 @@ if (process.argv[2] === '--child') {
   const child = await run(n, true)
   const after = await measure()
   const per = (k) => ((after[k] - before[k]) / n).toFixed(0)
-  console.log(`N=${n} MQTT ${level === 5 ? '5' : '3.1.1'}${sub ? ', 1 subscription each,' : ''} per idle connection: heap ${per('heap')} B, external ${per('external')} B (arrayBuffers ${per('arrayBuffers')} B), rss ${per('rss')} B`)
+  console.log(`N=${n} MQTT ${level === 5 ? '5' : '3.1.1'}${sub ? ', 1 subscription each,' : ''}${proxy ? ' behind a PROXY header,' : ''} per idle connection: heap ${per('heap')} B, external ${per('external')} B (arrayBuffers ${per('arrayBuffers')} B), rss ${per('rss')} B`)
   if (snap) {
     const a = byCtor(before.file), b = byCtor(after.file)
     const rows = [...b].map(([k, v]) => [k, (v.size - (a.get(k)?.size ?? 0)) / n, (v.count - (a.get(k)?.count ?? 0)) / n])
@@ -82,7 +86,7 @@ if (process.argv[2] === '--child') {
   process.exit(0)
 
   async function run(count, keep = false) {
-    const c = fork(new URL(import.meta.url).pathname, ['--child', String(node.ports.mqtt), String(count), String(level), sub ? 'sub' : ''])
+    const c = fork(new URL(import.meta.url).pathname, ['--child', String(node.ports.mqtt), String(count), String(level), sub ? 'sub' : '', proxy ? 'proxy' : ''])
     await new Promise((r) => c.once('message', r))
     await new Promise((r) => setTimeout(r, 200))
     if (keep) return c

@@ -14,7 +14,7 @@ import { closeSocketPairs, socketPair } from '../helpers/socket-pair.js'
 afterEach(() => closeSocketPairs())
 
 setFlagsFromString('--allow-natives-syntax')
-// eslint-disable-next-line @typescript-eslint/no-implied-eval -- V8's %HaveSameMap needs the flag set above, before the function is compiled
+// V8's %HaveSameMap: the flag set above must come before the function is compiled
 const sameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean
 
 it('connection details behind a PROXY v1 header share one hidden class, 40 connections', async () => {

@@ -6,7 +6,8 @@
 // (clean, keepalive 60 s; MQTT 5 with --v5), with --sub one SUBSCRIBE (QoS 1, a topic of its own:
 // an idle IoT device waiting for commands), with --proxy after a PROXY v1 header (as behind
 // HAProxy), and stays idle. Prints V8 heap and external/arrayBuffers deltas per
-// connection after a full GC; with --snapshot, the heap-snapshot self size per constructor, and with
+// connection after a full GC, and the node's CPU per connect while they connected (the 200 ms
+// settle after the last CONNACK included); with --snapshot, the heap-snapshot self size per constructor, and with
 // --retainers, anonymous closures/contexts/arrays by the object and property that holds them.
 import { fork } from 'node:child_process'
 import { writeHeapSnapshot } from 'node:v8'
@@ -63,10 +64,12 @@ if (process.argv[2] === '--child') {
   // connect path are not counted (with 20 connections, ~0.7 KB/conn of JIT code was)
   await run(n)
   const before = await measure()
+  const cpu0 = process.cpuUsage()
   const child = await run(n, true)
+  const cpu = process.cpuUsage(cpu0)
   const after = await measure()
   const per = (k) => ((after[k] - before[k]) / n).toFixed(0)
-  console.log(`N=${n} MQTT ${level === 5 ? '5' : '3.1.1'}${sub ? ', 1 subscription each,' : ''}${proxy ? ' behind a PROXY header,' : ''} per idle connection: heap ${per('heap')} B, external ${per('external')} B (arrayBuffers ${per('arrayBuffers')} B), rss ${per('rss')} B`)
+  console.log(`N=${n} MQTT ${level === 5 ? '5' : '3.1.1'}${sub ? ', 1 subscription each,' : ''}${proxy ? ' behind a PROXY header,' : ''} per idle connection: heap ${per('heap')} B, external ${per('external')} B (arrayBuffers ${per('arrayBuffers')} B), rss ${per('rss')} B; node CPU ${((cpu.user + cpu.system) / n).toFixed(0)} µs per connect`)
   if (snap) {
     const a = byCtor(before.file), b = byCtor(after.file)
     const rows = [...b].map(([k, v]) => [k, (v.size - (a.get(k)?.size ?? 0)) / n, (v.count - (a.get(k)?.count ?? 0)) / n])

@@ -9,6 +9,7 @@
 // connection after a full GC, and the node's CPU per connect while they connected (the 200 ms
 // settle after the last CONNACK included); with --snapshot, the heap-snapshot self size per constructor, and with
 // --retainers, anonymous closures/contexts/arrays by the object and property that holds them.
+// The --child mode is also the client side of packages/broker/test/node/idle-memory.test.ts.
 import { fork } from 'node:child_process'
 import { writeHeapSnapshot } from 'node:v8'
 import { readFileSync, unlinkSync } from 'node:fs'

@@ -1,29 +1,47 @@
 #!/usr/bin/env node
 // What one idle MQTT connection holds on one in-process Culex node (issue 15).
-// Usage: node --expose-gc scripts/idle-memory.mjs [N=1000] [--snapshot [--retainers]]  (after npm run build)
+// Usage: node --expose-gc scripts/idle-memory.mjs [N=1000] [--v5] [--sub] [--proxy] [--snapshot [--retainers]]  (after npm run build)
 // Starts a node (no persistence backend beyond the default), opens N raw TCP connections from a
 // child process (so client-side objects are not counted), each sends one MQTT 3.1.1 CONNECT
-// (clean, keepalive 60 s) and stays idle. Prints V8 heap and external/arrayBuffers deltas per
-// connection after a full GC; with --snapshot, the heap-snapshot self size per constructor, and with
+// (clean, keepalive 60 s; MQTT 5 with --v5), with --sub one SUBSCRIBE (QoS 1, a topic of its own:
+// an idle IoT device waiting for commands), with --proxy after a PROXY v1 header (as behind
+// HAProxy), and stays idle. Prints V8 heap and external/arrayBuffers deltas per
+// connection after a full GC, and the node's CPU per connect while they connected (the 200 ms
+// settle after the last CONNACK included); with --snapshot, the heap-snapshot self size per constructor, and with
 // --retainers, anonymous closures/contexts/arrays by the object and property that holds them.
+// The --child mode is also the client side of packages/broker/test/node/idle-memory.test.ts.
 import { fork } from 'node:child_process'
 import { writeHeapSnapshot } from 'node:v8'
 import { readFileSync, unlinkSync } from 'node:fs'
 
 if (process.argv[2] === '--child') {
   const net = await import('node:net')
-  const [port, n, level] = [Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5])]
+  const [port, n, level, sub, proxy] = [Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5]), process.argv[6] === 'sub', process.argv[7] === 'proxy']
   const socks = []
   let acked = 0
+  const frame = (type, body) => Buffer.concat([Buffer.from([type, body.length]), body])
   for (let i = 0; i < n; i++) {
     const id = Buffer.from(`idle-${i}`)
-    // level 5: a Property Length of 0 after the keepalive
+    // level 5: a Property Length of 0 after the keepalive (CONNECT) and the packet id (SUBSCRIBE)
     const head = level === 5 ? [0, 4, 0x4d, 0x51, 0x54, 0x54, 5, 2, 0, 60, 0] : [0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 60]
-    const body = Buffer.concat([Buffer.from([...head, 0, id.length]), id])
     const s = net.connect(port, '127.0.0.1')
     s.on('error', () => {})
-    s.once('data', () => { if (++acked === n) process.send('up') })
-    s.write(Buffer.concat([Buffer.from([0x10, body.length]), body]))
+    // up at the CONNACK, or with --sub at the SUBACK (every packet here is shorter than 128 bytes)
+    let got = Buffer.alloc(0)
+    s.on('data', (d) => {
+      got = Buffer.concat([got, d])
+      while (got.length >= 2 && got.length >= 2 + got[1]) {
+        if (got[0] === (sub ? 0x90 : 0x20) && ++acked === n) process.send('up')
+        got = got.subarray(2 + got[1])
+      }
+    })
+    // --proxy: a PROXY protocol v1 header first, as HAProxy sends it (a real address of its own)
+    if (proxy) s.write(`PROXY TCP4 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255} 127.0.0.1 ${10000 + (i % 50000)} 1883\r\n`)
+    s.write(frame(0x10, Buffer.concat([Buffer.from([...head, 0, id.length]), id])))
+    if (sub) {
+      const topic = Buffer.from(`dev/${i}/cmd`)
+      s.write(frame(0x82, Buffer.concat([Buffer.from([0, 1, ...(level === 5 ? [0] : []), 0, topic.length]), topic, Buffer.from([1])])))
+    }
     socks.push(s)
   }
   process.on('message', () => { for (const s of socks) s.destroy(); process.exit(0) })
@@ -34,20 +52,25 @@ if (process.argv[2] === '--child') {
   const { loadConfig, startNode } = await import(new URL('main.js', dist).href)
   const n = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 1000)
   const level = process.argv.includes('--v5') ? 5 : 4
+  const sub = process.argv.includes('--sub')
+  const proxy = process.argv.includes('--proxy')
   const snap = process.argv.includes('--snapshot')
-  const node = await startNode(loadConfig({ flags: { host: '127.0.0.1', mqtt_port: 0, ws_port: 0, http_port: 0, log_level: 'silent', max_connects_per_s_per_ip: 0 } }))
+  const node = await startNode(loadConfig({ flags: { host: '127.0.0.1', mqtt_port: 0, ws_port: 0, http_port: 0, log_level: 'silent', max_connects_per_s_per_ip: 0, ...(proxy ? { trusted_proxies: '127.0.0.1' } : {}) } }))
   const measure = async () => {
     for (let i = 0; i < 4; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 50)) }
     const m = process.memoryUsage()
     return { heap: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, rss: m.rss, file: snap ? writeHeapSnapshot() : undefined }
   }
-  // warm up: one connection round so lazy module state is not counted
-  await run(20)
+  // warm up: one round of N connections, so lazy module state and the code V8 compiles for the
+  // connect path are not counted (with 20 connections, ~0.7 KB/conn of JIT code was)
+  await run(n)
   const before = await measure()
+  const cpu0 = process.cpuUsage()
   const child = await run(n, true)
+  const cpu = process.cpuUsage(cpu0)
   const after = await measure()
   const per = (k) => ((after[k] - before[k]) / n).toFixed(0)
-  console.log(`N=${n} MQTT ${level === 5 ? '5' : '3.1.1'} per idle connection: heap ${per('heap')} B, external ${per('external')} B (arrayBuffers ${per('arrayBuffers')} B), rss ${per('rss')} B`)
+  console.log(`N=${n} MQTT ${level === 5 ? '5' : '3.1.1'}${sub ? ', 1 subscription each,' : ''}${proxy ? ' behind a PROXY header,' : ''} per idle connection: heap ${per('heap')} B, external ${per('external')} B (arrayBuffers ${per('arrayBuffers')} B), rss ${per('rss')} B; node CPU ${((cpu.user + cpu.system) / n).toFixed(0)} µs per connect`)
   if (snap) {
     const a = byCtor(before.file), b = byCtor(after.file)
     const rows = [...b].map(([k, v]) => [k, (v.size - (a.get(k)?.size ?? 0)) / n, (v.count - (a.get(k)?.count ?? 0)) / n])
@@ -67,7 +90,7 @@ if (process.argv[2] === '--child') {
   process.exit(0)
 
   async function run(count, keep = false) {
-    const c = fork(new URL(import.meta.url).pathname, ['--child', String(node.ports.mqtt), String(count), String(level)])
+    const c = fork(new URL(import.meta.url).pathname, ['--child', String(node.ports.mqtt), String(count), String(level), sub ? 'sub' : '', proxy ? 'proxy' : ''])
     await new Promise((r) => c.once('message', r))
     await new Promise((r) => setTimeout(r, 200))
     if (keep) return c

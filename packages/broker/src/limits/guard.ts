@@ -31,7 +31,7 @@ import type { Aedes, Client } from 'aedes'
 import { boundReads } from '../broker/backpressure.js'
 import { guardDeliveries, guardDelivery, type DeliveryOptions } from './delivery.js'
 import { packetViolation } from './packet-check.js'
-import { installOnEachClient, onParserErrorOfEachClient, parserHooksOf, wrapQueuedPacketHandling } from '../seam/index.js'
+import { installOnEachClient, lightenIdleConnections, onParserErrorOfEachClient, parserHooksOf, wrapQueuedPacketHandling } from '../seam/index.js'
 
 export interface GuardOptions extends DeliveryOptions {
   maxPacketSize: number
@@ -64,4 +64,6 @@ export function guardBroker(broker: Aedes, opts: GuardOptions): void {
     guardDelivery(client, opts)
     boundReads(client)
   })
+  // what a connection holds while idle (issue 15): after these, as the last installer
+  lightenIdleConnections(broker)
 }

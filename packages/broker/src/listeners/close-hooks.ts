@@ -6,7 +6,7 @@
  * (issue 15, docs/performance.md). 'close' is emitted once; the functions run in the order added,
  * as listeners would.
  */
-type Stream = { on(event: 'close', fn: (this: never) => void): unknown }
+type Stream = { on(event: 'close', fn: (this: never) => void): unknown; listeners?(event: 'close'): unknown[] }
 export type CloseHook = (stream: never) => void
 
 const HOOKS = Symbol('culex.closeHooks')
@@ -26,4 +26,9 @@ function runCloseHooks(this: Hooked): void {
   const h = this[HOOKS]!
   if (typeof h === 'function') return h(this as never)
   for (const fn of h) fn(this as never)
+}
+
+/** the close hooks are the first 'close' listener of `stream` (they run before any listener added later) */
+export function closeHooksFirst(stream: Stream): boolean {
+  return stream.listeners?.('close')[0] === runCloseHooks
 }

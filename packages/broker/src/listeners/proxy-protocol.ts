@@ -149,6 +149,15 @@ export function trustList(entries: readonly string[]): (addr: string | undefined
   }
 }
 
+/**
+ * the details of one connection, field by field: `{ ...details, isWebsocket }` gave every
+ * connection a hidden class of its own once V8 optimised it (~270 B per connection behind HAProxy,
+ * issue 15, docs/performance.md)
+ */
+function connDetails(x: Omit<ConnDetails, 'isWebsocket'>, isWebsocket: boolean): ConnDetails {
+  return { ipAddress: x.ipAddress, port: x.port, ipFamily: x.ipFamily, serverIpAddress: x.serverIpAddress, serverPort: x.serverPort, isProxy: x.isProxy, isWebsocket }
+}
+
 /** the real address of each gated socket, for listeners that hand Aedes an HTTP request (WebSocket) */
 const details = new WeakMap<Socket, ConnDetails>()
 export function connDetailsOf(socket: Socket | undefined | null): ConnDetails | undefined {
@@ -204,10 +213,14 @@ export function createProxyProtocolGate(opts: ProxyGateOptions): SocketGate {
       finish()
       if (r.details) {
         // v2 TLVs may carry the TLS client certificate HAProxy verified (trusted senders only)
-        const tls = r.version === 2 ? tlsConnDetails(proxyV2TlsIdentity(buf.subarray(0, r.length))) : {}
-        const d: ConnDetails = { ...r.details, isWebsocket: !!opts.websocket, ...tls }
+        const d = connDetails(r.details, !!opts.websocket)
+        if (r.version === 2) {
+          const tls = tlsConnDetails(proxyV2TlsIdentity(buf.subarray(0, r.length)))
+          for (const k of Object.keys(tls) as Array<keyof typeof tls>) (d as unknown as Record<string, unknown>)[k] = tls[k]
+        }
         info.connDetails = d as unknown as Record<string, unknown>
-        details.set(socket, d)
+        // the WebSocket listener reads them by socket (connDetailsOf); a TCP connection has them in info
+        if (opts.websocket) details.set(socket, d)
       }
       const rest = buf.subarray(r.length)
       if (rest.length > 0) socket.unshift(rest)

@@ -26,8 +26,10 @@ interface HandleInternals {
  * 5. conformance (broker/conformance.ts): parser checks of the 3.1.1 statements, acks in flight
  * 6. mqtt5 (broker/mqtt5.ts): what v5 clients are told and granted (CONNACK, SUBACK, $share)
  * 7. limits (limits/guard.ts): parser guards, slow-consumer limits (outermost), bounded reads
+ * 8. idle (seam/idle-connection.ts): what the Client and its parser made and an idle connection
+ *    does not use is dropped or shared (no delivery step: 'limits' stays outermost)
  */
-export const CLIENT_INSTALL_ORDER = ['hooks', 'aedes-fixes', 'puback-hold', 'dedupe', 'session-order', 'granted-qos', 'conformance', 'mqtt5', 'limits'] as const
+export const CLIENT_INSTALL_ORDER = ['hooks', 'aedes-fixes', 'puback-hold', 'dedupe', 'session-order', 'granted-qos', 'conformance', 'mqtt5', 'limits', 'idle'] as const
 export type InstallStage = (typeof CLIENT_INSTALL_ORDER)[number]
 export type ClientInstaller = (client: Client, stream: Duplex) => void
 

@@ -22,6 +22,7 @@
  *   connection's close held for its session-end mark; other nodes' takeover notices checked
  * - mqemitter.ts: the matcher and `closed`
  * - ioredis.ts: the socket of a connection
+ * - idle-connection.ts: what the Client and its parser make per connection and an idle one does not use
  */
 export * from './aedes-install.js'
 export * from './aedes-client.js'
@@ -41,3 +42,4 @@ export * from './persistence.js'
 export { skipOfflineMatchWithoutSessions, memoryPersistenceCore } from './memory-offline.js'
 export * from './mqemitter.js'
 export * from './ioredis.js'
+export { lightenIdleConnections, fastEvents, closeOnStreamClose, shareSocketListeners, shareParserListener, shareParserStates, forgetConnectPacket } from './idle-connection.js'

@@ -1,0 +1,178 @@
+/**
+ * The seam to what Aedes 2.0.0-beta.1's Client (lib/client.js constructor) and mqtt-packet 9's
+ * parser make for every connection although an idle one never uses it (issue 15: bytes per idle
+ * connection, docs/performance.md; docs/internals.md rows C14, C15, C16, M15, M16;
+ * test/seam/contract-idle.test.ts checks each). Per plain TCP connection (TLS and WebSocket
+ * streams keep Aedes' own, see closeOnStreamClose), after every other installer ('idle', the last
+ * stage of CLIENT_INSTALL_ORDER):
+ *
+ * - end-of-stream's watch of the socket (Node's `stream.finished`: 7 closures, a bound callback
+ *   and a third listener on 'error' and 'end', ~900 B) gives way to one function in the socket's
+ *   close hooks: the Client closes when its socket emits 'close', as end-of-stream made it do
+ *   ('end' and 'error' keep their own listeners, which close it first);
+ * - Aedes' bound listeners (`emit.bind(client, 'error')` on the parser, and where end-of-stream
+ *   is gone on the socket, with `close.bind(client)` on 'end') give way to shared functions that
+ *   find the Client where Aedes put it (`conn.client`, `parser.client`);
+ * - the parser's list of states one array shared by all parsers (its buffer list is already a
+ *   ReadBuffer, smaller than bl's Duplex stream: seam/mqtt-read-buffer.ts, row M14);
+ * - the listener tables (`_events`) of the Client and the parser in V8's fast mode, not a dictionary;
+ * - after CONNACK the parser keeps the CONNECT's protocol version, not the whole CONNECT packet
+ *   (client id, credentials, will, properties) as its `settings`.
+ */
+import { Socket } from 'node:net'
+import type { Aedes, Client } from 'aedes'
+import { closeHooksFirst, onStreamClose } from '../listeners/close-hooks.js'
+import { destroyOnError } from '../listeners/tcp.js'
+import { installOnEachClient } from './aedes-install.js'
+
+type Listener = (...args: unknown[]) => void
+interface Emitter {
+  listeners(event: string): Listener[]
+  removeListener(event: string, fn: Listener): unknown
+  on(event: string, fn: Listener): unknown
+}
+/** the socket as Aedes leaves it: lib/client.js sets `conn.client` */
+type Conn = Socket & { client?: ClientInternals }
+/** mqtt-packet's Parser (parser.js): `settings` (the CONNECT packet once parsed), `_states`; Aedes sets `client` */
+interface ParserInternals extends Emitter {
+  client?: ClientInternals
+  settings: { protocolVersion?: number; bridgeMode?: boolean }
+  _states: readonly string[]
+}
+/** Aedes' Client (lib/client.js): `_eos` is the cleanup of its end-of-stream watch of `conn` */
+interface ClientInternals extends Emitter {
+  conn: Conn
+  _eos: () => void
+  _parser: ParserInternals
+  close(): void
+  emit(event: string, ...args: unknown[]): boolean
+}
+const internals = (c: Client): ClientInternals => c as unknown as ClientInternals
+
+function noop(): void {}
+/** the Client closes when its socket closes (end-of-stream called `client.close` then) */
+function closeClientOf(conn: Conn): void {
+  conn.client?.close()
+}
+/** Aedes' `conn.on('error', client.emit.bind(client, 'error'))`, shared */
+function emitClientError(this: Conn, err: unknown): void {
+  this.client!.emit('error', err)
+}
+/** listeners/tcp.ts' destroyOnError, then Aedes' listener: the two in one */
+function destroyThenEmitClientError(this: Conn, err: unknown): void {
+  this.destroy()
+  this.client!.emit('error', err)
+}
+/** Aedes' `conn.on('end', client.close.bind(client))`, shared */
+function closeClientOnEnd(this: Conn): void {
+  this.client!.close()
+}
+/** Aedes' `parser.on('error', client.emit.bind(client, 'error'))`, shared */
+function emitParserError(this: ParserInternals, err: unknown): void {
+  this.client!.emit('error', err)
+}
+
+/** replace the listener named `name` (a bound function of Aedes') with `shared`; false if there is none */
+function swapListener(target: Emitter, event: string, name: string, shared: Listener): boolean {
+  const own = target.listeners(event).find((fn) => fn.name === name)
+  if (!own) return false
+  target.removeListener(event, own)
+  target.on(event, shared)
+  return true
+}
+
+/**
+ * C14: the Client's end-of-stream watch off, the Client closed from the socket's close hooks
+ * instead. Only where the close hooks' listener is the socket's first 'close' listener (a TCP
+ * socket: the tracker registered it at accept), so the hooks registered so far ran before
+ * end-of-stream's listener and still run before the Client closes. A TLS socket gets its hooks
+ * after Aedes and a WebSocket stream has none: they keep end-of-stream.
+ */
+export function closeOnStreamClose(client: Client): boolean {
+  const c = internals(client)
+  const conn = c.conn
+  if (!(conn instanceof Socket) || conn.closed || !closeHooksFirst(conn) || typeof c._eos !== 'function') return false
+  c._eos()
+  c._eos = noop
+  onStreamClose(conn, closeClientOf)
+  return true
+}
+
+/**
+ * C15: Aedes' bound listeners on the socket ('error', 'end') replaced by shared functions; how many
+ * were found. Where the socket's 'error' listeners are exactly listeners/tcp.ts' destroyOnError and
+ * Aedes' (a TCP socket), one listener does both, in that order (no listener array).
+ */
+export function shareSocketListeners(client: Client): number {
+  const conn = internals(client).conn as unknown as Emitter
+  const onError = conn.listeners('error')
+  let found = 0
+  if (onError.length === 2 && onError[0] === destroyOnError && onError[1]!.name === 'bound emit') {
+    conn.removeListener('error', onError[0])
+    conn.removeListener('error', onError[1]!)
+    conn.on('error', destroyThenEmitClientError as Listener)
+    found++
+  } else found += Number(swapListener(conn, 'error', 'bound emit', emitClientError as Listener))
+  return found + Number(swapListener(conn, 'end', 'bound close', closeClientOnEnd as Listener))
+}
+/** C15: Aedes' bound 'error' listener on the parser (its only one) replaced by a shared function */
+export function shareParserListener(client: Client): boolean {
+  return swapListener(internals(client)._parser, 'error', 'bound emit', emitParserError as Listener)
+}
+
+/**
+ * C16: Node's EventEmitter keeps an emitter's listeners in `_events`, made as `{ __proto__: null }`:
+ * a dictionary-mode object in V8 (a ~160 B hash table for one or two events). The same listeners
+ * in a prototype-free object made from a literal stay in fast mode (a ~56 B object); deleting the
+ * last event added keeps it so (Aedes' `once('connected')` on the Client, re-added last by
+ * limits/guard.ts). Listeners, their order and `_eventsCount` are unchanged.
+ */
+export function fastEvents(emitter: unknown): boolean {
+  const e = emitter as { _events?: Record<string | symbol, unknown> }
+  const events = e._events
+  if (!events || Object.getPrototypeOf(events) !== null) return false
+  e._events = Object.assign(Object.setPrototypeOf({}, null) as Record<string | symbol, unknown>, events)
+  return true
+}
+
+/** the parser's states (parser.js: the same four method names in each parser's own array), one array for all */
+const STATES = Object.freeze(['_parseHeader', '_parseLength', '_parsePayload', '_newPacket'])
+
+/** M16: the parser's `_states` (its own array of the four state names) replaced by one shared array */
+export function shareParserStates(client: Client): boolean {
+  const p = internals(client)._parser
+  if (p._states?.length !== STATES.length || !p._states.every((x, i) => x === STATES[i])) return false
+  p._states = STATES
+  return true
+}
+
+/** one settings object per protocol version (and bridge mode): what the parser reads of them */
+const settingsByVersion = new Map<string, ParserInternals['settings']>()
+/** M15: the parser keeps the CONNECT's protocol version and bridge mode, not the CONNECT packet */
+export function forgetConnectPacket(client: Client): void {
+  const p = internals(client)._parser
+  const s = p?.settings
+  if (!s || s.protocolVersion === undefined) return
+  const key = `${s.protocolVersion}${s.bridgeMode ? 'b' : ''}`
+  let shared = settingsByVersion.get(key)
+  if (!shared) settingsByVersion.set(key, (shared = Object.freeze(s.bridgeMode ? { protocolVersion: s.protocolVersion, bridgeMode: true } : { protocolVersion: s.protocolVersion })))
+  p.settings = shared
+}
+
+function lighten(client: Client): void {
+  shareParserStates(client)
+  shareParserListener(client)
+  fastEvents(client)
+  fastEvents(internals(client)._parser)
+  // the socket's 'error' and 'end' listeners keep their order only without end-of-stream's after them
+  if (closeOnStreamClose(client)) shareSocketListeners(client)
+}
+function afterConnack(_connack: unknown, client: Client): void {
+  forgetConnectPacket(client)
+}
+
+/** every Client of `broker` from now on: the above, as the last installer, and after its CONNACK */
+export function lightenIdleConnections(broker: Aedes): void {
+  installOnEachClient(broker, 'idle', lighten)
+  ;(broker as unknown as Emitter).on('connackSent', afterConnack as Listener)
+}

@@ -256,4 +256,18 @@ describe('seam contract: server-sent DISCONNECT', () => {
     expect(c.packets.filter((p) => p.cmd === 'publish').length).toBeLessThan(50)
     destroyAll()
   })
+
+  it('V6 V10 a client id another broker took during the replay: DISCONNECT 0x8E, then the close [MQTT-3.14.0-1]', async () => {
+    const s = await stockBroker({}, (b: Aedes) => {
+      seam.disconnectDuringQueueReplay(b)
+      seam.onRemoteTakeover(b, (client, done) => seam.disconnectV5(client, 0x8e, done))
+    })
+    const c = await duringReplay(s, 'v10-remote', () => {
+      s.broker.publish({ topic: '$SYS/other-node/new/clients', payload: Buffer.from('v10-remote'), cmd: 'publish', qos: 0, dup: false, retain: false }, () => {})
+    })
+    await c.closedBy()
+    expect(c.packets.filter((p) => p.cmd === 'disconnect').map((p) => p.reasonCode)).toEqual([0x8e])
+    expect(c.packets.filter((p) => p.cmd === 'publish').length).toBeLessThan(50)
+    destroyAll()
+  })
 })

@@ -33,6 +33,7 @@
 import type { Aedes, Client } from 'aedes'
 import {
   acceptV5SharedFilters,
+  disconnectDuringQueueReplay,
   amendConnack,
   amendSuback,
   disconnectV5,
@@ -132,6 +133,7 @@ export function installMqtt5(broker: Aedes, opts: Mqtt5Options): void {
     properties.maximumPacketSize = opts.maxPacketSize
   })
   acceptV5SharedFilters(broker)
+  disconnectDuringQueueReplay(broker)
   amendSuback(broker, (suback) => {
     if (suback.granted) suback.granted = suback.granted.map((g) => (g === UNSPECIFIED_ERROR ? NOT_AUTHORIZED : g))
   })

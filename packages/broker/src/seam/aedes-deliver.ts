@@ -97,7 +97,7 @@ const WRITE_OPTS: Record<number, { protocolVersion: number }> = {
 const mp = mqttPacket as unknown as { writeToStream: WriteToStream }
 
 /** lib/write.js `write` (the version cached at CONNECT): `done` is called in a later turn, or on 'drain' */
-function write(client: DeliveringClient, packet: object, done: (err: Error | null, client: unknown) => void): void {
+export function write(client: DeliveringClient, packet: object, done: (err: Error | null, client: unknown) => void): void {
   let error: Error | null = null
   if (client.connecting || client.connected) {
     try {

@@ -9,6 +9,7 @@ import { parserOf, wrapQueuedPacketHandling } from './aedes-client.js'
 import { aroundPacketsOfEachClient, interceptPacketsOfEachClient, onWriteOfEachClient } from './client-hooks.js'
 import type { OutPacket } from './mqtt-writes.js'
 import { strictParseProperties } from './mqtt-parse-props.js'
+import { write as aedesWrite } from './aedes-deliver.js'
 
 /** the Client fields of the beta these touch */
 interface V5Fields {
@@ -218,13 +219,74 @@ export function onRemoteTakeover(broker: unknown, takeover: (client: Client, don
   })
 }
 
+interface DisconnectOpts {
+  reasonCode?: number
+  properties?: Record<string, unknown>
+}
+type Disconnect = (opts?: DisconnectOpts | (() => void), done?: () => void) => void
+/** the Client fields lib/client.js `disconnect` and lib/handlers/connect.js use */
+interface DisconnectFields {
+  version?: number | null
+  connected?: boolean
+  connecting?: boolean
+  connackSent?: boolean
+  closed?: boolean
+  errored?: boolean
+  disconnectReasonCode?: number
+  disconnect: Disconnect
+  close(done?: () => void): void
+  emit(event: string, err: Error): boolean
+}
+/** a v5 client whose CONNACK was written and whose queue is still being replayed */
+const replaying = (c: DisconnectFields): boolean => c.version === 5 && !c.connected && !!c.connackSent && !c.closed && !c.errored
+
+/** the Client prototype's `disconnect` (lib/client.js), per prototype seen */
+const aedesDisconnect = new WeakMap<object, Disconnect>()
+/** lib/client.js `disconnect`, and for a v5 client in its replay what it does for a connected one */
+function disconnectDuringReplay(this: DisconnectFields, opts?: DisconnectOpts | (() => void), done?: () => void): void {
+  if (typeof opts === 'function') {
+    done = opts
+    opts = {}
+  }
+  if (!replaying(this)) return aedesDisconnect.get(Object.getPrototypeOf(this) as object)!.call(this, opts, done)
+  const reasonCode = opts?.reasonCode ?? 0
+  this.disconnectReasonCode = reasonCode
+  const packet: { cmd: string; reasonCode: number; properties?: Record<string, unknown> } = { cmd: 'disconnect', reasonCode }
+  if (opts?.properties) packet.properties = opts.properties
+  // lib/write.js writes while `connecting` (true until the replay ends): after the packets already written, through the write hooks
+  aedesWrite(this as unknown as Parameters<typeof aedesWrite>[0], packet, (err) => {
+    if (err) this.emit('error', err)
+    this.close(done)
+  })
+}
+
 /**
- * a server-sent DISCONNECT with `reasonCode` for a connected v5 client (client.disconnect, public
- * in aedes 2: written, then the connection closed), or false for any other client
+ * V10 lib/client.js `disconnect` writes a DISCONNECT only for a `connected` client, which a client
+ * becomes only once lib/handlers/connect.js has written its CONNACK (`connackSent`, set in
+ * doConnack's write callback) and replayed its session's queue (emptyQueue): a v5 client taken
+ * over in between (aedes.js registerClient, V6 from another node) or closed for a protocol error
+ * was closed without DISCONNECT [MQTT-3.14.0-1]. Each v5 client's `disconnect` (an own property:
+ * one shared function) writes it then too, as for a connected client (lib/write.js writes while
+ * `connecting`), then closes; the messages of the queue not yet acknowledged stay in the
+ * persistence for the next connection. No upstream issue found (upstream could test connackSent).
+ */
+export function disconnectDuringQueueReplay(broker: Aedes): void {
+  onEachClientV5(broker, (client) => {
+    const c = client as unknown as DisconnectFields
+    const proto = Object.getPrototypeOf(c) as object
+    if (!aedesDisconnect.has(proto)) aedesDisconnect.set(proto, (proto as DisconnectFields).disconnect)
+    c.disconnect = disconnectDuringReplay
+  })
+}
+
+/**
+ * a server-sent DISCONNECT with `reasonCode` for a v5 client whose CONNACK was written
+ * (client.disconnect, public in aedes 2, and V10 during its queue replay: written, then the
+ * connection closed), or false for any other client
  */
 export function disconnectV5(client: Client, reasonCode: number, done?: () => void): boolean {
-  const c = client as unknown as { version?: number; connected?: boolean; closed?: boolean; disconnect(o: { reasonCode: number }, cb: () => void): void }
-  if (c.version !== 5 || !c.connected || c.closed) return false
+  const c = client as unknown as DisconnectFields
+  if (c.version !== 5 || c.closed || !(c.connected || replaying(c))) return false
   c.disconnect({ reasonCode }, done ?? (() => {}))
   return true
 }

@@ -1,5 +1,5 @@
 /**
- * Contract of seam/aedes-v5.ts (docs/internals.md rows V1-V9): what aedes 2.0.0-beta.1 does for
+ * Contract of seam/aedes-v5.ts (docs/internals.md rows V1-V10): what aedes 2.0.0-beta.1 does for
  * MQTT 5 clients without an option, on a stock broker and MQTT.js v5 clients.
  */
 import { once } from 'node:events'
@@ -9,7 +9,8 @@ import mqttPacket from 'mqtt-packet'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Aedes, AedesOptions } from 'aedes'
 import * as seam from '../../src/seam/index.js'
-import { closeStock, eventually, stockBroker } from './stock.js'
+import { closeStock, eventually, stockBroker, type Stock } from './stock.js'
+import { Raw, destroyAll } from '../conformance/raw.js'
 
 const clients: MqttClient[] = []
 afterEach(async () => {
@@ -210,5 +211,63 @@ describe('seam contract: server-sent DISCONNECT', () => {
     // another broker announces the same client id
     s.broker.publish({ topic: '$SYS/other-node/new/clients', payload: Buffer.from('v6'), cmd: 'publish', qos: 0, dup: false, retain: false }, () => {})
     expect(await reason).toBe(0x8e)
+  })
+
+  /**
+   * `id` resumes a session with 50 QoS 1 messages queued on `s`; at the broker event
+   * 'connackSent' (lib/handlers/connect.js doConnack, just before it sets client.connackSent)
+   * `during` runs one tick later, with the Client
+   */
+  async function duringReplay(s: Stock, id: string, during: (client: Record<string, unknown> & { disconnect(o: object, cb: () => void): void }) => void): Promise<Raw> {
+    const sub = await Raw.open(s.port, 5)
+    await sub.connect({ clientId: id, clean: false, properties: { sessionExpiryInterval: 60 } })
+    await sub.subscribe('v10/q', 1)
+    await sub.disconnect({ reasonCode: 0 })
+    for (let i = 0; i < 50; i++) s.broker.publish({ cmd: 'publish', topic: 'v10/q', payload: Buffer.from(String(i)), qos: 1, dup: false, retain: false }, () => {})
+    s.broker.once('connackSent', (_p: unknown, client: Parameters<typeof during>[0]) => void setImmediate(() => during(client)))
+    const c = await Raw.open(s.port, 5)
+    c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: false, keepalive: 60, clientId: id, properties: { sessionExpiryInterval: 60 } })
+    await c.expect('connack')
+    return c
+  }
+
+  it('V10 aedes lib/handlers/connect.js: connackSent is set once the CONNACK is written, connected only after the queue replay; lib/client.js disconnect writes nothing in between', async () => {
+    const s = await stockBroker()
+    const seen: unknown[] = []
+    const c = await duringReplay(s, 'v10-stock', (client) => {
+      seen.push(client.connackSent, client.connected, client.connecting)
+      client.disconnect({ reasonCode: 0x8e }, () => {})
+    })
+    await c.closedBy()
+    expect(seen).toEqual([true, false, true])
+    expect(c.packets.some((p) => p.cmd === 'disconnect')).toBe(false)
+    destroyAll()
+  })
+
+  it('V10 disconnectDuringQueueReplay: a v5 client between its CONNACK and the end of its replay gets the DISCONNECT, then the close [MQTT-3.14.0-1]', async () => {
+    const s = await stockBroker({}, seam.disconnectDuringQueueReplay)
+    let told = false
+    const c = await duringReplay(s, 'v10', (client) => {
+      told = seam.disconnectV5(client as never, 0x8e)
+    })
+    await c.closedBy()
+    expect(told).toBe(true)
+    expect(c.packets.filter((p) => p.cmd === 'disconnect').map((p) => p.reasonCode)).toEqual([0x8e])
+    expect(c.packets.filter((p) => p.cmd === 'publish').length).toBeLessThan(50)
+    destroyAll()
+  })
+
+  it('V6 V10 a client id another broker took during the replay: DISCONNECT 0x8E, then the close [MQTT-3.14.0-1]', async () => {
+    const s = await stockBroker({}, (b: Aedes) => {
+      seam.disconnectDuringQueueReplay(b)
+      seam.onRemoteTakeover(b, (client, done) => seam.disconnectV5(client, 0x8e, done))
+    })
+    const c = await duringReplay(s, 'v10-remote', () => {
+      s.broker.publish({ topic: '$SYS/other-node/new/clients', payload: Buffer.from('v10-remote'), cmd: 'publish', qos: 0, dup: false, retain: false }, () => {})
+    })
+    await c.closedBy()
+    expect(c.packets.filter((p) => p.cmd === 'disconnect').map((p) => p.reasonCode)).toEqual([0x8e])
+    expect(c.packets.filter((p) => p.cmd === 'publish').length).toBeLessThan(50)
+    destroyAll()
   })
 })

@@ -41,16 +41,14 @@ Each has its test below; the code is in \`packages/broker/src/broker/conformance
 
 ## Known failures
 
-- The client's Receive Maximum is not applied to what Culex sends [MQTT-3.3.4-9] [MQTT-4.9.0-2] (aedes#829)
-- The client's Maximum Packet Size is not applied to what Culex sends [MQTT-3.1.2-24] [MQTT-3.1.2-25] (aedes#1125)
-- Two nodes: a takeover from the other node closes the old connection without DISCONNECT 0x8E [MQTT-3.1.4-3]
+- An MQTT 5 session's queued messages, replayed at CONNECT, are sent without regard to the client's Receive Maximum [MQTT-3.3.4-9] (live deliveries respect it, limits/delivery.ts; found in stop 12: a client with Receive Maximum 10 got all 2,000 queued QoS 1 messages before acknowledging any). The replay writes by itself, outside the delivery window, as for 3.1.1 clients.
 
 ## Choices where the standard lets the server choose
 
-- CONNACK properties: Shared Subscription Available 0 (a \`$share/\` filter gets SUBACK 0x9E from Aedes 2.0.0-beta.1, aedes#841: MQTT 5 clients do not reach Culex's shared subscriptions yet, 3.1.1 clients do), Topic Alias Maximum 32; Maximum QoS, Retain Available, Wildcard and Subscription Identifier Available are not sent (all supported); no Receive Maximum (65535); Server Keep Alive only when \`keepalive_max_s\` applies; Session Expiry Interval only when \`session_expiry_max_s\` lowered it.
+- CONNACK properties: Shared Subscription Available 1 (Culex's cluster-wide \`$share/\`, packages/broker/src/shared/; Aedes 2.0.0-beta.1 alone answers SUBACK 0x9E, aedes#841), Topic Alias Maximum 32; Maximum QoS, Retain Available, Wildcard and Subscription Identifier Available are not sent (all supported); no Receive Maximum (65535); Server Keep Alive only when \`keepalive_max_s\` applies; Session Expiry Interval only when \`session_expiry_max_s\` lowered it.
 - A zero-length client id is accepted with Clean Start 1 or 0 and given an Assigned Client Identifier [MQTT-3.1.3-6]; ids longer than \`max_client_id_length\` get CONNACK 0x85.
 - A bad user name or password gets CONNACK 0x86; an Authentication Method (enhanced authentication, not supported) gets 0x8C [MQTT-4.12.0-1].
-- PUBACK and PUBREC are 0x00 also when no subscription matched (0x10 is allowed; Culex acknowledges after publishing).
+- PUBACK and PUBREC carry 0x10 No matching subscribers when no subscription on any node matched (Culex acknowledges after publishing); 0x00 while a node's view of the others' subscriptions is incomplete (starting, Redis link down).
 - What an ACL denial looks like to an MQTT 5 client (PUBACK or SUBACK 0x87) is not covered by this suite yet.
 - Culex sends no topic aliases unless \`topic_alias_out_max\` is set (opt-in: the first message of a topic with the topic and an alias, later ones with the alias alone, at most the client's Topic Alias Maximum; test/v5/topic-alias-out.test.ts), and one copy of a message for overlapping subscriptions.
 

@@ -3,8 +3,9 @@
  * with queued messages: each is answered Session Present 1 and starts sending the queue; then
  * each node hears of the other's connection and one is closed (seam closeSameClientsUnlessKept:
  * the one registered last keeps the session [MQTT-3.1.4-3]). Both sent the same messages meanwhile,
- * and the loser, closed before its connect was done, was not told why (no DISCONNECT 0x8E: Aedes
- * sends one only to a connected client).
+ * and the loser, closed before its connect was done, was not told why (Aedes sends DISCONNECT 0x8E
+ * only to a connected client; seam V10, aedes-v5.ts, now sends it from the CONNACK on, but the
+ * duplicate sending stays without the turns below).
  *
  * So the CONNECTs of a client id take turns: one (its preConnect step, before its session is
  * read) takes `culex:session-claim:<id>` and gives it back once its connect is done (its queue

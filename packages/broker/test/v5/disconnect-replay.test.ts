@@ -13,6 +13,7 @@ import type { CulexNode } from '../../src/main.js'
 import { FAST, killAll, startNode, startRedis, waitFor, type TestNode } from '../helpers/cluster-procs.js'
 import { startTestNode } from '../helpers/node.js'
 import { Raw, destroyAll } from '../conformance/raw.js'
+import { queuedSession } from '../helpers/queued-session.js'
 
 const QUEUED = 2000
 
@@ -22,19 +23,6 @@ const connect = (id: string, sessionExpiryInterval: number): Record<string, unkn
   cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: false, keepalive: 60, clientId: id, properties: { sessionExpiryInterval },
 })
 const publishes = (c: Raw): number => c.packets.filter((p) => p.cmd === 'publish').length
-
-/** `id` gets a session on `port` (Session Expiry 60) subscribed to `q/<id>` with QUEUED QoS 1 messages waiting */
-async function queuedSession(port: number, id: string): Promise<void> {
-  const sub = await Raw.open(port, 5)
-  await sub.connect({ clientId: id, clean: false, properties: { sessionExpiryInterval: 60 } })
-  await sub.subscribe(`q/${id}`, 1)
-  await sub.disconnect({ reasonCode: 0 })
-  const pub = await Raw.open(port, 5)
-  await pub.connect({ clientId: `${id}-pub` })
-  for (let i = 0; i < QUEUED; i++) pub.send({ cmd: 'publish', topic: `q/${id}`, payload: String(i), qos: 1, messageId: i + 1 })
-  await waitFor(() => pub.packets.filter((p) => p.cmd === 'puback').length === QUEUED, 20_000, 'all PUBACKs')
-  pub.destroy()
-}
 
 /** `id`'s session resumed on `port`; `then` runs as the first bytes from the server (its CONNACK) arrive, the replay only begun */
 async function resume(port: number, id: string, sessionExpiryInterval: number, then: (c: Raw) => void): Promise<Raw> {
@@ -72,7 +60,7 @@ async function allArrive(c: Raw): Promise<void> {
 
 /** a DISCONNECT with Session Expiry 60 after a CONNECT with 0, sent as the CONNACK arrives: DISCONNECT 0x82 during the replay */
 async function expiryFromZero(port: number, id: string): Promise<void> {
-  await queuedSession(port, id)
+  await queuedSession(port, id, QUEUED)
   const c = await resume(port, id, 0, (c) => c.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 60 } }))
   expect(await closedWith(c)).toBe(0x82)
   // it came during the replay: the queue had not all reached the connection
@@ -89,7 +77,7 @@ describe('one node: a server DISCONNECT during the replay of the queue [MQTT-3.1
   it('session taken over as the CONNACK arrives: DISCONNECT 0x8E [MQTT-3.1.4-3], no QoS 1 message lost', async () => {
     const port = node.ports.mqtt
     const id = 'replay-take'
-    await queuedSession(port, id)
+    await queuedSession(port, id, QUEUED)
     const second = await Raw.open(port, 5)
     const first = await resume(port, id, 60, () => second.send(connect(id, 60)))
     expect(await closedWith(first)).toBe(0x8e)

@@ -10,6 +10,7 @@ import type { CulexNode } from '../../src/main.js'
 import { waitFor } from '../helpers/cluster-procs.js'
 import { startTestNode } from '../helpers/node.js'
 import { Raw, destroyAll } from '../conformance/raw.js'
+import { queuedSession } from '../helpers/queued-session.js'
 
 const QUEUED = 200
 const RECEIVE_MAXIMUM = 10
@@ -26,14 +27,7 @@ describe('one node: a session queue replayed to a client with Receive Maximum 10
   it.fails(`[MQTT-3.3.4-9] at most ${RECEIVE_MAXIMUM} unacknowledged QoS 1 PUBLISHes of the replayed queue`, async () => {
     const port = node.ports.mqtt
     const id = 'rm-replay'
-    const sub = await Raw.open(port, 5)
-    await sub.connect({ clientId: id, clean: false, properties: { sessionExpiryInterval: 60 } })
-    await sub.subscribe(`q/${id}`, 1)
-    await sub.disconnect({ reasonCode: 0 })
-    const pub = await Raw.open(port, 5)
-    await pub.connect({ clientId: `${id}-pub` })
-    for (let i = 0; i < QUEUED; i++) pub.send({ cmd: 'publish', topic: `q/${id}`, payload: String(i), qos: 1, messageId: i + 1 })
-    await waitFor(() => pub.packets.filter((p) => p.cmd === 'puback').length === QUEUED, 20_000, 'all PUBACKs')
+    await queuedSession(port, id, QUEUED)
 
     const c = await Raw.open(port, 5)
     await c.connect({ clientId: id, clean: false, properties: { sessionExpiryInterval: 60, receiveMaximum: RECEIVE_MAXIMUM } })

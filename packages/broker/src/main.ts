@@ -24,7 +24,8 @@ import { Readiness } from './ops/readiness.js'
 import { createOpsServer } from './ops/http.js'
 import { createApi } from './ops/api/index.js'
 import { attachCluster } from './cluster/index.js'
-import { clientAddress, createProxyProtocolGate } from './listeners/proxy-protocol.js'
+import { createProxyProtocolGate } from './listeners/proxy-protocol.js'
+import { clientEndpoint } from './auth/conn-details.js'
 import { createSecurity } from './auth/setup.js'
 import { createTlsListener } from './listeners/tls.js'
 import { ClientFaults } from './limits/client-faults.js'
@@ -90,7 +91,7 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
     void shared.router.sessionEnded(id).catch((err: Error) => log.warn({ err: err.message, client: id }, 'shared subscription: expired session not removed from its groups'))
   if (cluster) cluster.sessions.onEnded(leaveGroups)
   else broker.on('sessionExpired', (c) => leaveGroups(c.id))
-  broker.on('client', (c) => log.debug({ client: c.id, address: clientAddress(c) }, 'client connected'))
+  broker.on('client', (c) => log.debug({ client: c.id, address: clientEndpoint(c) }, 'client connected'))
   broker.on('clientDisconnect', (c) => log.debug({ client: c.id }, 'client disconnected'))
   broker.on('clientError', (c, err) => log.debug({ client: c?.id, err: err.message }, 'client error'))
   broker.on('connectionError', (_c, err) => log.debug({ err: err.message }, 'connection error'))

@@ -5,15 +5,27 @@
  * the seam).
  */
 import type { Client } from 'aedes'
+import { plainAddress } from '../listeners/proxy-protocol.js'
+
+interface EndpointView {
+  connDetails?: { ipAddress?: string; port?: number } | null
+  conn?: { remoteAddress?: string; remotePort?: number }
+  req?: { socket?: { remoteAddress?: string; remotePort?: number } }
+}
 
 /** the source address of a client: PROXY-protocol address when present, else the socket's */
-export function clientAddress(client: Client): string | undefined {
-  const c = client as unknown as {
-    connDetails?: { ipAddress?: string } | null
-    conn?: { remoteAddress?: string }
-    req?: { socket?: { remoteAddress?: string } }
-  }
+export function clientAddress(client: unknown): string | undefined {
+  const c = client as EndpointView
   return c.connDetails?.ipAddress ?? c.conn?.remoteAddress ?? c.req?.socket?.remoteAddress
+}
+
+/** `address:port` to log for a client (the real one from PROXY protocol, else the socket's), IPv4 without `::ffff:` */
+export function clientEndpoint(client: unknown): string | undefined {
+  const c = client as EndpointView
+  if (c.connDetails?.ipAddress) return `${c.connDetails.ipAddress}:${c.connDetails.port ?? ''}`
+  const s = c.req?.socket ?? c.conn
+  if (s?.remoteAddress) return `${plainAddress(s.remoteAddress)}:${s.remotePort ?? ''}`
+  return undefined
 }
 
 /**

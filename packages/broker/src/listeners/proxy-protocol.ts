@@ -230,16 +230,3 @@ export function createProxyProtocolGate(opts: ProxyGateOptions): SocketGate {
     socket.on('close', onClose)
   }
 }
-
-/** the address to log for an Aedes client: the real one from PROXY protocol, else the socket's */
-export function clientAddress(client: unknown): string | undefined {
-  const c = client as {
-    connDetails?: { ipAddress?: string; port?: number } | null
-    req?: { socket?: Socket }
-    conn?: { remoteAddress?: string; remotePort?: number }
-  }
-  if (c.connDetails?.ipAddress) return `${c.connDetails.ipAddress}:${c.connDetails.port ?? ''}`
-  const s = c.req?.socket ?? (c.conn as Socket | undefined)
-  if (s?.remoteAddress) return `${plainAddress(s.remoteAddress)}:${s.remotePort ?? ''}`
-  return undefined
-}

@@ -15,7 +15,7 @@
 import type { Aedes, Client } from 'aedes'
 import { clientFacts, clientsOf } from '../../seam/index.js'
 import { DisconnectReason, disconnectClient } from '../../broker/disconnect.js'
-import { clientAddress } from '../../listeners/proxy-protocol.js'
+import { clientEndpoint } from '../../auth/conn-details.js'
 import type { HotCounters } from '../metrics.js'
 import { VERSION } from '../../version.js'
 import type { RpcHandlers } from './rpc.js'
@@ -119,7 +119,7 @@ export function localHandlers(opts: {
     id: c.id,
     username: usernameOf(c as unknown as Client) ?? null,
     node: nodeId,
-    address: clientAddress(c as unknown as Client) ?? null,
+    address: clientEndpoint(c as unknown as Client) ?? null,
     protocol: facts.version,
     keepalive_s: facts.keepaliveS,
     clean: c.clean,

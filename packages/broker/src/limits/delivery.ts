@@ -33,8 +33,10 @@
  *   as above. An MQTT 5 client's Receive Maximum lowers that window for it
  *   [MQTT-3.3.4-9] (aedes#829: Aedes does not honour it), also when
  *   max_outgoing_inflight is 0; a PUBREC with a reason code of 0x80 or more
- *   ends a QoS 2 flight too. (The session replay at CONNECT writes by itself,
- *   unwindowed, as for 3.1.1 clients.)
+ *   ends a QoS 2 flight too. The replay of a v5 session's queue at CONNECT
+ *   goes through the same window, one message after the other as an
+ *   acknowledgement frees a slot (seam/aedes-replay.ts); a 3.1.1 client's
+ *   replay is written as Aedes writes it, unwindowed.
  */
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from '../log.js'
@@ -42,7 +44,7 @@ import type { HotCounters } from '../ops/metrics.js'
 import type { ClientFaults } from './client-faults.js'
 import { ClientGuard, GUARD, type GuardedConn } from './client-guard.js'
 import { onStreamClose } from '../listeners/close-hooks.js'
-import { interceptPacketsOfEachClient, onWriteOfEachClient, stepDeliveriesOfEachClient } from '../seam/index.js'
+import { interceptPacketsOfEachClient, onWriteOfEachClient, paceSessionReplay, stepDeliveriesOfEachClient } from '../seam/index.js'
 
 export interface DeliveryOptions {
   maxQueued: number
@@ -78,6 +80,8 @@ export function guardDeliveries(broker: Aedes): void {
     guardOf(client)!.guarded0(packet, cb)
     return true
   })
+  // the replay of a v5 session's queue at CONNECT waits for room in the window [MQTT-3.3.4-9]
+  paceSessionReplay(broker, (client) => guardOf(client)?.replayRoom())
 }
 const guardOf = (client: Client): ClientGuard | undefined => (client.conn as unknown as Partial<GuardedConn>)[GUARD]
 

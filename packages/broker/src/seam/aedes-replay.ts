@@ -28,6 +28,18 @@ interface ReplayFields {
   connecting?: boolean
 }
 
+/** per client: what to call when its replay first waits (onceReplayWaits) */
+const firstWait = new WeakMap<object, () => void>()
+
+/**
+ * `fn` once the replay at CONNECT of `client` first waits for room (paceSessionReplay's `roomFor`
+ * returned a promise): from then on it goes at the pace of the client's acknowledgements, however
+ * long that lasts. Never called for a replay that does not wait.
+ */
+export function onceReplayWaits(client: Client, fn: () => void): void {
+  firstWait.set(client, fn)
+}
+
 /**
  * `roomFor(client)` is asked before each QoS 1/2 PUBLISH the replay at CONNECT sends (not for a
  * PUBREL it resends): undefined sends it now; a promise holds it, and the rest of the replay,
@@ -40,7 +52,13 @@ export function paceSessionReplay(broker: Aedes, roomFor: (client: Client) => Pr
       // a live delivery (connected), or no replay: as before
       if (c.connected || !c.connecting || packet.cmd !== 'publish') return outgoingUpdate(client, packet)
       const wait = roomFor(client)
-      return wait === undefined ? outgoingUpdate(client, packet) : wait.then(() => outgoingUpdate(client, packet))
+      if (wait === undefined) return outgoingUpdate(client, packet)
+      const waits = firstWait.get(client)
+      if (waits) {
+        firstWait.delete(client)
+        waits()
+      }
+      return wait.then(() => outgoingUpdate(client, packet))
     },
   }))
 }

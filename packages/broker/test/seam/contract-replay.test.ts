@@ -38,17 +38,20 @@ const resume = async (port: number, id: string): Promise<Raw> => {
 }
 
 describe('seam contract: the session replay at CONNECT, paced', () => {
-  it('A23 aedes connect.js emptyQueue: outgoingUpdate per queued PUBLISH while connecting, the write after it resolves, the next after the write; a PINGREQ answered meanwhile; live deliveries not asked (seam paceSessionReplay)', async () => {
+  it('A23 aedes connect.js emptyQueue: outgoingUpdate per queued PUBLISH while connecting, the write after it resolves, the next after the write; a PINGREQ answered meanwhile; live deliveries not asked (seam paceSessionReplay; onceReplayWaits at the first wait)', async () => {
     const asked: string[] = []
     let open: (() => void) | undefined
-    const s = await stockBroker({}, (b) =>
+    const waited: string[] = []
+    const s = await stockBroker({}, (b) => {
       seam.paceSessionReplay(b, (client: Client) => {
         const c = client as unknown as { connecting: boolean; connected: boolean }
         asked.push(`${client.id}:${c.connecting}:${c.connected}`)
         // the third waits
         return asked.length === 3 ? new Promise<void>((resolve) => (open = resolve)) : undefined
-      }),
-    )
+      })
+      // onceReplayWaits: the first wait of the client's replay, once ('client': registered, before its replay)
+      b.on('client', (client: Client) => seam.onceReplayWaits(client, () => waited.push(client.id)))
+    })
     await queued(s.port, 'a23', ['a', 'b', 'c', 'd', 'e'])
     const c = await resume(s.port, 'a23')
     await eventually(() => (open ? true : undefined), 3000, 'the third asked')
@@ -57,6 +60,7 @@ describe('seam contract: the session replay at CONNECT, paced', () => {
     await c.expect('publish')
     await c.expect('pingresp')
     expect(publishes(c)).toEqual(['a', 'b'])
+    expect(waited).toEqual(['a23'])
     open!()
     await eventually(() => (publishes(c).length === 5 ? true : undefined), 3000, 'the rest')
     expect(publishes(c)).toEqual(['a', 'b', 'c', 'd', 'e'])
@@ -67,6 +71,7 @@ describe('seam contract: the session replay at CONNECT, paced', () => {
     await pub.publish('a23/t', 'live', 1)
     await eventually(() => (publishes(c).length === 6 ? true : undefined), 3000, 'the live one')
     expect(asked.length).toBe(5)
+    expect(waited).toEqual(['a23'])
   })
 
   it('A23 a replay left waiting when the connection closes sends nothing more; the next CONNECT gets the rest of the queue', async () => {

@@ -61,7 +61,13 @@ export interface DeliveryOptions {
 /** the guard of every client of `broker`: the in-flight window sees the PUBLISHes written and the acks received */
 export function guardDeliveries(broker: Aedes): void {
   onWriteOfEachClient(broker, 'limits', (pk, client) => {
-    if (pk.cmd === 'publish' && pk.qos && pk.messageId !== undefined) guardOf(client)?.sent(pk.messageId)
+    if (pk.cmd === 'publish') {
+      if (pk.qos && pk.messageId !== undefined) guardOf(client)?.sent(pk.messageId)
+    } else if (pk.cmd === 'pubrel' && pk.messageId !== undefined) {
+      // a QoS 2 message is in flight until its PUBCOMP [MQTT-4.9.0-2]: the PUBRELs the session
+      // replay resends at CONNECT count (a live one's id is counted already)
+      guardOf(client)?.sent(pk.messageId)
+    }
   })
   // PUBACK ends a QoS 1 message's flight, PUBCOMP a QoS 2 one's [MQTT-4.3.2-1] [MQTT-4.3.3-1], and for
   // MQTT 5 a PUBREC with a reason code of 0x80 or more [MQTT-3.3.4-9]

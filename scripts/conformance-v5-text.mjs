@@ -38,10 +38,11 @@ Each has its test below; the code is in \`packages/broker/src/broker/conformance
 - One message through overlapping subscriptions carries the Subscription Identifiers of all of them [MQTT-3.3.4-4] (Aedes 2.0.0-beta.1 put only the one of the subscription the copy went through, aedes#828)
 - A level 4 or 5 CONNECT named "MQIsdp" is closed [MQTT-3.1.2-1] (mqtt-packet let it through and the connection was left open, unanswered; 3.1.1 too)
 - Redis modes: a session ended by a DISCONNECT with Session Expiry Interval 0 (or by its connection closing, or by the sweeper) is gone for a client reconnecting at once on any node [MQTT-4.1.0-2]: the end is marked in Redis by the step that decides it and a CONNECT waits for it (\`cluster/session-ending.ts\`; before, the end ran after the connection closed and a quick reconnect got Session Present 1)
+- A returning MQTT 5 session's queue, replayed at CONNECT, goes through the client's Receive Maximum like live deliveries [MQTT-3.3.4-9] [MQTT-4.9.0-1]: one PUBLISH more as each PUBACK/PUBCOMP frees a slot, the client's other packets answered meanwhile [MQTT-3.3.4-10] [MQTT-4.9.0-3] (\`seam/aedes-replay.ts\`, \`limits/client-guard.ts\`; before, found in stop 12, a client with Receive Maximum 10 got all 2,000 queued QoS 1 messages before acknowledging any; aedes#829)
 
 ## Known failures
 
-- An MQTT 5 session's queued messages, replayed at CONNECT, are sent without regard to the client's Receive Maximum [MQTT-3.3.4-9] (live deliveries respect it, limits/delivery.ts; found in stop 12: a client with Receive Maximum 10 got all 2,000 queued QoS 1 messages before acknowledging any). The replay writes by itself, outside the delivery window, as for 3.1.1 clients.
+None: every statement tested passes in every mode.
 
 ## Choices where the standard lets the server choose
 

@@ -8,8 +8,12 @@
  * the two steps it is delivered live ahead of older queued messages, so the
  * client sees 18, 19, 0, 1, ... Here live deliveries to such a client wait
  * until the replay is done (Aedes emits `clientReady`) and then go out in
- * their order. A held message the replay sent already (same broker id and
- * counter, seen as the replay passes the broker's authorizeForward) is
+ * their order. A v5 client's replay goes at the pace of its PUBACKs (its
+ * Receive Maximum, limits/client-guard.ts replayRoom): they wait as long,
+ * counted as deliveries waiting for the client (the slow-consumer limits of
+ * limits/delivery.ts apply), and each stays in the session store meanwhile.
+ * A held message the replay sent already (same broker id and counter, seen
+ * as the replay passes the broker's authorizeForward) is
  * dropped when the hold is released; one whose bus copy comes after the replay
  * passed it is dropped by the duplicate filter (cluster/dedupe.ts).
  * Cost on the message path: two property checks per delivery.

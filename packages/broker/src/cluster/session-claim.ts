@@ -9,15 +9,17 @@
  *
  * So the CONNECTs of a client id take turns: one (its preConnect step, before its session is
  * read) takes `culex:session-claim:<id>` and gives it back once its connect is done (its queue
- * sent) or its connection closed; another waits for it, and then takes the session over from a
- * connected client like any later CONNECT (DISCONNECT 0x8E, the unacknowledged messages sent
+ * sent), its connection closed, or its queue's replay waits for the client's PUBACKs (its Receive
+ * Maximum, limits/client-guard.ts: from then on it lasts as long as the client takes; seam
+ * onceReplayWaits); another waits for it, and then takes the session over from a connected (or
+ * replaying, seam V10) client like any later CONNECT (DISCONNECT 0x8E, the unacknowledged messages sent
  * again with DUP [MQTT-4.4.0-1]). A claim lapses after CLAIM_MS (its node died, or its connect is
  * that slow): the next CONNECT then goes on. Cost: a SET NX and a DEL per CONNECT that settles.
  */
 import type { Client } from 'aedes'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
-import { onceConnectedOrClosed } from '../seam/index.js'
+import { onceConnectedOrClosed, onceReplayWaits } from '../seam/index.js'
 
 /** longest a claim holds (and a CONNECT waits for one) */
 export const CLAIM_MS = 5000
@@ -51,7 +53,12 @@ export async function claimTurn(db: Redis, client: Client, id: string, token: st
     log.warn({ client: id }, 'session claim not given back in time: connecting anyway')
     return
   }
-  onceConnectedOrClosed(client, () => {
+  let given = false
+  const giveBack = (): void => {
+    if (given) return
+    given = true
     unclaim(db, id, token).catch((err: Error) => log.warn({ client: id, err: err.message }, 'session claim not given back'))
-  })
+  }
+  onceConnectedOrClosed(client, giveBack)
+  onceReplayWaits(client, giveBack)
 }

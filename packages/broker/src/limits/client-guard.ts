@@ -37,8 +37,15 @@ export class ClientGuard extends ClientBacklog {
   private writtenCb: Callback | undefined
   /** the same for a QoS 1/2 delivery: Aedes calls it when the PUBLISH is written, or at once when it sends nothing (forward refused) */
   private writtenQoSCb: Callback | undefined
+  /**
+   * the session replay at CONNECT waiting for room in the window (seam/aedes-replay.ts: one replayed
+   * PUBLISH at a time, the rest of the replay behind it); called when a PUBACK/PUBCOMP frees a slot
+   */
+  private replayWaiter: (() => void) | undefined
 
   override closed(): void {
+    // a replay waiting for room stops there: what it did not send stays in the session store
+    this.replayWaiter = undefined
     // what waited for room in the window goes with the connection, as the socket's buffer does: a
     // persistent session has it in its session store (replayed at the next CONNECT)
     if (this.held) this.held.length = 0
@@ -49,7 +56,7 @@ export class ClientGuard extends ClientBacklog {
 
   /** its socket does not take more, or its in-flight window is full */
   protected override backedUp(): boolean {
-    return this.conn.writableNeedDrain || (this.held?.length ?? 0) > 0
+    return this.conn.writableNeedDrain || (this.held?.length ?? 0) > 0 || this.replayWaiter !== undefined
   }
 
   private send(packet: DeliveredPacket): void {
@@ -92,6 +99,31 @@ export class ClientGuard extends ClientBacklog {
     return w > 0 && (this.inflightIds?.size ?? 0) + this.pending >= w
   }
 
+  /**
+   * The session replay at CONNECT asks before each QoS 1/2 PUBLISH it sends to a v5 client (seam/
+   * aedes-replay.ts): undefined = send it now; else a promise resolved when a PUBACK/PUBCOMP frees a
+   * slot, never if the connection closes first (the rest of the queue stays in the session store).
+   * The replayed PUBLISHes count in the window as they are written (sent()), like live ones
+   * [MQTT-3.3.4-9] [MQTT-4.9.0-2]; only what is in flight counts here: live deliveries meanwhile
+   * (`pending`) wait for the replay to end (broker/session-order.ts), not for room. A 3.1.1
+   * client's replay is not windowed (as before: max_outgoing_inflight applies to its live deliveries).
+   */
+  replayRoom(): Promise<void> | undefined {
+    if (protocolVersion(this.client) !== 5 || !this.replayWindowFull() || this.detached) return undefined
+    // the stuck clock, as for deliveries held in the window: a client that acknowledges nothing
+    // for ACK_STUCK_MS (client-backlog.ts) stops counting and is cut once max_queued wait for it
+    this.lastAckAt = Date.now()
+    this.arm()
+    return new Promise<void>((resolve) => {
+      this.replayWaiter = resolve
+    })
+  }
+
+  private replayWindowFull(): boolean {
+    const w = this.windowOf()
+    return w > 0 && (this.inflightIds?.size ?? 0) >= w
+  }
+
   /** a QoS 1/2 PUBLISH with `messageId` was written */
   sent(messageId: number): void {
     ;(this.inflightIds ??= new Set()).add(messageId)
@@ -103,6 +135,11 @@ export class ClientGuard extends ClientBacklog {
     if (messageId !== undefined) this.inflightIds?.delete(messageId)
     this.acks++
     this.lastAckAt = Date.now()
+    if (this.replayWaiter !== undefined && !this.replayWindowFull()) {
+      const go = this.replayWaiter
+      this.replayWaiter = undefined
+      go()
+    }
     this.releaseHeld()
   }
 
@@ -173,8 +210,8 @@ export class ClientGuard extends ClientBacklog {
     } else {
       this.track()
       // the window is full (or others wait already): wait here, in order, counted as bytes waiting for
-      // this client. Not before a persistent session's replay is done: broker/session-order.ts orders
-      // those deliveries with the replay, which writes by itself (and fills the window)
+      // this client. Not before a persistent session's replay is done: broker/session-order.ts holds
+      // those deliveries until the replay ends (the replay waits for room itself: replayRoom)
       if (this.client.connected && ((this.held?.length ?? 0) > 0 || this.windowFull())) {
         const held = (this.held ??= [])
         if (held.length === 0) this.lastAckAt = Date.now()

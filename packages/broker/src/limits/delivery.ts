@@ -33,8 +33,10 @@
  *   as above. An MQTT 5 client's Receive Maximum lowers that window for it
  *   [MQTT-3.3.4-9] (aedes#829: Aedes does not honour it), also when
  *   max_outgoing_inflight is 0; a PUBREC with a reason code of 0x80 or more
- *   ends a QoS 2 flight too. (The session replay at CONNECT writes by itself,
- *   unwindowed, as for 3.1.1 clients.)
+ *   ends a QoS 2 flight too. The replay of a v5 session's queue at CONNECT
+ *   goes through the same window, one message after the other as an
+ *   acknowledgement frees a slot (seam/aedes-replay.ts); a 3.1.1 client's
+ *   replay is written as Aedes writes it, unwindowed.
  */
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from '../log.js'
@@ -42,7 +44,7 @@ import type { HotCounters } from '../ops/metrics.js'
 import type { ClientFaults } from './client-faults.js'
 import { ClientGuard, GUARD, type GuardedConn } from './client-guard.js'
 import { onStreamClose } from '../listeners/close-hooks.js'
-import { interceptPacketsOfEachClient, onWriteOfEachClient, stepDeliveriesOfEachClient } from '../seam/index.js'
+import { interceptPacketsOfEachClient, onWriteOfEachClient, paceSessionReplay, stepDeliveriesOfEachClient } from '../seam/index.js'
 
 export interface DeliveryOptions {
   maxQueued: number
@@ -59,7 +61,13 @@ export interface DeliveryOptions {
 /** the guard of every client of `broker`: the in-flight window sees the PUBLISHes written and the acks received */
 export function guardDeliveries(broker: Aedes): void {
   onWriteOfEachClient(broker, 'limits', (pk, client) => {
-    if (pk.cmd === 'publish' && pk.qos && pk.messageId !== undefined) guardOf(client)?.sent(pk.messageId)
+    if (pk.cmd === 'publish') {
+      if (pk.qos && pk.messageId !== undefined) guardOf(client)?.sent(pk.messageId)
+    } else if (pk.cmd === 'pubrel' && pk.messageId !== undefined) {
+      // a QoS 2 message is in flight until its PUBCOMP [MQTT-4.9.0-2]: the PUBRELs the session
+      // replay resends at CONNECT count (a live one's id is counted already)
+      guardOf(client)?.sent(pk.messageId)
+    }
   })
   // PUBACK ends a QoS 1 message's flight, PUBCOMP a QoS 2 one's [MQTT-4.3.2-1] [MQTT-4.3.3-1], and for
   // MQTT 5 a PUBREC with a reason code of 0x80 or more [MQTT-3.3.4-9]
@@ -78,6 +86,8 @@ export function guardDeliveries(broker: Aedes): void {
     guardOf(client)!.guarded0(packet, cb)
     return true
   })
+  // the replay of a v5 session's queue at CONNECT waits for room in the window [MQTT-3.3.4-9]
+  paceSessionReplay(broker, (client) => guardOf(client)?.replayRoom())
 }
 const guardOf = (client: Client): ClientGuard | undefined => (client.conn as unknown as Partial<GuardedConn>)[GUARD]
 

@@ -20,6 +20,7 @@
  * - aedes-sys-clients.ts: the $SYS new/disconnect client notices, left out on one node while unheard
  * - aedes-sessions.ts: the MQTT 5 session-expiry and will-delay timers, replaced in a cluster; a
  *   connection's close held for its session-end mark; other nodes' takeover notices checked
+ * - aedes-replay.ts: the replay of a session's queue at CONNECT, paced (the client's Receive Maximum)
  * - mqemitter.ts: the matcher and `closed`
  * - ioredis.ts: the socket of a connection
  * - idle-connection.ts: what the Client and its parser make per connection and an idle one does not use
@@ -31,6 +32,7 @@ export { restoreAedes12Fixes, type AedesFixesOptions } from './aedes-fixes.js'
 export * from './aedes-v5.js'
 export { publishClientNoticesWhenHeard } from './aedes-sys-clients.js'
 export { closeConnectionAfter, closeSameClientsUnlessKept, onceConnectedOrClosed, replaceSessionTimers, replayQueueOfResumedV5Sessions, type SessionTimers } from './aedes-sessions.js'
+export { onceReplayWaits, paceSessionReplay } from './aedes-replay.js'
 export { emitMessage, onEveryMessage, observeSubscriptions, wrapOutgoingAcks, brokerClosing, clientClosed, type OutgoingAcks } from './aedes-routing.js'
 export { mqttPacketDebug } from './mqtt-packet-debug.js'
 export * from './mqtt-parser.js'

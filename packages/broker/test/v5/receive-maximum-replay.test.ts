@@ -24,7 +24,7 @@ describe('one node: a session queue replayed to a client with Receive Maximum 10
   })
   afterAll(() => node?.close())
 
-  it.fails(`[MQTT-3.3.4-9] at most ${RECEIVE_MAXIMUM} unacknowledged QoS 1 PUBLISHes of the replayed queue`, async () => {
+  it(`[MQTT-3.3.4-9] at most ${RECEIVE_MAXIMUM} unacknowledged QoS 1 PUBLISHes of the replayed queue`, async () => {
     const port = node.ports.mqtt
     const id = 'rm-replay'
     await queuedSession(port, id, QUEUED)

@@ -29,15 +29,23 @@ describe('suite', () => {
       const tp = t.runs.find((x: any) => x.scenario === 'throughput')
       expect(tp.valid).toBe(true)
       expect(tp.results.lost).toBe(0)
+      // the broker's own CPU over the measured window, per delivery: there, and plausible
+      const cpu = tp.results.broker_cpu
+      expect(cpu.processes.map((p: any) => p.role)).toEqual(['broker'])
+      expect(cpu.deliveries).toBe(tp.results.deliveries)
+      expect(cpu.broker_us_per_delivery, `${t.name}: ${JSON.stringify(cpu)}`).toBeGreaterThan(0)
+      expect(cpu.broker_us_per_delivery).toBeLessThan(2000)
       // the broker's RSS is read around the ramp; with 20 connections a GC can leave it no larger,
       // and then the figure is left out with a warning saying so rather than reported as 0
       const conn = t.runs.find((x: any) => x.scenario === 'connections')
       expect(conn.results.rss_before_bytes).toBeGreaterThan(0)
       if (conn.results.rss_per_connection_bytes === null) expect(conn.warnings.join(' ')).toMatch(/RSS did not grow over the ramp/)
       else expect(conn.results.rss_per_connection_bytes).toBeGreaterThan(0)
+      expect(conn.results.broker_cpu.deliveries).toBe(20)
     }
     // the table goes to stderr when stdout carries the JSON
-    expect(r.stderr).toMatch(/throughput qos1\s+deliveries_per_s \(msg\/s\)\s+[\d,.]+ \(1\.00×\)\s+[\d,.]+ \([\d.]+×\)/)
+    expect(r.stderr).toMatch(/throughput qos1\s+deliveries_per_s \(msg\/s\)\s+[\d,.]+ \(1\.00×\)(?: ⚠gen \d+%)?\s+[\d,.]+ \([\d.]+×\)/)
+    expect(r.stderr).toMatch(/throughput qos1\s+broker_cpu \(µs\/delivery\)\s+[\d,.]+ \(1\.00×\)\s+[\d,.]+ \([\d.]+×\)/)
     for (const ext of ['json', 'md', 'svg']) expect(existsSync(path.join(out, `mini.${ext}`))).toBe(true)
     expect(readFileSync(path.join(out, 'mini.md'), 'utf8')).toContain('| run | figure | mosquitto | culex-1node |')
     expect(readFileSync(path.join(out, 'mini.svg'), 'utf8')).toContain('<svg')

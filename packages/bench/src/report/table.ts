@@ -1,5 +1,5 @@
 /** Plain-text tables for the terminal. */
-import { buildMatrix, runKey, type Cell } from './matrix.js'
+import { buildMatrix, GEN_BUSY, generatorFlag, runKey, type Cell } from './matrix.js'
 import { fmtBytes, fmtNum, INVALID_MARK } from './format.js'
 import type { ScenarioReport, SuiteReport } from './types.js'
 
@@ -13,7 +13,7 @@ export function alignColumns(rows: string[][]): string {
 
 export function cellText(c: Cell): string {
   const ratio = c.ratio !== null ? ` (${c.ratio.toFixed(2)}×)` : ''
-  return `${c.invalid ? `${INVALID_MARK} ` : ''}${c.text}${ratio}`
+  return `${c.invalid ? `${INVALID_MARK} ` : ''}${c.text}${ratio}${c.flag ? ` ${c.flag}` : ''}`
 }
 
 export function scenarioTitle(r: ScenarioReport): string {
@@ -67,6 +67,14 @@ export function renderScenarioTable(r: ScenarioReport): string {
     rows.push(['rss_after', fmtBytes(res.rss_after_bytes)])
     rows.push(['rss_per_connection', fmtBytes(res.rss_per_connection_bytes)])
   }
+  const cpu = res.broker_cpu
+  if (cpu) {
+    const per = res.kind === 'connections' ? 'connection' : 'delivery'
+    rows.push(['broker_cpu', `${fmtNum(cpu.broker_us_per_delivery)} µs per ${per} (${fmtNum(cpu.broker_cpu_percent)}% of one core over ${fmtNum(cpu.window_s)} s)`])
+    if (cpu.redis_us_per_delivery !== null) rows.push(['redis_cpu', `${fmtNum(cpu.redis_us_per_delivery)} µs per ${per}`])
+    if (cpu.haproxy_us_per_delivery !== null) rows.push(['haproxy_cpu', `${fmtNum(cpu.haproxy_us_per_delivery)} µs per ${per}`])
+    for (const p of cpu.processes) rows.push([`  cpu ${p.process}`, `${fmtNum(p.cpu_ms)} ms (${p.role})`])
+  }
   const g = r.generator
   rows.push([
     'generator',
@@ -88,8 +96,19 @@ export function suiteHeader(s: SuiteReport): string {
 
 export function suiteFootnotes(s: SuiteReport): string[] {
   const notes: string[] = [
-    `(n.nn×) = ratio to ${s.config.baseline}; higher is better for */s, lower for *_ms and rss. ${INVALID_MARK} = invalid figure (see below).`,
+    `(n.nn×) = ratio to ${s.config.baseline}; higher is better for */s, lower for *_ms, broker_cpu and memory. ${INVALID_MARK} = invalid figure (see below).`,
   ]
+  const runs = s.targets.flatMap((t) => t.runs)
+  if (runs.some((r) => r.results.broker_cpu)) {
+    notes.push(
+      'broker_cpu = µs of CPU (user + system, all threads) the broker processes used over the measured window per delivery (per connection opened): what a message costs the broker, whether or not the load generator kept up; redis/haproxy_cpu the same for the cluster\'s Redis / HAProxy.',
+    )
+  }
+  if (runs.some((r) => generatorFlag(r) !== null)) {
+    notes.push(
+      `⚠gen N% = a load generator thread was N% busy over the window (> ${Math.round(GEN_BUSY * 100)}%): that rate is bounded by the generator, a floor of what the broker can do; compare broker_cpu (or run with more --workers).`,
+    )
+  }
   for (const t of s.targets) {
     if (t.status === 'skipped') notes.push(`${t.name}: skipped: ${t.reason}`)
     if (t.status === 'failed') notes.push(`${t.name}: failed: ${t.reason}`)

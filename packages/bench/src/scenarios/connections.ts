@@ -5,6 +5,7 @@
  * /metrics URL is known.
  */
 import { readFileSync } from 'node:fs'
+import { BrokerCpuMeter, cpuRoots } from '../broker-cpu.js'
 import { sleep } from '../engine/limit.js'
 import type { ConnPlan, RampResult } from '../engine/plan.js'
 import { mergeHistograms, summarize } from '../histogram.js'
@@ -96,7 +97,9 @@ export async function runConnections(cfg: ScenarioConfig): Promise<ScenarioRepor
     const plan = planFor(cfg.connections, prefix)
     await Promise.all(handles.map((h, w) => h.call('connInit', plan(w))))
     const meter = new GeneratorMeter(handles)
+    const brokerCpu = new BrokerCpuMeter(cpuRoots(cfg.brokerProcesses, cfg.brokerPids))
     meter.begin()
+    brokerCpu.begin()
     const t0 = Date.now()
     const ticker = setInterval(() => {
       progress.update(`[${tag}] ramping to ${fmtInt(cfg.connections)}: ${((Date.now() - t0) / 1000).toFixed(1)}s`)
@@ -108,8 +111,10 @@ export async function runConnections(cfg: ScenarioConfig): Promise<ScenarioRepor
       clearInterval(ticker)
     }
     const rampS = (Date.now() - t0) / 1000
+    brokerCpu.end()
     const generator = meter.end()
     const connected = ramps.reduce((a, r) => a + r.connected, 0)
+    const cpu = brokerCpu.result(connected)
     const failed = ramps.reduce((a, r) => a + r.failed, 0)
     progress.update(`[${tag}] ${fmtInt(connected)} connected, ${fmtInt(failed)} failed in ${rampS.toFixed(1)}s; holding`)
     await sleep(SETTLE_MS)
@@ -142,6 +147,7 @@ export async function runConnections(cfg: ScenarioConfig): Promise<ScenarioRepor
       rss_after_bytes: after?.bytes ?? null,
       rss_per_connection_bytes: perConn,
       rss_source: before?.source ?? null,
+      ...(cpu ? { broker_cpu: cpu } : {}),
     }
     if (generator.note) warnings.push(generator.note)
     const reasons: string[] = []

@@ -28,16 +28,18 @@ export interface SuiteOptions {
   log: (line: string) => void
 }
 
+const cpu = (us: number | null | undefined, unit: string): string => (us === null || us === undefined ? '' : `, broker ${us} µs/${unit}`)
+
 function summaryLine(t: string, r: ScenarioReport): string {
   const res = r.results
   const mark = r.valid ? '' : `  INVALID: ${r.invalid_reason}`
   if (res.kind === 'connections') {
-    return `${t} connections: ${res.connected}/${res.connections_requested} at ${res.connects_per_s} conn/s${mark}`
+    return `${t} connections: ${res.connected}/${res.connections_requested} at ${res.connects_per_s} conn/s${cpu(res.broker_cpu?.broker_us_per_delivery, 'connect')}${mark}`
   }
   return (
-    `${t} ${runKey(r)}: ${res.deliveries_per_s} msg/s, p99 ${res.p99_ms} ms, ` +
+    `${t} ${runKey(r)}: ${res.deliveries_per_s} msg/s${cpu(res.broker_cpu?.broker_us_per_delivery, 'msg')}, p99 ${res.p99_ms} ms, ` +
     (res.flood ? `peak rss ${Math.round((res.flood.peak_rss_max_bytes ?? 0) / 2 ** 20)} MiB, busy after ${res.flood.busy_after_stop_s} s, ` : '') +
-    `lost ${res.lost} dup ${res.duplicated} ooo ${res.out_of_order}, generator cpu ${r.generator.cpu_percent}%${mark}`
+    `lost ${res.lost} dup ${res.duplicated} ooo ${res.out_of_order}, generator cpu ${r.generator.cpu_percent}% (busiest thread ${Math.round(Math.max(0, ...r.generator.event_loop_utilization) * 100)}%)${mark}`
   )
 }
 

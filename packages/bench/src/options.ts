@@ -49,6 +49,8 @@ export interface ScenarioConfig {
   brokerPids: number[]
   /** broker processes (and their children) whose CPU is measured (and, flood, whose memory is watched); brokerPids when this is unset */
   brokerProcesses?: WatchedProcess[]
+  /** connections scenario: the folder where the suite's Culex nodes answer GC requests (heap.ts) */
+  heapGcDir?: string
   progress: boolean
   /** prefix for the progress line, e.g. the suite target */
   label?: string

@@ -159,6 +159,15 @@ export const METRICS: Record<string, MetricDef[]> = {
     { metric: 'connects_per_s', unit: 'conn/s', higherIsBetter: true, chart: true, get: (r) => conn(r)?.connects_per_s ?? null, flagGenerator: true },
     ...cpuRows('µs/connect'),
     {
+      metric: 'heap_per_connection',
+      unit: 'bytes',
+      higherIsBetter: null,
+      chart: false,
+      optional: true,
+      get: (r) => conn(r)?.heap_per_connection_bytes ?? null,
+      fmt: (v) => fmtBytes(v),
+    },
+    {
       metric: 'rss_per_connection',
       unit: 'bytes',
       higherIsBetter: false,

@@ -63,9 +63,14 @@ export function renderScenarioTable(r: ScenarioReport): string {
     rows.push(['connect_p99_ms', fmtNum(res.connect_p99_ms)])
     rows.push(['dropped_during_hold', String(res.dropped_during_hold)])
     rows.push(['source_addresses', res.source_addresses.join(', ')])
-    rows.push(['rss_before', fmtBytes(res.rss_before_bytes)])
+    rows.push(['rss_before (before the warm-up)', fmtBytes(res.rss_before_bytes)])
     rows.push(['rss_after', fmtBytes(res.rss_after_bytes)])
     rows.push(['rss_per_connection', fmtBytes(res.rss_per_connection_bytes)])
+    if (res.heap_before_bytes !== undefined) {
+      rows.push(['heap_before (after GC)', fmtBytes(res.heap_before_bytes)])
+      rows.push(['heap_after (after GC)', fmtBytes(res.heap_after_bytes ?? null)])
+      rows.push(['heap_per_connection', fmtBytes(res.heap_per_connection_bytes ?? null)])
+    }
   }
   const cpu = res.broker_cpu
   if (cpu) {
@@ -102,6 +107,11 @@ export function suiteFootnotes(s: SuiteReport): string[] {
   if (runs.some((r) => r.results.broker_cpu)) {
     notes.push(
       'broker_cpu = µs of CPU (user + system, all threads) the broker processes used over the measured window per delivery (per connection opened): what a message costs the broker, whether or not the load generator kept up; redis/haproxy_cpu the same for the cluster\'s Redis / HAProxy.',
+    )
+  }
+  if (runs.some((r) => r.scenario === 'connections')) {
+    notes.push(
+      'heap_per_connection = growth of the V8 heap used, after a full GC, per idle connection (Culex nodes the suite started, summed over the nodes; the broker\'s own test measures the same in-process); rss_per_connection = growth of the resident memory from before the connect warm-up, per idle connection (for a Node process it also holds the code compiled and heap grown in the warm-up: compare heap_per_connection).',
     )
   }
   if (runs.some((r) => generatorFlag(r) !== null)) {

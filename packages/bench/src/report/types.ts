@@ -105,10 +105,21 @@ export interface ConnectionResults {
   connect_p99_ms: number | null
   dropped_during_hold: number
   source_addresses: string[]
+  /** RSS of the broker (summed over its processes) before the warm-up (in reports before the warm-up moved it: after) */
   rss_before_bytes: number | null
+  /** with the connections open */
   rss_after_bytes: number | null
+  /** (after - before) / connected */
   rss_per_connection_bytes: number | null
   rss_source: string | null
+  /**
+   * Culex nodes the suite started: V8 heap used after a full GC (summed over the nodes), after the
+   * warm-up and with the connections open, and its growth per connection (suite/gc-preload.ts)
+   */
+  heap_before_bytes?: number
+  heap_after_bytes?: number | null
+  heap_per_connection_bytes?: number | null
+  heap_nodes?: number
   /** broker CPU over the ramp; its per-unit figures are per connection opened */
   broker_cpu?: BrokerCpu
 }

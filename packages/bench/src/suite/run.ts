@@ -17,7 +17,7 @@ export interface SuiteOptions {
   /** MQTT protocol levels: every scenario runs once per level */
   protocols: Protocol[]
   /** everything but the scenario, the URLs and the per-target broker handles */
-  base: Omit<ScenarioConfig, 'scenario' | 'pubUrls' | 'subUrls' | 'brokerPids' | 'metricsUrls' | 'qos' | 'protocol' | 'label'>
+  base: Omit<ScenarioConfig, 'scenario' | 'pubUrls' | 'subUrls' | 'brokerPids' | 'metricsUrls' | 'heapGcDir' | 'qos' | 'protocol' | 'label'>
   /** fanin publishers (base.publishers is the fanout publisher count) */
   faninPublishers: number
   /** the flood scenario's own QoS levels and counts */
@@ -81,6 +81,7 @@ async function runTarget(def: TargetDef, o: SuiteOptions, tmpRoot: string): Prom
           subscribers: scenario === 'flood' ? o.flood.subscribers : o.base.subscribers,
           drainTimeoutS: scenario === 'flood' ? Math.max(o.base.drainTimeoutS, o.flood.drainTimeoutS) : o.base.drainTimeoutS,
           brokerProcesses: started.processes,
+          ...(started.gcDir ? { heapGcDir: started.gcDir } : {}),
           pubUrls: started.pubUrls,
           subUrls: started.subUrls,
           brokerPids: started.brokerPids,

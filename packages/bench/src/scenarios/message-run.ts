@@ -34,7 +34,7 @@ const DRAIN_IDLE_MS = 1000
 /** flood: a broker holding an overload may deliver nothing for longer while it catches up */
 const FLOOD_DRAIN_IDLE_MS = 3000
 
-function buildPlans(cfg: ScenarioConfig, topo: Topology, runId: number, engines: number): LoadPlan[] {
+export function buildPlans(cfg: ScenarioConfig, topo: Topology, runId: number, engines: number): LoadPlan[] {
   const id = hex(runId)
   const plans: LoadPlan[] = Array.from({ length: engines }, () => ({
     settings: {

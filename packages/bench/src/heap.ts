@@ -10,8 +10,8 @@ import { sleep } from './engine/limit.js'
 
 /** the environment variable naming the folder (read by suite/gc-preload.ts) */
 export const GC_DIR_ENV = 'CULEX_BENCH_GC_DIR'
-/** the preload, for a node's `--import` */
-export const GC_PRELOAD = fileURLToPath(new URL('./suite/gc-preload.js', import.meta.url))
+/** the preload (built), for a node's `--import`; the same path from dist/heap.js and from src/heap.ts (tests) */
+export const GC_PRELOAD = fileURLToPath(new URL('../dist/suite/gc-preload.js', import.meta.url))
 
 interface Entry {
   gcs: number

@@ -63,6 +63,8 @@ export const CULEX_BENCH_ENV: Record<string, string> = {
  * connections scenario, nothing on the message path.
  */
 function culexEnv(gcDir: string): NodeJS.ProcessEnv {
+  // not built: no heap figure, rather than nodes that cannot start
+  if (!existsSync(GC_PRELOAD)) return { ...process.env, ...CULEX_BENCH_ENV }
   const preload = `--import=${pathToFileURL(GC_PRELOAD).href}`
   const nodeOptions = [process.env.NODE_OPTIONS, preload].filter(Boolean).join(' ')
   return { ...process.env, ...CULEX_BENCH_ENV, [GC_DIR_ENV]: gcDir, NODE_OPTIONS: nodeOptions }

@@ -108,9 +108,11 @@ const round = (n: number, digits: number): number => Math.round(n * 10 ** digits
 /**
  * The CPU each process used between two samples and its cost per delivery. Only processes present in
  * both count (one that started or ended inside the window is left out). `deliveries` 0 gives null
- * per-delivery figures.
+ * per-delivery figures. `countedS`: the window the deliveries were counted in, when the samples were
+ * taken over a slightly different one (`windowS`: a timer fires late on a busy event loop): the CPU is
+ * scaled to it (a steady rate over the window).
  */
-export function cpuPerDelivery(before: CpuSample[], after: CpuSample[], windowS: number, deliveries: number): BrokerCpu {
+export function cpuPerDelivery(before: CpuSample[], after: CpuSample[], windowS: number, deliveries: number, countedS = windowS): BrokerCpu {
   const processes: BrokerCpu['processes'] = []
   for (const a of after) {
     const b = before.find((x) => x.pid === a.pid)
@@ -118,7 +120,8 @@ export function cpuPerDelivery(before: CpuSample[], after: CpuSample[], windowS:
     processes.push({ process: a.name, role: a.role, cpu_ms: ((a.ticks - b.ticks) * 1000) / TICKS_PER_S })
   }
   const ms = (role: CpuRole): number => processes.filter((p) => p.role === role).reduce((s, p) => s + p.cpu_ms, 0)
-  const per = (cpuMs: number): number | null => (deliveries > 0 ? round((cpuMs * 1000) / deliveries, 2) : null)
+  const scale = windowS > 0 ? countedS / windowS : 1
+  const per = (cpuMs: number): number | null => (deliveries > 0 ? round((cpuMs * scale * 1000) / deliveries, 2) : null)
   const has = (role: CpuRole): boolean => processes.some((p) => p.role === role)
   const broker = ms('broker')
   return {
@@ -158,10 +161,11 @@ export class BrokerCpuMeter {
     this.t1 = process.hrtime.bigint()
   }
 
-  /** the window's figures for `deliveries` (null without processes) */
-  result(deliveries: number): BrokerCpu | null {
+  /** the window's figures for `deliveries` counted over `countedS` seconds (default: the sampled window); null without processes */
+  result(deliveries: number, countedS?: number): BrokerCpu | null {
     if (!this.active || this.after.length === 0) return null
-    return cpuPerDelivery(this.before, this.after, Number(this.t1 - this.t0) / 1e9, deliveries)
+    const windowS = Number(this.t1 - this.t0) / 1e9
+    return cpuPerDelivery(this.before, this.after, windowS, deliveries, countedS ?? windowS)
   }
 }
 

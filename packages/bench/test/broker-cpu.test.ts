@@ -66,6 +66,13 @@ describe('cpuPerDelivery', () => {
     ])
   })
 
+  it('scales the CPU to the window the deliveries were counted in when the samples were taken over a longer one', () => {
+    // sampled over 5.1 s (a late timer), deliveries counted over 5 s: 4000 ms x 5 / 5.1 over 200,000
+    const r = cpuPerDelivery([s(1, 'broker', 0)], [s(1, 'broker', 400)], 5.1, 200_000, 5)
+    expect(r.broker_cpu_ms).toBe(4000)
+    expect(r.broker_us_per_delivery).toBe(19.61)
+  })
+
   it('leaves out a process not there at both ends, and has no per-delivery figure for no deliveries', () => {
     const r = cpuPerDelivery([s(1, 'broker', 0)], [s(1, 'broker', 10), s(9, 'broker', 500)], 1, 0)
     expect(r.broker_cpu_ms).toBe(100)

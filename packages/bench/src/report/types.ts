@@ -51,6 +51,7 @@ export type CpuRole = 'broker' | 'redis' | 'haproxy' | 'other'
  * generator kept up, so the fair comparison of what a delivery costs each broker.
  */
 export interface BrokerCpu {
+  /** the window the CPU was sampled over (s); the per-delivery figures are scaled to the one the deliveries were counted in */
   window_s: number
   /** deliveries (connections) the per-unit figures divide by */
   deliveries: number

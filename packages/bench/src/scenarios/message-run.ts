@@ -206,7 +206,7 @@ export async function runMessageScenario(
     const { samples, ...latency } = summarize(mergeHistograms(finals.map((f) => f.histogram)))
     const sum = (f: (x: LoadFinal) => number): number => finals.reduce((a, x) => a + f(x), 0)
     const deliveriesPerS = sum((f) => f.receivedInWindow) / cfg.durationS
-    const cpu = brokerCpu.result(sum((f) => f.receivedInWindow))
+    const cpu = brokerCpu.result(sum((f) => f.receivedInWindow), cfg.durationS)
     const results: MessageResults = {
       kind: 'messages',
       publishers: topo.publishers.length,

@@ -66,11 +66,11 @@ const rate = (scenarioChart: boolean): MetricDef => ({
 })
 const cpuOf = (r: ScenarioReport) => r.results.broker_cpu ?? null
 /** µs of broker CPU per delivery (per connection in the connections scenario), over the measured window */
-const brokerCpu = (unit: string): MetricDef => ({
+const brokerCpu = (unit: string, chart: boolean): MetricDef => ({
   metric: 'broker_cpu',
   unit,
   higherIsBetter: false,
-  chart: false,
+  chart,
   get: (r) => cpuOf(r)?.broker_us_per_delivery ?? null,
   fmt: (v) => fmtNum(v, v !== null && v < 100 ? 1 : 0),
 })
@@ -92,7 +92,7 @@ const helperCpu = (unit: string): MetricDef => ({
     return c && parts.some((p) => p !== '-') ? parts.join(' / ') : 'n/a'
   },
 })
-const cpuRows = (unit = 'µs/delivery'): MetricDef[] => [brokerCpu(unit), helperCpu(unit)]
+const cpuRows = (unit = 'µs/delivery', chart = false): MetricDef[] => [brokerCpu(unit, chart), helperCpu(unit)]
 const lat = (key: 'p50_ms' | 'p90_ms' | 'p99_ms' | 'p999_ms' | 'max_ms', chart = false): MetricDef => ({
   metric: key,
   unit: 'ms',
@@ -142,9 +142,9 @@ const floodMetrics: MetricDef[] = [
 ]
 
 export const METRICS: Record<string, MetricDef[]> = {
-  throughput: [rate(true), ...cpuRows(), lat('p50_ms'), lat('p99_ms'), correctness, genCpu],
-  fanout: [rate(true), ...cpuRows(), lat('p99_ms'), correctness, genCpu],
-  fanin: [rate(true), ...cpuRows(), lat('p99_ms'), correctness, genCpu],
+  throughput: [rate(true), ...cpuRows('µs/delivery', true), lat('p50_ms'), lat('p99_ms'), correctness, genCpu],
+  fanout: [rate(true), ...cpuRows('µs/delivery', true), lat('p99_ms'), correctness, genCpu],
+  fanin: [rate(true), ...cpuRows('µs/delivery', true), lat('p99_ms'), correctness, genCpu],
   flood: floodMetrics,
   shared: [
     rate(true),

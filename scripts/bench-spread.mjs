@@ -24,6 +24,15 @@ const ratioText = (rs) => {
   return lo === hi ? ` (${lo}×)` : ` (${lo}–${hi}×)`
 }
 
+// a generator thread over 90% busy in any run (report/matrix.ts generatorFlag): the busiest shares
+const flagText = (cells) => {
+  const busy = cells.map((c) => /⚠gen (\d+)%/.exec(c.flag ?? '')?.[1]).filter(Boolean).map(Number)
+  if (busy.length === 0) return ''
+  const lo = Math.min(...busy)
+  const hi = Math.max(...busy)
+  return ` ⚠gen ${lo === hi ? lo : `${lo}–${hi}`}%${busy.length < cells.length ? ` in ${busy.length} of ${cells.length} runs` : ''}`
+}
+
 const lines = [`| run | figure | ${targets.join(' | ')} |`, `| --- | --- |${targets.map(() => ' ---: |').join('')}`]
 for (const row of matrices[0]) {
   const cells = targets.map((_, i) => {
@@ -39,7 +48,7 @@ for (const row of matrices[0]) {
     const hi = numeric.reduce((a, c) => (c.value > a.value ? c : a))
     const strip = (t) => t.replace(/^✗\s*/, '').replace(/\s*\([0-9.]+×\)$/, '')
     const range = lo.text === hi.text || strip(lo.text) === strip(hi.text) ? strip(lo.text) : `${strip(lo.text)} – ${strip(hi.text)}`
-    return bad + range + (i === 0 ? '' : ratioText(got.map((c) => c.ratio)))
+    return bad + range + (i === 0 ? '' : ratioText(got.map((c) => c.ratio))) + flagText(got)
   })
   lines.push(`| ${row.run} | ${row.metric}${row.unit ? ` (${row.unit})` : ''} | ${cells.join(' | ')} |`)
 }

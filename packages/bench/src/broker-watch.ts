@@ -6,14 +6,14 @@
  * poll). Without PIDs (a broker somewhere else) it polls the
  * process_resident_memory_bytes of each /metrics URL instead, and knows no CPU.
  */
-import { readdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
+import { descendants, ticksOf, TICKS_PER_S } from './broker-cpu.js'
 import type { WatchedProcess } from './options.js'
 import { rssFromMetrics } from './memory.js'
 
 const POLL_MS = 100
 /** a process is idle when it used less than this share of one core over a poll */
 const IDLE_SHARE = 0.1
-const TICKS_PER_S = 100
 
 export interface PeakRss {
   process: string
@@ -35,37 +35,9 @@ function read(path: string): string | null {
   }
 }
 
-/** pid and every descendant, from /proc/PID/task/TID/children (Linux) */
-export function descendants(pid: number): number[] {
-  const out: number[] = []
-  const walk = (p: number): void => {
-    out.push(p)
-    let tids: string[] = []
-    try {
-      tids = readdirSync(`/proc/${p}/task`)
-    } catch {
-      return
-    }
-    for (const tid of tids) {
-      const kids = read(`/proc/${p}/task/${tid}/children`)
-      for (const k of kids?.trim().split(/\s+/) ?? []) if (k) walk(Number(k))
-    }
-  }
-  walk(pid)
-  return out
-}
-
 function rssOf(pid: number): number | null {
   const m = /^VmRSS:\s+(\d+)\s*kB/m.exec(read(`/proc/${pid}/status`) ?? '')
   return m ? Number(m[1]) * 1024 : null
-}
-
-/** user + system CPU ticks of a process (fields 14 and 15 of /proc/PID/stat) */
-function ticksOf(pid: number): number | null {
-  const stat = read(`/proc/${pid}/stat`)
-  if (!stat) return null
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return Number(f[11]) + Number(f[12])
 }
 
 /** a child's name: its --node-id when it has one, else its program name */

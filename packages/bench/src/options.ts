@@ -47,8 +47,10 @@ export interface ScenarioConfig {
   sourceAddresses: number
   metricsUrls: string[]
   brokerPids: number[]
-  /** flood: broker processes (and their children) to watch; brokerPids are watched when this is unset */
+  /** broker processes (and their children) whose CPU is measured (and, flood, whose memory is watched); brokerPids when this is unset */
   brokerProcesses?: WatchedProcess[]
+  /** connections scenario: the folder where the suite's Culex nodes answer GC requests (heap.ts) */
+  heapGcDir?: string
   progress: boolean
   /** prefix for the progress line, e.g. the suite target */
   label?: string

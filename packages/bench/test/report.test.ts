@@ -168,3 +168,46 @@ describe('renderers', () => {
     expect(svg).not.toMatch(/<script/)
   })
 })
+
+describe('broker CPU per delivery and generator saturation in the suite table', () => {
+  const cpu = (us: number, redis: number | null = null, haproxy: number | null = null) => ({
+    window_s: 5,
+    deliveries: 5000,
+    processes: [{ process: 'b', role: 'broker' as const, cpu_ms: us * 5 }],
+    broker_cpu_ms: us * 5,
+    broker_cpu_percent: us / 10,
+    broker_us_per_delivery: us,
+    redis_us_per_delivery: redis,
+    haproxy_us_per_delivery: haproxy,
+  })
+  const withCpu = (r: ScenarioReport, c: ReturnType<typeof cpu>, elu = 0.5): ScenarioReport => ({
+    ...r,
+    results: { ...(r.results as MessageResults), broker_cpu: c },
+    generator: { ...r.generator, event_loop_utilization: [elu] },
+  })
+  const s2 = (targets: TargetReport[]): SuiteReport => ({ ...suite, targets })
+
+  it('gives broker_cpu its ratio to the baseline (lower is better) and leaves the Redis/HAProxy row out when no target has them', () => {
+    const rows = buildMatrix(s2([target('mosquitto', [withCpu(run(1000, 2), cpu(8))]), target('culex-1node', [withCpu(run(900, 2), cpu(12))])]))
+    const row = rows.find((r) => r.metric === 'broker_cpu')
+    expect(row).toMatchObject({ unit: 'µs/delivery', higherIsBetter: false })
+    expect(row?.cells.map((c) => [c.text, c.ratio])).toEqual([
+      ['8.0', 1],
+      ['12.0', 1.5],
+    ])
+    expect(rows.some((r) => r.metric === 'redis/haproxy_cpu')).toBe(false)
+  })
+
+  it('shows Redis and HAProxy CPU per delivery for the cluster targets', () => {
+    const t = renderSuiteTable(s2([target('mosquitto', [withCpu(run(1000, 2), cpu(8))]), target('culex-3nodes-haproxy', [withCpu(run(900, 2), cpu(20, 1.5, 6.25))])]))
+    expect(t).toMatch(/redis\/haproxy_cpu \(µs\/delivery\)\s+n\/a\s+1\.5 \/ 6\.3/)
+    expect(t).toMatch(/^broker_cpu = µs of CPU/m)
+  })
+
+  it('flags a rate measured with a generator thread over 90% busy, next to its ratio, and explains the flag', () => {
+    const t = renderSuiteTable(s2([target('mosquitto', [withCpu(run(1000, 2), cpu(8), 0.99)]), target('culex-1node', [withCpu(run(900, 2), cpu(12), 0.4)])]))
+    expect(t).toMatch(/deliveries_per_s \(msg\/s\)\s+1,000 \(1\.00×\) ⚠gen 99%\s+900 \(0\.90×\)$/m)
+    expect(t).toMatch(/^⚠gen N% = a load generator thread was N% busy/m)
+    expect(renderSuiteTable(s2([target('mosquitto', [withCpu(run(1000, 2), cpu(8), 0.9)])]))).not.toContain('⚠gen')
+  })
+})

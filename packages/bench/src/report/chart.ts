@@ -40,7 +40,7 @@ export function renderChart(s: SuiteReport): string {
         parts.push(`<rect x="${LABEL_W}" y="${y}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${fill}" rx="2"/>`)
       }
       const ratio = c.ratio !== null ? ` (${c.ratio.toFixed(2)}×)` : ''
-      const label = `${c.invalid ? `${INVALID_MARK} ` : ''}${c.text}${ratio}${c.invalid ? ' invalid' : ''}`
+      const label = `${c.invalid ? `${INVALID_MARK} ` : ''}${c.text}${ratio}${c.flag ? ` ${c.flag}` : ''}${c.invalid ? ' invalid' : ''}`
       parts.push(
         `<text x="${LABEL_W + w + 6}" y="${y + BAR_H - 6}"${c.invalid ? ' fill="#dc2626"' : ''}>${xml(label)}${c.reason ? `<title>${xml(c.reason)}</title>` : ''}</text>`,
       )

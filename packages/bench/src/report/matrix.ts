@@ -13,6 +13,8 @@ export interface Cell {
   ratio: number | null
   invalid: boolean
   reason: string | null
+  /** shown after the ratio: a generator thread over GEN_BUSY busy when the figure was measured */
+  flag?: string | null
 }
 
 export interface Row {
@@ -34,6 +36,21 @@ interface MetricDef {
   chart: boolean
   get: (r: ScenarioReport) => number | null
   fmt?: (v: number | null) => string
+  /** the cell's text from the whole run (instead of fmt) */
+  text?: (r: ScenarioReport) => string
+  /** the generator's saturation is flagged next to this figure */
+  flagGenerator?: boolean
+  /** the row is left out when no target has the figure */
+  optional?: boolean
+}
+
+/** a generator thread busier than this (event loop utilisation) may have bounded the figure */
+export const GEN_BUSY = 0.9
+
+/** "gen 97%" when a generator thread was over GEN_BUSY busy over the measured window, else null */
+export function generatorFlag(r: ScenarioReport): string | null {
+  const busiest = Math.max(0, ...r.generator.event_loop_utilization)
+  return busiest > GEN_BUSY ? `⚠gen ${Math.round(busiest * 100)}%` : null
 }
 
 const msg = (r: ScenarioReport): MessageResults | null => (r.results.kind === 'messages' ? r.results : null)
@@ -45,7 +62,37 @@ const rate = (scenarioChart: boolean): MetricDef => ({
   higherIsBetter: true,
   chart: scenarioChart,
   get: (r) => msg(r)?.deliveries_per_s ?? null,
+  flagGenerator: true,
 })
+const cpuOf = (r: ScenarioReport) => r.results.broker_cpu ?? null
+/** µs of broker CPU per delivery (per connection in the connections scenario), over the measured window */
+const brokerCpu = (unit: string, chart: boolean): MetricDef => ({
+  metric: 'broker_cpu',
+  unit,
+  higherIsBetter: false,
+  chart,
+  get: (r) => cpuOf(r)?.broker_us_per_delivery ?? null,
+  fmt: (v) => fmtNum(v, v !== null && v < 100 ? 1 : 0),
+})
+/** the same for Redis and HAProxy, where the target has them */
+const helperCpu = (unit: string): MetricDef => ({
+  metric: 'redis/haproxy_cpu',
+  unit,
+  higherIsBetter: null,
+  chart: false,
+  optional: true,
+  get: (r) => {
+    const c = cpuOf(r)
+    if (!c || (c.redis_us_per_delivery === null && c.haproxy_us_per_delivery === null)) return null
+    return (c.redis_us_per_delivery ?? 0) + (c.haproxy_us_per_delivery ?? 0)
+  },
+  text: (r) => {
+    const c = cpuOf(r)
+    const parts = [c?.redis_us_per_delivery, c?.haproxy_us_per_delivery].map((v) => (v === null || v === undefined ? '-' : fmtNum(v, 1)))
+    return c && parts.some((p) => p !== '-') ? parts.join(' / ') : 'n/a'
+  },
+})
+const cpuRows = (unit = 'µs/delivery', chart = false): MetricDef[] => [brokerCpu(unit, chart), helperCpu(unit)]
 const lat = (key: 'p50_ms' | 'p90_ms' | 'p99_ms' | 'p999_ms' | 'max_ms', chart = false): MetricDef => ({
   metric: key,
   unit: 'ms',
@@ -75,6 +122,7 @@ const genCpu: MetricDef = {
 const flood = (r: ScenarioReport) => msg(r)?.flood ?? null
 const floodMetrics: MetricDef[] = [
   rate(true),
+  ...cpuRows(),
   lat('p50_ms'),
   lat('p99_ms', true),
   lat('max_ms'),
@@ -94,20 +142,31 @@ const floodMetrics: MetricDef[] = [
 ]
 
 export const METRICS: Record<string, MetricDef[]> = {
-  throughput: [rate(true), lat('p50_ms'), lat('p99_ms'), correctness, genCpu],
-  fanout: [rate(true), lat('p99_ms'), correctness, genCpu],
-  fanin: [rate(true), lat('p99_ms'), correctness, genCpu],
+  throughput: [rate(true), ...cpuRows('µs/delivery', true), lat('p50_ms'), lat('p99_ms'), correctness, genCpu],
+  fanout: [rate(true), ...cpuRows('µs/delivery', true), lat('p99_ms'), correctness, genCpu],
+  fanin: [rate(true), ...cpuRows('µs/delivery', true), lat('p99_ms'), correctness, genCpu],
   flood: floodMetrics,
   shared: [
     rate(true),
+    ...cpuRows(),
     lat('p99_ms'),
     correctness,
     { metric: 'balance', unit: 'min/max', higherIsBetter: null, chart: false, get: (r) => msg(r)?.shared?.balance ?? null },
     genCpu,
   ],
-  latency: [lat('p50_ms', true), lat('p90_ms'), lat('p99_ms', true), lat('p999_ms'), lat('max_ms'), correctness, genCpu],
+  latency: [lat('p50_ms', true), lat('p90_ms'), lat('p99_ms', true), lat('p999_ms'), lat('max_ms'), ...cpuRows(), correctness, genCpu],
   connections: [
-    { metric: 'connects_per_s', unit: 'conn/s', higherIsBetter: true, chart: true, get: (r) => conn(r)?.connects_per_s ?? null },
+    { metric: 'connects_per_s', unit: 'conn/s', higherIsBetter: true, chart: true, get: (r) => conn(r)?.connects_per_s ?? null, flagGenerator: true },
+    ...cpuRows('µs/connect'),
+    {
+      metric: 'heap_per_connection',
+      unit: 'bytes',
+      higherIsBetter: null,
+      chart: false,
+      optional: true,
+      get: (r) => conn(r)?.heap_per_connection_bytes ?? null,
+      fmt: (v) => fmtBytes(v),
+    },
     {
       metric: 'rss_per_connection',
       unit: 'bytes',
@@ -161,9 +220,10 @@ export function buildMatrix(suite: SuiteReport): Row[] {
         }
         const v = def.get(r)
         const ratio = def.higherIsBetter !== null && v !== null && baseVal ? v / baseVal : null
-        const text = def.metric === 'lost/dup/ooo' ? correctnessText(r) : def.fmt ? def.fmt(v) : fmtNum(v)
-        return { value: v, text, ratio, invalid: !r.valid, reason: r.invalid_reason }
+        const text = def.metric === 'lost/dup/ooo' ? correctnessText(r) : def.text ? def.text(r) : def.fmt ? def.fmt(v) : fmtNum(v)
+        return { value: v, text, ratio, invalid: !r.valid, reason: r.invalid_reason, flag: def.flagGenerator ? generatorFlag(r) : null }
       })
+      if (def.optional && cells.every((c) => c.value === null)) continue
       rows.push({ run: key, scenario, metric: def.metric, unit: def.unit, higherIsBetter: def.higherIsBetter, chart: def.chart, cells })
     }
   }

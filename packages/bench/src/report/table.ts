@@ -1,5 +1,5 @@
 /** Plain-text tables for the terminal. */
-import { buildMatrix, runKey, type Cell } from './matrix.js'
+import { buildMatrix, GEN_BUSY, generatorFlag, runKey, type Cell } from './matrix.js'
 import { fmtBytes, fmtNum, INVALID_MARK } from './format.js'
 import type { ScenarioReport, SuiteReport } from './types.js'
 
@@ -13,7 +13,7 @@ export function alignColumns(rows: string[][]): string {
 
 export function cellText(c: Cell): string {
   const ratio = c.ratio !== null ? ` (${c.ratio.toFixed(2)}×)` : ''
-  return `${c.invalid ? `${INVALID_MARK} ` : ''}${c.text}${ratio}`
+  return `${c.invalid ? `${INVALID_MARK} ` : ''}${c.text}${ratio}${c.flag ? ` ${c.flag}` : ''}`
 }
 
 export function scenarioTitle(r: ScenarioReport): string {
@@ -63,9 +63,22 @@ export function renderScenarioTable(r: ScenarioReport): string {
     rows.push(['connect_p99_ms', fmtNum(res.connect_p99_ms)])
     rows.push(['dropped_during_hold', String(res.dropped_during_hold)])
     rows.push(['source_addresses', res.source_addresses.join(', ')])
-    rows.push(['rss_before', fmtBytes(res.rss_before_bytes)])
+    rows.push(['rss_before (before the warm-up)', fmtBytes(res.rss_before_bytes)])
     rows.push(['rss_after', fmtBytes(res.rss_after_bytes)])
     rows.push(['rss_per_connection', fmtBytes(res.rss_per_connection_bytes)])
+    if (res.heap_before_bytes !== undefined) {
+      rows.push(['heap_before (after GC)', fmtBytes(res.heap_before_bytes)])
+      rows.push(['heap_after (after GC)', fmtBytes(res.heap_after_bytes ?? null)])
+      rows.push(['heap_per_connection', fmtBytes(res.heap_per_connection_bytes ?? null)])
+    }
+  }
+  const cpu = res.broker_cpu
+  if (cpu) {
+    const per = res.kind === 'connections' ? 'connection' : 'delivery'
+    rows.push(['broker_cpu', `${fmtNum(cpu.broker_us_per_delivery)} µs per ${per} (${fmtNum(cpu.broker_cpu_percent)}% of one core over ${fmtNum(cpu.window_s)} s)`])
+    if (cpu.redis_us_per_delivery !== null) rows.push(['redis_cpu', `${fmtNum(cpu.redis_us_per_delivery)} µs per ${per}`])
+    if (cpu.haproxy_us_per_delivery !== null) rows.push(['haproxy_cpu', `${fmtNum(cpu.haproxy_us_per_delivery)} µs per ${per}`])
+    for (const p of cpu.processes) rows.push([`  cpu ${p.process}`, `${fmtNum(p.cpu_ms)} ms (${p.role})`])
   }
   const g = r.generator
   rows.push([
@@ -88,8 +101,24 @@ export function suiteHeader(s: SuiteReport): string {
 
 export function suiteFootnotes(s: SuiteReport): string[] {
   const notes: string[] = [
-    `(n.nn×) = ratio to ${s.config.baseline}; higher is better for */s, lower for *_ms and rss. ${INVALID_MARK} = invalid figure (see below).`,
+    `(n.nn×) = ratio to ${s.config.baseline}; higher is better for */s, lower for *_ms, broker_cpu and memory. ${INVALID_MARK} = invalid figure (see below).`,
   ]
+  const runs = s.targets.flatMap((t) => t.runs)
+  if (runs.some((r) => r.results.broker_cpu)) {
+    notes.push(
+      'broker_cpu = µs of CPU (user + system, all threads) the broker processes used over the measured window per delivery (per connection opened): what a message costs the broker, whether or not the load generator kept up; redis/haproxy_cpu the same for the cluster\'s Redis / HAProxy.',
+    )
+  }
+  if (runs.some((r) => r.scenario === 'connections')) {
+    notes.push(
+      'heap_per_connection = growth of the V8 heap used, after a full GC, per idle connection (Culex nodes the suite started, summed over the nodes; the broker\'s own test measures the same in-process); rss_per_connection = growth of the resident memory from before the connect warm-up, per idle connection (for a Node process it also holds the code compiled and heap grown in the warm-up: compare heap_per_connection).',
+    )
+  }
+  if (runs.some((r) => generatorFlag(r) !== null)) {
+    notes.push(
+      `⚠gen N% = a load generator thread was N% busy over the window (> ${Math.round(GEN_BUSY * 100)}%): that rate is bounded by the generator, a floor of what the broker can do; compare broker_cpu (or run with more --workers).`,
+    )
+  }
   for (const t of s.targets) {
     if (t.status === 'skipped') notes.push(`${t.name}: skipped: ${t.reason}`)
     if (t.status === 'failed') notes.push(`${t.name}: failed: ${t.reason}`)

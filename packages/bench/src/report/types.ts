@@ -34,10 +34,38 @@ export interface MessageResults extends Omit<LatencySummary, 'samples'> {
   unacked: number
   dropped_connections: number
   latency_samples: number
+  /** CPU the broker processes used over the measured window (absent without their PIDs) */
+  broker_cpu?: BrokerCpu
   /** flood scenario only */
   flood?: FloodResults
   /** shared scenario only */
   shared?: SharedResults
+}
+
+/** what a watched process is: the broker (Mosquitto, a Culex node) or a helper counted apart */
+export type CpuRole = 'broker' | 'redis' | 'haproxy' | 'other'
+
+/**
+ * Broker CPU (user + system, /proc/PID/stat) over the measured window, per delivery counted in it
+ * (connections scenario: per connection opened in the ramp). Independent of whether the load
+ * generator kept up, so the fair comparison of what a delivery costs each broker.
+ */
+export interface BrokerCpu {
+  /** the window the CPU was sampled over (s); the per-delivery figures are scaled to the one the deliveries were counted in */
+  window_s: number
+  /** deliveries (connections) the per-unit figures divide by */
+  deliveries: number
+  /** every watched process and its CPU over the window (10 ms resolution) */
+  processes: Array<{ process: string; role: CpuRole; cpu_ms: number }>
+  /** summed over the broker processes */
+  broker_cpu_ms: number
+  /** % of one core */
+  broker_cpu_percent: number
+  /** µs of broker CPU per delivery (per connection in the connections scenario) */
+  broker_us_per_delivery: number | null
+  /** the same for Redis and HAProxy, null when the target has none */
+  redis_us_per_delivery: number | null
+  haproxy_us_per_delivery: number | null
 }
 
 /** How evenly each group's messages were spread over its members (shared scenario). */
@@ -78,10 +106,23 @@ export interface ConnectionResults {
   connect_p99_ms: number | null
   dropped_during_hold: number
   source_addresses: string[]
+  /** RSS of the broker (summed over its processes) before the warm-up (in reports before the warm-up moved it: after) */
   rss_before_bytes: number | null
+  /** with the connections open */
   rss_after_bytes: number | null
+  /** (after - before) / connected */
   rss_per_connection_bytes: number | null
   rss_source: string | null
+  /**
+   * Culex nodes the suite started: V8 heap used after a full GC (summed over the nodes), after the
+   * warm-up and with the connections open, and its growth per connection (suite/gc-preload.ts)
+   */
+  heap_before_bytes?: number
+  heap_after_bytes?: number | null
+  heap_per_connection_bytes?: number | null
+  heap_nodes?: number
+  /** broker CPU over the ramp; its per-unit figures are per connection opened */
+  broker_cpu?: BrokerCpu
 }
 
 export interface ReportConfig {

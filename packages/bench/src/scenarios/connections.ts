@@ -5,8 +5,10 @@
  * /metrics URL is known.
  */
 import { readFileSync } from 'node:fs'
+import { BrokerCpuMeter, cpuRoots } from '../broker-cpu.js'
 import { sleep } from '../engine/limit.js'
 import type { ConnPlan, RampResult } from '../engine/plan.js'
+import { heapAfterGc, type HeapReading } from '../heap.js'
 import { mergeHistograms, summarize } from '../histogram.js'
 import { readBrokerRss, type RssReading } from '../memory.js'
 import type { ScenarioConfig } from '../options.js'
@@ -43,6 +45,22 @@ async function safeRss(cfg: ScenarioConfig, warnings: string[]): Promise<RssRead
     warnings.push(`broker memory not read: ${(e as Error).message}`)
     return null
   }
+}
+
+async function safeHeap(cfg: ScenarioConfig, warnings: string[]): Promise<HeapReading | null> {
+  if (!cfg.heapGcDir) return null
+  try {
+    return await heapAfterGc(cfg.heapGcDir)
+  } catch (e) {
+    warnings.push(`broker heap not read: ${(e as Error).message}`)
+    return null
+  }
+}
+
+/** growth per connection; null when unknown or when it did not grow (a GC returned memory: the figure would mean nothing) */
+export function perConnection(before: number | null | undefined, after: number | null | undefined, connected: number): number | null {
+  if (before === null || before === undefined || after === null || after === undefined || connected <= 0) return null
+  return after > before ? Math.round((after - before) / connected) : null
 }
 
 /**
@@ -90,13 +108,19 @@ export async function runConnections(cfg: ScenarioConfig): Promise<ScenarioRepor
     ...(cfg.insecure ? { insecure: true } : {}),
   })
   try {
+    // RSS before the warm-up: a broker keeps (and reuses) the memory the warm-up's connections freed,
+    // so measured from after it, N connections seem to cost nearly nothing (Mosquitto: 12 B)
+    const fresh = await safeRss(cfg, warnings)
     const warm = await warmUp(cfg, handles, planFor(cfg.connectWarmup, `${prefix}w`), progress, tag)
     if (warm.failed > 0) warnings.push(`${warm.failed} of ${cfg.connectWarmup} warm-up connections failed`)
-    const before = await safeRss(cfg, warnings)
+    // the heap after a full GC, warm: the warm-up's connections are garbage by now
+    const heapBefore = await safeHeap(cfg, warnings)
     const plan = planFor(cfg.connections, prefix)
     await Promise.all(handles.map((h, w) => h.call('connInit', plan(w))))
     const meter = new GeneratorMeter(handles)
+    const brokerCpu = new BrokerCpuMeter(cpuRoots(cfg.brokerProcesses, cfg.brokerPids))
     meter.begin()
+    brokerCpu.begin()
     const t0 = Date.now()
     const ticker = setInterval(() => {
       progress.update(`[${tag}] ramping to ${fmtInt(cfg.connections)}: ${((Date.now() - t0) / 1000).toFixed(1)}s`)
@@ -108,12 +132,15 @@ export async function runConnections(cfg: ScenarioConfig): Promise<ScenarioRepor
       clearInterval(ticker)
     }
     const rampS = (Date.now() - t0) / 1000
+    brokerCpu.end()
     const generator = meter.end()
     const connected = ramps.reduce((a, r) => a + r.connected, 0)
+    const cpu = brokerCpu.result(connected)
     const failed = ramps.reduce((a, r) => a + r.failed, 0)
     progress.update(`[${tag}] ${fmtInt(connected)} connected, ${fmtInt(failed)} failed in ${rampS.toFixed(1)}s; holding`)
     await sleep(SETTLE_MS)
-    const after = before ? await safeRss(cfg, warnings) : null
+    const after = fresh ? await safeRss(cfg, warnings) : null
+    const heapAfter = heapBefore ? await safeHeap(cfg, warnings) : null
     const holdUntil = t0 + rampS * 1000 + Math.max(cfg.durationS * 1000, SETTLE_MS)
     await sleep(Math.max(0, holdUntil - Date.now()))
     const alive = (await Promise.all(handles.map((h) => h.call('alive')))).reduce((a, b) => a + b, 0)
@@ -121,10 +148,9 @@ export async function runConnections(cfg: ScenarioConfig): Promise<ScenarioRepor
     const errors: Record<string, number> = {}
     for (const r of ramps) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v
     const lat = summarize(mergeHistograms(ramps.map((r) => r.histogram)))
-    const grown = before && after && connected > 0 ? after.bytes - before.bytes : null
-    // RSS can shrink over the ramp (a GC returned memory): then the figure means nothing
-    const perConn = grown !== null && grown > 0 ? Math.round(grown / connected) : null
-    if (grown !== null && grown <= 0) warnings.push('broker RSS did not grow over the ramp (garbage collection?): no per-connection memory figure')
+    const perConn = perConnection(fresh?.bytes, after?.bytes, connected)
+    if (fresh && after && connected > 0 && perConn === null) warnings.push('broker RSS did not grow over the ramp (garbage collection?): no per-connection memory figure')
+    const heapPerConn = perConnection(heapBefore?.bytes, heapAfter?.bytes, connected)
     const results: ConnectionResults = {
       kind: 'connections',
       connections_requested: cfg.connections,
@@ -138,10 +164,14 @@ export async function runConnections(cfg: ScenarioConfig): Promise<ScenarioRepor
       connect_p99_ms: lat.p99_ms,
       dropped_during_hold: connected - alive,
       source_addresses: [...new Set(ramps.flatMap((r) => r.sourceAddresses))].sort(),
-      rss_before_bytes: before?.bytes ?? null,
+      rss_before_bytes: fresh?.bytes ?? null,
       rss_after_bytes: after?.bytes ?? null,
       rss_per_connection_bytes: perConn,
-      rss_source: before?.source ?? null,
+      rss_source: fresh?.source ?? null,
+      ...(heapBefore
+        ? { heap_before_bytes: heapBefore.bytes, heap_after_bytes: heapAfter?.bytes ?? null, heap_per_connection_bytes: heapPerConn, heap_nodes: heapBefore.nodes }
+        : {}),
+      ...(cpu ? { broker_cpu: cpu } : {}),
     }
     if (generator.note) warnings.push(generator.note)
     const reasons: string[] = []

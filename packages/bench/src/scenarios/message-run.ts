@@ -3,6 +3,7 @@
  * routes with probe messages, publish through warmup + measured window, stop,
  * let in-flight deliveries drain, then settle the accounting.
  */
+import { BrokerCpuMeter, cpuRoots } from '../broker-cpu.js'
 import { judge, tally, type PublisherCounts, type StreamCounts } from '../accounting.js'
 import type { LoadFinal, LoadPlan, LoadSnapshot } from '../engine/plan.js'
 import { sleep } from '../engine/limit.js'
@@ -33,7 +34,7 @@ const DRAIN_IDLE_MS = 1000
 /** flood: a broker holding an overload may deliver nothing for longer while it catches up */
 const FLOOD_DRAIN_IDLE_MS = 3000
 
-function buildPlans(cfg: ScenarioConfig, topo: Topology, runId: number, engines: number): LoadPlan[] {
+export function buildPlans(cfg: ScenarioConfig, topo: Topology, runId: number, engines: number): LoadPlan[] {
   const id = hex(runId)
   const plans: LoadPlan[] = Array.from({ length: engines }, () => ({
     settings: {
@@ -165,9 +166,12 @@ export async function runMessageScenario(
     }, 500)
 
     const meter = new GeneratorMeter(handles)
+    const brokerCpu = new BrokerCpuMeter(cpuRoots(cfg.brokerProcesses, cfg.brokerPids))
     await sleepUntil(winStart)
     meter.begin()
+    brokerCpu.begin()
     await sleepUntil(winEnd)
+    brokerCpu.end()
     const generator = meter.end()
     observer?.loadStopped()
     await all(handles, (h) => h.call('stop', cfg.drainTimeoutS * 1000))
@@ -202,6 +206,7 @@ export async function runMessageScenario(
     const { samples, ...latency } = summarize(mergeHistograms(finals.map((f) => f.histogram)))
     const sum = (f: (x: LoadFinal) => number): number => finals.reduce((a, x) => a + f(x), 0)
     const deliveriesPerS = sum((f) => f.receivedInWindow) / cfg.durationS
+    const cpu = brokerCpu.result(sum((f) => f.receivedInWindow), cfg.durationS)
     const results: MessageResults = {
       kind: 'messages',
       publishers: topo.publishers.length,
@@ -221,6 +226,7 @@ export async function runMessageScenario(
       dropped_connections: dropped,
       latency_samples: samples,
       ...latency,
+      ...(cpu ? { broker_cpu: cpu } : {}),
       ...(observer ? { flood: await observer.finish() } : {}),
       ...(topo.groups ? { shared: sharedBalance(topo.groups, streams) } : {}),
     }

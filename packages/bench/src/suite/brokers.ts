@@ -7,6 +7,8 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import type { WatchedProcess } from '../options.js'
+import { pathToFileURL } from 'node:url'
+import { GC_DIR_ENV, GC_PRELOAD } from '../heap.js'
 import { Managed } from './process.js'
 import { freePorts, waitForHttpOk, waitForPort, waitForRedis } from './ports.js'
 
@@ -28,6 +30,8 @@ export interface StartedTarget {
   processes: WatchedProcess[]
   /** MQTT over WebSocket URLs, where the target has them */
   wsUrls?: string[]
+  /** where its Culex nodes answer GC requests (../heap.ts), for the heap per idle connection */
+  gcDir?: string
   stop(): Promise<void>
 }
 
@@ -53,7 +57,19 @@ export const CULEX_BENCH_ENV: Record<string, string> = {
   CULEX_MAX_CONNECTS_PER_S_PER_IP: '0',
   CULEX_MAX_CONNECTIONS: '0',
 }
-const culexEnv = (): NodeJS.ProcessEnv => ({ ...process.env, ...CULEX_BENCH_ENV })
+/**
+ * ... and suite/gc-preload.js in every node (through NODE_OPTIONS, which `culex cluster up` passes on
+ * to the nodes it starts): a SIGUSR2 handler that runs a full GC for the heap reading of the
+ * connections scenario, nothing on the message path.
+ */
+function culexEnv(gcDir: string): NodeJS.ProcessEnv {
+  // not built: no heap figure, rather than nodes that cannot start
+  if (!existsSync(GC_PRELOAD)) return { ...process.env, ...CULEX_BENCH_ENV }
+  const preload = `--import=${pathToFileURL(GC_PRELOAD).href}`
+  const nodeOptions = [process.env.NODE_OPTIONS, preload].filter(Boolean).join(' ')
+  return { ...process.env, ...CULEX_BENCH_ENV, [GC_DIR_ENV]: gcDir, NODE_OPTIONS: nodeOptions }
+}
+const gcDirIn = (ctx: SuiteContext): string => mkdtempSync(path.join(ctx.tmpRoot, 'gc-'))
 
 async function ready(m: Managed, wait: () => Promise<void>): Promise<void> {
   try {
@@ -88,11 +104,11 @@ function requireCli(ctx: SuiteContext): void {
   if (!existsSync(ctx.brokerCli)) throw new SkipTarget(`${ctx.brokerCli} not found (run npm run build)`)
 }
 
-async function startNode(ctx: SuiteContext, name: string, extra: string[]) {
+async function startNode(ctx: SuiteContext, name: string, extra: string[], gcDir: string) {
   const [mqtt, ws, http] = (await freePorts(3)) as [number, number, number]
   const args = [ctx.brokerCli, 'start', '--host', '127.0.0.1', '--mqtt-port', `${mqtt}`, '--ws-port', `${ws}`]
   args.push('--http-port', `${http}`, '--log-level', 'warn', ...extra)
-  const m = new Managed(name, process.execPath, args, { env: culexEnv() })
+  const m = new Managed(name, process.execPath, args, { env: culexEnv(gcDir) })
   await ready(m, () => waitForHttpOk(`http://127.0.0.1:${http}/readyz`, READY_MS, m.alive))
   return { m, url: `mqtt://127.0.0.1:${mqtt}`, ws: `ws://127.0.0.1:${ws}/mqtt`, metrics: `http://127.0.0.1:${http}/metrics` }
 }
@@ -125,9 +141,10 @@ export const culexNode: TargetDef = {
   description: 'one Culex node, in memory (no Redis); anonymous allowed, no connect rate limit or connection cap',
   async start(ctx) {
     requireCli(ctx)
-    const n = await startNode(ctx, 'culex node', [])
+    const gcDir = gcDirIn(ctx)
+    const n = await startNode(ctx, 'culex node', [], gcDir)
     const processes = [{ name: 'culex node', pid: n.m.pid }]
-    return { pubUrls: [n.url], subUrls: [n.url], brokerPids: [], metricsUrls: [n.metrics], processes, wsUrls: [n.ws], stop: () => n.m.stop() }
+    return { pubUrls: [n.url], subUrls: [n.url], brokerPids: [], metricsUrls: [n.metrics], processes, wsUrls: [n.ws], gcDir, stop: () => n.m.stop() }
   },
 }
 
@@ -138,21 +155,22 @@ export const culexCluster2: TargetDef = {
     requireCli(ctx)
     requireBin(ctx.redisBin)
     const redis = await startRedis(ctx)
+    const gcDir = gcDirIn(ctx)
     const nodes: Array<Awaited<ReturnType<typeof startNode>>> = []
     const stop = async (): Promise<void> => {
       await Promise.all(nodes.map((n) => n.m.stop()))
       await redis.m.stop()
     }
     try {
-      nodes.push(await startNode(ctx, 'culex node A', ['--redis-url', redis.url, '--node-id', 'bench-a']))
-      nodes.push(await startNode(ctx, 'culex node B', ['--redis-url', redis.url, '--node-id', 'bench-b']))
+      nodes.push(await startNode(ctx, 'culex node A', ['--redis-url', redis.url, '--node-id', 'bench-a'], gcDir))
+      nodes.push(await startNode(ctx, 'culex node B', ['--redis-url', redis.url, '--node-id', 'bench-b'], gcDir))
     } catch (e) {
       await stop()
       throw e
     }
     const [a, b] = nodes as [(typeof nodes)[number], (typeof nodes)[number]]
     const processes = [...nodes.map((n) => ({ name: n.m.name, pid: n.m.pid })), { name: 'redis-server', pid: redis.m.pid }]
-    return { pubUrls: [a.url], subUrls: [b.url], brokerPids: [], metricsUrls: [a.metrics, b.metrics], processes, stop }
+    return { pubUrls: [a.url], subUrls: [b.url], brokerPids: [], metricsUrls: [a.metrics, b.metrics], processes, gcDir, stop }
   },
 }
 
@@ -186,12 +204,13 @@ export const culexHaproxy: TargetDef = {
     const dir = mkdtempSync(path.join(ctx.tmpRoot, 'cluster-'))
     const args = [ctx.brokerCli, 'cluster', 'up', '--nodes', '3', '--mqtt-port', `${mqtt}`, '--tls-port', `${tls}`]
     args.push('--wss-port', `${wss}`, '--stats-port', `${stats}`, '--api-port', `${api}`, '--dir', dir)
-    const m = new Managed('culex cluster up', process.execPath, args, { env: culexEnv() })
+    const gcDir = gcDirIn(ctx)
+    const m = new Managed('culex cluster up', process.execPath, args, { env: culexEnv(gcDir) })
     await ready(m, () => m.waitForLine(/cluster ready/, 90_000))
     const url = `mqtt://127.0.0.1:${mqtt}`
     const metricsUrls = nodeMetricsUrls(m.lines(/^culex cluster: .* http http:\/\//))
     const processes = [{ name: 'culex cluster up', pid: m.pid }]
-    return { pubUrls: [url], subUrls: [url], brokerPids: [], metricsUrls, processes, stop: () => m.stop('SIGINT', 30_000) }
+    return { pubUrls: [url], subUrls: [url], brokerPids: [], metricsUrls, processes, gcDir, stop: () => m.stop('SIGINT', 30_000) }
   },
 }
 

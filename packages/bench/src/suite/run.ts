@@ -17,7 +17,7 @@ export interface SuiteOptions {
   /** MQTT protocol levels: every scenario runs once per level */
   protocols: Protocol[]
   /** everything but the scenario, the URLs and the per-target broker handles */
-  base: Omit<ScenarioConfig, 'scenario' | 'pubUrls' | 'subUrls' | 'brokerPids' | 'metricsUrls' | 'qos' | 'protocol' | 'label'>
+  base: Omit<ScenarioConfig, 'scenario' | 'pubUrls' | 'subUrls' | 'brokerPids' | 'metricsUrls' | 'heapGcDir' | 'qos' | 'protocol' | 'label'>
   /** fanin publishers (base.publishers is the fanout publisher count) */
   faninPublishers: number
   /** the flood scenario's own QoS levels and counts */
@@ -28,16 +28,18 @@ export interface SuiteOptions {
   log: (line: string) => void
 }
 
+const cpu = (us: number | null | undefined, unit: string): string => (us === null || us === undefined ? '' : `, broker ${us} µs/${unit}`)
+
 function summaryLine(t: string, r: ScenarioReport): string {
   const res = r.results
   const mark = r.valid ? '' : `  INVALID: ${r.invalid_reason}`
   if (res.kind === 'connections') {
-    return `${t} connections: ${res.connected}/${res.connections_requested} at ${res.connects_per_s} conn/s${mark}`
+    return `${t} connections: ${res.connected}/${res.connections_requested} at ${res.connects_per_s} conn/s${cpu(res.broker_cpu?.broker_us_per_delivery, 'connect')}${mark}`
   }
   return (
-    `${t} ${runKey(r)}: ${res.deliveries_per_s} msg/s, p99 ${res.p99_ms} ms, ` +
+    `${t} ${runKey(r)}: ${res.deliveries_per_s} msg/s${cpu(res.broker_cpu?.broker_us_per_delivery, 'msg')}, p99 ${res.p99_ms} ms, ` +
     (res.flood ? `peak rss ${Math.round((res.flood.peak_rss_max_bytes ?? 0) / 2 ** 20)} MiB, busy after ${res.flood.busy_after_stop_s} s, ` : '') +
-    `lost ${res.lost} dup ${res.duplicated} ooo ${res.out_of_order}, generator cpu ${r.generator.cpu_percent}%${mark}`
+    `lost ${res.lost} dup ${res.duplicated} ooo ${res.out_of_order}, generator cpu ${r.generator.cpu_percent}% (busiest thread ${Math.round(Math.max(0, ...r.generator.event_loop_utilization) * 100)}%)${mark}`
   )
 }
 
@@ -79,6 +81,7 @@ async function runTarget(def: TargetDef, o: SuiteOptions, tmpRoot: string): Prom
           subscribers: scenario === 'flood' ? o.flood.subscribers : o.base.subscribers,
           drainTimeoutS: scenario === 'flood' ? Math.max(o.base.drainTimeoutS, o.flood.drainTimeoutS) : o.base.drainTimeoutS,
           brokerProcesses: started.processes,
+          ...(started.gcDir ? { heapGcDir: started.gcDir } : {}),
           pubUrls: started.pubUrls,
           subUrls: started.subUrls,
           brokerPids: started.brokerPids,

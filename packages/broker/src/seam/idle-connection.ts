@@ -17,13 +17,16 @@
  *   ReadBuffer, smaller than bl's Duplex stream: seam/mqtt-read-buffer.ts, row M14);
  * - the listener tables (`_events`) of the Client and the parser in V8's fast mode, not a dictionary;
  * - after CONNACK the parser keeps the CONNECT's protocol version, not the whole CONNECT packet
- *   (client id, credentials, will, properties) as its `settings`.
+ *   (client id, credentials, will, properties) as its `settings`;
+ * - once registered, a client's keepalive is checked by one sweep per broker, not a Timeout of its
+ *   own (keepalive-sweep.ts, row C17; every kind of stream).
  */
 import { Socket } from 'node:net'
 import type { Aedes, Client } from 'aedes'
 import { closeHooksFirst, onStreamClose } from '../listeners/close-hooks.js'
 import { destroyOnError } from '../listeners/tcp.js'
 import { installOnEachClient } from './aedes-install.js'
+import { sweepKeepalives } from './keepalive-sweep.js'
 
 type Listener = (...args: unknown[]) => void
 interface Emitter {
@@ -171,8 +174,9 @@ function afterConnack(_connack: unknown, client: Client): void {
   forgetConnectPacket(client)
 }
 
-/** every Client of `broker` from now on: the above, as the last installer, and after its CONNACK */
+/** every Client of `broker` from now on: the above, as the last installer, after its CONNACK, and its keepalive */
 export function lightenIdleConnections(broker: Aedes): void {
   installOnEachClient(broker, 'idle', lighten)
+  sweepKeepalives(broker)
   ;(broker as unknown as Emitter).on('connackSent', afterConnack as Listener)
 }

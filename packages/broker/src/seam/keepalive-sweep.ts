@@ -42,9 +42,12 @@ interface ClientInternals {
   emit(event: string, ...args: unknown[]): boolean
 }
 const internals = (c: Client): ClientInternals => c as unknown as ClientInternals
-const brokerClosed = (b: Aedes): boolean => (b as unknown as { closed?: boolean }).closed === true
 
-/** the broker's clients with a keepalive (an array: a Set's table held ~60 B per entry), swept every SWEEP_MS while there are any */
+/**
+ * the broker's clients with a keepalive, swept every SWEEP_MS while there are any. An array (a Set's
+ * table held ~60 B per entry): a closed client leaves it at the next sweep, so a Client is kept at
+ * most SWEEP_MS after its close
+ */
 class Sweep {
   private clients: Client[] = []
   private timer: NodeJS.Timeout | undefined
@@ -65,34 +68,33 @@ class Sweep {
     }
   }
 
-  /** close the clients silent for longer than their interval; the closed ones leave the list (kept at most SWEEP_MS after their close) */
+  /** close the clients silent for longer than their interval; the closed ones leave the list */
   sweep(): void {
     const now = clock()
     const list = this.clients
-    const silent: Client[] = []
+    let silent: Client[] | undefined
     let kept = 0
     for (let i = 0; i < list.length; i++) {
       const client = list[i]!
       const c = internals(client)
       const stamp = c._keepaliveTimer
       if (c.closed || !(stamp instanceof Stamp)) continue
-      if (((now - stamp.t) & MASK) > c._keepaliveInterval) silent.push(client)
+      if (((now - stamp.t) & MASK) > c._keepaliveInterval) (silent ??= []).push(client)
       else list[kept++] = client
     }
     list.length = kept
     if (kept === 0) this.stop()
-    // what lib/handlers/connect.js keepaliveTimeout does (after the list is consistent: these handlers close clients)
-    for (const client of silent) {
-      this.broker.emit('keepaliveTimeout', client)
-      internals(client).emit('error', new Error('keep alive timeout'))
-    }
+    // what lib/handlers/connect.js keepaliveTimeout does (after the loop: these handlers close clients)
+    if (silent)
+      for (const client of silent) {
+        this.broker.emit('keepaliveTimeout', client)
+        internals(client).emit('error', new Error('keep alive timeout'))
+      }
   }
 
   stop(): void {
     clearInterval(this.timer)
     this.timer = undefined
-    // a broker closed with clients in the list: they are closed too
-    if (this.clients.length > 0 && brokerClosed(this.broker)) this.clients = []
   }
 }
 

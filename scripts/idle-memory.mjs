@@ -96,7 +96,8 @@ if (process.argv[2] === '--child') {
     if (keep) return c
     c.send('bye')
     await new Promise((r) => c.once('exit', r))
-    await new Promise((r) => setTimeout(r, 300))
+    // past a keepalive sweep (seam/keepalive-sweep.ts SWEEP_MS), which lets the closed clients go
+    await new Promise((r) => setTimeout(r, 600))
   }
 }
 

@@ -43,6 +43,8 @@ export function createAuthenticate(opts: HookOptions): Authenticate {
   // scrypt runs on the libuv pool (4 threads by default): leave room for other pool work
   const verifier = new VerifyQueue(opts.maxVerifying ?? Math.max(2, Math.min(4, availableParallelism())), opts.maxWaiting ?? 256)
   void dummyHash() // computed now, not on the first unknown user
+  /** every anonymous client's: the grants of no user name (grantsOf recomputes them as the ACL changes) */
+  const anonymousAuth: ClientAuth = { username: undefined, via: 'anonymous', grants: undefined, version: -1 }
 
   function anonymous(): { allowed: boolean; reason: string } {
     if (opts.allowAnonymous !== undefined) return { allowed: opts.allowAnonymous, reason: 'allow_anonymous is set' }
@@ -70,7 +72,7 @@ export function createAuthenticate(opts: HookOptions): Authenticate {
     const key = addressKey(clientAddress(client))
     const refuse = (code: number, message: string): void => done(refusal(code, message) as never, false)
     const accept = (name: string | undefined, via: ClientAuth['via']): void => {
-      const auth: ClientAuth = { username: name, clientId: client.id, via, grants: undefined, version: -1 }
+      const auth: ClientAuth = via === 'anonymous' ? anonymousAuth : { username: name, via, grants: undefined, version: -1 }
       // a will the client may not publish is refused now, not silently dropped later
       const will = pendingWill(client)
       if (will && typeof will.topic === 'string') {

@@ -56,7 +56,7 @@ export function createAuthorize(opts: HookOptions): Authorize {
     const auth = (client as AuthClient)[AUTH]
     if (auth) {
       const g = grantsOf(auth, state)
-      if (g && !canPublish(g, topic, auth.username, auth.clientId)) {
+      if (g && !canPublish(g, topic, auth.username, client.id)) {
         counters.publishDenied++
         // MQTT 5: Aedes answers PUBACK/PUBREC 0x87 and the connection stays, so a client may repeat it
         if (protocolVersion(client) === 5) log.debug({ client: client.id, username: auth.username, topic }, 'publish denied by ACL: 0x87')
@@ -73,7 +73,7 @@ export function createAuthorize(opts: HookOptions): Authorize {
     if (auth) {
       const g = grantsOf(auth, state)
       // `$share/g/f` needs subscribe permission on `f` (shared/names.ts)
-      if (g && !canSubscribe(g, aclFilter(sub.topic), auth.username, auth.clientId)) {
+      if (g && !canSubscribe(g, aclFilter(sub.topic), auth.username, client.id)) {
         log.debug({ client: client.id, username: auth.username, filter: sub.topic }, 'subscription denied by ACL (0x80)')
         return callback(null, null) // [MQTT-3.9.3-2] return code 0x80 for this filter
       }
@@ -85,7 +85,7 @@ export function createAuthorize(opts: HookOptions): Authorize {
     const auth = (client as AuthClient)[AUTH]
     if (auth === undefined || state.acl === undefined) return packet
     const g = grantsOf(auth, state)
-    return g === undefined || canRead(g, packet.topic, auth.username, auth.clientId) ? packet : null
+    return g === undefined || canRead(g, packet.topic, auth.username, client.id) ? packet : null
   }
 
   return { authorizePublish, authorizeSubscribe, authorizeForward }

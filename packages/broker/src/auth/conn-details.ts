@@ -1,7 +1,7 @@
 /**
  * What the connection tells about a client, read by authenticate: its source address (failed-login
  * backoff per address) and the CN of a verified client certificate. `client.connDetails` is the
- * aedes-protocol-decoder convention the PROXY protocol gate fills (docs/internals.md C11, outside
+ * aedes-protocol-decoder convention the PROXY protocol gate fills (docs/internals.md C18, outside
  * the seam).
  */
 import type { Client } from 'aedes'

@@ -56,8 +56,11 @@ export interface SessionSettler {
   settle(clientId: string): Promise<boolean>
   /** a DISCONNECT that ends the client's session arrived: the end is marked before the connection closes */
   ending(client: Client): void
-  /** before a CONNECT is answered, first: the CONNECTs of a client id take turns until each one's connect is done */
-  claim(client: Client, clientId: string): Promise<void>
+  /**
+   * before a CONNECT is answered: the CONNECTs of a client id take turns until each one's connect is
+   * done; once it is this one's, as `settle` (in one round trip when nothing is in the way)
+   */
+  claimAndSettle(client: Client, clientId: string): Promise<boolean>
   /** whether the client's connection still owns its session (the last one registered of its id, on any node) */
   owns(client: Client): Promise<boolean>
 }
@@ -101,7 +104,7 @@ export function installSessionPresent(broker: Aedes, redis: Redis | undefined, l
       const settle = packet.clean && (packet as { protocolVersion?: number }).protocolVersion !== 5 ? undefined : settlers.get(broker)
       if (err || !ok || !packet.clientId || (packet.clean && !settle)) return cb(err, ok)
       const id = packet.clientId
-      ;(settle ? settle.claim(client, id).then(() => settle.settle(id)) : marks.has(id)).then(
+      ;(settle ? settle.claimAndSettle(client, id) : marks.has(id)).then(
         (had) => {
           // client.conn: the connection the CONNACK is written to
           if (had && !packet.clean) onWrite(client.conn, (p) => {

@@ -8,8 +8,10 @@
  * (checked with Mosquitto 2.0.11), and so does Culex.
  *
  * A subscription "matches" when its filter matches the topic name, wherever it is:
- * 1. on this node: the filters Aedes holds for its connected clients (seam A18
- *    observeSubscriptions), `$share/g/f` as `f`; one trie walk (filter-set.ts);
+ * 1. on this node: the subscriptions of its connected clients, asked of the trie Aedes routes
+ *    messages with (seam E4 localSubscriberTest: mqemitter's matcher, whose answers per topic
+ *    E3 keeps), so no second trie of the same filters is kept (issue 15: ~400 B per
+ *    subscription of a topic of its own); `$share/g/f` subscriptions count through step 3;
  * 2. on the other nodes (cluster mode): their filters, as cluster/interest.ts keeps them (one
  *    trie walk); while that view is not complete (starting, Redis link down, re-loading) 0x10 is
  *    never sent;
@@ -17,20 +19,22 @@
  * 4. only when none of these matched: the persistent sessions' subscriptions, connected or not,
  *    on any node (the persistence's subscriptionsByTopic, as Aedes' own offline enqueue calls it;
  *    in memory in both modes).
- * So nothing is asked of Redis per message, and a topic with a subscriber costs one trie walk, or
- * one Map lookup when the set of filters has not changed since that topic was last asked about
- * (filter-set.ts remembers the answers).
+ * So nothing is asked of Redis per message, and a topic with a subscriber on this node costs the
+ * routing's own match (one Map lookup when the subscriptions have not changed since that topic
+ * was last routed: E3) and a look at the names of its listeners. In cluster mode this node also
+ * counts its filters (seam A18 observeSubscriptions, `$share/g/f` as `f`), which cluster/interest.ts
+ * announces to the others; a count per filter, no trie.
  * Known approximations, all towards 0x00 except the first: a subscription made on another node
  * is seen once its announcement arrived (it leaves as the SUBACK does: Redis' round trip later,
  * well under a millisecond on a LAN, its SUBACK is not held for it, so SUBSCRIBE timing is
  * unchanged); a message published there in between may reach it though 0x10 was sent; a No Local subscription of the publisher itself, a wildcard at
- * the first level for a `$` topic [MQTT-4.7.2-1], an ACL that refuses the forward, and a dead
- * node's subscriptions until the view is reloaded all count as subscribers.
+ * the first level for a `$` topic on another node [MQTT-4.7.2-1], an ACL that refuses the
+ * forward, a subscription of this node for a turn after its UNSUBSCRIBE (E4), and a dead node's
+ * subscriptions until the view is reloaded all count as subscribers.
  */
 import type { Aedes } from 'aedes'
-import { observeSubscriptions, persistenceOf } from '../seam/index.js'
+import { localSubscriberTest, observeSubscriptions, persistenceOf } from '../seam/index.js'
 import { parseShare } from '../shared/names.js'
-import { FilterSet } from './filter-set.js'
 import { NO_MATCHING_SUBSCRIBERS } from './mqtt5-puback.js'
 
 /** the other nodes' filters (cluster/interest.ts) */
@@ -50,7 +54,9 @@ interface Persistence {
 }
 
 export class SubscriberIndex {
-  private readonly local = new FilterSet()
+  /** cluster mode: this node's filters (`f` for `$share/g/f`) and how many subscriptions hold each, for cluster/interest.ts */
+  private readonly counts?: Map<string, number>
+  private readonly local: (topic: string) => boolean
   private remote?: RemoteInterest
   private shareMatch?: (topic: string) => boolean
 
@@ -59,21 +65,31 @@ export class SubscriberIndex {
     /** cluster mode: no 0x10 until the other nodes' view is attached and complete */
     private readonly clustered: boolean,
   ) {
+    this.local = localSubscriberTest(broker)
+    if (!clustered) return
+    const counts = (this.counts = new Map<string, number>())
     observeSubscriptions(broker, {
       added: (filter) => {
         const f = innerFilter(filter)
-        if (f !== undefined && this.local.add(f)) this.remote?.changed(f, true)
+        if (f === undefined) return
+        const n = counts.get(f) ?? 0
+        counts.set(f, n + 1)
+        if (n === 0) this.remote?.changed(f, true)
       },
       removed: (filter) => {
         const f = innerFilter(filter)
-        if (f !== undefined && this.local.remove(f)) this.remote?.changed(f, false)
+        const n = f === undefined ? undefined : counts.get(f)
+        if (n === undefined) return
+        if (n > 1) return void counts.set(f!, n - 1)
+        counts.delete(f!)
+        this.remote?.changed(f!, false)
       },
     })
   }
 
   attachRemote(remote: RemoteInterest): void {
     this.remote = remote
-    remote.setLocal(() => this.local.filters())
+    remote.setLocal(() => this.counts?.keys() ?? [])
   }
 
   /** the shared subscription groups of the cluster (shared/index.ts) */
@@ -83,7 +99,7 @@ export class SubscriberIndex {
 
   /** 0x00, or 0x10 when no subscription anywhere matches `topic`; a promise only when none is known in memory (step 4) */
   reasonFor(topic: string): number | Promise<number> {
-    if (this.local.test(topic)) return 0
+    if (this.local(topic)) return 0
     if (this.clustered && (!this.remote || !this.remote.complete() || this.remote.test(topic))) return 0
     if (this.shareMatch?.(topic)) return 0
     const persistence = persistenceOf(this.broker) as Persistence

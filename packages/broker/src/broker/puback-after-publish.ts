@@ -44,22 +44,26 @@ export interface PubackHold {
   completed(client: unknown, packet: { qos?: number; messageId?: number }, reasonCode?: number): void
 }
 
+/**
+ * one function holds the PUBACKs of every connection; a connection's queue is made at its first
+ * PUBACK (issue 15: no closure, context nor queue per idle connection)
+ */
+function holdPuback(packet: OutPacket, opts: unknown, stream: Stream): boolean {
+  if (packet.cmd !== 'puback') return false
+  let queue = queues.get(stream)
+  if (!queue) queues.set(stream, (queue = []))
+  // MQTT 5: a PUBACK with a failure reason code (0x87 not authorized) answers a message that
+  // is not published: it waits for no publish, only for the PUBACKs before it [MQTT-4.6.0-2]
+  const refused = (packet.reasonCode ?? 0) >= 0x80
+  queue.push({ messageId: packet.messageId!, packet, opts, done: refused })
+  if (refused) flush(queue, stream)
+  return true
+}
+
 export function pubackAfterPublish(): PubackHold {
   return {
     attach(broker) {
-      installOnEachClient(broker, 'puback-hold', (_client, stream) => {
-        const queue: Pending[] = []
-        queues.set(stream, queue)
-        holdWrites(stream, (packet, opts) => {
-          if (packet.cmd !== 'puback') return false
-          // MQTT 5: a PUBACK with a failure reason code (0x87 not authorized) answers a message that
-          // is not published: it waits for no publish, only for the PUBACKs before it [MQTT-4.6.0-2]
-          const refused = (packet.reasonCode ?? 0) >= 0x80
-          queue.push({ messageId: packet.messageId!, packet, opts, done: refused })
-          if (refused) flush(queue, stream)
-          return true
-        })
-      })
+      installOnEachClient(broker, 'puback-hold', (_client, stream) => holdWrites(stream, holdPuback))
     },
     completed(client, packet, reasonCode) {
       if (packet.qos !== 1 || packet.messageId === undefined) return

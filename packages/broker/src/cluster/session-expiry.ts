@@ -31,7 +31,7 @@ import type { Logger } from '../log.js'
 import type { CulexRedisPersistence } from './persistence.js'
 import { SESSIONS_KEY, SESSION_DEADLINES_KEY, SESSION_ENDING_KEY, SESSION_OWNER_KEY, nodeSessionsKey } from './keys.js'
 import { closeConnectionAfter } from '../seam/index.js'
-import { claimTurn } from './session-claim.js'
+import { claimTurnAndSettle } from './session-claim.js'
 import { ended, settle, staleEnds, takeStale } from './session-ending.js'
 import { ADOPT_LUA, EXPIRE_LUA, MARK_LUA, REASSERT_LUA, RELEASE_LUA } from './session-expiry-lua.js'
 
@@ -163,9 +163,9 @@ export class SessionExpiry {
     return settle(this.db, id, (stale) => this.finishStale(stale))
   }
 
-  /** before a CONNECT of `id` is answered (its preConnect step, first): its turn (cluster/session-claim.ts) [MQTT-3.1.4-3] */
-  claim(client: Client, id: string): Promise<void> {
-    return claimTurn(this.db, client, id, this.newToken(), this.log)
+  /** before a CONNECT of `id` is answered (its preConnect step): its turn (cluster/session-claim.ts) [MQTT-3.1.4-3], then as `settle` */
+  claimAndSettle(client: Client, id: string): Promise<boolean> {
+    return claimTurnAndSettle(this.db, client, id, this.newToken(), this.log, (stale) => this.finishStale(stale))
   }
 
   /** finish an end another node left unfinished (it died between the decision and the deletions) */

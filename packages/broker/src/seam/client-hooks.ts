@@ -107,22 +107,16 @@ export function parserHooksOf(broker: Aedes): Pick<ParserHooks<Client>, 'maxPack
 
 // ---- deliveries ----------------------------------------------------------------------------
 
-const ROUTE = Symbol('culex.deliveries')
-/** the broker's steps (one record per client) */
-type Routed = Client & { [ROUTE]: { reg: Registry } }
-
-/** the Client's delivery functions run the steps, then Aedes' own; subscriptions capture them when made */
+/** the Client's delivery functions run the steps, then Aedes' own; subscriptions capture them when made (two closures over the client and the registry: no record per client) */
 function routeDeliveries(client: Client, reg: Registry): void {
-  ;(client as Routed)[ROUTE] = { reg }
   setDelivery(client, {
-    deliver0: (packet, cb) => runSteps(client as Routed, 'deliver0', 0, packet, cb),
-    deliverQoS: (packet, cb) => runSteps(client as Routed, 'deliverQoS', 0, packet, cb),
+    deliver0: (packet, cb) => runSteps(client, reg, 'deliver0', 0, packet, cb),
+    deliverQoS: (packet, cb) => runSteps(client, reg, 'deliverQoS', 0, packet, cb),
   })
 }
 
-function runSteps(client: Routed, kind: Kind, from: number, packet: DeliveredPacket, cb: Done): void {
-  const route = client[ROUTE]
-  const steps = route.reg[kind]
+function runSteps(client: Client, reg: Registry, kind: Kind, from: number, packet: DeliveredPacket, cb: Done): void {
+  const steps = reg[kind]
   for (let i = from; i < steps.length; i++) if (steps[i]!(packet, cb, client)) return
   // Aedes' own, written in this turn (aedes-deliver.ts, row C13)
   if (kind === 'deliverQoS') deliverQoSInTurn(client, packet, cb)
@@ -137,10 +131,11 @@ export function stepDeliveriesOfEachClient(broker: Aedes, stage: InstallStage, k
 
 /** pass a delivery a step of `stage` took on to the steps after it (and Aedes') */
 export function continueDelivery(client: Client, stage: InstallStage, kind: Kind, packet: DeliveredPacket, cb: Done): void {
-  const c = client as Routed
-  const stages = c[ROUTE].reg.stages.get(c[ROUTE].reg[kind])!
+  // the Client's broker (lib/client.js constructor: `this.broker`), whose registry routed its deliveries
+  const reg = registries.get((client as unknown as { broker: Aedes }).broker)!
+  const stages = reg.stages.get(reg[kind])!
   const s = CLIENT_INSTALL_ORDER.indexOf(stage)
   let i = 0
   while (i < stages.length && stages[i]! >= s) i++
-  runSteps(c, kind, i, packet, cb)
+  runSteps(client, reg, kind, i, packet, cb)
 }

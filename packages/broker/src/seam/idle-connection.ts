@@ -17,13 +17,18 @@
  *   ReadBuffer, smaller than bl's Duplex stream: seam/mqtt-read-buffer.ts, row M14);
  * - the listener tables (`_events`) of the Client and the parser in V8's fast mode, not a dictionary;
  * - after CONNACK the parser keeps the CONNECT's protocol version, not the whole CONNECT packet
- *   (client id, credentials, will, properties) as its `settings`.
+ *   (client id, credentials, will, properties) as its `settings`;
+ * - the parser's next Packet (parser.js _newPacket makes one after each packet: ~120 B) is made
+ *   when bytes arrive, and between packets the parser holds one shared idle stand-in (M17);
+ * - once registered, a client's keepalive is checked by one sweep per broker, not a Timeout of its
+ *   own (keepalive-sweep.ts, row C17; every kind of stream).
  */
 import { Socket } from 'node:net'
 import type { Aedes, Client } from 'aedes'
 import { closeHooksFirst, onStreamClose } from '../listeners/close-hooks.js'
 import { destroyOnError } from '../listeners/tcp.js'
 import { installOnEachClient } from './aedes-install.js'
+import { sweepKeepalives } from './keepalive-sweep.js'
 
 type Listener = (...args: unknown[]) => void
 interface Emitter {
@@ -33,11 +38,14 @@ interface Emitter {
 }
 /** the socket as Aedes leaves it: lib/client.js sets `conn.client` */
 type Conn = Socket & { client?: ClientInternals }
-/** mqtt-packet's Parser (parser.js): `settings` (the CONNECT packet once parsed), `_states`; Aedes sets `client` */
+/** mqtt-packet's Parser (parser.js): `settings` (the CONNECT packet once parsed), `_states`, `packet` (the one being read), `error`, `parse`; Aedes sets `client` */
 interface ParserInternals extends Emitter {
   client?: ClientInternals
   settings: { protocolVersion?: number; bridgeMode?: boolean }
   _states: readonly string[]
+  packet: { cmd: string | null; length: number }
+  error: Error | null
+  parse(buf: Buffer): number
 }
 /** Aedes' Client (lib/client.js): `_eos` is the cleanup of its end-of-stream watch of `conn` */
 interface ClientInternals extends Emitter {
@@ -146,6 +154,42 @@ export function shareParserStates(client: Client): boolean {
   return true
 }
 
+/** what a parser holds between packets instead of a Packet of its own: parse() and Aedes' nextBatch read only its length (-1: none begun) */
+const IDLE_PACKET = Object.freeze({ cmd: null, length: -1 })
+type Parse = (this: ParserInternals, buf: Buffer) => number
+/** the parse every parser has when lightened (seam/mqtt-parser.ts guardedParse on a node), and mqtt-packet's Packet class */
+let innerParse: Parse | undefined
+let PacketClass: (new () => ParserInternals['packet']) | undefined
+
+/** M17: a Packet made for the bytes that arrive; once a parse ends between packets, the idle stand-in again */
+function lazyPacketParse(this: ParserInternals, buf: Buffer): number {
+  if (this.packet === IDLE_PACKET) this.packet = new PacketClass!()
+  const n = innerParse!.call(this, buf)
+  // nothing of a next packet read (parser.js _newPacket left a fresh Packet): no Packet kept
+  if (this.packet.cmd === null && this.packet.length === -1 && this.error === null) this.packet = IDLE_PACKET
+  return n
+}
+
+/**
+ * M17: parser.js makes the next Packet (`new Packet()`, cmd null, length -1) as soon as one is
+ * emitted (_newPacket, and _resetState at start); an idle connection keeps it (~120 B, its fields
+ * sized for a PUBLISH). Here the parser's `parse` (read at call time by Aedes' nextBatch) makes one
+ * when bytes arrive and drops it when the parse ends without a next packet begun; parse() reads
+ * `packet.length` first and its states write the Packet only inside parse. False where the
+ * parser's parse is not the one the first parser had (it is left alone).
+ */
+export function packetOnlyWhileReading(client: Client): boolean {
+  const p = internals(client)._parser
+  const pk = p?.packet
+  if (!pk || pk.cmd !== null || pk.length !== -1 || p.error !== null) return false
+  innerParse ??= p.parse as Parse
+  PacketClass ??= pk.constructor as unknown as typeof PacketClass
+  if (p.parse !== innerParse || pk.constructor !== PacketClass) return false
+  p.parse = lazyPacketParse
+  p.packet = IDLE_PACKET
+  return true
+}
+
 /** one settings object per protocol version (and bridge mode): what the parser reads of them */
 const settingsByVersion = new Map<string, ParserInternals['settings']>()
 /** M15: the parser keeps the CONNECT's protocol version and bridge mode, not the CONNECT packet */
@@ -161,6 +205,7 @@ export function forgetConnectPacket(client: Client): void {
 
 function lighten(client: Client): void {
   shareParserStates(client)
+  packetOnlyWhileReading(client)
   shareParserListener(client)
   fastEvents(client)
   fastEvents(internals(client)._parser)
@@ -171,8 +216,9 @@ function afterConnack(_connack: unknown, client: Client): void {
   forgetConnectPacket(client)
 }
 
-/** every Client of `broker` from now on: the above, as the last installer, and after its CONNACK */
+/** every Client of `broker` from now on: the above, as the last installer, after its CONNACK, and its keepalive */
 export function lightenIdleConnections(broker: Aedes): void {
   installOnEachClient(broker, 'idle', lighten)
+  sweepKeepalives(broker)
   ;(broker as unknown as Emitter).on('connackSent', afterConnack as Listener)
 }

@@ -24,6 +24,8 @@
  * - mqemitter.ts: the matcher and `closed`
  * - ioredis.ts: the socket of a connection
  * - idle-connection.ts: what the Client and its parser make per connection and an idle one does not use
+ * - keepalive-sweep.ts: the clients' keepalive checked by one sweep per broker, not a timer each
+ * - aedes-subscribers.ts: whether a client of this node subscribes to a topic, from Aedes' routing trie
  */
 export * from './aedes-install.js'
 export * from './aedes-client.js'
@@ -44,4 +46,6 @@ export * from './persistence.js'
 export { skipOfflineMatchWithoutSessions, memoryPersistenceCore } from './memory-offline.js'
 export * from './mqemitter.js'
 export * from './ioredis.js'
-export { lightenIdleConnections, fastEvents, closeOnStreamClose, shareSocketListeners, shareParserListener, shareParserStates, forgetConnectPacket } from './idle-connection.js'
+export { lightenIdleConnections, fastEvents, closeOnStreamClose, shareSocketListeners, shareParserListener, shareParserStates, forgetConnectPacket, packetOnlyWhileReading } from './idle-connection.js'
+export { localSubscriberTest } from './aedes-subscribers.js'
+export { sweepKeepalives, SWEEP_MS } from './keepalive-sweep.js'

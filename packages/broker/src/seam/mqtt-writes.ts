@@ -36,7 +36,7 @@ interface Taps {
   ctx?: unknown
   shared?: ReadonlyArray<SharedWriteHook<never>>
   hooks?: WriteHook[]
-  hold?: (packet: OutPacket, opts: unknown) => boolean
+  hold?: (packet: OutPacket, opts: unknown, stream: Stream) => boolean
   /** MQTT 5 Topic Aliases Culex gives the connection's PUBLISHes (mqtt-publish.ts) */
   aliases?: TopicAliasesOut
 }
@@ -54,7 +54,7 @@ function install(): void {
     if (t) {
       if (t.shared) for (const hook of t.shared) hook(packet, t.ctx as never)
       if (t.hooks) for (const hook of t.hooks) hook(packet)
-      if (t.hold && t.hold(packet, opts)) return true
+      if (t.hold && t.hold(packet, opts, stream)) return true
     }
     const o = opts as { protocolVersion?: number } | undefined
     return writePublish(packet, stream, o, t?.aliases) ?? writeAck(packet, stream, o) ?? write(packet, stream, opts)
@@ -89,9 +89,10 @@ export function onWrite(stream: Stream, hook: WriteHook): void {
 
 /**
  * `hold` sees each packet written to `stream` after the hooks, with the options Aedes 2 passes
- * (lib/write.js: `{ protocolVersion }`); true = not written now (writePacket later, with them)
+ * (lib/write.js: `{ protocolVersion }`) and the stream (one function may hold for every stream);
+ * true = not written now (writePacket later, with them)
  */
-export function holdWrites(stream: Stream, hold: (packet: OutPacket, opts: unknown) => boolean): void {
+export function holdWrites(stream: Stream, hold: (packet: OutPacket, opts: unknown, stream: Stream) => boolean): void {
   tapsOf(stream).hold = hold
 }
 

@@ -1,6 +1,6 @@
 /**
  * Contract of seam/idle-connection.ts with Aedes' Client and mqtt-packet's parser
- * (docs/internals.md rows C14, C15, C16, M16, M15): what each connection gets and an idle one does
+ * (docs/internals.md rows C14, C15, C16, M15, M16, M17): what each connection gets and an idle one does
  * not use is dropped or shared, and the connection still ends, errs and parses as with Aedes'
  * own. Stock Aedes broker, raw MQTT clients; the close hooks are registered before
  * `broker.handle`, as the node's socket tracker does.
@@ -143,5 +143,28 @@ describe('seam contract: what an idle connection does not need', () => {
     await v5.raw.until((ps) => ps.some((p) => p.cmd === 'publish' && p.properties?.subscriptionIdentifier === 7))
     await v4.raw.until((ps) => ps.some((p) => p.cmd === 'publish'))
     void v5b
+  })
+
+  it('M17 mqtt-packet parser.packet: a fresh Packet (cmd null, length -1) after each packet, read by parse(); the parser holds none between packets, packets split across reads and several in one read still parse', async () => {
+    const lazy: boolean[] = []
+    const s = await broker((c) => {
+      lazy.push(seam.packetOnlyWhileReading(c))
+    })
+    const { raw } = await rawClient(s.port, { clientId: 'm17' })
+    expect(lazy).toEqual([true])
+    const parser = (s.clients[0] as unknown as { _parser: { packet: { cmd: unknown; length: number } } })._parser
+    const idle = parser.packet
+    expect(idle).toEqual({ cmd: null, length: -1 })
+    expect(Object.isFrozen(idle), 'the shared stand-in').toBe(true)
+    await rawSubscribe(raw, 'm17/t', 1)
+    const one = Buffer.from([0x32, 10, 0, 5, ...Buffer.from('m17/t'), 0, 7, 0x61])
+    // half a PUBLISH: the parser holds a Packet of its own for it
+    raw.socket.write(one.subarray(0, 4))
+    await eventually(() => (parser.packet !== idle ? true : undefined), 3000, 'a packet begun')
+    expect(parser.packet.cmd).toBe('publish')
+    raw.socket.write(one.subarray(4))
+    raw.socket.write(Buffer.concat([one, one]))
+    await raw.until((ps) => ps.filter((p) => p.cmd === 'puback').length === 3 && ps.filter((p) => p.cmd === 'publish').length === 3, 5000, '3 PUBACKs and 3 deliveries')
+    expect(parser.packet).toBe(idle)
   })
 })

@@ -105,6 +105,19 @@ describe('0x10 No matching subscribers (v5, §3.4.2.1 / §3.5.2.1)', () => {
     expect([await publish('pc/churn/a'), await publish('pc/churn/b')]).toEqual([0x10, 0])
   })
 
+  it('a filter with a wildcard first level counts for a topic it matches: 0x00 [MQTT-4.7.2-1: not for a `$` topic]', async () => {
+    const { raw: sub } = await rawClient(t.node.ports.mqtt, { clientId: 'pc-wild-sub', protocolVersion: 5 })
+    await rawSubscribe(sub, '+/pc-wild/#', 1)
+    const { raw } = await rawClient(t.node.ports.mqtt, { clientId: 'pc-wild-pub', protocolVersion: 5 })
+    raw.send({ cmd: 'publish', topic: 'a/pc-wild/b', payload: 'x', qos: 1, messageId: 1 })
+    raw.send({ cmd: 'publish', topic: 'a/pc-wild-not/b', payload: 'x', qos: 1, messageId: 2 })
+    expect(await acks(raw, 2)).toEqual([
+      ['puback', 1, 0],
+      ['puback', 2, 0x10],
+    ])
+    await sub.until((ps) => ps.some((p) => p.cmd === 'publish'), 5000, 'the matching message')
+  })
+
   it('a 3.1.1 publisher gets a plain PUBACK / PUBREC (no reason code) for a topic nobody subscribed to', async () => {
     const { raw } = await rawClient(t.node.ports.mqtt, { clientId: 'pc-v4' })
     raw.send({ cmd: 'publish', topic: 'pc/v4/none', payload: 'x', qos: 1, messageId: 1 })

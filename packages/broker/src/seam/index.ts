@@ -10,7 +10,8 @@
  * - client-hooks.ts: the parser and write hooks of every connection, registered once per broker
  * - aedes-deliver.ts: Aedes' per-client deliveries, copied to write in the turn they are delivered
  * - aedes-fixes.ts: fixes aedes 1.2.0 has and 2.0.0-beta.1 lacks, put back from outside
- * - aedes-v5.ts: what the beta does for MQTT 5 clients without an option (CONNACK, SUBACK, $share)
+ * - aedes-v5.ts, aedes-v5-packets.ts, aedes-v5-disconnect.ts (aedes-v5-fields.ts shared): what the
+ *   beta does for MQTT 5 clients without an option (CONNACK, SUBACK, $share, DISCONNECT)
  * - mqtt-packet-debug.ts: mqtt-packet's debug loggers off, before it loads (it loads there)
  * - mqtt-parser.ts: the parser's underscore methods
  * - mqtt-read-buffer.ts: the parser's read buffer (`_list`) as offsets into the read Buffer
@@ -29,6 +30,8 @@ export * from './aedes-client.js'
 export * from './aedes-broker.js'
 export { restoreAedes12Fixes, type AedesFixesOptions } from './aedes-fixes.js'
 export * from './aedes-v5.js'
+export * from './aedes-v5-packets.js'
+export * from './aedes-v5-disconnect.js'
 export { publishClientNoticesWhenHeard } from './aedes-sys-clients.js'
 export { closeConnectionAfter, closeSameClientsUnlessKept, onceConnectedOrClosed, replaceSessionTimers, replayQueueOfResumedV5Sessions, type SessionTimers } from './aedes-sessions.js'
 export { emitMessage, onEveryMessage, observeSubscriptions, wrapOutgoingAcks, brokerClosing, clientClosed, type OutgoingAcks } from './aedes-routing.js'

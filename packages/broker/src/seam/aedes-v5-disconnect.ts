@@ -7,34 +7,18 @@
 import type { Aedes, Client } from 'aedes'
 import { write as aedesWrite } from './aedes-deliver.js'
 import { onEachClientV5 } from './aedes-v5-fields.js'
-
-type Done = (err?: Error | null) => void
-type Listener = (packet: { topic: string; payload: Buffer }, done: Done) => void
-interface TakeoverFields {
-  id: string
-  mq: {
-    on(topic: string, fn: Listener, done?: () => void): unknown
-    removeListener(topic: string, fn: Listener, done?: () => void): unknown
-    _matcher: { match(topic: string): Listener[] }
-  }
-  clients: Record<string, Client & { closed?: boolean }>
-}
-const NEW_CLIENTS = '$SYS/+/new/clients'
+import { wrapNewClientsListener, type NewClientsDone } from './aedes-new-clients.js'
 
 /**
  * V6 a client id connecting on another node closes the connection of that id here: Aedes' own
- * listener on `$SYS/+/new/clients` (aedes.js `closeSameClients`, found by name in the emitter's
- * matcher, mqemitter `_matcher`) calls `client.close()`, so a v5 client learns nothing, where a
+ * listener on `$SYS/+/new/clients` (aedes.js `closeSameClients`, wrapped through
+ * seam/aedes-new-clients.ts) calls `client.close()`, so a v5 client learns nothing, where a
  * takeover on the same node sends DISCONNECT 0x8E (aedes.js registerClient). `takeover` is called
  * first for the client another node took: true = it handled the close (and calls `done`), false =
  * Aedes' own listener runs. No upstream issue found (upstream could use client.disconnect there).
  */
-export function onRemoteTakeover(broker: unknown, takeover: (client: Client, done: Done) => boolean): void {
-  const b = broker as TakeoverFields
-  const own = b.mq._matcher.match('$SYS/x/new/clients').find((fn) => fn.name === 'closeSameClients')
-  if (!own) throw new Error("aedes internals: no 'closeSameClients' listener on $SYS/+/new/clients")
-  b.mq.removeListener(NEW_CLIENTS, own)
-  b.mq.on(NEW_CLIENTS, function culexCloseSameClients(packet, done) {
+export function onRemoteTakeover(broker: unknown, takeover: (client: Client, done: NewClientsDone) => boolean): void {
+  wrapNewClientsListener(broker as Aedes, (own, b) => (packet, done) => {
     const serverId = packet.topic.split('/')[1]
     const client = b.clients[packet.payload.toString()]
     if (client && serverId !== b.id && !client.closed && takeover(client, done)) return

@@ -19,6 +19,7 @@
  * - persistence.ts: aedes-persistence(-redis) and qlobber deep imports, the Redis key layout
  * - memory-offline.ts: one node, no offline-queue topic match while no session keeps a QoS 1/2 subscription
  * - aedes-sys-clients.ts: the $SYS new/disconnect client notices, left out on one node while unheard
+ * - aedes-new-clients.ts: Aedes' listener on $SYS/+/new/clients (closeSameClients), wrapped by V6 and A22
  * - aedes-sessions.ts: the MQTT 5 session-expiry and will-delay timers, replaced in a cluster; a
  *   connection's close held for its session-end mark; other nodes' takeover notices checked
  * - mqemitter.ts: the matcher and `closed`
@@ -33,6 +34,7 @@ export * from './aedes-v5.js'
 export * from './aedes-v5-packets.js'
 export * from './aedes-v5-disconnect.js'
 export { publishClientNoticesWhenHeard } from './aedes-sys-clients.js'
+export { wrapNewClientsListener, type NewClientsListener } from './aedes-new-clients.js'
 export { closeConnectionAfter, closeSameClientsUnlessKept, onceConnectedOrClosed, replaceSessionTimers, replayQueueOfResumedV5Sessions, type SessionTimers } from './aedes-sessions.js'
 export { emitMessage, onEveryMessage, observeSubscriptions, wrapOutgoingAcks, brokerClosing, clientClosed, type OutgoingAcks } from './aedes-routing.js'
 export { mqttPacketDebug } from './mqtt-packet-debug.js'

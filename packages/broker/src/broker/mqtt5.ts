@@ -1,6 +1,6 @@
 /**
  * MQTT 5 at the node (issue 11 step 2): what Culex tells v5 clients in the CONNACK and grants
- * them, where aedes 2.0.0-beta.1's answer is not Culex's (the reaches are in seam/aedes-v5.ts).
+ * them, where aedes 2.0.0-beta.1's answer is not Culex's (the reaches are in seam/aedes-v5*.ts).
  *
  * CONNACK properties (MQTT 5.0 §3.2.2.3):
  * - Shared Subscription Available 1: Culex has `$share/` across the cluster (src/shared/); the

@@ -4,7 +4,7 @@
  * each node hears of the other's connection and one is closed (seam closeSameClientsUnlessKept:
  * the one registered last keeps the session [MQTT-3.1.4-3]). Both sent the same messages meanwhile,
  * and the loser, closed before its connect was done, was not told why (Aedes sends DISCONNECT 0x8E
- * only to a connected client; seam V10, aedes-v5.ts, now sends it from the CONNACK on, but the
+ * only to a connected client; seam V10, aedes-v5-disconnect.ts, now sends it from the CONNACK on, but the
  * duplicate sending stays without the turns below).
  *
  * So the CONNECTs of a client id take turns: one (its preConnect step, before its session is

@@ -12,7 +12,7 @@ import { installOnEachClient } from './aedes-install.js'
 import { parserOf } from './aedes-client.js'
 import { stopParsing } from './mqtt-parser.js'
 import { interceptPacketsOfEachClient, onWriteOfEachClient } from './client-hooks.js'
-import { disconnectV5 } from './aedes-v5.js'
+import { disconnectV5 } from './aedes-v5-disconnect.js'
 import { isDelWillOnConnect } from './persistence.js'
 
 const RECEIVE_MAXIMUM_EXCEEDED = 0x93

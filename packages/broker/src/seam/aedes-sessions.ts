@@ -10,6 +10,7 @@
  * kept in Redis (cluster/session-expiry.ts, cluster/wills.ts).
  */
 import type { Aedes, Client } from 'aedes'
+import { wrapNewClientsListener } from './aedes-new-clients.js'
 
 /** what a cluster does instead of Aedes' in-process timers */
 export interface SessionTimers {
@@ -127,38 +128,19 @@ export function replayQueueOfResumedV5Sessions(broker: Aedes): void {
   }
 }
 
-type SysListener = (packet: { topic: string; payload: Buffer }, done: () => void) => void
-interface ClaimFields {
-  id: string
-  mq: {
-    on(topic: string, fn: SysListener, done?: () => void): unknown
-    removeListener(topic: string, fn: SysListener, done?: () => void): unknown
-    _matcher: { match(topic: string): SysListener[] }
-  }
-  clients: Record<string, Client & { closed?: boolean }>
-  publish(packet: { topic: string; payload: Buffer }, done: () => void): void
-}
-const NEW_CLIENTS = '$SYS/+/new/clients'
-
 /**
  * Row A22: in a cluster a client id connecting on another node closes its connection here:
- * Aedes' listener on `$SYS/+/new/clients` (aedes.js `closeSameClients`, or the one
- * seam/aedes-v5.ts onRemoteTakeover put in its place, `culexCloseSameClients`; found by name in
- * the emitter's matcher, mqemitter `_matcher`) closes the local connection of the id in the
- * notice. Two CONNECTs of one id at once on two nodes then close each other, and a notice that
- * comes late closes a newer connection. Here that listener runs only for a local connection
- * `keep` says lost the session (in a cluster: another connection owns it in Redis); one that
- * keeps it announces itself again (`$SYS/<this node>/new/clients`), so the other node closes its
- * own, whose notice came first. The emitter is not held: the notice is answered at once.
+ * Aedes' listener on `$SYS/+/new/clients` (aedes.js `closeSameClients`, as wrapped so far
+ * through seam/aedes-new-clients.ts, e.g. by seam/aedes-v5-disconnect.ts onRemoteTakeover)
+ * closes the local connection of the id in the notice. Two CONNECTs of one id at once on two
+ * nodes then close each other, and a notice that comes late closes a newer connection. Here that
+ * listener runs only for a local connection `keep` says lost the session (in a cluster: another
+ * connection owns it in Redis); one that keeps it announces itself again
+ * (`$SYS/<this node>/new/clients`), so the other node closes its own, whose notice came first.
+ * The emitter is not held: the notice is answered at once.
  */
 export function closeSameClientsUnlessKept(broker: Aedes, keep: (client: Client) => Promise<boolean>): void {
-  const b = broker as unknown as ClaimFields
-  // mqemitter removes a listener on the next turn: Aedes' own may still be listed beside the one put in its place
-  const listed = b.mq._matcher.match('$SYS/x/new/clients')
-  const inner = listed.find((fn) => fn.name === 'culexCloseSameClients') ?? listed.find((fn) => fn.name === 'closeSameClients')
-  if (!inner) throw new Error("aedes internals: no 'closeSameClients' listener on $SYS/+/new/clients")
-  b.mq.removeListener(NEW_CLIENTS, inner)
-  b.mq.on(NEW_CLIENTS, function culexCloseSameClientsUnlessKept(packet, done) {
+  wrapNewClientsListener(broker, (inner, b) => (packet, done) => {
     const id = packet.payload.toString()
     const client = b.clients[id]
     if (!client || packet.topic.split('/')[1] === b.id || client.closed) return inner(packet, done)

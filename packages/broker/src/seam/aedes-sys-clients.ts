@@ -7,8 +7,8 @@
  *
  * On one node (no cluster: no other node takes over a client id through `new/clients`) a notice
  * nobody hears is not published. "Heard" = a listener other than Aedes' own (closeSameClients,
- * or Culex's replacement, seam/aedes-v5.ts V6, which act only on other nodes' notices) matches
- * the topic in the emitter (mqemitter `_matcher`, row E1): a client's subscription to
+ * or the one seam/aedes-new-clients.ts puts in its place for V6, which act only on other nodes'
+ * notices) matches the topic in the emitter (mqemitter `_matcher`, row E1): a client's subscription to
  * `$SYS/+/new/clients`, `$SYS/#` or `#` (Aedes filters `$SYS` out of `#` later, at delivery),
  * or the shared-subscription hook while a group exists. When heard, the notice goes out as before.
  */

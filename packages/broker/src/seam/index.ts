@@ -10,7 +10,8 @@
  * - client-hooks.ts: the parser and write hooks of every connection, registered once per broker
  * - aedes-deliver.ts: Aedes' per-client deliveries, copied to write in the turn they are delivered
  * - aedes-fixes.ts: fixes aedes 1.2.0 has and 2.0.0-beta.1 lacks, put back from outside
- * - aedes-v5.ts: what the beta does for MQTT 5 clients without an option (CONNACK, SUBACK, $share)
+ * - aedes-v5.ts, aedes-v5-packets.ts, aedes-v5-disconnect.ts (aedes-v5-fields.ts shared): what the
+ *   beta does for MQTT 5 clients without an option (CONNACK, SUBACK, $share, DISCONNECT)
  * - mqtt-packet-debug.ts: mqtt-packet's debug loggers off, before it loads (it loads there)
  * - mqtt-parser.ts: the parser's underscore methods
  * - mqtt-read-buffer.ts: the parser's read buffer (`_list`) as offsets into the read Buffer
@@ -18,6 +19,7 @@
  * - persistence.ts: aedes-persistence(-redis) and qlobber deep imports, the Redis key layout
  * - memory-offline.ts: one node, no offline-queue topic match while no session keeps a QoS 1/2 subscription
  * - aedes-sys-clients.ts: the $SYS new/disconnect client notices, left out on one node while unheard
+ * - aedes-new-clients.ts: Aedes' listener on $SYS/+/new/clients (closeSameClients), wrapped by V6 and A22
  * - aedes-sessions.ts: the MQTT 5 session-expiry and will-delay timers, replaced in a cluster; a
  *   connection's close held for its session-end mark; other nodes' takeover notices checked
  * - aedes-replay.ts: the replay of a session's queue at CONNECT, paced (the client's Receive Maximum)
@@ -32,7 +34,10 @@ export * from './aedes-client.js'
 export * from './aedes-broker.js'
 export { restoreAedes12Fixes, type AedesFixesOptions } from './aedes-fixes.js'
 export * from './aedes-v5.js'
+export * from './aedes-v5-packets.js'
+export * from './aedes-v5-disconnect.js'
 export { publishClientNoticesWhenHeard } from './aedes-sys-clients.js'
+export { wrapNewClientsListener, type NewClientsListener } from './aedes-new-clients.js'
 export { closeConnectionAfter, closeSameClientsUnlessKept, onceConnectedOrClosed, replaceSessionTimers, replayQueueOfResumedV5Sessions, type SessionTimers } from './aedes-sessions.js'
 export { onceReplayWaits, paceSessionReplay } from './aedes-replay.js'
 export { emitMessage, onEveryMessage, observeSubscriptions, wrapOutgoingAcks, brokerClosing, clientClosed, type OutgoingAcks } from './aedes-routing.js'

@@ -1,7 +1,8 @@
 /**
  * Contract of the seam's session timers with Aedes (seam/aedes-sessions.ts, docs/internals.md row
- * A17), which a cluster replaces with its own in Redis (cluster/session-expiry.ts, cluster/wills.ts):
- * against a stock Aedes broker and MQTT.js v5 clients.
+ * A17), which a cluster replaces with its own in Redis (cluster/session-expiry.ts, cluster/wills.ts),
+ * and of rows A19-A22 (with the `$SYS/+/new/clients` listener V6 and A22 wrap,
+ * seam/aedes-new-clients.ts): against a stock Aedes broker and MQTT.js v5 clients.
  */
 import { once } from 'node:events'
 import { createConnection } from 'node:net'
@@ -152,7 +153,7 @@ describe('seam contract: a client id taken on another node', () => {
   const notice = (s: Awaited<ReturnType<typeof stockBroker>>, node: string, id: string): void =>
     s.broker.publish({ topic: `$SYS/${node}/new/clients`, payload: Buffer.from(id), cmd: 'publish', qos: 0, dup: false, retain: false }, () => {})
 
-  it('A22 aedes closeSameClients on $SYS/+/new/clients (or V6 culexCloseSameClients in its place, installed the same turn: mqemitter removes on the next): closes the client of another node\'s notice only if keep() says false (seam closeSameClientsUnlessKept); a kept one is announced again', async () => {
+  it('A22 aedes closeSameClients on $SYS/+/new/clients (with V6 wrapped on it first): closes the client of another node\'s notice only if keep() says false (seam closeSameClientsUnlessKept); a kept one is announced again', async () => {
     const taken: string[] = []
     const s = await stockBroker({}, (b: Aedes) => {
       seam.onRemoteTakeover(b, (client, done) => (taken.push(client.id), seam.disconnectV5(client, 0x8e, done)))
@@ -170,6 +171,26 @@ describe('seam contract: a client id taken on another node', () => {
     await eventually(() => (announced.includes('a22-kept') ? true : undefined), 3000, 'a22-kept announced again')
     expect(taken).toEqual(['a22-lost'])
     expect(kept.connected).toBe(true)
+  })
+
+  it('V6 A22 aedes closeSameClients, found by name in the emitter (mqemitter _matcher): seam wrapNewClientsListener puts one listener in its place, the wrappers stacked on it (the last one runs first, then the one before, then Aedes\' own, which closes the client)', async () => {
+    const calls: string[] = []
+    const s = await stockBroker({}, (b: Aedes) => {
+      for (const name of ['first', 'second']) {
+        seam.wrapNewClientsListener(b, (inner) => (packet, done) => (calls.push(`${name} ${String(packet.payload)}`), inner(packet, done)))
+      }
+    })
+    const matcher = (s.broker as unknown as { mq: { _matcher: { match(t: string): Array<{ name: string }> } } }).mq._matcher
+    // mqemitter's removeListener takes effect in a setImmediate
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(matcher.match('$SYS/x/new/clients').map((fn) => fn.name)).toEqual(['culexCloseSameClients'])
+    const c = await connect(s.port, { clientId: 'stack' })
+    const closed = new Promise<void>((resolve) => c.once('close', () => resolve()))
+    notice(s, 'other-node', 'stack')
+    await closed
+    // its own notice at its CONNECT first (Aedes' listener leaves it alone), then the other node's
+    expect(calls).toEqual(['second stack', 'first stack', 'second stack', 'first stack'])
+    expect(c.connected).toBe(false)
   })
 
   it("A22 aedes client event 'connected' (lib/handlers/connect.js, after the CONNACK and the replay): seam onceConnectedOrClosed calls back once, at it or at an earlier close", async () => {

@@ -1,6 +1,7 @@
 /**
- * Contract of seam/aedes-v5.ts (docs/internals.md rows V1-V10): what aedes 2.0.0-beta.1 does for
- * MQTT 5 clients without an option, on a stock broker and MQTT.js v5 clients.
+ * Contract of seam/aedes-v5.ts, aedes-v5-packets.ts and aedes-v5-disconnect.ts (docs/internals.md
+ * rows V1-V10): what aedes 2.0.0-beta.1 does for MQTT 5 clients without an option, on a stock
+ * broker and MQTT.js v5 clients.
  */
 import { once } from 'node:events'
 import { connect as netConnect } from 'node:net'

@@ -1,7 +1,8 @@
 /**
  * A persistent-session subscriber with several outgoing QoS 2 messages in flight at once, over raw
  * MQTT (3.1.1 or 5), against any broker on a loopback port (a Culex node or Mosquitto): the first
- * connection receives three PUBLISHes, answers PUBREC to the first two (in one TCP write, so one
+ * connection receives three PUBLISHes (live, or queued while the session was offline and replayed
+ * at its CONNECT), answers PUBREC to the first two (in one TCP write, so one
  * read of the broker, or one at a time) and goes away without PUBCOMP; the second connection must
  * get PUBREL for both and the third message again as PUBLISH DUP=1 with its id [MQTT-4.4.0-1]
  * [MQTT-3.3.1-1], and nothing else; after it completes every flow, a third connection gets nothing.
@@ -33,7 +34,14 @@ const seen = (p: Any): Seen => ({
   ...(p.cmd === 'publish' ? { payload: String(p.payload), dup: Boolean(p.dup) } : {}),
 })
 
-export async function qos2InFlightRound(port: number, version: 4 | 5, id: string, pubrecsTogether: boolean): Promise<Qos2Outcome> {
+export interface RoundOptions {
+  /** the two PUBRECs in one TCP write (one read of the broker), else each after the PUBREL of the one before */
+  pubrecsTogether: boolean
+  /** the three messages published while the session is offline, replayed at the first connection */
+  queued?: boolean
+}
+
+export async function qos2InFlightRound(port: number, version: 4 | 5, id: string, opts: RoundOptions): Promise<Qos2Outcome> {
   const topic = `q2/${id}`
   const connect = version === 5 ? { clientId: id, clean: false, properties: { sessionExpiryInterval: 60 } } : { clientId: id, clean: false }
   const packetsOf = (c: Raw, cmd: string): Any[] => c.packets.filter((p) => p.cmd === cmd)
@@ -43,16 +51,24 @@ export async function qos2InFlightRound(port: number, version: 4 | 5, id: string
     await waitFor(() => packetsOf(c, 'pingresp').length > n, 5000, 'PINGRESP')
   }
 
-  const c1 = await Raw.open(port, version)
-  await c1.connect(connect)
-  await c1.subscribe(`${topic}/#`, 2)
   const pub = await Raw.open(port, version)
   await pub.connect({ clientId: `${id}-pub` })
-  for (let i = 0; i < 3; i++) await pub.publish(`${topic}/m`, String(i), 2, false, i + 1)
+  const publish = async (): Promise<void> => {
+    for (let i = 0; i < 3; i++) await pub.publish(`${topic}/m`, String(i), 2, false, i + 1)
+  }
+  let c1 = await Raw.open(port, version)
+  await c1.connect(connect)
+  await c1.subscribe(`${topic}/#`, 2)
+  if (opts.queued) {
+    await c1.disconnect()
+    await publish()
+    c1 = await Raw.open(port, version)
+    await c1.connect(connect)
+  } else await publish()
   await waitFor(() => packetsOf(c1, 'publish').length === 3, 5000, 'three PUBLISHes')
   const ids = packetsOf(c1, 'publish').map((p) => p.messageId as number)
   const pubrec = (messageId: number): Buffer => mqttPacket.generate({ cmd: 'pubrec', messageId } as Packet, { protocolVersion: version })
-  if (pubrecsTogether) {
+  if (opts.pubrecsTogether) {
     c1.send(Buffer.concat([pubrec(ids[0]!), pubrec(ids[1]!)]))
     await waitFor(() => packetsOf(c1, 'pubrel').length >= 2, 5000, 'two PUBRELs')
   } else {

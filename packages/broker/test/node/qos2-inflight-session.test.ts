@@ -54,11 +54,11 @@ afterAll(async () => {
 for (const target of ['memory', 'redis', 'mosquitto'] as const) {
   describe(`${target === 'mosquitto' ? 'Mosquitto (reference)' : `one Culex node, ${target} mode`}`, () => {
     for (const version of [4, 5] as const) {
-      for (const together of [true, false]) {
-        const how = together ? 'in one read' : 'one at a time'
-        it(`[MQTT-4.4.0-1] [MQTT-4.3.3-*] MQTT ${version === 5 ? '5' : '3.1.1'}: two QoS 2 messages past PUBREC (${how}) and one not, gone before PUBCOMP: a PUBREL for each with its own id, live and on reconnect, the third as PUBLISH DUP=1, nothing left after`, async () => {
-          const id = `q2-${target}-${version}-${together ? 'one' : 'each'}`
-          const r = await qos2InFlightRound(ports[target], version, id, together)
+      for (const { pubrecsTogether, queued } of [{ pubrecsTogether: true }, { pubrecsTogether: false }, { pubrecsTogether: true, queued: true }]) {
+        const how = `${queued ? 'queued while offline, replayed' : 'live'}, PUBRECs ${pubrecsTogether ? 'in one read' : 'one at a time'}`
+        it(`[MQTT-4.4.0-1] [MQTT-4.3.3-*] MQTT ${version === 5 ? '5' : '3.1.1'}: two QoS 2 messages past PUBREC and one not (${how}), gone before PUBCOMP: a PUBREL for each with its own id, live and on reconnect, the third as PUBLISH DUP=1, nothing left after`, async () => {
+          const id = `q2-${target}-${version}-${pubrecsTogether ? 'one' : 'each'}${queued ? '-q' : ''}`
+          const r = await qos2InFlightRound(ports[target], version, id, { pubrecsTogether, queued })
           expect(new Set(r.ids).size).toBe(3)
           expect(r.firstPubrels).toEqual(r.ids.slice(0, 2))
           expect(r.resent).toEqual(expectedResend(r.ids))

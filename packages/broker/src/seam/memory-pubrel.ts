@@ -3,7 +3,7 @@
  * every QoS 2 message past PUBREC gets its own PUBREL, live and on reconnect [MQTT-4.3.3-*]
  * [MQTT-4.4.0-1] (docs/internals.md row P8).
  *
- * The bug: lib/handlers/pubrec.js (aedes 2.0.0-beta.1, as every earlier aedes) stores a PUBREC's
+ * The bug: lib/handlers/pubrec.js (aedes 2.0.0-beta.1, and aedes 1.x alike) stores a PUBREC's
  * answer with `persistence.outgoingUpdate(client, pubrel)`, a `{ cmd: 'pubrel', messageId }`
  * without brokerId / brokerCounter, and writes that same object after the promise. The memory
  * store's outgoingUpdate (asyncPersistence.js) walks the session's queue and takes the first entry
@@ -14,7 +14,8 @@
  * leaves the second message's PUBLISH in the queue. Two PUBRECs in one read: both PUBRELs go out
  * with the second id (the first object is renamed before it is written). On reconnect the first
  * message gets no PUBREL, the second a PUBREL and its PUBLISH again. The Redis mode keeps its queue
- * by packet id (cluster/outgoing.ts PUBREC_LUA) and is not affected. No upstream issue found;
+ * by packet id (cluster/outgoing.ts PUBREC_LUA) and is not affected. No upstream issue found (the
+ * current aedes-persistence asyncPersistence.js still matches this way);
  * upstream fix: give the PubRel the stored packet's brokerId/brokerCounter, or match a PUBREL by
  * messageId in outgoingUpdate (the brokerCounter search came with aedes-persistence#30).
  *

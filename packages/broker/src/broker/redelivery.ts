@@ -8,10 +8,11 @@
  * PUBLISH that carries a packet id (aedes-persistence sets it when the message is sent) goes
  * out with DUP 1 [MQTT-3.3.1-1], and every queued PUBLISH with RETAIN 0: it matches an
  * established subscription [MQTT-3.3.1-9]. PUBRELs are untouched (their flags are fixed,
- * [MQTT-3.6.1-1]). Cost: one object copy per replayed message, nothing on the live path.
+ * [MQTT-3.6.1-1]) and each keeps its own packet id (seam/memory-pubrel.ts). Cost: one object copy
+ * per replayed message, and per PUBREC of a persistent session.
  */
 import type { Aedes } from 'aedes'
-import { mapSessionReplay, skipOfflineMatchWithoutSessions } from '../seam/index.js'
+import { keepStoredPubrelsApart, mapSessionReplay, skipOfflineMatchWithoutSessions } from '../seam/index.js'
 
 interface Queued {
   cmd?: string
@@ -25,6 +26,9 @@ export function markRedeliveries(broker: Aedes): void {
   // mode only: no offline-queue topic match per QoS 1/2 message while no session keeps a QoS 1/2
   // subscription (seam/memory-offline.ts, issue 15)
   skipOfflineMatchWithoutSessions(broker)
+  // each QoS 2 message past PUBREC keeps its own stored PUBREL, resent with its own packet id
+  // [MQTT-4.4.0-1] (seam/memory-pubrel.ts: the memory store took a PUBREL for the first stored one)
+  keepStoredPubrelsApart(broker)
   // the stored packets are copied, not changed
   mapSessionReplay<Queued>(broker, (p) => (p.cmd !== 'publish' ? p : { ...p, dup: p.messageId !== undefined, retain: false }))
 }

@@ -10,8 +10,8 @@
 //   node scripts/bus-cpu.mjs packages/broker/dist/cli.js [/tmp/prof]
 import { spawn, execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
+import { cpuTicks, cpuUs, freePort, sleep, startNode, stopAll, TICK_US } from './lib/node-proc.mjs'
 const [cliArg, prof] = process.argv.slice(2)
 if (!cliArg) {
   console.error('usage: node scripts/bus-cpu.mjs BROKER_CLI [PROFILE_DIR]')
@@ -19,37 +19,23 @@ if (!cliArg) {
 }
 const cli = path.resolve(cliArg)
 const bench = new URL('../packages/bench/dist/cli.js', import.meta.url).pathname
-const free = () => new Promise((r) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => r(p)) }) })
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-const rport = await free()
+const rport = await freePort()
 const redis = spawn('redis-server', ['--save', '', '--appendonly', 'no', '--port', `${rport}`, '--bind', '127.0.0.1'], { stdio: 'ignore' })
 await sleep(300)
-const env = { ...process.env, CULEX_ALLOW_ANONYMOUS: 'true', CULEX_MAX_CONNECTS_PER_S_PER_IP: '0', CULEX_MAX_CONNECTIONS: '0' }
-async function node(id) {
-  const [m, w, h] = [await free(), await free(), await free()]
+const node = async (id) => {
   const pre = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, `--cpu-prof-name=${id}.cpuprofile`] : []
-  const c = spawn(process.execPath, [...pre, cli, 'start', '--host', '127.0.0.1', '--mqtt-port', `${m}`, '--ws-port', `${w}`, '--http-port', `${h}`, '--log-level', 'warn', '--redis-url', `redis://127.0.0.1:${rport}`, '--node-id', id], { env, stdio: ['ignore', 'inherit', 'inherit'] })
-  for (let i = 0; i < 300; i++) {
-    try {
-      const r = await globalThis.fetch(`http://127.0.0.1:${h}/readyz`)
-      if (r.ok) break
-    } catch {
-      // not listening yet
-    }
-    await sleep(100)
-  }
-  return { c, url: `mqtt://127.0.0.1:${m}` }
+  const { proc: c, url } = await startNode(cli, { pre, args: ['--redis-url', `redis://127.0.0.1:${rport}`, '--node-id', id] })
+  return { c, url }
 }
 const a = await node('bench-a'), b = await node('bench-b')
-// utime + stime in us (fields 14-15, clock ticks of 10 ms)
-const cpu = (pid) => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) * 10000 }
+const cpu = cpuUs
 const run = (d) => JSON.parse(execFileSync(process.execPath, [bench, 'throughput', '--pub', a.url, '--sub', b.url, '--duration', `${d}`, '--warmup', '0', '--json', '--no-progress'], { encoding: 'utf8', maxBuffer: 1e8 }))
 run(2)
 const pubs = () => Number(/cmdstat_publish:calls=(\d+)/.exec(execFileSync('redis-cli', ['-p', `${rport}`, 'info', 'commandstats'], { encoding: 'utf8' }))?.[1] ?? 0)
 const p0 = pubs()
 const io = (pid) => { const t = readFileSync(`/proc/${pid}/io`, 'utf8'); const g = (k) => Number(new RegExp(k + ': (\\d+)').exec(t)[1]); const st = readFileSync(`/proc/${pid}/status`, 'utf8'); const c = (k) => Number(new RegExp(k + ':\\s+(\\d+)').exec(st)[1]); return [g('syscr'), g('syscw'), c('voluntary_ctxt_switches'), c('nonvoluntary_ctxt_switches')] }
 const ia0 = io(a.c.pid), ib0 = io(b.c.pid)
-const ut = (pid) => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return [Number(f[11]), Number(f[12])] }
+const ut = cpuTicks
 const ua0 = ut(a.c.pid), ub0 = ut(b.c.pid)
 const a0 = cpu(a.c.pid), b0 = cpu(b.c.pid), r0 = cpu(redis.pid)
 const rep = run(Number(process.env.DUR ?? 5))
@@ -58,8 +44,7 @@ const ua1 = ut(a.c.pid), ub1 = ut(b.c.pid)
 const p1 = pubs()
 const a1 = cpu(a.c.pid), b1 = cpu(b.c.pid), r1 = cpu(redis.pid)
 const del = rep.delivered_total ?? rep.results?.delivered_total ?? rep.deliveredTotal
-console.log(JSON.stringify({ cli, delivered: del, usA: +((a1 - a0) / del).toFixed(2), usB: +((b1 - b0) / del).toFixed(2), usRedis: +((r1 - r0) / del).toFixed(2), msgsPerPublish: +(del / (p1 - p0)).toFixed(1), perKdel_A_rd_wr_vcs_ivcs: ia1.map((v, i) => Math.round(1000 * (v - ia0[i]) / del)), userSysA: ua1.map((v, i) => +((v - ua0[i]) * 10000 / del).toFixed(1)), userSysB: ub1.map((v, i) => +((v - ub0[i]) * 10000 / del).toFixed(1)), perKdel_B: ib1.map((v, i) => Math.round(1000 * (v - ib0[i]) / del)) }))
+console.log(JSON.stringify({ cli, delivered: del, usA: +((a1 - a0) / del).toFixed(2), usB: +((b1 - b0) / del).toFixed(2), usRedis: +((r1 - r0) / del).toFixed(2), msgsPerPublish: +(del / (p1 - p0)).toFixed(1), perKdel_A_rd_wr_vcs_ivcs: ia1.map((v, i) => Math.round(1000 * (v - ia0[i]) / del)), userSysA: ua1.map((v, i) => +((v - ua0[i]) * TICK_US / del).toFixed(1)), userSysB: ub1.map((v, i) => +((v - ub0[i]) * TICK_US / del).toFixed(1)), perKdel_B: ib1.map((v, i) => Math.round(1000 * (v - ib0[i]) / del)) }))
 if (!del) console.log(Object.keys(rep))
-a.c.kill('SIGTERM'); b.c.kill('SIGTERM')
-await new Promise((r) => { let n = 2; a.c.on('exit', () => --n || r()); b.c.on('exit', () => --n || r()) })
+await stopAll([a.c, b.c], 'SIGTERM')
 redis.kill()

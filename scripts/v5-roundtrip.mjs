@@ -9,14 +9,14 @@
 //   node's loop turns, so a version whose PUBLISH -> PUBACK path took one more turn or write
 //   would show it as a whole turn more (hundreds of µs under load)
 // Usage: node scripts/v5-roundtrip.mjs [serial messages=10000] [mixed seconds=3] [window=20] [broker dist dir]
-import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import net from 'node:net'
+import path from 'node:path'
+import { startNode, stopAll } from './lib/node-proc.mjs'
 
 const [count = '10000', seconds = '3', window = '20', brokerDist = 'packages/broker/dist'] = process.argv.slice(2)
 const mp = createRequire(import.meta.url)('mqtt-packet')
-const port = 21984
-const node = spawn(process.execPath, [`${brokerDist}/cli.js`, 'start', '--host', '127.0.0.1', '--mqtt-port', String(port), '--ws-port', '0', '--http-port', String(port + 1), '--allow-anonymous', 'true', '--max-connects-per-s-per-ip', '0', '--log-level', 'warn'], { stdio: ['ignore', 'inherit', 'inherit'] })
+const { proc: node, port } = await startNode(path.resolve(`${brokerDist}/cli.js`))
 const connect = (id, v) =>
   new Promise((resolve, reject) => {
     const s = net.connect(port, '127.0.0.1')
@@ -25,15 +25,6 @@ const connect = (id, v) =>
     s.once('data', () => resolve(s))
     s.write(mp.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: v, clientId: id, clean: true, keepalive: 60 }, { protocolVersion: v }))
   })
-for (let i = 0; ; i++) {
-  try {
-    ;(await connect('probe', 4)).destroy()
-    break
-  } catch (e) {
-    if (i > 200) throw e
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
 const now = () => Number(process.hrtime.bigint()) / 1e3
 const median = (a) => +[...a].sort((x, y) => x - y)[Math.floor(a.length / 2)].toFixed(1)
 const pairs = {}
@@ -118,7 +109,7 @@ for (const p of Object.values(pairs)) {
   p.pub.destroy()
   p.sub.destroy()
 }
-node.kill('SIGINT')
+await stopAll([node])
 const fig = (m) => ({ deliverUs: median(m.d), pubackUs: median(m.k) })
 console.log(
   JSON.stringify({

@@ -23,14 +23,6 @@
  * no lead, halves a lone publisher's rate: its window per report round trip), or at most
  * WAIT_MS (a line lost with no further traffic to carry a newer one, a peer's control link
  * down): then it goes, as before this.
- *
- * The lead is also counted in time: a peer further behind than AHEAD_MESSAGES is close enough
- * while the oldest batch it has not delivered went out at most AHEAD_MS ago. A message count
- * alone is the wrong unit: 50 messages are ~5 ms of a fan-out receiver's work (20 socket writes
- * each) but ~1 ms of a receiver with one subscriber per message, less than a report's round trip
- * under load, so with the `throughput` bench's 80 messages in flight nearly every batch waited
- * for the receiver's report (a round trip A -> Redis -> B -> Redis -> A) before its PUBACKs left.
- * In time, both are held once the receiver is ~AHEAD_MS behind, whatever its subscribers cost.
  */
 import type { Redis } from 'ioredis'
 import type { BusPacket } from './bus-codec.js'
@@ -46,8 +38,6 @@ export const WAIT_MS = 2000
  */
 export const AHEAD_MESSAGES = 50
 export const AHEAD_BYTES = 256 * 1024
-/** a peer further behind than AHEAD_MESSAGES is still close enough while the oldest batch it has not delivered went out at most this long ago */
-export const AHEAD_MS = 5
 
 /** batch records kept at most (one per event-loop turn that sent) */
 const MAX_RECORDS = 100_000
@@ -57,8 +47,6 @@ interface Sent {
   /** messages and payload bytes sent up to and including this batch */
   messages: number
   bytes: number
-  /** performance.now() when it went out */
-  at: number
 }
 
 interface Waiting {
@@ -78,8 +66,6 @@ export interface ProgressOptions {
   /** bytes waiting for this node's client sockets: no report while over paceBytes */
   backlog?: () => number
   paceBytes?: number
-  /** a clock in ms (performance.now() unless a test gives one) */
-  now?: () => number
 }
 
 /** a report held for the backlog looks at it again after this long */
@@ -101,12 +87,10 @@ export class BusProgress {
 
   readonly channel: string
   private readonly mine: string
-  private readonly now: () => number
 
   constructor(private readonly o: ProgressOptions) {
     this.channel = o.channel
     this.mine = `${o.origin}=`
-    this.now = o.now ?? ((): number => performance.now())
   }
 
   // ---- receiving side --------------------------------------------------------------------------
@@ -166,7 +150,7 @@ export class BusProgress {
   sending(seq: number, packets: readonly BusPacket[]): void {
     this.messages += packets.length
     for (let i = 0; i < packets.length; i++) this.bytes += packets[i]!.payload.length
-    this.sent.push({ seq, messages: this.messages, bytes: this.bytes, at: this.now() })
+    this.sent.push({ seq, messages: this.messages, bytes: this.bytes })
     this.prune()
   }
 
@@ -191,33 +175,27 @@ export class BusProgress {
     for (const w of all) w.cb()
   }
 
-  /** every pacing peer is at most AHEAD_BYTES and AHEAD_MESSAGES or AHEAD_MS behind batch `seq` */
+  /** every pacing peer is at most AHEAD_* behind batch `seq` */
   private reached(seq: number): boolean {
-    let upTo = -1
+    let upTo: Sent | undefined
     for (const [peer, got] of this.peers) {
       if (!this.o.isLive(peer)) {
         this.peers.delete(peer)
         continue
       }
       if (got >= seq) continue
-      if (upTo < 0) upTo = this.find(seq)
-      const i = this.find(got)
+      upTo ??= this.find(seq)
+      const at = this.find(got)
       // a peer behind what is recorded (it joined since): wait for it to catch up
-      if (upTo < 0 || i < 0) return false
-      const to = this.sent[upTo]!
-      const from = this.sent[i]!
-      if (to.bytes - from.bytes > AHEAD_BYTES) return false
-      if (to.messages - from.messages <= AHEAD_MESSAGES) continue
-      // further behind in messages, but not in time: the oldest batch it has not delivered is recent
-      if (this.now() - this.sent[i + 1]!.at > AHEAD_MS) return false
+      if (!upTo || !at || upTo.messages - at.messages > AHEAD_MESSAGES || upTo.bytes - at.bytes > AHEAD_BYTES) return false
     }
     return true
   }
 
-  /** the index of the last batch recorded up to `seq`, -1 if none */
-  private find(seq: number): number {
+  /** the last batch recorded up to `seq` */
+  private find(seq: number): Sent | undefined {
     const sent = this.sent
-    if (sent.length === 0 || sent[0]!.seq > seq) return -1
+    if (sent.length === 0 || sent[0]!.seq > seq) return undefined
     let lo = 0
     let hi = sent.length - 1
     while (lo < hi) {
@@ -225,7 +203,7 @@ export class BusProgress {
       if (sent[mid]!.seq <= seq) lo = mid
       else hi = mid - 1
     }
-    return lo
+    return sent[lo]
   }
 
   /** keep the records from the last one at or below the slowest live pacing peer's progress */

@@ -47,7 +47,7 @@ function flushConnack(client: Client): void {
 export async function createBroker({ config, nodeId, backend, counters, faults, hooks = {}, log }: BrokerParts): Promise<{ broker: Aedes; subscribers: SubscriberIndex | undefined }> {
   const forward = hooks.authorizeForward
   // PUBACK once the message is safe (puback-after-publish.ts)
-  const puback = pubackAfterPublish()
+  const puback = pubackAfterPublish(backend.expectPublish)
   const opts: AedesOptions = {
     id: nodeId,
     mq: backend.mq,

@@ -60,10 +60,23 @@ function holdPuback(packet: OutPacket, opts: unknown, stream: Stream): boolean {
   return true
 }
 
-export function pubackAfterPublish(): PubackHold {
+/**
+ * `onHeld`: a QoS 1 PUBLISH's PUBACK was held, so its publish follows in Aedes' next step (the
+ * cluster bus batches by it: cluster/bus.ts `expect`)
+ */
+export function pubackAfterPublish(onHeld?: () => void): PubackHold {
+  // one function per broker, still none per connection
+  const hold = onHeld === undefined
+    ? holdPuback
+    : (packet: OutPacket, opts: unknown, stream: Stream): boolean => {
+        if (!holdPuback(packet, opts, stream)) return false
+        // a refused PUBACK (MQTT 5, 0x87) answers a message that is not published
+        if ((packet.reasonCode ?? 0) < 0x80) onHeld()
+        return true
+      }
   return {
     attach(broker) {
-      installOnEachClient(broker, 'puback-hold', (_client, stream) => holdWrites(stream, holdPuback))
+      installOnEachClient(broker, 'puback-hold', (_client, stream) => holdWrites(stream, hold))
     },
     completed(client, packet, reasonCode) {
       if (packet.qos !== 1 || packet.messageId === undefined) return

@@ -15,6 +15,8 @@ import { ReplicaAcks } from './replica-acks.js'
 export interface Backend {
   mode: 'memory' | 'cluster'
   mq?: unknown
+  /** a QoS 1 publish follows in this event-loop turn (cluster/bus.ts `expect`) */
+  expectPublish?: () => void
   persistence?: unknown
   /** Redis connections this node depends on, for readiness */
   redis: Redis[]
@@ -96,6 +98,7 @@ export async function createBackend(target: RedisTarget | undefined, log: Logger
   return {
     mode: 'cluster',
     mq,
+    expectPublish: mq.expect,
     persistence,
     redis,
     links: { sub: subConn, pub: pubConn, data: dataConn, core },

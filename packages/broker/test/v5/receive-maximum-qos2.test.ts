@@ -1,9 +1,10 @@
 /**
  * A QoS 2 message is in flight until its PUBCOMP [MQTT-4.9.0-2]: the PUBRELs a session's replay
  * resends at CONNECT take their place in the client's Receive Maximum window (limits/delivery.ts
- * counts them as written), so no new PUBLISH goes out before a PUBCOMP frees a slot. One node on
- * a real redis-server (Culex's session store, cluster/outgoing.ts, which keeps a PUBREL in place of
- * its PUBLISH), raw MQTT 5.
+ * counts them as written), so no new PUBLISH goes out before a PUBCOMP frees a slot. One node, raw
+ * MQTT 5, with each session store: a real redis-server (cluster/outgoing.ts, which keeps a PUBREL in
+ * place of its PUBLISH) and memory (aedes-persistence with seam P8, seam/memory-pubrel.ts, which
+ * keeps each message's stored PUBREL apart).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { CulexNode } from '../../src/main.js'
@@ -11,11 +12,11 @@ import { killAll, startRedis, waitFor } from '../helpers/cluster-procs.js'
 import { startTestNode } from '../helpers/node.js'
 import { Raw, destroyAll } from '../conformance/raw.js'
 
-describe('one node on Redis: PUBRELs resent by the replay count in the Receive Maximum window', () => {
+describe.each(['redis', 'memory'])('one node (%s): PUBRELs resent by the replay count in the Receive Maximum window', (store) => {
   let node: CulexNode
   beforeAll(async () => {
-    const redis = await startRedis()
-    node = await startTestNode({ redis_url: redis.url, node_id: 'rm-qos2', allow_anonymous: true })
+    const redis = store === 'redis' ? await startRedis() : undefined
+    node = await startTestNode({ ...(redis ? { redis_url: redis.url } : {}), node_id: 'rm-qos2', allow_anonymous: true })
   })
   afterAll(async () => {
     destroyAll()

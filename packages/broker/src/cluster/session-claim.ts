@@ -27,7 +27,7 @@ import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
 import { onceConnectedOrClosed, onceReplayWaits } from '../seam/index.js'
 import { SESSIONS_KEY, SESSION_ENDING_KEY } from './keys.js'
-import { NOW_LUA, settle } from './session-ending.js'
+import { NOW_LUA, checkSessionLua, settle } from './session-ending.js'
 
 /** longest a claim holds (and a CONNECT waits for one) */
 export const CLAIM_MS = 5000
@@ -42,12 +42,8 @@ const UNCLAIM_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.
 // -> {0, 0, 0}: another holds the claim; {1, age (ms) of an end in progress or -1, 1 if the id has a session}: claimed
 const CLAIM_SETTLE_LUA = `
 if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return {0, 0, 0} end
-local e = redis.call('HGET', KEYS[2], ARGV[3])
-if e then
-${NOW_LUA}
-  return {1, now - tonumber(string.match(e, ' (%d+)$')), 0}
-end
-return {1, -1, redis.call('SISMEMBER', KEYS[3], ARGV[3])}
+${NOW_LUA}${checkSessionLua('KEYS[2]', 'KEYS[3]', 'ARGV[3]')}
+return {1, age, member}
 `
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))

@@ -31,11 +31,19 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 /** Lua: mark `id` (a local) as ending, by token `tok` (a local), at `now` (needs NOW_LUA); KEYS name given */
 export const markEnding = (key: string, id: string, tok: string): string => `redis.call('HSET', ${key}, ${id}, ${tok} .. ' ' .. now)`
 
+/**
+ * Lua: the locals `age` (ms) of an end of `id` in progress, or -1, and `member` (1 if the id has a
+ * session, asked only when no end is in progress), from the ending hash and the sessions set named
+ * (needs NOW_LUA). Also the claim's check (session-claim.ts).
+ */
+export const checkSessionLua = (ending: string, sessions: string, id: string): string => `
+local age, member = -1, 0
+local e = redis.call('HGET', ${ending}, ${id})
+if e then age = now - tonumber(string.match(e, ' (%d+)$')) else member = redis.call('SISMEMBER', ${sessions}, ${id}) end
+`
 // KEYS[1] ending, KEYS[2] sessions set; ARGV[1] client id -> {age (ms) of an end in progress, or -1; 1 if the id has a session}
-const CHECK_LUA = `${NOW_LUA}
-local e = redis.call('HGET', KEYS[1], ARGV[1])
-if e then return {now - tonumber(string.match(e, ' (%d+)$')), 0} end
-return {-1, redis.call('SISMEMBER', KEYS[2], ARGV[1])}
+const CHECK_LUA = `${NOW_LUA}${checkSessionLua('KEYS[1]', 'KEYS[2]', 'ARGV[1]')}
+return {age, member}
 `
 // KEYS[1] ending; ARGV[1] client id, ARGV[2] token, ARGV[3] stale ms -> 1 if the stale end is now the token's
 const TAKE_LUA = `${NOW_LUA}

@@ -94,9 +94,10 @@ export class ClientGuard extends ClientBacklog {
     return maxInflightOut > 0 ? Math.min(maxInflightOut, rm) : rm
   }
 
-  private windowFull(): boolean {
+  /** the in-flight window is full, counting `waiting` deliveries about to be sent as in it */
+  private windowFull(waiting = this.pending): boolean {
     const w = this.windowOf()
-    return w > 0 && (this.inflightIds?.size ?? 0) + this.pending >= w
+    return w > 0 && (this.inflightIds?.size ?? 0) + waiting >= w
   }
 
   /**
@@ -109,7 +110,7 @@ export class ClientGuard extends ClientBacklog {
    * client's replay is not windowed (as before: max_outgoing_inflight applies to its live deliveries).
    */
   replayRoom(): Promise<void> | undefined {
-    if (protocolVersion(this.client) !== 5 || !this.replayWindowFull() || this.detached) return undefined
+    if (protocolVersion(this.client) !== 5 || !this.windowFull(0) || this.detached) return undefined
     // the stuck clock, as for deliveries held in the window: a client that acknowledges nothing
     // for ACK_STUCK_MS (client-backlog.ts) stops counting and is cut once max_queued wait for it
     this.lastAckAt = Date.now()
@@ -117,11 +118,6 @@ export class ClientGuard extends ClientBacklog {
     return new Promise<void>((resolve) => {
       this.replayWaiter = resolve
     })
-  }
-
-  private replayWindowFull(): boolean {
-    const w = this.windowOf()
-    return w > 0 && (this.inflightIds?.size ?? 0) >= w
   }
 
   /** a QoS 1/2 PUBLISH with `messageId` was written */
@@ -135,7 +131,7 @@ export class ClientGuard extends ClientBacklog {
     if (messageId !== undefined) this.inflightIds?.delete(messageId)
     this.acks++
     this.lastAckAt = Date.now()
-    if (this.replayWaiter !== undefined && !this.replayWindowFull()) {
+    if (this.replayWaiter !== undefined && !this.windowFull(0)) {
       const go = this.replayWaiter
       this.replayWaiter = undefined
       go()

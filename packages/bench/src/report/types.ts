@@ -114,11 +114,12 @@ export interface ConnectionResults {
   rss_per_connection_bytes: number | null
   rss_source: string | null
   /**
-   * Culex nodes the suite started: V8 heap used after a full GC (summed over the nodes), after the
-   * warm-up and with the connections open, and its growth per connection (suite/gc-preload.ts)
+   * Culex nodes the suite started: V8 heap used after a full GC (summed over the nodes) with the
+   * ramp's connections closed again (before) and open (after), and its growth per connection
+   * (suite/gc-preload.ts). Both are read after the measured ramp (scenarios/connections.ts).
    */
-  heap_before_bytes?: number
-  heap_after_bytes?: number | null
+  heap_before_bytes?: number | null
+  heap_after_bytes?: number
   heap_per_connection_bytes?: number | null
   heap_nodes?: number
   /** broker CPU over the ramp; its per-unit figures are per connection opened */

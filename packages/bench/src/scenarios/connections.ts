@@ -113,8 +113,6 @@ export async function runConnections(cfg: ScenarioConfig): Promise<ScenarioRepor
     const fresh = await safeRss(cfg, warnings)
     const warm = await warmUp(cfg, handles, planFor(cfg.connectWarmup, `${prefix}w`), progress, tag)
     if (warm.failed > 0) warnings.push(`${warm.failed} of ${cfg.connectWarmup} warm-up connections failed`)
-    // the heap after a full GC, warm: the warm-up's connections are garbage by now
-    const heapBefore = await safeHeap(cfg, warnings)
     const plan = planFor(cfg.connections, prefix)
     await Promise.all(handles.map((h, w) => h.call('connInit', plan(w))))
     const meter = new GeneratorMeter(handles)
@@ -140,17 +138,29 @@ export async function runConnections(cfg: ScenarioConfig): Promise<ScenarioRepor
     progress.update(`[${tag}] ${fmtInt(connected)} connected, ${fmtInt(failed)} failed in ${rampS.toFixed(1)}s; holding`)
     await sleep(SETTLE_MS)
     const after = fresh ? await safeRss(cfg, warnings) : null
-    const heapAfter = heapBefore ? await safeHeap(cfg, warnings) : null
+    // The heap after a full GC with the connections open, then (below) with them closed. Both are
+    // read after the measured ramp, never before it: a forced full GC with no connection open lets
+    // the maps of the closed ones die, V8 deoptimizes the code that depended on them ("weak
+    // objects") and compiles it again during the next ramp, which cost a Culex node ~300-500 µs
+    // of CPU per connect in the window (docs/performance.md, "Connect path").
+    const heapWith = await safeHeap(cfg, warnings)
     const holdUntil = t0 + rampS * 1000 + Math.max(cfg.durationS * 1000, SETTLE_MS)
     await sleep(Math.max(0, holdUntil - Date.now()))
     const alive = (await Promise.all(handles.map((h) => h.call('alive')))).reduce((a, b) => a + b, 0)
+    let heapWithout: HeapReading | null = null
+    if (heapWith) {
+      // the ramp's connections closed and collected, as the warm-up's are before the ramp
+      await Promise.all(handles.map((h) => h.call('connClose')))
+      await sleep(SETTLE_MS)
+      heapWithout = await safeHeap(cfg, warnings)
+    }
 
     const errors: Record<string, number> = {}
     for (const r of ramps) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v
     const lat = summarize(mergeHistograms(ramps.map((r) => r.histogram)))
     const perConn = perConnection(fresh?.bytes, after?.bytes, connected)
     if (fresh && after && connected > 0 && perConn === null) warnings.push('broker RSS did not grow over the ramp (garbage collection?): no per-connection memory figure')
-    const heapPerConn = perConnection(heapBefore?.bytes, heapAfter?.bytes, connected)
+    const heapPerConn = perConnection(heapWithout?.bytes, heapWith?.bytes, connected)
     const results: ConnectionResults = {
       kind: 'connections',
       connections_requested: cfg.connections,
@@ -168,8 +178,8 @@ export async function runConnections(cfg: ScenarioConfig): Promise<ScenarioRepor
       rss_after_bytes: after?.bytes ?? null,
       rss_per_connection_bytes: perConn,
       rss_source: fresh?.source ?? null,
-      ...(heapBefore
-        ? { heap_before_bytes: heapBefore.bytes, heap_after_bytes: heapAfter?.bytes ?? null, heap_per_connection_bytes: heapPerConn, heap_nodes: heapBefore.nodes }
+      ...(heapWith
+        ? { heap_before_bytes: heapWithout?.bytes ?? null, heap_after_bytes: heapWith.bytes, heap_per_connection_bytes: heapPerConn, heap_nodes: heapWith.nodes }
         : {}),
       ...(cpu ? { broker_cpu: cpu } : {}),
     }

@@ -12,7 +12,7 @@
  * per replayed message, and per PUBREC of a persistent session.
  */
 import type { Aedes } from 'aedes'
-import { keepStoredPubrelsApart, mapSessionReplay, skipOfflineMatchWithoutSessions } from '../seam/index.js'
+import { keepStoredPubrelsApart, mapSessionReplay, skipEmptyQueueReplays, skipOfflineMatchWithoutSessions } from '../seam/index.js'
 
 interface Queued {
   cmd?: string
@@ -31,4 +31,7 @@ export function markRedeliveries(broker: Aedes): void {
   keepStoredPubrelsApart(broker)
   // the stored packets are copied, not changed
   mapSessionReplay<Queued>(broker, (p) => (p.cmd !== 'publish' ? p : { ...p, dup: p.messageId !== undefined, retain: false }))
+  // no replay pipeline per CONNECT while no session queue ever held a message (seam/memory-empty-queue.ts,
+  // issue 15); after the other outgoingStream wrappers (this one and create.ts' A20), as it skips them
+  skipEmptyQueueReplays(broker)
 }

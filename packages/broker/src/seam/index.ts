@@ -18,6 +18,7 @@
  * - mqtt-writes.ts: the process-wide writeToStream
  * - persistence.ts: aedes-persistence(-redis) and qlobber deep imports, the Redis key layout
  * - memory-offline.ts: one node, no offline-queue topic match while no session keeps a QoS 1/2 subscription
+ * - memory-empty-queue.ts: one node, no replay pipeline per CONNECT while no session queue ever held a message
  * - memory-pubrel.ts: one node, a session's stored PUBRELs kept apart (one per QoS 2 message past PUBREC)
  * - aedes-sys-clients.ts: the $SYS new/disconnect client notices, left out on one node while unheard
  * - aedes-new-clients.ts: Aedes' listener on $SYS/+/new/clients (closeSameClients), wrapped by V6 and A22
@@ -50,6 +51,7 @@ export { deliverQoS0InTurn, deliverQoSInTurn } from './aedes-deliver.js'
 export { ReadBuffer, readThroughBuffer } from './mqtt-read-buffer.js'
 export * from './persistence.js'
 export { skipOfflineMatchWithoutSessions, memoryPersistenceCore } from './memory-offline.js'
+export { EMPTY_QUEUE, emptyReplays, skipEmptyQueueReplays } from './memory-empty-queue.js'
 export { keepStoredPubrelsApart, PUBREL_ID } from './memory-pubrel.js'
 export * from './mqemitter.js'
 export * from './ioredis.js'

@@ -1,0 +1,95 @@
+/**
+ * One node (Aedes' in-memory persistence): no `stream.pipeline` per CONNECT while no session
+ * queue ever held a message (docs/internals.md row P9; issue 15, connects/s).
+ *
+ * Aedes 2.0.0-beta.1 lib/handlers/connect.js `emptyQueue`, the last step of every CONNECT, does
+ * `const outgoing = persistence.outgoingStream(client); client.resume(); pipeline(outgoing,
+ * through(clearQueue), done)`, whether the session's queue holds anything or not. `pipeline` is
+ * node:stream's, imported by name (an ES module's live binding of the builtin). On the memory store
+ * `outgoingStream` is a `Readable.from` of a copy of the queue (mapped by seam/persistence.ts
+ * `mapSessionReplay`): with the pipeline's AbortController, its abort (a DOMException) on finish and
+ * the three streams, ~25 µs of CPU per CONNECT (warm, measured alone) to replay nothing.
+ *
+ * What it touches:
+ * - the memory core's (row P7) instance methods `outgoingEnqueue` (lib/client.js `publish`, a
+ *   message for a session that outlives its connection) and `outgoingEnqueueCombi` (aedes.js
+ *   `enqueueOffline`), the only two that add to a session queue, wrapped: the first call that
+ *   enqueues anything turns the shortcut off for good (`queued`);
+ * - `persistence.outgoingStream`, wrapped outermost (install after `mapSessionReplay` and
+ *   `replayQueueOfResumedV5Sessions`): while nothing was ever queued it answers EMPTY_QUEUE, an
+ *   empty (async) iterable, instead of asking the store (every queue is empty then);
+ * - node:stream's `pipeline`, replaced once per process (and `module.syncBuiltinESMExports()` so
+ *   that Aedes' imported binding sees it): given EMPTY_QUEUE as its first stream it calls back on
+ *   the next tick, as the pipeline of an empty queue did (its `clearQueue` never ran), without
+ *   building one; any other call goes to Node's own pipeline unchanged. Without the replacement
+ *   (or on a Node whose builtin bindings do not follow), Node's pipeline reads EMPTY_QUEUE as the
+ *   empty iterable it is: the same outcome at the old cost.
+ * Anyone else reading the queue through `outgoingStream` (ops/api/sessions.ts) iterates nothing.
+ * No upstream issue yet (emptyQueue could skip the pipeline when the store says the queue is empty).
+ */
+import { createRequire, syncBuiltinESMExports } from 'node:module'
+import type { Aedes } from 'aedes'
+import { persistenceOf } from './aedes-broker.js'
+import { memoryPersistenceCore } from './memory-offline.js'
+
+/** what outgoingStream answers while no queue ever held a message: an empty (async) iterable */
+export const EMPTY_QUEUE: AsyncIterable<never> & Iterable<never> = Object.freeze({
+  *[Symbol.iterator](): Iterator<never> {},
+  async *[Symbol.asyncIterator](): AsyncIterator<never> {},
+})
+
+/** CONNECTs whose replay was the shortcut, per process (test/seam/contract-empty-queue.test.ts) */
+export const emptyReplays = { count: 0 }
+
+type Pipeline = (...args: unknown[]) => unknown
+let shortcutInstalled = false
+
+/** node:stream's pipeline, once per process: EMPTY_QUEUE as the source calls back on the next tick */
+function installPipelineShortcut(): void {
+  if (shortcutInstalled) return
+  shortcutInstalled = true
+  const stream = createRequire(import.meta.url)('node:stream') as { pipeline: Pipeline }
+  const original = stream.pipeline
+  const pipeline = function pipeline(this: unknown, ...args: unknown[]): unknown {
+    if (args[0] !== EMPTY_QUEUE) return original.apply(this, args)
+    emptyReplays.count++
+    const done = args[args.length - 1]
+    if (typeof done === 'function') process.nextTick(done as () => void)
+    // what Node's returns: the last stream
+    return args[args.length - 2]
+  }
+  // pipeline's own properties (util.promisify.custom -> stream/promises' pipeline)
+  for (const key of Reflect.ownKeys(original)) {
+    if (key === 'length' || key === 'name' || key === 'prototype') continue
+    Object.defineProperty(pipeline, key, Object.getOwnPropertyDescriptor(original, key)!)
+  }
+  stream.pipeline = pipeline
+  syncBuiltinESMExports()
+}
+
+interface QueueCore {
+  outgoingEnqueue(sub: unknown, packet: unknown): Promise<void>
+  outgoingEnqueueCombi(subs: unknown[], packet: unknown): Promise<void>
+}
+
+/** installs the shortcut on a broker using Aedes' memory persistence (call last of the outgoingStream wrappers); true when installed */
+export function skipEmptyQueueReplays(broker: Aedes): boolean {
+  const core = memoryPersistenceCore(broker) as unknown as QueueCore | undefined
+  if (!core) return false
+  let queued = false
+  const enqueue = core.outgoingEnqueue.bind(core)
+  const combi = core.outgoingEnqueueCombi.bind(core)
+  core.outgoingEnqueue = (sub, packet) => {
+    queued = true
+    return enqueue(sub, packet)
+  }
+  core.outgoingEnqueueCombi = (subs, packet) => {
+    if (subs.length > 0) queued = true
+    return combi(subs, packet)
+  }
+  const persistence = persistenceOf(broker) as { outgoingStream(client: unknown): unknown }
+  const outgoingStream = persistence.outgoingStream.bind(persistence)
+  persistence.outgoingStream = (client: unknown) => (queued ? outgoingStream(client) : EMPTY_QUEUE)
+  installPipelineShortcut()
+  return true
+}

@@ -19,6 +19,7 @@
  * - persistence.ts: aedes-persistence(-redis) and qlobber deep imports, the Redis key layout
  * - memory-offline.ts: one node, no offline-queue topic match while no session keeps a QoS 1/2 subscription
  * - memory-pubrel.ts: one node, a session's stored PUBRELs kept apart (one per QoS 2 message past PUBREC)
+ * - memory-packet-ids.ts: one node, a persistent session's new PUBLISH never takes a packet id still in flight
  * - aedes-sys-clients.ts: the $SYS new/disconnect client notices, left out on one node while unheard
  * - aedes-new-clients.ts: Aedes' listener on $SYS/+/new/clients (closeSameClients), wrapped by V6 and A22
  * - aedes-sessions.ts: the MQTT 5 session-expiry and will-delay timers, replaced in a cluster; a
@@ -51,6 +52,7 @@ export { ReadBuffer, readThroughBuffer } from './mqtt-read-buffer.js'
 export * from './persistence.js'
 export { skipOfflineMatchWithoutSessions, memoryPersistenceCore } from './memory-offline.js'
 export { keepStoredPubrelsApart, PUBREL_ID } from './memory-pubrel.js'
+export { skipPacketIdsInFlight } from './memory-packet-ids.js'
 export * from './mqemitter.js'
 export * from './ioredis.js'
 export { lightenIdleConnections, fastEvents, closeOnStreamClose, shareSocketListeners, shareParserListener, shareParserStates, forgetConnectPacket, packetOnlyWhileReading } from './idle-connection.js'

@@ -8,11 +8,12 @@
  * PUBLISH that carries a packet id (aedes-persistence sets it when the message is sent) goes
  * out with DUP 1 [MQTT-3.3.1-1], and every queued PUBLISH with RETAIN 0: it matches an
  * established subscription [MQTT-3.3.1-9]. PUBRELs are untouched (their flags are fixed,
- * [MQTT-3.6.1-1]) and each keeps its own packet id (seam/memory-pubrel.ts). Cost: one object copy
- * per replayed message, and per PUBREC of a persistent session.
+ * [MQTT-3.6.1-1]) and each keeps its own packet id (seam/memory-pubrel.ts); a new message never
+ * takes the id of one in flight (seam/memory-packet-ids.ts). Cost: one object copy per replayed
+ * message, and per PUBREC of a persistent session; a few Map operations per stored delivery and ack.
  */
 import type { Aedes } from 'aedes'
-import { keepStoredPubrelsApart, mapSessionReplay, skipEmptyQueueReplays, skipOfflineMatchWithoutSessions } from '../seam/index.js'
+import { keepStoredPubrelsApart, mapSessionReplay, skipEmptyQueueReplays, skipOfflineMatchWithoutSessions, skipPacketIdsInFlight } from '../seam/index.js'
 
 interface Queued {
   cmd?: string
@@ -29,6 +30,10 @@ export function markRedeliveries(broker: Aedes): void {
   // each QoS 2 message past PUBREC keeps its own stored PUBREL, resent with its own packet id
   // [MQTT-4.4.0-1] (seam/memory-pubrel.ts: the memory store took a PUBREL for the first stored one)
   keepStoredPubrelsApart(broker)
+  // a new PUBLISH of a persistent session never takes a packet id still in flight in its queue, once
+  // the counter comes round or a reconnect's random start lands below one [MQTT-2.3.1-2]
+  // [MQTT-2.2.1-4] (seam/memory-packet-ids.ts: the store took its PUBACK for the older message)
+  skipPacketIdsInFlight(broker)
   // the stored packets are copied, not changed
   mapSessionReplay<Queued>(broker, (p) => (p.cmd !== 'publish' ? p : { ...p, dup: p.messageId !== undefined, retain: false }))
   // no replay pipeline per CONNECT while no session queue ever held a message (seam/memory-empty-queue.ts,

@@ -35,6 +35,22 @@ export function registerStart(program: Command): void {
         }
         throw err
       }
+      // A signal while starting is kept and acted on once the node is up: startNode logs `culex ready`
+      // (what a supervisor or test waits for: local-cluster/probe.ts) before it returns, and a SIGTERM
+      // sent on that line could come before the handlers below, killing the node by the signal's
+      // default action (no drain, no exit 0; seen under CPU load). A second signal while starting, or
+      // a start that outlasts the grace period after the first, exits at once.
+      let early: string | undefined
+      let earlyTimer: NodeJS.Timeout | undefined
+      let onSignal = (signal: string): void => {
+        if (early !== undefined) process.exit(1)
+        early = signal
+        earlyTimer = setTimeout(() => process.exit(1), config.grace_period_ms)
+        earlyTimer.unref()
+      }
+      // installed once, before the start: never a moment without a handler
+      process.on('SIGTERM', () => onSignal('SIGTERM'))
+      process.on('SIGINT', () => onSignal('SIGINT'))
       let node
       try {
         node = await startNode(config)
@@ -42,6 +58,7 @@ export function registerStart(program: Command): void {
         process.stderr.write(`culex: cannot start: ${(err as Error).message}\n`)
         process.exit(1)
       }
+      clearTimeout(earlyTimer)
       // Last resort, not containment: a client's fault is contained where it runs (limits/client-faults.ts).
       // An exception that got here left the process in an unknown state: log it as JSON and exit.
       const fatal = (kind: string) => (err: unknown) => {
@@ -79,8 +96,8 @@ export function registerStart(program: Command): void {
           },
         )
       }
-      process.on('SIGTERM', () => stop('SIGTERM'))
-      process.on('SIGINT', () => stop('SIGINT'))
+      onSignal = stop
+      if (early !== undefined) stop(early)
     },
   )
 }

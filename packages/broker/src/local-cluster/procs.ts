@@ -74,21 +74,46 @@ export async function stopPid(pid: number | undefined, graceMs: number, signal: 
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
+/** a band of ports [from, from + size) */
+export interface PortBand {
+  from: number
+  size: number
+}
 /**
- * A free port for redis-server, picked at random below the kernel's ephemeral range
- * (32768-60999): a port probed with port 0 comes from that range, which the nodes (started
- * with port 0) and every outgoing connection also draw from, so it could be taken before
- * redis-server binds it.
+ * Where `cluster up` picks its Redis and Sentinel ports: below the kernel's ephemeral range
+ * (32768-60999), whose ports a port-0 probe would get and which the nodes (started with port 0)
+ * and every outgoing connection also draw from, so it could be taken before redis-server binds
+ * it. The band below it, 20000-25999, is left to the tests (test/helpers/ports.ts): a port a test
+ * hands to `cluster up` on its command line, unbound until HAProxy starts, is never one the
+ * supervisor picks for Redis meanwhile.
  */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
+export const SUPERVISOR_PORTS: PortBand = { from: 26000, size: 6000 }
+
+/** ports this process picked, or was told are someone's: never picked (again) */
+const taken = new Set<number>()
+
+/** ports already promised (e.g. HAProxy's, from the command line): freePort passes them over */
+export function reservePorts(ports: Iterable<number>): void {
+  for (const p of ports) taken.add(p)
+}
+
+/**
+ * A free port for redis-server or redis-sentinel, picked at random in `band` (SUPERVISOR_PORTS),
+ * never one this process picked before: the picks of one `cluster up` (a primary, replicas,
+ * sentinels) are all free when checked but bound only later, so a repeat would clash.
+ */
+export async function freePort(host = '127.0.0.1', band: PortBand = SUPERVISOR_PORTS): Promise<number> {
   for (;;) {
-    const port = 20000 + Math.floor(Math.random() * 12000)
+    const port = band.from + Math.floor(Math.random() * band.size)
+    if (taken.has(port)) continue
     const free = await new Promise<boolean>((resolve) => {
       const srv = createServer()
       srv.once('error', () => resolve(false))
       srv.listen(port, host, () => srv.close(() => resolve(true)))
     })
-    if (free) return port
+    if (!free) continue
+    taken.add(port)
+    return port
   }
 }
 

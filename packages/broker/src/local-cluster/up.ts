@@ -15,7 +15,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path'
 import { findAssets } from './assets.js'
 import { ensureCerts } from './certs.js'
 import { checkHaproxyConfig, renderHaproxyFile } from './haproxy.js'
-import { INSTALL_LINE, assertPortFree, freePort, redisPing, spawnLogged, stopPid, waitUntil, which } from './procs.js'
+import { INSTALL_LINE, assertPortFree, freePort, redisPing, reservePorts, spawnLogged, stopPid, waitUntil, which } from './procs.js'
 import { readState, writeState, alive, removeState, type ClusterState } from './state.js'
 import { reapStale } from './down.js'
 import { printReady } from './banner.js'
@@ -84,6 +84,8 @@ export async function clusterUp(o: UpOptions): Promise<RunningCluster> {
   }
   if (previous) await reapStale(previous)
 
+  // HAProxy binds these last: no Redis or Sentinel port may be picked among them before (procs.ts)
+  reservePorts([o.mqttPort, o.tlsPort, o.wssPort, o.statsPort, o.apiPort])
   for (const [port, what, flag] of [
     [o.mqttPort, 'MQTT', '--mqtt-port'],
     [o.tlsPort, 'MQTT over TLS', '--tls-port'],

@@ -20,6 +20,7 @@
  * - memory-offline.ts: one node, no offline-queue topic match while no session keeps a QoS 1/2 subscription
  * - memory-empty-queue.ts: one node, no replay pipeline per CONNECT while no session queue ever held a message
  * - memory-pubrel.ts: one node, a session's stored PUBRELs kept apart (one per QoS 2 message past PUBREC)
+ * - memory-packet-ids.ts: one node, a persistent session's new PUBLISH never takes a packet id still in flight
  * - aedes-sys-clients.ts: the $SYS new/disconnect client notices, left out on one node while unheard
  * - aedes-new-clients.ts: Aedes' listener on $SYS/+/new/clients (closeSameClients), wrapped by V6 and A22
  * - aedes-sessions.ts: the MQTT 5 session-expiry and will-delay timers, replaced in a cluster; a
@@ -53,6 +54,7 @@ export * from './persistence.js'
 export { skipOfflineMatchWithoutSessions, memoryPersistenceCore } from './memory-offline.js'
 export { EMPTY_QUEUE, emptyReplays, skipEmptyQueueReplays } from './memory-empty-queue.js'
 export { keepStoredPubrelsApart, PUBREL_ID } from './memory-pubrel.js'
+export { skipPacketIdsInFlight } from './memory-packet-ids.js'
 export * from './mqemitter.js'
 export * from './ioredis.js'
 export { lightenIdleConnections, fastEvents, closeOnStreamClose, shareSocketListeners, shareParserListener, shareParserStates, forgetConnectPacket, packetOnlyWhileReading } from './idle-connection.js'

@@ -159,13 +159,21 @@ export async function startNode(redis: string | string[], id: string, extra: str
   ]
   const proc = spawnProc(process.execPath, args)
   let ready: Record<string, unknown> | undefined
+  // the `culex ready` line, looked for in what came since the last look (a node logs at debug
+  // here); generous: four nodes starting at once on a loaded 2-core machine took over 15 s
+  let from = 0
   await waitFor(
     () => {
-      ready = logLines(proc.text()).find((l) => l.msg === 'culex ready')
+      const text = proc.text()
+      const at = text.indexOf('"culex ready"', from)
+      // not there: the next look starts where this one ended (a marker cut in two included); there:
+      // its line, once complete, parses
+      if (at < 0) from = Math.max(0, text.length - 20)
+      else ready = logLines(text.slice(text.lastIndexOf('\n', at) + 1)).find((l) => l.msg === 'culex ready')
       if (!ready && proc.child.exitCode !== null) throw new Error(`node ${id} exited: ${proc.err.join('')}`)
       return ready !== undefined
     },
-    15_000,
+    45_000,
     `node ${id} ready`,
   )
   const listeners = ready!.listeners as Record<string, string>
@@ -196,6 +204,6 @@ export async function startNode(redis: string | string[], id: string, extra: str
       }
     },
   }
-  await waitFor(async () => (await node.readyz()) === 200, 10_000, `node ${id} /readyz 200`)
+  await waitFor(async () => (await node.readyz()) === 200, 30_000, `node ${id} /readyz 200`)
   return node
 }

@@ -1,9 +1,15 @@
-/** The `culex start` process: bad config exits 2 naming the key; SIGTERM (after drain_ms) exits 0 within the grace period, a repeated SIGTERM included. */
+/**
+ * The `culex start` process: bad config exits 2 naming the key; SIGTERM (after drain_ms) exits 0
+ * within the grace period, a repeated SIGTERM included, and one sent while the node starts.
+ * Drain checks run inside drain_ms 3000 (generous for a loaded machine); each waits on what the
+ * node shows (/readyz, its log), not on a sleep.
+ */
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { cliReady, closeClients, connect, runCli, waitFor, type CliRun } from '../helpers/node.js'
+import { freePort, killAll, spawnProc } from '../helpers/cluster-procs.js'
 
 const runs: CliRun[] = []
 const cli = (args: string[], env: Record<string, string> = {}): CliRun => {
@@ -14,6 +20,7 @@ const cli = (args: string[], env: Record<string, string> = {}): CliRun => {
 afterEach(async () => {
   await closeClients()
   for (const r of runs.splice(0)) if (r.child.exitCode === null) r.child.kill('SIGKILL')
+  await killAll()
 })
 const free = ['--host', '127.0.0.1', '--mqtt-port', '0', '--ws-port', '0', '--http-port', '0']
 
@@ -54,16 +61,32 @@ describe('culex start', () => {
     expect(r.stdout.join('')).toContain('"msg":"shutting down"')
   })
 
-  /** a CLI node with drain_ms 1500 and one client, sent SIGTERM, answering /readyz 503; closedAt() is when the client was closed (0: not yet) */
+  it('a SIGTERM while the node starts (its Redis not up yet) is acted on once it is up: not killed by the signal, exit 0', async () => {
+    const port = await freePort()
+    const r = cli(['start', ...free, '--redis-url', `redis://127.0.0.1:${port}`, '--grace-period-ms', '20000'])
+    // startNode is under way: it logs each failed Redis connect
+    await waitFor(() => r.stdout.join('').includes('redis link error'), 15_000, 'the node waiting for Redis')
+    r.child.kill('SIGTERM')
+    spawnProc('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'])
+    const exit = await r.exit
+    expect(exit).toEqual({ code: 0, signal: null })
+    const out = r.stdout.join('')
+    expect(out).toContain('"msg":"culex ready"')
+    expect(out).toContain('"msg":"shutting down"')
+  })
+
+  /** drain_ms of drainingNode: what the tests check during the drain has this long */
+  const DRAIN_MS = 3000
+  /** a CLI node with drain_ms DRAIN_MS and one client, sent SIGTERM, answering /readyz 503; closedAt() is when the client was closed (0: not yet) */
   async function drainingNode(): Promise<{ r: ReturnType<typeof cli>; client: Awaited<ReturnType<typeof connect>>; closedAt: () => number; t0: number }> {
-    const r = cli(['start', ...free, '--drain-ms', '1500', '--grace-period-ms', '3000'])
+    const r = cli(['start', ...free, '--drain-ms', String(DRAIN_MS), '--grace-period-ms', '3000'])
     const ports = await cliReady(r)
     const client = await connect(`mqtt://127.0.0.1:${ports.mqtt}`)
     let closedAt = 0
     client.on('close', () => (closedAt ||= Date.now()))
     const t0 = Date.now()
     r.child.kill('SIGTERM')
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${ports.http}/readyz`)).status === 503, 1000, '/readyz 503')
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${ports.http}/readyz`)).status === 503, DRAIN_MS - 500, '/readyz 503')
     return { r, client, closedAt: () => closedAt, t0 }
   }
 
@@ -73,7 +96,7 @@ describe('culex start', () => {
     await client.publishAsync('drain/t', 'x', { qos: 1 })
     expect(closedAt()).toBe(0)
     expect((await r.exit).code).toBe(0)
-    expect(closedAt() - t0).toBeGreaterThanOrEqual(1400)
+    expect(closedAt() - t0).toBeGreaterThanOrEqual(DRAIN_MS - 100)
 
     const r2 = cli(['start', ...free, '--drain-ms', '5000', '--grace-period-ms', '3000'])
     await cliReady(r2)
@@ -86,12 +109,12 @@ describe('culex start', () => {
   it('a second SIGTERM while draining (a supervisor stopping the node once HAProxy took it out) neither kills it nor ends the drain early: clients kept for drain_ms, exit 0', async () => {
     const { r, client, closedAt, t0 } = await drainingNode()
     r.child.kill('SIGTERM')
-    await waitFor(() => r.stdout.join('').includes('"msg":"already stopping"'), 1000, 'the second SIGTERM seen')
+    await waitFor(() => r.stdout.join('').includes('"msg":"already stopping"'), DRAIN_MS - 500, 'the second SIGTERM seen')
     await client.publishAsync('drain/t', 'x', { qos: 1 })
     expect(closedAt()).toBe(0)
     const exit = await r.exit
     expect(exit.code, `exit ${JSON.stringify(exit)}`).toBe(0)
-    expect(closedAt() - t0).toBeGreaterThanOrEqual(1400)
+    expect(closedAt() - t0).toBeGreaterThanOrEqual(DRAIN_MS - 100)
   })
 
   it('logs a JSON start-up line with version, node id, listeners and mode', async () => {

@@ -10,6 +10,12 @@ import { once } from 'node:events'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Canary, connackOf, connect, metric, rawConnected, rawSocket, sleep, spawnNode, stopAll, suback, waitFor, type SpawnedNode } from '../helpers/security-node.js'
 
+/**
+ * How long a case waits for the node to close a connection (or for a packet that must not come):
+ * a bound, not a sleep (closedWithin returns at the close), generous for a loaded machine
+ */
+const CLOSE_MS = 5000
+
 let node: SpawnedNode
 let url: string
 let canary: Canary
@@ -47,7 +53,7 @@ afterAll(async () => {
 
 async function healthy(): Promise<void> {
   const before = canary.got.size
-  await waitFor(() => canary.got.size >= before + 3, 3000, 'canary still round-trips')
+  await waitFor(() => canary.got.size >= before + 3, 10_000, 'canary still round-trips')
   expect(canary.connected).toBe(true)
   expect(node.exited()).toBe(false)
 }
@@ -79,10 +85,10 @@ describe('hostile input', () => {
     const raw = await rawConnected(node.ports.mqtt)
     // PUBLISH, remaining length 268435455 (the MQTT maximum)
     raw.write(Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f]))
-    expect(await raw.closedWithin(1000)).toBe(true)
+    expect(await raw.closedWithin(CLOSE_MS)).toBe(true)
     const raw2 = await rawConnected(node.ports.mqtt)
     raw2.write(Buffer.concat([Buffer.from([0x30, 0x81, 0x80, 0x04]), Buffer.alloc(1000)])) // 65537 bytes announced
-    expect(await raw2.closedWithin(1000)).toBe(true)
+    expect(await raw2.closedWithin(CLOSE_MS)).toBe(true)
     await healthy()
   })
 
@@ -90,7 +96,7 @@ describe('hostile input', () => {
     for (const topic of ['a/+/b', 'a/#', '#']) {
       const raw = await rawConnected(node.ports.mqtt)
       raw.write(rawPublish(Buffer.from(topic)))
-      expect(await raw.closedWithin(1000)).toBe(true)
+      expect(await raw.closedWithin(CLOSE_MS)).toBe(true)
     }
     await healthy()
     expect(watcherGot).toEqual([])
@@ -100,14 +106,14 @@ describe('hostile input', () => {
     for (const topic of [Buffer.from([0x61, 0x2f, 0xff, 0xfe]), Buffer.from([0x61, 0xed, 0xa0, 0x80]), Buffer.from([0x61, 0x00, 0x62])]) {
       const raw = await rawConnected(node.ports.mqtt)
       raw.write(rawPublish(topic))
-      expect(await raw.closedWithin(1000)).toBe(true)
+      expect(await raw.closedWithin(CLOSE_MS)).toBe(true)
     }
     // a CONNECT with an invalid UTF-8 client id gets no CONNACK
     const raw = await rawSocket(node.ports.mqtt)
     const id = Buffer.from([0xc3, 0x28])
     const body = Buffer.concat([Buffer.from([0, 4]), Buffer.from('MQTT'), Buffer.from([4, 2, 0, 30, 0, id.length]), id])
     raw.write(Buffer.concat([Buffer.from([0x10, body.length]), body]))
-    expect(await raw.next('connack', 1000)).toBeUndefined()
+    expect(await raw.next('connack', CLOSE_MS)).toBeUndefined()
     expect(raw.closed).toBe(true)
     // well-formed non-ASCII topics still work
     const ok = await connect(url)
@@ -123,10 +129,10 @@ describe('hostile input', () => {
   it('[MQTT-3.1.0-1] closes a connection whose first packet is not CONNECT', async () => {
     const raw = await rawSocket(node.ports.mqtt)
     raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '#', qos: 0 }] })
-    expect(await raw.closedWithin(1000)).toBe(true)
+    expect(await raw.closedWithin(CLOSE_MS)).toBe(true)
     const raw2 = await rawSocket(node.ports.mqtt)
     raw2.write(rawPublish(Buffer.from('before/connect')))
-    expect(await raw2.closedWithin(1000)).toBe(true)
+    expect(await raw2.closedWithin(CLOSE_MS)).toBe(true)
     await healthy()
     expect(watcherGot).not.toContain('before/connect')
   })
@@ -134,7 +140,7 @@ describe('hostile input', () => {
   it('[MQTT-3.1.0-2] closes a connection that sends a second CONNECT', async () => {
     const raw = await rawConnected(node.ports.mqtt, { clientId: 'twice' })
     raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60, clientId: 'twice' })
-    expect(await raw.closedWithin(1000)).toBe(true)
+    expect(await raw.closedWithin(CLOSE_MS)).toBe(true)
     await healthy()
   })
 
@@ -143,7 +149,7 @@ describe('hostile input', () => {
     const topic = Buffer.from('a/b')
     const body = Buffer.concat([Buffer.from([0, 7, 0, topic.length]), topic, Buffer.from([3])])
     raw.write(Buffer.concat([Buffer.from([0x82, body.length]), body]))
-    expect(await raw.next('suback', 1000)).toBeUndefined()
+    expect(await raw.next('suback', CLOSE_MS)).toBeUndefined()
     expect(raw.closed).toBe(true)
     await healthy()
   })
@@ -151,11 +157,11 @@ describe('hostile input', () => {
   it('closes a socket that opens and sends nothing after connect_timeout_ms, and one that stops halfway through CONNECT', async () => {
     const idle = await rawSocket(node.ports.mqtt)
     const t0 = Date.now()
-    expect(await idle.closedWithin(3000)).toBe(true)
+    expect(await idle.closedWithin(10_000)).toBe(true)
     expect(Date.now() - t0).toBeGreaterThanOrEqual(800)
     const half = await rawSocket(node.ports.mqtt)
     half.write(Buffer.from([0x10, 0x20, 0x00, 0x04, 0x4d])) // the first bytes of a CONNECT
-    expect(await half.closedWithin(3000)).toBe(true)
+    expect(await half.closedWithin(10_000)).toBe(true)
     await healthy()
   })
 
@@ -164,10 +170,10 @@ describe('hostile input', () => {
     expect(await suback(c, ['x'.repeat(129), 'ok/topic'])).toEqual([128, 1])
     const raw = await rawConnected(node.ports.mqtt)
     raw.write(rawPublish(Buffer.from('y'.repeat(129))))
-    expect(await raw.closedWithin(1000)).toBe(true)
+    expect(await raw.closedWithin(CLOSE_MS)).toBe(true)
     const raw2 = await rawConnected(node.ports.mqtt)
     raw2.write(rawPublish(Buffer.from('1/2/3/4/5/6/7/8/9')))
-    expect(await raw2.closedWithin(1000)).toBe(true)
+    expect(await raw2.closedWithin(CLOSE_MS)).toBe(true)
     await healthy()
     expect(watcherGot).toEqual(expect.not.arrayContaining(['y'.repeat(129), '1/2/3/4/5/6/7/8/9']))
   })
@@ -175,7 +181,7 @@ describe('hostile input', () => {
   it('closes a client with more than max_inflight inbound QoS 2 messages awaiting PUBREL', async () => {
     const raw = await rawConnected(node.ports.mqtt)
     for (let i = 1; i <= 11; i++) raw.send({ cmd: 'publish', topic: 'q2/flood', payload: Buffer.from('x'), qos: 2, messageId: i })
-    expect(await raw.closedWithin(2000)).toBe(true)
+    expect(await raw.closedWithin(CLOSE_MS)).toBe(true)
     await healthy()
   })
 
@@ -222,12 +228,18 @@ describe('slow QoS 1 subscriber', () => {
     for (let i = 0; i < 3000; i += 100) {
       await Promise.all(Array.from({ length: 100 }, () => pub.publishAsync('firehose1/data', payload, { qos: 1 })))
     }
-    await waitFor(async () => (await metric(node.ports.http, 'culex_clients_connected')) === connected0, 3000, 'slow subscriber disconnected')
+    await waitFor(async () => (await metric(node.ports.http, 'culex_clients_connected')) === connected0, 10_000, 'slow subscriber disconnected')
     expect(node.out.join('')).toMatch(/"client":"slow-qos1".*slow consumer/)
     await healthy()
     slow.destroy()
   })
 })
+
+/**
+ * the most connects 5/s with a burst of 10 lets through in `ms` (the test's own measure, longer than
+ * the node's): 13 when they all came within about half a second, as on a quiet machine
+ */
+const rateBound = (ms: number): number => Math.max(13, 10 + Math.ceil((5 * ms) / 1000) + 1)
 
 describe('connection limits', () => {
   it('refuses sockets beyond max_connections, idle ones included, without affecting a connected client', async () => {
@@ -241,13 +253,15 @@ describe('connection limits', () => {
         return s
       }),
     )
-    await sleep(300)
-    // the canary holds one of the 10
-    expect(sockets.filter((s) => s.destroyed || s.readableEnded).length).toBe(6)
+    // the canary holds one of the 10: the node closes 6 at once (the 9 it took stay open, idle, until connect_timeout_ms)
+    const refused = (): number => sockets.filter((s) => s.destroyed || s.readableEnded).length
+    await waitFor(() => refused() >= 6, 10_000, 'six sockets refused')
+    expect(refused()).toBe(6)
     for (const s of sockets) s.destroy()
-    await sleep(100)
-    // room again once they are gone
-    expect((await connackOf(small.ports.mqtt)).code).toBe(0)
+    // room again once they are gone: a CONNECT gets in as soon as the node has seen the closes
+    let code: number | 'closed' = 'closed'
+    await waitFor(async () => (code = (await connackOf(small.ports.mqtt)).code) === 0, 10_000, 'a connection accepted again')
+    expect(code).toBe(0)
     const result = await c.finish()
     expect(result.lost).toBe(0)
     expect(c.connected).toBe(true)
@@ -256,11 +270,12 @@ describe('connection limits', () => {
   it('refuses connects beyond max_connects_per_s_per_ip from one address, not from others', async () => {
     const small = await spawnNode({ max_connects_per_s_per_ip: 5 })
     const c = await Canary.start(`mqtt://127.0.0.1:${small.ports.mqtt}`)
+    const t0 = Date.now()
     const results = await Promise.all(Array.from({ length: 30 }, () => connackOf(small.ports.mqtt, { localAddress: '127.0.0.3' })))
     const accepted = results.filter((r) => r.code === 0).length
-    // a burst of 2 x 5/s, then about 5 per second
+    // a burst of 2 x 5/s, then about 5 per second (over however long a loaded machine took for the 30)
     expect(accepted).toBeGreaterThanOrEqual(8)
-    expect(accepted).toBeLessThanOrEqual(13)
+    expect(accepted).toBeLessThanOrEqual(rateBound(Date.now() - t0))
     expect(results.filter((r) => r.code === 'closed').length).toBe(30 - accepted)
     // another address is not affected
     expect((await connackOf(small.ports.mqtt, { localAddress: '127.0.0.4' })).code).toBe(0)
@@ -278,10 +293,11 @@ describe('connection limits', () => {
       raw.destroy()
       return ack?.returnCode === 0
     }
+    const t0 = Date.now()
     const results = await Promise.all(Array.from({ length: 30 }, () => viaProxy('203.0.113.7')))
     const accepted = results.filter(Boolean).length
     expect(accepted).toBeGreaterThanOrEqual(8)
-    expect(accepted).toBeLessThanOrEqual(13)
+    expect(accepted).toBeLessThanOrEqual(rateBound(Date.now() - t0))
     // other clients behind the same proxy are not affected
     expect(await viaProxy('203.0.113.8')).toBe(true)
     expect((await connackOf(small.ports.mqtt)).code).toBe(0)

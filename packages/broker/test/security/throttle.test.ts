@@ -8,17 +8,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hashPassword } from '../../src/auth/password.js'
 import { formatUsersFile } from '../../src/auth/users.js'
 import { writeFileSync } from 'node:fs'
-import { Canary, connackOf, sleep, spawnNode, stopAll, tempDir, type SpawnedNode } from '../helpers/security-node.js'
+import { Canary, connackOf, sleep, spawnNode, stopAll, tempDir, waitFor, type SpawnedNode } from '../helpers/security-node.js'
 
 let node: SpawnedNode
 const PASS = 'right-password'
+const BACKOFF_MS = 3000
 
 beforeAll(async () => {
   const users = join(tempDir(), 'users.txt')
   // real scrypt parameters (N=16384): every password check costs what it costs in production
   const hash = await hashPassword(PASS)
   writeFileSync(users, formatUsersFile(['alice', 'bob', 'carol', 'canary'].map((username) => ({ username, hash, roles: [] }))))
-  node = await spawnNode({ users_file: users, auth_fail_threshold: 5, auth_backoff_ms: 1000, auth_backoff_max_ms: 4000 })
+  // backoff 3 s, then 6 s, 12 s ... up to a minute: a block cannot lapse during the attack, however
+  // slowly a loaded machine runs it (with a 4 s cap it did, and more attempts reached a password check)
+  node = await spawnNode({ users_file: users, auth_fail_threshold: 5, auth_backoff_ms: BACKOFF_MS, auth_backoff_max_ms: 60_000 })
 })
 afterAll(stopAll)
 
@@ -26,7 +29,7 @@ describe('failed-login throttling', () => {
   it('says in the start-up log whether anonymous clients are allowed, and why', async () => {
     const find = (): string | undefined => node.out.join('').split('\n').find((l) => l.includes('"msg":"security"'))
     // logged right after "culex ready"; the pipe may deliver it a moment later
-    for (let i = 0; i < 100 && !find(); i++) await sleep(20)
+    await waitFor(() => find() !== undefined, 10_000, 'the security log line')
     const line = find()
     expect(JSON.parse(line!)).toMatchObject({ allow_anonymous: false, allow_anonymous_reason: 'auto: users exist', users: 4, acl: false })
   })
@@ -67,13 +70,17 @@ describe('failed-login throttling', () => {
   })
 
   it('backs off a username attacked from many addresses, then lets the right password in', async () => {
+    // the node blocks carol when it answers her fifth failure: the block ends BACKOFF_MS after that at the latest
+    let fifthAnswered = 0
     for (let i = 0; i < 6; i++) {
       const r = await connackOf(node.ports.mqtt, { username: 'carol', password: 'wrong', localAddress: `127.0.1.${10 + i}` })
+      if (i === 4) fifthAnswered = Date.now()
       expect(r.code).toBe(i < 5 ? 4 : 5)
     }
     // locked: even the right password is refused for now, without a password check
     expect((await connackOf(node.ports.mqtt, { username: 'carol', password: PASS, localAddress: '127.0.1.50' })).code).toBe(5)
-    await sleep(2100)
+    expect(Date.now() - fifthAnswered, 'both refusals came within the block').toBeLessThan(BACKOFF_MS)
+    await sleep(fifthAnswered + BACKOFF_MS + 100 - Date.now())
     expect((await connackOf(node.ports.mqtt, { username: 'carol', password: PASS, localAddress: '127.0.1.51' })).code).toBe(0)
   })
 })

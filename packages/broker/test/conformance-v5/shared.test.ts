@@ -37,6 +37,14 @@ forEachMode5((m) => {
     ])
   })
 
+  it('[MQTT-3.8.3-4] No Local 1 on a Shared Subscription sent right behind the CONNECT, before the CONNACK: closed, no SUBACK', async () => {
+    const c = await m.raw(1)
+    c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 60, clientId: m.id('nl-early') })
+    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `$share/g/${m.id('t')}`, qos: 1, nl: true }] })
+    await c.closedBy()
+    expect(c.packets.filter((p) => p.cmd === 'suback')).toEqual([])
+  })
+
   it('[MQTT-4.8.2-1] [MQTT-4.8.2-2] a share name that is empty, holds "+" or "#", or has no "/" and Topic Filter after it gets SUBACK 0x8F; the connection stays', async () => {
     const t = m.id('t')
     const c = await client(m, 1, 'names')

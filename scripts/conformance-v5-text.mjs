@@ -27,7 +27,7 @@ yet" would be listed without an MQTT 5 test yet.
 
 The statements that forbid a Reason String or User Property making a packet larger than the
 receiver's Maximum Packet Size are tested by what Culex sends: it puts a Reason String on the
-PUBACK / PUBREC of a refused PUBLISH only (0x87, 0x99; left out when it would not fit,
+PUBACK / PUBREC of a refused PUBLISH only (0x87, 0x97, 0x99; left out when it would not fit,
 [MQTT-3.4.2-2] [MQTT-3.5.2-2]), and neither property on any CONNACK, PUBREL, PUBCOMP, SUBACK,
 UNSUBACK or DISCONNECT (\`reason-string.test.ts\`: each reason code a client can get there, to a
 client whose Maximum Packet Size is the least the packet needs).
@@ -68,6 +68,7 @@ Each has its test below; the code is in \`packages/broker/src/broker/conformance
 - A zero-length client id is accepted with Clean Start 1 or 0 and given an Assigned Client Identifier [MQTT-3.1.3-6]; ids longer than \`max_client_id_length\` get CONNACK 0x85.
 - A bad user name or password gets CONNACK 0x86; an Authentication Method (enhanced authentication, not supported) gets 0x8C [MQTT-4.12.0-1].
 - PUBACK and PUBREC carry 0x10 No matching subscribers when no subscription on any node matched (Culex acknowledges after publishing); 0x00 while a node's view of the others' subscriptions is incomplete (starting, Redis link down).
+- PUBACK and PUBREC carry 0x97 Quota exceeded for a PUBLISH over the client's \`max_publishes_per_s\` (off by default; the message is not delivered, the client stays connected; QoS 0: dropped; test/v5/publish-quota.test.ts), as EMQX does for its per-connection message quota.
 - What an ACL denial looks like to an MQTT 5 client (PUBACK or SUBACK 0x87) is not covered by this suite yet.
 - Culex sends no topic aliases unless \`topic_alias_out_max\` is set (opt-in: the first message of a topic with the topic and an alias, later ones with the alias alone, at most the client's Topic Alias Maximum; test/v5/topic-alias-out.test.ts), and one copy of a message for overlapping subscriptions.
 

@@ -2,7 +2,7 @@
  * MQTT 5.0: no Reason String or User Property that would make a packet larger than the receiver's
  * Maximum Packet Size (3.2.2, 3.6.2, 3.7.2, 3.9.2, 3.11.2, 3.14.2), byte level, in every mode.
  * Culex puts a Reason String on one kind of packet only, the PUBACK / PUBREC of a refused PUBLISH
- * (0x87, 0x99), and leaves it out when it would not fit (broker/mqtt5-puback.ts; tested in
+ * (0x87, 0x97, 0x99), and leaves it out when it would not fit (broker/mqtt5-puback.ts; tested in
  * ch3-publish.test.ts). Here, for every other packet it sends, each reason code a client can get
  * from it without special configuration: none carries either property, whatever the client's
  * Maximum Packet Size (the least that lets the packet through), so none can grow past it.

@@ -13,9 +13,9 @@ import { useTestNode } from '../helpers/node.js'
 const t = useTestNode({ max_publishes_per_s: 1 })
 afterEach(destroyAll)
 
-async function client(name: string, version: 4 | 5, topic?: string): Promise<Raw> {
+async function client(name: string, version: 4 | 5, topic?: string, properties?: Record<string, unknown>): Promise<Raw> {
   const c = await Raw.open(t.node.ports.mqtt, version)
-  expect(await c.connect({ clientId: name })).toMatchObject(version === 5 ? { reasonCode: 0 } : { returnCode: 0 })
+  expect(await c.connect({ clientId: name, ...(properties ? { properties } : {}) })).toMatchObject(version === 5 ? { reasonCode: 0 } : { returnCode: 0 })
   if (topic) await c.subscribe(topic, 2)
   return c
 }
@@ -47,6 +47,8 @@ describe('max_publishes_per_s', () => {
       [[4, 0x97]],
       1,
     ])
+    // with a Reason String, as Aedes puts on a refusal (none when the client set Request Problem Information 0)
+    expect(acks.find((p) => p.messageId === 3)!.properties).toMatchObject({ reasonString: expect.stringMatching(/quota exceeded/) })
     // a second later one PUBLISH more is allowed: packet id 4 again is a new message
     await sleep(1100)
     await pub.publish('pq/v5/mark', 'mark', 2, false, 4)
@@ -54,9 +56,9 @@ describe('max_publishes_per_s', () => {
     expect((await metric(t.node.ports.http, 'culex_publish_quota_exceeded_total')) - counted).toBe(3)
   })
 
-  it('MQTT 5: a QoS 2 PUBLISH sent again (DUP 1) is not refused by the quota; it is answered and delivered once', async () => {
+  it('MQTT 5: a QoS 2 PUBLISH sent again (DUP 1) is not refused by the quota; it is answered and delivered once; a 0x97 ack that a Reason String would make larger than the Maximum Packet Size comes without it [MQTT-3.4.2-2]', async () => {
     const sub = await client('pq-dup-sub', 5, 'pq/dup/#')
-    const pub = await client('pq-dup', 5)
+    const pub = await client('pq-dup', 5, undefined, { maximumPacketSize: 16 })
     pub.send({ cmd: 'publish', topic: 'pq/dup/x', payload: 'x', qos: 2, messageId: 1 })
     pub.send({ cmd: 'publish', topic: 'pq/dup/y', payload: 'y', qos: 2, messageId: 2 })
     const first = [await pub.expect('pubrec'), await pub.expect('pubrec')]
@@ -72,6 +74,8 @@ describe('max_publishes_per_s', () => {
       ],
       [[3, 0x97]],
     ])
+    const refused = acks.find((p) => p.cmd === 'puback')!
+    expect([refused.properties, refused.frame.length <= 16]).toEqual([undefined, true])
     pub.send({ cmd: 'pubrel', messageId: 1 })
     pub.send({ cmd: 'pubrel', messageId: 2 })
     await pub.expect('pubcomp')

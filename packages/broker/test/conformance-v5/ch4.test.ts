@@ -88,7 +88,7 @@ forEachMode5((m) => {
     await p.publish(topic, 'kept', 1)
     const kept = await s.expect('publish')
     // the interval counts from the end of the connection, not while it is open
-    await new Promise((r) => setTimeout(r, 2200))
+    await new Promise((r) => setTimeout(r, 1500))
     await p.publish(topic, 'still', 1, false, 2)
     expect(String((await s.expect('publish')).payload)).toBe('still')
     s.destroy()

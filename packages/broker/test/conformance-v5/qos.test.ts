@@ -116,7 +116,7 @@ forEachMode5((m) => {
     s.destroy()
     await s.closedBy()
     await p.publish(topic, 'queued', 2, false, 3, { messageExpiryInterval: 1 })
-    await sleep(2200)
+    await sleep(1300)
     const c = await back(m, id)
     const got = [await c.expect('publish'), await c.expect('publish'), ...(await c.quiet(300))]
     expect(got.map((x) => [String(x.payload), x.qos, x.dup, x.messageId])).toEqual(sent.map((x) => [String(x.payload), x.qos, true, x.messageId]))

@@ -22,9 +22,15 @@ rewrites this page.
 
 A statement Culex fails shows **fail** in the modes where it fails, with the reason. Its test runs
 as \`it.fails\` (it passes while Culex fails it, and turns red the day Culex passes: then remove the
-\`fails\` entry from statements.json and run \`npm run conformance\`). Statements marked "Not tested
-yet" are listed but have no MQTT 5 test yet: most are size limits on properties Culex does not
-send, or steps of a QoS flow that only a client that misbehaves on purpose would show.
+\`fails\` entry from statements.json and run \`npm run conformance\`). A statement marked "Not tested
+yet" would be listed without an MQTT 5 test yet.
+
+The statements that forbid a Reason String or User Property making a packet larger than the
+receiver's Maximum Packet Size are tested by what Culex sends: it puts a Reason String on the
+PUBACK / PUBREC of a refused PUBLISH only (0x87, 0x97, 0x99; left out when it would not fit,
+[MQTT-3.4.2-2] [MQTT-3.5.2-2]), and neither property on any CONNACK, PUBREL, PUBCOMP, SUBACK,
+UNSUBACK or DISCONNECT (\`reason-string.test.ts\`: each reason code a client can get there, to a
+client whose Maximum Packet Size is the least the packet needs).
 
 ## Fixed in Culex's layer (issue 11)
 
@@ -39,10 +45,22 @@ Each has its test below; the code is in \`packages/broker/src/broker/conformance
 - A level 4 or 5 CONNECT named "MQIsdp" is closed [MQTT-3.1.2-1] (mqtt-packet let it through and the connection was left open, unanswered; 3.1.1 too)
 - Redis modes: a session ended by a DISCONNECT with Session Expiry Interval 0 (or by its connection closing, or by the sweeper) is gone for a client reconnecting at once on any node [MQTT-4.1.0-2]: the end is marked in Redis by the step that decides it and a CONNECT waits for it (\`cluster/session-ending.ts\`; before, the end ran after the connection closed and a quick reconnect got Session Present 1)
 - A returning MQTT 5 session's queue, replayed at CONNECT, goes through the client's Receive Maximum like live deliveries [MQTT-3.3.4-9] [MQTT-4.9.0-1]: one PUBLISH more as each PUBACK/PUBCOMP frees a slot, the client's other packets answered meanwhile [MQTT-3.3.4-10] [MQTT-4.9.0-3] (\`seam/aedes-replay.ts\`, \`limits/client-guard.ts\`; before, found in stop 12, a client with Receive Maximum 10 got all 2,000 queued QoS 1 messages before acknowledging any; aedes#829)
+- No Local 1 on a Shared Subscription is a Protocol Error [MQTT-3.8.3-4]: DISCONNECT 0x82, the SUBSCRIBE not handled (\`broker/mqtt5-packets.ts\`; before, SUBACK granted it)
+- A PUBREC of 0x80 or more to a shared QoS 2 delivery ends it [MQTT-4.8.2-6] also for a member whose session ends with its connection (\`shared/share-aedes.ts\`; before, Aedes cleared nothing for such a member and the message went to another member when its connection ended)
+- A QoS 1/2 message sent and not acknowledged is sent again when the session returns even if its Message Expiry Interval passed meanwhile [MQTT-4.3.3-7] [MQTT-3.3.2-5], with an interval of 1 (\`seam/aedes-replay-expiry.ts\`, row A24 of docs/internals.md; Aedes 2.0.0-beta.1 dropped every expired entry of the replayed queue, sent or not); entries never sent still expire
 
 ## Known failures
 
-None: every statement tested passes in every mode.
+- Shared subscriptions, QoS 2 [MQTT-4.8.2-4] [MQTT-4.8.2-5]: a message handed to a member is not
+  part of its session (\`src/shared/\`, README "Shared subscriptions"). When the member's connection
+  ends before its PUBCOMP, Culex sends the message to another online member of the group at once
+  (or queues it for the group), and the member, back with its session, gets neither the PUBLISH
+  again nor the PUBREL. For QoS 1 that is what §4.8.2 allows (a MAY); for QoS 2 the standard wants
+  the delivery completed with that member when it reconnects, and never sent to another member,
+  even if the member's session ends first. A member that had sent PUBREC has handed the message to
+  its application, so another member's copy is a second delivery of a QoS 2 message. Fixing it
+  means keeping QoS 2 share deliveries (and their PUBRELs) in the member's session store, in memory
+  and in Redis, and no longer redispatching them.
 
 ## Choices where the standard lets the server choose
 
@@ -50,6 +68,7 @@ None: every statement tested passes in every mode.
 - A zero-length client id is accepted with Clean Start 1 or 0 and given an Assigned Client Identifier [MQTT-3.1.3-6]; ids longer than \`max_client_id_length\` get CONNACK 0x85.
 - A bad user name or password gets CONNACK 0x86; an Authentication Method (enhanced authentication, not supported) gets 0x8C [MQTT-4.12.0-1].
 - PUBACK and PUBREC carry 0x10 No matching subscribers when no subscription on any node matched (Culex acknowledges after publishing); 0x00 while a node's view of the others' subscriptions is incomplete (starting, Redis link down).
+- PUBACK and PUBREC carry 0x97 Quota exceeded for a PUBLISH over the client's \`max_publishes_per_s\` (off by default; the message is not delivered, the client stays connected; QoS 0: dropped; test/v5/publish-quota.test.ts), as EMQX does for its per-connection message quota.
 - What an ACL denial looks like to an MQTT 5 client (PUBACK or SUBACK 0x87) is not covered by this suite yet.
 - Culex sends no topic aliases unless \`topic_alias_out_max\` is set (opt-in: the first message of a topic with the topic and an alias, later ones with the alias alone, at most the client's Topic Alias Maximum; test/v5/topic-alias-out.test.ts), and one copy of a message for overlapping subscriptions.
 

@@ -136,6 +136,7 @@ export function createSecurity({ config, log, counters, faults }: { config: Cule
       broker = b
       guardBroker(b, {
         maxPacketSize: config.max_packet_size,
+        publishesPerSecond: config.max_publishes_per_s,
         maxQueued: config.max_queued,
         maxQueuedBytes: config.max_queued_bytes,
         qos0ClientBytes: config.qos0_client_buffer_bytes,

@@ -13,6 +13,11 @@
  *   it (lib/handlers/unsubscribe.js validateTopic). The filter is taken out of the UNSUBSCRIBE
  *   before Aedes sees it and its code put back in the UNSUBACK at its place; the others get
  *   Aedes' 0x00 / 0x11 No subscription existed. 3.1.1 clients: closed, as before.
+ * - SUBSCRIBE with No Local 1 on a Shared Subscription is a Protocol Error [MQTT-3.8.3-4]: DISCONNECT
+ *   0x82 and closed (§4.13.1), the SUBSCRIBE not handled (no SUBACK, no subscription); one sent
+ *   before the CONNACK closes the connection without DISCONNECT. The beta
+ *   has no shared subscriptions (Culex's are src/shared/) and granted it; No Local would mean
+ *   nothing there anyway, since a member gets a message whoever published it.
  */
 import type { Aedes, Client } from 'aedes'
 import { amendUnsuback, disconnectV5, interceptPacketsOfEachClient, protocolVersion } from '../seam/index.js'
@@ -25,6 +30,7 @@ const TOPIC_FILTER_INVALID = 0x8f
 interface InPacket {
   cmd: string
   messageId?: number
+  subscriptions?: Array<{ topic: string; nl?: boolean }>
   unsubscriptions?: string[]
   properties?: { sessionExpiryInterval?: number }
 }
@@ -43,6 +49,23 @@ export function disconnectExpiryFromZeroIsProtocolError(broker: Aedes): void {
     if (expiring.has(client) || expiry === undefined || expiry === 0) return undefined
     // not a normal disconnect: DISCONNECT 0x82, then closed as a connection lost (will published)
     return disconnectV5(client, PROTOCOL_ERROR) ? false : undefined
+  })
+}
+
+/** [MQTT-3.8.3-4] (v5): No Local 1 on a `$share/` filter closes the connection with DISCONNECT 0x82 */
+export function noLocalOnSharedIsProtocolError(broker: Aedes): void {
+  /**
+   * the clients whose CONNECT was level 5, known as it is read: a SUBSCRIBE read right behind it
+   * comes before Aedes sets the client's version, and a 3.1.1 bridge's (mqtt-packet bridgeMode)
+   * subscriptions carry No Local 1 too
+   */
+  const level5 = new WeakSet<Client>()
+  interceptPacketsOfEachClient<InPacket & { protocolVersion?: number }>(broker, 'mqtt5', (packet, client) => {
+    if (packet.cmd === 'connect' && packet.protocolVersion === 5) level5.add(client)
+    if (packet.cmd !== 'subscribe' || !level5.has(client)) return undefined
+    if (!packet.subscriptions?.some((s) => s.nl === true && typeof parseShare(s.topic) === 'object')) return undefined
+    // sent before the CONNACK (read now, handled once connected): no DISCONNECT can go yet, closed
+    return disconnectV5(client, PROTOCOL_ERROR) ? false : new Error('No Local on a shared subscription [MQTT-3.8.3-4]')
   })
 }
 

@@ -14,9 +14,8 @@
  *   connection for one message). Mosquitto 2.0.11 (checked here) does not validate the payload.
  * - 0x10 No matching subscribers: broker/no-subscribers.ts decides, at the time the PUBACK is
  *   released (broker/puback-after-publish.ts), after the message is delivered and stored.
- * - 0x97 Quota exceeded: Culex has no per-client publish quota (limits/: per-address connect rates,
- *   per-subscriber queues and in-flight windows, the node-wide delivery buffer that pauses reading
- *   a publisher): nothing refuses a publish for a quota, so nothing sends it.
+ * - 0x97 Quota exceeded: a PUBLISH over the client's `max_publishes_per_s`
+ *   (limits/publish-quota.ts), refused the same way (QoS 0: dropped, the connection stays).
  */
 import { isUtf8 } from 'node:buffer'
 import type { Aedes, Client } from 'aedes'
@@ -26,6 +25,7 @@ import type { PubackHold } from './puback-after-publish.js'
 export const NOT_AUTHORIZED = 0x87
 export const PAYLOAD_FORMAT_INVALID = 0x99
 export const NO_MATCHING_SUBSCRIBERS = 0x10
+export const QUOTA_EXCEEDED = 0x97
 
 interface InPublish {
   qos?: number
@@ -34,8 +34,19 @@ interface InPublish {
   properties?: { payloadFormatIndicator?: boolean }
 }
 
-/** per v5 client: packet ids of the QoS 1/2 PUBLISHes refused for their payload, until their ack is written */
-const refused = new WeakMap<object, Set<number>>()
+/** per v5 client: packet id -> reason code of the QoS 1/2 PUBLISHes refused for their payload or a quota, until their ack is written */
+const refused = new WeakMap<object, Map<number, number>>()
+
+/**
+ * `packet` of v5 `client` is being refused through the authorizePublish hook: the 0x87 ack Aedes
+ * writes for it (QoS 1/2) goes out with `code` instead (v5AckCodes); nothing for QoS 0
+ */
+export function refuseWith(client: Client, packet: { qos?: number; messageId?: number }, code: number): void {
+  if ((packet.qos ?? 0) === 0 || packet.messageId === undefined) return
+  let ids = refused.get(client)
+  if (!ids) refused.set(client, (ids = new Map()))
+  ids.set(packet.messageId, code)
+}
 
 /** true when `packet` says its payload is UTF-8 and it is not (§3.3.2.3.2) */
 function invalidPayload(packet: InPublish): boolean {
@@ -51,11 +62,7 @@ export function checkPayloadFormat(broker: Aedes): void {
   broker.authorizePublish = (client, packet, callback) => {
     const p = packet as unknown as InPublish
     if (client && invalidPayload(p)) {
-      if ((p.qos ?? 0) > 0 && p.messageId !== undefined) {
-        let ids = refused.get(client)
-        if (!ids) refused.set(client, (ids = new Set()))
-        ids.add(p.messageId)
-      }
+      refuseWith(client, p, PAYLOAD_FORMAT_INVALID)
       return callback(new Error('payload is not valid UTF-8 (Payload Format Indicator 1)'))
     }
     return authorize(client, packet, callback)
@@ -104,14 +111,19 @@ export function v5Published(puback: PubackHold, client: Client, packet: { qos?: 
 
 /**
  * for each client, one hook per broker (broker/mqtt5.ts): the 0x87 ack of a PUBLISH refused for its
- * payload goes out as 0x99; a PUBREC gets the code setPubrecCode left for it (a PUBACK gets its own
+ * payload or a quota goes out as 0x99 / 0x97 (refuseWith); a PUBREC gets the code setPubrecCode left for it (a PUBACK gets its own
  * from broker/puback-after-publish.ts, which holds it)
  */
 export function v5AckCodes(broker: Aedes): void {
   onWriteOfEachClient(broker, 'mqtt5', (p, client) => {
     if (p.cmd !== 'puback' && p.cmd !== 'pubrec') return
     if (p.reasonCode === NOT_AUTHORIZED) {
-      if (refused.get(client)?.delete(p.messageId!)) p.reasonCode = PAYLOAD_FORMAT_INVALID
+      const ids = refused.get(client)
+      const code = ids?.get(p.messageId!)
+      if (code !== undefined) {
+        ids!.delete(p.messageId!)
+        p.reasonCode = code
+      }
       withinMaximumPacketSize(client, p)
       return
     }

@@ -20,7 +20,7 @@
  * [MQTT-4.7.3-1], an invalid share name [MQTT-4.8.2-1] [MQTT-4.8.2-2]) is 0x8F Topic Filter
  * invalid, and the connection stays (3.1.1: closed, broker/conformance.ts): it is taken out of the
  * SUBSCRIBE before Aedes sees it and its code put back in the SUBACK at its place.
- * UNSUBACK and client DISCONNECTs: broker/mqtt5-packets.ts.
+ * UNSUBACK, client DISCONNECTs and No Local on a shared subscription: broker/mqtt5-packets.ts.
  * DISCONNECT with a reason code before the server closes a v5 client's connection [MQTT-3.14.0-1]:
  * 0x8E when the client id connects on another node (the beta sends it for a takeover on the same
  * node only), 0x95 for a packet over max_packet_size (limits/guard.ts); elsewhere: 0x8B at shutdown
@@ -39,6 +39,7 @@ import {
   disconnectV5,
   interceptPacketsOfEachClient,
   interceptParseErrorsOfEachClient,
+  keepSentMessagesPastExpiry,
   onRemoteTakeover,
   PacketTooLargeError,
   parserOf,
@@ -51,7 +52,7 @@ import { DisconnectReason } from './disconnect.js'
 import { parseShare } from '../shared/names.js'
 import { validFilter } from './conformance.js'
 import { checkPayloadFormat, v5AckCodes } from './mqtt5-puback.js'
-import { disconnectExpiryFromZeroIsProtocolError, invalidUnsubscribeFiltersGet0x8F } from './mqtt5-packets.js'
+import { disconnectExpiryFromZeroIsProtocolError, invalidUnsubscribeFiltersGet0x8F, noLocalOnSharedIsProtocolError } from './mqtt5-packets.js'
 import { trackSubscriptionIds } from './subscription-ids.js'
 
 export interface Mqtt5Options {
@@ -140,6 +141,9 @@ export function installMqtt5(broker: Aedes, opts: Mqtt5Options): void {
   invalidFiltersGet0x8F(broker)
   invalidUnsubscribeFiltersGet0x8F(broker)
   disconnectExpiryFromZeroIsProtocolError(broker)
+  noLocalOnSharedIsProtocolError(broker)
+  // a message sent and not acknowledged is sent again on the session's return, expired or not [MQTT-4.3.3-7] (seam A24)
+  keepSentMessagesPastExpiry(broker)
   topicAliasesOnFirstUse(broker)
   // a property twice is seen whatever its first value; a User Property that is not UTF-8 is malformed [MQTT-1.5.4-1] (seam/mqtt-parse-props.ts)
   strictPropertySections(broker)

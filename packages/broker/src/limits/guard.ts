@@ -18,6 +18,7 @@
  *   (limits/packet-check.ts) before Aedes handles it; a malformed one closes
  *   the connection [MQTT-4.8.0-1] and counts in
  *   culex_client_errors_total{reason="malformed_packet"}.
+ * - a per-connection quota of PUBLISH packets (`max_publishes_per_s`): limits/publish-quota.ts.
  * - containment: the parser, the handling of packets queued before CONNACK
  *   and each delivery run inside a try/catch that closes only that client
  *   (limits/client-faults.ts).
@@ -31,10 +32,13 @@ import type { Aedes, Client } from 'aedes'
 import { boundReads } from '../broker/backpressure.js'
 import { guardDeliveries, guardDelivery, type DeliveryOptions } from './delivery.js'
 import { packetViolation } from './packet-check.js'
+import { limitPublishRate } from './publish-quota.js'
 import { installOnEachClient, lightenIdleConnections, onParserErrorOfEachClient, parserHooksOf, wrapQueuedPacketHandling } from '../seam/index.js'
 
 export interface GuardOptions extends DeliveryOptions {
   maxPacketSize: number
+  /** max_publishes_per_s (limits/publish-quota.ts; 0 = none) */
+  publishesPerSecond: number
 }
 
 /** the parser of every client (seam/client-hooks.ts: set once per broker, no closure per client) */
@@ -58,6 +62,8 @@ function guardParsers(broker: Aedes, opts: GuardOptions): void {
 export function guardBroker(broker: Aedes, opts: GuardOptions): void {
   guardParsers(broker, opts)
   guardDeliveries(broker)
+  // max_publishes_per_s: PUBACK/PUBREC 0x97 for v5, the connection closed for 3.1.1 (publish-quota.ts)
+  limitPublishRate(broker, opts.publishesPerSecond, opts.counters)
   installOnEachClient(broker, 'limits', (client) => {
     // packets that arrived before CONNACK are handled by Aedes' 'connected' listener (lib/client.js dequeue)
     wrapQueuedPacketHandling(client, (listener) => opts.faults.guard(client, 'queued packet handling', listener, undefined))

@@ -12,6 +12,8 @@ export class HotCounters {
   messagesReceived = 0
   messagesDelivered = 0
   publishDenied = 0
+  /** PUBLISH packets refused for the client's max_publishes_per_s (limits/publish-quota.ts) */
+  publishOverQuota = 0
   /** CONNECTs refused for their credentials (wrong password, unknown user, anonymous not allowed) */
   authFailures = 0
   /** QoS 0 messages dropped, by reason (the `reason` label of culex_messages_dropped_total) */
@@ -82,6 +84,7 @@ export function createMetrics({ broker, counters, sockets }: MetricSources): Reg
   monotonic('culex_messages_received_total', 'PUBLISH packets received from clients', () => counters.messagesReceived, registry)
   monotonic('culex_messages_delivered_total', 'PUBLISH packets delivered to subscribers', () => counters.messagesDelivered, registry)
   monotonic('culex_publish_denied_total', 'PUBLISH packets refused by authorization', () => counters.publishDenied, registry)
+  monotonic('culex_publish_quota_exceeded_total', 'PUBLISH packets refused for the client\'s max_publishes_per_s (MQTT 5: PUBACK/PUBREC 0x97 or a QoS 0 message dropped; 3.1.1: the connection closed)', () => counters.publishOverQuota, registry)
   monotonic('culex_auth_failures_total', 'CONNECTs refused for their credentials: wrong password, unknown user, anonymous not allowed', () => counters.authFailures, registry)
   new Counter({
     name: 'culex_messages_dropped_total',

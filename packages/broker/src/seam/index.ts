@@ -26,6 +26,7 @@
  * - aedes-sessions.ts: the MQTT 5 session-expiry and will-delay timers, replaced in a cluster; a
  *   connection's close held for its session-end mark; other nodes' takeover notices checked
  * - aedes-replay.ts: the replay of a session's queue at CONNECT, paced (the client's Receive Maximum)
+ * - aedes-replay-expiry.ts: entries of that replay sent before go out again past their Message Expiry
  * - mqemitter.ts: the matcher and `closed`
  * - ioredis.ts: the socket of a connection
  * - idle-connection.ts: what the Client and its parser make per connection and an idle one does not use
@@ -43,6 +44,7 @@ export { publishClientNoticesWhenHeard } from './aedes-sys-clients.js'
 export { wrapNewClientsListener, type NewClientsListener } from './aedes-new-clients.js'
 export { closeConnectionAfter, closeSameClientsUnlessKept, onceConnectedOrClosed, replaceSessionTimers, replayQueueOfResumedV5Sessions, type SessionTimers } from './aedes-sessions.js'
 export { onceReplayWaits, paceSessionReplay } from './aedes-replay.js'
+export { keepSentMessagesPastExpiry } from './aedes-replay-expiry.js'
 export { emitMessage, onEveryMessage, observeSubscriptions, wrapOutgoingAcks, brokerClosing, clientClosed, type OutgoingAcks } from './aedes-routing.js'
 export { mqttPacketDebug } from './mqtt-packet-debug.js'
 export * from './mqtt-parser.js'

@@ -10,7 +10,7 @@
  */
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from '../log.js'
-import { brokerClosing, clientClosed, clientsOf, deliveryOf, emitMessage, gateEmits, onWrite, v5SubscriptionsOf, wrapOutgoingAcks } from '../seam/index.js'
+import { brokerClosing, clientClosed, clientsOf, deliveryOf, emitMessage, gateEmits, interceptPacketsOfEachClient, onWrite, protocolVersion, v5SubscriptionsOf, wrapOutgoingAcks } from '../seam/index.js'
 import { switchedMessageHook } from './message-hook.js'
 import { parseShare, SHARE_PREFIX } from './names.js'
 import { fieldOfDelivery, REDISPATCH_TOPIC, type MemberPacket, type SharePacket, type ShareRouter } from './router.js'
@@ -121,6 +121,21 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
     return Promise.resolve(undefined)
   },
   }))
+
+  // [MQTT-4.8.2-6] (v5): a PUBREC of 0x80 or more ends the QoS 2 flow, and the message is
+  // discarded, not sent to another member. For a member whose session ends with its connection
+  // (Session Expiry 0) Aedes clears nothing (lib/handlers/pubrec.js: `client.clean`, done), so the
+  // in-flight record is taken off here, before that handler runs; for the others, by its
+  // outgoingClearMessageId above. (A PUBACK, whatever its code, always goes through that one.)
+  interceptPacketsOfEachClient<{ cmd: string; messageId?: number; reasonCode?: number }>(broker, 'mqtt5', (packet, client) => {
+    if (packet.cmd !== 'pubrec' || (packet.reasonCode ?? 0) < 0x80 || protocolVersion(client) !== 5) return undefined
+    const c = client as unknown as Tracked
+    const field = c.clean !== false && packet.messageId !== undefined ? c[SENT]?.get(packet.messageId) : undefined
+    if (field === undefined) return undefined
+    c[SENT]!.delete(packet.messageId!)
+    router.acked(c.id, field)
+    return undefined
+  })
 
   // ---- membership --------------------------------------------------------------------------
   // Aedes internals: Aedes reads broker.authorizeSubscribe at call time (lib/handlers/subscribe.js

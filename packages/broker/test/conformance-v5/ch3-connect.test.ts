@@ -141,6 +141,28 @@ forEachMode5(
       await a.expect('pingresp')
     })
 
+    it('[MQTT-3.1.3-1] client id, will properties, will topic, will payload, user name, password in that order are read as such', async () => {
+      const topic = `order/${m.id('t')}`
+      const w = await m.raw(1)
+      await w.connect({ clientId: m.id('w') })
+      await w.subscribe(topic)
+      // level 5, no CONNECT properties; the will's properties: Content Type (0x03) "text/plain"
+      const head = (flags: number): Buffer => Buffer.concat([str('MQTT'), Buffer.from([5, flags, 0, 60, 0])])
+      const will = [str(m.id('all')), Buffer.concat([Buffer.from([13, 0x03]), str('text/plain')]), str(topic), str('will-body')]
+      const c = await m.raw(0)
+      c.send(Buffer.concat([Buffer.from([0x10, head(0x06).length + Buffer.concat(will).length]), head(0x06), ...will]))
+      expect(await c.expect('connack')).toMatchObject({ reasonCode: 0 })
+      c.destroy()
+      const got = await w.expect('publish', 5000)
+      expect([String(got.payload), (got.properties as Record<string, unknown> | undefined)?.contentType]).toEqual(['will-body', 'text/plain'])
+      // user name and password follow the will: read as such (an unknown user: CONNACK 0x86, then closed)
+      const u = await m.raw(0)
+      const all = [...will, str('nobody'), str('pw')]
+      u.send(Buffer.concat([Buffer.from([0x10, head(0xc6).length + Buffer.concat(all).length]), head(0xc6), ...all]))
+      await u.closedBy()
+      expect(u.packets.map((p) => [p.cmd, p.reasonCode])).toEqual([['connack', 0x86]])
+    })
+
     it('[MQTT-3.1.3-8] [MQTT-3.2.2-6] [MQTT-3.2.2-7] [MQTT-3.14.0-1] [MQTT-4.13.2-1] a client id the server rejects gets CONNACK 0x85 with Session Present 0, then the connection is closed', async () => {
       const c = await m.raw()
       c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: false, keepalive: 60, clientId: 'x'.repeat(65) })

@@ -135,6 +135,25 @@ forEachMode5((m) => {
     expect(await c.until(`${b}-mark`)).toEqual([])
   })
 
+  it('[MQTT-3.10.4-3] QoS 1 and 2 deliveries started before an UNSUBSCRIBE are completed after it: PUBACK taken, PUBREC answered with PUBREL', async () => {
+    const topic = `unsub-done/${m.id('t')}`
+    const s = await client(m, 1, 'unsub-done')
+    await sub(s, [{ topic, qos: 2 }])
+    const p = await client(m, 0, 'pub')
+    await p.publish(topic, 'one', 1)
+    await p.publish(topic, 'two', 2, false, 2)
+    const [one, two] = [await s.expect('publish'), await s.expect('publish')]
+    s.send({ cmd: 'unsubscribe', messageId: 3, unsubscriptions: [topic] })
+    expect((await s.expect('unsuback')).granted).toEqual([0])
+    s.send({ cmd: 'puback', messageId: one!.messageId })
+    s.send({ cmd: 'pubrec', messageId: two!.messageId })
+    const rel = await s.expect('pubrel')
+    expect([rel.messageId, rel.reasonCode ?? 0]).toEqual([two!.messageId, 0])
+    s.send({ cmd: 'pubcomp', messageId: two!.messageId })
+    s.send({ cmd: 'pingreq' })
+    await s.expect('pingresp')
+  })
+
   it('[MQTT-3.9.2-2] [MQTT-3.11.2-2] no User Property on a SUBACK or UNSUBACK, so none can make it larger than the Maximum Packet Size of the client (those of the SUBSCRIBE / UNSUBSCRIBE are not echoed)', async () => {
     const max = 32
     const c = await m.raw(0)

@@ -78,6 +78,27 @@ forEachMode5((m) => {
     expect([String(again.payload), again.dup, again.messageId]).toEqual(['again', true, first.messageId])
   })
 
+  it('[MQTT-4.1.0-1] the session state outlives its Session Expiry Interval while the connection is open: subscription and unacknowledged message kept', async () => {
+    const id = m.id('open')
+    const topic = `open/${id}`
+    const props = { clean: false, properties: { sessionExpiryInterval: 1 } }
+    const s = await client(m, 1, 'sub', { clientId: id, ...props })
+    await s.subscribe(topic, 1)
+    const p = await client(m, 0, 'pub')
+    await p.publish(topic, 'kept', 1)
+    const kept = await s.expect('publish')
+    // the interval counts from the end of the connection, not while it is open
+    await new Promise((r) => setTimeout(r, 1500))
+    await p.publish(topic, 'still', 1, false, 2)
+    expect(String((await s.expect('publish')).payload)).toBe('still')
+    s.destroy()
+    await s.closedBy()
+    const back = await m.raw(0)
+    expect(await back.connect({ clientId: id, ...props })).toMatchObject({ sessionPresent: true })
+    const again = await back.expect('publish')
+    expect([String(again.payload), again.messageId, again.dup]).toEqual(['kept', kept.messageId, true])
+  })
+
   it('[MQTT-4.7.2-1] filters starting with a wildcard do not match topics starting with $', async () => {
     const b = m.id('dollar')
     const s = await client(m, 1, 'sub')

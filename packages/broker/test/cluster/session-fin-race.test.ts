@@ -1,0 +1,108 @@
+/**
+ * [MQTT-4.1.0-2] across two nodes (real redis-server, raw MQTT): an MQTT 5 client whose session
+ * ends with its connection (Session Expiry Interval 0) sends DISCONNECT and its FIN right behind
+ * it, as MQTT.js does, and connects again on the other node, with Clean Start 0, as soon as it
+ * sees the close: Session Present 0 [MQTT-3.2.2-2] and none of the old subscriptions. Node A's
+ * commands reach Redis late (a delay proxy on its data link, test/helpers/delay-proxy.ts: a busy
+ * node or link), so B's CONNECT is served first unless the client sees the close only once A
+ * stored the end's mark (seam row A19). With Node's own close on the FIN (listeners/tcp.ts
+ * keepHalfOpen undone) every round failed. CULEX_SESSION_FIN_ROUNDS rounds per case (default 6;
+ * `npm run test:session-fin:long` runs 100).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Redis } from 'ioredis'
+import { FAST, killAll, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
+import { DelayProxy } from '../helpers/delay-proxy.js'
+import { Raw, destroyAll } from '../conformance/raw.js'
+
+const ROUNDS = Number(process.env.CULEX_SESSION_FIN_ROUNDS ?? 6)
+/** how late node A's commands reach Redis */
+const LATE_MS = 40
+
+let redis: TestRedis
+let proxy: DelayProxy
+let a: TestNode
+let b: TestNode
+let db: Redis
+
+beforeAll(async () => {
+  redis = await startRedis()
+  proxy = new DelayProxy(redis.port, 'culex-fin-a-data')
+  await proxy.start()
+  ;[a, b] = await Promise.all([startNode(proxy.url, 'fin-a', FAST), startNode(redis.url, 'fin-b', FAST)])
+  db = new Redis(redis.url)
+}, 30_000)
+
+afterAll(async () => {
+  db?.disconnect()
+  destroyAll()
+  await killAll()
+  await proxy?.close()
+})
+
+/**
+ * `id` gets a session with a subscription to `old/<id>` kept in Redis (Session Expiry 60), then
+ * resumes it on node A with a Session Expiry Interval of 0: it ends when this connection closes
+ */
+async function endingSession(id: string, version: 5 = 5): Promise<Raw> {
+  const first = await Raw.open(a.mqtt, version)
+  await first.connect({ clientId: id, clean: false, properties: { sessionExpiryInterval: 60 } })
+  await first.subscribe(`old/${id}`, 1)
+  await first.disconnect({ reasonCode: 0 })
+  const c = await Raw.open(a.mqtt, version)
+  const ack = await c.connect({ clientId: id, clean: false, properties: { sessionExpiryInterval: 0 } })
+  expect(ack.sessionPresent).toBe(true)
+  return c
+}
+
+interface Back {
+  id: string
+  present: unknown
+  got: unknown[]
+}
+
+/** `id` back on node B with Clean Start 0: its Session Present, and what an old subscription got before a marker */
+async function backOnB(id: string): Promise<Back> {
+  const c = await Raw.open(b.mqtt, 5)
+  const ack = await c.connect({ clientId: id, clean: false, properties: { sessionExpiryInterval: 60 } })
+  expect(ack.reasonCode).toBe(0)
+  await c.subscribe(`mark/${id}`, 0)
+  c.send({ cmd: 'publish', topic: `old/${id}`, payload: 'after the end', qos: 1, messageId: 1 })
+  c.send({ cmd: 'publish', topic: `mark/${id}`, payload: 'mark', qos: 0 })
+  const got = (await c.until(`mark/${id}`)).filter((p) => p.cmd === 'publish').map((p) => p.topic)
+  c.destroy()
+  return { id, present: ack.sessionPresent, got }
+}
+
+/** `rounds` of: an ending session on A, DISCONNECT (`fields`) and FIN at once, back on B as soon as the close is seen */
+async function race(name: string, fields: Record<string, unknown>): Promise<Back[]> {
+  const seen: Back[] = []
+  for (let r = 0; r < ROUNDS; r++) {
+    const id = `${name}-${r}`
+    proxy.toRedisMs = 0
+    const c = await endingSession(id)
+    // A's connect is done and its claim given back (cluster/session-claim.ts): B's CONNECT does not
+    // wait for that, only (with the fix) for the end's mark
+    await waitFor(async () => (await db.exists(`culex:session-claim:${id}`)) === 0, 3000, `claim of ${id} given back`)
+    proxy.toRedisMs = LATE_MS
+    c.send({ cmd: 'disconnect', ...fields })
+    c.sock.end()
+    await c.closedBy(5000)
+    seen.push(await backOnB(id))
+  }
+  proxy.toRedisMs = 0
+  return seen
+}
+
+/** the rounds where the ended session was still there */
+const survived = (seen: Back[]): Back[] => seen.filter((s) => s.present !== false || s.got.length > 0)
+
+describe('cluster: DISCONNECT then FIN at once, back at once on the other node: the session is gone [MQTT-4.1.0-2]', () => {
+  it('[MQTT-3.14.4-1] DISCONNECT (Session Expiry 0) and FIN together: the server closes only once the end is marked; Session Present 0 on B, no old subscription', async () => {
+    expect(survived(await race('fin-0', { reasonCode: 0 }))).toEqual([])
+  }, 60_000)
+
+  it('[MQTT-3.14.2-2] DISCONNECT raising Session Expiry from 0 (a protocol error, the session still ends) and FIN together: Session Present 0 on B', async () => {
+    expect(survived(await race('fin-pe', { reasonCode: 0, properties: { sessionExpiryInterval: 60 } }))).toEqual([])
+  }, 60_000)
+})

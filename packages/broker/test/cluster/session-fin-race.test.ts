@@ -7,15 +7,19 @@
  * node or link), so B's CONNECT is served first unless the client sees the close only once A
  * stored the end's mark (seam row A19). With Node's own close on the FIN (listeners/tcp.ts
  * keepHalfOpen undone) every round failed. CULEX_SESSION_FIN_ROUNDS rounds per case (default 6;
- * `npm run test:session-fin:long` runs 100).
+ * `npm run test:session-fin:long` runs 100); the third case goes through a real HAProxy.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import { FAST, killAll, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
+import { FAST, killAll, spawnProc, startNode, startRedis, tempDir, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
+import { freePort } from '../helpers/ports.js'
+import { which } from '../../src/local-cluster/procs.js'
 import { DelayProxy } from '../helpers/delay-proxy.js'
 import { Raw, destroyAll } from '../conformance/raw.js'
 
-const ROUNDS = Number(process.env.CULEX_SESSION_FIN_ROUNDS ?? 6)
+const ROUNDS = Number(process.env.CULEX_SESSION_FIN_ROUNDS ?? 4)
 /** how late node A's commands reach Redis */
 const LATE_MS = 40
 
@@ -24,13 +28,30 @@ let proxy: DelayProxy
 let a: TestNode
 let b: TestNode
 let db: Redis
+/** HAProxy (TCP mode, PROXY v2) in front of node A */
+let haPort: number
 
 beforeAll(async () => {
   redis = await startRedis()
   proxy = new DelayProxy(redis.port, 'culex-fin-a-data')
   await proxy.start()
-  ;[a, b] = await Promise.all([startNode(proxy.url, 'fin-a', FAST), startNode(redis.url, 'fin-b', FAST)])
+  ;[a, b] = await Promise.all([startNode(proxy.url, 'fin-a', [...FAST, '--trusted-proxies', '127.0.0.1']), startNode(redis.url, 'fin-b', FAST)])
   db = new Redis(redis.url)
+  haPort = await freePort()
+  const cfg = join(tempDir(), 'haproxy.cfg')
+  const lines = ['defaults', '  mode tcp', '  timeout connect 2s', '  timeout client 30s', '  timeout server 30s', 'frontend mqtt', `  bind 127.0.0.1:${haPort}`, '  default_backend a', 'backend a', `  server a 127.0.0.1:${a.mqtt} send-proxy-v2`, '']
+  writeFileSync(cfg, lines.join('\n'))
+  const haproxy = spawnProc(which('haproxy') ?? 'haproxy', ['-db', '-f', cfg])
+  await waitFor(async () => {
+    if (haproxy.child.exitCode !== null) throw new Error(`haproxy exited: ${haproxy.err.join('')}`)
+    try {
+      const r = await Raw.open(haPort, 4)
+      r.destroy()
+      return true
+    } catch {
+      return false
+    }
+  }, 10_000, 'haproxy listening')
 }, 30_000)
 
 afterAll(async () => {
@@ -44,12 +65,12 @@ afterAll(async () => {
  * `id` gets a session with a subscription to `old/<id>` kept in Redis (Session Expiry 60), then
  * resumes it on node A with a Session Expiry Interval of 0: it ends when this connection closes
  */
-async function endingSession(id: string, version: 5 = 5): Promise<Raw> {
-  const first = await Raw.open(a.mqtt, version)
+async function endingSession(id: string, port: number): Promise<Raw> {
+  const first = await Raw.open(port, 5)
   await first.connect({ clientId: id, clean: false, properties: { sessionExpiryInterval: 60 } })
   await first.subscribe(`old/${id}`, 1)
   await first.disconnect({ reasonCode: 0 })
-  const c = await Raw.open(a.mqtt, version)
+  const c = await Raw.open(port, 5)
   const ack = await c.connect({ clientId: id, clean: false, properties: { sessionExpiryInterval: 0 } })
   expect(ack.sessionPresent).toBe(true)
   return c
@@ -74,13 +95,13 @@ async function backOnB(id: string): Promise<Back> {
   return { id, present: ack.sessionPresent, got }
 }
 
-/** `rounds` of: an ending session on A, DISCONNECT (`fields`) and FIN at once, back on B as soon as the close is seen */
-async function race(name: string, fields: Record<string, unknown>): Promise<Back[]> {
+/** `rounds` of: an ending session on A (at `port`), DISCONNECT (`fields`) and FIN at once, back on B as soon as the close is seen */
+async function race(name: string, fields: Record<string, unknown>, port = a.mqtt): Promise<Back[]> {
   const seen: Back[] = []
   for (let r = 0; r < ROUNDS; r++) {
     const id = `${name}-${r}`
     proxy.toRedisMs = 0
-    const c = await endingSession(id)
+    const c = await endingSession(id, port)
     // A's connect is done and its claim given back (cluster/session-claim.ts): B's CONNECT does not
     // wait for that, only (with the fix) for the end's mark
     await waitFor(async () => (await db.exists(`culex:session-claim:${id}`)) === 0, 3000, `claim of ${id} given back`)
@@ -104,5 +125,9 @@ describe('cluster: DISCONNECT then FIN at once, back at once on the other node: 
 
   it('[MQTT-3.14.2-2] DISCONNECT raising Session Expiry from 0 (a protocol error, the session still ends) and FIN together: Session Present 0 on B', async () => {
     expect(survived(await race('fin-pe', { reasonCode: 0, properties: { sessionExpiryInterval: 60 } }))).toEqual([])
+  }, 60_000)
+
+  it('[MQTT-3.14.4-1] behind HAProxy (TCP, PROXY v2): it forwards the FIN and closes the client\'s side once node A closed its own; Session Present 0 on B', async () => {
+    expect(survived(await race('fin-ha', { reasonCode: 0 }, haPort))).toEqual([])
   }, 60_000)
 })

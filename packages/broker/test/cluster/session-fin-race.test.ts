@@ -5,21 +5,25 @@
  * sees the close: Session Present 0 [MQTT-3.2.2-2] and none of the old subscriptions. Node A's
  * commands reach Redis late (a delay proxy on its data link, test/helpers/delay-proxy.ts: a busy
  * node or link), so B's CONNECT is served first unless the client sees the close only once A
- * stored the end's mark (seam row A19). With Node's own close on the FIN (listeners/tcp.ts
- * keepHalfOpen undone) every round failed. CULEX_SESSION_FIN_ROUNDS rounds per case (default 6;
- * `npm run test:session-fin:long` runs 100); the third case goes through a real HAProxy.
+ * stored the end's mark (seam row A19). Directly, through a real HAProxy (TCP, PROXY v2), and over
+ * WebSocket (DISCONNECT, then the close frame: seam row W1). Without the fix (listeners/tcp.ts
+ * keepHalfOpen undone; without W1 for WebSocket) every round failed. CULEX_SESSION_FIN_ROUNDS
+ * rounds per case (default 3; `npm run test:session-fin:long` runs 100).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
+import mqttPacket, { type Packet } from 'mqtt-packet'
+import { WebSocket } from 'ws'
 import { FAST, killAll, spawnProc, startNode, startRedis, tempDir, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
 import { freePort } from '../helpers/ports.js'
 import { which } from '../../src/local-cluster/procs.js'
 import { DelayProxy } from '../helpers/delay-proxy.js'
 import { Raw, destroyAll } from '../conformance/raw.js'
 
-const ROUNDS = Number(process.env.CULEX_SESSION_FIN_ROUNDS ?? 4)
+const ROUNDS = Number(process.env.CULEX_SESSION_FIN_ROUNDS ?? 3)
 /** how late node A's commands reach Redis */
 const LATE_MS = 40
 
@@ -61,19 +65,51 @@ afterAll(async () => {
   await proxy?.close()
 })
 
+/** a connection that resumed a session: DISCONNECT (`fields`) and the client's close right behind it, resolved once the client saw the close */
+type Resumed = (fields: Record<string, unknown>) => Promise<void>
+const RESUME = { clientId: '', clean: false, properties: { sessionExpiryInterval: 0 } }
+
+/** over TCP (node A directly or through HAProxy): DISCONNECT, then the FIN */
+const overTcp = (port: () => number) => async (id: string): Promise<Resumed> => {
+  const c = await Raw.open(port(), 5)
+  const ack = await c.connect({ ...RESUME, clientId: id })
+  expect(ack.sessionPresent).toBe(true)
+  return async (fields) => {
+    c.send({ cmd: 'disconnect', ...fields })
+    c.sock.end()
+    await c.closedBy(5000)
+  }
+}
+
+/** over WebSocket on node A: DISCONNECT, then the close frame (MQTT.js' end() over WebSocket) */
+const overWs = async (id: string): Promise<Resumed> => {
+  const ws = new WebSocket(`ws://127.0.0.1:${a.ws}/mqtt`, 'mqtt')
+  ws.on('error', () => {})
+  await once(ws, 'open')
+  const gen = (p: Record<string, unknown>): Buffer => mqttPacket.generate(p as unknown as Packet, { protocolVersion: 5 })
+  const parser = mqttPacket.parser({ protocolVersion: 5 })
+  ws.on('message', (d: Buffer) => parser.parse(d))
+  const connack = new Promise<Packet & { sessionPresent?: boolean }>((resolve) => parser.once('packet', resolve))
+  ws.send(gen({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, keepalive: 60, ...RESUME, clientId: id }))
+  expect((await connack).sessionPresent).toBe(true)
+  return async (fields) => {
+    const closed = once(ws, 'close')
+    ws.send(gen({ cmd: 'disconnect', ...fields }))
+    ws.close()
+    await closed
+  }
+}
+
 /**
  * `id` gets a session with a subscription to `old/<id>` kept in Redis (Session Expiry 60), then
- * resumes it on node A with a Session Expiry Interval of 0: it ends when this connection closes
+ * resumes it on node A with a Session Expiry Interval of 0 (`resume`): it ends when that connection closes
  */
-async function endingSession(id: string, port: number): Promise<Raw> {
-  const first = await Raw.open(port, 5)
+async function endingSession(id: string, resume: (id: string) => Promise<Resumed>): Promise<Resumed> {
+  const first = await Raw.open(a.mqtt, 5)
   await first.connect({ clientId: id, clean: false, properties: { sessionExpiryInterval: 60 } })
   await first.subscribe(`old/${id}`, 1)
   await first.disconnect({ reasonCode: 0 })
-  const c = await Raw.open(port, 5)
-  const ack = await c.connect({ clientId: id, clean: false, properties: { sessionExpiryInterval: 0 } })
-  expect(ack.sessionPresent).toBe(true)
-  return c
+  return resume(id)
 }
 
 interface Back {
@@ -95,20 +131,18 @@ async function backOnB(id: string): Promise<Back> {
   return { id, present: ack.sessionPresent, got }
 }
 
-/** `rounds` of: an ending session on A (at `port`), DISCONNECT (`fields`) and FIN at once, back on B as soon as the close is seen */
-async function race(name: string, fields: Record<string, unknown>, port = a.mqtt): Promise<Back[]> {
+/** `rounds` of: an ending session on A (resumed by `resume`), DISCONNECT (`fields`) and the close at once, back on B as soon as the close is seen */
+async function race(name: string, fields: Record<string, unknown>, resume = overTcp(() => a.mqtt)): Promise<Back[]> {
   const seen: Back[] = []
   for (let r = 0; r < ROUNDS; r++) {
     const id = `${name}-${r}`
     proxy.toRedisMs = 0
-    const c = await endingSession(id, port)
+    const disconnectAndClose = await endingSession(id, resume)
     // A's connect is done and its claim given back (cluster/session-claim.ts): B's CONNECT does not
     // wait for that, only (with the fix) for the end's mark
     await waitFor(async () => (await db.exists(`culex:session-claim:${id}`)) === 0, 3000, `claim of ${id} given back`)
     proxy.toRedisMs = LATE_MS
-    c.send({ cmd: 'disconnect', ...fields })
-    c.sock.end()
-    await c.closedBy(5000)
+    await disconnectAndClose(fields)
     seen.push(await backOnB(id))
   }
   proxy.toRedisMs = 0
@@ -128,6 +162,10 @@ describe('cluster: DISCONNECT then FIN at once, back at once on the other node: 
   }, 60_000)
 
   it('[MQTT-3.14.4-1] behind HAProxy (TCP, PROXY v2): it forwards the FIN and closes the client\'s side once node A closed its own; Session Present 0 on B', async () => {
-    expect(survived(await race('fin-ha', { reasonCode: 0 }, haPort))).toEqual([])
+    expect(survived(await race('fin-ha', { reasonCode: 0 }, overTcp(() => haPort)))).toEqual([])
+  }, 60_000)
+
+  it('[MQTT-3.14.4-1] over WebSocket: DISCONNECT then the close frame at once: the close frame is answered only once the end is marked (seam W1); Session Present 0 on B', async () => {
+    expect(survived(await race('fin-ws', { reasonCode: 0 }, overWs))).toEqual([])
   }, 60_000)
 })

@@ -24,6 +24,8 @@ import { DelayProxy } from '../helpers/delay-proxy.js'
 import { Raw, destroyAll } from '../conformance/raw.js'
 
 const ROUNDS = Number(process.env.CULEX_SESSION_FIN_ROUNDS ?? 3)
+/** a round takes ~0.8 s (most of it A's commands held by the delay proxy) */
+const TIMEOUT_MS = 30_000 + ROUNDS * 2_000
 /** how late node A's commands reach Redis */
 const LATE_MS = 40
 
@@ -155,17 +157,17 @@ const survived = (seen: Back[]): Back[] => seen.filter((s) => s.present !== fals
 describe('cluster: DISCONNECT then FIN at once, back at once on the other node: the session is gone [MQTT-4.1.0-2]', () => {
   it('[MQTT-3.14.4-1] DISCONNECT (Session Expiry 0) and FIN together: the server closes only once the end is marked; Session Present 0 on B, no old subscription', async () => {
     expect(survived(await race('fin-0', { reasonCode: 0 }))).toEqual([])
-  }, 60_000)
+  }, TIMEOUT_MS)
 
   it('[MQTT-3.14.2-2] DISCONNECT raising Session Expiry from 0 (a protocol error, the session still ends) and FIN together: Session Present 0 on B', async () => {
     expect(survived(await race('fin-pe', { reasonCode: 0, properties: { sessionExpiryInterval: 60 } }))).toEqual([])
-  }, 60_000)
+  }, TIMEOUT_MS)
 
   it('[MQTT-3.14.4-1] behind HAProxy (TCP, PROXY v2): it forwards the FIN and closes the client\'s side once node A closed its own; Session Present 0 on B', async () => {
     expect(survived(await race('fin-ha', { reasonCode: 0 }, overTcp(() => haPort)))).toEqual([])
-  }, 60_000)
+  }, TIMEOUT_MS)
 
   it('[MQTT-3.14.4-1] over WebSocket: DISCONNECT then the close frame at once: the close frame is answered only once the end is marked (seam W1); Session Present 0 on B', async () => {
     expect(survived(await race('fin-ws', { reasonCode: 0 }, overWs))).toEqual([])
-  }, 60_000)
+  }, TIMEOUT_MS)
 })

@@ -37,6 +37,20 @@ export function destroyOnError(this: { destroy(): void }): void {
   this.destroy()
 }
 
+/**
+ * `socket` stays half-open when its peer's FIN comes (Node's default ends the server's side at
+ * once, as soon as the FIN is read): Aedes closes it instead (its 'end' listener closes the Client,
+ * whose last step destroys the socket through seam row A19's gate), so a client that sends
+ * DISCONNECT and its FIN right behind it (MQTT.js does) sees the close only once the node has read
+ * the DISCONNECT and, when it ends the session, stored the end's mark [MQTT-4.1.0-2]. Set as the
+ * socket goes to Aedes (Duplex `allowHalfOpen`, settable until 'end'): a FIN during the gates (a
+ * PROXY header) or a TLS handshake still closes the socket at once.
+ */
+export function keepHalfOpen(socket: Socket): Socket {
+  socket.allowHalfOpen = true
+  return socket
+}
+
 export function createTcpListener(broker: Aedes, sockets: SocketTracker, gates: SocketGate[] = []): Server {
-  return gatedServer(sockets, gates, (socket, info) => broker.handle(socket, info.connDetails ? (info as IncomingMessage) : undefined))
+  return gatedServer(sockets, gates, (socket, info) => broker.handle(keepHalfOpen(socket), info.connDetails ? (info as IncomingMessage) : undefined))
 }

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:tls'
 import type { Aedes } from 'aedes'
 import type { SocketTracker } from '../ops/sockets.js'
-import type { ConnInfo, SocketGate } from './tcp.js'
+import { keepHalfOpen, type ConnInfo, type SocketGate } from './tcp.js'
 
 export interface TlsOptions {
   cert: string
@@ -44,7 +44,8 @@ export function createTlsListener(broker: Aedes, sockets: SocketTracker, opts: T
     },
     (socket) => {
       socket.on('error', () => socket.destroy())
-      broker.handle(socket)
+      // the peer's FIN (close_notify) closes the connection through Aedes, as on TCP [MQTT-4.1.0-2]
+      broker.handle(keepHalfOpen(socket))
     },
   )
   server.on('connection', (raw) => {

@@ -6,12 +6,13 @@
 import { createServer, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Server as NetServer } from 'node:net'
-import { WebSocketServer, createWebSocketStream } from 'ws'
+import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws'
 import type { Aedes } from 'aedes'
 import type { SocketTracker } from '../ops/sockets.js'
 import { batchWrites } from './write-batching.js'
 import { destroyOnError, gatedServer, type SocketGate } from './tcp.js'
 import { connDetailsOf } from './proxy-protocol.js'
+import { answerCloseFrameOnStreamEnd, closeFrameUnanswered } from '../seam/index.js'
 
 export interface WsListener {
   /** the server to listen on */
@@ -37,7 +38,10 @@ export function createWsListener(broker: Aedes, sockets: SocketTracker, path: st
   })
   wss.on('connection', (ws, req) => {
     const stream = createWebSocketStream(ws)
-    flushBeforeDestroy(stream)
+    // the client's close frame is answered once Aedes closed the connection (through seam A19's
+    // gate, after a DISCONNECT it ends a session with is marked) [MQTT-4.1.0-2]
+    answerCloseFrameOnStreamEnd(ws, stream)
+    flushBeforeDestroy(stream, ws)
     stream.on('error', destroyOnError)
     const details = connDetailsOf(req.socket)
     if (details) (req as IncomingMessage & { connDetails?: unknown }).connDetails = details
@@ -58,13 +62,15 @@ const FLUSH_MS = 1000
  * mqtt-packet writes a packet as several chunks: on destroy the later ones were still queued and
  * were dropped, so a WebSocket client got a cut packet and no reason. With data queued, destroy
  * now ends the stream (what is queued is sent, then the WebSocket close frame) and destroys it
- * once that is done, or after FLUSH_MS. An error, or nothing queued, destroys at once, as before.
+ * once that is done, or after FLUSH_MS. So does a close after the client's close frame (seam W1):
+ * ending the stream answers it with the client's code. An error, or nothing queued and no close
+ * frame to answer, destroys at once, as before.
  */
-function flushBeforeDestroy(stream: Duplex): void {
+function flushBeforeDestroy(stream: Duplex, ws: WebSocket): void {
   const destroy = stream.destroy.bind(stream)
   let ending = false
   stream.destroy = (err?: Error) => {
-    if (err || ending || stream.destroyed || stream.writableLength === 0 || stream.writableEnded) return destroy(err)
+    if (err || ending || stream.destroyed || stream.writableEnded || (stream.writableLength === 0 && !closeFrameUnanswered(ws))) return destroy(err)
     ending = true
     const timer = setTimeout(() => destroy(), FLUSH_MS)
     timer.unref()

@@ -55,7 +55,9 @@ const gated = new WeakSet<object>()
  * lib/client.js `_onError` (keepalive timeout, parse and write errors, a packet a hook refused),
  * before `close()`; `close()` itself at the end of its steps (a server DISCONNECT through
  * `client.disconnect`: takeover 0x8E, packet too large 0x95, ...); the drain timeout; and
- * Culex's own closes: limits, faults, broker/disconnect.ts). Here the first destroy of the
+ * Culex's own closes: limits, faults, broker/disconnect.ts; and on a half-open socket,
+ * listeners/tcp.ts keepHalfOpen, the peer's FIN: Aedes' 'end' listener calls `close()`, which
+ * destroys at its end). Here the first destroy of the
  * client's connection first calls `before()`: a promise returned delays the destroy until it
  * settles (at most `ms`), and any further destroy meanwhile (close() after `_onError`) waits
  * with it; undefined destroys at once. What `before` stands for (cluster/session-expiry.ts: the

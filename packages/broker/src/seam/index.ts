@@ -32,6 +32,7 @@
  * - idle-connection.ts: what the Client and its parser make per connection and an idle one does not use
  * - keepalive-sweep.ts: the clients' keepalive checked by one sweep per broker, not a timer each
  * - aedes-subscribers.ts: whether a client of this node subscribes to a topic, from Aedes' routing trie
+ * - ws-close.ts: ws' answer to a client's close frame, held until the MQTT connection is closed
  */
 export * from './aedes-install.js'
 export * from './aedes-client.js'
@@ -62,3 +63,4 @@ export * from './ioredis.js'
 export { lightenIdleConnections, fastEvents, closeOnStreamClose, shareSocketListeners, shareParserListener, shareParserStates, forgetConnectPacket, packetOnlyWhileReading } from './idle-connection.js'
 export { localSubscriberTest } from './aedes-subscribers.js'
 export { sweepKeepalives, SWEEP_MS } from './keepalive-sweep.js'
+export { answerCloseFrameOnStreamEnd, closeFrameUnanswered } from './ws-close.js'

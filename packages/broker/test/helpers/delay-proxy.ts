@@ -12,6 +12,8 @@ import { once } from 'node:events'
 export class DelayProxy {
   /** extra latency on what Redis sends to the matching links, ms */
   delayMs = 0
+  /** extra latency on what the matching links send to Redis, ms (each chunk after the one naming the link, in order) */
+  toRedisMs = 0
   private server?: Server
   private readonly sockets = new Set<Socket>()
   port = 0
@@ -36,12 +38,21 @@ export class DelayProxy {
       }
       let head = ''
       let slow = false
-      client.on('data', (d) => {
+      // chunks held toward Redis, in order, each with the time it may go
+      const held: Array<{ at: number; d: Buffer }> = []
+      const release = (): void => {
+        while (held.length > 0 && held[0]!.at <= Date.now()) upstream.write(held.shift()!.d)
+        if (held.length > 0) setTimeout(release, held[0]!.at - Date.now())
+      }
+      client.on('data', (d: Buffer) => {
         if (!slow && head.length < 4096) {
           head += d.toString('latin1')
           slow = head.includes(this.link)
+          return void upstream.write(d)
         }
-        upstream.write(d)
+        if (!slow || (this.toRedisMs <= 0 && held.length === 0)) return void upstream.write(d)
+        held.push({ at: Date.now() + this.toRedisMs, d })
+        if (held.length === 1) setTimeout(release, this.toRedisMs)
       })
       upstream.on('data', (d) => {
         if (!slow || this.delayMs <= 0) return void client.write(d)

@@ -5,12 +5,13 @@
  * seam/aedes-new-clients.ts): against a stock Aedes broker and MQTT.js v5 clients.
  */
 import { once } from 'node:events'
-import { createConnection } from 'node:net'
+import { createConnection, type Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import mqttPacket from 'mqtt-packet'
 import type { Aedes, Client } from 'aedes'
 import * as seam from '../../src/seam/index.js'
+import { keepHalfOpen } from '../../src/listeners/tcp.js'
 import { closeStock, eventually, stockBroker } from './stock.js'
 
 const clients: MqttClient[] = []
@@ -84,6 +85,7 @@ describe('seam contract: Aedes session timers', () => {
     const closed = once(sock, 'close').then(() => events.push('socket closed'))
     return { sock, client, events, closed, send: (p: Record<string, unknown>) => sock.write(gen(p)) }
   }
+  type Gated = Awaited<ReturnType<typeof gated>>
   /** a promise settled 200 ms later */
   const later = (): Promise<void> => new Promise((r) => setTimeout(r, 200))
 
@@ -108,6 +110,23 @@ describe('seam contract: Aedes session timers', () => {
     await srv.closed
     expect(disconnectSeen).toBe(true)
     expect(srv.events).toEqual(['before', 'released', 'socket closed'])
+  })
+
+  it('A19 aedes lib/client.js: on a half-open socket (listeners/tcp.ts keepHalfOpen) the peer\'s FIN closes the Client (its \'end\' listener, close()), whose destroy waits for before(): after DISCONNECT + FIN and after a FIN alone the server\'s FIN comes only once before() settled [MQTT-4.1.0-2]', async () => {
+    // broker.handle read at call time (stock.ts): each socket half-open as Culex's listeners hand it over
+    const s = await stockBroker({}, (b) => {
+      const handle = b.handle.bind(b)
+      b.handle = ((sock: Socket, req?: unknown) => handle(keepHalfOpen(sock), req as never)) as typeof b.handle
+    })
+    for (const [id, fin] of [['a19-df', (c: Gated) => c.send({ cmd: 'disconnect', reasonCode: 0 })], ['a19-f', () => {}]] as const) {
+      const c = await gated(s, id, later)
+      c.sock.once('end', () => c.events.push('server FIN'))
+      fin(c)
+      c.sock.end()
+      await c.closed
+      expect(c.events).toEqual(['before', 'released', 'server FIN', 'socket closed'])
+    }
+    await eventually(() => (s.broker.connectedClients === 0 ? true : undefined), 3000, 'no client left')
   })
 
   it('A19 aedes registerClient: the old connection of a takeover on this node is closed while broker._takingOver has its id (seam closeConnectionAfter: at once, before() not called)', async () => {

@@ -190,6 +190,7 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     const settle = (err?: Error | null): void => {
       if (err) for (const cb of callbacks) cb(err)
       else if (peersPressured()) for (const cb of callbacks) held.push(cb)
+      // the PUBACKs leave once these have run, not at the end of the turn (puback-after-publish.ts)
       else releaseTogether(() => {
         for (const cb of callbacks) cb()
       })

@@ -20,7 +20,9 @@
  * try/catch around writes (lib/write.js): a write that throws destroys that
  * connection here rather than unwinding into the emitter (issue 16).
  */
+import type { Writable } from 'node:stream'
 import type { Aedes } from 'aedes'
+import { flushWrites } from '../listeners/write-batching.js'
 import { holdWrites, installOnEachClient, writePacket, type OutPacket } from '../seam/index.js'
 
 type Stream = NodeJS.WritableStream
@@ -33,6 +35,24 @@ interface Pending {
 }
 
 const queues = new WeakMap<Stream, Pending[]>()
+/** while releaseTogether runs: the connections it wrote PUBACKs to */
+let together: Set<Stream> | undefined
+
+/**
+ * Run `release` (the emit callbacks of a cluster bus batch, cluster/bus.ts): the PUBACKs it lets go
+ * leave when it returns, each connection's in one write, instead of at the end of the event-loop
+ * turn's poll phase (listeners/write-batching.ts), after whatever else that phase reads
+ */
+export function releaseTogether(release: () => void): void {
+  if (together) return release()
+  const conns = (together = new Set())
+  try {
+    release()
+  } finally {
+    together = undefined
+    for (const conn of conns) flushWrites(conn as Writable)
+  }
+}
 
 export interface PubackHold {
   /** from then on, PUBACKs on this broker's connections wait for `completed` */
@@ -98,6 +118,7 @@ export function pubackAfterPublish(onHeld?: () => void): PubackHold {
 
 /** write the PUBACKs at the head of the queue whose publish has completed, in PUBLISH order */
 function flush(queue: Pending[], conn: Stream): void {
+  if (together && queue.length > 0 && queue[0]!.done) together.add(conn)
   while (queue.length > 0 && queue[0]!.done) {
     const p = queue.shift()!
     try {

@@ -17,12 +17,16 @@
  * made good by the next. While the node's own client backlog is over paceBytes (its
  * subscribers are behind) the line waits: what it took in waits for them, not in Redis.
  *
+ * A line sent while nothing at all waits for the node's clients (every socket took what was
+ * written to it, no delivery waits for an in-flight slot) ends with `,~`: the node keeps up.
+ *
  * Sending side: peers count once a line of theirs was heard (a node of an older release sends
  * none and is not waited for), for as long as they are live (bus-delivery.ts presence). A batch
  * waits until each of them is at most AHEAD_MESSAGES / AHEAD_BYTES behind it (strict pacing,
- * no lead, halves a lone publisher's rate: its window per report round trip), or at most
- * WAIT_MS (a line lost with no further traffic to carry a newer one, a peer's control link
- * down): then it goes, as before this.
+ * no lead, halves a lone publisher's rate: its window per report round trip), or, when the
+ * peer's last line said it keeps up, behind by no more than the last IDLE_LEAD_SENDS sends
+ * (reached()), or at most WAIT_MS (a line lost with no further traffic to carry a newer one, a
+ * peer's control link down): then it goes, as before this.
  */
 import type { Redis } from 'ioredis'
 import type { BusPacket } from './bus-codec.js'
@@ -47,6 +51,8 @@ interface Sent {
   /** messages and payload bytes sent up to and including this batch */
   messages: number
   bytes: number
+  /** messages sent before the last IDLE_LEAD_SENDS sends, this one included */
+  before: number
 }
 
 interface Waiting {
@@ -70,6 +76,13 @@ export interface ProgressOptions {
 
 /** a report held for the backlog looks at it again after this long */
 const REPORT_POLL_MS = 2
+/**
+ * the last entry of a line sent with nothing waiting for the node's clients (no '=': a node of an
+ * older release, which looks only for its own `<origin>=` entry, reads the line as before)
+ */
+const IDLE = '~'
+/** sends a peer that said it keeps up may be behind (reached()) */
+export const IDLE_LEAD_SENDS = 2
 
 export class BusProgress {
   /** receiving side: origin -> last batch delivered, not reported yet */
@@ -77,10 +90,14 @@ export class BusProgress {
   private reportScheduled = false
   /** sending side: peer -> highest of our batches it delivered */
   private readonly peers = new Map<string, number>()
+  /** sending side: pacing peers whose last line said nothing waited for their clients */
+  private readonly idle = new Set<string>()
   private waiting: Waiting[] = []
   /** our batches from the oldest a pacing peer may not have delivered on, in order */
   private sent: Sent[] = []
   private messages = 0
+  /** messages sent up to the end of each of the last IDLE_LEAD_SENDS sends */
+  private readonly ends: number[] = []
   private bytes = 0
   private timer: NodeJS.Timeout | undefined
   private closed = false
@@ -107,7 +124,8 @@ export class BusProgress {
     this.reportScheduled = false
     if (this.closed || this.pendingReport.size === 0) return
     // this node's subscribers are behind: what it took in waits for them, not in Redis
-    if (this.o.backlog && this.o.backlog() > (this.o.paceBytes ?? Infinity)) {
+    const backlog = this.o.backlog ? this.o.backlog() : 0
+    if (backlog > (this.o.paceBytes ?? Infinity)) {
       this.reportScheduled = true
       setTimeout(this.report, REPORT_POLL_MS)
       return
@@ -115,6 +133,9 @@ export class BusProgress {
     let line = ''
     for (const [origin, seq] of this.pendingReport) line += `${line ? ',' : ''}${origin}=${seq}`
     this.pendingReport.clear()
+    // every client socket took what this node wrote to it, and no delivery waits for an in-flight
+    // slot: it keeps up, its senders may go IDLE_LEAD_SENDS sends past this line (reached())
+    if (backlog === 0) line += `,${IDLE}`
     this.o.pub.publish(this.o.channel, `${this.o.origin} ${line}`).catch((err: Error) => this.o.onError(err))
   }
 
@@ -137,20 +158,27 @@ export class BusProgress {
     // a line without our origin: the peer paces us too, and has nothing of ours yet
     if (!Number.isFinite(seq)) return
     if (seq > (this.peers.get(peer) ?? -1)) this.peers.set(peer, seq)
+    if (text.charCodeAt(text.length - 1) === 0x7e && text.charCodeAt(text.length - 2) === 0x2c) this.idle.add(peer)
+    else this.idle.delete(peer)
     if (this.waiting.length > 0) this.release()
     this.prune()
   }
 
   /** the peer left */
   forget(peer: string): void {
+    this.idle.delete(peer)
     if (this.peers.delete(peer)) this.release()
   }
 
   /** batch `seq` (the last of a send) goes out with `packets` */
   sending(seq: number, packets: readonly BusPacket[]): void {
+    const ends = this.ends
+    const before = ends.length < IDLE_LEAD_SENDS ? 0 : ends[ends.length - IDLE_LEAD_SENDS]!
     this.messages += packets.length
+    ends.push(this.messages)
+    if (ends.length > IDLE_LEAD_SENDS) ends.shift()
     for (let i = 0; i < packets.length; i++) this.bytes += packets[i]!.payload.length
-    this.sent.push({ seq, messages: this.messages, bytes: this.bytes })
+    this.sent.push({ seq, messages: this.messages, bytes: this.bytes, before })
     this.prune()
   }
 
@@ -175,19 +203,30 @@ export class BusProgress {
     for (const w of all) w.cb()
   }
 
-  /** every pacing peer is at most AHEAD_* behind batch `seq` */
+  /**
+   * every pacing peer is at most AHEAD_* behind batch `seq`, or (a lead counted in the peer's
+   * own work) its last line said its clients had taken everything it wrote them and it is behind
+   * by at most the last IDLE_LEAD_SENDS sends, this one included (and AHEAD_BYTES), which Redis
+   * has already handed it. A send of more than AHEAD_MESSAGES (several publishers' windows in
+   * one turn) otherwise waits for its own report every time, and the publishers' cycle holds
+   * the report's round trip too (docs/performance.md, issue 15); two sends, as one is sent
+   * while the one before it waits for Redis
+   */
   private reached(seq: number): boolean {
     let upTo: Sent | undefined
     for (const [peer, got] of this.peers) {
       if (!this.o.isLive(peer)) {
         this.peers.delete(peer)
+        this.idle.delete(peer)
         continue
       }
       if (got >= seq) continue
       upTo ??= this.find(seq)
       const at = this.find(got)
       // a peer behind what is recorded (it joined since): wait for it to catch up
-      if (!upTo || !at || upTo.messages - at.messages > AHEAD_MESSAGES || upTo.bytes - at.bytes > AHEAD_BYTES) return false
+      if (!upTo || !at || upTo.bytes - at.bytes > AHEAD_BYTES) return false
+      if (upTo.messages - at.messages <= AHEAD_MESSAGES) continue
+      if (!this.idle.has(peer) || at.messages < upTo.before) return false
     }
     return true
   }

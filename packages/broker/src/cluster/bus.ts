@@ -44,6 +44,7 @@ import { SILENT_MS } from './bus-peers.js'
 import { BusOrder } from './bus-order.js'
 import { createInputGate, createLagProbe } from './bus-flow.js'
 import { BusProgress } from './bus-progress.js'
+import { releaseTogether } from '../broker/puback-after-publish.js'
 
 type Done = (err?: Error | null) => void
 
@@ -189,7 +190,10 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     const settle = (err?: Error | null): void => {
       if (err) for (const cb of callbacks) cb(err)
       else if (peersPressured()) for (const cb of callbacks) held.push(cb)
-      else for (const cb of callbacks) cb()
+      // the PUBACKs leave once these have run, not at the end of the turn (puback-after-publish.ts)
+      else releaseTogether(() => {
+        for (const cb of callbacks) cb()
+      })
     }
     // done once every live node has the batch (bus-delivery.ts), and the replicas (replica-acks.ts),
     // and the peers that report their progress delivered it (bus-progress.ts)

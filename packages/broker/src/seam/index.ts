@@ -32,6 +32,7 @@
  * - idle-connection.ts: what the Client and its parser make per connection and an idle one does not use
  * - keepalive-sweep.ts: the clients' keepalive checked by one sweep per broker, not a timer each
  * - aedes-subscribers.ts: whether a client of this node subscribes to a topic, from Aedes' routing trie
+ * - aedes-qos2-incoming.ts: an inbound QoS 2 packet id checked and stored once at a time per session
  */
 export * from './aedes-install.js'
 export * from './aedes-client.js'
@@ -61,4 +62,5 @@ export * from './mqemitter.js'
 export * from './ioredis.js'
 export { lightenIdleConnections, fastEvents, closeOnStreamClose, shareSocketListeners, shareParserListener, shareParserStates, forgetConnectPacket, packetOnlyWhileReading } from './idle-connection.js'
 export { localSubscriberTest } from './aedes-subscribers.js'
+export { checkQoS2OncePerPacketId } from './aedes-qos2-incoming.js'
 export { sweepKeepalives, SWEEP_MS } from './keepalive-sweep.js'

@@ -4,7 +4,10 @@
  * the broker; or on a new connection of the same session right after the first one went away) is
  * delivered to subscribers once. One node in memory mode, one on a real redis-server, and two
  * nodes on one redis-server (the resend on the other node), MQTT 3.1.1 and 5; a QoS 0 subscriber
- * counts the deliveries up to a marker message published after the PUBCOMP (no sleep).
+ * counts the deliveries up to a marker message published after the PUBCOMP (no sleep). In the
+ * resend variant the first copy was, in every run seen, delivered and stored before the new
+ * connection's CONNACK: it checks that the stored packet id is kept for the session's next
+ * connection (on this node or the other), not the race of the one-read variant.
  */
 import mqttPacket, { type Packet } from 'mqtt-packet'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'

@@ -9,7 +9,7 @@ import type { CulexConfig } from '../config/schema.js'
 import type { Backend } from '../cluster/backend.js'
 import type { HotCounters } from '../ops/metrics.js'
 import { createPublishGate, type PublishGate } from './backpressure.js'
-import { cacheTopicMatches, gateEmits, protocolVersion, publishClientNoticesWhenHeard, replayQueueOfResumedV5Sessions, restoreAedes12Fixes } from '../seam/index.js'
+import { cacheTopicMatches, checkQoS2OncePerPacketId, gateEmits, protocolVersion, publishClientNoticesWhenHeard, replayQueueOfResumedV5Sessions, restoreAedes12Fixes } from '../seam/index.js'
 import { orderSessionReplay } from './session-order.js'
 import { finishPublishesOnClose } from './finish-publishes.js'
 import { markRedeliveries } from './redelivery.js'
@@ -123,6 +123,9 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   })
   // the emitter's topic matches kept per topic until the subscriptions change (seam E3)
   cacheTopicMatches(broker)
+  // an inbound QoS 2 PUBLISH and its copy with the same packet id (one read, or a quick resend after
+  // a reconnect) published once [MQTT-4.3.3-2] [MQTT-4.3.3-3] (seam A25)
+  checkQoS2OncePerPacketId(broker)
   installExactDedupe(broker)
   seedCounter(broker)
   orderSessionReplay(broker)

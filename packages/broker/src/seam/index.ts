@@ -33,6 +33,7 @@
  * - keepalive-sweep.ts: the clients' keepalive checked by one sweep per broker, not a timer each
  * - aedes-subscribers.ts: whether a client of this node subscribes to a topic, from Aedes' routing trie
  * - ws-close.ts: ws' answer to a client's close frame, held until the MQTT connection is closed
+ * - aedes-qos2-incoming.ts: an inbound QoS 2 packet id checked and stored once at a time per session
  */
 export * from './aedes-install.js'
 export * from './aedes-client.js'
@@ -62,5 +63,6 @@ export * from './mqemitter.js'
 export * from './ioredis.js'
 export { lightenIdleConnections, fastEvents, closeOnStreamClose, shareSocketListeners, shareParserListener, shareParserStates, forgetConnectPacket, packetOnlyWhileReading } from './idle-connection.js'
 export { localSubscriberTest } from './aedes-subscribers.js'
+export { checkQoS2OncePerPacketId } from './aedes-qos2-incoming.js'
 export { sweepKeepalives, SWEEP_MS } from './keepalive-sweep.js'
 export { answerCloseFrameOnStreamEnd, closeFrameUnanswered } from './ws-close.js'

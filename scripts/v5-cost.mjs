@@ -4,8 +4,9 @@
 // the node's utime + stime (/proc/PID/stat) around each run divided by the run's delivered_total.
 // The same node process serves both: no JIT or start-up difference, and a load change hits both.
 // Usage: node scripts/v5-cost.mjs [scenario=throughput] [rounds=6] [seconds=3] [broker dist dir] [bench dist dir]
-// Prints one JSON line: µs per delivery per run, medians, the median of the per-round v5/3.1.1
-// ratios, the rates and the generator's own CPU per delivery (from the bench's report).
+// Prints one JSON line: µs per delivery per run, medians, each round's v5/3.1.1 ratio (as %) and
+// their median, the rates and the generator's own CPU per delivery (from the bench's report).
+// Several invocations' rounds pool: the median of all their `roundsPct` is the figure to quote.
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
@@ -40,6 +41,7 @@ console.log(JSON.stringify({
   benchDist,
   ...out,
   median: { 4: median(out.us[4]), 5: median(out.us[5]) },
+  roundsPct: out.us[5].map((v, i) => pct(v / out.us[4][i])),
   v5OverV311Pct: pct(median(out.us[5].map((v, i) => v / out.us[4][i]))),
   rateV5OverV311Pct: pct(median(out.rate[5].map((v, i) => v / out.rate[4][i]))),
   load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),

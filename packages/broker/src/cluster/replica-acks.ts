@@ -228,7 +228,7 @@ export class ReplicaAcks {
     }
   }
 
-  /** culex_replica_ack_timeouts_total and culex_replica_ack_failed_total on the node's registry */
+  /** culex_replica_ack_timeouts_total, culex_replica_ack_failed_total and culex_replica_ack_resent_total on the node's registry */
   register(registry: Registry): void {
     const read = (name: string, help: string, get: () => number): void =>
       void new Counter({

@@ -21,8 +21,16 @@
  *   WAIT resent to the new primary by ioredis would vouch for it. So every QoS 1/2 publish
  *   notes the link epoch (+1 at every close of the data, bus publisher or wait link) when it
  *   starts (broker.publish); a batch holding a publish that started in an earlier epoch, or
- *   whose WAIT crossed a close, fails: its publishers get no PUBACK, Aedes closes their
- *   connections, and they send the message again, to the new primary.
+ *   whose WAIT crossed a close, is not acknowledged yet: its QoS 1/2 messages are published
+ *   again by this node (same brokerId/brokerCounter, so their offline-queue and retained writes
+ *   are made again on the new primary, and a subscriber that had the message may get it twice,
+ *   as QoS 1 allows [MQTT-4.3.2-1]), and the batch's PUBACKs/PUBRECs leave once that publish is
+ *   confirmed in turn [MQTT-4.3.2-2]. The publishers' connections stay open. Failing the batch
+ *   instead made Aedes close every publisher with a message in it, each reconnecting (~2.7 s:
+ *   the node is not ready during the failover) and sending its whole in-flight window again
+ *   (docs/cluster.md, Redis high availability). Bounded: at most MAX_RESENDING messages in
+ *   resends and MAX_ATTEMPTS resends of one message; past either the batch fails as before
+ *   (the publisher's connection closes and it sends again).
  */
 import type { Aedes } from 'aedes'
 import type { Redis } from 'ioredis'
@@ -35,6 +43,19 @@ interface Stamped {
   brokerId?: string
   brokerCounter?: number | string
 }
+type Publish = (packet: Stamped, client: null, done: Done) => void
+interface Entry {
+  epoch: number
+  done: Done
+  packets: Stamped[]
+  /** resends the messages of this batch already had (the most of any) */
+  attempt: number
+}
+
+/** messages being published again at once, at most (each is held in memory meanwhile) */
+export const MAX_RESENDING = 20_000
+/** resends of one message, at most (one per failover it crosses) */
+export const MAX_ATTEMPTS = 3
 
 export interface ReplicaAcksOptions {
   /** a link of its own (culex-<node>-wait): WAIT blocks the connection it is sent on */
@@ -52,10 +73,16 @@ export class ReplicaAcks {
   timeouts = 0
   /** batches failed because a link dropped under them (their publishers send again) */
   failed = 0
+  /** QoS 1/2 messages this node published again because a link dropped under their batch */
+  resent = 0
+  private resending = 0
+  /** resends so far of the messages being resent, by `<brokerId>:<brokerCounter>` */
+  private readonly attempts = new Map<string, number>()
+  private publish: Publish | undefined
   private epoch = 0
   /** publish start epochs by `<brokerId>:<brokerCounter>` */
   private readonly starts = new Map<string, number>()
-  private queue: Array<{ epoch: number; done: Done }> = []
+  private queue: Entry[] = []
   private inFlight = false
   private degradedSince: number | undefined
   private degradedWaits = 0
@@ -103,6 +130,7 @@ export class ReplicaAcks {
         done?.(err)
       })
     }
+    this.publish = (packet, client, done) => b.publish(packet, client, done)
   }
 
   /** the bus calls this for a batch Redis handed to every node: done once replicas have it */
@@ -110,14 +138,17 @@ export class ReplicaAcks {
     if (this.closed) return done()
     let epoch = this.epoch
     let durable = false
+    let attempt = 0
     for (const p of packets) {
       if (!(Number(p.qos) > 0)) continue
       durable = true
-      const start = this.starts.get(`${p.brokerId}:${Number(p.brokerCounter)}`)
+      const key = `${p.brokerId}:${Number(p.brokerCounter)}`
+      const start = this.starts.get(key)
       if (start !== undefined && start < epoch) epoch = start
+      attempt = Math.max(attempt, this.attempts.get(key) ?? 0)
     }
     if (!durable) return done()
-    this.queue.push({ epoch, done })
+    this.queue.push({ epoch, done, packets, attempt })
     if (!this.inFlight) this.next()
   }
 
@@ -132,10 +163,9 @@ export class ReplicaAcks {
       this.inFlight = false
       const crossed = this.epoch !== sentEpoch
       for (const b of batch) {
-        if (err || crossed || b.epoch !== sentEpoch) {
-          this.failed++
-          b.done(err ?? new Error('Redis link dropped (failover?) before the replicas confirmed the message: not acknowledged, the publisher sends it again'))
-        } else b.done()
+        if (err) this.fail(b, err)
+        else if (crossed || b.epoch !== sentEpoch) this.resend(b)
+        else b.done()
       }
       if (!err && !crossed) this.track(replicas)
       this.next()
@@ -145,6 +175,38 @@ export class ReplicaAcks {
       ([, replicas]) => end(null, Number(replicas)),
       (err: Error) => end(err, 0),
     )
+  }
+
+  private fail(b: Entry, err: Error): void {
+    this.failed++
+    b.done(err)
+  }
+
+  /**
+   * A link dropped under the batch: publish its QoS 1/2 messages again (their writes may be
+   * missing on the new primary), then let its acknowledgements go, or fail it if that fails
+   */
+  private resend(b: Entry): void {
+    const lost = (): Error => new Error('Redis link dropped (failover?) before the replicas confirmed the message: not acknowledged, the publisher sends it again')
+    const publish = this.publish
+    const again = b.packets.filter((p) => Number(p.qos) > 0)
+    if (!publish || this.closed || b.attempt >= MAX_ATTEMPTS || this.resending + again.length > MAX_RESENDING) return this.fail(b, lost())
+    if (this.resending === 0) this.o.log.info({ messages: again.length, attempt: b.attempt + 1 }, 'Redis link dropped before the replicas confirmed QoS 1/2 messages: publishing them again (their PUBACKs wait)')
+    this.resending += again.length
+    this.resent += again.length
+    let left = again.length
+    let failure: Error | null | undefined
+    const keys = again.map((p) => `${p.brokerId}:${Number(p.brokerCounter)}`)
+    for (const k of keys) this.attempts.set(k, b.attempt + 1)
+    const one: Done = (err) => {
+      failure ??= err
+      if (--left > 0) return
+      this.resending -= again.length
+      for (const k of keys) this.attempts.delete(k)
+      if (failure) this.fail(b, lost())
+      else b.done()
+    }
+    for (const p of again) publish(p, null, one)
   }
 
   private track(replicas: number): void {
@@ -166,7 +228,7 @@ export class ReplicaAcks {
     }
   }
 
-  /** culex_replica_ack_timeouts_total and culex_replica_ack_failed_total on the node's registry */
+  /** culex_replica_ack_timeouts_total, culex_replica_ack_failed_total and culex_replica_ack_resent_total on the node's registry */
   register(registry: Registry): void {
     const read = (name: string, help: string, get: () => number): void =>
       void new Counter({
@@ -180,6 +242,7 @@ export class ReplicaAcks {
       })
     read('culex_replica_ack_timeouts_total', 'Redis WAITs for redis_min_replicas_acked replicas that timed out (the acknowledgements left without them)', () => this.timeouts)
     read('culex_replica_ack_failed_total', 'Batches of QoS 1/2 messages not acknowledged because a Redis link dropped before the replicas confirmed them (sent again by their publishers)', () => this.failed)
+    read('culex_replica_ack_resent_total', 'QoS 1/2 messages published again by their node because a Redis link dropped (failover) before the replicas confirmed them; their PUBACKs waited, the publishers stayed connected', () => this.resent)
   }
 
   close(): void {

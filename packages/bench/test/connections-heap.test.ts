@@ -60,7 +60,12 @@ describe('connections: the heap reading', () => {
       watching = false
       await watch
       expect(report.results).toMatchObject({ connected: N, failures: 0, warmup_connections: 100 })
-      expect(atGc).toEqual([N, 0])
+      // the first GC the watcher sees comes with all N open (never before the ramp); on a loaded
+      // machine two GC requests can land between two looks, so the second may go unseen: then the
+      // file still counts both
+      expect(atGc[0]).toBe(N)
+      expect(atGc.slice(1)).toEqual(atGc.length > 1 ? [0] : [])
+      expect(gcs()).toBeGreaterThanOrEqual(2)
       // the figure itself: what an idle connection holds (the broker's idle-memory test: ~3 KiB)
       expect(report.results.heap_per_connection_bytes).toBeGreaterThan(1000)
       expect(report.results.heap_per_connection_bytes).toBeLessThan(10_000)

@@ -21,11 +21,7 @@ import type { Aedes, Client } from 'aedes'
 import { interceptPacketsOfEachClient, protocolVersion } from '../seam/index.js'
 import { QUOTA_EXCEEDED, refuseWith } from '../broker/mqtt5-puback.js'
 import type { HotCounters } from '../ops/metrics.js'
-
-interface Bucket {
-  tokens: number
-  at: number
-}
+import { takeToken, type TokenBucket } from './rate.js'
 
 interface InPublish {
   cmd: string
@@ -37,7 +33,7 @@ interface InPublish {
 export function limitPublishRate(broker: Aedes, perSecond: number, counters: HotCounters): void {
   if (perSecond <= 0) return
   const burst = 2 * perSecond
-  const buckets = new WeakMap<Client, Bucket>()
+  const buckets = new WeakMap<Client, TokenBucket>()
   /** PUBLISH packets over the quota, until the hook below refuses them */
   const over = new WeakSet<object>()
   interceptPacketsOfEachClient<InPublish>(broker, 'limits', (packet, client) => {
@@ -45,12 +41,7 @@ export function limitPublishRate(broker: Aedes, perSecond: number, counters: Hot
     const now = performance.now()
     let b = buckets.get(client)
     if (!b) buckets.set(client, (b = { tokens: burst, at: now }))
-    else {
-      b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * perSecond)
-      b.at = now
-    }
-    if (b.tokens >= 1) b.tokens -= 1
-    else over.add(packet)
+    if (!takeToken(b, now, perSecond, burst)) over.add(packet)
     return undefined
   })
   const authorize = broker.authorizePublish.bind(broker)

@@ -14,14 +14,27 @@ function touch<V>(map: Map<string, V>, key: string, value: V, maxKeys: number): 
   if (map.size > maxKeys) map.delete(map.keys().next().value as string)
 }
 
-interface Bucket {
+/** a token bucket's state: its tokens as of `at` (milliseconds) */
+export interface TokenBucket {
   tokens: number
   at: number
 }
 
+/**
+ * Refills `b` at `rate` tokens per second, holding at most `burst`, up to `now`, then takes one
+ * token; false when there was none (a bucket made at `now` with `burst` tokens starts full).
+ */
+export function takeToken(b: TokenBucket, now: number, rate: number, burst: number): boolean {
+  b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * rate)
+  b.at = now
+  if (b.tokens < 1) return false
+  b.tokens -= 1
+  return true
+}
+
 /** token bucket per key: `rate` tokens per second, holding at most `burst` */
 export class KeyedRateLimiter {
-  private readonly buckets = new Map<string, Bucket>()
+  private readonly buckets = new Map<string, TokenBucket>()
 
   constructor(
     private readonly rate: number,
@@ -32,17 +45,9 @@ export class KeyedRateLimiter {
   /** take one token for key; false when the key is over its rate (rate 0 = unlimited) */
   take(key: string, now: number): boolean {
     if (this.rate <= 0) return true
-    let b = this.buckets.get(key)
-    if (!b) {
-      b = { tokens: this.burst, at: now }
-    } else {
-      b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.rate)
-      b.at = now
-    }
+    const b = this.buckets.get(key) ?? { tokens: this.burst, at: now }
     touch(this.buckets, key, b, this.maxKeys)
-    if (b.tokens < 1) return false
-    b.tokens -= 1
-    return true
+    return takeToken(b, now, this.rate, this.burst)
   }
 
   get size(): number {

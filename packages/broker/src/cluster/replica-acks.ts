@@ -44,6 +44,9 @@ interface Stamped {
   brokerCounter?: number | string
 }
 type Publish = (packet: Stamped, client: null, done: Done) => void
+
+/** a message's id across the cluster, as `starts` and `attempts` key it */
+const messageKey = (p: Stamped): string => `${p.brokerId}:${Number(p.brokerCounter)}`
 interface Entry {
   epoch: number
   done: Done
@@ -123,7 +126,7 @@ export class ReplicaAcks {
       if (typeof client === 'function') return b.publish(packet, null, client as Done)
       if (!packet || !(Number(packet.qos) > 0)) return publish(packet, client, done)
       // the id the message will have: its own (a will, a re-publish), else the next counter (aedes-packet)
-      const key = packet.brokerId && packet.brokerCounter ? `${packet.brokerId}:${Number(packet.brokerCounter)}` : `${b.id}:${b.counter + 1}`
+      const key = packet.brokerId && packet.brokerCounter ? messageKey(packet) : `${b.id}:${b.counter + 1}`
       this.starts.set(key, this.epoch)
       publish(packet, client, (err) => {
         this.starts.delete(key)
@@ -142,7 +145,7 @@ export class ReplicaAcks {
     for (const p of packets) {
       if (!(Number(p.qos) > 0)) continue
       durable = true
-      const key = `${p.brokerId}:${Number(p.brokerCounter)}`
+      const key = messageKey(p)
       const start = this.starts.get(key)
       if (start !== undefined && start < epoch) epoch = start
       attempt = Math.max(attempt, this.attempts.get(key) ?? 0)
@@ -196,7 +199,7 @@ export class ReplicaAcks {
     this.resent += again.length
     let left = again.length
     let failure: Error | null | undefined
-    const keys = again.map((p) => `${p.brokerId}:${Number(p.brokerCounter)}`)
+    const keys = again.map(messageKey)
     for (const k of keys) this.attempts.set(k, b.attempt + 1)
     const one: Done = (err) => {
       failure ??= err

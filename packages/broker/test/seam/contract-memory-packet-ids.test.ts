@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { Aedes } from 'aedes'
 import * as seam from '../../src/seam/index.js'
 import { closeRaw, rawClient, rawSubscribe, type Raw } from '../helpers/raw-mqtt.js'
+import { coreOf, type QueueCore } from './memory-queue.js'
 import { closeStock, stockBroker, type Stock } from './stock.js'
 
 afterEach(async () => {
@@ -17,19 +18,7 @@ afterEach(async () => {
   await closeStock()
 })
 
-interface Queued {
-  cmd: string
-  messageId?: number
-  payload?: unknown
-}
-interface Core {
-  outgoingEnqueueCombi(subs: Array<{ clientId: string; qos: number }>, packet: object): Promise<void>
-  outgoingUpdate(client: { id: string }, packet: object): Promise<void>
-  outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<unknown>
-  outgoingStream(client: { id: string }): AsyncIterable<Queued>
-}
-const coreOf = (broker: Aedes): Core => seam.memoryPersistenceCore(broker) as unknown as Core
-const queued = async (core: Core, id: string): Promise<string[]> => {
+const queued = async (core: QueueCore, id: string): Promise<string[]> => {
   const out: string[] = []
   for await (const p of core.outgoingStream({ id })) out.push(`${p.cmd} ${p.messageId} ${String(p.payload)}`)
   return out

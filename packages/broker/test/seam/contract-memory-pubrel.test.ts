@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { Aedes } from 'aedes'
 import * as seam from '../../src/seam/index.js'
 import { closeRaw, rawClient, rawSubscribe, type AnyPacket } from '../helpers/raw-mqtt.js'
+import { coreOf, type Queued, type QueueCore } from './memory-queue.js'
 import { closeStock, stockBroker } from './stock.js'
 
 afterEach(async () => {
@@ -17,28 +18,14 @@ afterEach(async () => {
   await closeStock()
 })
 
-interface Queued {
-  cmd: string
-  messageId?: number
-  brokerId?: string
-  brokerCounter?: number
-  payload?: unknown
-}
-interface Core {
-  outgoingEnqueueCombi(subs: Array<{ clientId: string; qos: number }>, packet: object): Promise<void>
-  outgoingUpdate(client: { id: string }, packet: object): Promise<void>
-  outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<unknown>
-  outgoingStream(client: { id: string }): AsyncIterable<Queued>
-}
-const coreOf = (broker: Aedes): Core => seam.memoryPersistenceCore(broker) as unknown as Core
-const queued = async (core: Core, id: string): Promise<Array<[string, number | undefined]>> => {
+const queued = async (core: QueueCore, id: string): Promise<Array<[string, number | undefined]>> => {
   const out: Array<[string, number | undefined]> = []
   for await (const p of core.outgoingStream({ id })) out.push([p.cmd, p.messageId])
   return out
 }
 
 /** two QoS 2 messages sent with ids 10 and 11 (as deliverQoS stores them), then a PUBREC's PubRel for each */
-async function twoPubrecs(core: Core, id: string): Promise<void> {
+async function twoPubrecs(core: QueueCore, id: string): Promise<void> {
   const client = { id }
   for (const n of [1, 2]) {
     const packet = { cmd: 'publish', topic: 't', payload: Buffer.from(String(n)), qos: 2, brokerId: 'node', brokerCounter: n }

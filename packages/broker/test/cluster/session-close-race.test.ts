@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
 import { FAST, killAll, startNode, startRedis, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
 import { Raw, destroyAll, pkt } from '../conformance/raw.js'
+import { sessionBack, survived, type Back } from '../helpers/session-back.js'
 
 const ROUNDS = Number(process.env.CULEX_SESSION_CLOSE_ROUNDS ?? 20)
 const MAX_PACKET = 1024
@@ -48,28 +49,6 @@ async function endingSession(i: number, id: string, keepalive = 60): Promise<Raw
   return c
 }
 
-interface Back {
-  id: string
-  present: unknown
-  got: unknown[]
-}
-
-/** `id` back on node `i` with Clean Start 0: its Session Present, and what an old subscription got before a marker */
-async function back(i: number, id: string): Promise<Back> {
-  const c = await open(i)
-  const ack = await c.connect({ clientId: id, clean: false, properties: { sessionExpiryInterval: 60 } })
-  expect(ack.reasonCode).toBe(0)
-  await c.subscribe(`mark/${id}`, 0)
-  c.send({ cmd: 'publish', topic: `old/${id}`, payload: 'after the end', qos: 1, messageId: 1 })
-  c.send({ cmd: 'publish', topic: `mark/${id}`, payload: 'mark', qos: 0 })
-  const got = (await c.until(`mark/${id}`)).filter((p) => p.cmd === 'publish').map((p) => p.topic)
-  c.destroy()
-  return { id, present: ack.sessionPresent, got }
-}
-
-/** the rounds where the ended session was still there */
-const survived = (seen: Back[]): Back[] => seen.filter((s) => s.present !== false || s.got.length > 0)
-
 /** `rounds` rounds of: an ending session on one node, closed by `close`, then back at once on the other */
 async function race(name: string, close: (c: Raw) => Promise<void>, keepalive?: number, parallel = false): Promise<Back[]> {
   const round = async (r: number): Promise<Back> => {
@@ -77,7 +56,7 @@ async function race(name: string, close: (c: Raw) => Promise<void>, keepalive?: 
     const c = await endingSession(r, id, keepalive)
     await close(c)
     expect(c.closed).toBe(true)
-    return back(r + 1, id)
+    return sessionBack(nodes[(r + 1) % 2]!.mqtt, id)
   }
   if (parallel) return Promise.all(Array.from({ length: ROUNDS }, (_, r) => round(r)))
   const seen: Back[] = []

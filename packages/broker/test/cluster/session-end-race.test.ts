@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
 import { FAST, killAll, startNode, startRedis, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
 import { Raw, destroyAll } from '../conformance/raw.js'
+import { sessionBack, survived, type Back } from '../helpers/session-back.js'
 
 const ROUNDS = Number(process.env.CULEX_SESSION_END_ROUNDS ?? 50)
 
@@ -31,34 +32,18 @@ afterAll(async () => {
 
 const open = async (i: number): Promise<Raw> => Raw.open(nodes[i % 2]!.mqtt, 5)
 
-/**
- * `id` back on node `i` with Clean Start 0: its Session Present, and the topics of what it got on
- * `old` (a subscription of the ended session, if still there) before a marker
- */
-async function back(i: number, id: string, old: string): Promise<{ present: unknown; got: unknown[] }> {
-  const c = await open(i)
-  const ack = await c.connect({ clientId: id, clean: false, properties: { sessionExpiryInterval: 60 } })
-  expect(ack.reasonCode).toBe(0)
-  await c.subscribe(`mark/${id}`, 0)
-  c.send({ cmd: 'publish', topic: old, payload: 'after the end', qos: 1, messageId: 1 })
-  c.send({ cmd: 'publish', topic: `mark/${id}`, payload: 'mark', qos: 0 })
-  const got = (await c.until(`mark/${id}`)).filter((p) => p.cmd === 'publish').map((p) => p.topic)
-  c.destroy()
-  return { present: ack.sessionPresent, got }
-}
-
 describe('cluster: a session that ended is gone for a client back at once on the other node [MQTT-4.1.0-2]', () => {
   it(`[MQTT-4.1.0-2] DISCONNECT with Session Expiry Interval 0, then CONNECT with Clean Start 0 on the other node: Session Present 0, no old subscription (${ROUNDS} rounds)`, async () => {
-    const seen: Array<{ present: unknown; got: unknown[] }> = []
+    const seen: Back[] = []
     for (let r = 0; r < ROUNDS; r++) {
       const id = `end-d-${r}`
       const c = await open(r)
       await c.connect({ clientId: id, clean: false, properties: { sessionExpiryInterval: 60 } })
       await c.subscribe(`old/${id}`, 1)
       await c.disconnect({ reasonCode: 0, properties: { sessionExpiryInterval: 0 } })
-      seen.push(await back(r + 1, id, `old/${id}`))
+      seen.push(await sessionBack(nodes[(r + 1) % 2]!.mqtt, id))
     }
-    expect(seen.filter((s) => s.present !== false || s.got.length > 0)).toEqual([])
+    expect(survived(seen)).toEqual([])
   }, Math.max(120_000, ROUNDS * 400))
 
   it(`[MQTT-4.1.0-2] the connection of a session with Session Expiry Interval 0 closes (the server published its will), then CONNECT with Clean Start 0 on the other node: no old subscription (${ROUNDS} rounds)`, async () => {
@@ -70,7 +55,7 @@ describe('cluster: a session that ended is gone for a client back at once on the
       await w.subscribe(`gone/${i}/#`, 0)
       watch.push(w)
     }
-    const seen: Array<{ present: unknown; got: unknown[] }> = []
+    const seen: Back[] = []
     for (let r = 0; r < ROUNDS; r++) {
       const id = `end-n-${r}`
       const c = await open(r)
@@ -80,9 +65,9 @@ describe('cluster: a session that ended is gone for a client back at once on the
       c.destroy()
       // the will is published as the server handles the close: the end is decided by then
       await watch[r % 2]!.until(will, 5000)
-      seen.push(await back(r + 1, id, `old/${id}`))
+      seen.push(await sessionBack(nodes[(r + 1) % 2]!.mqtt, id))
     }
-    expect(seen.filter((s) => s.present !== false || s.got.length > 0)).toEqual([])
+    expect(survived(seen)).toEqual([])
   }, Math.max(120_000, ROUNDS * 400))
 
   it('[MQTT-4.1.0-2] an end a node left unfinished (it died between deciding and deleting) is finished by the next CONNECT of the client id', async () => {
@@ -94,7 +79,7 @@ describe('cluster: a session that ended is gone for a client back at once on the
     // what a node that died right after its Lua script decided the end leaves in Redis
     const [sec] = (await db.time()) as unknown as [string]
     await db.hset('culex:session-ending', id, `dead-node 0.1 ${Number(sec) * 1000 - 11_000}`)
-    expect(await back(1, id, `old/${id}`)).toEqual({ present: false, got: [] })
+    expect(await sessionBack(nodes[1]!.mqtt, id)).toEqual({ id, present: false, got: [] })
     expect(await db.hexists('culex:session-ending', id)).toBe(0)
     expect(nodes[1]!.logs().some((l) => l.msg === 'finishing a session end another node left unfinished' && l.client === id)).toBe(true)
   })

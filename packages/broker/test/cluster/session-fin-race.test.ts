@@ -22,6 +22,7 @@ import { freePort } from '../helpers/ports.js'
 import { which } from '../../src/local-cluster/procs.js'
 import { DelayProxy } from '../helpers/delay-proxy.js'
 import { Raw, destroyAll } from '../conformance/raw.js'
+import { sessionBack, survived, type Back } from '../helpers/session-back.js'
 
 const ROUNDS = Number(process.env.CULEX_SESSION_FIN_ROUNDS ?? 3)
 /** a round takes ~0.8 s (most of it A's commands held by the delay proxy) */
@@ -114,25 +115,6 @@ async function endingSession(id: string, resume: (id: string) => Promise<Resumed
   return resume(id)
 }
 
-interface Back {
-  id: string
-  present: unknown
-  got: unknown[]
-}
-
-/** `id` back on node B with Clean Start 0: its Session Present, and what an old subscription got before a marker */
-async function backOnB(id: string): Promise<Back> {
-  const c = await Raw.open(b.mqtt, 5)
-  const ack = await c.connect({ clientId: id, clean: false, properties: { sessionExpiryInterval: 60 } })
-  expect(ack.reasonCode).toBe(0)
-  await c.subscribe(`mark/${id}`, 0)
-  c.send({ cmd: 'publish', topic: `old/${id}`, payload: 'after the end', qos: 1, messageId: 1 })
-  c.send({ cmd: 'publish', topic: `mark/${id}`, payload: 'mark', qos: 0 })
-  const got = (await c.until(`mark/${id}`)).filter((p) => p.cmd === 'publish').map((p) => p.topic)
-  c.destroy()
-  return { id, present: ack.sessionPresent, got }
-}
-
 /** `rounds` of: an ending session on A (resumed by `resume`), DISCONNECT (`fields`) and the close at once, back on B as soon as the close is seen */
 async function race(name: string, fields: Record<string, unknown>, resume = overTcp(() => a.mqtt)): Promise<Back[]> {
   const seen: Back[] = []
@@ -145,14 +127,13 @@ async function race(name: string, fields: Record<string, unknown>, resume = over
     await waitFor(async () => (await db.exists(`culex:session-claim:${id}`)) === 0, 3000, `claim of ${id} given back`)
     proxy.toRedisMs = LATE_MS
     await disconnectAndClose(fields)
-    seen.push(await backOnB(id))
+    seen.push(await sessionBack(b.mqtt, id))
   }
   proxy.toRedisMs = 0
   return seen
 }
 
 /** the rounds where the ended session was still there */
-const survived = (seen: Back[]): Back[] => seen.filter((s) => s.present !== false || s.got.length > 0)
 
 describe('cluster: DISCONNECT then FIN at once, back at once on the other node: the session is gone [MQTT-4.1.0-2]', () => {
   it('[MQTT-3.14.4-1] DISCONNECT (Session Expiry 0) and FIN together: the server closes only once the end is marked; Session Present 0 on B, no old subscription', async () => {

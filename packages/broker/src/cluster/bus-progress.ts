@@ -77,10 +77,10 @@ export interface ProgressOptions {
 /** a report held for the backlog looks at it again after this long */
 const REPORT_POLL_MS = 2
 /**
- * the last entry of a line sent with nothing waiting for the node's clients (no '=': a node of an
+ * how a line sent with nothing waiting for the node's clients ends, a last entry '~' (no '=': a node of an
  * older release, which looks only for its own `<origin>=` entry, reads the line as before)
  */
-const IDLE = '~'
+const IDLE = ',~'
 /** sends a peer that said it keeps up may be behind (reached()) */
 export const IDLE_LEAD_SENDS = 2
 
@@ -135,7 +135,7 @@ export class BusProgress {
     this.pendingReport.clear()
     // every client socket took what this node wrote to it, and no delivery waits for an in-flight
     // slot: it keeps up, its senders may go IDLE_LEAD_SENDS sends past this line (reached())
-    if (backlog === 0) line += `,${IDLE}`
+    if (backlog === 0) line += IDLE
     this.o.pub.publish(this.o.channel, `${this.o.origin} ${line}`).catch((err: Error) => this.o.onError(err))
   }
 
@@ -158,7 +158,7 @@ export class BusProgress {
     // a line without our origin: the peer paces us too, and has nothing of ours yet
     if (!Number.isFinite(seq)) return
     if (seq > (this.peers.get(peer) ?? -1)) this.peers.set(peer, seq)
-    if (text.charCodeAt(text.length - 1) === 0x7e && text.charCodeAt(text.length - 2) === 0x2c) this.idle.add(peer)
+    if (text.endsWith(IDLE)) this.idle.add(peer)
     else this.idle.delete(peer)
     if (this.waiting.length > 0) this.release()
     this.prune()

@@ -32,6 +32,8 @@ import { BEAT_MS, BusPeers } from './bus-peers.js'
 type Done = (err?: Error | null) => void
 
 const RETRY_MS = 25
+/** a request to send batches again that did not reach every live node's link is sent again after */
+const ASK_RETRY_MS = 250
 const MAX_HOLD_MS = 10_000
 
 interface Outstanding {
@@ -59,6 +61,8 @@ export interface DeliveryOptions {
   onHeld?: (info: HeldEpisode) => void
   /** `origin` sent again what it kept of the batches `from` up to `to` this node asked for (bus-keep.ts) */
   onResent?: (origin: string, from: number, to: number) => void
+  /** this node's subscriber link subscribed again (after the first time): what it asked for may be lost */
+  onResubscribed?: () => void
 }
 
 export interface HeldEpisode {
@@ -89,6 +93,7 @@ export class BusDelivery {
   constructor(private readonly o: DeliveryOptions) {
     this.presence = `${o.channel}:presence`
     this.peers = new BusPeers(o.sub, (peer) => this.kept.silence(peer))
+    this.subscribedOnce = o.sub.status === 'ready'
     o.sub.on('ready', this.onSubReady)
     o.sub.on('close', this.onSubDown)
     o.pub.on('ready', this.onPubReady)
@@ -152,9 +157,22 @@ export class BusDelivery {
     this.o.onPeer?.(peer, base)
   }
 
-  /** ask `target` to send its batches `from` up to `to` (excluded) again: this node missed them */
-  askResend(target: string, from: number, to: number): void {
-    this.o.pub.publish(this.presence, `${this.o.origin} resend ${target} ${from} ${to}`).catch(() => {})
+  /**
+   * ask `target` to send its batches `from` up to `to` (excluded) again: this node missed them.
+   * Pub/sub keeps nothing for a link that is not subscribed (the target's right after a Redis
+   * restart): while the PUBLISH reached fewer links than there are live nodes and `stillAsking`,
+   * asked again every ASK_RETRY_MS (bus-order.ts)
+   */
+  askResend(target: string, from: number, to: number, stillAsking: () => boolean = () => false): void {
+    const again = (): void => {
+      if (this.closed || !stillAsking()) return
+      setTimeout(() => {
+        if (!this.closed && stillAsking()) this.askResend(target, from, to, stillAsking)
+      }, ASK_RETRY_MS).unref()
+    }
+    this.o.pub.publish(this.presence, `${this.o.origin} resend ${target} ${from} ${to}`).then((count) => {
+      if (count < this.peers.expected()) again()
+    }, again)
   }
 
   close(): void {
@@ -270,7 +288,14 @@ export class BusDelivery {
     pub.publish(this.presence, `${this.o.origin} ${this.base(this.seq + 1)}`).catch(() => {})
   }
 
-  private readonly onSubReady = (): void => this.peers.subReady()
+  /** the subscriber link was ready before: its next 'ready' is a re-subscription */
+  private subscribedOnce: boolean
+
+  private readonly onSubReady = (): void => {
+    this.peers.subReady()
+    if (this.subscribedOnce) this.o.onResubscribed?.()
+    this.subscribedOnce = true
+  }
 
   private readonly onSubDown = (): void => {
     if (this.peers.subDown()) this.kept.linkDown()

@@ -13,7 +13,11 @@
  * origin falls silent (its node died), or when too much is held. Before giving up a gap the
  * sender's base has passed, this node asks the sender for it (bus-keep.ts: a sender keeps what
  * it settled while this node looked dead) and waits up to RESEND_WAIT_MS, or until the sender
- * says it sent all it had.
+ * says it sent all it had. Pub/sub keeps nothing: a request, or its answer, that Redis lost (a
+ * restart) or could not hand to an unsubscribed link is asked again whenever this node's
+ * subscriber link subscribes again (`reask`, the wait starting over; the clock does not run while
+ * that link is down, as nothing can be heard then) and while the request's PUBLISH reached fewer
+ * links than there are live nodes (bus-delivery.ts). Copies of an answer are dropped as copies.
  */
 import type { BusPacket } from './bus-codec.js'
 
@@ -111,6 +115,28 @@ export class BusOrder {
     if (st.asked.pending.size === 0) this.giveUp(origin, st, 'and it did not have them either')
   }
 
+  /** the request for `origin`'s batches `from` up to `to` is still unanswered */
+  asking(origin: string, from: number, to: number, now = Date.now()): boolean {
+    const asked = this.origins.get(origin)?.asked
+    return asked !== undefined && now < asked.until && asked.pending.has(`${from}-${to}`)
+  }
+
+  /**
+   * this node's subscriber link subscribed again: requests sent, or answers given, while it was
+   * down (or lost with a Redis restart) were never heard; ask again, and wait from now
+   */
+  reask(now = Date.now()): void {
+    if (!this.askResend) return
+    for (const [origin, st] of this.origins) {
+      if (!st.asked) continue
+      st.asked.until = now + RESEND_WAIT_MS
+      for (const range of st.asked.pending) {
+        const [from, to] = range.split('-').map(Number) as [number, number]
+        this.askResend(origin, from, to)
+      }
+    }
+  }
+
   /** give up the gaps whose sender did not answer within RESEND_WAIT_MS */
   expireAsks(now = Date.now()): void {
     for (const [origin, st] of this.origins) if (st.asked && now >= st.asked.until) this.giveUp(origin, st, `and it did not answer within ${RESEND_WAIT_MS} ms`)
@@ -127,16 +153,17 @@ export class BusOrder {
 
   /**
    * every `everyMs`: forget origins silent for `silentMs` (sweep), give up unanswered gaps
-   * (expireAsks). A tick that comes late does neither: this process was frozen or starved, and
-   * Node runs timers before it reads the sockets, so the beats and answers it has not read yet
-   * are waiting there.
+   * (expireAsks); neither while this node's subscriber link is down (`listeningSince`
+   * undefined: nothing can be heard, and `reask` starts the wait over once it is back). A tick
+   * that comes late does neither: this process was frozen or starved, and Node runs timers
+   * before it reads the sockets, so the beats and answers it has not read yet are waiting there.
    */
   tick(listeningSince: number | undefined, silentMs: number, everyMs: number, now = Date.now()): void {
     const late = this.lastTick !== undefined && now - this.lastTick > 2 * everyMs
     this.lastTick = now
     for (const [origin, g] of this.gone) if (now - g.at > GONE_MS) this.gone.delete(origin)
-    if (late) return
-    if (listeningSince !== undefined) this.sweep(silentMs, listeningSince)
+    if (late || listeningSince === undefined) return
+    this.sweep(silentMs, listeningSince)
     this.expireAsks(now)
   }
 

@@ -232,7 +232,7 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
   const order = new BusOrder(
     deliverRemote,
     (peer, n, why) => onError(new Error(`cluster bus: ${n} batch(es) from ${peer} never arrived: ${why}`)),
-    (peer, from, to) => delivery.askResend(peer, from, to),
+    (peer, from, to) => delivery.askResend(peer, from, to, () => order.asking(peer, from, to)),
   )
   const delivery = new BusDelivery({
     pub,
@@ -247,6 +247,7 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     },
     onHeld: opts.onHeld,
     onResent: (peer, from, to) => order.resent(peer, from, to),
+    onResubscribed: () => order.reask(),
   })
   const progress = new BusProgress({ pub, channel: `${channel}:progress`, origin, isLive: (peer) => delivery.peers.isLive(peer), onError, backlog, paceBytes: highWater / 32 })
   const sweep = setInterval(() => order.tick(delivery.peers.listeningSince, 4 * SILENT_MS, SILENT_MS), SILENT_MS)

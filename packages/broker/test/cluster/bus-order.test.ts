@@ -123,6 +123,50 @@ describe('cluster bus: requests for a gap and their answers', () => {
   })
 })
 
+describe('cluster bus: a request or its answer lost (Redis restarted, a link not subscribed yet)', () => {
+  it('asks again when its own link subscribes again and waits from then; gives nothing up while that link is down; asking() says what is still wanted', () => {
+    const got: string[] = []
+    const missed: Array<[string, number]> = []
+    const asked: Array<[string, number, number]> = []
+    const order = new BusOrder((ps) => got.push(...ps.map((p) => p.topic)), (o, n) => missed.push([o, n]), (o, from, to) => asked.push([o, from, to]))
+    order.batch('b', 1, 1, batch('m1'))
+    const t = Date.now()
+    order.batch('b', 4, 4, batch('m4')) // 2 and 3 settled while this node looked dead
+    expect(asked).toEqual([['b', 2, 4]])
+    expect(order.asking('b', 2, 4, t)).toBe(true)
+    expect(order.asking('b', 2, 3, t)).toBe(false)
+    // the link went down (Redis restart): past the wait, but nothing could be heard meanwhile
+    order.tick(0, 60_000, 1000, t + 1000)
+    order.tick(undefined, 60_000, 1000, t + 2000)
+    order.tick(undefined, 60_000, 1000, t + RESEND_WAIT_MS + 1000)
+    expect(missed).toEqual([])
+    // subscribed again: asked again, and the wait starts over
+    order.reask(t + RESEND_WAIT_MS + 1500)
+    expect(asked).toEqual([['b', 2, 4], ['b', 2, 4]])
+    order.tick(0, 60_000, 1000, t + RESEND_WAIT_MS + 2000)
+    expect(missed).toEqual([])
+    // the answer (twice: one per request): delivered once each, in order
+    for (let i = 0; i < 2; i++) {
+      order.batch('b', 2, 1, batch('m2'))
+      order.batch('b', 3, 1, batch('m3'))
+      order.resent('b', 2, 4)
+    }
+    expect(got).toEqual(['m1', 'm2', 'm3', 'm4'])
+    expect(order.asking('b', 2, 4)).toBe(false)
+    expect(missed).toEqual([])
+    // unanswered after a re-ask: given up RESEND_WAIT_MS after it
+    order.batch('b', 7, 7, batch('m7'))
+    const t2 = Date.now()
+    order.reask(t2)
+    order.tick(0, 60_000, 1000, t2 + 1000)
+    order.tick(0, 60_000, 1000, t2 + RESEND_WAIT_MS - 500)
+    expect(got).toEqual(['m1', 'm2', 'm3', 'm4'])
+    order.tick(0, 60_000, 1000, t2 + RESEND_WAIT_MS + 400)
+    expect(got).toEqual(['m1', 'm2', 'm3', 'm4', 'm7'])
+    expect(missed).toEqual([['b', 2]])
+  })
+})
+
 describe('cluster bus: a node frozen or starved (timers before sockets)', () => {
   it('a late tick forgets nobody and gives no gap up; an origin forgotten and heard again goes on where it was, copies dropped', () => {
     const got: string[] = []

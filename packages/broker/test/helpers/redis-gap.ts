@@ -7,7 +7,9 @@
  * acknowledged to a publisher (PUBACK) is looked for at every subscriber.
  */
 import { execFileSync } from 'node:child_process'
+import { Redis } from 'ioredis'
 import type { MqttClient } from 'mqtt'
+import { RESEND_WAIT_MS } from '../../src/cluster/bus-order.js'
 import { sleep, startNode, startRedis, waitFor, type TestNode, type TestRedis } from './cluster-procs.js'
 import { mqttConnect } from './cluster-mqtt.js'
 
@@ -30,6 +32,12 @@ export interface GapOptions {
    * (`CLIENT KILL`, as its `client-output-buffer-limit pubsub` would for a large backlog)
    */
   freezeOnly?: boolean
+  /**
+   * with freezeOnly: the moment A asks B for the batches it missed (`resend` on the presence
+   * channel), A is frozen again and Redis killed and restarted, so that the request or B's answer
+   * is lost with it; A stays frozen until its request has timed out (RESEND_WAIT_MS) and B is back
+   */
+  loseResend?: boolean
   publishers: number
   /** messages per second, all publishers together */
   rate: number
@@ -142,12 +150,42 @@ export async function runRedisGap(opts: GapOptions, log: (msg: string) => void =
     }
   }, 10)
 
+  // A's request for what it missed, and B's answer, lost with a Redis restart (loseResend)
+  // (armed before A is frozen: resolves once all that is done)
+  const armLoseResend = async (): Promise<{ done: Promise<void> }> => {
+    const monitor = new Redis(redis.url, { lazyConnect: true })
+    await monitor.connect()
+    const asked = new Promise<void>((resolve) => monitor.on('message', (_ch: string, text: string) => text.includes(' resend ') && resolve()))
+    await monitor.subscribe('culex:bus:presence')
+    const done = lose(monitor, asked)
+    done.catch(() => {}) // awaited once A is back from the first freeze
+    return { done }
+  }
+  const lose = async (monitor: Redis, asked: Promise<void>): Promise<void> => {
+    await Promise.race([asked, sleep(20_000).then(() => Promise.reject(new Error('A never asked B for the batches it missed')))])
+    a.proc.child.kill('SIGSTOP')
+    monitor.disconnect()
+    const frozen = Date.now()
+    await redis.kill()
+    log('A asked for what it missed: A frozen again, redis killed')
+    await sleep(opts.downMs)
+    await redis.restart()
+    try {
+      await waitFor(async () => (await b.readyz()) === 200, 20_000, 'B ready after the Redis restart')
+      await sleep(Math.max(0, frozen + RESEND_WAIT_MS + 500 - Date.now()))
+    } finally {
+      a.proc.child.kill('SIGCONT')
+    }
+    await waitFor(async () => (await a.readyz()) === 200 && (await b.readyz()) === 200, 20_000, 'both nodes ready after the Redis restart')
+  }
+
   const recoveryMs: number[] = []
   const slot = opts.durationMs / (opts.kills + 1)
   const t0 = Date.now()
   for (let k = 1; k <= opts.kills; k++) {
     await sleep(Math.max(0, t0 + k * slot - Date.now()))
     if (opts.freezeOnly) {
+      const lost = opts.loseResend ? await armLoseResend() : undefined
       a.proc.child.kill('SIGSTOP')
       log(`node A frozen for ${opts.stallMs} ms (${k}/${opts.kills})`)
       await sleep((opts.stallMs ?? 0) / 2)
@@ -159,6 +197,7 @@ export async function runRedisGap(opts: GapOptions, log: (msg: string) => void =
       const back = Date.now()
       await waitFor(async () => (await a.readyz()) === 200, 20_000, 'A ready after the freeze')
       recoveryMs.push(Date.now() - back)
+      if (lost) await lost.done
       continue
     }
     const stall = (opts.stallMs ?? 0) > 0 && k % 2 === 1

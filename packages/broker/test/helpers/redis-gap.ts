@@ -177,9 +177,12 @@ export async function runRedisGap(opts: GapOptions, log: (msg: string) => void =
       a.proc.child.kill('SIGCONT')
     }
     await waitFor(async () => (await a.readyz()) === 200 && (await b.readyz()) === 200, 20_000, 'both nodes ready after the Redis restart')
+    lastBack = Date.now()
   }
 
   const recoveryMs: number[] = []
+  /** when A was last back (ready after a freeze or Redis restart) */
+  let lastBack = 0
   const slot = opts.durationMs / (opts.kills + 1)
   const t0 = Date.now()
   for (let k = 1; k <= opts.kills; k++) {
@@ -197,6 +200,7 @@ export async function runRedisGap(opts: GapOptions, log: (msg: string) => void =
       const back = Date.now()
       await waitFor(async () => (await a.readyz()) === 200, 20_000, 'A ready after the freeze')
       recoveryMs.push(Date.now() - back)
+      lastBack = Date.now()
       if (lost) await lost.done
       continue
     }
@@ -221,6 +225,7 @@ export async function runRedisGap(opts: GapOptions, log: (msg: string) => void =
     }
     await waitFor(async () => (await a.readyz()) === 200 && (await b.readyz()) === 200, 20_000, 'both nodes ready after the Redis restart')
     recoveryMs.push(Date.now() - up)
+    lastBack = Date.now()
   }
   await sleep(Math.max(0, t0 + opts.durationMs - Date.now()))
   running = false
@@ -237,8 +242,11 @@ export async function runRedisGap(opts: GapOptions, log: (msg: string) => void =
   // the acknowledged messages still on their way: waited for while they keep coming (a loaded
   // machine may take more than a few seconds to drain the subscribers' backlog, and a fixed wait
   // then counted them lost); what has not come once none came for LOST_QUIET_MS never will
-  const quietFor = (ms: number): boolean => Date.now() - Math.max(...Object.values(subs).map((s) => s.lastAt)) >= ms
-  while (!Object.values(subs).every((s) => missing(s) === 0) && !quietFor(LOST_QUIET_MS)) await sleep(100)
+  const quietFor = (ms: number, since = 0): boolean => Date.now() - Math.max(since, ...Object.values(subs).map((s) => s.lastAt)) >= ms
+  // A gets what it missed while frozen once it asked B again and B answered: a loaded machine
+  // may take a while, and A gives the gap up (logged) RESEND_WAIT_MS after asking at the latest,
+  // so the quiet that counts starts that long after A was last back
+  while (!Object.values(subs).every((s) => missing(s) === 0) && !quietFor(LOST_QUIET_MS, lastBack + RESEND_WAIT_MS)) await sleep(100)
   // a copy of a message would come right behind the first one: until none came for a moment
   while (!quietFor(COPIES_QUIET_MS)) await sleep(50)
   const subscribers: Record<string, SubscriberReport> = {}

@@ -61,6 +61,8 @@ export interface DeliveryOptions {
   onHeld?: (info: HeldEpisode) => void
   /** `origin` sent again what it kept of the batches `from` up to `to` this node asked for (bus-keep.ts) */
   onResent?: (origin: string, from: number, to: number) => void
+  /** the last of this node's batches every live peer reporting its progress delivered (bus-keep.ts keeps those after it) */
+  confirmed?: () => number
   /** this node's subscriber link subscribed again (after the first time): what it asked for may be lost */
   onResubscribed?: () => void
 }
@@ -83,8 +85,13 @@ export class BusDelivery {
   private closed = false
   private episode: HeldEpisode & { start: number } | undefined
   /** batches settled while a peer was silent, for it to ask again (bus-keep.ts) */
-  private readonly kept = new KeptBatches((n) =>
-    this.o.onError(new Error(`cluster bus: ${n} batch(es) kept for nodes that may have missed them dropped (${KEEP_MAX_BYTES / 1048576} MiB bound); a node that asks for them again misses them`)),
+  private readonly kept = new KeptBatches(
+    (n) => this.o.onError(new Error(`cluster bus: ${n} batch(es) kept for nodes that may have missed them dropped (${KEEP_MAX_BYTES / 1048576} MiB bound); a node that asks for them again misses them`)),
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    () => this.o.confirmed?.() ?? Infinity,
   )
 
   /** who must have a batch (bus-peers.ts) */

@@ -13,7 +13,13 @@
  * Either way the peer finds a gap: its clean subscribers lost those messages, its persistent ones
  * got them only from their Redis queue on a reconnect.
  *
- * So every settled batch is kept for RECENT_MS (at most RECENT_MAX_BYTES), and for KEEP_MS (at
+ * - Redis counts a batch as delivered to a live peer whose link it then drops, or loses with a
+ *   restart, before the peer read it (a peer that stopped reading while its subscribers are
+ *   behind, bus-flow.ts, for longer than RECENT_MS).
+ *
+ * So every settled batch is kept until every live peer that reports its progress
+ * (bus-progress.ts) delivered it (at most KEEP_MAX_BYTES), for RECENT_MS in any case (at most
+ * RECENT_MAX_BYTES), and for KEEP_MS (at
  * most KEEP_MAX_BYTES) from the moment a peer is taken for dead or this node's own subscriber
  * link goes down until KEEP_MS later (a peer that comes back asks only once its own subscriber
  * link is back, which may be after its beats are heard again; one that does not is dead);
@@ -62,6 +68,8 @@ export class KeptBatches {
     private readonly maxBytes = KEEP_MAX_BYTES,
     private readonly recentMs = RECENT_MS,
     private readonly recentMaxBytes = RECENT_MAX_BYTES,
+    /** the last batch every live peer that reports its progress delivered (Infinity: none reports) */
+    private readonly confirmed: () => number = () => Infinity,
   ) {}
 
   /** batches are kept for KEEP_MS while this is true, else for RECENT_MS */
@@ -91,7 +99,10 @@ export class KeptBatches {
     this.batches.set(seq, { buf, at: now })
     this.bytes += buf.length
     const active = this.active
-    while (this.bytes > (active ? this.maxBytes : this.recentMaxBytes)) this.dropOldest(active)
+    while (this.bytes > this.maxBytes) this.dropOldest(active)
+    if (active || this.bytes <= this.recentMaxBytes) return
+    const floor = this.confirmed()
+    while (this.bytes > this.recentMaxBytes && this.oldest() <= floor) this.dropOldest(false)
   }
 
   /** the kept batches numbered from `from` up to `to` (excluded), in order */
@@ -114,11 +125,13 @@ export class KeptBatches {
   trim(now = Date.now()): void {
     for (const [peer, until] of this.silent) if (now > until) this.silent.delete(peer)
     const horizon = this.active ? this.keepMs : this.recentMs
-    for (const k of this.batches.values()) {
-      if (now - k.at <= horizon) break
+    const floor = this.active ? Infinity : this.confirmed()
+    for (const [seq, k] of this.batches) {
+      // a batch a live peer has not delivered yet stays (those after it are newer)
+      if (now - k.at <= horizon || seq > floor) break
       this.dropOldest(false)
     }
-    while (!this.active && this.bytes > this.recentMaxBytes) this.dropOldest(false)
+    while (!this.active && this.bytes > this.recentMaxBytes && this.oldest() <= floor) this.dropOldest(false)
     if (this.overflow > 0) {
       this.onOverflow(this.overflow)
       this.overflow = 0
@@ -127,6 +140,12 @@ export class KeptBatches {
 
   get size(): number {
     return this.batches.size
+  }
+
+  /** the number of the oldest batch kept (Infinity: none) */
+  private oldest(): number {
+    for (const seq of this.batches.keys()) return seq
+    return Infinity
   }
 
   private dropOldest(overflow: boolean): void {

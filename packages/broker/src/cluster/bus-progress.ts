@@ -189,6 +189,16 @@ export class BusProgress {
     this.timer ??= setInterval(() => this.release(), WAIT_MS / 8)
   }
 
+  /**
+   * the last of our batches every live peer that reports its progress delivered (Infinity: none
+   * reports); bus-keep.ts keeps the batches after it
+   */
+  confirmed(): number {
+    let min = Infinity
+    for (const [peer, got] of this.peers) if (this.o.isLive(peer) && got < min) min = got
+    return min
+  }
+
   /** batches waiting for progress reports */
   get held(): number {
     return this.waiting.length
@@ -247,8 +257,7 @@ export class BusProgress {
 
   /** keep the records from the last one at or below the slowest live pacing peer's progress */
   private prune(): void {
-    let min = Infinity
-    for (const [peer, got] of this.peers) if (this.o.isLive(peer) && got < min) min = got
+    const min = this.confirmed()
     const sent = this.sent
     let drop = 0
     while (drop + 1 < sent.length && sent[drop + 1]!.seq <= min) drop++

@@ -248,6 +248,7 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     onHeld: opts.onHeld,
     onResent: (peer, from, to) => order.resent(peer, from, to),
     onResubscribed: () => order.reask(),
+    confirmed: (): number => progress.confirmed(),
   })
   const progress = new BusProgress({ pub, channel: `${channel}:progress`, origin, isLive: (peer) => delivery.peers.isLive(peer), onError, backlog, paceBytes: highWater / 32 })
   const sweep = setInterval(() => order.tick(delivery.peers.listeningSince, 4 * SILENT_MS, SILENT_MS), SILENT_MS)

@@ -232,4 +232,29 @@ describe('cluster bus: batches kept for a peer that missed them (bus-keep.ts)', 
     kept.trim(5100)
     expect(kept.active).toBe(false)
   })
+
+  it('keeps what a live peer has not delivered yet (its progress reports) past recentMs and the recent byte bound, up to maxBytes', () => {
+    let floor = 1 // every live pacing peer delivered batch 1, not 2 on
+    const kept = new KeptBatches(() => {}, 1000, 300, 100, 150, () => floor)
+    kept.keep(1, buf(100), 0)
+    kept.keep(2, buf(100), 10) // 200 B > 150: batch 1 (delivered) dropped, 2 stays
+    expect(kept.range(0, 10)).toHaveLength(1)
+    kept.keep(3, buf(100), 20)
+    kept.trim(5000) // long past 100 ms: the peer has not delivered them, they stay
+    expect(kept.range(0, 10)).toHaveLength(2)
+    kept.keep(4, buf(100), 5000)
+    kept.keep(5, buf(100), 5010) // 400 B > 300: the oldest goes, delivered or not
+    expect(kept.range(0, 10)).toHaveLength(3)
+    floor = 3
+    kept.trim(5050) // 3 delivered and old: dropped; 4 and 5 not delivered yet
+    expect(kept.range(0, 10).length).toBe(2)
+    floor = 4
+    kept.trim(5060) // 4 delivered, 10 ms old, but over the recent byte bound: dropped
+    expect(kept.range(0, 10).length).toBe(1)
+    kept.trim(60_000) // 5: not delivered yet
+    expect(kept.range(0, 10).length).toBe(1)
+    floor = 5
+    kept.trim(60_001)
+    expect(kept.size).toBe(0)
+  })
 })

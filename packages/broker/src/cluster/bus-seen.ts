@@ -57,8 +57,6 @@ export class SeenWindow {
 /** one SeenWindow per origin (a peer node's bus), made at its first QoS 1/2 message */
 export class SeenByOrigin {
   private readonly windows = new Map<string, SeenWindow>()
-  /** copies dropped: already delivered here */
-  dropped = 0
 
   of(origin: string): SeenWindow {
     let w = this.windows.get(origin)

@@ -73,6 +73,8 @@ export interface BusOptions {
    * again, and flagged so the other nodes drop it where they delivered it (bus-seen.ts)
    */
   isResend?: (packet: BusPacket) => boolean
+  /** a copy from another node dropped: this node had delivered the message (bus-seen.ts) */
+  onCopyDropped?: () => void
 }
 
 export type ClusterBus = MQEmitterApi & {
@@ -237,7 +239,7 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
         window ??= seen.of(from)
         const counter = p.brokerCounter ?? 0
         if (p[RESENT] === true && window.has(p.brokerId, counter)) {
-          seen.dropped++
+          opts.onCopyDropped?.()
           continue
         }
         window.add(p.brokerId, counter)

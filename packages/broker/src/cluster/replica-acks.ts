@@ -72,6 +72,8 @@ export class ReplicaAcks {
   failed = 0
   /** QoS 1/2 messages this node published again because a link dropped under their batch */
   resent = 0
+  /** copies of messages another node published again, dropped here: this node had delivered them (bus-seen.ts) */
+  copiesDropped = 0
   private resending = 0
   /** resends so far of the messages being resent, by `<brokerId>:<brokerCounter>` */
   private readonly attempts = new Map<string, number>()
@@ -223,7 +225,7 @@ export class ReplicaAcks {
     }
   }
 
-  /** culex_replica_ack_timeouts_total, culex_replica_ack_failed_total and culex_replica_ack_resent_total on the node's registry */
+  /** culex_replica_ack_timeouts_total, _failed_total, _resent_total and _copies_dropped_total on the node's registry */
   register(registry: Registry): void {
     const read = (name: string, help: string, get: () => number): void =>
       void new Counter({
@@ -238,6 +240,7 @@ export class ReplicaAcks {
     read('culex_replica_ack_timeouts_total', 'Redis WAITs for redis_min_replicas_acked replicas that timed out (the acknowledgements left without them)', () => this.timeouts)
     read('culex_replica_ack_failed_total', 'Batches of QoS 1/2 messages not acknowledged because a Redis link dropped before the replicas confirmed them (sent again by their publishers)', () => this.failed)
     read('culex_replica_ack_resent_total', 'QoS 1/2 messages published again by their node because a Redis link dropped (failover) before the replicas confirmed them; their PUBACKs waited, the publishers stayed connected', () => this.resent)
+    read('culex_replica_ack_copies_dropped_total', 'QoS 1/2 messages another node published again after a failover, dropped here because this node had delivered them already', () => this.copiesDropped)
   }
 
   close(): void {

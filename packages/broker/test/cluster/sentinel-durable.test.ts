@@ -98,5 +98,6 @@ describe('Redis Sentinel: acknowledged writes on replicas', () => {
     expect(closes).toBe(0)
     expect(await metric(node.http, 'culex_replica_ack_resent_total')).toBeGreaterThanOrEqual(1)
     expect(await metric(node.http, 'culex_replica_ack_failed_total')).toBe(0)
+    expect(await metric(peer.http, 'culex_replica_ack_copies_dropped_total'), 'the copy the other node dropped').toBeGreaterThanOrEqual(1)
   }, 60_000)
 })

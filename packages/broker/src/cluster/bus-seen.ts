@@ -21,6 +21,7 @@ export class SeenWindow {
   private readonly ids = new Array<string | undefined>(SEEN_WINDOW)
   /** messages recorded so far (the ring slot of the next is `added & MASK`) */
   private added = 0
+  private lastId = ''
   private index: Map<string, Set<number>> | undefined
   /** `added` when the index was last brought up to date, and the ids it holds */
   private indexed = 0
@@ -28,9 +29,11 @@ export class SeenWindow {
 
   /** a QoS 1/2 message delivered to this node's subscribers */
   add(brokerId: string, counter: number): void {
+    // one string kept for a broker id, not one per batch (the decoder makes one per batch)
+    if (brokerId !== this.lastId) this.lastId = brokerId
     const at = this.added & MASK
     this.counters[at] = counter
-    this.ids[at] = brokerId
+    this.ids[at] = this.lastId
     this.added++
   }
 

@@ -91,7 +91,7 @@ export async function createBackend(target: RedisTarget | undefined, log: Logger
     ...flow,
     onError: (err) => log.warn({ err: err.message }, 'cluster bus error'),
     onHeld: (info) => log.info(info, 'cluster bus: held messages until every node had them'),
-    ...(acks ? { confirm: (packets, done) => acks.confirm(packets, done) } : {}),
+    ...(acks ? { confirm: (packets, done) => acks.confirm(packets, done), isResend: (p) => acks.isResend(p), onCopyDropped: () => void acks.copiesDropped++ } : {}),
   })
   // aedes-persistence-redis with our fixes for the cluster (see persistence.ts)
   const { persistence, core } = createClusterPersistence({ db: dataConn, sub: subConn, pub: pubConn, mq, log })

@@ -15,7 +15,11 @@
  *                                           subscription choice `share` / `shareTopic`
  *                                           (shared/router.ts); any field a node does not know
  *                                           rides here)
- * flags  = qos (bits 0-1) | retain (2) | dup (3) | CLIENT_ID (4) | EXTRA (5)
+ * flags  = qos (bits 0-1) | retain (2) | dup (3) | CLIENT_ID (4) | EXTRA (5) | RESENT (6)
+ *          RESENT: the message was published again by its node (same brokerId/brokerCounter: a
+ *          Redis failover crossed its first batch, replica-acks.ts); a receiver drops it where it
+ *          delivered it already (bus-seen.ts). A node of the previous release ignores the bit (it
+ *          reads bits 0-5 only) and delivers the copy, as it did before.
  *
  * Versions: the extra section is JSON in version 2 and MessagePack (msgpack.ts: Buffers as bytes,
  * user properties as a list of pairs) in version 3; the rest is the same. JSON turns a Buffer
@@ -38,6 +42,10 @@ const RETAIN = 4
 const DUP = 8
 const CLIENT_ID = 16
 const EXTRA = 32
+const RESENT_FLAG = 64
+
+/** on a packet: published again by its node (flag RESENT); a symbol, so never an extra field */
+export const RESENT: unique symbol = Symbol('culex.resent')
 
 export interface BusPacket {
   cmd?: string
@@ -49,6 +57,7 @@ export interface BusPacket {
   retain: boolean
   dup: boolean
   clientId?: string
+  [RESENT]?: true
   [extra: string]: unknown
 }
 
@@ -164,7 +173,7 @@ export function encodeBatch(origin: string, packets: readonly BusPacket[], seq =
   for (let i = 0; i < packets.length; i++) {
     const p = packets[i]!
     const extra = extraBufs?.[i]
-    buf[o++] = (p.qos & 3) | (p.retain ? RETAIN : 0) | (p.dup ? DUP : 0) | (p.clientId !== undefined ? CLIENT_ID : 0) | (extra ? EXTRA : 0)
+    buf[o++] = (p.qos & 3) | (p.retain ? RETAIN : 0) | (p.dup ? DUP : 0) | (p.clientId !== undefined ? CLIENT_ID : 0) | (extra ? EXTRA : 0) | (p[RESENT] === true ? RESENT_FLAG : 0)
     const at = o++
     o = writeString(buf, p.brokerId ?? '', o)
     if (o - at - 1 > 0xff) throw new RangeError('cluster bus: broker id longer than 255 bytes')
@@ -203,6 +212,8 @@ export interface DecodedBatch {
   seq?: number
   base?: number
   packets: BusPacket[]
+  /** packets flagged RESENT in it */
+  resent: number
 }
 
 export function decodeBatch(buf: Buffer): DecodedBatch {
@@ -223,6 +234,7 @@ export function decodeBatch(buf: Buffer): DecodedBatch {
   let idAt = -1
   let idLen = 0
   let brokerId = ''
+  let resent = 0
   for (let i = 0; i < count; i++) {
     const flags = buf[o++]!
     const len = buf[o++]!
@@ -256,10 +268,14 @@ export function decodeBatch(buf: Buffer): DecodedBatch {
       Object.assign(p, parseExtra(buf.subarray(o, o + len), version))
       o += len
     }
+    if (flags & RESENT_FLAG) {
+      p[RESENT] = true
+      resent++
+    }
     packets[i] = p
   }
   if (o !== buf.length) throw new Error('cluster bus: trailing bytes in batch')
-  return { origin, seq, base, packets }
+  return { origin, seq, base, packets, resent }
 }
 
 /** the `len` bytes at `a` and at `b` of `buf` are the same */

@@ -58,7 +58,7 @@ export class BusOrder {
   readonly stats: OrderStats = { duplicates: 0, missed: 0 }
 
   constructor(
-    private readonly deliver: (packets: BusPacket[]) => void,
+    private readonly deliver: (packets: BusPacket[], origin: string) => void,
     /** a gap was given up: `count` batches of `origin` will never arrive */
     private readonly onMissed: (origin: string, count: number, why: string) => void = () => {},
     /** ask `origin` to send its batches `from` up to `to` (excluded) again; none: give gaps up at once */
@@ -67,7 +67,7 @@ export class BusOrder {
 
   /** a batch from another node; seq/base undefined = an older node, delivered as it comes */
   batch(origin: string, seq: number | undefined, base: number | undefined, packets: BusPacket[]): void {
-    if (seq === undefined) return this.deliver(packets)
+    if (seq === undefined) return this.deliver(packets, origin)
     let st = this.origins.get(origin)
     if (!st) {
       // first batch seen from this origin: those it settled before were not meant for this node,
@@ -90,8 +90,8 @@ export class BusOrder {
       return
     }
     st.next++
-    this.deliver(packets)
-    this.drain(st)
+    this.deliver(packets, origin)
+    this.drain(origin, st)
   }
 
   /** the last batch of `origin` delivered in order, undefined before any */
@@ -206,21 +206,21 @@ export class BusOrder {
       const packets = st.held.get(st.next)
       if (packets) {
         st.held.delete(st.next)
-        this.deliver(packets)
+        this.deliver(packets, origin)
       } else missed++
     }
-    this.drain(st)
+    this.drain(origin, st)
     if (missed > 0) {
       this.stats.missed += missed
       this.onMissed(origin, missed, `${why} (batches ${from} to ${base - 1}, those not held)`)
     }
   }
 
-  private drain(st: OriginState): void {
+  private drain(origin: string, st: OriginState): void {
     for (let p = st.held.get(st.next); p; p = st.held.get(st.next)) {
       st.held.delete(st.next)
       st.next++
-      this.deliver(p)
+      this.deliver(p, origin)
     }
   }
 }

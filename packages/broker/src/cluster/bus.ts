@@ -38,10 +38,11 @@
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { createMatchingEmitter, type LocalEmitter as MQEmitterApi } from '../seam/index.js'
-import { decodeBatch, originOf, type BusPacket } from './bus-codec.js'
+import { decodeBatch, originOf, RESENT, type BusPacket } from './bus-codec.js'
 import { BusDelivery, type HeldEpisode } from './bus-delivery.js'
 import { SILENT_MS } from './bus-peers.js'
 import { BusOrder } from './bus-order.js'
+import { SeenByOrigin, type SeenWindow } from './bus-seen.js'
 import { createInputGate, createLagProbe } from './bus-flow.js'
 import { BusProgress } from './bus-progress.js'
 import { releaseTogether } from '../broker/puback-after-publish.js'
@@ -67,6 +68,13 @@ export interface BusOptions {
   onHeld?: (info: HeldEpisode) => void
   /** after every node has a batch: hold it until Redis replicas have it too (replica-acks.ts) */
   confirm?: (packets: BusPacket[], done: Done) => void
+  /**
+   * a QoS 1/2 message this node publishes again (replica-acks.ts `isResend`): not delivered here
+   * again, and flagged so the other nodes drop it where they delivered it (bus-seen.ts)
+   */
+  isResend?: (packet: BusPacket) => boolean
+  /** a copy from another node dropped: this node had delivered the message (bus-seen.ts) */
+  onCopyDropped?: () => void
 }
 
 export type ClusterBus = MQEmitterApi & {
@@ -204,7 +212,10 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
   }
 
   // once each and in order per origin, whatever order and how many times batches arrive
-  const deliverRemote = (packets: BusPacket[]): void => {
+  // a copy of a message its node published again is dropped where it was delivered (bus-seen.ts)
+  const seen = new SeenByOrigin()
+  const deliverRemote = (packets: BusPacket[], from: string): void => {
+    let window: SeenWindow | undefined
     // straight to the matching local listeners: mqemitter's queue (its
     // concurrency limit) recurses once per queued message that matches
     // nothing, and every node receives every message, so a large batch
@@ -219,9 +230,19 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     // lost a message in share-join-order.test.ts (2 runs of 4)
     for (let n = 0; n < packets.length; n++) {
       const p = packets[n]!
-      if (p.qos === 0 && input.full()) {
-        opts.onShed?.()
-        continue
+      if (p.qos === 0) {
+        if (input.full()) {
+          opts.onShed?.()
+          continue
+        }
+      } else if (p.brokerId !== undefined) {
+        window ??= seen.of(from)
+        const counter = p.brokerCounter ?? 0
+        if (p[RESENT] === true && window.has(p.brokerId, counter)) {
+          opts.onCopyDropped?.()
+          continue
+        }
+        window.add(p.brokerId, counter)
       }
       const listeners = listenersFor(p.topic)
       for (let i = 0; i < listeners.length; i++) listeners[i]!(p, noop)
@@ -244,6 +265,7 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
       if (base !== 'bye') return order.beat(peer, base)
       order.forget(peer)
       progress.forget(peer)
+      seen.forget(peer)
     },
     onHeld: opts.onHeld,
     onResent: (peer, from, to) => order.resent(peer, from, to),
@@ -251,7 +273,10 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     confirmed: (): number => progress.confirmed(),
   })
   const progress = new BusProgress({ pub, channel: `${channel}:progress`, origin, isLive: (peer) => delivery.peers.isLive(peer), onError, backlog, paceBytes: highWater / 32 })
-  const sweep = setInterval(() => order.tick(delivery.peers.listeningSince, 4 * SILENT_MS, SILENT_MS), SILENT_MS)
+  const sweep = setInterval(() => {
+    order.tick(delivery.peers.listeningSince, 4 * SILENT_MS, SILENT_MS)
+    seen.prune((peer) => order.position(peer) !== undefined)
+  }, SILENT_MS)
   sweep.unref()
 
   // the pressure signal has a connection of its own (see above)
@@ -326,7 +351,14 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
       if (err && !failed) failed = err
       if (--left === 0) cb(failed)
     }
-    pending.push(message as BusPacket)
+    const packet = message as BusPacket
+    // published again (replica-acks.ts): this node's subscribers had it at its first emit
+    const resent = packet.qos > 0 && opts.isResend !== undefined && opts.isResend(packet)
+    if (resent) {
+      packet[RESENT] = true
+      part()
+    }
+    pending.push(packet)
     waiters.push(part)
     if (!scheduled) {
       scheduled = true
@@ -334,8 +366,8 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     }
     // after this publish's own steps (Aedes runs them in ticks and microtasks), before the next's
     heldSinceEmit = 0
-    if (expected > 0 && (message as BusPacket).qos === 1 && --expected === 0) process.nextTick(flush)
-    return emitLocal(message, part)
+    if (expected > 0 && packet.qos === 1 && --expected === 0) process.nextTick(flush)
+    return resent ? bus : emitLocal(message, part)
   }
   bus.expect = (): void => {
     expected++

@@ -23,8 +23,10 @@
  *   starts (broker.publish); a batch holding a publish that started in an earlier epoch, or
  *   whose WAIT crossed a close, is not acknowledged yet: its QoS 1/2 messages are published
  *   again by this node (same brokerId/brokerCounter, so their offline-queue and retained writes
- *   are made again on the new primary, and a subscriber that had the message may get it twice,
- *   as QoS 1 allows [MQTT-4.3.2-1]), and the batch's PUBACKs/PUBRECs leave once that publish is
+ *   are made again on the new primary; through the seam, aedes-republish.ts, without the
+ *   `published` hook; the bus leaves this node's subscribers out, `isResend`, and the other nodes
+ *   drop it where they delivered it, bus-seen.ts: QoS 1 would allow the copy [MQTT-4.3.2-1], but
+ *   the cluster can tell), and the batch's PUBACKs/PUBRECs leave once that publish is
  *   confirmed in turn [MQTT-4.3.2-2]. The publishers' connections stay open. Failing the batch
  *   instead made Aedes close every publisher with a message in it, each reconnecting (~2.7 s:
  *   the node is not ready during the failover) and sending its whole in-flight window again
@@ -36,17 +38,9 @@ import type { Aedes } from 'aedes'
 import type { Redis } from 'ioredis'
 import { Counter, type Registry } from 'prom-client'
 import type { Logger } from '../log.js'
+import { messageKey, watchQoSPublishes, type MessageIds as Stamped, type Republish } from '../seam/index.js'
 
 type Done = (err?: Error | null) => void
-interface Stamped {
-  qos?: number
-  brokerId?: string
-  brokerCounter?: number | string
-}
-type Publish = (packet: Stamped, client: null, done: Done) => void
-
-/** a message's id across the cluster, as `starts` and `attempts` key it */
-const messageKey = (p: Stamped): string => `${p.brokerId}:${Number(p.brokerCounter)}`
 interface Entry {
   epoch: number
   done: Done
@@ -78,10 +72,12 @@ export class ReplicaAcks {
   failed = 0
   /** QoS 1/2 messages this node published again because a link dropped under their batch */
   resent = 0
+  /** copies of messages another node published again, dropped here: this node had delivered them (bus-seen.ts) */
+  copiesDropped = 0
   private resending = 0
   /** resends so far of the messages being resent, by `<brokerId>:<brokerCounter>` */
   private readonly attempts = new Map<string, number>()
-  private publish: Publish | undefined
+  private publish: Republish | undefined
   private epoch = 0
   /** publish start epochs by `<brokerId>:<brokerCounter>` */
   private readonly starts = new Map<string, number>()
@@ -115,25 +111,23 @@ export class ReplicaAcks {
   }
 
   /**
-   * Note the epoch at which each QoS 1/2 publish starts. Aedes internals: broker.publish is
-   * the entry of every publish; it makes the message's Packet (aedes-packet: brokerCounter =
-   * ++broker.counter) synchronously, so broker.counter + 1 before the call names it.
+   * Note the epoch at which each QoS 1/2 publish starts, by its message's id (the seam,
+   * aedes-republish.ts, row A26), and keep the seam's way to publish a message again
    */
   attach(broker: Aedes): void {
-    const b = broker as unknown as { id: string; counter: number; publish(packet: Stamped, client: unknown, done?: Done): void }
-    const publish = b.publish.bind(b)
-    b.publish = (packet, client, done) => {
-      if (typeof client === 'function') return b.publish(packet, null, client as Done)
-      if (!packet || !(Number(packet.qos) > 0)) return publish(packet, client, done)
-      // the id the message will have: its own (a will, a re-publish), else the next counter (aedes-packet)
-      const key = packet.brokerId && packet.brokerCounter ? messageKey(packet) : `${b.id}:${b.counter + 1}`
-      this.starts.set(key, this.epoch)
-      publish(packet, client, (err) => {
-        this.starts.delete(key)
-        done?.(err)
-      })
-    }
-    this.publish = (packet, client, done) => b.publish(packet, client, done)
+    this.publish = watchQoSPublishes(broker, {
+      started: (id) => void this.starts.set(id, this.epoch),
+      finished: (id) => void this.starts.delete(id),
+    })
+  }
+
+  /**
+   * the bus asks this for each QoS 1/2 message it sends: true while this node publishes it again
+   * (the bus then leaves its local subscribers out, they had it, and flags it for the other nodes,
+   * which drop it where they delivered it: bus-seen.ts). No allocation while nothing is resent.
+   */
+  isResend(p: Stamped): boolean {
+    return this.attempts.size !== 0 && this.attempts.has(messageKey(p))
   }
 
   /** the bus calls this for a batch Redis handed to every node: done once replicas have it */
@@ -209,7 +203,7 @@ export class ReplicaAcks {
       if (failure) this.fail(b, lost())
       else b.done()
     }
-    for (const p of again) publish(p, null, one)
+    for (const p of again) publish(p, one)
   }
 
   private track(replicas: number): void {
@@ -231,7 +225,7 @@ export class ReplicaAcks {
     }
   }
 
-  /** culex_replica_ack_timeouts_total, culex_replica_ack_failed_total and culex_replica_ack_resent_total on the node's registry */
+  /** culex_replica_ack_timeouts_total, _failed_total, _resent_total and _copies_dropped_total on the node's registry */
   register(registry: Registry): void {
     const read = (name: string, help: string, get: () => number): void =>
       void new Counter({
@@ -246,6 +240,7 @@ export class ReplicaAcks {
     read('culex_replica_ack_timeouts_total', 'Redis WAITs for redis_min_replicas_acked replicas that timed out (the acknowledgements left without them)', () => this.timeouts)
     read('culex_replica_ack_failed_total', 'Batches of QoS 1/2 messages not acknowledged because a Redis link dropped before the replicas confirmed them (sent again by their publishers)', () => this.failed)
     read('culex_replica_ack_resent_total', 'QoS 1/2 messages published again by their node because a Redis link dropped (failover) before the replicas confirmed them; their PUBACKs waited, the publishers stayed connected', () => this.resent)
+    read('culex_replica_ack_copies_dropped_total', 'QoS 1/2 messages another node published again after a failover, dropped here because this node had delivered them already', () => this.copiesDropped)
   }
 
   close(): void {

@@ -34,6 +34,8 @@
  * - aedes-subscribers.ts: whether a client of this node subscribes to a topic, from Aedes' routing trie
  * - ws-close.ts: ws' answer to a client's close frame, held until the MQTT connection is closed
  * - aedes-qos2-incoming.ts: an inbound QoS 2 packet id checked and stored once at a time per session
+ * - aedes-republish.ts: the id of each QoS 1/2 message as its publish starts; a message published
+ *   again (a failover crossed its batch) without its `published` hook and 'publish' event
  */
 export * from './aedes-install.js'
 export * from './aedes-client.js'
@@ -64,5 +66,6 @@ export * from './ioredis.js'
 export { lightenIdleConnections, fastEvents, closeOnStreamClose, shareSocketListeners, shareParserListener, shareParserStates, forgetConnectPacket, packetOnlyWhileReading } from './idle-connection.js'
 export { localSubscriberTest } from './aedes-subscribers.js'
 export { checkQoS2OncePerPacketId } from './aedes-qos2-incoming.js'
+export { watchQoSPublishes, messageKey, type MessageIds, type QoSPublishWatch, type Republish } from './aedes-republish.js'
 export { sweepKeepalives, SWEEP_MS } from './keepalive-sweep.js'
 export { answerCloseFrameOnStreamEnd, closeFrameUnanswered } from './ws-close.js'

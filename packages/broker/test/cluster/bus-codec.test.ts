@@ -1,6 +1,6 @@
 /** The cluster bus wire format round-trips every field Aedes puts on a packet. Pure, no Redis. */
 import { describe, expect, it } from 'vitest'
-import { decodeBatch, encodeBatch, needsV3, originOf } from '../../src/cluster/bus-codec.js'
+import { decodeBatch, encodeBatch, needsV3, originOf, RESENT, type BusPacket } from '../../src/cluster/bus-codec.js'
 
 /** an MQTT 5 PUBLISH as mqtt-packet parses it and aedes-packet keeps it (user properties: a null-prototype object) */
 function v5Packet(): Record<string, unknown> & { topic: string; payload: Buffer; qos: number; retain: boolean; dup: boolean } {
@@ -63,6 +63,21 @@ describe('cluster bus codec', () => {
     const buf = encodeBatch('o', [p, r], 1, 1)
     expect(buf[0]).toBe(2) // same batch version: the choice rides in the EXTRA JSON every version reads
     expect(decodeBatch(buf).packets).toEqual([p, r])
+  })
+
+  it('flags a message its node published again (RESENT, bit 6) in the same batch version: a node of the previous release reads the same packet', () => {
+    const p = (): BusPacket => ({ cmd: 'publish', brokerId: 'n1', brokerCounter: 5, topic: 'a/b', payload: Buffer.from('m'), qos: 1, retain: false, dup: false })
+    const again = { ...p(), [RESENT]: true as const }
+    const plain = encodeBatch('o', [p()], 2, 1)
+    const flagged = encodeBatch('o', [again, p()], 2, 1).subarray(0, plain.length)
+    // the count differs, and the first packet's flags byte by bit 6, which older nodes do not read
+    const diff = [...plain.keys()].filter((i) => plain[i] !== flagged[i])
+    expect(flagged[0]).toBe(2)
+    expect(diff.map((i) => flagged[i]! - plain[i]!)).toEqual([1, 64])
+    const out = decodeBatch(encodeBatch('o', [again, p()], 2, 1))
+    expect(out.resent).toBe(1)
+    expect(out.packets.map((x) => x[RESENT])).toEqual([true, undefined])
+    expect(out.packets[0]).toEqual(again)
   })
 
   it('reads a version 1 batch (from a node of an older release), which has no batch number', () => {

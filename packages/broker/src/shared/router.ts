@@ -64,6 +64,8 @@ export class ShareRouter extends ShareDelivery {
     // applied here at once: the redispatch below must see it (the notification comes later)
     for (const key of keys) this.markOffline(key, clientId, this.o.nodeId)
     if (this.host!.stopping()) return
+    // a QoS 2 delivery being put into the session is the session's: its record must not go on below
+    await this.handedOff(conn)
     // the client is connected to another node already: what is held now may be that connection's;
     // this one's leftovers go when that one ends (or at its next start, join)
     const moved = keys.some((key) => {
@@ -104,7 +106,7 @@ export class ShareRouter extends ShareDelivery {
           const rec = decodeRecord(buf)
           await this.o.store.hold(clientId, recordKey(rec), buf)
           if (this.expired(rec, clientId)) continue
-          if (this.host!.client(clientId) === here.conn) this.send(here.conn, rec, qos, () => {})
+          if (this.host!.client(clientId) === here.conn) this.send({ clientId, conn: here.conn, clean: here.clean }, rec, qos, () => {})
           else this.gone(rec, clientId)
         }
       }

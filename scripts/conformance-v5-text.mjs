@@ -46,21 +46,13 @@ Each has its test below; the code is in \`packages/broker/src/broker/conformance
 - Redis modes: a session ended by a DISCONNECT with Session Expiry Interval 0 (or by its connection closing, or by the sweeper) is gone for a client reconnecting at once on any node [MQTT-4.1.0-2]: the end is marked in Redis by the step that decides it and a CONNECT waits for it (\`cluster/session-ending.ts\`; before, the end ran after the connection closed and a quick reconnect got Session Present 1)
 - A returning MQTT 5 session's queue, replayed at CONNECT, goes through the client's Receive Maximum like live deliveries [MQTT-3.3.4-9] [MQTT-4.9.0-1]: one PUBLISH more as each PUBACK/PUBCOMP frees a slot, the client's other packets answered meanwhile [MQTT-3.3.4-10] [MQTT-4.9.0-3] (\`seam/aedes-replay.ts\`, \`limits/client-guard.ts\`; before, found in stop 12, a client with Receive Maximum 10 got all 2,000 queued QoS 1 messages before acknowledging any; aedes#829)
 - No Local 1 on a Shared Subscription is a Protocol Error [MQTT-3.8.3-4]: DISCONNECT 0x82, the SUBSCRIBE not handled (\`broker/mqtt5-packets.ts\`; before, SUBACK granted it)
-- A PUBREC of 0x80 or more to a shared QoS 2 delivery ends it [MQTT-4.8.2-6] also for a member whose session ends with its connection (\`shared/share-aedes.ts\`; before, Aedes cleared nothing for such a member and the message went to another member when its connection ended)
+- A PUBREC of 0x80 or more to a shared QoS 2 delivery ends it [MQTT-4.8.2-6] also for a member whose session ends with its connection (\`shared/share-aedes.ts\`: such a delivery is released as it is written; before, Aedes cleared nothing for such a member and the message went to another member when its connection ended)
+- A shared QoS 2 message sent to a member is that member's [MQTT-4.8.2-4] [MQTT-4.8.2-5]: a session that outlives the connection keeps it, in memory or in Redis, and the member gets it again (DUP 1, same packet id), or its PUBREL once it sent PUBREC, when it reconnects, on any node; if the session ends first the message ends with it; no other member gets it (\`shared/delivery.ts\` handOff, row A26 of docs/internals.md; before, a share delivery was not part of the session: when the connection ended before the PUBCOMP it went to another member, a second delivery once the first member had sent PUBREC, and the member got neither the PUBLISH again nor the PUBREL). QoS 1 deliveries still go to another member, as §4.8.2 allows
 - A QoS 1/2 message sent and not acknowledged is sent again when the session returns even if its Message Expiry Interval passed meanwhile [MQTT-4.3.3-7] [MQTT-3.3.2-5], with an interval of 1 (\`seam/aedes-replay-expiry.ts\`, row A24 of docs/internals.md; Aedes 2.0.0-beta.1 dropped every expired entry of the replayed queue, sent or not); entries never sent still expire
 
 ## Known failures
 
-- Shared subscriptions, QoS 2 [MQTT-4.8.2-4] [MQTT-4.8.2-5]: a message handed to a member is not
-  part of its session (\`src/shared/\`, README "Shared subscriptions"). When the member's connection
-  ends before its PUBCOMP, Culex sends the message to another online member of the group at once
-  (or queues it for the group), and the member, back with its session, gets neither the PUBLISH
-  again nor the PUBREL. For QoS 1 that is what §4.8.2 allows (a MAY); for QoS 2 the standard wants
-  the delivery completed with that member when it reconnects, and never sent to another member,
-  even if the member's session ends first. A member that had sent PUBREC has handed the message to
-  its application, so another member's copy is a second delivery of a QoS 2 message. Fixing it
-  means keeping QoS 2 share deliveries (and their PUBRELs) in the member's session store, in memory
-  and in Redis, and no longer redispatching them.
+None in the statements tested here.
 
 ## Choices where the standard lets the server choose
 

@@ -48,6 +48,22 @@ export function wrapOutgoingAcks(broker: Aedes, wrap: (calls: OutgoingAcks) => P
 }
 
 /**
+ * A27: put `packet` into the session store of client `clientId` before it is delivered, as Aedes'
+ * own Client#publish does (lib/client.js publish: `broker.persistence.outgoingEnqueue({ clientId },
+ * packet)` for a client that is not clean, then `deliverQoS`). deliverQoS (the client's, row C13)
+ * then calls `outgoingUpdate` (looked up at call time), which finds the entry by brokerId and
+ * brokerCounter and records the packet id it goes out with; a PUBREC turns it into the PUBREL
+ * (lib/handlers/pubrec.js), a PUBCOMP clears it, and lib/handlers/connect.js emptyQueue replays
+ * what is left when the session returns. Reads `broker.persistence` (row A7); outgoingEnqueue is
+ * the persistence interface's. No upstream issue: Client#publish does both steps at once, and
+ * shared subscriptions need their record released in between (shared/delivery.ts handOff).
+ */
+export function keepInSession(broker: Aedes, clientId: string, packet: { qos: number }): Promise<void> {
+  const p = (broker as unknown as { persistence: { outgoingEnqueue(sub: { clientId: string; qos: number }, packet: unknown): Promise<void> } }).persistence
+  return p.outgoingEnqueue({ clientId, qos: packet.qos }, packet)
+}
+
+/**
  * A18 `observer` sees every subscription Aedes adds to or removes from the broker's emitter for a
  * client, by filter: lib/handlers/subscribe.js calls `broker.subscribe(filter, deliver, done)`
  * (also when a persistent session's subscriptions are restored, and unsubscribe + subscribe when a

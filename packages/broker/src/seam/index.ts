@@ -49,7 +49,7 @@ export { wrapNewClientsListener, type NewClientsListener } from './aedes-new-cli
 export { closeConnectionAfter, closeSameClientsUnlessKept, onceConnectedOrClosed, replaceSessionTimers, replayQueueOfResumedV5Sessions, type SessionTimers } from './aedes-sessions.js'
 export { onceReplayWaits, paceSessionReplay } from './aedes-replay.js'
 export { keepSentMessagesPastExpiry } from './aedes-replay-expiry.js'
-export { emitMessage, onEveryMessage, observeSubscriptions, wrapOutgoingAcks, brokerClosing, clientClosed, type OutgoingAcks } from './aedes-routing.js'
+export { emitMessage, onEveryMessage, observeSubscriptions, wrapOutgoingAcks, keepInSession, brokerClosing, clientClosed, type OutgoingAcks } from './aedes-routing.js'
 export { mqttPacketDebug } from './mqtt-packet-debug.js'
 export * from './mqtt-parser.js'
 export * from './mqtt-writes.js'

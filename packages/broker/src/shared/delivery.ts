@@ -9,6 +9,10 @@
  *   as in flight to that member (store.ts), so the PUBACK to the publisher never leaves before
  *   the message is safe from the member's node dying.
  * - The member's node delivers it at the member's QoS; the member's PUBACK/PUBCOMP releases it.
+ *   A QoS 2 delivery is the member's for good [MQTT-4.8.2-4] [MQTT-4.8.2-5]: to a member whose
+ *   session outlives its connection it goes into that session (handOff), to one whose session
+ *   ends with its connection it is released as it is written (share-aedes.ts); either way it is
+ *   never sent to another member once it went out (QoS 1 ones may be, §4.8.2, and are).
  * - A member gone between the choice and the delivery, a member whose connection ends with
  *   messages unacknowledged, and the members of a dead node (sweepDead, one node at a time):
  *   whoever takes the records out of the store sends them to another online member
@@ -17,7 +21,14 @@
  */
 import { ShareGroups } from './groups.js'
 import { decodeRecord, encodeRecord, recordKey, type ShareRecord } from './store.js'
-import { DELIVERY_PREFIX, REDISPATCH_TOPIC, type GroupStats, type RouterOptions, type ShareChoice, type ShareHost, type SharePacket } from './packets.js'
+import { DELIVERY_PREFIX, REDISPATCH_TOPIC, SESSION_PREFIX, type GroupStats, type MemberPacket, type RouterOptions, type ShareChoice, type ShareHost, type SharePacket } from './packets.js'
+
+/** the member a delivery goes to: its client id, connection, and whether its session ends with that connection */
+export interface MemberConn {
+  clientId: string
+  conn: object
+  clean: boolean
+}
 
 export class ShareDelivery {
   readonly groups = new ShareGroups()
@@ -26,6 +37,9 @@ export class ShareDelivery {
   /** members connected here: client id -> the connection and its groups (key -> QoS) */
   protected readonly local = new Map<string, { conn: object; groups: Map<string, number>; clean: boolean; ready?: Promise<void> }>()
   protected live: (node: string) => boolean = () => true
+
+  /** per connection: QoS 2 deliveries being put into the member's session (ended() waits for them) */
+  private readonly handoffs = new WeakMap<object, Set<Promise<void>>>()
 
   private activeListener?: (on: boolean) => void
   private wasActive = false
@@ -131,33 +145,67 @@ export class ShareDelivery {
       if (this.expired(rec, clientId)) continue
       if (here && qos !== undefined && conn === here.conn) {
         pending++
-        this.send(conn, rec, qos, done)
+        this.send({ clientId, conn, clean: here.clean }, rec, qos, done)
       } else this.gone(rec, clientId)
     }
     done()
   }
 
-  protected send(conn: object, rec: ShareRecord, qos: number, cb: () => void): void {
+  protected send(to: MemberConn, rec: ShareRecord, qos: number, cb: () => void): void {
     let properties = rec.x
     // the interval left, not the one published [MQTT-3.3.2-6] (expired ones: see expired())
     if (rec.e !== undefined) properties = { ...properties, messageExpiryInterval: Math.max(1, Math.ceil((rec.e - Date.now()) / 1000)) }
-    this.host!.deliver(
-      conn,
-      {
-        cmd: 'publish',
-        topic: rec.t,
-        payload: rec.p,
-        qos: Math.min(rec.q, qos),
-        retain: false, // [MQTT-3.3.1-9]: a live message for an established subscription
-        dup: false,
-        brokerId: `${DELIVERY_PREFIX}${rec.g}|${rec.b}`,
-        brokerCounter: rec.c,
-        ...(rec.pub !== undefined ? { clientId: rec.pub } : {}),
-        ...(properties !== undefined ? { properties } : {}),
+    const packet: MemberPacket = {
+      cmd: 'publish',
+      topic: rec.t,
+      payload: rec.p,
+      qos: Math.min(rec.q, qos),
+      retain: false, // [MQTT-3.3.1-9]: a live message for an established subscription
+      dup: false,
+      brokerId: `${DELIVERY_PREFIX}${rec.g}|${rec.b}`,
+      brokerCounter: rec.c,
+      ...(rec.pub !== undefined ? { clientId: rec.pub } : {}),
+      ...(properties !== undefined ? { properties } : {}),
+    }
+    if (packet.qos === 2 && !to.clean) return this.handOff(to, rec, packet, cb)
+    this.host!.deliver(to.conn, packet, cb, rec.g)
+  }
+
+  /**
+   * [MQTT-4.8.2-4] A QoS 2 message sent to a member whose session outlives its connection is that
+   * session's: it is put into the member's session store (memory or Redis, as the session's other
+   * messages) before it is written, and only then is its in-flight record released, so the end of
+   * the connection sends it to nobody else; the member gets it again when it reconnects, on any
+   * node (DUP 1, same packet id), or its PUBREL once it sent PUBREC. [MQTT-4.8.2-5] If the session
+   * ends first, the message goes with it. Should the session store refuse it, it is delivered as
+   * before (its record goes to another member if the connection ends unacknowledged).
+   */
+  private handOff(to: MemberConn, rec: ShareRecord, packet: MemberPacket, cb: () => void): void {
+    const fail = (what: string) => (err: Error) => this.o.log.warn({ err: err.message, group: rec.g, client: to.clientId }, `shared subscription: ${what}`)
+    packet.brokerId = `${SESSION_PREFIX}${rec.g}|${rec.b}`
+    // the session's replay drops it past its expiry if it was never written [MQTT-3.3.2-5]
+    if (rec.e !== undefined) packet.messageExpiry = rec.e
+    const step = this.host!.keep(to.conn, packet, rec.g).then(
+      () => this.o.store.release(to.clientId, recordKey(rec)).then(() => {}, fail('release after the hand-off to the session failed')),
+      (err: Error) => {
+        fail('QoS 2 delivery not kept in the session')(err)
+        packet.brokerId = `${DELIVERY_PREFIX}${rec.g}|${rec.b}`
+        delete packet.messageExpiry
       },
-      cb,
-      rec.g,
     )
+    let pending = this.handoffs.get(to.conn)
+    if (!pending) this.handoffs.set(to.conn, (pending = new Set()))
+    pending.add(step)
+    void step.then(() => {
+      pending.delete(step)
+      this.host!.deliver(to.conn, packet, cb, rec.g)
+    })
+  }
+
+  /** the hand-offs to the session under way on a connection have settled */
+  protected async handedOff(conn: object): Promise<void> {
+    const pending = this.handoffs.get(conn)
+    if (pending) await Promise.all(pending)
   }
 
   /** its message expiry interval passed while it waited (group queue, a member gone): released, not sent [MQTT-3.3.2-5] */

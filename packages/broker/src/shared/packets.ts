@@ -47,11 +47,23 @@ export interface MemberPacket {
   brokerCounter: number
   clientId?: string
   properties?: Record<string, unknown>
+  /** aedes-packet's absolute expiry (ms since the epoch), on a delivery kept in the member's session (its replay drops it past that) */
+  messageExpiry?: number
 }
+/** brokerId of every share delivery: `$share|<group key>|<origin broker>` (its counter: the origin's) */
 export const DELIVERY_PREFIX = '$share|'
-/** the in-flight record of a delivered share packet, from the brokerId/counter it went out with; undefined: not a share delivery */
+/**
+ * brokerId of a share delivery kept in the member's session (QoS 2 to a member whose session
+ * outlives its connection, delivery.ts handOff): `$share|/<group key>|<origin broker>`. A group
+ * key never starts with "/" (a share name has at least one character and no "/", [MQTT-4.8.2-1]).
+ */
+export const SESSION_PREFIX = `${DELIVERY_PREFIX}/`
+/**
+ * the in-flight record of a delivered share packet, from the brokerId/counter it went out with;
+ * undefined: not a share delivery, or one kept in the member's session (its record is gone)
+ */
 export function fieldOfDelivery(brokerId: unknown, brokerCounter: unknown): string | undefined {
-  return typeof brokerId === 'string' && brokerId.startsWith(DELIVERY_PREFIX) ? `${brokerId.slice(DELIVERY_PREFIX.length)}:${Number(brokerCounter)}` : undefined
+  return typeof brokerId === 'string' && brokerId.startsWith(DELIVERY_PREFIX) && !brokerId.startsWith(SESSION_PREFIX) ? `${brokerId.slice(DELIVERY_PREFIX.length)}:${Number(brokerCounter)}` : undefined
 }
 
 /** the Aedes node, as the router needs it (share-aedes.ts) */
@@ -60,6 +72,8 @@ export interface ShareHost {
   client(clientId: string): object | undefined
   /** hand a message to a local client (its QoS already the member's), picked as a member of group `key` */
   deliver(client: object, packet: MemberPacket, cb: () => void, key: string): void
+  /** put a message for a local client into its session store, as its session's messages are, before it is delivered */
+  keep(client: object, packet: MemberPacket, key: string): Promise<void>
   /** a share-only message to every node (this one included) */
   emit(packet: SharePacket): void
   /**

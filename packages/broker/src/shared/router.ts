@@ -21,8 +21,11 @@ export class ShareRouter extends ShareDelivery {
     if (!here || here.conn !== conn) {
       // what an earlier connection of this client left unacknowledged (its node died, or it
       // reconnected before the sweep) goes to the others now, before this one is picked again;
-      // a restored session joins all its groups at once: they all wait for it
-      this.local.set(clientId, (here = { conn, groups: new Map(), clean, ready: this.takeAndRedispatch(clientId) }))
+      // a restored session joins all its groups at once: they all wait for it. QoS 2 deliveries
+      // being put into the session by an earlier connection here are the session's: not sent on
+      const before = here?.conn
+      const ready = (before ? this.handedOff(before) : Promise.resolve()).then(() => this.takeAndRedispatch(clientId))
+      this.local.set(clientId, (here = { conn, groups: new Map(), clean, ready }))
     }
     await here.ready
     here.groups.set(key, qos)
@@ -51,7 +54,8 @@ export class ShareRouter extends ShareDelivery {
 
   /**
    * A connection ended: its groups see it offline, its unacknowledged messages go to other
-   * members, then a clean session leaves its groups. A node that is stopping leaves the records
+   * members (QoS 1 ones, and QoS 2 ones not yet sent to it: those sent are its session's
+   * [MQTT-4.8.2-4] [MQTT-4.8.2-5], delivery.ts), then a clean session leaves its groups. A node that is stopping leaves the records
    * where they are: its emitter is closing, and the sweep of another node sends them on.
    */
   async ended(conn: object, clientId: string): Promise<void> {
@@ -64,6 +68,8 @@ export class ShareRouter extends ShareDelivery {
     // applied here at once: the redispatch below must see it (the notification comes later)
     for (const key of keys) this.markOffline(key, clientId, this.o.nodeId)
     if (this.host!.stopping()) return
+    // a QoS 2 delivery being put into the session is the session's: its record must not go on below
+    await this.handedOff(conn)
     // the client is connected to another node already: what is held now may be that connection's;
     // this one's leftovers go when that one ends (or at its next start, join)
     const moved = keys.some((key) => {
@@ -104,7 +110,7 @@ export class ShareRouter extends ShareDelivery {
           const rec = decodeRecord(buf)
           await this.o.store.hold(clientId, recordKey(rec), buf)
           if (this.expired(rec, clientId)) continue
-          if (this.host!.client(clientId) === here.conn) this.send(here.conn, rec, qos, () => {})
+          if (this.host!.client(clientId) === here.conn) this.send({ clientId, conn: here.conn, clean: here.clean }, rec, qos, () => {})
           else this.gone(rec, clientId)
         }
       }

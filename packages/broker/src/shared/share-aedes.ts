@@ -1,6 +1,7 @@
 /**
- * Shared subscriptions wired into Aedes 1.2, through the seam (src/seam/: gateEmits, emitMessage,
- * onEveryMessage (message-hook.ts), wrapOutgoingAcks, clientsOf, deliveryOf, onWrite, brokerClosing, clientClosed).
+ * Shared subscriptions wired into Aedes 2, through the seam (src/seam/: gateEmits, emitMessage,
+ * onEveryMessage (message-hook.ts), wrapOutgoingAcks, keepInSession, clientsOf, deliveryOf, onWrite,
+ * brokerClosing, clientClosed).
  *
  * A `$share/g/f` subscription stays an ordinary subscription for Aedes (stored with the session,
  * restored on reconnect, removed on UNSUBSCRIBE): its literal filter matches no message, since
@@ -10,7 +11,7 @@
  */
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from '../log.js'
-import { brokerClosing, clientClosed, clientsOf, deliveryOf, emitMessage, gateEmits, interceptPacketsOfEachClient, onWrite, protocolVersion, v5SubscriptionsOf, wrapOutgoingAcks } from '../seam/index.js'
+import { brokerClosing, clientClosed, clientsOf, deliveryOf, emitMessage, gateEmits, keepInSession, onWrite, v5SubscriptionsOf, wrapOutgoingAcks } from '../seam/index.js'
 import { switchedMessageHook } from './message-hook.js'
 import { parseShare, SHARE_PREFIX } from './names.js'
 import { fieldOfDelivery, REDISPATCH_TOPIC, type MemberPacket, type SharePacket, type ShareRouter } from './router.js'
@@ -69,15 +70,22 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
   }
   const hook = switchedMessageHook(broker, dispatch as (message: unknown, cb: () => void) => void, log)
 
+  // [MQTT-3.3.4-3] (v5): the Subscription Identifier of the member's `$share/<key>` subscription
+  // (the beta adds identifiers in the per-subscription listener, which a share delivery does not pass)
+  const withSubscriptionId = (c: Client, packet: MemberPacket, key: string): void => {
+    const si = v5SubscriptionsOf(c)?.[SHARE_PREFIX + key]?.si
+    if (si !== undefined) packet.properties = { ...packet.properties, subscriptionIdentifier: si }
+  }
   const host = {
     client: (id: string) => clientsOf(broker)[id] as unknown as ClientInternals | undefined,
     stopping: () => brokerClosing(broker),
+    keep(conn: object, packet: MemberPacket, key: string): Promise<void> {
+      withSubscriptionId(conn as Client, packet, key)
+      return keepInSession(broker, (conn as ClientInternals).id, packet)
+    },
     deliver(conn: object, packet: MemberPacket, cb: () => void, key: string): void {
       const c = conn as Tracked
-      // [MQTT-3.3.4-3] (v5): the Subscription Identifier of the member's `$share/<key>` subscription
-      // (the beta adds identifiers in the per-subscription listener, which a share delivery does not pass)
-      const si = v5SubscriptionsOf(c as unknown as Client)?.[SHARE_PREFIX + key]?.si
-      if (si !== undefined) packet.properties = { ...packet.properties, subscriptionIdentifier: si }
+      withSubscriptionId(c as unknown as Client, packet, key)
       if (packet.qos > 0 && !c[SENT]) {
         const sent = new Map<number, string>()
         c[SENT] = sent
@@ -85,7 +93,13 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
         // known as it is written (conformance-writes.ts sees every packet written)
         onWrite(c.conn, (p) => {
           const field = p.cmd === 'publish' && p.messageId !== undefined ? fieldOfDelivery((p as { brokerId?: unknown }).brokerId, (p as { brokerCounter?: unknown }).brokerCounter) : undefined
-          if (field !== undefined) sent.set(p.messageId!, field)
+          if (field === undefined) return
+          // [MQTT-4.8.2-5] a QoS 2 message written to a member whose session ends with its connection
+          // is that session's: released now, it goes to no other member when the connection ends,
+          // acknowledged or not (a PUBREC of 0x80 or more included [MQTT-4.8.2-6]); a member whose
+          // session outlives it has its QoS 2 deliveries in that session (delivery.ts handOff)
+          if ((p as { qos?: number }).qos === 2 && c.clean !== false) router.acked(c.id, field)
+          else sent.set(p.messageId!, field)
         })
       }
       // through the client's own delivery functions: slow-consumer limits, ACL on forward, byte accounting
@@ -103,11 +117,12 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
     barrier: () => new Promise<void>((resolve) => void emitMessage(broker, { cmd: 'publish', topic: REDISPATCH_TOPIC, payload: EMPTY, qos: 0, retain: false, share: [] }, () => resolve())),
   }
 
-  // ---- acknowledgements: a share delivery is no session message ----------------------------
+  // ---- acknowledgements: a QoS 1 share delivery is no session message ----------------------
   wrapOutgoingAcks(broker, ({ outgoingUpdate: update, outgoingClearMessageId: clear }) => ({
   outgoingUpdate: (client, packet) => {
-    // the session store keeps nothing for share deliveries: a member that goes away does not get
-    // them back on reconnect, another member gets them at once (router.ts)
+    // the session store keeps nothing for QoS 1 share deliveries: a member that goes away does not
+    // get them back on reconnect, another member gets them at once (router.ts); QoS 2 ones kept in
+    // the session (SESSION_PREFIX, no field) go through
     if (fieldOfDelivery(packet.brokerId, packet.brokerCounter) !== undefined) return Promise.resolve()
     if (packet.cmd === 'pubrel' && packet.messageId !== undefined && (client as Tracked)[SENT]?.has(packet.messageId)) return Promise.resolve()
     return update(client, packet)
@@ -121,21 +136,6 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
     return Promise.resolve(undefined)
   },
   }))
-
-  // [MQTT-4.8.2-6] (v5): a PUBREC of 0x80 or more ends the QoS 2 flow, and the message is
-  // discarded, not sent to another member. For a member whose session ends with its connection
-  // (Session Expiry 0) Aedes clears nothing (lib/handlers/pubrec.js: `client.clean`, done), so the
-  // in-flight record is taken off here, before that handler runs; for the others, by its
-  // outgoingClearMessageId above. (A PUBACK, whatever its code, always goes through that one.)
-  interceptPacketsOfEachClient<{ cmd: string; messageId?: number; reasonCode?: number }>(broker, 'mqtt5', (packet, client) => {
-    if (packet.cmd !== 'pubrec' || (packet.reasonCode ?? 0) < 0x80 || protocolVersion(client) !== 5) return undefined
-    const c = client as unknown as Tracked
-    const field = c.clean !== false && packet.messageId !== undefined ? c[SENT]?.get(packet.messageId) : undefined
-    if (field === undefined) return undefined
-    c[SENT]!.delete(packet.messageId!)
-    router.acked(c.id, field)
-    return undefined
-  })
 
   // ---- membership --------------------------------------------------------------------------
   // Aedes internals: Aedes reads broker.authorizeSubscribe at call time (lib/handlers/subscribe.js

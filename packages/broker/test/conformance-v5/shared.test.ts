@@ -24,6 +24,16 @@ async function sub(c: Raw, subscriptions: Array<Record<string, unknown>>, messag
 
 const publishes = (ps: Raw['packets']): string[] => ps.filter((x) => x.cmd === 'publish').map((x) => String(x.payload))
 
+/** resolves once the /metrics of the members' node (node 1) have a line matching `re` (polled every 50 ms) */
+async function metricShows(m: Mode, re: RegExp, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms
+  for (;;) {
+    if (re.test(await (await fetch(`http://127.0.0.1:${m.nodes[m.nodes.length - 1]!.ports.http}/metrics`)).text())) return
+    if (Date.now() > until) throw new Error(`timed out waiting for ${re} in /metrics`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
 forEachMode5((m) => {
   const it = test(m)
 
@@ -80,7 +90,7 @@ forEachMode5((m) => {
    * drops. Returns what `b` got: `second` goes to it (a QoS 1 message may go to another member as
    * soon as the connection to the first is lost, §4.8.2), `first` must not, and would come with it.
    */
-  async function memberLeaves(qos: 1 | 2, ack: number | undefined, expiry: number): Promise<{ id: string; first: Raw['packets'][number]; toB: string[] }> {
+  async function memberLeaves(qos: 1 | 2, ack: number | undefined, expiry: number): Promise<{ id: string; t: string; first: Raw['packets'][number]; b: Raw; toB: string[] }> {
     const id = m.id('a')
     const t = m.id('t')
     const a = await client(m, 1, 'a', { clientId: id, clean: expiry === 0, properties: { sessionExpiryInterval: expiry } })
@@ -100,7 +110,7 @@ forEachMode5((m) => {
     await sub(b, [{ topic: `$share/g/${t}`, qos: 2 }])
     a.destroy()
     const toB = publishes([await b.expect('publish', 5000), ...(await b.quiet(300))])
-    return { id, first, toB }
+    return { id, t, first, b, toB }
   }
 
   it('[MQTT-4.8.2-6] after a PUBACK 0x80 to a shared QoS 1 delivery the message is discarded: not sent to another member', async () => {
@@ -113,6 +123,20 @@ forEachMode5((m) => {
 
   it('[MQTT-4.8.2-5] a shared QoS 2 message whose member session ends before it acknowledged it is not sent to another member', async () => {
     expect((await memberLeaves(2, undefined, 0)).toB).toEqual(['second'])
+  })
+
+  it('[MQTT-4.8.2-5] a shared QoS 2 message stays with a member whose session expires while it is away (Session Expiry 1): gone with the session, sent to no other member', async () => {
+    const { id, t, b, toB } = await memberLeaves(2, undefined, 1)
+    expect(toB).toEqual(['second'])
+    // `a` went offline on its node before `b` got `second`; 1 s after its connection ended its
+    // session expired, and it left the group with it
+    await metricShows(m, new RegExp(`^culex_shared_members\\{group="g/${t}",state="offline"\\} 0$`, 'm'))
+    const a = await m.raw(0)
+    expect(await a.connect({ clientId: id, clean: false, properties: { sessionExpiryInterval: 60 } })).toMatchObject({ sessionPresent: false })
+    a.send({ cmd: 'pingreq' })
+    await a.expect('pingresp')
+    expect(publishes(await a.quiet(300))).toEqual([])
+    expect(publishes(b.packets)).toEqual(['second'])
   })
 
   it('[MQTT-4.8.2-4] a shared QoS 2 message a member did not acknowledge stays its: not sent to another member, sent again (DUP 1, same id) when it reconnects', async () => {

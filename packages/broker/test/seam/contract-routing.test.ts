@@ -1,12 +1,12 @@
 /**
  * Contract of the seam's routing functions with Aedes (seam/aedes-routing.ts, docs/internals.md rows
- * A13-A16), which shared subscriptions use: one test per internal, named after it, against a stock
+ * A13-A16, A18, A27), which shared subscriptions use: one test per internal, named after it, against a stock
  * Aedes broker and raw MQTT clients.
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Client } from 'aedes'
 import * as seam from '../../src/seam/index.js'
-import { closeRaw, rawClient, rawSubscribe } from '../helpers/raw-mqtt.js'
+import { closeRaw, rawClient, rawSubscribe, type Raw } from '../helpers/raw-mqtt.js'
 import { closeStock, eventually, stockBroker } from './stock.js'
 
 afterEach(async () => {
@@ -69,6 +69,39 @@ describe('seam contract: Aedes routing internals', () => {
     expect(calls).toContain(`update:${id}`)
     raw.send({ cmd: 'puback', messageId: id })
     await eventually(() => (calls.includes(`clear:${id}`) ? true : undefined), 3000, 'outgoingClearMessageId on PUBACK')
+  })
+
+  it("A27 aedes broker.persistence.outgoingEnqueue before the client's deliverQoS: the QoS 2 message is its session's, sent again with its packet id when the session returns, then only its PUBREL once PUBRECed, nothing once PUBCOMPed", async () => {
+    const s = await stockBroker()
+    const back = async (): Promise<Raw> => (await rawClient(s.port, { clientId: 'a26', clean: false })).raw
+    // connected: Aedes' replay of the (empty) session queue at CONNECT is over
+    const ready = new Promise((resolve) => s.broker.once('clientReady', resolve))
+    const { raw } = await rawClient(s.port, { clientId: 'a26', clean: false })
+    await ready
+    const packet = { cmd: 'publish', topic: 'a26/t', payload: Buffer.from('kept'), qos: 2, retain: false, dup: false, brokerId: 'a26-origin', brokerCounter: 7 }
+    await seam.keepInSession(s.broker, 'a26', packet)
+    seam.deliveryOf(s.clients[0]!).deliverQoS(packet, () => {})
+    await raw.until((ps) => ps.some((p) => p.cmd === 'publish'), 3000, 'the delivery')
+    const id = raw.publishes()[0]!.messageId as number
+    await raw.drop()
+    // the session store had it before the write: its replay sends it again, same id
+    const again = await back()
+    await again.until((ps) => ps.some((p) => p.cmd === 'publish'), 3000, 'the message again')
+    expect(again.publishes().map((p) => [String(p.payload), p.messageId])).toEqual([['kept', id]])
+    again.send({ cmd: 'pubrec', messageId: id })
+    await again.until((ps) => ps.some((p) => p.cmd === 'pubrel'), 3000, 'the PUBREL')
+    await again.drop()
+    const rel = await back()
+    await rel.until((ps) => ps.some((p) => p.cmd === 'pubrel'), 3000, 'the PUBREL again')
+    expect(rel.packets.filter((p) => p.cmd === 'publish' || p.cmd === 'pubrel').map((p) => [p.cmd, p.messageId])).toEqual([['pubrel', id]])
+    rel.send({ cmd: 'pubcomp', messageId: id })
+    rel.send({ cmd: 'pingreq' })
+    await rel.until((ps) => ps.some((p) => p.cmd === 'pingresp'), 3000, 'PINGRESP')
+    await rel.drop()
+    const done = await back()
+    done.send({ cmd: 'pingreq' })
+    await done.until((ps) => ps.some((p) => p.cmd === 'pingresp'), 3000, 'PINGRESP')
+    expect(done.packets.filter((p) => p.cmd === 'publish' || p.cmd === 'pubrel')).toEqual([])
   })
 
   it('A15 aedes broker.closed: false while serving, true once broker.close() starts', async () => {

@@ -117,6 +117,34 @@ describe('shared subscriptions, one node', () => {
     expect(payloads(kept).sort((a, b) => Number(a) - Number(b))).toEqual(Array.from({ length: N }, (_, i) => String(i)))
   })
 
+  it('[MQTT-4.8.2-4] (v5 rule, 3.1.1 member) QoS 2 to a persistent member whose connection ends before PUBCOMP: never sent to the other member; back, it gets the PUBLISH again (DUP 1, same id), or the PUBREL once it sent PUBREC', async () => {
+    const { raw: a } = await rawClient(t.node.ports.mqtt, { clientId: 'q2p-a', clean: false })
+    await rawSubscribe(a, '$share/q2p/q2p/#', 2)
+    const pub = await connect(t.url)
+    await pub.publishAsync('q2p/x', 'unacked', { qos: 2 })
+    await pub.publishAsync('q2p/x', 'recd', { qos: 2 })
+    await pub.publishAsync('q2p/x', 'qos1', { qos: 1 })
+    await a.until((ps) => ps.filter((p) => p.cmd === 'publish').length === 3, 5000, 'three deliveries')
+    const [unacked, recd] = a.publishes()
+    a.send({ cmd: 'pubrec', messageId: recd!.messageId })
+    await a.until((ps) => ps.some((p) => p.cmd === 'pubrel'), 5000, 'PUBREL')
+    const keeper = await connect(t.url, { clientId: 'q2p-keeper' })
+    const kept = collect(keeper)
+    await keeper.subscribeAsync('$share/q2p/q2p/#', { qos: 2 })
+    await a.drop()
+    // the QoS 1 one goes on when the connection ends [MQTT-4.8.2 v5 allows it]; the QoS 2 ones with it would
+    await waitFor(() => kept.length === 1, 5000, 'the QoS 1 message at the other member')
+    await new Promise((r) => setTimeout(r, 300))
+    expect(payloads(kept)).toEqual(['qos1'])
+    const { raw: back } = await rawClient(t.node.ports.mqtt, { clientId: 'q2p-a', clean: false })
+    await back.until((ps) => ps.some((p) => p.cmd === 'pubrel'), 5000, 'the replay')
+    expect(back.packets.filter((p) => p.cmd !== 'connack').map((p) => [p.cmd, p.cmd === 'publish' ? String(p.payload) : '', p.dup ?? false, p.messageId])).toEqual([
+      ['publish', 'unacked', true, unacked!.messageId],
+      ['pubrel', '', false, recd!.messageId],
+    ])
+    await (await connect(t.url, { clientId: 'q2p-a', clean: true })).endAsync()
+  })
+
   it('a group with only offline persistent members keeps QoS 1 messages for the first to come back', async () => {
     const a = await connect(t.url, { clientId: 'off-a', clean: false })
     await a.subscribeAsync('$share/off/off/#', { qos: 1 })

@@ -46,6 +46,7 @@ async function rounds(pubNode: TestNode, memberNode: TestNode, tag: string): Pro
   // an ordinary subscriber on the publisher's node: once it has a message, a member was picked for it
   const watcher = await subscriber(pubNode.mqtt, `${tag}-watch`)
   await watcher.raw.until(() => true)
+  let conclusive = 0
   for (let r = 0; r < ROUNDS; r++) {
     const topic = `jo/${tag}/${r}`
     watcher.raw.send({ cmd: 'subscribe', messageId: r + 1, subscriptions: [{ topic, qos: 1 }] })
@@ -53,12 +54,20 @@ async function rounds(pubNode: TestNode, memberNode: TestNode, tag: string): Pro
     const member = await subscriber(memberNode.mqtt, `${tag}-member-${r}`)
     // the group's first member each round
     const res = await joinDuringHeldPuback({ pressure, pub, watcher, member, topic, filter: `$share/g${r}/${topic}`, tag: `${tag}-${r}` })
-    expect(res.missing, `round ${r}: acknowledged after the SUBACK, never delivered`).toEqual([])
+    // the SUBACK waits for every node's acknowledgement of the join at most 2 s (then it goes,
+    // with a warning: the next test), which a machine at load 15+ can take: such a round says nothing
+    const timedOut = memberNode.logs().some((l) => l.msg === 'shared subscription not acknowledged by every node in time' && String(l.group).includes(topic))
+    if (timedOut) console.log(`round ${r}: the join was not acknowledged by every node within 2 s (machine load); missing ${JSON.stringify(res.missing)}`)
+    else {
+      conclusive++
+      expect(res.missing, `round ${r}: acknowledged after the SUBACK, never delivered`).toEqual([])
+    }
     // the messages published after the SUBACK are among them: the check is not empty
     expect(res.late.length).toBeGreaterThanOrEqual(5)
     expect(res.subackBeforePuback).toBe(false)
     await member.raw.drop()
   }
+  expect(conclusive, 'rounds whose join every node acknowledged in time').toBeGreaterThan(0)
 }
 
 describe('shared subscriptions: the SUBACK of a group\'s first member and the messages in flight [MQTT-3.8.4-1] (v5 4.8.2)', () => {

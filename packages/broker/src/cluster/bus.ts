@@ -45,6 +45,7 @@ import { BusOrder } from './bus-order.js'
 import { SeenByOrigin, type SeenWindow } from './bus-seen.js'
 import { createInputGate, createLagProbe } from './bus-flow.js'
 import { BusProgress } from './bus-progress.js'
+import { BusPressure } from './bus-pressure.js'
 import { releaseTogether } from '../broker/puback-after-publish.js'
 
 type Done = (err?: Error | null) => void
@@ -83,10 +84,6 @@ export type ClusterBus = MQEmitterApi & {
 }
 
 const noop = (): void => {}
-const PRESSURE_TTL_MS = 2000
-/** input lag (bus-flow.ts) at which a node asks its peers to hold, and under which it lets them go again */
-const LAG_HIGH_MS = 100
-const LAG_LOW_MS = 25
 
 export function createClusterBus(opts: BusOptions): ClusterBus {
   const { emitter: local, listenersFor, closed } = createMatchingEmitter({ concurrency: opts.concurrency ?? 100, matchEmptyLevels: true })
@@ -95,76 +92,13 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
   const { sub, pub, channel } = opts
   const onError = opts.onError ?? noop
 
-  // Back-pressure across nodes (Redis pub/sub has none). A node whose
-  // deliveries pile up (its subscribers or its CPU cannot keep up) says so on
-  // the control channel; while any peer is under pressure, the others hold
-  // the emit callbacks, so Aedes stops reading their publishers' sockets and
-  // TCP slows the publishers down, as on a single node. The signal is
-  // refreshed while it lasts and expires by itself, so a lost "off" (or a
-  // dead peer) cannot stall the cluster for longer than PRESSURE_TTL_MS.
-  //
-  // Two things put a node under pressure: its subscribers' backlog (bytes)
-  // and its input lag (bus-flow.ts). The control channel has a connection of
-  // its own: on the subscriber one, a node's signal would wait behind the bus
-  // traffic its peers are behind on (every node reads its own batches back, too).
+  // back-pressure across nodes (bus-pressure.ts); what this node takes in (bus-flow.ts)
   const highWater = opts.highWater ?? 1 << 20
   const lowWater = Math.floor(highWater / 4)
   const backlog = opts.backlog ?? ((): number => 0)
-  const control = `${channel}:pressure`
   const probe = createLagProbe(pub, channel, origin, onError)
   const input = createInputGate(sub, backlog, highWater, lowWater)
-  const lagNow = probe.lag
-  let pressureOn = false
-  let refresh: NodeJS.Timeout | undefined
-  let poll: NodeJS.Timeout | undefined
-  const signal = (on: boolean): void => {
-    pub.publish(control, `${origin}:${on ? 1 : 0}`).catch((err: Error) => onError(err))
-  }
-  // not while the input is paused, nor before a probe came back since it was
-  const relieved = (): boolean => !input.paused && backlog() <= lowWater && lagNow() < LAG_LOW_MS
-  const setPressure = (on: boolean): void => {
-    pressureOn = on
-    signal(on)
-    clearInterval(refresh)
-    clearInterval(poll)
-    refresh = on ? setInterval(() => signal(true), PRESSURE_TTL_MS / 3) : undefined
-    poll = on ? setInterval(() => relieved() && setPressure(false), 10) : undefined
-  }
-  // a probe out for longer than LAG_HIGH_MS puts the node under pressure before it is back
-  const lagWatch = setInterval(() => {
-    if (!pressureOn && lagNow() >= LAG_HIGH_MS) setPressure(true)
-  }, LAG_HIGH_MS / 4)
-  lagWatch.unref()
-  /** peers under pressure: origin -> expiry time */
-  const pressuredPeers = new Map<string, number>()
-  let held: Done[] = []
-  let expiryTimer: NodeJS.Timeout | undefined
-  const peersPressured = (): boolean => {
-    if (pressuredPeers.size === 0) return false
-    const now = Date.now()
-    for (const [peer, until] of pressuredPeers) if (until <= now) pressuredPeers.delete(peer)
-    return pressuredPeers.size > 0
-  }
-  const releaseHeld = (): void => {
-    if (peersPressured()) return
-    clearInterval(expiryTimer)
-    expiryTimer = undefined
-    const callbacks = held
-    held = []
-    for (const cb of callbacks) cb()
-  }
-  const onControl = (text: string): void => {
-    const sep = text.lastIndexOf(':')
-    const peer = text.slice(0, sep)
-    if (peer === origin) return
-    if (text.slice(sep + 1) === '1') {
-      pressuredPeers.set(peer, Date.now() + PRESSURE_TTL_MS)
-      expiryTimer ??= setInterval(releaseHeld, PRESSURE_TTL_MS / 4)
-    } else {
-      pressuredPeers.delete(peer)
-      releaseHeld()
-    }
-  }
+  const pressure = new BusPressure({ pub, channel: `${channel}:pressure`, origin, onError, input, lag: probe.lag, backlog, lowWater })
 
   // One batch per event-loop turn, sent once the turn's publishes are in it. A QoS 1 publish
   // reaches emit in the check phase (Aedes publishes it in the setImmediate after its PUBACK
@@ -197,7 +131,7 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     waiters = []
     const settle = (err?: Error | null): void => {
       if (err) for (const cb of callbacks) cb(err)
-      else if (peersPressured()) for (const cb of callbacks) held.push(cb)
+      else if (pressure.peersPressured()) for (const cb of callbacks) pressure.hold(cb)
       // the PUBACKs leave once these have run, not at the end of the turn (puback-after-publish.ts)
       else releaseTogether(() => {
         for (const cb of callbacks) cb()
@@ -283,10 +217,10 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
   const ctl = opts.control
   ctl.on('error', (err: Error) => onError(err))
   ctl.on('message', (ch: string, message: string) => {
-    if (ch === control) onControl(message)
+    if (ch === pressure.channel) pressure.onControl(message)
     else if (ch === progress.channel) progress.onMessage(message)
   })
-  ctl.subscribe(control, progress.channel).catch((err: Error) => onError(err))
+  ctl.subscribe(pressure.channel, progress.channel).catch((err: Error) => onError(err))
   // 'messageBuffer' only: while any 'message' listener exists ioredis turns every message,
   // each whole bus batch included, into a string
   sub.on('messageBuffer', (chBuf: Buffer, message: Buffer) => {
@@ -305,7 +239,7 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
         input.pause()
         probe.stale()
       }
-      if (!pressureOn && (input.paused || lagNow() >= LAG_HIGH_MS)) setPressure(true)
+      pressure.check()
     } catch (err) {
       onError(err as Error)
     }
@@ -325,18 +259,13 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
   const bus = local as ClusterBus
   const closeLocal = local.close.bind(local)
   bus.close = (cb: () => void): unknown => {
-    clearInterval(refresh)
-    clearInterval(poll)
-    clearInterval(expiryTimer)
     clearInterval(sweep)
     delivery.close()
     progress.close()
-    clearInterval(lagWatch)
     probe.close()
     input.close()
     ctl.disconnect()
-    pressuredPeers.clear()
-    releaseHeld()
+    pressure.close()
     return closeLocal(cb)
   }
   bus.emit = (message: unknown, cb: Done = noop): unknown => {

@@ -170,14 +170,28 @@ export function encodeBatch(origin: string, packets: readonly BusPacket[], seq =
   o = buf.writeDoubleBE(seq, o)
   o = buf.writeDoubleBE(base, o)
   o = buf.writeUInt32BE(packets.length, o)
+  // where the broker id of the packet before was written: the same id is copied from there
+  let idString: string | undefined
+  let idAt = 0
+  let idBytes = 0
   for (let i = 0; i < packets.length; i++) {
     const p = packets[i]!
     const extra = extraBufs?.[i]
     buf[o++] = (p.qos & 3) | (p.retain ? RETAIN : 0) | (p.dup ? DUP : 0) | (p.clientId !== undefined ? CLIENT_ID : 0) | (extra ? EXTRA : 0) | (p[RESENT] === true ? RESENT_FLAG : 0)
-    const at = o++
-    o = writeString(buf, p.brokerId ?? '', o)
-    if (o - at - 1 > 0xff) throw new RangeError('cluster bus: broker id longer than 255 bytes')
-    buf[at] = o - at - 1
+    const id = p.brokerId ?? ''
+    if (id === idString) {
+      buf[o++] = idBytes
+      buf.copyWithin(o, idAt, idAt + idBytes)
+      o += idBytes
+    } else {
+      const at = o++
+      o = writeString(buf, id, o)
+      if (o - at - 1 > 0xff) throw new RangeError('cluster bus: broker id longer than 255 bytes')
+      buf[at] = o - at - 1
+      idString = id
+      idAt = at + 1
+      idBytes = o - at - 1
+    }
     o = buf.writeDoubleBE(p.brokerCounter ?? 0, o)
     o = writeLen16(buf, p.topic, o)
     o = buf.writeUInt32BE(p.payload.length, o)
@@ -235,6 +249,9 @@ export function decodeBatch(buf: Buffer): DecodedBatch {
   let idLen = 0
   let brokerId = ''
   let resent = 0
+  let lastTopicAt = 0
+  let lastTopicLen = -1
+  let lastTopic = ''
   for (let i = 0; i < count; i++) {
     const flags = buf[o++]!
     const len = buf[o++]!
@@ -246,9 +263,15 @@ export function decodeBatch(buf: Buffer): DecodedBatch {
     o += len
     const brokerCounter = buf.readDoubleBE(o)
     o += 8
-    const topicLen = buf.readUInt16BE(o)
+    const topicLen = buf[o]! * 256 + buf[o + 1]!
     o += 2
-    const topic = buf.toString('utf8', o, o + topicLen)
+    // a publisher's messages come in runs of one topic: the string of the packet before, when the bytes are the same
+    if (topicLen !== lastTopicLen || !sameBytes(buf, lastTopicAt, o, topicLen)) {
+      lastTopic = buf.toString('utf8', o, o + topicLen)
+      lastTopicAt = o
+      lastTopicLen = topicLen
+    }
+    const topic = lastTopic
     o += topicLen
     const payloadLen = buf.readUInt32BE(o)
     o += 4

@@ -137,6 +137,10 @@ export class SubscriptionSync {
 
   /** the subscriptions matching a topic name: one per client, at its highest QoS */
   match(topic: string): TrieSub[] {
+    // no persistent session holds a QoS 1/2 subscription (the usual case with clean sessions):
+    // Aedes asks for every QoS 1/2 PUBLISH (enqueueOffline), and the walk of even an empty trie
+    // (a split of the topic, its levels) was 3-4% of a publishing node's busy time (issue 15)
+    if (this.trie.subscriptionsCount === 0) return []
     const matches = this.trie.match(topic) as TrieSub[]
     if (matches.length < 2) return matches
     const byClient = new Map<string, TrieSub>()

@@ -27,7 +27,7 @@ export function trackAcks(broker: Aedes): AckTracker {
     let inFlight = inFlightOf.get(client)
     if (!inFlight) inFlightOf.set(client, (inFlight = new Map()))
     inFlight.set(p.messageId, p.qos)
-  })
+  }, ['publish'])
   return {
     check(packet, client) {
       if (packet.messageId === undefined) return undefined

@@ -75,5 +75,5 @@ export function installGrantedQos(broker: Aedes): void {
   // session replay (lib/handlers/connect.js emptyQueue) writes queued packets directly
   onWriteOfEachClient(broker, 'granted-qos', (p, client) => {
     if (p.cmd === 'publish' && p.qos === 2 && granted(grantedSubscriptions(client), p.topic!) === 1) p.qos = 1
-  })
+  }, ['publish'])
 }

@@ -49,7 +49,7 @@ export function disconnectExpiryFromZeroIsProtocolError(broker: Aedes): void {
     if (expiring.has(client) || expiry === undefined || expiry === 0) return undefined
     // not a normal disconnect: DISCONNECT 0x82, then closed as a connection lost (will published)
     return disconnectV5(client, PROTOCOL_ERROR) ? false : undefined
-  })
+  }, ['connect', 'disconnect'])
 }
 
 /** [MQTT-3.8.3-4] (v5): No Local 1 on a `$share/` filter closes the connection with DISCONNECT 0x82 */
@@ -66,7 +66,7 @@ export function noLocalOnSharedIsProtocolError(broker: Aedes): void {
     if (!packet.subscriptions?.some((s) => s.nl === true && typeof parseShare(s.topic) === 'object')) return undefined
     // sent before the CONNACK (read now, handled once connected): no DISCONNECT can go yet, closed
     return disconnectV5(client, PROTOCOL_ERROR) ? false : new Error('No Local on a shared subscription [MQTT-3.8.3-4]')
-  })
+  }, ['connect', 'subscribe'])
 }
 
 /** v5 UNSUBSCRIBEs' invalid filters: taken out before Aedes sees them, their 0x8F put back in the UNSUBACK */
@@ -85,7 +85,7 @@ export function invalidUnsubscribeFiltersGet0x8F(broker: Aedes): void {
     removed.set(packet.messageId, bad)
     packet.unsubscriptions = packet.unsubscriptions.filter((_t, i) => !bad.includes(i))
     return undefined
-  })
+  }, ['unsubscribe'])
   amendUnsuback(broker, (unsuback, client) => {
     const removed = removedOf.get(client)
     const bad = unsuback.messageId === undefined ? undefined : removed?.get(unsuback.messageId)

@@ -132,5 +132,5 @@ export function v5AckCodes(broker: Aedes): void {
     if (code === undefined) return
     codes!.delete(p.messageId!)
     if (!p.reasonCode) p.reasonCode = code
-  })
+  }, ['puback', 'pubrec'])
 }

@@ -86,7 +86,7 @@ function invalidFiltersGet0x8F(broker: Aedes): void {
     removed.set(packet.messageId, bad)
     packet.subscriptions = packet.subscriptions.filter((_s, i) => !bad.includes(i))
     return undefined
-  })
+  }, ['subscribe'])
   amendSuback(broker, (suback, client) => {
     const removed = removedOf.get(client)
     const bad = suback.messageId === undefined ? undefined : removed?.get(suback.messageId)

@@ -68,14 +68,14 @@ export function guardDeliveries(broker: Aedes): void {
       // replay resends at CONNECT count (a live one's id is counted already)
       guardOf(client)?.sent(pk.messageId)
     }
-  })
+  }, ['publish', 'pubrel'])
   // PUBACK ends a QoS 1 message's flight, PUBCOMP a QoS 2 one's [MQTT-4.3.2-1] [MQTT-4.3.3-1], and for
   // MQTT 5 a PUBREC with a reason code of 0x80 or more [MQTT-3.3.4-9]
   interceptPacketsOfEachClient<{ cmd: string; messageId?: number; reasonCode?: number }>(broker, 'limits', (pk, client) => {
     if (pk.cmd !== 'puback' && pk.cmd !== 'pubcomp' && !(pk.cmd === 'pubrec' && (pk.reasonCode ?? 0) >= 0x80)) return undefined
     guardOf(client)?.acked(pk.messageId)
     return undefined
-  })
+  }, ['puback', 'pubcomp', 'pubrec'])
   // the outermost delivery steps (stage 'limits'): the guard takes every delivery and passes it on
   // (continueDelivery) when it goes out
   stepDeliveriesOfEachClient(broker, 'limits', 'deliverQoS', (packet, cb, client) => {

@@ -43,7 +43,7 @@ export function limitPublishRate(broker: Aedes, perSecond: number, counters: Hot
     if (!b) buckets.set(client, (b = { tokens: burst, at: now }))
     if (!takeToken(b, now, perSecond, burst)) over.add(packet)
     return undefined
-  })
+  }, ['publish'])
   const authorize = broker.authorizePublish.bind(broker)
   broker.authorizePublish = (client, packet, callback) => {
     if (!client || !over.has(packet)) return authorize(client, packet, callback)

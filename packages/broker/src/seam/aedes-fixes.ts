@@ -134,11 +134,11 @@ function inboundWindow(broker: Aedes, limit: number): void {
     }
     window.add(packet.messageId)
     return undefined
-  })
+  }, ['subscribe', 'publish'])
   onWriteOfEachClient(broker, 'aedes-fixes', (p, client) => {
     if (p.messageId === undefined) return
     if (p.cmd === 'pubcomp' || (p.cmd === 'pubrec' && (p.reasonCode ?? 0) >= 0x80)) (client as unknown as ClientFields)._inboundInflight?.delete(p.messageId)
-  })
+  }, ['pubcomp', 'pubrec'])
 }
 
 // ---- U3 cleanIncoming when a clean session ends ---------------------------------------------

@@ -22,21 +22,21 @@ export function amendConnack(broker: Aedes, amend: (properties: Record<string, u
     if (p.cmd !== 'connack' || v5(client).version !== 5 || (p.reasonCode ?? 0) !== 0) return
     p.properties = { ...p.properties }
     amend(p.properties)
-  })
+  }, ['connack'])
 }
 
 /** V2 `amend` sees every SUBACK written to a v5 client (its reason codes, in the order of the filters) */
 export function amendSuback(broker: Aedes, amend: (packet: OutPacket, client: Client) => void): void {
   onWriteOfEachClient(broker, 'mqtt5', (p, client) => {
     if (p.cmd === 'suback' && v5(client).version === 5) amend(p, client)
-  })
+  }, ['suback'])
 }
 
 /** V2 `amend` sees every UNSUBACK written to a v5 client (its reason codes, in the order of the filters: `granted`) */
 export function amendUnsuback(broker: Aedes, amend: (packet: OutPacket, client: Client) => void): void {
   onWriteOfEachClient(broker, 'mqtt5', (p, client) => {
     if (p.cmd === 'unsuback' && v5(client).version === 5) amend(p, client)
-  })
+  }, ['unsuback'])
 }
 
 const SHARE = '$share/'
@@ -80,7 +80,7 @@ export function acceptV5SharedFilters(broker: Aedes): void {
     after(_packet, client) {
       v5(client).version = 5
     },
-  })
+  }, ['subscribe'])
   onEachClientV5(broker, (client) => {
     const c = v5(client)
     const parser = parserOf(client) as unknown as { _queue: QueuedSubscribe[] | null }

@@ -103,7 +103,7 @@ export function topicAliasesOnFirstUse(broker: Aedes): void {
     const c = client as unknown as { _topicAliases: Map<number, string> }
     if (c._topicAliases === NO_TOPIC_ALIASES) c._topicAliases = new Map()
     return undefined
-  })
+  }, ['publish'])
 }
 
 /**

@@ -19,6 +19,7 @@ import type { Aedes, Client } from 'aedes'
 import { CLIENT_INSTALL_ORDER, installOnEachClient, type InstallStage } from './aedes-install.js'
 import { parserOf, setDelivery, type DeliveredPacket, type Delivery, type Done } from './aedes-client.js'
 import { deliverQoS0InTurn, deliverQoSInTurn, subackWritten, subscribeHandled } from './aedes-deliver.js'
+import { HooksByCmd } from './hooks-by-cmd.js'
 import { hookParser, ParserHooks, type PacketAround, type PacketHook } from './mqtt-parser.js'
 import { hookWrites, type OutPacket } from './mqtt-writes.js'
 
@@ -32,6 +33,8 @@ type Kind = keyof Delivery
 interface Registry {
   parser: ParserHooks<Client>
   writes: Array<(packet: OutPacket, client: Client) => void>
+  /** `writes` by packet type */
+  writesByCmd: HooksByCmd<(packet: OutPacket, client: Client) => void>
   deliver0: DeliveryStep[]
   deliverQoS: DeliveryStep[]
   /** the stage index of each entry of the lists above */
@@ -42,16 +45,19 @@ const registries = new WeakMap<Aedes, Registry>()
 function registryOf(broker: Aedes): Registry {
   let reg = registries.get(broker)
   if (!reg) {
-    const r: Registry = { parser: new ParserHooks<Client>(), writes: [], deliver0: [], deliverQoS: [], stages: new Map() }
+    const writes: Registry['writes'] = []
+    const r: Registry = { parser: new ParserHooks<Client>(), writes, writesByCmd: new HooksByCmd(writes), deliver0: [], deliverQoS: [], stages: new Map() }
     registries.set(broker, (reg = r))
     // deliveries written in the turn wait for a SUBSCRIBE's SUBACK (aedes-deliver.ts, row C13):
     // the SUBSCRIBE counted last of the packet hooks (right before Aedes), the SUBACK as written
     insert(r, r.parser.packet, 'hooks', subscribeHandled as PacketHook<Client>, true)
+    r.parser.seeOnly(subscribeHandled as PacketHook<Client>, ['subscribe'])
     insert(r, r.writes, 'hooks', subackWritten, false)
+    r.writesByCmd.seeOnly(subackWritten, ['suback'])
     // first on each Client (stage 'hooks'), before it reads a byte
     installOnEachClient(broker, 'hooks', (client, stream) => {
       hookParser(parserOf(client), r.parser)
-      hookWrites(stream, r.writes, client)
+      hookWrites(stream, r.writesByCmd, client)
       if (r.deliver0.length > 0 || r.deliverQoS.length > 0) routeDeliveries(client, r)
     })
   }
@@ -70,16 +76,22 @@ function insert<T>(reg: Registry, list: T[], stage: InstallStage, entry: T, last
   stages.splice(i, 0, s)
 }
 
-/** `intercept` sees each packet of every client before Aedes: undefined passes it on, false drops it, an Error closes the connection (the parser's 'error') */
-export function interceptPacketsOfEachClient<P>(broker: Aedes, stage: InstallStage, intercept: (packet: P, client: Client) => Error | false | undefined): void {
+/**
+ * `intercept` sees each packet of every client before Aedes: undefined passes it on, false drops
+ * it, an Error closes the connection (the parser's 'error'). `cmds`: it sees only packets of these
+ * types (for an intercept that does nothing with the others: it is then not called for them)
+ */
+export function interceptPacketsOfEachClient<P>(broker: Aedes, stage: InstallStage, intercept: (packet: P, client: Client) => Error | false | undefined, cmds?: readonly string[]): void {
   const reg = registryOf(broker)
   insert(reg, reg.parser.packet, stage, intercept as PacketHook<Client>, true)
+  if (cmds) reg.parser.seeOnly(intercept as PacketHook<Client>, cmds)
 }
 
-/** `around.before` true: the rest of the hooks and Aedes' handler (synchronous) run, then `around.after` */
-export function aroundPacketsOfEachClient<P>(broker: Aedes, stage: InstallStage, around: { before(packet: P, client: Client): boolean; after(packet: P, client: Client): void }): void {
+/** `around.before` true: the rest of the hooks and Aedes' handler (synchronous) run, then `around.after`; `cmds` as for interceptPacketsOfEachClient */
+export function aroundPacketsOfEachClient<P>(broker: Aedes, stage: InstallStage, around: { before(packet: P, client: Client): boolean; after(packet: P, client: Client): void }, cmds?: readonly string[]): void {
   const reg = registryOf(broker)
   insert(reg, reg.parser.packet, stage, around as unknown as PacketAround<Client>, true)
+  if (cmds) reg.parser.seeOnly(around as unknown as PacketAround<Client>, cmds)
 }
 
 /** `intercept` sees each error a client's parser raises; true = handled, not emitted */
@@ -94,10 +106,11 @@ export function onParserErrorOfEachClient(broker: Aedes, stage: InstallStage, fn
   insert(reg, reg.parser.errorEvent, stage, fn, false)
 }
 
-/** `hook` sees each packet Aedes writes to a client, before it is encoded (it may change it) */
-export function onWriteOfEachClient(broker: Aedes, stage: InstallStage, hook: (packet: OutPacket, client: Client) => void): void {
+/** `hook` sees each packet Aedes writes to a client, before it is encoded (it may change it); `cmds`: only packets of these types (for a hook that does nothing with the others) */
+export function onWriteOfEachClient(broker: Aedes, stage: InstallStage, hook: (packet: OutPacket, client: Client) => void, cmds?: readonly string[]): void {
   const reg = registryOf(broker)
   insert(reg, reg.writes, stage, hook, false)
+  if (cmds) reg.writesByCmd.seeOnly(hook, cmds)
 }
 
 /** the parser settings every client of `broker` gets (max packet size, UTF-8, the check of each packet, parse faults) */

@@ -9,29 +9,33 @@
  * while `_keepaliveInterval > 0`; lib/client.js close calls `clearTimeout(_keepaliveTimer)` and
  * sets it to null (clearTimeout ignores an object that is not a Timeout). Here, once the client is
  * registered (the public 'client' event), its Timeout is cleared and `_keepaliveTimer` becomes a
- * Stamp: `refresh()` writes the time of the packet (a small integer, ms), and a sweep every
- * SWEEP_MS over the broker's keepalive clients does what `keepaliveTimeout` did
- * (`broker.emit('keepaliveTimeout', client)`, then the client's 'error', which closes it) for a
- * client silent for longer than `_keepaliveInterval` [MQTT-3.1.2-24]: never earlier than Aedes'
- * timer, at most SWEEP_MS later. Until its registration a connecting client keeps Aedes' timer.
+ * Stamp: `refresh()` notes that a packet came (a boolean: no clock read per packet, two per QoS 1
+ * delivery, issue 15), and a sweep every SWEEP_MS over the broker's keepalive clients dates the
+ * noted ones with its own time (a small integer, ms: at or after their last packet) and does what
+ * `keepaliveTimeout` did (`broker.emit('keepaliveTimeout', client)`, then the client's 'error',
+ * which closes it) for a client silent for longer than `_keepaliveInterval` since [MQTT-3.1.2-24]:
+ * never earlier than Aedes' timer, at most 2 x SWEEP_MS later (the packet dated up to one sweep
+ * late, found up to one sweep late). Until its registration a connecting client keeps Aedes' timer.
  * The sweep runs only while a broker has such clients. test/seam/contract-keepalive.test.ts
  * checks what it relies on; no upstream issue found (Aedes could keep one timer per broker).
  */
 import { performance } from 'node:perf_hooks'
 import type { Aedes, Client } from 'aedes'
 
-/** how often the silent clients are looked for: a client is closed at most this much after 1.5 x its keepalive */
-export const SWEEP_MS = 500
+/** how often the silent clients are looked for: a client is closed at most twice this much after 1.5 x its keepalive */
+export const SWEEP_MS = 250
 /** times are kept as ms modulo 2^30 (a V8 small integer, no heap number per client); a difference is right for 12 days */
 const MASK = 0x3fffffff
 const clock = (): number => performance.now() & MASK
 
-/** what `client._keepaliveTimer` becomes: the time of the client's last packet */
+/** a Stamp's time once a packet came since the last sweep (dated by the next one) */
+const SEEN = -1
+/** what `client._keepaliveTimer` becomes: a time at or after the client's last packet, or SEEN (one field: no more memory per connection than the time alone) */
 class Stamp {
   constructor(public t: number) {}
   /** lib/handlers/index.js: a packet arrived */
   refresh(): void {
-    this.t = clock()
+    this.t = SEEN
   }
 }
 
@@ -79,6 +83,7 @@ class Sweep {
       const c = internals(client)
       const stamp = c._keepaliveTimer
       if (c.closed || !(stamp instanceof Stamp)) continue
+      if (stamp.t === SEEN) stamp.t = now
       if (((now - stamp.t) & MASK) > c._keepaliveInterval) (silent ??= []).push(client)
       else list[kept++] = client
     }

@@ -25,6 +25,8 @@
  *   (or on a Node whose builtin bindings do not follow), Node's pipeline reads EMPTY_QUEUE as the
  *   empty iterable it is: the same outcome at the old cost.
  * Anyone else reading the queue through `outgoingStream` (ops/api/sessions.ts) iterates nothing.
+ * Row P11, the same condition: the memory core's `outgoingClearMessageId` (wrapped outermost, after
+ * P10's) answers a shared resolved `undefined` while nothing was ever queued (below).
  * No upstream issue yet (emptyQueue could skip the pipeline when the store says the queue is empty).
  */
 import { createRequire, syncBuiltinESMExports } from 'node:module'
@@ -69,8 +71,12 @@ function installPipelineShortcut(): void {
 
 interface QueueCore {
   outgoingEnqueue(sub: unknown, packet: unknown): Promise<void>
-  outgoingEnqueueCombi(subs: unknown[], packet: unknown): Promise<void>
+  outgoingEnqueueCombi(subs: unknown[], packet: unknown): PromiseLike<void>
+  outgoingClearMessageId(client: unknown, packet: unknown): Promise<unknown>
 }
+
+/** what the memory store's outgoingClearMessageId answers for an id its (empty) queue does not hold */
+const NOTHING_CLEARED: Promise<undefined> = Promise.resolve(undefined)
 
 /** installs the shortcut on a broker using Aedes' memory persistence (call last of the outgoingStream wrappers); true when installed */
 export function skipEmptyQueueReplays(broker: Aedes): boolean {
@@ -87,6 +93,14 @@ export function skipEmptyQueueReplays(broker: Aedes): boolean {
     if (subs.length > 0) queued = true
     return combi(subs, packet)
   }
+  // row P11: every subscriber PUBACK (lib/handlers/puback.js) asks the store to clear its id; while
+  // nothing was ever queued there is nothing to clear (the store answers undefined), so the answer
+  // is one shared resolved promise instead of an async call, its promise and an empty queue array
+  // made for the client id (asyncPersistence.js getMapRef). Still a promise: Aedes' `.then` calls
+  // back in a microtask as before (a callback within the parse would re-enter the parser through
+  // nextBatch's read).
+  const clear = core.outgoingClearMessageId.bind(core)
+  core.outgoingClearMessageId = (client, packet) => (queued ? clear(client, packet) : NOTHING_CLEARED)
   const persistence = persistenceOf(broker) as { outgoingStream(client: unknown): unknown }
   const outgoingStream = persistence.outgoingStream.bind(persistence)
   persistence.outgoingStream = (client: unknown) => (queued ? outgoingStream(client) : EMPTY_QUEUE)

@@ -19,6 +19,14 @@
  * only from a `countOffline()` of 0 taken after a change settled, when no `addSubscriptions`
  * started in between (a generation counter). While `empty`, `subscriptionsByTopic` answers [] and
  * `outgoingEnqueueCombi` of no subscriptions resolves at once: what the trie would have answered.
+ *
+ * Both answers are `Answered`: a thenable whose `then` calls back at once, in the caller's turn,
+ * instead of a promise (Aedes only calls `.then(ok, fail)` on them). enqueueOffline's two
+ * `.then`s then make no promise and no microtask: with real promises each QoS 1/2 message made
+ * four (the answer, Aedes' two `.then`s, the stored RESOLVED's `.then`) and reached the emitter
+ * two microtasks after `broker.publish` (issue 15: broker CPU per delivery, docs/performance.md).
+ * What runs in those callbacks (the rest of Aedes' publish series: the emitter, the `published`
+ * hook) now runs within `broker.publish`, as a QoS 0 message's series already did.
  */
 import type { Aedes } from 'aedes'
 import { persistenceOf } from './aedes-broker.js'
@@ -27,12 +35,36 @@ interface MemoryCore {
   addSubscriptions(client: unknown, subs: unknown[]): Promise<void>
   removeSubscriptions(client: unknown, subs: unknown[]): Promise<void>
   cleanSubscriptions(client: unknown): Promise<void>
-  subscriptionsByTopic(topic: string): Promise<unknown[]>
-  outgoingEnqueueCombi(subs: unknown[], packet: unknown): Promise<void>
+  subscriptionsByTopic(topic: string): PromiseLike<unknown[]>
+  outgoingEnqueueCombi(subs: unknown[], packet: unknown): PromiseLike<void>
   countOffline(): Promise<{ subsCount: number }>
 }
 
-const RESOLVED = Promise.resolve()
+/**
+ * A value already there, as a thenable that hands it on synchronously: `then(ok)` calls `ok` at
+ * once and answers its result (an `Answered` again unless it is a thenable itself). `await` and
+ * `Promise.resolve` take it like a resolved promise; it never rejects.
+ */
+export class Answered<T> implements PromiseLike<T> {
+  constructor(readonly value: T) {}
+  then<R1 = T, R2 = never>(ok?: ((value: T) => R1 | PromiseLike<R1>) | null, _fail?: ((reason: unknown) => R2 | PromiseLike<R2>) | null): PromiseLike<R1 | R2> {
+    if (typeof ok !== 'function') return this as unknown as PromiseLike<R1>
+    const out = ok(this.value)
+    if (out !== null && (typeof out === 'object' || typeof out === 'function') && typeof (out as { then?: unknown }).then === 'function') return out as PromiseLike<R1>
+    return out === undefined ? (DONE as unknown as PromiseLike<R1>) : new Answered(out as R1)
+  }
+  catch(): this {
+    return this
+  }
+  finally(fn?: (() => void) | null): this {
+    if (typeof fn === 'function') fn()
+    return this
+  }
+}
+/** `undefined`, answered (outgoingEnqueueCombi of no subscriptions) */
+const DONE = new Answered<undefined>(undefined)
+/** no subscriptions, answered (never changed: Aedes only filters it into a new array for a $SYS topic) */
+const NO_SUBS = new Answered<unknown[]>(Object.freeze([]) as unknown as unknown[])
 
 /** the aedes-persistence memory core behind the broker's persistence, or undefined (cluster mode) */
 export function memoryPersistenceCore(broker: Aedes): MemoryCore | undefined {
@@ -73,7 +105,7 @@ export function skipOfflineMatchWithoutSessions(broker: Aedes): boolean {
   }
   core.removeSubscriptions = (client, subs) => settle(remove(client, subs))
   core.cleanSubscriptions = (client) => settle(clean(client))
-  core.subscriptionsByTopic = (topic) => (empty ? Promise.resolve([]) : byTopic(topic))
-  core.outgoingEnqueueCombi = (subs, packet) => (subs.length === 0 ? RESOLVED : enqueue(subs, packet))
+  core.subscriptionsByTopic = (topic) => (empty ? NO_SUBS : byTopic(topic))
+  core.outgoingEnqueueCombi = (subs, packet) => (subs.length === 0 ? (DONE as PromiseLike<void>) : enqueue(subs, packet))
   return true
 }

@@ -7,6 +7,7 @@
  */
 import { isUtf8 } from 'node:buffer'
 import type { ParsedPacket } from '../limits/packet-check.js'
+import { HooksByCmd } from './hooks-by-cmd.js'
 import { readThroughBuffer } from './mqtt-read-buffer.js'
 
 /** mqtt-packet's Parser (parser.js): the fields and methods the seam touches */
@@ -52,8 +53,10 @@ export interface PacketAround<C> {
 export type PacketHook<C> = PacketIntercept<C> | PacketAround<C>
 
 export class ParserHooks<C = unknown> {
-  /** each packet, in this order, before it is emitted to Aedes */
+  /** each packet, in this order, before it is emitted to Aedes (those given to `seeOnly`: the packets of their types) */
   readonly packet: Array<PacketHook<C>> = []
+  /** `packet` by packet type (seeOnly) */
+  private readonly byCmd = new HooksByCmd<PacketHook<C>>(this.packet)
   /** each error the parser raises (`_emitError`), in this order; true = handled, not emitted */
   readonly parseError: Array<(err: Error, ctx: C) => boolean> = []
   /** each 'error' the parser emits (a raised one or an intercept's), before Aedes' listener closes the client */
@@ -66,6 +69,16 @@ export class ParserHooks<C = unknown> {
   check?: (packet: ParsedPacket, used: number, protocolVersion: number | undefined) => string | undefined
   /** a throw out of parse() (Aedes' handlers run inside it): parse returns 0 */
   parseFault?: (err: unknown, ctx: C) => void
+
+  /** `hook` (one of `packet`) sees only the packets whose `cmd` is one of `cmds` (seam/hooks-by-cmd.ts) */
+  seeOnly(hook: PacketHook<C>, cmds: readonly string[]): void {
+    this.byCmd.seeOnly(hook, cmds)
+  }
+
+  /** the hooks of `packet` a packet of `cmd` goes through, in order */
+  packetHooksFor(cmd: string): ReadonlyArray<PacketHook<C>> {
+    return this.byCmd.for(cmd)
+  }
 }
 
 const HOOKS = Symbol('culex.parserHooks')
@@ -94,14 +107,15 @@ export function hookParser<C>(parser: PacketParser, hooks: ParserHooks<C>): void
   if (hooks.parseFault) p.parse = guardedParse
 }
 
-function hookedEmit(this: Hooked, event: string, ...args: unknown[]): boolean {
-  if (event === 'packet') return runPacketHooks(this, args[0], 0)
-  if (event === 'error') for (const fn of this[HOOKS].errorEvent) fn(args[0] as Error, this.client)
-  return own!.emit.call(this, event, ...args)
+function hookedEmit(this: Hooked, event: string, arg?: unknown): boolean {
+  if (event === 'packet') return runPacketHooks(this, arg, this[HOOKS].packetHooksFor((arg as { cmd: string }).cmd), 0)
+  if (event === 'error') for (const fn of this[HOOKS].errorEvent) fn(arg as Error, this.client)
+  // every argument passed on (no rest array made for each packet above)
+  // eslint-disable-next-line prefer-rest-params
+  return own!.emit.apply(this, arguments as unknown as [string, ...unknown[]])
 }
 
-function runPacketHooks(p: Hooked, packet: unknown, from: number): boolean {
-  const hooks = p[HOOKS].packet
+function runPacketHooks(p: Hooked, packet: unknown, hooks: ReadonlyArray<PacketHook<unknown>>, from: number): boolean {
   for (let i = from; i < hooks.length; i++) {
     const h = hooks[i]!
     if (typeof h === 'function') {
@@ -110,7 +124,7 @@ function runPacketHooks(p: Hooked, packet: unknown, from: number): boolean {
       if (out) return p.emit('error', out)
     } else if (h.before(packet as never, p.client)) {
       try {
-        return runPacketHooks(p, packet, i + 1)
+        return runPacketHooks(p, packet, hooks, i + 1)
       } finally {
         h.after(packet as never, p.client)
       }

@@ -7,6 +7,7 @@
  * the module object at call time (aedes lib/write.js), so it is wrapped once and dispatches
  * per stream (WeakMaps keyed by the connection).
  */
+import type { HooksByCmd } from './hooks-by-cmd.js'
 import { writeAck } from './mqtt-acks.js'
 import { mqttPacket } from './mqtt-packet-debug.js'
 import { writePublish, type TopicAliasesOut } from './mqtt-publish.js'
@@ -34,7 +35,8 @@ const mp = mqttPacket as unknown as { writeToStream: WriteToStream }
 /** per connection: the write hooks its broker gives every connection (with their ctx, the Client), its own, its hold (one WeakMap lookup per packet written) */
 interface Taps {
   ctx?: unknown
-  shared?: ReadonlyArray<SharedWriteHook<never>>
+  /** the broker's hooks by packet type (hooks-by-cmd.ts) */
+  shared?: HooksByCmd<SharedWriteHook<never>>
   hooks?: WriteHook[]
   hold?: (packet: OutPacket, opts: unknown, stream: Stream) => boolean
   /** MQTT 5 Topic Aliases Culex gives the connection's PUBLISHes (mqtt-publish.ts) */
@@ -52,7 +54,10 @@ function install(): void {
   const wrapped = ((packet, stream, opts) => {
     const t = taps.get(stream)
     if (t) {
-      if (t.shared) for (const hook of t.shared) hook(packet, t.ctx as never)
+      if (t.shared) {
+        const shared = t.shared.for(packet.cmd)
+        for (let i = 0; i < shared.length; i++) shared[i]!(packet, t.ctx as never)
+      }
       if (t.hooks) for (const hook of t.hooks) hook(packet)
       if (t.hold && t.hold(packet, opts, stream)) return true
     }
@@ -74,10 +79,10 @@ function tapsOf(stream: Stream): Taps {
   return t
 }
 
-/** call each of `hooks` (a list shared by every connection of a broker) with every packet Aedes writes to `stream` and `ctx`, before its own hooks */
-export function hookWrites<C>(stream: Stream, hooks: ReadonlyArray<SharedWriteHook<C>>, ctx: C): void {
+/** call each of `hooks` (shared by every connection of a broker) that sees its type with every packet Aedes writes to `stream` and `ctx`, before its own hooks */
+export function hookWrites<C>(stream: Stream, hooks: HooksByCmd<SharedWriteHook<C>>, ctx: C): void {
   const t = tapsOf(stream)
-  t.shared = hooks as ReadonlyArray<SharedWriteHook<never>>
+  t.shared = hooks as unknown as HooksByCmd<SharedWriteHook<never>>
   t.ctx = ctx
 }
 

@@ -3,7 +3,7 @@
  * (docs/internals.md row P9): Aedes' emptyQueue hands what `persistence.outgoingStream` gave to
  * node:stream's `pipeline` through its imported binding, so a CONNECT while no session queue ever
  * held a message builds no pipeline; once one did, every replay is Aedes' own and the queued
- * message reaches its session.
+ * message reaches its session. Row P11: the same condition answers a PUBACK's clear without the store.
  */
 import { once } from 'node:events'
 import { createRequire } from 'node:module'
@@ -13,7 +13,7 @@ import { promisify } from 'node:util'
 import { afterEach, describe, expect, it } from 'vitest'
 import * as seam from '../../src/seam/index.js'
 import { closeRaw, rawClient, rawSubscribe } from '../helpers/raw-mqtt.js'
-import { closeStock, stockBroker } from './stock.js'
+import { closeStock, eventually, stockBroker } from './stock.js'
 
 afterEach(async () => {
   await closeRaw()
@@ -73,5 +73,46 @@ describe('seam contract: the session replay of Aedes 2 over aedes-persistence me
     const sink = new Writable({ objectMode: true, write: (c: string, _e, cb) => (got.push(c), cb()) })
     await new Promise<void>((resolve, reject) => streamPipeline(Readable.from(['a', 'b']), sink, (err) => (err ? reject(err) : resolve())))
     expect(got).toEqual(['a', 'b'])
+  })
+
+  it('P11 Aedes clears each PUBACK\'s id through outgoingClearMessageId; while nothing was ever queued the store is not asked (one shared answer), once a message was queued it is, and the queued message is cleared by its PUBACK (not resent) [MQTT-4.3.2-1]', async () => {
+    interface ClearCore { outgoingClearMessageId(client: unknown, packet: unknown): Promise<unknown> }
+    let asked = 0
+    const s = await stockBroker({}, (broker) => {
+      const core = seam.memoryPersistenceCore(broker) as unknown as ClearCore
+      const clear = core.outgoingClearMessageId.bind(core)
+      core.outgoingClearMessageId = (c, p) => (asked++, clear(c, p))
+      seam.skipEmptyQueueReplays(broker)
+    })
+    const core = seam.memoryPersistenceCore(s.broker) as unknown as ClearCore
+    const answers = [core.outgoingClearMessageId({ id: 'x' }, { messageId: 1 }), core.outgoingClearMessageId({ id: 'y' }, { messageId: 2 })]
+    expect(answers[0]).toBe(answers[1])
+    expect(await answers[0]).toBeUndefined()
+    // a live QoS 1 delivery to a clean session and its PUBACK: Aedes' handlePuback goes through the shortcut
+    const sub = await rawClient(s.port, { clientId: 'p11-sub', autoAck: true })
+    await rawSubscribe(sub.raw, 'p11/t', 1)
+    const pub = await rawClient(s.port, { clientId: 'p11-pub' })
+    const acked = once(s.broker, 'ack')
+    pub.raw.send({ cmd: 'publish', topic: 'p11/t', payload: 'live', qos: 1, messageId: 1 })
+    await acked
+    expect(asked).toBe(0)
+    // a persistent session gets a message queued while offline: from then on the store answers
+    const kept = await rawClient(s.port, { clientId: 'p11-kept', clean: false })
+    await rawSubscribe(kept.raw, 'p11/k', 1)
+    const gone = once(s.broker, 'clientDisconnect')
+    await kept.raw.drop()
+    await gone
+    pub.raw.send({ cmd: 'publish', topic: 'p11/k', payload: 'queued', qos: 1, messageId: 2 })
+    await pub.raw.until((ps) => ps.filter((p) => p.cmd === 'puback').length === 2, 3000, 'PUBACK')
+    const back = await rawClient(s.port, { clientId: 'p11-kept', clean: false, autoAck: true })
+    await back.raw.until((ps) => ps.some((p) => p.cmd === 'publish'), 3000, 'the queued PUBLISH')
+    await eventually(() => (asked > 0 ? true : undefined), 3000, 'the store asked for the PUBACK')
+    await back.raw.drop()
+    const again = await rawClient(s.port, { clientId: 'p11-kept', clean: false, autoAck: true })
+    expect(again.connack.sessionPresent).toBe(true)
+    // nothing resent: the PUBACK cleared the queued message (a resend would come before this live one)
+    pub.raw.send({ cmd: 'publish', topic: 'p11/k', payload: 'marker', qos: 1, messageId: 3 })
+    await again.raw.until((ps) => ps.some((p) => p.cmd === 'publish'), 3000, 'the marker')
+    expect(again.raw.publishes().map((p) => String(p.payload))).toEqual(['marker'])
   })
 })

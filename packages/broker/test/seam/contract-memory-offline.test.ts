@@ -86,6 +86,25 @@ describe('memory-offline fast path on a stock broker (issue 15)', () => {
     expect(matches()).toBe(0)
   })
 
+  it('the empty answers are synchronous: a QoS 1 message reaches the emitter within broker.publish, no microtask later (fails with promise answers)', async () => {
+    const { s } = await counted(true)
+    const seen: string[] = []
+    // the emitter Aedes publishes through (aedes.js `mq`, mqemitter)
+    const mq = (s.broker as unknown as { mq: { on(topic: string, fn: (packet: { topic: string }, cb: () => void) => void): void } }).mq
+    mq.on('sync/t', (packet, cb) => {
+      seen.push(packet.topic)
+      cb()
+    })
+    let completed = false
+    s.broker.publish({ cmd: 'publish', topic: 'sync/t', payload: Buffer.from('x'), qos: 1, retain: false, dup: false }, () => (completed = true))
+    expect(seen).toEqual(['sync/t'])
+    expect(completed).toBe(true)
+    // what Aedes does with the answers it is handed still works as a promise would: awaited, chained, caught
+    const core = seam.memoryPersistenceCore(s.broker) as unknown as Core
+    expect(await core.subscriptionsByTopic('sync/t')).toEqual([])
+    expect(await Promise.resolve(core.outgoingEnqueueCombi([], {})).then(() => 'chained')).toBe('chained')
+  })
+
   it('a clean:false session offline gets its QoS 1 messages queued, also after another session subscribed and unsubscribed [MQTT-3.1.2-5]', async () => {
     const { s, matches } = await counted(true)
     const pub = await rawClient(s.port, { clientId: 'fp-pub' })

@@ -116,6 +116,29 @@ describe('seam contract: mqtt-packet', () => {
     expect(order).toEqual(['a1', 'a2', 'a3', 'before', 'aedes3', 'after'])
   })
 
+  it('M6 a hook given seeOnly(cmds) is called for packets of those types only, in its place among the others (issue 15)', () => {
+    const order: string[] = []
+    const { raw, out } = hooked((h) => {
+      const acks = (x: { cmd: string; messageId?: number }): undefined => void order.push(`acks:${x.cmd}${x.messageId}`)
+      const around = { before: (x: { cmd: string }) => (order.push(`before:${x.cmd}`), true), after: () => void order.push('after') }
+      h.packet.push((x: { cmd: string }) => void order.push(`all:${x.cmd}`))
+      h.packet.push(acks)
+      h.packet.push(around)
+      h.packet.push((x: { cmd: string; messageId?: number }) => (order.push(`last:${x.cmd}`), x.messageId === 2 ? false : undefined))
+      h.seeOnly(acks, ['puback', 'pubcomp'])
+      h.seeOnly(around, ['pingreq'])
+    })
+    raw.on('packet', (x: { cmd: string }) => void order.push(`aedes:${x.cmd}`))
+    raw.parse(Buffer.concat([gen({ cmd: 'puback', messageId: 1 }), gen({ cmd: 'pingreq' }), gen({ cmd: 'pubcomp', messageId: 2 }), gen({ cmd: 'pubrec', messageId: 3 })]))
+    expect(order).toEqual([
+      'all:puback', 'acks:puback1', 'last:puback', 'aedes:puback',
+      'all:pingreq', 'before:pingreq', 'last:pingreq', 'aedes:pingreq', 'after',
+      'all:pubcomp', 'acks:pubcomp2', 'last:pubcomp',
+      'all:pubrec', 'last:pubrec', 'aedes:pubrec',
+    ])
+    expect(out.packets.map((x) => x.cmd)).toEqual(['puback', 'pingreq', 'pubrec'])
+  })
+
   it('M7 mqtt-packet parser.error: set, the parse loop stops', () => {
     const { parser: p, raw, out } = parser()
     raw.on('packet', () => seam.stopParsing(p, new Error('stop')))

@@ -113,8 +113,13 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
     // an empty share-only message that picks no member (`share` set: router.choose skips it,
     // router.dispatch delivers it to nobody); its emit callback comes after those of the messages
     // emitted before it (the cluster bus settles its batches in order, bus.ts, and holds them all
-    // alike under a peer's pressure), an error (emitter closing) is no reason to wait
-    barrier: () => new Promise<void>((resolve) => void emitMessage(broker, { cmd: 'publish', topic: REDISPATCH_TOPIC, payload: EMPTY, qos: 0, retain: false, share: [] }, () => resolve())),
+    // alike under a peer's pressure), an error (emitter closing) is no reason to wait. Then two
+    // turns' check phases: the PUBACKs those callbacks released are written to corked sockets
+    // flushed by a setImmediate (listeners/write-batching.ts), and the join's acknowledgement,
+    // which goes to Redis at once, must not leave before them (a node descheduled in between on a
+    // loaded machine let the member's SUBACK overtake the publisher's PUBACK: share-join-order)
+    barrier: () =>
+      new Promise<void>((resolve) => void emitMessage(broker, { cmd: 'publish', topic: REDISPATCH_TOPIC, payload: EMPTY, qos: 0, retain: false, share: [] }, () => setImmediate(() => setImmediate(resolve)))),
   }
 
   // ---- acknowledgements: a QoS 1 share delivery is no session message ----------------------

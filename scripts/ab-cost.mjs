@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { cpuUs, startNode, stopAll } from './lib/node-proc.mjs'
+import { alternate, median, pct } from './lib/rounds.mjs'
 
 const [a, b, scenario = 'throughput', rounds = '6', seconds = '3', ...extra] = process.argv.slice(2)
 if (!a || !b) {
@@ -31,15 +32,8 @@ const run = (k, keep) => {
   out.us[k].push(+((after - before) / r.delivered_total).toFixed(2))
   out.rate[k].push(Math.round(r.deliveries_per_s))
 }
-run('A', false)
-run('B', false)
-for (let i = 0; i < +rounds; i++) for (const k of i % 2 ? ['B', 'A'] : ['A', 'B']) run(k, true)
+alternate('A', 'B', +rounds, run)
 await stopAll([nodes.A.proc, nodes.B.proc])
-const median = (v) => {
-  const s = [...v].sort((x, y) => x - y)
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
-const pct = (x) => +((x - 1) * 100).toFixed(1)
 console.log(JSON.stringify({
   scenario,
   A: a,

@@ -10,6 +10,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { cpuUs, freePort, sleep, startNode, stopAll } from './lib/node-proc.mjs'
+import { alternate, median } from './lib/rounds.mjs'
 
 const [baseCli, newCli, rounds = '6', seconds = '3', scenario = 'throughput'] = process.argv.slice(2)
 if (!newCli) {
@@ -42,16 +43,10 @@ const run = (c, keep) => {
 }
 const x = await cluster(baseCli)
 const y = await cluster(newCli)
-run(x, false)
-run(y, false)
-for (let i = 0; i < +rounds; i++) for (const c of i % 2 ? [y, x] : [x, y]) run(c, true)
+alternate(x, y, +rounds, run)
 await stopAll([x.a.proc, x.b.proc, y.a.proc, y.b.proc], 'SIGTERM')
 x.redis.kill()
 y.redis.kill()
-const median = (a) => {
-  const s = [...a].sort((p, q) => p - q)
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
 const ratio = (f) => x.rate.map((_, i) => +(f(y, i) / f(x, i)).toFixed(3))
 const nodes = (c, i) => c.us.a[i] + c.us.b[i]
 const show = (c) => ({ cli: c.cli, usA: c.us.a, usB: c.us.b, usRedis: c.us.redis, rate: c.rate, p50: c.p50 })

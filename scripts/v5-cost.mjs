@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { cpuUs, startNode, stopAll } from './lib/node-proc.mjs'
+import { alternate, median, pct } from './lib/rounds.mjs'
 
 const [scenario = 'throughput', rounds = '6', seconds = '3', brokerDist = 'packages/broker/dist', benchDist = 'packages/bench/dist'] = process.argv.slice(2)
 const { proc: node, url } = await startNode(path.resolve(`${brokerDist}/cli.js`))
@@ -26,15 +27,8 @@ const run = (protocol, keep) => {
   out.rate[protocol].push(Math.round(r.deliveries_per_s))
   out.generatorUs[protocol].push(+((report.generator.cpu_user_ms + report.generator.cpu_system_ms) * 1e3 / r.delivered_total).toFixed(2))
 }
-run('4', false)
-run('5', false)
-for (let i = 0; i < +rounds; i++) for (const p of i % 2 ? ['5', '4'] : ['4', '5']) run(p, true)
+alternate('4', '5', +rounds, run)
 await stopAll([node])
-const median = (a) => {
-  const s = [...a].sort((x, y) => x - y)
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
-const pct = (x) => +((x - 1) * 100).toFixed(1)
 console.log(JSON.stringify({
   scenario,
   brokerDist,

@@ -244,7 +244,14 @@ export function decodeBatch(buf: Buffer): DecodedBatch {
   const count = buf.readUInt32BE(o)
   o += 4
   const packets: BusPacket[] = new Array(count)
-  // a batch's packets come from one node, with one broker id: decoded once
+  // the payloads are views of one copy of a small batch (one allocation and copy per batch, not per
+  // message); a larger batch's are copied one by one, so that a payload kept (a subscriber's held
+  // deliveries, a shared subscription's record) pins no more than a copy of its own would: Node
+  // serves small copies from its 8 KiB pool, and one kept pins that pool slab just the same
+  const own = buf.length <= OWN_BATCH_MAX ? Buffer.from(buf) : undefined
+  // a batch's packets come from one node, with one broker id: decoded once per batch, and the
+  // string kept across batches (idCache), so each subscriber's dedupe entry (Aedes'
+  // `client.duplicates[brokerId]`) is looked up with the same string, not a new one per batch
   let idAt = -1
   let idLen = 0
   let brokerId = ''
@@ -256,7 +263,7 @@ export function decodeBatch(buf: Buffer): DecodedBatch {
     const flags = buf[o++]!
     const len = buf[o++]!
     if (idAt < 0 || len !== idLen || !sameBytes(buf, idAt, o, len)) {
-      brokerId = buf.toString('utf8', o, o + len)
+      brokerId = idString(buf, o, len)
       idAt = o
       idLen = len
     }
@@ -275,8 +282,9 @@ export function decodeBatch(buf: Buffer): DecodedBatch {
     o += topicLen
     const payloadLen = buf.readUInt32BE(o)
     o += 4
-    // a copy, so that one retained payload does not pin the whole batch in memory
-    const payload = Buffer.from(buf.subarray(o, o + payloadLen))
+    // never a view of `buf` itself: it is a slice of the socket's read (up to 64 KiB, or of
+    // redis-parser's pool for a batch read in several chunks), which a kept payload would pin whole
+    const payload = own !== undefined ? own.subarray(o, o + payloadLen) : Buffer.from(buf.subarray(o, o + payloadLen))
     o += payloadLen
     const p: BusPacket = { cmd: 'publish', brokerId, brokerCounter, topic, payload, qos: flags & 3, retain: (flags & RETAIN) !== 0, dup: (flags & DUP) !== 0 }
     if (flags & CLIENT_ID) {
@@ -299,6 +307,25 @@ export function decodeBatch(buf: Buffer): DecodedBatch {
   }
   if (o !== buf.length) throw new Error('cluster bus: trailing bytes in batch')
   return { origin, seq, base, packets, resent }
+}
+
+/** batches up to this size are copied whole once, their payloads views of the copy (decodeBatch) */
+const OWN_BATCH_MAX = 8192
+
+/** the last broker id decoded: its bytes and its string (a node sees a handful of peers, mostly one per batch) */
+let idCacheBytes = Buffer.alloc(0)
+let idCacheString = ''
+
+/** the broker id of `len` bytes at `o`: the string decoded before when the bytes are the same */
+function idString(buf: Buffer, o: number, len: number): string {
+  if (len === idCacheBytes.length) {
+    let i = 0
+    while (i < len && buf[o + i] === idCacheBytes[i]) i++
+    if (i === len) return idCacheString
+  }
+  idCacheString = buf.toString('utf8', o, o + len)
+  idCacheBytes = Buffer.from(buf.subarray(o, o + len))
+  return idCacheString
 }
 
 /** the `len` bytes at `a` and at `b` of `buf` are the same */

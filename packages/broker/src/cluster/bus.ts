@@ -37,7 +37,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { createMatchingEmitter, type LocalEmitter as MQEmitterApi } from '../seam/index.js'
+import { createMatchingEmitter, UNWATCHED, type LocalEmitter as MQEmitterApi } from '../seam/index.js'
 import { decodeBatch, originOf, RESENT, type BusPacket } from './bus-codec.js'
 import { BusDelivery, type HeldEpisode } from './bus-delivery.js'
 import { SILENT_MS } from './bus-peers.js'
@@ -179,7 +179,8 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
         window.add(p.brokerId, counter)
       }
       const listeners = listenersFor(p.topic)
-      for (let i = 0; i < listeners.length; i++) listeners[i]!(p, noop)
+      // nothing waits for a remote delivery: UNWATCHED spares it the Immediate that would call back
+      for (let i = 0; i < listeners.length; i++) listeners[i]!(p, UNWATCHED)
       // Aedes writes them in a later turn: until then they count by estimate
       input.count((p.payload.length + p.topic.length + 4) * listeners.length)
     }

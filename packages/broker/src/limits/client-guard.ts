@@ -8,7 +8,7 @@
  */
 import type { DropReason } from '../ops/metrics.js'
 import { DisconnectReason } from '../broker/disconnect.js'
-import { continueDelivery, protocolVersion, receiveMaximumOf, writePacket, type DeliveredPacket, type Done as Callback } from '../seam/index.js'
+import { continueDelivery, later, protocolVersion, receiveMaximumOf, writePacket, type DeliveredPacket, type Done as Callback } from '../seam/index.js'
 import { ClientBacklog } from './client-backlog.js'
 
 /** the guard of a connection, on its stream */
@@ -179,7 +179,7 @@ export class ClientGuard extends ClientBacklog {
 
   private drop(reason: DropReason, cb: Callback): void {
     this.opts.counters.dropped[reason]++
-    setImmediate(cb)
+    later(cb)
   }
 
   guarded0(packet: DeliveredPacket, cb: Callback): void {
@@ -192,7 +192,7 @@ export class ClientGuard extends ClientBacklog {
       // the emitter's loop serves every subscriber: this one's fault stays with it
       this.opts.faults.fault(this.client, err, 'delivery')
     }
-    setImmediate(cb)
+    later(cb)
   }
 
   guardedQoS(packet: DeliveredPacket, cb: Callback): void {
@@ -217,7 +217,7 @@ export class ClientGuard extends ClientBacklog {
         this.arm()
       } else this.send(packet)
     }
-    setImmediate(cb)
+    later(cb)
   }
 }
 

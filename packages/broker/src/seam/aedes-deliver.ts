@@ -64,6 +64,16 @@ interface DeliveringClient {
   _onError(err?: Error | null): void
 }
 type Forward = DeliveredPacket & { clientId?: string; nl?: boolean }
+/**
+ * the callback of a delivery nobody waits for (the cluster bus hands its peers' messages to the
+ * listeners with it, cluster/bus.ts): the delivery steps skip the `setImmediate` that would call it
+ * (one Immediate less per delivery); any other callback is called as before
+ */
+export const UNWATCHED: Done = () => {}
+/** call `cb` in a later turn (not at all for UNWATCHED) */
+export function later(cb: Done): void {
+  if (cb !== UNWATCHED) setImmediate(cb)
+}
 /** per Client: SUBSCRIBEs whose SUBACK is not written yet, deliveries deferred and not yet written (absent = 0) */
 const SUBSCRIBING = Symbol('culex.subscribing')
 const DEFERRED = Symbol('culex.deferred')
@@ -116,6 +126,71 @@ export function write(client: DeliveringClient, packet: object, done: (err: Erro
   setImmediate(done, error, client)
 }
 
+/**
+ * Per Client: the completions of deliveries written in this turn, run together in one later turn
+ * (`setImmediate`, once per client and turn) instead of one Immediate and one closure per delivery
+ * (lib/write.js). They run in the order they were written, and still never within the write
+ * (the mqemitter stack above). A delivery that failed, or waits for 'drain', completes on its own.
+ */
+const WRITTEN = Symbol('culex.written')
+type Completing = DeliveringClient & { [WRITTEN]?: Done[] }
+
+function completeLater(c: Completing, done: Done): void {
+  if (done === UNWATCHED) return
+  const q = c[WRITTEN]
+  if (q !== undefined) {
+    q.push(done)
+    return
+  }
+  c[WRITTEN] = [done]
+  setImmediate(complete, c)
+}
+function complete(c: Completing): void {
+  const q = c[WRITTEN]!
+  // completions that write again (the guard releasing held deliveries) queue for a later turn
+  c[WRITTEN] = undefined
+  for (let i = 0; i < q.length; i++) {
+    try {
+      q[i]!()
+    } catch (err) {
+      // as with an Immediate each: the ones after it still run
+      for (let j = i + 1; j < q.length; j++) completeLater(c, q[j]!)
+      throw err
+    }
+  }
+}
+
+/**
+ * write() for a delivery: `written` (no error: a delivery's callback never gets one, mqemitter would
+ * throw it) runs in a later turn with the client's other completions, or on 'drain'; a write
+ * error goes first to the client (`qos`: its 'error' event, as writeQoS; else `_onError`, as deliverQoS0)
+ */
+function writeDelivery(c: Completing, packet: object, written: Done, qos: boolean): void {
+  let error: Error | null = null
+  if (c.connecting || c.connected) {
+    try {
+      const result = mp.writeToStream(packet, c.conn, WRITE_OPTS[c._wireVersion ?? 4])
+      if (result || c.errored) {
+        completeLater(c, written)
+        return
+      }
+      c.waitForDrain((err) => writeFailed(c, err, written, qos))
+      return
+    } catch (e) {
+      error = new Error('packet received not valid', { cause: e })
+    }
+  } else {
+    error = new Error('connection closed')
+  }
+  setImmediate(writeFailed, c, error, written, qos)
+}
+function writeFailed(c: DeliveringClient, err: Error | null, written: Done, qos: boolean): void {
+  if (qos) {
+    if (err) c.emit('error', err)
+  } else c._onError(err)
+  written()
+}
+
 /** lib/client.js getToForwardPacket and dedupe */
 function toForward(client: DeliveringClient, packet: Forward): object | null | undefined | false {
   // no local [MQTT-3.8.3-3]
@@ -134,7 +209,7 @@ export function deliverQoS0InTurn(client: Client, packet: DeliveredPacket, cb: D
   const c = client as unknown as Counted
   const forward = toForward(c, packet)
   if (!forward) {
-    setImmediate(cb)
+    later(cb)
     return
   }
   if (defer(c)) {
@@ -151,10 +226,7 @@ function deferred0(c: Counted, forward: object, cb: Done): void {
 function send0(c: DeliveringClient, forward: object, cb: Done): void {
   const out = new Packet(forward, c.broker)
   out.qos = 0
-  write(c, out, (err) => {
-    c._onError(err)
-    cb() // not the error: mqemitter would throw it
-  })
+  writeDelivery(c, out, cb, false)
 }
 
 /** lib/client.js deliverQoS (QoSPacket inlined: lib/qos-packet.js), writing in this turn */
@@ -173,7 +245,7 @@ export function deliverQoSInTurn(client: Client, packet: DeliveredPacket, cb: Do
     } else sendQoS(c, forward, cb)
   } else {
     if (c.clean === false) c.broker.persistence.outgoingClearMessageId(c, packet).then(noop, noop)
-    setImmediate(cb)
+    later(cb)
   }
 }
 function deferredQoS(c: Counted, forward: object, cb: Done): void {
@@ -209,10 +281,7 @@ function writeQoS(err: Error | null, client: DeliveringClient, packet: OutPacket
     packet.writeCallback!() // not the error: mqemitter would throw it
     return
   }
-  write(client, packet, (werr) => {
-    if (werr) client.emit('error', werr)
-    packet.writeCallback!()
-  })
+  writeDelivery(client, packet, packet.writeCallback!, true)
 }
 
 function noop(): void {}

@@ -30,6 +30,25 @@ describe('cluster bus codec', () => {
     expect(out).toEqual(packets)
   })
 
+  it('gives each payload bytes of its own: the buffer read from Redis can change after decoding (small batch: views of one copy; large: a copy each)', () => {
+    for (const size of [16, 20_000]) {
+      const packets = [0, 1, 2].map((n) => ({ cmd: 'publish', brokerId: 'node-a', brokerCounter: n + 1, topic: 't', payload: Buffer.alloc(size, n + 1), qos: 1, retain: false, dup: false }))
+      // a batch inside a larger read, as redis-parser hands it over
+      const batch = encodeBatch('o', packets, 1, 1)
+      const read = Buffer.concat([Buffer.from('junk'), batch, Buffer.from('more')])
+      const { packets: out } = decodeBatch(read.subarray(4, 4 + batch.length))
+      read.fill(0)
+      expect(out.map((p) => p.payload)).toEqual(packets.map((p) => p.payload))
+    }
+  })
+
+  it('decodes the broker ids of a peer to one string across batches', () => {
+    const mk = (n: number): BusPacket => ({ cmd: 'publish', brokerId: 'node-q', brokerCounter: n, topic: 't', payload: Buffer.from([n]), qos: 1, retain: false, dup: false })
+    const first = decodeBatch(encodeBatch('o', [mk(1)], 1, 1)).packets[0]!
+    const second = decodeBatch(encodeBatch('o', [mk(2), { ...mk(3), brokerId: 'node-r' }], 2, 2)).packets
+    expect([first.brokerId, second[0]!.brokerId, second[1]!.brokerId]).toEqual(['node-q', 'node-q', 'node-r'])
+  })
+
   it('writes the bytes nodes of the previous release read (golden layout), and decodes ids, topics and client ids in any script and length', () => {
     const f64 = (n: number): Buffer => {
       const b = Buffer.alloc(8)

@@ -99,3 +99,25 @@ describe('seam contract: C13 aedes lib/client.js deliverQoS / deliverQoS0, copie
     ])
   })
 })
+
+describe('seam contract: C13 the callbacks of one client\'s deliveries written in a turn', () => {
+  it('C13 are called in the order written, together in a later turn; UNWATCHED ones are skipped; every PUBLISH goes out', async () => {
+    const s = await stockBroker()
+    const { raw } = await rawClient(s.port, { clientId: 'c13-batch' })
+    await rawSubscribe(raw, 'c13/batch', 1, 1)
+    const client = s.clients[0]!
+    const calls: string[] = []
+    let inTurn = true
+    const pk = (n: number): seam.DeliveredPacket =>
+      ({ cmd: 'publish', topic: 'c13/batch', payload: Buffer.from(`m${n}`), qos: 1, retain: false, dup: false, brokerId: 'other-node', brokerCounter: n }) as seam.DeliveredPacket
+    seam.deliverQoSInTurn(client, pk(1), () => calls.push(`1${inTurn ? ' in turn' : ''}`))
+    seam.deliverQoSInTurn(client, pk(2), seam.UNWATCHED)
+    seam.deliverQoSInTurn(client, pk(3), () => calls.push(`3${inTurn ? ' in turn' : ''}`))
+    seam.deliverQoS0InTurn(client, pk(4), () => calls.push(`4${inTurn ? ' in turn' : ''}`))
+    inTurn = false
+    await raw.until((ps) => ps.filter((p) => p.cmd === 'publish').length === 4)
+    await new Promise((r) => setImmediate(r))
+    expect(calls).toEqual(['1', '3', '4'])
+    expect(raw.publishes().map((p) => String(p.payload))).toEqual(['m1', 'm2', 'm3', 'm4'])
+  })
+})

@@ -2,7 +2,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'bench/results/**', '.culex/**', 'examples/browser/vendor/**'] },
+  { ignores: ['**/dist/**', '**/dist-*/**', '**/node_modules/**', 'bench/results/**', '.culex/**', 'examples/browser/vendor/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -135,9 +135,13 @@ function write(queue: Pending[], conn: Stream): void {
   let n = 0
   while (n < queue.length && queue[n]!.done) n++
   if (n === 0) return
-  const out = queue.splice(0, n)
   try {
-    if (n === 1) return void writePacket(out[0]!.packet, conn, out[0]!.opts)
+    // one node: each publish completes in its own immediate, one PUBACK at a time (no array made)
+    if (n === 1) {
+      const p = queue.shift()!
+      return void writePacket(p.packet, conn, p.opts)
+    }
+    const out = queue.splice(0, n)
     // Aedes writes a connection's acks with one options object (lib/write.js, by protocol level)
     let from = 0
     for (let i = 1; i <= n; i++) {

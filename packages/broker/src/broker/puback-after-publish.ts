@@ -23,7 +23,7 @@
 import type { Writable } from 'node:stream'
 import type { Aedes } from 'aedes'
 import { flushWrites } from '../listeners/write-batching.js'
-import { holdWrites, installOnEachClient, writePacket, type OutPacket } from '../seam/index.js'
+import { holdWrites, installOnEachClient, writePacket, writePackets, type OutPacket } from '../seam/index.js'
 
 type Stream = NodeJS.WritableStream
 interface Pending {
@@ -35,22 +35,26 @@ interface Pending {
 }
 
 const queues = new WeakMap<Stream, Pending[]>()
-/** while releaseTogether runs: the connections it wrote PUBACKs to */
-let together: Set<Stream> | undefined
+/** while releaseTogether runs: the connections whose PUBACKs it let go, with their queues */
+let together: Map<Stream, Pending[]> | undefined
 
 /**
  * Run `release` (the emit callbacks of a cluster bus batch, cluster/bus.ts): the PUBACKs it lets go
- * leave when it returns, each connection's in one write, instead of at the end of the event-loop
+ * leave when it returns, each connection's in one buffer and one write (a publisher's window of
+ * 20 was 20 chunks of 4 bytes for the socket's writev), instead of at the end of the event-loop
  * turn's poll phase (listeners/write-batching.ts), after whatever else that phase reads
  */
 export function releaseTogether(release: () => void): void {
   if (together) return release()
-  const conns = (together = new Set())
+  const conns = (together = new Map())
   try {
     release()
   } finally {
     together = undefined
-    for (const conn of conns) flushWrites(conn as Writable)
+    for (const [conn, queue] of conns) {
+      write(queue, conn)
+      flushWrites(conn as Writable)
+    }
   }
 }
 
@@ -116,17 +120,39 @@ export function pubackAfterPublish(onHeld?: () => void): PubackHold {
   }
 }
 
-/** write the PUBACKs at the head of the queue whose publish has completed, in PUBLISH order */
+/**
+ * the PUBACKs at the head of the queue whose publish has completed may go, in PUBLISH order: now,
+ * or once releaseTogether's callbacks have all run
+ */
 function flush(queue: Pending[], conn: Stream): void {
-  if (together && queue.length > 0 && queue[0]!.done) together.add(conn)
-  while (queue.length > 0 && queue[0]!.done) {
-    const p = queue.shift()!
-    try {
-      writePacket(p.packet, conn, p.opts)
-    } catch {
-      queue.length = 0
-      ;(conn as unknown as { destroy(): void }).destroy()
-      return
+  if (queue.length === 0 || !queue[0]!.done) return
+  if (together) together.set(conn, queue)
+  else write(queue, conn)
+}
+
+/** write the PUBACKs at the head of the queue whose publish has completed, in one write when they are several */
+function write(queue: Pending[], conn: Stream): void {
+  let n = 0
+  while (n < queue.length && queue[n]!.done) n++
+  if (n === 0) return
+  try {
+    // one node: each publish completes in its own immediate, one PUBACK at a time (no array made)
+    if (n === 1) {
+      const p = queue.shift()!
+      return void writePacket(p.packet, conn, p.opts)
     }
+    const out = queue.splice(0, n)
+    // Aedes writes a connection's acks with one options object (lib/write.js, by protocol level)
+    let from = 0
+    for (let i = 1; i <= n; i++) {
+      if (i < n && out[i]!.opts === out[from]!.opts) continue
+      const packets: OutPacket[] = new Array(i - from)
+      for (let k = from; k < i; k++) packets[k - from] = out[k]!.packet
+      writePackets(packets, conn, out[from]!.opts)
+      from = i
+    }
+  } catch {
+    queue.length = 0
+    ;(conn as unknown as { destroy(): void }).destroy()
   }
 }

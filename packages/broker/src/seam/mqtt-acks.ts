@@ -40,32 +40,65 @@ interface Ack {
  * 'drain' on false: an ack never did that before, it does not now).
  */
 export function writeAck(packet: Ack, stream: { write(chunk: Buffer): boolean }, opts?: { protocolVersion?: number }): boolean | undefined {
-  const first = FIRST[packet.cmd]
-  if (first === undefined) return undefined
-  const id = packet.messageId
-  if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 65_535) return undefined
-  let length = 2
-  let reason = 0
-  if (opts !== undefined && opts.protocolVersion === 5) {
-    if (packet.properties !== undefined || (packet.dup && packet.cmd === 'pubrel')) return undefined
-    const rc = packet.reasonCode
-    if (rc !== undefined && !(typeof rc === 'number' && Number.isInteger(rc) && rc >= 0 && rc <= 255)) return undefined
-    // no reason code: Aedes' success ack, as 0x00 (the header above)
-    if (rc !== undefined && rc !== 0) {
-      length = 4
-      reason = rc as number
-    }
-  } else if (packet.dup && packet.cmd === 'pubrel') return undefined
-  const buf = Buffer.allocUnsafe(2 + length)
-  buf[0] = first
-  buf[1] = length
-  buf[2] = id >> 8
-  buf[3] = id & 0xff
-  if (length === 4) {
-    buf[4] = reason
-    // an empty property section
-    buf[5] = 0
+  const size = ackSize(packet, opts)
+  if (size === 0) return undefined
+  const buf = Buffer.allocUnsafe(size)
+  putAck(buf, 0, packet, size)
+  stream.write(buf)
+  return true
+}
+
+/**
+ * Write `packets` (acks, in order) to `stream` in one buffer and one `stream.write` when writeAck
+ * encodes each of them (the PUBACKs a cluster bus batch releases together to one publisher,
+ * broker/puback-after-publish.ts: one chunk for the socket instead of one per PUBACK); false
+ * (nothing written) when one of them is left to mqtt-packet. The bytes are writeAck's, one after
+ * the other.
+ */
+export function writeAcks(packets: readonly Ack[], stream: { write(chunk: Buffer): boolean }, opts?: { protocolVersion?: number }): boolean {
+  let total = 0
+  for (let i = 0; i < packets.length; i++) {
+    const size = ackSize(packets[i]!, opts)
+    if (size === 0) return false
+    total += size
+  }
+  const buf = Buffer.allocUnsafe(total)
+  let o = 0
+  for (let i = 0; i < packets.length; i++) {
+    const size = ackSize(packets[i]!, opts)
+    putAck(buf, o, packets[i]!, size)
+    o += size
   }
   stream.write(buf)
   return true
+}
+
+/** the bytes of the ack as writeAck writes it: 4 or 6, 0 when it is left to mqtt-packet */
+function ackSize(packet: Ack, opts?: { protocolVersion?: number }): number {
+  if (FIRST[packet.cmd] === undefined) return 0
+  const id = packet.messageId
+  if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 65_535) return 0
+  if (opts !== undefined && opts.protocolVersion === 5) {
+    if (packet.properties !== undefined || (packet.dup && packet.cmd === 'pubrel')) return 0
+    const rc = packet.reasonCode
+    if (rc !== undefined && !(typeof rc === 'number' && Number.isInteger(rc) && rc >= 0 && rc <= 255)) return 0
+    // no reason code: Aedes' success ack, as 0x00 (the 2-byte form)
+    return rc !== undefined && rc !== 0 ? 6 : 4
+  }
+  if (packet.dup && packet.cmd === 'pubrel') return 0
+  return 4
+}
+
+/** the ack at `o` of `buf` (`size` from ackSize): header, remaining length, packet id[, reason code, empty properties] */
+function putAck(buf: Buffer, o: number, packet: Ack, size: number): void {
+  const id = packet.messageId as number
+  buf[o] = FIRST[packet.cmd]!
+  buf[o + 1] = size - 2
+  buf[o + 2] = id >> 8
+  buf[o + 3] = id & 0xff
+  if (size === 6) {
+    buf[o + 4] = packet.reasonCode as number
+    // an empty property section
+    buf[o + 5] = 0
+  }
 }

@@ -8,7 +8,7 @@
  * per stream (WeakMaps keyed by the connection).
  */
 import type { HooksByCmd } from './hooks-by-cmd.js'
-import { writeAck } from './mqtt-acks.js'
+import { writeAck, writeAcks } from './mqtt-acks.js'
 import { mqttPacket } from './mqtt-packet-debug.js'
 import { writePublish, type TopicAliasesOut } from './mqtt-publish.js'
 
@@ -106,6 +106,16 @@ export function writePacket(packet: OutPacket, stream: Stream, opts?: unknown): 
   install()
   const o = opts as { protocolVersion?: number } | undefined
   return writePublish(packet, stream, o, taps.get(stream)?.aliases) ?? writeAck(packet, stream, o) ?? original!(packet, stream, opts)
+}
+
+/**
+ * write `packets` (in order) as writePacket writes each, past the hooks and holds: in one
+ * `stream.write` when they are all acks mqtt-acks.ts encodes (may throw)
+ */
+export function writePackets(packets: readonly OutPacket[], stream: Stream, opts?: unknown): void {
+  install()
+  if (packets.length > 1 && writeAcks(packets, stream, opts as { protocolVersion?: number } | undefined)) return
+  for (let i = 0; i < packets.length; i++) writePacket(packets[i]!, stream, opts)
 }
 
 /**

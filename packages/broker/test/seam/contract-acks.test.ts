@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import mqttPacket from 'mqtt-packet'
-import { writeAck } from '../../src/seam/mqtt-acks.js'
+import { writeAck, writeAcks } from '../../src/seam/mqtt-acks.js'
 
 function sink(): { chunks: Buffer[]; write(b: Buffer): boolean; bytes(): Buffer } {
   const chunks: Buffer[] = []
@@ -69,6 +69,33 @@ describe('seam contract: PUBACK/PUBREC/PUBREL/PUBCOMP encoding (mqtt-acks.ts)', 
       [{ cmd: 'unsuback', messageId: 1 }, 4],
     ]
     for (const [p, protocolVersion] of none) expect(writeAck(p as { cmd: string }, s, { protocolVersion }), JSON.stringify(p)).toBeUndefined()
+    expect(s.chunks.length).toBe(0)
+  })
+
+  it('M12 writeAcks: the acks a bus batch releases to one connection, writeAck\'s bytes one after the other in one write; nothing written when one is left to mqtt-packet', () => {
+    for (const protocolVersion of [4, 5]) {
+      const acks = [
+        { cmd: 'puback', messageId: 1 },
+        { cmd: 'puback', messageId: 258, reasonCode: 0x10 },
+        { cmd: 'puback', messageId: 65_535, reasonCode: 0 },
+        { cmd: 'pubrec', messageId: 7 },
+      ]
+      const one = sink()
+      for (const a of acks) writeAck(a, one, { protocolVersion })
+      const all = sink()
+      expect(writeAcks(acks, all, { protocolVersion })).toBe(true)
+      expect(all.chunks.length).toBe(1)
+      expect(all.bytes().equals(one.bytes()), String(protocolVersion)).toBe(true)
+      // a v5 client reads each in order, 0x10 where it was given [MQTT-4.6.0-2]
+      const parsed: Array<Record<string, unknown>> = []
+      const parser = mqttPacket.parser({ protocolVersion: protocolVersion as 4 | 5 })
+      parser.on('packet', (pk) => void parsed.push(pk as unknown as Record<string, unknown>))
+      parser.parse(all.bytes())
+      expect(parsed.map((p) => p.messageId)).toEqual([1, 258, 65_535, 7])
+      if (protocolVersion === 5) expect(parsed[1]).toMatchObject({ reasonCode: 0x10 })
+    }
+    const s = sink()
+    expect(writeAcks([{ cmd: 'puback', messageId: 1 }, { cmd: 'puback', messageId: 2, properties: {} }], s, { protocolVersion: 5 })).toBe(false)
     expect(s.chunks.length).toBe(0)
   })
 })

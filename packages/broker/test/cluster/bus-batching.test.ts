@@ -13,7 +13,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
 import { createClusterBus, type ClusterBus } from '../../src/cluster/bus.js'
-import { decodeBatch, type BusPacket } from '../../src/cluster/bus-codec.js'
+import type { BusPacket } from '../../src/cluster/bus-codec.js'
+import { decodeBatch } from '../../src/cluster/bus-decode.js'
 import { killAll, startRedis } from '../helpers/cluster-procs.js'
 
 const CHANNEL = 'bus-batching'

@@ -1,6 +1,7 @@
 /** The cluster bus wire format round-trips every field Aedes puts on a packet. Pure, no Redis. */
 import { describe, expect, it } from 'vitest'
-import { decodeBatch, encodeBatch, needsV3, originOf, RESENT, type BusPacket } from '../../src/cluster/bus-codec.js'
+import { encodeBatch, needsV3, RESENT, type BusPacket } from '../../src/cluster/bus-codec.js'
+import { decodeBatch, originOf } from '../../src/cluster/bus-decode.js'
 
 /** an MQTT 5 PUBLISH as mqtt-packet parses it and aedes-packet keeps it (user properties: a null-prototype object) */
 function v5Packet(): Record<string, unknown> & { topic: string; payload: Buffer; qos: number; retain: boolean; dup: boolean } {

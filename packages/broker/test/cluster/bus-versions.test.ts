@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
 import { BusDelivery } from '../../src/cluster/bus-delivery.js'
-import { decodeBatch, type BusPacket } from '../../src/cluster/bus-codec.js'
+import type { BusPacket } from '../../src/cluster/bus-codec.js'
+import { decodeBatch } from '../../src/cluster/bus-decode.js'
 import { killAll, startRedis, waitFor } from '../helpers/cluster-procs.js'
 
 let pub: Redis

@@ -91,8 +91,11 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
     void shared.router.sessionEnded(id).catch((err: Error) => log.warn({ err: err.message, client: id }, 'shared subscription: expired session not removed from its groups'))
   if (cluster) cluster.sessions.onEnded(leaveGroups)
   else broker.on('sessionExpired', (c) => leaveGroups(c.id))
-  broker.on('client', (c) => log.debug({ client: c.id, address: clientEndpoint(c) }, 'client connected'))
-  broker.on('clientDisconnect', (c) => log.debug({ client: c.id }, 'client disconnected'))
+  // per connect and close: only at debug level (its arguments, the address read from the socket, are made before pino looks at the level)
+  if (log.isLevelEnabled('debug')) {
+    broker.on('client', (c) => log.debug({ client: c.id, address: clientEndpoint(c) }, 'client connected'))
+    broker.on('clientDisconnect', (c) => log.debug({ client: c.id }, 'client disconnected'))
+  }
   broker.on('clientError', (c, err) => log.debug({ client: c?.id, err: err.message }, 'client error'))
   broker.on('connectionError', (_c, err) => log.debug({ err: err.message }, 'connection error'))
   ;(broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err: err.message }, 'broker error'))

@@ -13,7 +13,7 @@
  * message, and per PUBREC of a persistent session; a few Map operations per stored delivery and ack.
  */
 import type { Aedes } from 'aedes'
-import { keepStoredPubrelsApart, mapSessionReplay, skipEmptyQueueReplays, skipOfflineMatchWithoutSessions, skipPacketIdsInFlight } from '../seam/index.js'
+import { keepStoredPubrelsApart, mapSessionReplay, skipEmptyConnectCleanups, skipEmptyQueueReplays, skipOfflineMatchWithoutSessions, skipPacketIdsInFlight } from '../seam/index.js'
 
 interface Queued {
   cmd?: string
@@ -39,4 +39,8 @@ export function markRedeliveries(broker: Aedes): void {
   // no replay pipeline per CONNECT while no session queue ever held a message (seam/memory-empty-queue.ts,
   // issue 15); after the other outgoingStream wrappers (this one and create.ts' A20), as it skips them
   skipEmptyQueueReplays(broker)
+  // the store calls of every CONNECT and close (cleanSubscriptions, delWill, U3's cleanIncoming) made
+  // only once the store held something of their kind (seam/memory-connect.ts, issue 15); after P7's
+  // cleanSubscriptions wrapper and U4's delWill one (create.ts restoreAedes12Fixes runs before this)
+  skipEmptyConnectCleanups(broker)
 }

@@ -33,7 +33,7 @@ import { boundReads } from '../broker/backpressure.js'
 import { guardDeliveries, guardDelivery, type DeliveryOptions } from './delivery.js'
 import { packetViolation } from './packet-check.js'
 import { limitPublishRate } from './publish-quota.js'
-import { installOnEachClient, lightenIdleConnections, onParserErrorOfEachClient, parserHooksOf, wrapQueuedPacketHandling } from '../seam/index.js'
+import { installOnEachClient, lightenIdleConnections, onParserErrorOfEachClient, parserHooksOf, wrapQueuedPacketHandlingOfEachClient } from '../seam/index.js'
 
 export interface GuardOptions extends DeliveryOptions {
   maxPacketSize: number
@@ -64,9 +64,9 @@ export function guardBroker(broker: Aedes, opts: GuardOptions): void {
   guardDeliveries(broker)
   // max_publishes_per_s: PUBACK/PUBREC 0x97 for v5, the connection closed for 3.1.1 (publish-quota.ts)
   limitPublishRate(broker, opts.publishesPerSecond, opts.counters)
+  // packets that arrived before CONNACK are handled by Aedes' 'connected' listener (lib/client.js dequeue)
+  wrapQueuedPacketHandlingOfEachClient(broker, 'limits', (client, listener) => opts.faults.guard(client, 'queued packet handling', listener, undefined))
   installOnEachClient(broker, 'limits', (client) => {
-    // packets that arrived before CONNACK are handled by Aedes' 'connected' listener (lib/client.js dequeue)
-    wrapQueuedPacketHandling(client, (listener) => opts.faults.guard(client, 'queued packet handling', listener, undefined))
     guardDelivery(client, opts)
     boundReads(client)
   })

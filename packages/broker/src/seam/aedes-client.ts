@@ -3,8 +3,9 @@
  * rows C*). Everything else calls these typed functions; test/seam/contract.test.ts fails, naming
  * the internal, when an upgrade changes one.
  */
-import type { Client } from 'aedes'
+import type { Aedes, Client } from 'aedes'
 import type { PacketParser } from './mqtt-parser.js'
+import { CLIENT_INSTALL_ORDER, type InstallStage } from './aedes-install.js'
 
 export type Done = (err?: Error | null) => void
 /** a message handed to a subscriber (an aedes-packet Packet) */
@@ -120,17 +121,47 @@ export function readNextBatch(client: Client): void {
   internals(client)._nextBatch()
 }
 
+type QueuedListener = (...args: unknown[]) => void
 /**
  * Aedes handles the packets that arrived before CONNACK in a 'connected' listener of the
  * Client (lib/client.js dequeue): `wrap` replaces it (e.g. with a try/catch).
  */
-export function wrapQueuedPacketHandling(client: Client, wrap: (listener: (...args: unknown[]) => void) => (...args: unknown[]) => void): void {
+export function wrapQueuedPacketHandling(client: Client, wrap: (listener: QueuedListener) => QueuedListener): void {
   const c = internals(client)
   for (const listener of c.listeners('connected')) {
     c.removeListener('connected', listener)
     // the listener runs with the Client as `this`, as EventEmitter calls it
     c.once('connected', wrap(listener.bind(c)))
   }
+}
+
+type QueuedWrap = (client: Client, listener: QueuedListener) => QueuedListener
+/** per broker: the wraps of wrapQueuedPacketHandlingOfEachClient, in CLIENT_INSTALL_ORDER (an earlier stage's wraps Aedes' listener first) */
+const queuedWraps = new WeakMap<Aedes, Array<{ stage: number; wrap: QueuedWrap }>>()
+
+/**
+ * wrapQueuedPacketHandling for every Client of `broker`, done only where the listener has packets
+ * to handle: at 'clientReady' (lib/handlers/connect.js emits it right before the Client's
+ * 'connected'), for a Client whose parser queued packets (`_queue`, lib/client.js enqueue); the
+ * listener of a Client with none handles nothing. Issue 15: a closure, a bound function and a
+ * once() wrapper per wrap and connection were made for every CONNECT. The wraps of an earlier
+ * stage of CLIENT_INSTALL_ORDER wrap Aedes' listener first, as the per-client installers did.
+ */
+export function wrapQueuedPacketHandlingOfEachClient(broker: Aedes, stage: InstallStage, wrap: QueuedWrap): void {
+  let wraps = queuedWraps.get(broker)
+  if (!wraps) {
+    const all: Array<{ stage: number; wrap: QueuedWrap }> = (wraps = [])
+    queuedWraps.set(broker, all)
+    broker.on('clientReady', (client: Client) => {
+      const queue = (internals(client)._parser as unknown as { _queue?: unknown[] | null })._queue
+      if (!queue || queue.length === 0) return
+      for (const w of all) wrapQueuedPacketHandling(client, (listener) => w.wrap(client, listener))
+    })
+  }
+  const s = CLIENT_INSTALL_ORDER.indexOf(stage)
+  let i = 0
+  while (i < wraps.length && wraps[i]!.stage <= s) i++
+  wraps.splice(i, 0, { stage: s, wrap })
 }
 
 /**

@@ -14,6 +14,7 @@ import { stopParsing } from './mqtt-parser.js'
 import { interceptPacketsOfEachClient, onWriteOfEachClient } from './client-hooks.js'
 import { disconnectV5 } from './aedes-v5-disconnect.js'
 import { isDelWillOnConnect } from './persistence.js'
+import { incomingNeverStored } from './memory-connect.js'
 
 const RECEIVE_MAXIMUM_EXCEEDED = 0x93
 
@@ -157,6 +158,8 @@ function cleanIncomingOnSessionEnd(broker: Aedes): void {
   const clean = (client: Client): void => {
     const p = b.persistence
     if (typeof p?.cleanIncoming !== 'function') return
+    // one node whose store never held inbound QoS 2 state: nothing to delete (memory-connect.ts, row P12)
+    if (incomingNeverStored(broker)) return
     Promise.resolve()
       .then(() => p.cleanIncoming!(client))
       .catch((err: unknown) => broker.emit('error', err as Error))

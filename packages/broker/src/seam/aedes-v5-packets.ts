@@ -5,10 +5,10 @@
  * seam/aedes-v5.ts.
  */
 import type { Aedes, Client } from 'aedes'
-import { parserOf, wrapQueuedPacketHandling } from './aedes-client.js'
+import { parserOf, wrapQueuedPacketHandlingOfEachClient } from './aedes-client.js'
 import { aroundPacketsOfEachClient, onWriteOfEachClient } from './client-hooks.js'
 import type { OutPacket } from './mqtt-writes.js'
-import { onEachClientV5, v5, type V5Fields } from './aedes-v5-fields.js'
+import { v5, type V5Fields } from './aedes-v5-fields.js'
 
 /**
  * V1 `amend` may change the properties of the successful CONNACK of a v5 client before it is
@@ -81,18 +81,17 @@ export function acceptV5SharedFilters(broker: Aedes): void {
       v5(client).version = 5
     },
   }, ['subscribe'])
-  onEachClientV5(broker, (client) => {
+  // wrapped only for a client whose parser queued packets before its CONNACK (aedes-client.ts)
+  wrapQueuedPacketHandlingOfEachClient(broker, 'mqtt5', (client, dequeue) => (...args) => {
     const c = v5(client)
     const parser = parserOf(client) as unknown as { _queue: QueuedSubscribe[] | null }
-    wrapQueuedPacketHandling(client, (dequeue) => (...args) => {
-      const queue = parser._queue
-      if (c.version !== 5 || !queue || !queue.some(hasShareFilter)) return dequeue(...args)
-      for (const packet of queue) {
-        parser._queue = [packet]
-        if (hasShareFilter(packet)) asVersion4(c, () => dequeue(...args))
-        else dequeue(...args)
-      }
-      parser._queue = null
-    })
+    const queue = parser._queue
+    if (c.version !== 5 || !queue || !queue.some(hasShareFilter)) return dequeue(...args)
+    for (const packet of queue) {
+      parser._queue = [packet]
+      if (hasShareFilter(packet)) asVersion4(c, () => dequeue(...args))
+      else dequeue(...args)
+    }
+    parser._queue = null
   })
 }

@@ -22,6 +22,7 @@ import { deliverQoS0InTurn, deliverQoSInTurn, subackWritten, subscribeHandled } 
 import { HooksByCmd } from './hooks-by-cmd.js'
 import { hookParser, ParserHooks, type PacketAround, type PacketHook } from './mqtt-parser.js'
 import { hookWrites, type OutPacket } from './mqtt-writes.js'
+import { parsersWithReadBuffer } from './mqtt-read-buffer.js'
 
 /**
  * a step of every client's deliveries, before Aedes' own: false passes the delivery on to the next
@@ -48,6 +49,8 @@ function registryOf(broker: Aedes): Registry {
     const writes: Registry['writes'] = []
     const r: Registry = { parser: new ParserHooks<Client>(), writes, writesByCmd: new HooksByCmd(writes), deliver0: [], deliverQoS: [], stages: new Map() }
     registries.set(broker, (reg = r))
+    // Aedes' parsers read through a ReadBuffer from construction, no bl made (mqtt-read-buffer.ts, row M14)
+    parsersWithReadBuffer()
     // deliveries written in the turn wait for a SUBSCRIBE's SUBACK (aedes-deliver.ts, row C13):
     // the SUBSCRIBE counted last of the packet hooks (right before Aedes), the SUBACK as written
     insert(r, r.parser.packet, 'hooks', subscribeHandled as PacketHook<Client>, true)

@@ -29,6 +29,7 @@ import { closeHooksFirst, onStreamClose } from '../listeners/close-hooks.js'
 import { destroyOnError } from '../listeners/tcp.js'
 import { installOnEachClient } from './aedes-install.js'
 import { sweepKeepalives } from './keepalive-sweep.js'
+import { closeClient, NO_WATCH, skipEndOfStreamWatch } from './client-close.js'
 
 type Listener = (...args: unknown[]) => void
 interface Emitter {
@@ -52,15 +53,16 @@ interface ClientInternals extends Emitter {
   conn: Conn
   _eos: () => void
   _parser: ParserInternals
+  closed: boolean
   close(): void
   emit(event: string, ...args: unknown[]): boolean
 }
 const internals = (c: Client): ClientInternals => c as unknown as ClientInternals
 
-function noop(): void {}
-/** the Client closes when its socket closes (end-of-stream called `client.close` then) */
+/** the Client closes when its socket closes (end-of-stream called `client.close` then; client-close.ts C20) */
 function closeClientOf(conn: Conn): void {
-  conn.client?.close()
+  const c = conn.client
+  if (c) closeClient(c)
 }
 /** Aedes' `conn.on('error', client.emit.bind(client, 'error'))`, shared */
 function emitClientError(this: Conn, err: unknown): void {
@@ -73,7 +75,7 @@ function destroyThenEmitClientError(this: Conn, err: unknown): void {
 }
 /** Aedes' `conn.on('end', client.close.bind(client))`, shared */
 function closeClientOnEnd(this: Conn): void {
-  this.client!.close()
+  closeClient(this.client!)
 }
 /** Aedes' `parser.on('error', client.emit.bind(client, 'error'))`, shared */
 function emitParserError(this: ParserInternals, err: unknown): void {
@@ -99,9 +101,14 @@ function swapListener(target: Emitter, event: string, name: string, shared: List
 export function closeOnStreamClose(client: Client): boolean {
   const c = internals(client)
   const conn = c.conn
+  // C19 (client-close.ts): no watch was made for it; the same conditions held when the Client was built, in this turn
+  if (c._eos === NO_WATCH) {
+    onStreamClose(conn, closeClientOf)
+    return true
+  }
   if (!(conn instanceof Socket) || conn.closed || !closeHooksFirst(conn) || typeof c._eos !== 'function') return false
   c._eos()
-  c._eos = noop
+  c._eos = NO_WATCH
   onStreamClose(conn, closeClientOf)
   return true
 }
@@ -132,14 +139,17 @@ export function shareParserListener(client: Client): boolean {
  * C16: Node's EventEmitter keeps an emitter's listeners in `_events`, made as `{ __proto__: null }`:
  * a dictionary-mode object in V8 (a ~160 B hash table for one or two events). The same listeners
  * in a prototype-free object made from a literal stay in fast mode (a ~56 B object); deleting the
- * last event added keeps it so (Aedes' `once('connected')` on the Client, re-added last by
- * limits/guard.ts). Listeners, their order and `_eventsCount` are unchanged.
+ * last event added keeps it so: Aedes' `once('connected')` on the Client (its first event, removed
+ * once the CONNACK is written) is copied last. Listeners, their order and `_eventsCount` are unchanged.
  */
 export function fastEvents(emitter: unknown): boolean {
   const e = emitter as { _events?: Record<string | symbol, unknown> }
   const events = e._events
   if (!events || Object.getPrototypeOf(events) !== null) return false
-  e._events = Object.assign(Object.setPrototypeOf({}, null) as Record<string | symbol, unknown>, events)
+  const fast = Object.setPrototypeOf({}, null) as Record<string | symbol, unknown>
+  for (const key of Reflect.ownKeys(events)) if (key !== 'connected') fast[key] = events[key]
+  if (events.connected !== undefined) fast.connected = events.connected
+  e._events = fast
   return true
 }
 
@@ -219,6 +229,8 @@ function afterConnack(_connack: unknown, client: Client): void {
 /** every Client of `broker` from now on: the above, as the last installer, after its CONNACK, and its keepalive */
 export function lightenIdleConnections(broker: Aedes): void {
   installOnEachClient(broker, 'idle', lighten)
+  // C19: its TCP clients' end-of-stream watch, which lighten undoes, is not made at all
+  skipEndOfStreamWatch(broker)
   sweepKeepalives(broker)
   ;(broker as unknown as Emitter).on('connackSent', afterConnack as Listener)
 }

@@ -19,6 +19,7 @@
  * - persistence.ts: aedes-persistence(-redis) and qlobber deep imports, the Redis key layout
  * - memory-offline.ts: one node, no offline-queue topic match while no session keeps a QoS 1/2 subscription
  * - memory-empty-queue.ts: one node, no replay pipeline per CONNECT while no session queue ever held a message
+ * - memory-connect.ts: one node, no store call per CONNECT and close while the store never held anything of its kind
  * - memory-pubrel.ts: one node, a session's stored PUBRELs kept apart (one per QoS 2 message past PUBREC)
  * - memory-packet-ids.ts: one node, a persistent session's new PUBLISH never takes a packet id still in flight
  * - aedes-sys-clients.ts: the $SYS new/disconnect client notices, left out on one node while unheard
@@ -30,6 +31,7 @@
  * - mqemitter.ts: the matcher and `closed`
  * - ioredis.ts: the socket of a connection
  * - idle-connection.ts: what the Client and its parser make per connection and an idle one does not use
+ * - client-close.ts: no end-of-stream watch made for a TCP Client, its close's Error without a stack trace
  * - keepalive-sweep.ts: the clients' keepalive checked by one sweep per broker, not a timer each
  * - aedes-subscribers.ts: whether a client of this node subscribes to a topic, from Aedes' routing trie
  * - ws-close.ts: ws' answer to a client's close frame, held until the MQTT connection is closed
@@ -55,14 +57,16 @@ export * from './mqtt-parser.js'
 export * from './mqtt-writes.js'
 export * from './client-hooks.js'
 export { deliverQoS0InTurn, deliverQoSInTurn, later, UNWATCHED } from './aedes-deliver.js'
-export { ReadBuffer, readThroughBuffer } from './mqtt-read-buffer.js'
+export { ReadBuffer, readThroughBuffer, parsersWithReadBuffer } from './mqtt-read-buffer.js'
 export * from './persistence.js'
 export { Answered, skipOfflineMatchWithoutSessions, memoryPersistenceCore } from './memory-offline.js'
 export { EMPTY_QUEUE, emptyReplays, skipEmptyQueueReplays } from './memory-empty-queue.js'
+export { incomingNeverStored, skipEmptyConnectCleanups } from './memory-connect.js'
 export { keepStoredPubrelsApart, PUBREL_ID } from './memory-pubrel.js'
 export { skipPacketIdsInFlight } from './memory-packet-ids.js'
 export * from './mqemitter.js'
 export * from './ioredis.js'
+export { closeClient, NO_WATCH, skipEndOfStreamWatch } from './client-close.js'
 export { lightenIdleConnections, fastEvents, closeOnStreamClose, shareSocketListeners, shareParserListener, shareParserStates, forgetConnectPacket, packetOnlyWhileReading } from './idle-connection.js'
 export { localSubscriberTest } from './aedes-subscribers.js'
 export { checkQoS2OncePerPacketId } from './aedes-qos2-incoming.js'

@@ -18,6 +18,9 @@
  * Upstream could do the same in parser.js (no issue found).
  */
 
+import { createRequire } from 'node:module'
+
+const require = createRequire(import.meta.url)
 const EMPTY = Buffer.alloc(0)
 
 export class ReadBuffer {
@@ -103,7 +106,39 @@ export class ReadBuffer {
   }
 }
 
-/** the parser of one connection reads through a ReadBuffer (its `_list`, until an error resets the parser to a bl) */
+/** the parser of one connection reads through a ReadBuffer (its `_list`; a parser made by parsersWithReadBuffer has one already) */
 export function readThroughBuffer(parser: { _list: unknown }): void {
-  parser._list = new ReadBuffer()
+  if (!(parser._list instanceof ReadBuffer)) parser._list = new ReadBuffer()
+}
+
+type ParserClass = new () => { parser(opt?: unknown): unknown; packet: unknown; error: unknown; _list: unknown; _stateCounter: number }
+let factoryInstalled = false
+
+/**
+ * M14, at construction: mqtt-packet's `parser()` export called without options (how Aedes'
+ * lib/client.js constructor makes each connection's parser; read at call time on the module's
+ * exports) makes a parser whose `_resetState` (parser.js: a new Packet, no error, `_list = bl()`,
+ * state 0; run by `parser()` and after an error) gives it a ReadBuffer instead of bl's
+ * BufferListStream, which readThroughBuffer replaced right after (a Duplex stream with its two
+ * states built for nothing on every CONNECT: ~1.1 KB and 2-3 µs, issue 15). A call with options
+ * (MQTT.js clients in the same process) gets mqtt-packet's own parser. Once per process.
+ */
+export function parsersWithReadBuffer(): void {
+  if (factoryInstalled) return
+  factoryInstalled = true
+  const mqtt = require('mqtt-packet') as { parser: (opt?: unknown) => unknown }
+  const Parser = require('mqtt-packet/parser.js') as ParserClass
+  const Packet = require('mqtt-packet/packet.js') as new () => unknown
+  class ReadBufferParser extends Parser {
+    _resetState(): void {
+      this.packet = new Packet()
+      this.error = null
+      this._list = new ReadBuffer()
+      this._stateCounter = 0
+    }
+  }
+  const own = mqtt.parser
+  mqtt.parser = function parser(opt?: unknown): unknown {
+    return opt === undefined ? new ReadBufferParser().parser() : own(opt)
+  }
 }

@@ -41,6 +41,20 @@ export class ShareRouter extends ShareDelivery {
     }
   }
 
+  /**
+   * cleanStart would do nothing: no group in this node's view (so the client is in none) and a
+   * store that knows at once it holds no record for anyone (one node). Asked synchronously on every
+   * CONNECT (share-aedes.ts), so that a node without shared subscriptions makes no promise for them.
+   */
+  cleanStartIsNoop(): boolean {
+    return this.groups.size === 0 && this.o.store.holdsNone?.() === true
+  }
+
+  /** ended(conn, clientId) would do nothing: `conn` is not the member connection of `clientId` here */
+  isMemberConnection(conn: object, clientId: string): boolean {
+    return this.local.get(clientId)?.conn === conn
+  }
+
   /** a clean session starts: it is in no group any more, wherever it was; what it had in flight goes to others */
   async cleanStart(clientId: string): Promise<void> {
     const leaving: Array<Promise<void>> = []

@@ -177,12 +177,15 @@ export async function installShare(broker: Aedes, router: ShareRouter, log: Logg
   const onSubscribe = (subs: Array<{ topic: string; qos: number }>, client: Client): void => {
     if (subs.some((s) => s.qos !== 128 && typeof parseShare(s.topic) === 'object')) drain(client)
   }
+  // every CONNECT and every close: nothing is made (no promise) when the router has nothing to do
   const onClient = (client: Client): void => {
     if ((client as unknown as ClientInternals).clean !== false) {
+      if (router.cleanStartIsNoop()) return
       router.cleanStart(client.id).catch((err: Error) => log.warn({ err: err.message, client: client.id }, 'shared subscription: clean start not handled'))
     } else drain(client)
   }
   const onGone = (client: Client): void => {
+    if (!router.isMemberConnection(client, client.id)) return
     router.ended(client, client.id).catch((err: Error) => log.warn({ err: err.message, client: client.id }, 'shared subscription: end of connection not handled'))
   }
   // before the membership loads: on as soon as it has a group

@@ -83,6 +83,8 @@ export interface ShareStore {
   takeAll(clientId: string): Promise<Buffer[]>
   /** members with records held (for the sweep of dead nodes' members) */
   holding(clientIds: string[]): Promise<string[]>
+  /** true when it is known at once that no record is held for any member (memory store); a store that must ask (Redis) leaves it out */
+  holdsNone?(): boolean
   /** queue a record for a group with only offline persistent members; returns how many old ones were dropped */
   enqueue(key: string, rec: Buffer, limit: number): Promise<number>
   /** move up to n queued records of a group into a member's in-flight records and return them */
@@ -153,6 +155,9 @@ export class MemoryShareStore implements ShareStore {
     const h = this.inflight.get(clientId)
     this.inflight.delete(clientId)
     return h ? [...h.values()] : []
+  }
+  holdsNone(): boolean {
+    return this.inflight.size === 0
   }
   async holding(clientIds: string[]): Promise<string[]> {
     return clientIds.filter((c) => (this.inflight.get(c)?.size ?? 0) > 0)

@@ -70,6 +70,25 @@ describe('seam contract: M14 mqtt-packet parser._list read through a ReadBuffer'
     expect(parse(bad, [3], true)).toEqual(parse(bad, [3], false))
   })
 
+  it('M14 at construction: parser.js _resetState sets packet, error, _list, _stateCounter; mqtt-packet\'s parser() without options (Aedes\' call) then makes a parser reading through a ReadBuffer, also after an error; with options mqtt-packet\'s own', () => {
+    const src = readFileSync(createRequire(import.meta.url).resolve('mqtt-packet/parser.js'), 'utf8')
+    const reset = /_resetState \(\) \{([^}]*)\}/.exec(src)?.[1] ?? ''
+    expect([...reset.matchAll(/this\.(\w+) =/g)].map((m) => m[1])).toEqual(['packet', 'error', '_list', '_stateCounter'])
+    seam.parsersWithReadBuffer()
+    const p = mqttPacket.parser() as unknown as { _list: unknown; parse(b: Buffer): number; on(e: string, f: (x: unknown) => void): void; error: unknown }
+    expect(p._list).toBeInstanceOf(seam.ReadBuffer)
+    expect((mqttPacket.parser({ protocolVersion: 4 }) as unknown as { _list: unknown })._list).not.toBeInstanceOf(seam.ReadBuffer)
+    const got: unknown[] = []
+    p.on('packet', (x) => got.push(x))
+    p.on('error', () => {})
+    // a PUBREL with flags 0 is an error; the next parse starts again from a ReadBuffer
+    p.parse(Buffer.from([0x60, 0x02, 0x00, 0x01]))
+    expect(p.error).toBeTruthy()
+    p.parse(gen({ cmd: 'pingreq' }))
+    expect(p._list).toBeInstanceOf(seam.ReadBuffer)
+    expect(got).toMatchObject([{ cmd: 'pingreq' }])
+  })
+
   it('M14 ReadBuffer: reads past its bytes throw RangeError, as bl does; slice clamps as bl does', () => {
     const rb = new seam.ReadBuffer().append(Buffer.from([1, 2])).append(Buffer.from([3]))
     expect([rb.length, rb.readUInt8(2), rb.readUInt16BE(1)]).toEqual([3, 3, 0x0203])

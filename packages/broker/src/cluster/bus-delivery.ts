@@ -35,8 +35,6 @@ const RETRY_MS = 25
 /** a request to send batches again that did not reach every live node's link is sent again after */
 const ASK_RETRY_MS = 250
 const MAX_HOLD_MS = 10_000
-/** presence line: this node reads sparse progress lines (bus-progress.ts) */
-const LEAD = 'lead'
 
 interface Outstanding {
   seq: number
@@ -59,8 +57,6 @@ export interface DeliveryOptions {
   onError: (err: Error) => void
   /** a peer's presence beat or bye, for the receiving side */
   onPeer?: (origin: string, base: number | 'bye') => void
-  /** a peer said it reads sparse progress lines (`<origin> lead`, bus-progress.ts) */
-  onLead?: (origin: string) => void
   /** batches were held because a node had not received them; now every one is settled */
   onHeld?: (info: HeldEpisode) => void
   /** `origin` sent again what it kept of the batches `from` up to `to` this node asked for (bus-keep.ts) */
@@ -155,7 +151,6 @@ export class BusDelivery {
     if (sep <= 0 || peer === this.o.origin) return
     const rest = text.slice(sep + 1)
     if (rest.startsWith('resend ') || rest.startsWith('resent ')) return this.onResend(peer, rest)
-    if (rest === LEAD) return this.o.onLead?.(peer)
     const base = Number(rest)
     if (rest !== 'bye' && !Number.isFinite(base)) return
     if (rest === 'bye') {
@@ -298,8 +293,6 @@ export class BusDelivery {
     if (this.outstanding.size > 0) this.recheck()
     if (this.closed || pub.status !== 'ready' || !this.peers.mayBeat()) return
     pub.publish(this.presence, `${this.o.origin} ${this.base(this.seq + 1)}`).catch(() => {})
-    // a line of its own, which a node of an older release ignores (not a number)
-    pub.publish(this.presence, `${this.o.origin} ${LEAD}`).catch(() => {})
   }
 
   /** the subscriber link was ready before: its next 'ready' is a re-subscription */

@@ -11,10 +11,14 @@
  * lag, backlog) holds A: a standing queue of ~100 ms. Paced by B's progress, what is on its
  * way between the nodes is bounded by the publishers' windows and a small lead.
  *
- * Receiving side (bus-report.ts): after each event-loop turn in which batches arrived, a node
- * says on `<channel>:progress` how far it has delivered each origin's batches, the line ending
- * with `,~` when nothing waits for its clients; while it keeps up, and its senders read sparse
- * lines, it skips lines (`,+,~`) until a refresh is due or it falls behind.
+ * Receiving side: after each event-loop turn in which batches arrived, a node publishes on
+ * `<channel>:progress` one line, `<its origin> <origin>=<seq>,...`: per sending origin, the
+ * number of the last batch delivered in order (bus-order.ts). Cumulative, so a lost line is
+ * made good by the next. While the node's own client backlog is over paceBytes (its
+ * subscribers are behind) the line waits: what it took in waits for them, not in Redis.
+ *
+ * A line sent while nothing at all waits for the node's clients (every socket took what was
+ * written to it, no delivery waits for an in-flight slot) ends with `,~`: the node keeps up.
  *
  * Sending side: peers count once a line of theirs was heard (a node of an older release sends
  * none and is not waited for), for as long as they are live (bus-delivery.ts presence). A batch
@@ -22,12 +26,10 @@
  * no lead, halves a lone publisher's rate: its window per report round trip), or, when the
  * peer's last line said it keeps up, behind by no more than the last IDLE_LEAD_SENDS sends
  * (reached()), or at most WAIT_MS (a line lost with no further traffic to carry a newer one, a
- * peer's control link down): then it goes, as before this. A peer whose last line ended with
- * `,+,~` may be up to SPARSE_LEAD_MESSAGES behind (see Sparse lines).
+ * peer's control link down): then it goes, as before this.
  */
 import type { Redis } from 'ioredis'
 import type { BusPacket } from './bus-codec.js'
-import { IDLE, ProgressReporter, SPARSE_IDLE } from './bus-report.js'
 
 type Done = (err?: Error | null) => void
 
@@ -72,20 +74,24 @@ export interface ProgressOptions {
   paceBytes?: number
 }
 
+/** a report held for the backlog looks at it again after this long */
+const REPORT_POLL_MS = 2
+/**
+ * how a line sent with nothing waiting for the node's clients ends, a last entry '~' (no '=': a node of an
+ * older release, which looks only for its own `<origin>=` entry, reads the line as before)
+ */
+const IDLE = ',~'
 /** sends a peer that said it keeps up may be behind (reached()) */
 export const IDLE_LEAD_SENDS = 2
-/** messages a sparse reporter that keeps up may be behind a batch that goes */
-export const SPARSE_LEAD_MESSAGES = 1000
 
 export class BusProgress {
-  /** receiving side: this node's own lines (bus-report.ts) */
-  private readonly reporter: ProgressReporter
+  /** receiving side: origin -> last batch delivered, not reported yet */
+  private readonly pendingReport = new Map<string, number>()
+  private reportScheduled = false
   /** sending side: peer -> highest of our batches it delivered */
   private readonly peers = new Map<string, number>()
   /** sending side: pacing peers whose last line said nothing waited for their clients */
   private readonly idle = new Set<string>()
-  /** sending side: of those, the ones that skip lines while idle (their line ended `,+,~`) */
-  private readonly sparse = new Set<string>()
   private waiting: Waiting[] = []
   /** our batches from the oldest a pacing peer may not have delivered on, in order */
   private sent: Sent[] = []
@@ -102,22 +108,38 @@ export class BusProgress {
   constructor(private readonly o: ProgressOptions) {
     this.channel = o.channel
     this.mine = `${o.origin}=`
-    this.reporter = new ProgressReporter(o)
   }
 
-  /**
-   * receiving side: batches of `origin` up to `seq` are delivered here (the last of them held
-   * `messages` messages in `bytes` bytes): reported after this turn (bus-report.ts)
-   */
-  delivered(origin: string, seq: number, messages = 1, bytes = 0): void {
-    this.reporter.delivered(origin, seq, messages, bytes)
+  // ---- receiving side --------------------------------------------------------------------------
+
+  /** batches of `origin` up to `seq` are delivered here: report it after this turn */
+  delivered(origin: string, seq: number): void {
+    this.pendingReport.set(origin, seq)
+    if (this.reportScheduled) return
+    this.reportScheduled = true
+    setImmediate(this.report)
   }
 
-  /** receiving side: `peer` reads sparse lines (its presence `lead`, bus-delivery.ts) */
-  readsSparseLines(peer: string): void {
-    this.reporter.readsSparseLines(peer)
+  private readonly report = (): void => {
+    this.reportScheduled = false
+    if (this.closed || this.pendingReport.size === 0) return
+    // this node's subscribers are behind: what it took in waits for them, not in Redis
+    const backlog = this.o.backlog ? this.o.backlog() : 0
+    if (backlog > (this.o.paceBytes ?? Infinity)) {
+      this.reportScheduled = true
+      setTimeout(this.report, REPORT_POLL_MS)
+      return
+    }
+    let line = ''
+    for (const [origin, seq] of this.pendingReport) line += `${line ? ',' : ''}${origin}=${seq}`
+    this.pendingReport.clear()
+    // every client socket took what this node wrote to it, and no delivery waits for an in-flight
+    // slot: it keeps up, its senders may go IDLE_LEAD_SENDS sends past this line (reached())
+    if (backlog === 0) line += IDLE
+    this.o.pub.publish(this.o.channel, `${this.o.origin} ${line}`).catch((err: Error) => this.o.onError(err))
   }
 
+  // ---- sending side ----------------------------------------------------------------------------
 
   /** a line on the progress channel */
   onMessage(text: string): void {
@@ -138,8 +160,6 @@ export class BusProgress {
     if (seq > (this.peers.get(peer) ?? -1)) this.peers.set(peer, seq)
     if (text.endsWith(IDLE)) this.idle.add(peer)
     else this.idle.delete(peer)
-    if (text.endsWith(SPARSE_IDLE)) this.sparse.add(peer)
-    else this.sparse.delete(peer)
     if (this.waiting.length > 0) this.release()
     this.prune()
   }
@@ -147,8 +167,6 @@ export class BusProgress {
   /** the peer left */
   forget(peer: string): void {
     this.idle.delete(peer)
-    this.sparse.delete(peer)
-    this.reporter.forget(peer)
     if (this.peers.delete(peer)) this.release()
   }
 
@@ -189,7 +207,6 @@ export class BusProgress {
   close(): void {
     this.closed = true
     clearInterval(this.timer)
-    this.reporter.close()
     this.timer = undefined
     const all = this.waiting
     this.waiting = []
@@ -211,7 +228,6 @@ export class BusProgress {
       if (!this.o.isLive(peer)) {
         this.peers.delete(peer)
         this.idle.delete(peer)
-        this.sparse.delete(peer)
         continue
       }
       if (got >= seq) continue
@@ -219,10 +235,8 @@ export class BusProgress {
       const at = this.find(got)
       // a peer behind what is recorded (it joined since): wait for it to catch up
       if (!upTo || !at || upTo.bytes - at.bytes > AHEAD_BYTES) return false
-      const behind = upTo.messages - at.messages
-      if (behind <= AHEAD_MESSAGES) continue
-      if (!this.idle.has(peer)) return false
-      if (this.sparse.has(peer) ? behind > SPARSE_LEAD_MESSAGES : at.messages < upTo.before) return false
+      if (upTo.messages - at.messages <= AHEAD_MESSAGES) continue
+      if (!this.idle.has(peer) || at.messages < upTo.before) return false
     }
     return true
   }

@@ -206,7 +206,6 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     onHeld: opts.onHeld,
     onResent: (peer, from, to) => order.resent(peer, from, to),
     onResubscribed: () => order.reask(),
-    onLead: (peer) => progress.readsSparseLines(peer),
     confirmed: (): number => progress.confirmed(),
   })
   const progress = new BusProgress({ pub, channel: `${channel}:progress`, origin, isLive: (peer) => delivery.peers.isLive(peer), onError, backlog, paceBytes: highWater / 32 })
@@ -237,7 +236,7 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
       probe.onBatch()
       order.batch(batch.origin, batch.seq, batch.base, batch.packets)
       const at = order.position(batch.origin)
-      if (at !== undefined) progress.delivered(batch.origin, at, batch.packets.length, message.length)
+      if (at !== undefined) progress.delivered(batch.origin, at)
       if (input.full()) {
         input.pause()
         probe.stale()

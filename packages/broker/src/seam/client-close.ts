@@ -19,17 +19,16 @@
  *   end-of-stream cleanup, C14's no-op by then), which `close` calls right after making the Error,
  *   before any listener or callback runs; and in any case when `close` returns or throws.
  */
-import { createRequire, syncBuiltinESMExports } from 'node:module'
 import { Socket } from 'node:net'
 import type { Aedes } from 'aedes'
 import { closeHooksFirst } from '../listeners/close-hooks.js'
+import { replaceStreamExport } from './stream-export.js'
 
 /** what lib/client.js keeps as `_eos` when C19 made no end-of-stream watch */
 export function NO_WATCH(): void {}
 
 /** brokers whose plain TCP clients are closed from their sockets' close hooks (idle-connection.ts) */
 const closedByHooks = new WeakSet<object>()
-type Finished = (this: unknown, ...args: unknown[]) => unknown
 let installed = false
 
 /** Aedes' Client as `finished` sees its socket: lib/client.js sets `conn.client` before it calls `finished` */
@@ -42,9 +41,7 @@ export function skipEndOfStreamWatch(broker: Aedes): void {
   closedByHooks.add(broker)
   if (installed) return
   installed = true
-  const stream = createRequire(import.meta.url)('node:stream') as { finished: Finished }
-  const original = stream.finished
-  const finished = function finished(this: unknown, ...args: unknown[]): unknown {
+  replaceStreamExport('finished', (original) => function finished(this: unknown, ...args: unknown[]): unknown {
     const [conn, cb] = args as [WatchedConn & Socket, { name?: string }]
     if (args.length === 2 && typeof cb === 'function' && cb.name === 'bound close' && conn instanceof Socket) {
       const client = conn.client
@@ -52,14 +49,7 @@ export function skipEndOfStreamWatch(broker: Aedes): void {
       if (client && client.conn === conn && client._eos === undefined && closedByHooks.has(client.broker as object) && !conn.closed && closeHooksFirst(conn)) return NO_WATCH
     }
     return original.apply(this, args)
-  }
-  // finished's own properties (util.promisify.custom -> stream/promises' finished)
-  for (const key of Reflect.ownKeys(original)) {
-    if (key === 'length' || key === 'name' || key === 'prototype') continue
-    Object.defineProperty(finished, key, Object.getOwnPropertyDescriptor(original, key)!)
-  }
-  stream.finished = finished
-  syncBuiltinESMExports()
+  })
 }
 
 /** the Client fields `closeClient` reads (lib/client.js) */

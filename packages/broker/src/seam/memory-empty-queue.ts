@@ -29,10 +29,10 @@
  * P10's) answers a shared resolved `undefined` while nothing was ever queued (below).
  * No upstream issue yet (emptyQueue could skip the pipeline when the store says the queue is empty).
  */
-import { createRequire, syncBuiltinESMExports } from 'node:module'
 import type { Aedes } from 'aedes'
 import { persistenceOf } from './aedes-broker.js'
 import { memoryPersistenceCore } from './memory-offline.js'
+import { replaceStreamExport } from './stream-export.js'
 
 /** what outgoingStream answers while no queue ever held a message: an empty (async) iterable */
 export const EMPTY_QUEUE: AsyncIterable<never> & Iterable<never> = Object.freeze({
@@ -43,30 +43,20 @@ export const EMPTY_QUEUE: AsyncIterable<never> & Iterable<never> = Object.freeze
 /** CONNECTs whose replay was the shortcut, per process (test/seam/contract-empty-queue.test.ts) */
 export const emptyReplays = { count: 0 }
 
-type Pipeline = (...args: unknown[]) => unknown
 let shortcutInstalled = false
 
 /** node:stream's pipeline, once per process: EMPTY_QUEUE as the source calls back on the next tick */
 function installPipelineShortcut(): void {
   if (shortcutInstalled) return
   shortcutInstalled = true
-  const stream = createRequire(import.meta.url)('node:stream') as { pipeline: Pipeline }
-  const original = stream.pipeline
-  const pipeline = function pipeline(this: unknown, ...args: unknown[]): unknown {
+  replaceStreamExport('pipeline', (original) => function pipeline(this: unknown, ...args: unknown[]): unknown {
     if (args[0] !== EMPTY_QUEUE) return original.apply(this, args)
     emptyReplays.count++
     const done = args[args.length - 1]
     if (typeof done === 'function') process.nextTick(done as () => void)
     // what Node's returns: the last stream
     return args[args.length - 2]
-  }
-  // pipeline's own properties (util.promisify.custom -> stream/promises' pipeline)
-  for (const key of Reflect.ownKeys(original)) {
-    if (key === 'length' || key === 'name' || key === 'prototype') continue
-    Object.defineProperty(pipeline, key, Object.getOwnPropertyDescriptor(original, key)!)
-  }
-  stream.pipeline = pipeline
-  syncBuiltinESMExports()
+  })
 }
 
 interface QueueCore {

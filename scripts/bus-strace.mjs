@@ -6,6 +6,8 @@
 // PUBLISH of more than 1 KB) and A's reads that begin with a pub/sub message, by channel: its own
 // batches read back on `culex:bus`, progress lines, presence. strace slows A down (a ptrace stop
 // per call): the counts per batch are the figure, not the rate.
+// With NODE=b in the environment, B is traced instead (its own progress lines read back; per bus
+// batch written by A is then unknown: per batch read, `read: batch from a peer`).
 // Usage: node scripts/bus-strace.mjs CLI [seconds=2]
 import { spawn, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -29,7 +31,7 @@ const load = spawn(process.execPath, [bench, 'throughput', '--pub', a.url, '--su
 let json = ''
 load.stdout.on('data', (d) => (json += d))
 await sleep(3000)
-const trace = spawn('strace', ['-f', '-qq', '-s', '80', '-e', 'trace=read,write,writev,readv,epoll_wait,epoll_pwait', '-o', out, '-p', String(a.proc.pid)], { stdio: 'ignore' })
+const trace = spawn('strace', ['-f', '-qq', '-s', '80', '-e', 'trace=read,write,writev,readv,epoll_wait,epoll_pwait', '-o', out, '-p', String((process.env.NODE === 'b' ? b : a).proc.pid)], { stdio: 'ignore' })
 await sleep(+seconds * 1000)
 trace.kill('SIGINT')
 await new Promise((r) => trace.on('exit', r))
@@ -42,7 +44,7 @@ const lines = readFileSync(out, 'utf8').split('\n')
 const count = {}
 const add = (k) => (count[k] = (count[k] ?? 0) + 1)
 for (const l of lines) {
-  const m = /^\d+\s+(\w+)\((\d+), (.*)\) = (-?\d+)/.exec(l)
+  const m = /^\d+\s+(\w+)\((\d+), (.*)\)\s+=\s+(-?\d+)/.exec(l)
   if (!m) continue
   const [, call, , rest, ret] = m
   add(call)
@@ -55,12 +57,13 @@ for (const l of lines) {
     else if (head.includes('progress')) add('read: progress line')
     else if (head.includes('presence')) add('read: presence')
     else if (head.includes('probe')) add('read: lag probe')
-    else if (head.includes('culex:bus\\r\\n')) add('read: batch on culex:bus (own, back)')
+    else if (head.includes('culex:bus\\r\\n')) add(process.env.NODE === 'b' ? 'read: batch from a peer' : 'read: batch on culex:bus (own, back)')
+    else if (head.includes('culex:bus:n:')) add('read: batch from a peer')
     else add('read: other pub/sub message')
   }
   if (call === 'read' && +ret < 0) add('read: EAGAIN')
 }
 const r = JSON.parse(json).results
-const batches = count['write: bus batch PUBLISH'] ?? 0
-console.log(`${cli}: rate under strace ${Math.round(r.deliveries_per_s)}/s; ${seconds} s traced; bus batches written by A: ${batches}`)
+const batches = count[process.env.NODE === 'b' ? 'read: batch from a peer' : 'write: bus batch PUBLISH'] ?? 0
+console.log(`${cli}: rate under strace ${Math.round(r.deliveries_per_s)}/s; ${seconds} s traced; ${process.env.NODE === 'b' ? 'B traced, reads of bus batches' : 'bus batches written by A'}: ${batches}`)
 for (const [k, v] of Object.entries(count).sort()) console.log(`  ${k.padEnd(40)} ${String(v).padStart(7)}  ${batches ? (v / batches).toFixed(2) : '-'} per batch`)

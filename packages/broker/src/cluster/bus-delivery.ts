@@ -27,7 +27,7 @@
  */
 import type { Redis } from 'ioredis'
 import { encodeBatch, versionRuns, type BusPacket } from './bus-codec.js'
-import { KEEP_MAX_BYTES, KeptBatches } from './bus-keep.js'
+import { askResend, KEEP_MAX_BYTES, KeptBatches } from './bus-keep.js'
 import { BEAT_MS, BusPeers } from './bus-peers.js'
 import { HeldEpisodes, type HeldEpisode } from './bus-held.js'
 import { NODE_CHANNELS, nodeChannel } from './bus-channels.js'
@@ -36,8 +36,6 @@ type Done = (err?: Error | null) => void
 export type { HeldEpisode }
 
 const RETRY_MS = 25
-/** a request to send batches again that did not reach every live node's link is sent again after */
-const ASK_RETRY_MS = 250
 const MAX_HOLD_MS = 10_000
 
 interface Outstanding {
@@ -166,18 +164,10 @@ export class BusDelivery {
    * ask `target` to send its batches `from` up to `to` (excluded) again: this node missed them.
    * Pub/sub keeps nothing for a link that is not subscribed (the target's right after a Redis
    * restart): while the PUBLISH reached fewer links than there are live nodes and `stillAsking`,
-   * asked again every ASK_RETRY_MS (bus-order.ts)
+   * asked again every ASK_RETRY_MS (bus-keep.ts; bus-order.ts)
    */
   askResend(target: string, from: number, to: number, stillAsking: () => boolean = () => false): void {
-    const again = (): void => {
-      if (this.closed || !stillAsking()) return
-      setTimeout(() => {
-        if (!this.closed && stillAsking()) this.askResend(target, from, to, stillAsking)
-      }, ASK_RETRY_MS).unref()
-    }
-    this.o.pub.publish(this.presence, `${this.o.origin} resend ${target} ${from} ${to}`).then((count) => {
-      if (count < this.peers.expected()) again()
-    }, again)
+    askResend(this.o.pub, this.presence, `${this.o.origin} resend ${target} ${from} ${to}`, () => this.peers.expected(), () => !this.closed && stillAsking())
   }
 
   close(): void {

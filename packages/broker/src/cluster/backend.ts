@@ -11,6 +11,7 @@ import type { Logger } from '../log.js'
 import { createClusterPersistence } from './persistence.js'
 import type { ClusterLinks } from './index.js'
 import { ReplicaAcks } from './replica-acks.js'
+import type { BusStats } from './bus-receive.js'
 
 export interface Backend {
   mode: 'memory' | 'cluster'
@@ -26,6 +27,8 @@ export interface Backend {
   links?: ClusterLinks
   /** redis_min_replicas_acked > 0: acknowledgements wait for the replicas (replica-acks.ts) */
   acks?: ReplicaAcks
+  /** cluster mode: batches the bus read from Redis (culex_bus_batches_read_total) */
+  busStats?: BusStats
   close(): Promise<void>
 }
 
@@ -103,6 +106,7 @@ export async function createBackend(target: RedisTarget | undefined, log: Logger
     redis,
     links: { sub: subConn, pub: pubConn, data: dataConn, core },
     ...(acks ? { acks } : {}),
+    busStats: mq.stats,
     healthy: () => redis.every((r) => r.status === 'ready'),
     close: async () => {
       acks?.close()

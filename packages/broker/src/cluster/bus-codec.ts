@@ -102,6 +102,20 @@ export function needsV3(p: BusPacket): boolean {
   return p.properties !== undefined && hasBinary(p.properties)
 }
 
+/** `packets` in runs, in order, each all of version 3 or none (bus-delivery.ts sends each run as a batch) */
+export function versionRuns(packets: BusPacket[]): BusPacket[][] {
+  if (!packets.some(needsV3)) return [packets]
+  const runs: BusPacket[][] = []
+  let last: boolean | undefined
+  for (const p of packets) {
+    const v3 = needsV3(p)
+    if (v3 !== last) runs.push([])
+    runs[runs.length - 1]!.push(p)
+    last = v3
+  }
+  return runs
+}
+
 function serializeExtra(extras: Record<string, unknown>, version: number): Buffer {
   if (version === V2) return Buffer.from(JSON.stringify(extras))
   if (extras.properties !== undefined) extras.properties = packProperties(extras.properties)

@@ -10,7 +10,8 @@
  * and lost for every subscriber on the other nodes (issue 8).
  *
  * How, without a round trip per message: PUBLISH answers how many links received the batch. A
- * batch whose count is below the number of live nodes (this one included) is held and published
+ * batch whose count is below the number of live nodes (this one included when the batch went on
+ * the shared bus channel, not when it went on this node's own: bus-channels.ts) is held and published
  * again every RETRY_MS, until the count is reached, the missing node is no longer live, or
  * MAX_HOLD_MS has passed (then it is released with a warning). Nodes that got it already drop
  * the copy; batches are numbered per origin and bus-order.ts delivers them once and in order.
@@ -25,15 +26,16 @@
  * `redis-cli SUBSCRIBE culex:bus` left open) would stand in for a missing node.
  */
 import type { Redis } from 'ioredis'
-import { encodeBatch, needsV3, type BusPacket } from './bus-codec.js'
-import { KEEP_MAX_BYTES, KeptBatches } from './bus-keep.js'
+import { encodeBatch, versionRuns, type BusPacket } from './bus-codec.js'
+import { askResend, KEEP_MAX_BYTES, KeptBatches } from './bus-keep.js'
 import { BEAT_MS, BusPeers } from './bus-peers.js'
+import { HeldEpisodes, type HeldEpisode } from './bus-held.js'
+import { NODE_CHANNELS, nodeChannel } from './bus-channels.js'
 
 type Done = (err?: Error | null) => void
+export type { HeldEpisode }
 
 const RETRY_MS = 25
-/** a request to send batches again that did not reach every live node's link is sent again after */
-const ASK_RETRY_MS = 250
 const MAX_HOLD_MS = 10_000
 
 interface Outstanding {
@@ -44,6 +46,8 @@ interface Outstanding {
   since: number
   /** links that received the last copy */
   count: number
+  /** the last copy went on this node's own channel (bus-channels.ts), which does not reach this node */
+  own: boolean
   sending: boolean
   short: boolean
   err?: Error
@@ -65,25 +69,22 @@ export interface DeliveryOptions {
   confirmed?: () => number
   /** this node's subscriber link subscribed again (after the first time): what it asked for may be lost */
   onResubscribed?: () => void
+  /** behave as the previous release: publish on the shared bus channel only, say nothing of the per-node channels (bus-channels.ts) */
+  sharedOnly?: boolean
 }
 
-export interface HeldEpisode {
-  /** batches held */
-  batches: number
-  /** of which released after MAX_HOLD_MS without every node having them */
-  released: number
-  /** from the first short PUBLISH reply until the last held batch was settled */
-  ms: number
-}
 
 export class BusDelivery {
   readonly presence: string
+  /** where this node's batches go while every live node listens there (bus-channels.ts) */
+  readonly own: string
   private seq = 0
   private readonly outstanding = new Map<number, Outstanding>()
   private retryTimer: NodeJS.Timeout | undefined
   private readonly beatTimer: NodeJS.Timeout
   private closed = false
-  private episode: HeldEpisode & { start: number } | undefined
+  /** batches held until every node had them, reported when none is held any more */
+  private readonly held = new HeldEpisodes((info) => this.o.onHeld?.(info))
   /** batches settled while a peer was silent, for it to ask again (bus-keep.ts) */
   private readonly kept = new KeptBatches(
     (n) => this.o.onError(new Error(`cluster bus: ${n} batch(es) kept for nodes that may have missed them dropped (${KEEP_MAX_BYTES / 1048576} MiB bound); a node that asks for them again misses them`)),
@@ -99,6 +100,7 @@ export class BusDelivery {
 
   constructor(private readonly o: DeliveryOptions) {
     this.presence = `${o.channel}:presence`
+    this.own = nodeChannel(o.channel, o.origin)
     this.peers = new BusPeers(o.sub, (peer) => this.kept.silence(peer))
     this.subscribedOnce = o.sub.status === 'ready'
     o.sub.on('ready', this.onSubReady)
@@ -114,15 +116,8 @@ export class BusDelivery {
    * of an older release, which refuses version 3, still gets every other message.
    */
   send(packets: BusPacket[], done: Done): number {
-    if (!packets.some(needsV3)) return this.sendOne(packets, done)
-    const runs: BusPacket[][] = []
-    let last: boolean | undefined
-    for (const p of packets) {
-      const v3 = needsV3(p)
-      if (v3 !== last) runs.push([])
-      runs[runs.length - 1]!.push(p)
-      last = v3
-    }
+    const runs = versionRuns(packets)
+    if (runs.length === 1) return this.sendOne(packets, done)
     let pending = runs.length
     let error: Error | null | undefined
     for (const run of runs) {
@@ -138,7 +133,7 @@ export class BusDelivery {
   private sendOne(packets: BusPacket[], done: Done): number {
     const seq = ++this.seq
     const buf = encodeBatch(this.o.origin, packets, seq, this.base(seq))
-    const b: Outstanding = { seq, buf, done, since: 0, count: 0, sending: false, short: false }
+    const b: Outstanding = { seq, buf, done, since: 0, count: 0, own: false, sending: false, short: false }
     this.outstanding.set(seq, b)
     this.transmit(b)
     return seq
@@ -151,6 +146,7 @@ export class BusDelivery {
     if (sep <= 0 || peer === this.o.origin) return
     const rest = text.slice(sep + 1)
     if (rest.startsWith('resend ') || rest.startsWith('resent ')) return this.onResend(peer, rest)
+    if (rest === NODE_CHANNELS) return this.peers.listensOnNodeChannels(peer)
     const base = Number(rest)
     if (rest !== 'bye' && !Number.isFinite(base)) return
     if (rest === 'bye') {
@@ -168,18 +164,10 @@ export class BusDelivery {
    * ask `target` to send its batches `from` up to `to` (excluded) again: this node missed them.
    * Pub/sub keeps nothing for a link that is not subscribed (the target's right after a Redis
    * restart): while the PUBLISH reached fewer links than there are live nodes and `stillAsking`,
-   * asked again every ASK_RETRY_MS (bus-order.ts)
+   * asked again every ASK_RETRY_MS (bus-keep.ts; bus-order.ts)
    */
   askResend(target: string, from: number, to: number, stillAsking: () => boolean = () => false): void {
-    const again = (): void => {
-      if (this.closed || !stillAsking()) return
-      setTimeout(() => {
-        if (!this.closed && stillAsking()) this.askResend(target, from, to, stillAsking)
-      }, ASK_RETRY_MS).unref()
-    }
-    this.o.pub.publish(this.presence, `${this.o.origin} resend ${target} ${from} ${to}`).then((count) => {
-      if (count < this.peers.expected()) again()
-    }, again)
+    askResend(this.o.pub, this.presence, `${this.o.origin} resend ${target} ${from} ${to}`, () => this.peers.expected(), () => !this.closed && stillAsking())
   }
 
   close(): void {
@@ -205,14 +193,22 @@ export class BusDelivery {
     return fallback
   }
 
+  /** batches go on this node's own channel now (bus-channels.ts) */
+  useOwnChannel(): boolean {
+    return !this.o.sharedOnly && this.peers.useNodeChannel()
+  }
+
   private transmit(b: Outstanding): void {
     b.sending = true
-    this.o.pub.publish(this.o.channel, b.buf).then(
+    // each copy where every live node listens now: a copy held for a peer of the previous release
+    // that was heard in the meantime goes on the shared channel
+    b.own = this.useOwnChannel()
+    this.o.pub.publish(b.own ? this.own : this.o.channel, b.buf).then(
       (count) => {
         b.sending = false
         b.count = count
         b.err = undefined
-        if (count >= this.peers.expected()) return this.settle(b)
+        if (count >= this.peers.expected(!b.own)) return this.settle(b)
         // closing: nobody retries any more, and the PUBACK must not leave
         if (this.closed) return this.settle(b, new Error('cluster bus closed before every node got the message'))
         this.markShort(b)
@@ -232,8 +228,7 @@ export class BusDelivery {
     if (!b.short) {
       b.short = true
       b.since = Date.now()
-      this.episode ??= { batches: 0, released: 0, ms: 0, start: b.since }
-      this.episode.batches++
+      this.held.held(b.since)
     }
     this.retryTimer ??= setTimeout(this.retry, RETRY_MS)
   }
@@ -242,30 +237,25 @@ export class BusDelivery {
     if (!this.outstanding.delete(b.seq)) return
     if (!err) this.kept.keep(b.seq, b.buf)
     b.done(err)
-    if (b.short && this.episode) this.endEpisode()
-  }
-
-  private endEpisode(): void {
-    for (const o of this.outstanding.values()) if (o.short) return
-    const { start, ...info } = this.episode!
-    this.episode = undefined
-    this.o.onHeld?.({ ...info, ms: Date.now() - start })
+    if (b.short) this.held.settled(this.outstanding.values())
   }
 
   /** publish the short batches again, oldest first; release those that need it no longer */
   private readonly retry = (): void => {
     this.retryTimer = undefined
     if (this.closed) return
-    const expected = this.peers.expected()
+    const shared = this.peers.expected()
+    const own = this.peers.expected(false)
     const now = Date.now()
     let waiting = false
     let given = 0
     for (const b of [...this.outstanding.values()]) {
       if (!b.short || b.sending) continue
-      if (b.count >= expected && !b.err) this.settle(b)
+      // a copy on our own channel does not reach our link
+      if (b.count >= (b.own ? own : shared) && !b.err) this.settle(b)
       else if (now - b.since > MAX_HOLD_MS) {
         given++
-        if (this.episode) this.episode.released++
+        this.held.released()
         this.settle(b, b.err)
       } else if (this.o.pub.status === 'ready') this.transmit(b)
       else waiting = true
@@ -292,6 +282,8 @@ export class BusDelivery {
     this.kept.trim()
     if (this.outstanding.size > 0) this.recheck()
     if (this.closed || pub.status !== 'ready' || !this.peers.mayBeat()) return
+    // before the beat, on the same link: a peer that hears the beat knows where we listen
+    if (!this.o.sharedOnly) pub.publish(this.presence, `${this.o.origin} ${NODE_CHANNELS}`).catch(() => {})
     pub.publish(this.presence, `${this.o.origin} ${this.base(this.seq + 1)}`).catch(() => {})
   }
 

@@ -157,3 +157,23 @@ export class KeptBatches {
     }
   }
 }
+
+/** a request to send batches again that did not reach every live node's link is sent again after */
+const ASK_RETRY_MS = 250
+
+/**
+ * publish `request` (`<origin> resend <target> <from> <to>`) on the presence channel. Pub/sub keeps
+ * nothing for a link that is not subscribed (the target's right after a Redis restart): while the
+ * PUBLISH reached fewer than `expected()` links and `stillAsking()`, asked again every ASK_RETRY_MS
+ */
+export function askResend(pub: Redis, presence: string, request: string, expected: () => number, stillAsking: () => boolean): void {
+  const again = (): void => {
+    if (!stillAsking()) return
+    setTimeout(() => {
+      if (stillAsking()) askResend(pub, presence, request, expected, stillAsking)
+    }, ASK_RETRY_MS).unref()
+  }
+  pub.publish(presence, request).then((count) => {
+    if (count < expected()) again()
+  }, again)
+}

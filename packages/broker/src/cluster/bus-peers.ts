@@ -6,6 +6,10 @@
  * anybody, and peers need a moment to reconnect. A node whose subscriber link stays down while
  * Redis is up stops beating after SUB_DOWN_GRACE_MS, so that one broken node cannot stall the
  * cluster (it is not ready anyway).
+ *
+ * It also says which channel this node's batches go on (bus-channels.ts): its own while every
+ * live peer said it listens there (`<origin> n` on the presence channel) and this node has heard
+ * the presence channel for SILENT_MS, else the shared one.
  */
 import type { Redis } from 'ioredis'
 
@@ -22,6 +26,8 @@ export class BusPeers {
   /** when our subscriber link last went down */
   private subLostAt = 0
   private pubUpSince = Date.now()
+  /** peers that said they listen on the per-node channels (bus-channels.ts) */
+  private readonly nodeChannels = new Set<string>()
 
   constructor(
     private readonly sub: Redis,
@@ -36,20 +42,41 @@ export class BusPeers {
   /** the peer said bye */
   left(peer: string): void {
     this.beats.delete(peer)
+    this.nodeChannels.delete(peer)
   }
 
-  /** links the bus channel must reach: the live peers', and ours while it is up */
-  expected(): number {
+  /** the peer said it listens on the per-node channels (an origin's release does not change) */
+  listensOnNodeChannels(peer: string): void {
+    this.nodeChannels.add(peer)
+  }
+
+  /**
+   * our batches go on our own channel: our subscriber link has heard the presence channel for
+   * SILENT_MS (so every live node has been heard) and every peer that counts said it listens on
+   * the per-node channels; else on the shared bus channel, where every node listens
+   */
+  useNodeChannel(now = Date.now()): boolean {
+    if (this.sub.status !== 'ready' || now - this.hearingSince < SILENT_MS) return false
+    for (const peer of this.beats.keys()) if (!this.nodeChannels.has(peer)) return false
+    return true
+  }
+
+  /**
+   * links a batch must reach: the live peers', and ours while it is up when it goes on the shared
+   * bus channel (`self`); a batch on our own channel does not come back to us (bus-channels.ts)
+   */
+  expected(self = true): number {
     const now = Date.now()
     const subUp = this.sub.status === 'ready'
     // right after our link came back (or while it is down) we cannot have heard the peers that
     // were live when it went down (heard within the grace before): they count until it is over
     const graced = this.subLostAt > 0 && (!subUp || now - this.hearingSince < RESUBSCRIBE_GRACE_MS)
-    let n = subUp ? 1 : 0
+    let n = self && subUp ? 1 : 0
     for (const [peer, at] of this.beats) {
       if (now - at < SILENT_MS || (graced && at >= this.subLostAt - RESUBSCRIBE_GRACE_MS)) n++
       else {
         this.beats.delete(peer)
+        this.nodeChannels.delete(peer)
         this.onSilent(peer)
       }
     }

@@ -14,7 +14,8 @@
  * Receiving side: after each event-loop turn in which batches arrived, a node publishes on
  * `<channel>:progress` one line, `<its origin> <origin>=<seq>,...`: per sending origin, the
  * number of the last batch delivered in order (bus-order.ts). Cumulative, so a lost line is
- * made good by the next. While the node's own client backlog is over paceBytes (its
+ * made good by the next (on `<channel>:progress:n:<origin>` while every live node listens there,
+ * so that the node does not read its own lines back: bus-channels.ts). While the node's own client backlog is over paceBytes (its
  * subscribers are behind) the line waits: what it took in waits for them, not in Redis.
  *
  * A line sent while nothing at all waits for the node's clients (every socket took what was
@@ -30,6 +31,7 @@
  */
 import type { Redis } from 'ioredis'
 import type { BusPacket } from './bus-codec.js'
+import { nodeChannel } from './bus-channels.js'
 
 type Done = (err?: Error | null) => void
 
@@ -72,6 +74,8 @@ export interface ProgressOptions {
   /** bytes waiting for this node's client sockets: no report while over paceBytes */
   backlog?: () => number
   paceBytes?: number
+  /** lines go on `<channel>:n:<origin>` now, where every live node listens (bus-channels.ts), not on `channel` */
+  useOwnChannel?: () => boolean
 }
 
 /** a report held for the backlog looks at it again after this long */
@@ -103,10 +107,13 @@ export class BusProgress {
   private closed = false
 
   readonly channel: string
+  /** this node's own progress channel (bus-channels.ts) */
+  readonly own: string
   private readonly mine: string
 
   constructor(private readonly o: ProgressOptions) {
     this.channel = o.channel
+    this.own = nodeChannel(o.channel, o.origin)
     this.mine = `${o.origin}=`
   }
 
@@ -136,7 +143,7 @@ export class BusProgress {
     // every client socket took what this node wrote to it, and no delivery waits for an in-flight
     // slot: it keeps up, its senders may go IDLE_LEAD_SENDS sends past this line (reached())
     if (backlog === 0) line += IDLE
-    this.o.pub.publish(this.o.channel, `${this.o.origin} ${line}`).catch((err: Error) => this.o.onError(err))
+    this.o.pub.publish(this.o.useOwnChannel?.() === true ? this.own : this.o.channel, `${this.o.origin} ${line}`).catch((err: Error) => this.o.onError(err))
   }
 
   // ---- sending side ----------------------------------------------------------------------------

@@ -12,10 +12,14 @@
  *
  * Here: a node delivers to its own subscribers at once (as a single node
  * does, with the same back-pressure), and every message goes to the other
- * nodes on ONE Redis channel, many messages per PUBLISH (one batch per
- * event-loop turn, see bus-codec.ts). Each node matches what it receives
- * against its local subscriptions (qlobber, in mqemitter) and drops its own
- * batches, so nothing arrives twice and no dedupe cache is needed. Every
+ * nodes on a Redis channel of its own that every other node listens to
+ * (bus-channels.ts: one PSUBSCRIBE pattern per character of the node's id,
+ * matching every node's channel but its own; the shared bus channel while
+ * a node of the previous release is live), many messages per PUBLISH (one
+ * batch per event-loop turn, see bus-codec.ts). Each node matches what it
+ * receives against its local subscriptions (qlobber, in mqemitter) and
+ * reads no batch of its own (drops them on the shared channel), so nothing
+ * arrives twice and no dedupe cache is needed. Every
  * node receives every message: right for the handful of nodes a Culex
  * cluster has. The emit callback fires once local delivery is done, Redis
  * has handed the batch to every live node, and those peers delivered it to
@@ -37,13 +41,13 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { createMatchingEmitter, UNWATCHED, type LocalEmitter as MQEmitterApi } from '../seam/index.js'
+import { createMatchingEmitter, type LocalEmitter as MQEmitterApi } from '../seam/index.js'
 import { RESENT, type BusPacket } from './bus-codec.js'
-import { decodeBatch, originOf } from './bus-decode.js'
+import { listen, remoteDelivery, type BusStats } from './bus-receive.js'
 import { BusDelivery, type HeldEpisode } from './bus-delivery.js'
 import { SILENT_MS } from './bus-peers.js'
 import { BusOrder } from './bus-order.js'
-import { SeenByOrigin, type SeenWindow } from './bus-seen.js'
+import { SeenByOrigin } from './bus-seen.js'
 import { createInputGate, createLagProbe } from './bus-flow.js'
 import { BusProgress } from './bus-progress.js'
 import { BusPressure } from './bus-pressure.js'
@@ -77,11 +81,20 @@ export interface BusOptions {
   isResend?: (packet: BusPacket) => boolean
   /** a copy from another node dropped: this node had delivered the message (bus-seen.ts) */
   onCopyDropped?: () => void
+  /**
+   * behave as the previous release on the wire: publish and listen on the shared bus channel only
+   * (bus-channels.ts); for tests of mixed clusters
+   */
+  sharedOnly?: boolean
 }
 
 export type ClusterBus = MQEmitterApi & {
   /** a QoS 1 publish follows in this event-loop turn (its PUBACK was held: broker/puback-after-publish.ts) */
   expect(): void
+  /** batches read from Redis (culex_bus_batches_read_total) */
+  readonly stats: BusStats
+  /** this node's batches go on its own channel now, not on the shared one (bus-channels.ts) */
+  ownChannel(): boolean
 }
 
 const noop = (): void => {}
@@ -92,6 +105,8 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
   const origin = randomBytes(8).toString('hex')
   const { sub, pub, channel } = opts
   const onError = opts.onError ?? noop
+  const sharedOnly = opts.sharedOnly === true
+  const stats: BusStats = { fromPeers: 0, ownReadBack: 0 }
 
   // back-pressure across nodes (bus-pressure.ts); what this node takes in (bus-flow.ts)
   const highWater = opts.highWater ?? 1 << 20
@@ -149,43 +164,7 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
   // once each and in order per origin, whatever order and how many times batches arrive
   // a copy of a message its node published again is dropped where it was delivered (bus-seen.ts)
   const seen = new SeenByOrigin()
-  const deliverRemote = (packets: BusPacket[], from: string): void => {
-    let window: SeenWindow | undefined
-    // straight to the matching local listeners: mqemitter's queue (its
-    // concurrency limit) recurses once per queued message that matches
-    // nothing, and every node receives every message, so a large batch
-    // would overflow the stack. Remote messages cannot be pushed back on
-    // as they arrive: once this node's subscribers are behind by highWater
-    // bytes, its QoS 0 ones are shed [MQTT-4.3.1-1: at most once], QoS 1/2
-    // ones delivered, and no more is read from Redis until the backlog is
-    // down (bus-flow.ts); the pressure signal holds the publishers on the
-    // other nodes meanwhile.
-    // one match per message, not one per topic per batch: the subscriptions can change while a
-    // batch is delivered (through the listeners' own work), and a per-batch cache of the matches
-    // lost a message in share-join-order.test.ts (2 runs of 4)
-    for (let n = 0; n < packets.length; n++) {
-      const p = packets[n]!
-      if (p.qos === 0) {
-        if (input.full()) {
-          opts.onShed?.()
-          continue
-        }
-      } else if (p.brokerId !== undefined) {
-        window ??= seen.of(from)
-        const counter = p.brokerCounter ?? 0
-        if (p[RESENT] === true && window.has(p.brokerId, counter)) {
-          opts.onCopyDropped?.()
-          continue
-        }
-        window.add(p.brokerId, counter)
-      }
-      const listeners = listenersFor(p.topic)
-      // nothing waits for a remote delivery: UNWATCHED spares it the Immediate that would call back
-      for (let i = 0; i < listeners.length; i++) listeners[i]!(p, UNWATCHED)
-      // Aedes writes them in a later turn: until then they count by estimate
-      input.count((p.payload.length + p.topic.length + 4) * listeners.length)
-    }
-  }
+  const deliverRemote = remoteDelivery({ seen, input, listenersFor, onShed: opts.onShed, onCopyDropped: opts.onCopyDropped })
   const order = new BusOrder(
     deliverRemote,
     (peer, n, why) => onError(new Error(`cluster bus: ${n} batch(es) from ${peer} never arrived: ${why}`)),
@@ -207,56 +186,40 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     onResent: (peer, from, to) => order.resent(peer, from, to),
     onResubscribed: () => order.reask(),
     confirmed: (): number => progress.confirmed(),
+    sharedOnly,
   })
-  const progress = new BusProgress({ pub, channel: `${channel}:progress`, origin, isLive: (peer) => delivery.peers.isLive(peer), onError, backlog, paceBytes: highWater / 32 })
+  const progress = new BusProgress({
+    pub,
+    channel: `${channel}:progress`,
+    origin,
+    isLive: (peer) => delivery.peers.isLive(peer),
+    onError,
+    backlog,
+    paceBytes: highWater / 32,
+    useOwnChannel: () => delivery.useOwnChannel(),
+  })
   const sweep = setInterval(() => {
     order.tick(delivery.peers.listeningSince, 4 * SILENT_MS, SILENT_MS)
     seen.prune((peer) => order.position(peer) !== undefined)
   }, SILENT_MS)
   sweep.unref()
 
-  // the pressure signal has a connection of its own (see above)
-  const ctl = opts.control
-  ctl.on('error', (err: Error) => onError(err))
-  ctl.on('message', (ch: string, message: string) => {
-    if (ch === pressure.channel) pressure.onControl(message)
-    else if (ch === progress.channel) progress.onMessage(message)
+  listen({
+    sub,
+    control: opts.control,
+    channel,
+    origin,
+    sharedOnly,
+    presence: delivery.presence,
+    onPresence: (text) => delivery.onPresence(text),
+    order,
+    progress,
+    pressure,
+    probe,
+    input,
+    stats,
+    onError,
   })
-  ctl.subscribe(pressure.channel, progress.channel).catch((err: Error) => onError(err))
-  // 'messageBuffer' only: while any 'message' listener exists ioredis turns every message,
-  // each whole bus batch included, into a string
-  sub.on('messageBuffer', (chBuf: Buffer, message: Buffer) => {
-    const ch = chBuf.toString()
-    if (ch === delivery.presence) return delivery.onPresence(message.toString())
-    if (probe.onMessage(ch)) return
-    if (ch !== channel) return
-    try {
-      if (originOf(message) === origin) return
-      const batch = decodeBatch(message)
-      probe.onBatch()
-      order.batch(batch.origin, batch.seq, batch.base, batch.packets)
-      const at = order.position(batch.origin)
-      if (at !== undefined) progress.delivered(batch.origin, at)
-      if (input.full()) {
-        input.pause()
-        probe.stale()
-      }
-      pressure.check()
-    } catch (err) {
-      onError(err as Error)
-    }
-  })
-  const subscribe = (): void => {
-    sub.subscribe(channel, probe.channel, delivery.presence).catch((err: Error) => onError(err))
-  }
-  // a probe out when the link dropped is not coming back; a new socket is not paused
-  sub.on('ready', () => {
-    probe.reset()
-    input.reset()
-  })
-  // ioredis re-subscribes by itself after a reconnect (autoResubscribe)
-  if (sub.status === 'ready') subscribe()
-  else sub.once('ready', subscribe)
 
   const bus = local as ClusterBus
   const closeLocal = local.close.bind(local)
@@ -266,7 +229,7 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     progress.close()
     probe.close()
     input.close()
-    ctl.disconnect()
+    opts.control.disconnect()
     pressure.close()
     return closeLocal(cb)
   }
@@ -304,6 +267,8 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
     if (expected > 0 && packet.qos === 1 && --expected === 0) process.nextTick(flush)
     return local ? emitLocal(message, part) : bus
   }
+  ;(bus as { stats: BusStats }).stats = stats
+  bus.ownChannel = () => delivery.useOwnChannel()
   bus.expect = (): void => {
     expected++
     heldSinceEmit++

@@ -148,3 +148,23 @@ export function createMetrics({ broker, counters, sockets }: MetricSources): Reg
   })
   return registry
 }
+
+/**
+ * culex_bus_batches_read_total{from}: cluster bus batches this node read from Redis, `peers` (other
+ * nodes' messages) and `self` (its own, read back on the shared bus channel and dropped: only
+ * while a node of the previous release is live, or in the 1.5 s after the node's subscriber link
+ * (re)subscribed; cluster/bus-channels.ts)
+ */
+export function registerBusMetrics(registry: Registry, stats: { fromPeers: number; ownReadBack: number }): void {
+  new Counter({
+    name: 'culex_bus_batches_read_total',
+    help: 'Cluster bus batches read from Redis: from=peers, the other nodes\' messages; from=self, this node\'s own read back on the shared bus channel and dropped (while a node of the previous release is live)',
+    labelNames: ['from'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc({ from: 'peers' }, stats.fromPeers)
+      this.inc({ from: 'self' }, stats.ownReadBack)
+    },
+  })
+}

@@ -25,7 +25,7 @@ const cluster = async (cli) => {
   const args = (id) => ({ args: ['--redis-url', `redis://127.0.0.1:${port}`, '--node-id', id] })
   const a = await startNode(path.resolve(cli), args('ab-a'))
   const b = await startNode(path.resolve(cli), args('ab-b'))
-  return { cli, redis, a, b, us: { a: [], b: [], redis: [] }, rate: [], p50: [] }
+  return { cli, redis, a, b, us: { a: [], b: [], redis: [] }, rate: [], p50: [], p99: [] }
 }
 const run = (c, keep) => {
   const pids = [c.a.proc.pid, c.b.proc.pid, c.redis.pid]
@@ -40,6 +40,7 @@ const run = (c, keep) => {
   c.us.redis.push(per(2))
   c.rate.push(Math.round(r.deliveries_per_s))
   c.p50.push(r.latency?.p50_ms ?? r.p50_ms ?? null)
+  c.p99.push(r.latency?.p99_ms ?? r.p99_ms ?? null)
 }
 const x = await cluster(baseCli)
 const y = await cluster(newCli)
@@ -49,7 +50,7 @@ x.redis.kill()
 y.redis.kill()
 const ratio = (f) => x.rate.map((_, i) => +(f(y, i) / f(x, i)).toFixed(3))
 const nodes = (c, i) => c.us.a[i] + c.us.b[i]
-const show = (c) => ({ cli: c.cli, usA: c.us.a, usB: c.us.b, usRedis: c.us.redis, rate: c.rate, p50: c.p50 })
+const show = (c) => ({ cli: c.cli, usA: c.us.a, usB: c.us.b, usRedis: c.us.redis, rate: c.rate, p50: c.p50, p99: c.p99 })
 console.log(JSON.stringify({
   scenario,
   base: show(x),

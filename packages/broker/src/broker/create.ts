@@ -118,7 +118,7 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   // Aedes publishes passes the gate on its way to the emitter (local subscribers, other nodes)
   let gate!: PublishGate
   gateEmits(broker, (emit) => {
-    gate = createPublishGate(counters, emit, config.delivery_buffer_bytes)
+    gate = createPublishGate(counters, emit, config.delivery_buffer_bytes, config.delivery_buffer_messages)
     return (message, cb) => gate.emit(message, cb)
   })
   // the emitter's topic matches kept per topic until the subscriptions change (seam E3)

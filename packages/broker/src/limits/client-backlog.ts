@@ -43,6 +43,9 @@ export abstract class ClientBacklog {
   private listed = false
   /** bytes of the deliveries waiting in the in-flight window (client-guard.ts `held`) */
   protected heldBytes = 0
+  /** how many deliveries wait there, and how many of them counters.heldDeliveries counts */
+  protected heldCount = 0
+  private heldAccounted = 0
   /** acknowledgements since the stuck clock started, and when the last came (or the window filled) */
   protected acks = 0
   protected lastAckAt = 0
@@ -69,9 +72,13 @@ export abstract class ClientBacklog {
 
   resync(): void {
     const { counters } = this.opts
-    const want = this.counted && !this.detached ? this.conn.writableLength + this.heldBytes : 0
+    const counting = this.counted && !this.detached
+    const want = counting ? this.conn.writableLength + this.heldBytes : 0
     counters.queuedBytes += want - this.accounted
     this.accounted = want
+    const held = counting ? this.heldCount : 0
+    counters.heldDeliveries += held - this.heldAccounted
+    this.heldAccounted = held
     if (want > 0 !== this.listed) {
       this.listed = want > 0
       if (this.listed) counters.backlogged.add(this)

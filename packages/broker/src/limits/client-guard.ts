@@ -50,6 +50,7 @@ export class ClientGuard extends ClientBacklog {
     // persistent session has it in its session store (replayed at the next CONNECT)
     if (this.held) this.held.length = 0
     this.heldBytes = 0
+    this.heldCount = 0
     this.inflightIds?.clear()
     super.closed()
   }
@@ -148,6 +149,7 @@ export class ClientGuard extends ClientBacklog {
     while (held && held.length > 0 && !this.windowFull() && !this.detached) {
       const next = held.shift() as DeliveredPacket
       this.heldBytes -= sizeOf(next)
+      this.heldCount--
       released = true
       this.send(next)
     }
@@ -213,6 +215,7 @@ export class ClientGuard extends ClientBacklog {
         if (held.length === 0) this.lastAckAt = Date.now()
         held.push(packet)
         this.heldBytes += sizeOf(packet)
+        this.heldCount++
         this.resync()
         this.arm()
       } else this.send(packet)

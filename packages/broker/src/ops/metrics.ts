@@ -21,6 +21,13 @@ export class HotCounters {
   /** deliveries handed to clients and not yet written (limits/delivery.ts) */
   queuedDeliveries = 0
   /**
+   * QoS 1/2 deliveries waiting for room in their clients' in-flight windows (limits/client-guard.ts
+   * `held`), of clients that read: the standing queue a subscriber that acknowledges slower than
+   * its publishers publish builds, which the publish gate bounds (delivery_buffer_messages). Exact
+   * after resyncBacklog(), as queuedBytes.
+   */
+  heldDeliveries = 0
+  /**
    * bytes written to the sockets of clients that read and not yet taken by
    * the kernel (limits/delivery.ts): what the publish gate (broker/backpressure.ts)
    * and the cluster bus bound. Exact after resyncBacklog(); between, it may

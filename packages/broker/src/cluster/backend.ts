@@ -12,6 +12,7 @@ import { createClusterPersistence } from './persistence.js'
 import type { ClusterLinks } from './index.js'
 import { ReplicaAcks } from './replica-acks.js'
 import type { BusStats } from './bus-receive.js'
+import { coalesceWrites } from '../seam/index.js'
 
 export interface Backend {
   mode: 'memory' | 'cluster'
@@ -60,6 +61,8 @@ export async function createBackend(target: RedisTarget | undefined, log: Logger
   const subConn = link('sub')
   const pubConn = link('pub')
   const dataConn = link('data')
+  // the sessions', wills' and subscriptions' commands of a tick in one write (seam R2)
+  coalesceWrites(dataConn)
   const waitConn = durable && durable.minReplicas > 0 ? link('wait') : undefined
   const redis = waitConn ? [subConn, pubConn, dataConn, waitConn] : [subConn, pubConn, dataConn]
   // a link error repeats at every reconnect attempt (a failover, an outage): each message logged

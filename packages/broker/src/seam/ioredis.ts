@@ -1,10 +1,53 @@
 /**
- * The seam to ioredis 5 (docs/internals.md, row R1): the socket a connection reads from,
- * `redis.stream`, undocumented. test/seam/contract.test.ts checks it.
+ * The seam to ioredis 5 (docs/internals.md, rows R1, R2): the socket a connection reads from and
+ * writes to, `redis.stream`, undocumented, and its 'connect' event, after which ioredis writes
+ * commands into it. test/seam/contract-stores.test.ts checks both.
  */
 import type { Redis } from 'ioredis'
 
+type Stream = NodeJS.WritableStream & { cork(): void; uncork(): void; pause(): void; resume(): void }
+const streamOf = (redis: Redis): Stream | undefined => (redis as unknown as { stream?: Stream }).stream
+
 /** the socket of `redis`' current connection, to pause and resume its reads (undefined before connecting) */
 export function socketOf(redis: Redis): { pause(): void; resume(): void } | undefined {
-  return (redis as unknown as { stream?: { pause(): void; resume(): void } }).stream
+  return streamOf(redis)
+}
+
+const COALESCED = Symbol('culex.coalescedWrites')
+type Coalesced = Stream & { [COALESCED]?: { write: Stream['write']; corked: boolean } }
+
+function uncorkLater(s: Coalesced): void {
+  s[COALESCED]!.corked = false
+  s.uncork()
+}
+
+function coalescedWrite(this: Coalesced, ...args: unknown[]): boolean {
+  const c = this[COALESCED]!
+  if (!c.corked) {
+    c.corked = true
+    this.cork()
+    process.nextTick(uncorkLater, this)
+  }
+  return (c.write as (...a: unknown[]) => boolean).apply(this, args)
+}
+
+/**
+ * The commands `redis` is given in one tick leave in one write (R2). ioredis writes each command to
+ * its socket at once, one `write` syscall and one wake-up of Redis each; a clean CONNECT and its
+ * close in cluster mode ask Redis ~15 things, several in the same tick, and many clients connecting
+ * at once ask in the same ticks. The socket is corked at a tick's first command and uncorked at the
+ * end of the tick (process.nextTick, before any I/O): the bytes and their order are the same, only
+ * the syscalls are fewer. Not ioredis' enableAutoPipelining, which holds commands while an earlier
+ * batch waits for its replies, and sends MULTI/EXEC and pipelines past commands queued before them.
+ * Each new connection's socket is wrapped at its 'connect' (ioredis makes one per reconnect).
+ */
+export function coalesceWrites(redis: Redis): void {
+  const wrap = (): void => {
+    const s = streamOf(redis) as Coalesced | undefined
+    if (!s || s[COALESCED]) return
+    s[COALESCED] = { write: s.write, corked: false }
+    s.write = coalescedWrite as Stream['write']
+  }
+  redis.on('connect', wrap)
+  wrap()
 }

@@ -152,6 +152,27 @@ describe('seam contract: ioredis', () => {
     socket!.resume()
     expect(await answer).toBe('PONG')
   })
+
+  it('R2 ioredis writes each command into redis.stream (write, cork, uncork) once it emitted connect: coalesceWrites sends a tick\'s commands in one write, in order, on every new connection', async () => {
+    const r = link()
+    seam.coalesceWrites(r)
+    const other = link()
+    /** read events Redis processed so far (INFO stats, Redis 6+); the INFO itself is one of them */
+    const reads = async (): Promise<number> => Number(/total_reads_processed:(\d+)/.exec(await other.info('stats'))![1])
+    const burst = async (): Promise<number> => {
+      await r.ping()
+      const before = await reads()
+      const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => r.echo(`c${i}`)))
+      expect(answers, 'the answers in the order asked').toEqual(Array.from({ length: 30 }, (_, i) => `c${i}`))
+      return (await reads()) - before - 1
+    }
+    // 30 commands written in one tick: one read at Redis (a few when the kernel hands them in parts), not 30
+    expect(await burst()).toBeLessThanOrEqual(3)
+    // ioredis makes a new socket when it reconnects: it is coalesced too
+    r.disconnect(true)
+    await once(r, 'ready')
+    expect(await burst()).toBeLessThanOrEqual(3)
+  })
 })
 
 async function waitRedis(check: () => Promise<boolean>, what: string, ms = 3000): Promise<void> {

@@ -124,6 +124,15 @@ export function createMetrics({ broker, counters, sockets }: MetricSources): Reg
     },
   })
   new Gauge({
+    name: 'culex_held_deliveries',
+    help: 'QoS 1/2 deliveries waiting for room in their clients\' in-flight windows on this node (bounded by delivery_buffer_messages)',
+    registers: [registry],
+    collect() {
+      counters.resyncBacklog()
+      this.set(counters.heldDeliveries)
+    },
+  })
+  new Gauge({
     name: 'culex_queued_bytes',
     help: 'Bytes waiting to be written to client sockets on this node (bounded by delivery_buffer_bytes)',
     registers: [registry],

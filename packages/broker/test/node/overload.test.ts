@@ -93,7 +93,11 @@ it('[MQTT-4.3.2-1] small messages to a subscriber that acknowledges slower than 
   const N = 20_000
   const { clients, seen } = await readers('over/small', 1, 1)
   let peak = 0
-  const sampler = setInterval(() => metric('culex_queued_deliveries').then((v) => (peak = Math.max(peak, v)), () => {}), 10)
+  let peakHeld = 0
+  const sampler = setInterval(() => {
+    metric('culex_queued_deliveries').then((v) => (peak = Math.max(peak, v)), () => {})
+    metric('culex_held_deliveries').then((v) => (peakHeld = Math.max(peakHeld, v)), () => {})
+  }, 10)
   const stop = throttle(clients[0]!, 50)
   try {
     const pub = await flood('over/small', 1, N, 64)
@@ -106,8 +110,11 @@ it('[MQTT-4.3.2-1] small messages to a subscriber that acknowledges slower than 
     clearInterval(sampler)
     stop()
   }
-  console.log(`QoS 1 small messages: peak culex_queued_deliveries ${peak} (delivery_buffer_messages 1000)`)
+  console.log(`QoS 1 small messages: peak culex_queued_deliveries ${peak}, culex_held_deliveries ${peakHeld} (delivery_buffer_messages 1000)`)
   expect(seen[0]!.size).toBe(N)
+  // what waits for room in the subscriber's window is what the gate counts
+  expect(peakHeld).toBeGreaterThan(100)
+  expect(peakHeld).toBeLessThan(2000)
   // the gate holds the publisher at 1,000 waiting; one bounded read of its socket (16 KiB, ~200
   // of these PUBLISHes) may come in on top
   expect(peak).toBeGreaterThan(100)

@@ -93,7 +93,7 @@ describe('seam contract: aedes 1.2.0 fixes on 2.0.0-beta.1', () => {
     expect(typeof (fromAedes('aedes-persistence') as () => { cleanIncoming?: unknown })().cleanIncoming).toBe('function')
   })
 
-  it('U3 no cleanIncoming on the beta; with the fix a clean session drops its inbound QoS 2 state at its start (client event, _cleanStart) and end (clientDisconnect)', async () => {
+  it('U3 no cleanIncoming on the beta; with the fix a clean session drops its inbound QoS 2 state at its start (client event, _cleanStart) and, when its connection received a QoS 2 PUBLISH (U2\'s _inboundInflight), at its end (clientDisconnect)', async () => {
     const calls: string[] = []
     const counting = (): ReturnType<typeof memory> => {
       const p = memory()
@@ -110,8 +110,19 @@ describe('seam contract: aedes 1.2.0 fixes on 2.0.0-beta.1', () => {
     const { raw } = await rawClient(s.port, { clientId: 'u3' })
     expect((s.clients[0] as unknown as { _cleanStart?: boolean })._cleanStart).toBe(true)
     expect(calls).toEqual(['u3'])
+    raw.send({ cmd: 'publish', topic: 'u3', payload: 'x', qos: 2, messageId: 1 })
+    await raw.until((ps) => ps.some((p) => p.cmd === 'pubrec'))
     await raw.drop()
     await eventually(() => (calls.length === 2 ? true : undefined), 3000, 'cleanIncoming at the end')
+    // no QoS 2 PUBLISH on the connection: nothing stored since the start's delete, none at the end
+    const none = await rawClient(s.port, { clientId: 'u3-none' })
+    expect(calls).toEqual(['u3', 'u3', 'u3-none'])
+    const gone = new Promise<void>((resolve) => s.broker.on('clientDisconnect', (c) => c.id === 'u3-none' && resolve()))
+    await none.raw.drop()
+    await gone
+    // U3's delete would be asked in a microtask after the event: a later turn has seen it or not
+    await new Promise((r) => setTimeout(r, 20))
+    expect(calls).toEqual(['u3', 'u3', 'u3-none'])
   })
 
   it('U4 aedes lib/handlers/pubrel.js chains .finally on incomingDelPacket: a PUBREL twice in one batch leaves "no such packet" unhandled on the beta, settled with the fix', async () => {

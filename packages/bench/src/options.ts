@@ -27,6 +27,11 @@ export interface ScenarioConfig {
   durationS: number
   warmupS: number
   workers: number
+  /**
+   * run even a single generator thread in a worker of its own, made for this scenario (the suite):
+   * the main thread's JIT and heap, shaped by the target before, would otherwise carry over
+   */
+  freshEngine?: boolean
   /** in-flight QoS 1/2 publishes per publisher */
   window: number
   keepaliveS: number

@@ -84,7 +84,7 @@ export async function runConnections(cfg: ScenarioConfig): Promise<ScenarioRepor
   const startedAt = new Date().toISOString()
   const urls = [...new Set([...cfg.pubUrls, ...cfg.subUrls])]
   const engines = Math.max(1, Math.min(cfg.workers, cfg.connections))
-  const handles = createEngines(engines)
+  const handles = createEngines(engines, cfg.freshEngine)
   const progress = new Progress(cfg.progress)
   const tag = `${cfg.label ? `${cfg.label} ` : ''}connections`
   const warnings: string[] = []

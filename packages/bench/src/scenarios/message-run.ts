@@ -121,7 +121,7 @@ export async function runMessageScenario(
   const startedAt = new Date().toISOString()
   const runId = newRunId()
   const engines = Math.max(1, Math.min(cfg.workers, topo.publishers.length + topo.subscribers.length))
-  const handles = createEngines(engines)
+  const handles = createEngines(engines, cfg.freshEngine)
   const progress = new Progress(cfg.progress)
   const tag = `${cfg.label ? `${cfg.label} ` : ''}${cfg.scenario} qos${cfg.qos}`
   let ticker: NodeJS.Timeout | null = null

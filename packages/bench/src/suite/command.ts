@@ -127,6 +127,8 @@ export function registerSuite(program: Command): void {
           durationS: o.duration,
           warmupS: o.warmup,
           workers: o.workers,
+          // a generator thread of its own per scenario: nothing of the target before carries over
+          freshEngine: true,
           window: o.window,
           keepaliveS: DEFAULTS.keepaliveS,
           connectConcurrency: o.connectConcurrency,

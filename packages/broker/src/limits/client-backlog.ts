@@ -43,8 +43,7 @@ export abstract class ClientBacklog {
   private listed = false
   /** bytes of the deliveries waiting in the in-flight window (client-guard.ts `held`) */
   protected heldBytes = 0
-  /** how many deliveries wait there, and how many of them counters.heldDeliveries counts */
-  protected heldCount = 0
+  /** how many of the deliveries waiting there counters.heldDeliveries counts */
   private heldAccounted = 0
   /** acknowledgements since the stuck clock started, and when the last came (or the window filled) */
   protected acks = 0
@@ -76,7 +75,7 @@ export abstract class ClientBacklog {
     const want = counting ? this.conn.writableLength + this.heldBytes : 0
     counters.queuedBytes += want - this.accounted
     this.accounted = want
-    const held = counting ? this.heldCount : 0
+    const held = counting ? this.heldCount() : 0
     counters.heldDeliveries += held - this.heldAccounted
     this.heldAccounted = held
     if (want > 0 !== this.listed) {
@@ -160,6 +159,9 @@ export abstract class ClientBacklog {
 
   /** its socket does not take more, or its in-flight window is full */
   protected abstract backedUp(): boolean
+
+  /** how many deliveries wait in the in-flight window (client-guard.ts `held`) */
+  protected abstract heldCount(): number
 
   protected full(): boolean {
     const { maxQueued, maxQueuedBytes } = this.opts

@@ -50,7 +50,6 @@ export class ClientGuard extends ClientBacklog {
     // persistent session has it in its session store (replayed at the next CONNECT)
     if (this.held) this.held.length = 0
     this.heldBytes = 0
-    this.heldCount = 0
     this.inflightIds?.clear()
     super.closed()
   }
@@ -58,6 +57,10 @@ export class ClientGuard extends ClientBacklog {
   /** its socket does not take more, or its in-flight window is full */
   protected override backedUp(): boolean {
     return this.conn.writableNeedDrain || (this.held?.length ?? 0) > 0 || this.replayWaiter !== undefined
+  }
+
+  protected override heldCount(): number {
+    return this.held?.length ?? 0
   }
 
   private send(packet: DeliveredPacket): void {
@@ -149,7 +152,6 @@ export class ClientGuard extends ClientBacklog {
     while (held && held.length > 0 && !this.windowFull() && !this.detached) {
       const next = held.shift() as DeliveredPacket
       this.heldBytes -= sizeOf(next)
-      this.heldCount--
       released = true
       this.send(next)
     }
@@ -215,7 +217,6 @@ export class ClientGuard extends ClientBacklog {
         if (held.length === 0) this.lastAckAt = Date.now()
         held.push(packet)
         this.heldBytes += sizeOf(packet)
-        this.heldCount++
         this.resync()
         this.arm()
       } else this.send(packet)

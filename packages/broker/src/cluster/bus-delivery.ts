@@ -27,7 +27,7 @@
  */
 import type { Redis } from 'ioredis'
 import { encodeBatch, versionRuns, type BusPacket } from './bus-codec.js'
-import { askResend, KEEP_MAX_BYTES, KeptBatches } from './bus-keep.js'
+import { askResend, KEEP_MAX_BYTES, KeptBatches, parseRuns } from './bus-keep.js'
 import { BEAT_MS, BusPeers } from './bus-peers.js'
 import { HeldEpisodes, type HeldEpisode } from './bus-held.js'
 import { NODE_CHANNELS, nodeChannel } from './bus-channels.js'
@@ -63,8 +63,8 @@ export interface DeliveryOptions {
   onPeer?: (origin: string, base: number | 'bye') => void
   /** batches were held because a node had not received them; now every one is settled */
   onHeld?: (info: HeldEpisode) => void
-  /** `origin` sent again what it kept of the batches `from` up to `to` this node asked for (bus-keep.ts) */
-  onResent?: (origin: string, from: number, to: number) => void
+  /** `origin` sent again what it kept of the batches `from` up to `to` this node asked for: the runs it had (bus-keep.ts; undefined from an older node) */
+  onResent?: (origin: string, from: number, to: number, had?: Array<[number, number]>) => void
   /** the last of this node's batches every live peer reporting its progress delivered (bus-keep.ts keeps those after it) */
   confirmed?: () => number
   /** this node's subscriber link subscribed again (after the first time): what it asked for may be lost */
@@ -271,10 +271,13 @@ export class BusDelivery {
 
   /** `resend <me> <from> <to>`: publish what is kept of it again; `resent <me> ...`: that was all */
   private onResend(peer: string, rest: string): void {
-    const [kind, target, from, to] = rest.split(' ')
+    const [kind, target, from, to, had] = rest.split(' ')
     if (target !== this.o.origin) return
-    if (kind === 'resent') return this.o.onResent?.(peer, Number(from), Number(to))
-    if (kind === 'resend' && !this.closed) this.kept.resend(this.o, this.presence, peer, Number(from), Number(to))
+    if (kind === 'resent') return this.o.onResent?.(peer, Number(from), Number(to), parseRuns(had))
+    if (kind !== 'resend' || this.closed) return
+    const [first, end] = [Number(from), Number(to)]
+    const found = this.kept.resend(this.o, this.presence, peer, first, end)
+    if (found < end - first) this.o.onError(new Error(`cluster bus: ${peer} asked for batches ${first} to ${end - 1} again; ${end - first - found} of them were no longer kept (${this.kept.describe()})`))
   }
 
   private beat(): void {

@@ -101,31 +101,43 @@ export class KeptBatches {
     const active = this.active
     while (this.bytes > this.maxBytes) this.dropOldest(active)
     if (active || this.bytes <= this.recentMaxBytes) return
+    // asked first: it may take a peer for dead (silence()), and then nothing goes
     const floor = this.confirmed()
-    while (this.bytes > this.recentMaxBytes && this.oldest() <= floor) this.dropOldest(false)
+    while (!this.active && this.bytes > this.recentMaxBytes && this.oldest() <= floor) this.dropOldest(false)
   }
 
   /** the kept batches numbered from `from` up to `to` (excluded), in order */
-  range(from: number, to: number): Buffer[] {
-    const out: Buffer[] = []
-    for (const [seq, k] of this.batches) if (seq >= from && seq < to) out.push(k.buf)
+  range(from: number, to: number): Array<{ seq: number; buf: Buffer }> {
+    const out: Array<{ seq: number; buf: Buffer }> = []
+    for (const [seq, k] of this.batches) if (seq >= from && seq < to) out.push({ seq, buf: k.buf })
     return out
   }
 
   /**
    * answer `peer`'s `resend`: publish what is kept of it on the bus channel again, then say
-   * `resent` on the presence channel, on the same link, so the peer reads it after the batches
+   * `resent` on the presence channel, on the same link, so the peer reads it after the batches,
+   * with the numbers it had (runs, bus-order.ts: one of them the peer still lacks then was lost
+   * on the way, and is asked for again); the number of batches found
    */
-  resend(link: { pub: Redis; channel: string; origin: string }, presence: string, peer: string, from: number, to: number): void {
-    for (const buf of this.range(from, to)) link.pub.publish(link.channel, buf).catch(() => {})
-    link.pub.publish(presence, `${link.origin} resent ${peer} ${from} ${to}`).catch(() => {})
+  resend(link: { pub: Redis; channel: string; origin: string }, presence: string, peer: string, from: number, to: number): number {
+    const found = this.range(from, to)
+    for (const k of found) link.pub.publish(link.channel, k.buf).catch(() => {})
+    link.pub.publish(presence, `${link.origin} resent ${peer} ${from} ${to} ${formatRuns(found.map((k) => k.seq))}`).catch(() => {})
+    return found.length
+  }
+
+  /** what is kept, for an error that says why a peer's request found less than it asked for */
+  describe(): string {
+    return `${this.batches.size} kept from batch ${this.oldest()}, ${this.active ? `for ${[...this.silent.keys()].map((p) => (p === SELF ? 'our own link' : p)).join(', ')}` : 'none silent'}`
   }
 
   /** drop what is older than KEEP_MS, and stop keeping for peers silent that long; report a byte-bound drop once */
   trim(now = Date.now()): void {
     for (const [peer, until] of this.silent) if (now > until) this.silent.delete(peer)
+    // asked first: a peer it reads as not live any more is taken for dead there (silence())
+    const confirmed = this.confirmed()
     const horizon = this.active ? this.keepMs : this.recentMs
-    const floor = this.active ? Infinity : this.confirmed()
+    const floor = this.active ? Infinity : confirmed
     for (const [seq, k] of this.batches) {
       // a batch a live peer has not delivered yet stays (those after it are newer)
       if (now - k.at <= horizon || seq > floor) break
@@ -176,4 +188,30 @@ export function askResend(pub: Redis, presence: string, request: string, expecte
   pub.publish(presence, request).then((count) => {
     if (count < expected()) again()
   }, again)
+}
+
+/** ascending batch numbers as runs `a-b` (b excluded), comma-separated; `-` for none */
+export function formatRuns(seqs: readonly number[]): string {
+  const sorted = [...seqs].sort((x, y) => x - y)
+  const runs: string[] = []
+  for (let i = 0; i < sorted.length; ) {
+    let j = i
+    while (j + 1 < sorted.length && sorted[j + 1]! <= sorted[j]! + 1) j++
+    runs.push(`${sorted[i]}-${sorted[j]! + 1}`)
+    i = j + 1
+  }
+  return runs.length > 0 ? runs.join(',') : '-'
+}
+
+/** formatRuns' text back (undefined: none given, a node of an older release, or not well formed) */
+export function parseRuns(text: string | undefined): Array<[number, number]> | undefined {
+  if (text === undefined) return undefined
+  if (text === '-') return []
+  const runs: Array<[number, number]> = []
+  for (const part of text.split(',')) {
+    const [a, b] = part.split('-').map(Number)
+    if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b) || b! <= a!) return undefined
+    runs.push([a!, b!])
+  }
+  return runs
 }

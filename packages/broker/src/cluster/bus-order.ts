@@ -23,6 +23,8 @@ import type { BusPacket } from './bus-codec.js'
 
 /** batches held behind one gap at most */
 const MAX_HELD = 10_000
+/** answers that said the sender had batches this node then still lacked: asked again this often per gap at most */
+const MAX_LOST_AGAIN = 3
 /** how long a gap waits for the sender to send it again before it is given up */
 export const RESEND_WAIT_MS = 5000
 
@@ -37,7 +39,7 @@ interface OriginState {
    * a gap asked for again: given up below `base` once the sender answered every request
    * (`pending`, by `<from>-<to>`: an answer to an earlier gap's request does not count), or at `until`
    */
-  asked?: { base: number; why: string; until: number; pending: Set<string> }
+  asked?: { base: number; why: string; until: number; pending: Set<string>; lostAgain: number }
 }
 
 export interface OrderStats {
@@ -108,11 +110,46 @@ export class BusOrder {
     this.gap(origin, st, base, 'a presence beat said the sender holds none of them')
   }
 
-  /** the origin sent again all it had of batches `from` up to `to`, as asked: the rest is gone */
-  resent(origin: string, from: number, to: number): void {
+  /**
+   * the origin sent again all it had of batches `from` up to `to`, as asked: the rest is gone.
+   * `had`: the runs it sent (undefined: an older node, which does not say). They came before this
+   * answer on the same link, so one still missing was lost on the way (this node's link dropped
+   * or Redis restarted meanwhile): asked for again, up to MAX_LOST_AGAIN times per gap
+   */
+  resent(origin: string, from: number, to: number, had?: ReadonlyArray<readonly [number, number]>): void {
     const st = this.origins.get(origin)
-    if (!st?.asked?.pending.delete(`${from}-${to}`)) return
-    if (st.asked.pending.size === 0) this.giveUp(origin, st, 'and it did not have them either')
+    const asked = st?.asked
+    if (!st || !asked?.pending.delete(`${from}-${to}`)) return
+    if (had && asked.lostAgain < MAX_LOST_AGAIN) {
+      const lost = this.lacking(st, had, from, to)
+      if (lost.length > 0) {
+        asked.lostAgain++
+        asked.until = Date.now() + RESEND_WAIT_MS
+        for (const [a, b] of lost) {
+          asked.pending.add(`${a}-${b}`)
+          this.askResend?.(origin, a, b)
+        }
+      }
+    }
+    if (asked.pending.size === 0) this.giveUp(origin, st, 'and it did not have them either')
+  }
+
+  /** the runs of `had` within `from` up to `to` this node still lacks (not delivered, not held) */
+  private lacking(st: OriginState, had: ReadonlyArray<readonly [number, number]>, from: number, to: number): Array<[number, number]> {
+    const out: Array<[number, number]> = []
+    for (const [a, b] of had) {
+      let start = -1
+      const end = Math.min(b, to)
+      for (let q = Math.max(a, from, st.next); q <= end; q++) {
+        const lacks = q < end && !st.held.has(q)
+        if (lacks && start < 0) start = q
+        else if (!lacks && start >= 0) {
+          out.push([start, q])
+          start = -1
+        }
+      }
+    }
+    return out
   }
 
   /** the request for `origin`'s batches `from` up to `to` is still unanswered */
@@ -180,7 +217,7 @@ export class BusOrder {
     const from = st.asked && st.next < st.asked.base ? st.asked.base : st.next
     if (from >= base) return
     // the first request for this gap, or one for the part of it the sender settled since
-    if (from === st.next) st.asked = { base, why, until: 0, pending: new Set() }
+    if (from === st.next) st.asked = { base, why, until: 0, pending: new Set(), lostAgain: 0 }
     const asked = st.asked!
     asked.base = base
     let missing = false

@@ -83,10 +83,17 @@ export class BusPeers {
     return n
   }
 
-  /** the peer beat within SILENT_MS */
+  /**
+   * the peer beat within SILENT_MS. One that did not is taken for dead here at once (onSilent,
+   * as expected() does), so that nothing reads it as gone before bus-keep.ts keeps for it (a
+   * timer that runs before this turn's PUBLISH replies would: BusProgress.confirmed())
+   */
   isLive(peer: string): boolean {
     const at = this.beats.get(peer)
-    return at !== undefined && Date.now() - at < SILENT_MS
+    if (at === undefined) return false
+    if (Date.now() - at < SILENT_MS) return true
+    this.expected()
+    return false
   }
 
   /** when our subscriber link last (re)subscribed: receivers cannot have heard anyone before */

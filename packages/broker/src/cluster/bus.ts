@@ -183,7 +183,7 @@ export function createClusterBus(opts: BusOptions): ClusterBus {
       seen.forget(peer)
     },
     onHeld: opts.onHeld,
-    onResent: (peer, from, to) => order.resent(peer, from, to),
+    onResent: (peer, from, to, had) => order.resent(peer, from, to, had),
     onResubscribed: () => order.reask(),
     confirmed: (): number => progress.confirmed(),
     sharedOnly,

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { BusOrder, RESEND_WAIT_MS } from '../../src/cluster/bus-order.js'
-import { KeptBatches } from '../../src/cluster/bus-keep.js'
+import { formatRuns, KeptBatches, parseRuns } from '../../src/cluster/bus-keep.js'
 import type { BusPacket } from '../../src/cluster/bus-codec.js'
 
 const batch = (...topics: string[]): BusPacket[] => topics.map((t) => ({ topic: t, payload: Buffer.alloc(0), qos: 1, retain: false, dup: false }))
@@ -123,6 +123,55 @@ describe('cluster bus: requests for a gap and their answers', () => {
   })
 })
 
+describe('cluster bus: an answer whose batches were lost on the way [MQTT-4.3.2-2]', () => {
+  it('asks again for what the sender said it had and this node still lacks, and gives up only what the sender did not have', () => {
+    const got: string[] = []
+    const missed: Array<[string, number]> = []
+    const asked: Array<[string, number, number]> = []
+    const order = new BusOrder((ps) => got.push(...ps.map((p) => p.topic)), (o, n) => missed.push([o, n]), (o, from, to) => asked.push([o, from, to]))
+    order.batch('b', 1, 1, batch('m1'))
+    order.batch('b', 8, 8, batch('m8')) // 2..7 settled while this node looked dead
+    expect(asked).toEqual([['b', 2, 8]])
+    // b had 3..7 (2 was dropped) and sent them, but only 3 and 6 came (this node's link dropped meanwhile)
+    order.batch('b', 3, 1, batch('m3'))
+    order.batch('b', 6, 1, batch('m6'))
+    order.resent('b', 2, 8, parseRuns('3-8'))
+    expect(asked).toEqual([['b', 2, 8], ['b', 4, 6], ['b', 7, 8]])
+    expect(got).toEqual(['m1'])
+    expect(missed).toEqual([])
+    order.batch('b', 4, 1, batch('m4'))
+    order.batch('b', 5, 1, batch('m5'))
+    order.resent('b', 4, 6, parseRuns('4-6'))
+    order.batch('b', 7, 1, batch('m7'))
+    order.resent('b', 7, 8, parseRuns('7-8'))
+    expect(got).toEqual(['m1', 'm3', 'm4', 'm5', 'm6', 'm7', 'm8'])
+    expect(missed).toEqual([['b', 1]]) // batch 2: the sender no longer had it
+  })
+
+  it('asks again at most a few times for batches that never come; an older node\'s answer (no runs) gives up at once', () => {
+    const missed: Array<[string, number]> = []
+    const asked: Array<[string, number, number]> = []
+    const order = new BusOrder(() => {}, (o, n) => missed.push([o, n]), (o, from, to) => asked.push([o, from, to]))
+    order.batch('b', 1, 1, batch('m1'))
+    order.batch('b', 4, 4, batch('m4'))
+    for (let i = 0; i < 10 && missed.length === 0; i++) order.resent('b', 2, 4, [[2, 4]])
+    expect(asked).toEqual([['b', 2, 4], ['b', 2, 4], ['b', 2, 4], ['b', 2, 4]])
+    expect(missed).toEqual([['b', 2]])
+    order.batch('b', 6, 6, batch('m6'))
+    order.resent('b', 5, 6, undefined)
+    expect(missed).toEqual([['b', 2], ['b', 1]])
+  })
+
+  it('the runs a sender had travel as text and back', () => {
+    expect(formatRuns([])).toBe('-')
+    expect(formatRuns([5, 3, 4, 9])).toBe('3-6,9-10')
+    expect(parseRuns('3-6,9-10')).toEqual([[3, 6], [9, 10]])
+    expect(parseRuns('-')).toEqual([])
+    expect(parseRuns(undefined)).toBeUndefined()
+    expect(parseRuns('6-3')).toBeUndefined()
+  })
+})
+
 describe('cluster bus: a request or its answer lost (Redis restarted, a link not subscribed yet)', () => {
   it('asks again when its own link subscribes again and waits from then; gives nothing up while that link is down; asking() says what is still wanted', () => {
     const got: string[] = []
@@ -206,7 +255,7 @@ describe('cluster bus: batches kept for a peer that missed them (bus-keep.ts)', 
     kept.keep(3, buf(100), 200)
     kept.keep(4, buf(100), 250)
     kept.keep(5, buf(100), 900)
-    expect(kept.range(4, 6).map((b) => b.length)).toEqual([100, 100])
+    expect(kept.range(4, 6).map((b) => b.buf.length)).toEqual([100, 100])
     kept.keep(6, buf(100), 950) // 400 bytes > 300: batch 3 dropped, reported at the next trim
     expect(kept.range(0, 10)).toHaveLength(3)
     kept.trim(1300) // batch 4 older than 1000 ms

@@ -26,8 +26,9 @@
  * oldest dropped first. A peer that
  * finds a gap asks for the missing batch numbers on the presence channel (`<peer> resend
  * <origin> <from> <to>`); this node publishes those it kept on the bus channel again and then
- * says `<origin> resent <peer> <from> <to>`, after which the peer gives up what is still
- * missing. The other nodes drop the copies. The fast path pays a Map insertion per batch (one
+ * says `<origin> resent <peer> <from> <to> <runs>` (the numbers it had, formatRuns()), after which
+ * the peer asks again for what it had and the peer still lacks (lost on the way: a link dropped,
+ * Redis restarted) and gives up the rest. The other nodes drop the copies. The fast path pays a Map insertion per batch (one
  * per event-loop turn, not per message).
  */
 import type { Redis } from 'ioredis'

@@ -13,7 +13,8 @@
  * origin falls silent (its node died), or when too much is held. Before giving up a gap the
  * sender's base has passed, this node asks the sender for it (bus-keep.ts: a sender keeps what
  * it settled while this node looked dead) and waits up to RESEND_WAIT_MS, or until the sender
- * says it sent all it had. Pub/sub keeps nothing: a request, or its answer, that Redis lost (a
+ * says it sent all it had (and which: one of those still missing then was lost on the way and is
+ * asked for again, a few times at most). Pub/sub keeps nothing: a request, or its answer, that Redis lost (a
  * restart) or could not hand to an unsubscribed link is asked again whenever this node's
  * subscriber link subscribes again (`reask`, the wait starting over; the clock does not run while
  * that link is down, as nothing can be heard then) and while the request's PUBLISH reached fewer

@@ -6,13 +6,10 @@
  * behind (cluster/bus.ts), so its memory stays bounded, and every QoS 1
  * message still arrives [MQTT-4.3.2-1]: held, never dropped.
  */
-import { connect as netConnect, type Socket } from 'node:net'
-import { once } from 'node:events'
-import mqttPacket from 'mqtt-packet'
-import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { killAll, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
 import { closeAllClients, mqttConnect } from '../helpers/cluster-mqtt.js'
+import { flood, throttle } from '../helpers/flood.js'
 
 let redis: TestRedis
 let a: TestNode
@@ -32,35 +29,6 @@ afterAll(async () => {
 async function metric(node: TestNode, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${node.http}/metrics`)).text()
   return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((s, m) => s + Number(m[1]), 0)
-}
-
-/** a raw MQTT connection that writes QoS 1 publishes as fast as TCP takes them, never waiting for a PUBACK */
-async function flood(url: string, topic: string, count: number, size: number): Promise<Socket> {
-  const { port } = new URL(url)
-  const s = netConnect(Number(port), '127.0.0.1')
-  await once(s, 'connect')
-  s.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'flooder', keepalive: 0 }))
-  s.resume() // PUBACKs are read and thrown away
-  for (let i = 0; i < count; i++) {
-    const payload = Buffer.alloc(size, 120)
-    payload.write(String(i).padStart(6, '0'))
-    const ok = s.write(mqttPacket.generate({ cmd: 'publish', topic, payload, qos: 1, messageId: (i % 65535) + 1, retain: false, dup: false }))
-    if (!ok) await once(s, 'drain')
-  }
-  return s
-}
-
-/** a subscriber that reads in bursts: 150 ms pause in every 200 ms */
-function slowReader(c: MqttClient): () => void {
-  const stream = (c as unknown as { stream: NodeJS.ReadableStream }).stream
-  const t = setInterval(() => {
-    stream.pause()
-    setTimeout(() => stream.resume(), 150)
-  }, 200)
-  return () => {
-    clearInterval(t)
-    stream.resume()
-  }
 }
 
 it('a flat-out QoS 1 flood from A to slow readers on B: B stays bounded in memory and loses none', async () => {
@@ -87,11 +55,12 @@ it('a flat-out QoS 1 flood from A to slow readers on B: B stays bounded in memor
     metric(b, 'process_resident_memory_bytes').then((v) => (peakRss = Math.max(peakRss, v)), () => {})
     metric(b, 'culex_queued_bytes').then((v) => (peakQueued = Math.max(peakQueued, v)), () => {})
   }, 50)
-  const stops = subs.map(slowReader)
+  // readers that read in bursts: 150 ms pause in every 200 ms
+  const stops = subs.map((c) => throttle(c, 50))
   const t0 = Date.now()
   try {
     // 10 MB published for 3 subscribers: 30 MB that B must deliver
-    const pub = await flood(a.url, 'flood/t', N, SIZE)
+    const pub = await flood(a.mqtt, 'flooder', 'flood/t', 1, N, SIZE)
     await waitFor(
       () => {
         // a clean session cut off as a slow consumer has lost what was queued for it

@@ -4,12 +4,10 @@
  * the subscribers take its messages, so what the node holds for them stays bounded in bytes; a
  * QoS 0 subscriber slower than the others loses messages instead of slowing everyone down.
  */
-import { connect as netConnect, type Socket } from 'node:net'
-import { once } from 'node:events'
-import mqttPacket from 'mqtt-packet'
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { connect, spawnNode, stopAll, waitFor, type SpawnedNode } from '../helpers/security-node.js'
+import { flood as floodTo, throttle } from '../helpers/flood.js'
 
 let node: SpawnedNode
 let url: string
@@ -29,31 +27,7 @@ async function metric(name: string, labels = ''): Promise<number> {
 }
 
 /** a raw connection writing `count` publishes as fast as TCP takes them, never waiting for a PUBACK */
-async function flood(topic: string, qos: 0 | 1, count: number, size: number): Promise<Socket> {
-  const s = netConnect(node.ports.mqtt, '127.0.0.1')
-  await once(s, 'connect')
-  s.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: `flood-${qos}`, keepalive: 0 }))
-  s.resume()
-  for (let i = 0; i < count; i++) {
-    const payload = Buffer.alloc(size, 120)
-    payload.write(String(i).padStart(6, '0'))
-    if (!s.write(mqttPacket.generate({ cmd: 'publish', topic, payload, qos, messageId: qos ? (i % 65535) + 1 : undefined, retain: false, dup: false }))) await once(s, 'drain')
-  }
-  return s
-}
-
-/** reads `on` ms in every 200 */
-function throttle(c: MqttClient, on: number): () => void {
-  const stream = (c as unknown as { stream: NodeJS.ReadableStream }).stream
-  const t = setInterval(() => {
-    stream.pause()
-    setTimeout(() => stream.resume(), 200 - on)
-  }, 200)
-  return () => {
-    clearInterval(t)
-    stream.resume()
-  }
-}
+const flood = (topic: string, qos: 0 | 1, count: number, size: number): ReturnType<typeof floodTo> => floodTo(node.ports.mqtt, `flood-${qos}`, topic, qos, count, size)
 
 async function readers(topic: string, qos: 0 | 1, n: number): Promise<{ clients: MqttClient[]; seen: Array<Set<number>> }> {
   const clients = await Promise.all(Array.from({ length: n }, () => connect(url)))

@@ -2,6 +2,7 @@
 import type { Command } from 'commander'
 import { loadConfig, ConfigError } from '../config/load.js'
 import { configTable } from '../config/table.js'
+import { unknownEnvironment } from '../config/env-names.js'
 import { KEYS, type KeySpec } from '../config/schema.js'
 import { addConfigFlags, flagsToKeys } from './start.js'
 
@@ -13,6 +14,7 @@ export function registerConfig(program: Command): void {
       const shown: Record<string, unknown> = { ...c }
       for (const k of KEYS as readonly KeySpec[]) if (k.secret && shown[k.key] !== undefined) shown[k.key] = '(redacted)'
       process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`)
+      for (const line of unknownEnvironment(process.env)) process.stderr.write(`culex: warning: ${line}\n`)
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err
       process.stderr.write(`culex: ${err.message}\n`)

@@ -2,6 +2,7 @@
 import type { Command } from 'commander'
 import { KEYS, flagName, envName } from '../config/schema.js'
 import { loadConfig, ConfigError } from '../config/load.js'
+import { unknownEnvironment } from '../config/env-names.js'
 import { startNode } from '../main.js'
 
 export function addConfigFlags(cmd: Command): Command {
@@ -59,6 +60,9 @@ export function registerStart(program: Command): void {
         process.exit(1)
       }
       clearTimeout(earlyTimer)
+      // a typo in a variable's name leaves its default in force: say so (config/env-names.ts)
+      const unknown = unknownEnvironment(process.env)
+      if (unknown.length > 0) node.log.warn({ unknown_env: unknown }, `environment: ${unknown.join('; ')}`)
       // Last resort, not containment: a client's fault is contained where it runs (limits/client-faults.ts).
       // An exception that got here left the process in an unknown state: log it as JSON and exit.
       const fatal = (kind: string) => (err: unknown) => {

@@ -1,5 +1,5 @@
 /**
- * The `culex start` process: bad config exits 2 naming the key; SIGTERM (after drain_ms) exits 0
+ * The `culex start` process: bad config exits 2 naming the key; an unknown CULEX_* variable is a warning; SIGTERM (after drain_ms) exits 0
  * within the grace period, a repeated SIGTERM included, and one sent while the node starts.
  * Drain checks run inside drain_ms 3000 (generous for a loaded machine); each waits on what the
  * node shows (/readyz, its log), not on a sleep.
@@ -115,6 +115,17 @@ describe('culex start', () => {
     const exit = await r.exit
     expect(exit.code, `exit ${JSON.stringify(exit)}`).toBe(0)
     expect(closedAt() - t0).toBeGreaterThanOrEqual(DRAIN_MS - 100)
+  })
+
+  it('warns of a CULEX_* variable that is no setting (a typo), naming the one meant, and serves with the default', async () => {
+    const r = cli(['start', ...free], { CULEX_MQTT_PROT: '1884' })
+    await cliReady(r)
+    let warn: { level: number; unknown_env: string[] } | undefined
+    await waitFor(() => (warn = r.stdout.join('').split('\n').filter((l) => l.includes('unknown_env')).map((l) => JSON.parse(l))[0]) !== undefined, 5000, 'the warning')
+    expect(warn!.level).toBe(40)
+    expect(warn!.unknown_env).toEqual(['CULEX_MQTT_PROT is not a Culex setting and is ignored (did you mean CULEX_MQTT_PORT?)'])
+    r.child.kill('SIGTERM')
+    expect((await r.exit).code).toBe(0)
   })
 
   it('logs a JSON start-up line with version, node id, listeners and mode', async () => {

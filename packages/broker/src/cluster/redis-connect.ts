@@ -83,6 +83,9 @@ export function redactTarget(t: RedisTarget): string {
   }
 }
 
+/** how often a link asks a loading Redis whether it is done (see redisOptions) */
+export const LOADING_RECHECK_MS = 200
+
 export interface ConnectOptions {
   /** `CLIENT LIST` shows it (culex-<node>-<role>) */
   connectionName?: string
@@ -100,6 +103,15 @@ export function redisOptions(target: RedisTarget, o: ConnectOptions = {}): Redis
     lazyConnect: o.lazy ?? false,
     maxRetriesPerRequest: o.failFast ? 1 : null,
     connectTimeout: o.failFast ? 3000 : 5000,
+    // A link that reaches a Redis still loading its AOF/RDB after a restart checks again after the
+    // load's ETA (INFO loading_eta_seconds), capped by this; ioredis' default cap is 10 s, and
+    // Redis' estimate early in a load is far too long (whole seconds elapsed / share loaded), so
+    // the node stayed not ready, and its peers held their QoS 1 PUBACKs for it, up to 10 s after
+    // the load had ended (4.6 s in redis-loading.test.ts; very likely what made a peer hold a batch
+    // past MAX_HOLD_MS, bus-delivery.ts, in one long redis-gap run: its subscriber link came back
+    // ~4.5 s after its publisher link).
+    // One INFO per link every LOADING_RECHECK_MS while Redis loads: test/cluster/redis-loading.test.ts
+    maxLoadingRetryTime: LOADING_RECHECK_MS,
     ...(o.failFast ? { retryStrategy: () => null } : {}),
     ...(o.connectionName ? { connectionName: o.connectionName } : {}),
     ...o.extra,

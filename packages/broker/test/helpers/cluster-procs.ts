@@ -75,8 +75,8 @@ export interface TestRedis {
   proc: Proc
   /** SIGKILL (data kept by AOF, fsync always) */
   kill(): Promise<void>
-  /** start again on the same port and folder */
-  restart(): Promise<void>
+  /** start it again on the same port and dir (its AOF), with `extra` redis-server arguments; resolves once it answers PING (loaded) */
+  restart(extra?: string[]): Promise<void>
   stop(): Promise<void>
 }
 
@@ -89,8 +89,8 @@ export async function startRedis(opts: { aof?: boolean; debugCommand?: boolean }
     '--appendonly', opts.aof ? 'yes' : 'no', '--appendfsync', 'always', '--daemonize', 'no', '--loglevel', 'warning',
     ...(opts.debugCommand ? ['--enable-debug-command', 'yes'] : []),
   ]
-  const start = async (): Promise<Proc> => {
-    const p = spawnProc('redis-server', args)
+  const start = async (extra: string[] = []): Promise<Proc> => {
+    const p = spawnProc('redis-server', [...args, ...extra])
     await waitFor(async () => {
       if (p.child.exitCode !== null) throw new Error(`redis-server on ${port} exited ${p.child.exitCode}: ${p.text().slice(-400)}`)
       return redisPing('127.0.0.1', port)
@@ -106,8 +106,8 @@ export async function startRedis(opts: { aof?: boolean; debugCommand?: boolean }
       r.proc.child.kill('SIGKILL')
       await r.proc.exited
     },
-    async restart() {
-      r.proc = await start()
+    async restart(extra) {
+      r.proc = await start(extra)
     },
     async stop() {
       if (r.proc.child.exitCode === null) {

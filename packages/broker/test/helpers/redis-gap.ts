@@ -10,6 +10,8 @@ import { execFileSync } from 'node:child_process'
 import { Redis } from 'ioredis'
 import type { MqttClient } from 'mqtt'
 import { RESEND_WAIT_MS } from '../../src/cluster/bus-order.js'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { sleep, startNode, startRedis, waitFor, type TestNode, type TestRedis } from './cluster-procs.js'
 import { mqttConnect } from './cluster-mqtt.js'
 
@@ -206,7 +208,7 @@ export async function runRedisGap(opts: GapOptions, log: (msg: string) => void =
     }
     const stall = (opts.stallMs ?? 0) > 0 && k % 2 === 1
     await redis.kill()
-    log(`redis killed (${k}/${opts.kills})${stall ? ', node A frozen until B is back' : ''}`)
+    log(`${new Date().toISOString()} redis killed (${k}/${opts.kills})${stall ? ', node A frozen until B is back' : ''}`)
     if (stall) a.proc.child.kill('SIGSTOP')
     await sleep(opts.downMs)
     await redis.restart()
@@ -221,10 +223,12 @@ export async function runRedisGap(opts: GapOptions, log: (msg: string) => void =
         await sleep(opts.stallMs!)
       } finally {
         a.proc.child.kill('SIGCONT')
+        log(`${new Date().toISOString()} node A continued`)
       }
     }
     await waitFor(async () => (await a.readyz()) === 200 && (await b.readyz()) === 200, 20_000, 'both nodes ready after the Redis restart')
     recoveryMs.push(Date.now() - up)
+    log(`${new Date().toISOString()} both nodes ready, ${recoveryMs.at(-1)} ms after the restart`)
     lastBack = Date.now()
   }
   await sleep(Math.max(0, t0 + opts.durationMs - Date.now()))
@@ -263,6 +267,9 @@ export async function runRedisGap(opts: GapOptions, log: (msg: string) => void =
   again.on('message', (_t, payload) => afterReconnect.push(payload.toString()))
   await pubs[0]!.client.publishAsync('gap/marker', 'marker', { qos: 1 })
   await waitFor(() => afterReconnect.includes('marker'), 5000, 'the marker on the reconnected persistent session')
+  // CULEX_GAP_LOGS=<dir>: both nodes' logs there, to read a failed run
+  const dump = process.env.CULEX_GAP_LOGS
+  if (dump) for (const n of [a, b]) writeFileSync(join(dump, `${n.id}.log`), n.logs().map((l) => JSON.stringify(l)).join('\n'))
   const held = b.logs().filter((l) => l.msg === 'cluster bus: held messages until every node had them')
   const busErrors = [a, b].flatMap((n) => n.logs().filter((l) => l.msg === 'cluster bus error').map((l) => `${n.id}: ${String(l.err)}`))
   return {

@@ -34,6 +34,8 @@ export interface GapOptions {
    * (`CLIENT KILL`, as its `client-output-buffer-limit pubsub` would for a large backlog)
    */
   freezeOnly?: boolean
+  /** Redis is not killed: each "kill" freezes redis-server (SIGSTOP) for `downMs`, its connections kept */
+  freezeRedis?: boolean
   /**
    * with freezeOnly: the moment A asks B for the batches it missed (`resend` on the presence
    * channel), A is frozen again and Redis killed and restarted, so that the request or B's answer
@@ -204,6 +206,17 @@ export async function runRedisGap(opts: GapOptions, log: (msg: string) => void =
       recoveryMs.push(Date.now() - back)
       lastBack = Date.now()
       if (lost) await lost.done
+      continue
+    }
+    if (opts.freezeRedis) {
+      redis.proc.child.kill('SIGSTOP')
+      log(`${new Date().toISOString()} redis frozen for ${opts.downMs} ms (${k}/${opts.kills})`)
+      await sleep(opts.downMs)
+      redis.proc.child.kill('SIGCONT')
+      const up = Date.now()
+      await waitFor(async () => (await a.readyz()) === 200 && (await b.readyz()) === 200, 20_000, 'both nodes ready after Redis was frozen')
+      recoveryMs.push(Date.now() - up)
+      lastBack = Date.now()
       continue
     }
     const stall = (opts.stallMs ?? 0) > 0 && k % 2 === 1

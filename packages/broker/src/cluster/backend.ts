@@ -11,6 +11,7 @@ import type { Logger } from '../log.js'
 import { createClusterPersistence } from './persistence.js'
 import type { ClusterLinks } from './index.js'
 import { ReplicaAcks } from './replica-acks.js'
+import { watchRedisAnswers } from './redis-answers.js'
 import type { BusStats } from './bus-receive.js'
 import { coalesceWrites } from '../seam/index.js'
 
@@ -101,6 +102,8 @@ export async function createBackend(target: RedisTarget | undefined, log: Logger
   })
   // aedes-persistence-redis with our fixes for the cluster (see persistence.ts)
   const { persistence, core } = createClusterPersistence({ db: dataConn, sub: subConn, pub: pubConn, mq, log })
+  // a frozen Redis keeps the links 'ready' (redis-answers.ts)
+  const answers = watchRedisAnswers(dataConn, log)
   return {
     mode: 'cluster',
     mq,
@@ -110,8 +113,9 @@ export async function createBackend(target: RedisTarget | undefined, log: Logger
     links: { sub: subConn, pub: pubConn, data: dataConn, core },
     ...(acks ? { acks } : {}),
     busStats: mq.stats,
-    healthy: () => redis.every((r) => r.status === 'ready'),
+    healthy: () => redis.every((r) => r.status === 'ready') && answers.answering(),
     close: async () => {
+      answers.close()
       acks?.close()
       await core.destroy()
       // QUIT lets queued commands (e.g. wills published while closing) finish; give up after 1 s

@@ -67,6 +67,8 @@ export interface GapReport {
   subscribers: Record<string, SubscriberReport>
   /** ms from each Redis restart until both nodes answered /readyz 200 again */
   recoveryMs: number[]
+  /** freezeRedis: per freeze, ms from its start until node A answered /readyz 503 (null: never) */
+  notReadyWhileFrozenMs?: Array<number | null>
   /** times B held batches until A had them (its 'cluster bus: held' log lines) */
   held: Array<{ batches: number; released: number; ms: number }>
   /** messages the persistent session got again from its Redis queue when it reconnected at the end */
@@ -185,6 +187,7 @@ export async function runRedisGap(opts: GapOptions, log: (msg: string) => void =
   }
 
   const recoveryMs: number[] = []
+  const notReadyWhileFrozenMs: Array<number | null> = []
   /** when A was last back (ready after a freeze or Redis restart) */
   let lastBack = 0
   const slot = opts.durationMs / (opts.kills + 1)
@@ -209,9 +212,16 @@ export async function runRedisGap(opts: GapOptions, log: (msg: string) => void =
       continue
     }
     if (opts.freezeRedis) {
+      const frozenAt = Date.now()
       redis.proc.child.kill('SIGSTOP')
       log(`${new Date().toISOString()} redis frozen for ${opts.downMs} ms (${k}/${opts.kills})`)
-      await sleep(opts.downMs)
+      // when node A's /readyz turned 503 (it answers without Redis)
+      let notReady: number | null = null
+      while (Date.now() - frozenAt < opts.downMs) {
+        if (notReady === null && (await a.readyz()) === 503) notReady = Date.now() - frozenAt
+        await sleep(Math.min(100, Math.max(0, frozenAt + opts.downMs - Date.now())))
+      }
+      notReadyWhileFrozenMs.push(notReady)
       redis.proc.child.kill('SIGCONT')
       const up = Date.now()
       await waitFor(async () => (await a.readyz()) === 200 && (await b.readyz()) === 200, 20_000, 'both nodes ready after Redis was frozen')
@@ -291,6 +301,7 @@ export async function runRedisGap(opts: GapOptions, log: (msg: string) => void =
     rate: Math.round((published * 1000) / opts.durationMs),
     subscribers,
     recoveryMs,
+    ...(opts.freezeRedis ? { notReadyWhileFrozenMs } : {}),
     held: held.map((l) => ({ batches: l.batches as number, released: l.released as number, ms: l.ms as number })),
     busErrors,
     requeued: afterReconnect.length - 1,

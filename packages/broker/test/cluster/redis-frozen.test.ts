@@ -17,8 +17,8 @@ afterAll(async () => {
   await killAll()
 })
 
-it('no acknowledged QoS 1 message is lost, duplicated or reordered across a Redis frozen 5 s twice; not ready while it does not answer [MQTT-4.3.2-2] [MQTT-4.6.0-6]', async () => {
-  const report = await runRedisGap({ durationMs: 12_000, kills: 2, downMs: 5000, freezeRedis: true, publishers: 2, rate: 1000 }, (m) => console.log(m))
+it('no acknowledged QoS 1 message is lost, duplicated or reordered across a Redis frozen 6 s twice; not ready while it does not answer [MQTT-4.3.2-2] [MQTT-4.6.0-6]', async () => {
+  const report = await runRedisGap({ durationMs: 12_000, kills: 2, downMs: 6000, freezeRedis: true, publishers: 2, rate: 1000 }, (m) => console.log(m))
   console.log(`redis-frozen: ${JSON.stringify(report)}`)
   expect(report.acknowledged).toBeGreaterThan(report.published / 2)
   for (const s of Object.values(report.subscribers)) expect(s).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0 })
@@ -29,6 +29,6 @@ it('no acknowledged QoS 1 message is lost, duplicated or reordered across a Redi
   for (const ms of report.notReadyWhileFrozenMs!) {
     expect(ms).not.toBeNull()
     expect(ms!).toBeGreaterThanOrEqual(UNRESPONSIVE_MS - 100)
-    expect(ms!).toBeLessThan(UNRESPONSIVE_MS + WATCH_MS + 1000)
+    expect(ms!).toBeLessThan(UNRESPONSIVE_MS + WATCH_MS + 1500)
   }
 }, 90_000)

@@ -32,6 +32,7 @@ import { ClientFaults } from './limits/client-faults.js'
 import { createClusterInterest } from './cluster/interest.js'
 import { startShared } from './shared/index.js'
 import { registerShareMetrics } from './shared/metrics.js'
+import { redisRefusals } from './ops/redis-refusals.js'
 
 export { loadConfig, ConfigError } from './config/load.js'
 export type { CulexConfig } from './config/schema.js'
@@ -96,7 +97,9 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
     broker.on('client', (c) => log.debug({ client: c.id, address: clientEndpoint(c) }, 'client connected'))
     broker.on('clientDisconnect', (c) => log.debug({ client: c.id }, 'client disconnected'))
   }
-  broker.on('clientError', (c, err) => log.debug({ client: c?.id, err: err.message }, 'client error'))
+  // Redis refused a command for the client: a warning (ops/redis-refusals.ts); its own errors: debug
+  const refused = redisRefusals(log, () => counters.clientErrors.redis++)
+  broker.on('clientError', (c, err) => refused(c?.id, err) || log.debug({ client: c?.id, err: err.message }, 'client error'))
   broker.on('connectionError', (_c, err) => log.debug({ err: err.message }, 'connection error'))
   ;(broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err: err.message }, 'broker error'))
 

@@ -45,8 +45,8 @@ export class HotCounters {
     const d = this.dropped
     return d.subscriber_stuck + d.subscriber_behind + d.node_overloaded
   }
-  /** connections closed for a client's fault: a malformed packet (limits/guard.ts) or an exception in its handling (limits/client-faults.ts) */
-  readonly clientErrors = { malformed_packet: 0, exception: 0 }
+  /** connections closed for a client's fault: a malformed packet (limits/guard.ts) or an exception in its handling (limits/client-faults.ts); or because Redis refused a command for it (ops/redis-refusals.ts) */
+  readonly clientErrors = { malformed_packet: 0, exception: 0, redis: 0 }
 }
 
 /**
@@ -105,7 +105,7 @@ export function createMetrics({ broker, counters, sockets }: MetricSources): Reg
   })
   new Counter({
     name: 'culex_client_errors_total',
-    help: 'Client connections closed for a malformed packet or an exception in their handling',
+    help: 'Client connections closed for a malformed packet, an exception in their handling, or a command Redis refused for them',
     labelNames: ['reason'],
     registers: [registry],
     collect() {

@@ -1,0 +1,46 @@
+/**
+ * A client whose connection Aedes closes because Redis refused a command made for it: out of
+ * memory under `maxmemory` (noeviction), READONLY from a replica, a script error. Nothing is
+ * acknowledged for it (a QoS 1 publish whose storing failed gets no PUBACK: the publisher sends
+ * it again), but the close is the node's side's doing, not the client's, and a publisher
+ * disconnected again and again with nothing in the log at info level is what an operator must
+ * not have to guess at. So a warning, where a client's own errors (malformed packets, timeouts)
+ * stay at debug; at most one line per distinct Redis message every WINDOW_MS (a full Redis
+ * refuses every client's writes), saying how many closes it stood for; and a count in
+ * `culex_client_errors_total{reason="redis"}`. Pure apart from the logger and the clock.
+ */
+import type { Logger } from '../log.js'
+
+export const WINDOW_MS = 10_000
+
+/** ioredis' error replies are redis-errors' ReplyError (its `name` is the class name) */
+export function isRedisRefusal(err: Error): boolean {
+  return err.name === 'ReplyError'
+}
+
+/** what Redis said: a MULTI's EXECABORT carries the refusal that aborted it (ioredis `previousErrors`) */
+export function refusalText(err: Error): string {
+  const first = (err as Error & { previousErrors?: Error[] }).previousErrors?.[0]
+  return first ? `${first.message} (${err.message})` : err.message
+}
+
+/** call with every client error; true when it was a Redis refusal (counted, maybe logged) */
+export function redisRefusals(log: Logger, counted: () => void, now: () => number = Date.now): (client: string | undefined, err: Error) => boolean {
+  const seen = new Map<string, { at: number; closes: number }>()
+  return (client, err) => {
+    if (!isRedisRefusal(err)) return false
+    counted()
+    const t = now()
+    const text = refusalText(err)
+    const s = seen.get(text)
+    if (s && t - s.at < WINDOW_MS) {
+      s.closes++
+      return true
+    }
+    const before = s?.closes ?? 0
+    seen.set(text, { at: t, closes: 0 })
+    if (seen.size > 100) seen.delete(seen.keys().next().value!)
+    log.warn({ client, err: text, ...(before > 0 ? { more_closes_before: before } : {}) }, 'client closed: Redis refused a command for it')
+    return true
+  }
+}

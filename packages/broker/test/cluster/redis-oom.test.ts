@@ -1,0 +1,60 @@
+/**
+ * [MQTT-4.3.2-2] Redis at `maxmemory` (noeviction) refuses writes: a QoS 1 PUBLISH for an offline
+ * persistent session cannot be queued, so it is not acknowledged (the node closes the publisher,
+ * which sends it again when it reconnects) and nothing is lost; the close is a warning naming
+ * Redis' refusal (ops/redis-refusals.ts) and counted, not a silent disconnect. Once Redis takes
+ * writes again, the message sent again reaches the session once. One real node, one real Redis.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { Redis } from 'ioredis'
+import { killAll, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
+import { closeAllClients, collect, mqttConnect } from '../helpers/cluster-mqtt.js'
+import { metric } from '../helpers/security-node.js'
+
+let redis: TestRedis
+let node: TestNode
+let admin: Redis
+
+beforeAll(async () => {
+  redis = await startRedis()
+  node = await startNode(redis.url, 'oom-a')
+  admin = new Redis(redis.url)
+})
+
+afterAll(async () => {
+  admin.disconnect()
+  await closeAllClients()
+  await killAll()
+})
+
+it('a QoS 1 publish Redis cannot store is not acknowledged, the close is logged with the refusal, and the publish sent again later arrives once', async () => {
+  const sub = await mqttConnect(node.url, { clientId: 'oom-sub', clean: false })
+  await sub.subscribeAsync('oom/#', { qos: 1 })
+  await sub.endAsync()
+
+  const pub = await mqttConnect(node.url, { clientId: 'oom-pub', reconnectPeriod: 0 })
+  let closed = false
+  pub.on('close', () => (closed = true))
+  await admin.config('SET', 'maxmemory', '1')
+  let acked = false
+  pub.publish('oom/x', 'kept', { qos: 1 }, (err) => (acked = !err))
+  await waitFor(() => closed, 5000, 'the publisher closed')
+  expect(acked).toBe(false)
+  await waitFor(() => node.logs().some((l) => l.msg === 'client closed: Redis refused a command for it'), 5000, 'the warning')
+  const line = node.logs().find((l) => l.msg === 'client closed: Redis refused a command for it')!
+  expect(line).toMatchObject({ level: 40, client: 'oom-pub', err: expect.stringMatching(/^OOM command not allowed/) })
+  expect(await metric(node.http, 'culex_client_errors_total{reason="redis"}')).toBeGreaterThanOrEqual(1)
+  // the node still serves: it answers /readyz (Redis answers PING) and a new client connects
+  expect(await node.readyz()).toBe(200)
+
+  await admin.config('SET', 'maxmemory', '0')
+  // the publisher's retry: a new connection, the same message
+  const again = await mqttConnect(node.url, { clientId: 'oom-pub' })
+  await again.publishAsync('oom/x', 'kept', { qos: 1 })
+  let got: ReturnType<typeof collect> = []
+  await mqttConnect(node.url, { clientId: 'oom-sub', clean: false }, (c) => (got = collect(c)))
+  await waitFor(() => got.length >= 1, 5000, 'the message on the persistent session')
+  await again.publishAsync('oom/marker', 'end', { qos: 1 })
+  await waitFor(() => got.some((g) => g.topic === 'oom/marker'), 5000, 'the marker')
+  expect(got.filter((g) => g.topic === 'oom/x').map((g) => g.payload)).toEqual(['kept'])
+}, 30_000)

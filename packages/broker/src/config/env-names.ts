@@ -16,8 +16,12 @@ const SERVICE_LINK = /^CULEX_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT_\d+_(
 const SERVICE_URL = /^CULEX_PORT(_\d+_(TCP|UDP|SCTP))?$/
 const isServiceLink = (name: string, value: string | undefined): boolean =>
   SERVICE_LINK.test(name) || (SERVICE_URL.test(name) && /^(tcp|udp|sctp):\/\//.test(value ?? ''))
-/** test and script knobs of this repository (CULEX_CHAOS, CULEX_FUZZ_SEED, CULEX_SHARE_LONG, ...), inherited by the nodes they start */
-const HARNESS = /^CULEX_(CHAOS|FUZZ|BENCH|ASYNC_COUNT|SCREENSHOT)(_|$)|_(LONG|ROUNDS|MESSAGES|LOGS)$/
+/**
+ * test and script knobs of this repository (CULEX_CHAOS, CULEX_FUZZ_SEED, CULEX_SHARE_LONG, ...),
+ * inherited by the nodes they start; by suffixes no setting has (a `_MESSAGES` suffix would hide a
+ * typo of CULEX_DELIVERY_BUFFER_MESSAGES: the two resume knobs are named whole)
+ */
+const HARNESS = /^CULEX_(CHAOS|FUZZ|BENCH|ASYNC_COUNT|SCREENSHOT)(_|$)|_(LONG|ROUNDS|LOGS)$|^CULEX_(RM_)?RESUME_MESSAGES$/
 
 /** one line per unknown variable, with the nearest setting's variable when one is close */
 export function unknownEnvironment(env: NodeJS.ProcessEnv): string[] {

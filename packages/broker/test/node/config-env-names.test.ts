@@ -17,6 +17,10 @@ describe('unknown CULEX_* environment variables', () => {
     ])
     expect(unknownEnvironment({ CULEX_ANONYMOUS: 'true' })).toEqual(['CULEX_ANONYMOUS is not a Culex setting and is ignored (did you mean CULEX_ALLOW_ANONYMOUS?)'])
     expect(unknownEnvironment({ CULEX_SOMETHING_ELSE_ENTIRELY: '1' })).toEqual(['CULEX_SOMETHING_ELSE_ENTIRELY is not a Culex setting and is ignored'])
+    // not taken for a test knob by its suffix
+    expect(unknownEnvironment({ CULEX_DELIVERY_BUFER_MESSAGES: '500' })).toEqual([
+      'CULEX_DELIVERY_BUFER_MESSAGES is not a Culex setting and is ignored (did you mean CULEX_DELIVERY_BUFFER_MESSAGES?)',
+    ])
   })
 
   it('says nothing of settings, other variables, other prefixes, Kubernetes service links or the repository test knobs', () => {
@@ -36,6 +40,7 @@ describe('unknown CULEX_* environment variables', () => {
         CULEX_FUZZ_SEED: '7',
         CULEX_REDIS_GAP_LONG: '1',
         CULEX_SESSION_END_ROUNDS: '1000',
+        CULEX_RM_RESUME_MESSAGES: '20000',
       }),
     ).toEqual([])
   })

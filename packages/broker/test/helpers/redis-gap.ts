@@ -190,6 +190,13 @@ export async function runRedisGap(opts: GapOptions, log: (msg: string) => void =
   const notReadyWhileFrozenMs: Array<number | null> = []
   /** when A was last back (ready after a freeze or Redis restart) */
   let lastBack = 0
+  /** both nodes ready again after Redis came back at `up` (restarted or thawed) */
+  const bothReady = async (up: number, after: string): Promise<void> => {
+    await waitFor(async () => (await a.readyz()) === 200 && (await b.readyz()) === 200, 20_000, `both nodes ready after ${after}`)
+    recoveryMs.push(Date.now() - up)
+    log(`${new Date().toISOString()} both nodes ready, ${recoveryMs.at(-1)} ms after ${after}`)
+    lastBack = Date.now()
+  }
   const slot = opts.durationMs / (opts.kills + 1)
   const t0 = Date.now()
   for (let k = 1; k <= opts.kills; k++) {
@@ -223,10 +230,7 @@ export async function runRedisGap(opts: GapOptions, log: (msg: string) => void =
       }
       notReadyWhileFrozenMs.push(notReady)
       redis.proc.child.kill('SIGCONT')
-      const up = Date.now()
-      await waitFor(async () => (await a.readyz()) === 200 && (await b.readyz()) === 200, 20_000, 'both nodes ready after Redis was frozen')
-      recoveryMs.push(Date.now() - up)
-      lastBack = Date.now()
+      await bothReady(Date.now(), 'Redis was frozen')
       continue
     }
     const stall = (opts.stallMs ?? 0) > 0 && k % 2 === 1
@@ -249,10 +253,7 @@ export async function runRedisGap(opts: GapOptions, log: (msg: string) => void =
         log(`${new Date().toISOString()} node A continued`)
       }
     }
-    await waitFor(async () => (await a.readyz()) === 200 && (await b.readyz()) === 200, 20_000, 'both nodes ready after the Redis restart')
-    recoveryMs.push(Date.now() - up)
-    log(`${new Date().toISOString()} both nodes ready, ${recoveryMs.at(-1)} ms after the restart`)
-    lastBack = Date.now()
+    await bothReady(up, 'the Redis restart')
   }
   await sleep(Math.max(0, t0 + opts.durationMs - Date.now()))
   running = false

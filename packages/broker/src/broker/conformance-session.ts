@@ -19,11 +19,15 @@
  * whatever Clean Start said). Its end removes the mark: in a cluster cluster/session-expiry.ts
  * does (deadlines in Redis); on a single node in memory, Aedes' 'sessionExpired' event, or the
  * connection closing with a Session Expiry Interval of 0 (as a DISCONNECT may set it).
+ *
+ * A lookup Redis refuses (maxmemory, READONLY) or that fails (the link gave the command up) for a
+ * CONNECT whose session outlives the connection is answered CONNACK 3 (MQTT 5: 0x88): the server
+ * cannot say whether the session exists [MQTT-3.2.2-2], nor store it. A clean session goes on.
  */
 import type { Aedes, Client } from 'aedes'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
-import { clientsOf, closeSameClientsUnlessKept, onWrite, wrapPreConnect } from '../seam/index.js'
+import { clientsOf, closeSameClientsUnlessKept, onWrite, wrapAuthenticate, wrapPreConnect } from '../seam/index.js'
 import { SESSIONS_KEY } from '../cluster/keys.js'
 
 interface SessionMarks {
@@ -95,6 +99,15 @@ export function disconnecting(broker: Aedes, client: Client, packet: { propertie
 
 export function installSessionPresent(broker: Aedes, redis: Redis | undefined, log: Logger): void {
   const marks = redis ? redisMarks(redis, log) : memoryMarks()
+  /** CONNECTs whose session lookup failed, with Redis' error: refused in authenticate, next */
+  const unavailable = new WeakMap<Client, Error>()
+  wrapAuthenticate(broker, (authenticate) => (client, username, password, done) => {
+    const err = unavailable.get(client)
+    if (!err) return authenticate(client, username, password, done)
+    // the error itself (a ReplyError stays one: ops/redis-refusals.ts logs and counts it), with the
+    // CONNACK's return code
+    done(Object.assign(err, { returnCode: SERVER_UNAVAILABLE }), false)
+  })
   // the lookup must finish before Aedes writes the CONNACK, and before it reads the session
   // (lib/handlers/connect.js fetchSubs): in its preConnect step
   wrapPreConnect(broker, (preConnect) => (client, packet, cb) => {
@@ -113,7 +126,12 @@ export function installSessionPresent(broker: Aedes, redis: Redis | undefined, l
           cb(null, true)
         },
         (e: Error) => {
-          log.warn({ client: packet.clientId, err: e.message }, 'session mark lookup failed')
+          // [MQTT-3.2.2-2] a session that outlives the connection cannot be answered for while
+          // Redis refuses its lookup (maxmemory, READONLY) or the link gave the command up: the
+          // CONNECT is refused with 3 "Server unavailable" (MQTT 5: 0x88) from authenticate, not
+          // accepted with Session Present 0 while the session may exist; a clean one goes on
+          if (keepsSession(packet as Parameters<typeof keepsSession>[0])) unavailable.set(client, e)
+          else log.debug({ client: packet.clientId, err: e.message }, 'session lookup failed for a clean session: connecting')
           cb(null, true)
         },
       )
@@ -131,6 +149,14 @@ export function installSessionPresent(broker: Aedes, redis: Redis | undefined, l
     const current = clientsOf(broker)[client.id]
     if (client.version === 5 && client.sessionExpiryInterval === 0 && (!current || current === client)) marks.set(client.id, false)
   })
+}
+
+/** CONNACK return code 3 (MQTT 5: reason code 0x88, which Aedes maps it to) */
+const SERVER_UNAVAILABLE = 3
+
+/** whether a CONNECT asks for a session that outlives its connection: 3.1.1 Clean Session 0, MQTT 5 a Session Expiry Interval */
+function keepsSession(packet: { clean: boolean; protocolVersion?: number; properties?: { sessionExpiryInterval?: number } }): boolean {
+  return packet.protocolVersion === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) > 0 : !packet.clean
 }
 
 /** a CONNACK (3.1.1 return code, 5 reason code) */

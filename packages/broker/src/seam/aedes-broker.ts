@@ -16,6 +16,7 @@ interface BrokerInternals {
   persistence: unknown
   counter: number
   preConnect: PreConnect
+  authenticate: Authenticate
   authorizeForward(client: Client, packet: DeliveredPacket): unknown
 }
 const brokerOf = (b: Aedes): BrokerInternals => b as unknown as BrokerInternals
@@ -111,6 +112,18 @@ type PreConnect = (client: Client, packet: { clientId: string; clean: boolean },
 export function wrapPreConnect(broker: Aedes, wrap: (preConnect: PreConnect) => PreConnect): void {
   const b = brokerOf(broker)
   b.preConnect = wrap(b.preConnect)
+}
+
+type Authenticate = (client: Client, username: string | undefined, password: Buffer | undefined, done: (err: Error | null, ok: boolean) => void) => void
+
+/**
+ * wrap broker.authenticate, the instance property lib/handlers/connect.js calls (as
+ * `client.broker.authenticate`) after preConnect and before the CONNACK: an error with a
+ * `returnCode` of 2-5 is answered with that CONNACK (MQTT 5: its reason code, 3 -> 0x88)
+ */
+export function wrapAuthenticate(broker: Aedes, wrap: (authenticate: Authenticate) => Authenticate): void {
+  const b = brokerOf(broker)
+  b.authenticate = wrap(b.authenticate.bind(broker))
 }
 
 /**

@@ -3,12 +3,15 @@
  * persistent session cannot be queued, so it is not acknowledged (the node closes the publisher,
  * which sends it again when it reconnects) and nothing is lost; the close is a warning naming
  * Redis' refusal (ops/redis-refusals.ts) and counted, not a silent disconnect. Once Redis takes
- * writes again, the message sent again reaches the session once. One real node, one real Redis.
+ * writes again, the message sent again reaches the session once. A CONNECT whose session outlives
+ * the connection is refused meanwhile with CONNACK 3 / 0x88 [MQTT-3.2.2-2] (the session cannot be
+ * looked up, nor stored), a clean one goes on; the session is whole afterwards. One real node,
+ * one real Redis.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
 import { killAll, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
-import { closeAllClients, collect, mqttConnect } from '../helpers/cluster-mqtt.js'
+import { closeAllClients, collect, connackOf, mqttConnect } from '../helpers/cluster-mqtt.js'
 import { metric } from '../helpers/security-node.js'
 
 let redis: TestRedis
@@ -57,4 +60,41 @@ it('a QoS 1 publish Redis cannot store is not acknowledged, the close is logged 
   await again.publishAsync('oom/marker', 'end', { qos: 1 })
   await waitFor(() => got.some((g) => g.topic === 'oom/marker'), 5000, 'the marker')
   expect(got.filter((g) => g.topic === 'oom/x').map((g) => g.payload)).toEqual(['kept'])
+}, 30_000)
+
+it('[MQTT-3.2.2-2] while Redis refuses writes a CONNECT that keeps a session gets CONNACK 3 (MQTT 5: 0x88), a clean one is served, and the session is whole afterwards', async () => {
+  await admin.config('SET', 'maxmemory', '0')
+  const keep = await mqttConnect(node.url, { clientId: 'oom-keep', clean: false })
+  await keep.subscribeAsync('keep/#', { qos: 1 })
+  await keep.endAsync()
+  const v5 = await mqttConnect(node.url, { clientId: 'oom-v5', protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 300 } })
+  await v5.subscribeAsync('keep/#', { qos: 1 })
+  await v5.endAsync()
+  const pub = await mqttConnect(node.url, { clientId: 'oom-pub2' })
+  // queued for both offline sessions before Redis fills up
+  await pub.publishAsync('keep/before', 'queued', { qos: 1 })
+  const errorsBefore = await metric(node.http, 'culex_client_errors_total{reason="redis"}')
+
+  await admin.config('SET', 'maxmemory', '1')
+  await expect(mqttConnect(node.url, { clientId: 'oom-keep', clean: false })).rejects.toMatchObject({ code: 3 })
+  await expect(mqttConnect(node.url, { clientId: 'oom-v5', protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 300 } })).rejects.toMatchObject({ code: 0x88 })
+  expect(await metric(node.http, 'culex_client_errors_total{reason="redis"}')).toBeGreaterThanOrEqual(errorsBefore + 2)
+  // clean sessions, 3.1.1 and MQTT 5 (Session Expiry 0), connect and exchange a QoS 1 message
+  const cleanSub = await mqttConnect(node.url, { clientId: 'oom-clean', protocolVersion: 5 })
+  await cleanSub.subscribeAsync('live/#', { qos: 1 })
+  const live = collect(cleanSub)
+  const cleanPub = await mqttConnect(node.url, { clientId: 'oom-clean-pub' })
+  await cleanPub.publishAsync('live/x', 'now', { qos: 1 })
+  await waitFor(() => live.length >= 1, 5000, 'the live message')
+  expect(await node.readyz()).toBe(200)
+
+  await admin.config('SET', 'maxmemory', '0')
+  for (const opts of [{ clientId: 'oom-keep', clean: false }, { clientId: 'oom-v5', protocolVersion: 5 as const, clean: false, properties: { sessionExpiryInterval: 300 } }]) {
+    let got: ReturnType<typeof collect> = []
+    const c = await mqttConnect(node.url, opts, (cl) => (got = collect(cl)))
+    expect(connackOf(c).sessionPresent, opts.clientId).toBe(true)
+    await pub.publishAsync('keep/after', opts.clientId, { qos: 1 })
+    await waitFor(() => got.some((g) => g.topic === 'keep/after' && g.payload === opts.clientId), 5000, `${opts.clientId}: a message on its subscription`)
+    expect(got.filter((g) => g.topic === 'keep/before').map((g) => g.payload), opts.clientId).toEqual(['queued'])
+  }
 }, 30_000)

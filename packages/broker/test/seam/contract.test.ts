@@ -142,6 +142,18 @@ describe('seam contract: the Aedes broker instance', () => {
     expect(connack.returnCode).toBe(0)
   })
 
+  it('A28 aedes broker.authenticate: an instance property called after preConnect; an error with returnCode 3 is answered CONNACK 3, MQTT 5 0x88', async () => {
+    const s = await stockBroker({}, (broker) =>
+      seam.wrapAuthenticate(broker, (auth) => (client, u, p, done) =>
+        client.id.startsWith('a28-no') ? done(Object.assign(new Error('store away'), { returnCode: 3 }), false) : auth(client, u, p, done),
+      ),
+    )
+    await expect(rawClient(s.port, { clientId: 'a28-no' })).rejects.toThrow('CONNECT refused: 3')
+    await expect(rawClient(s.port, { clientId: 'a28-no5', protocolVersion: 5 })).rejects.toThrow('CONNECT refused: 136')
+    const { connack } = await rawClient(s.port, { clientId: 'a28-yes' })
+    expect(connack.returnCode).toBe(0)
+  })
+
   it('A11 aedes broker.authorizeForward: looked up at call time for each delivery', async () => {
     const s = await stockBroker({}, (broker) => seam.wrapAuthorizeForward(broker, (forward) => (c, p) => (p.topic === 'a11/no' ? null : forward(c, p))))
     const sub = await rawClient(s.port, { clientId: 'a11' })

@@ -29,6 +29,7 @@ import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
 import { clientsOf, closeSameClientsUnlessKept, onWrite, wrapAuthenticate, wrapPreConnect } from '../seam/index.js'
 import { SESSIONS_KEY } from '../cluster/keys.js'
+import { redisWarnings } from '../ops/redis-refusals.js'
 
 interface SessionMarks {
   has(id: string): Promise<boolean>
@@ -44,7 +45,8 @@ function memoryMarks(): SessionMarks {
 }
 
 function redisMarks(db: Redis, log: Logger): SessionMarks {
-  const warn = (err: Error): void => log.warn({ err: err.message }, 'session mark not stored')
+  const notStored = redisWarnings(log, 'session mark not stored')
+  const warn = (err: Error): void => notStored(undefined, err)
   return {
     has: async (id) => (await db.sismember(SESSIONS_KEY, id)) === 1,
     set: (id, exists) => void (exists ? db.sadd(SESSIONS_KEY, id) : db.srem(SESSIONS_KEY, id)).catch(warn),

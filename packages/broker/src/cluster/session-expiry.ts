@@ -31,6 +31,7 @@ import type { Logger } from '../log.js'
 import type { CulexRedisPersistence } from './persistence.js'
 import { SESSIONS_KEY, SESSION_DEADLINES_KEY, SESSION_ENDING_KEY, SESSION_OWNER_KEY, nodeSessionsKey } from './keys.js'
 import { closeConnectionAfter } from '../seam/index.js'
+import { redisWarnings } from '../ops/redis-refusals.js'
 import { claimTurnAndSettle } from './session-claim.js'
 import { ended, settle, staleEnds, takeStale } from './session-ending.js'
 import { ADOPT_LUA, EXPIRE_LUA, MARK_LUA, REASSERT_LUA, RELEASE_LUA } from './session-expiry-lua.js'
@@ -60,13 +61,17 @@ export class SessionExpiry {
   /** sessions expired and ended here, for tests and logs */
   readonly stats = { expired: 0 }
   private readonly endedListeners: Array<(clientId: string) => void> = []
+  /** at most one line per Redis error per 10 s: a Redis at maxmemory refuses it for every CONNECT */
+  private readonly ownerNotStored: (client: string, err: Error) => void
 
   constructor(
     private readonly db: Redis,
     private readonly core: CulexRedisPersistence,
     private readonly nodeId: string,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.ownerNotStored = redisWarnings(log, 'session owner not stored')
+  }
 
   /**
    * Aedes registered the client (before its CONNACK): it owns its session, any deadline is
@@ -83,7 +88,7 @@ export class SessionExpiry {
       .hset(nodeSessionsKey(this.nodeId), id, token)
       .zrem(SESSION_DEADLINES_KEY, id)
       .exec()
-      .catch((err: Error) => this.log.warn({ client: id, err: err.message }, 'session owner not stored'))
+      .catch((err: Error) => this.ownerNotStored(id, err))
     if (planOf(client) === 0) this.closeGuard(client)
   }
 

@@ -44,3 +44,25 @@ export function redisRefusals(log: Logger, counted: () => void, now: () => numbe
     return true
   }
 }
+
+/**
+ * A warning about a Redis write made for a client that failed (`msg`, e.g. 'session owner not
+ * stored'), at most one line per distinct error text per WINDOW_MS, saying how many it stood for:
+ * a Redis at `maxmemory` fails such a write for every CONNECT, and a line per connection is a flood.
+ */
+export function redisWarnings(log: Logger, msg: string, now: () => number = Date.now): (client: string | undefined, err: Error) => void {
+  const seen = new Map<string, { at: number; more: number }>()
+  return (client, err) => {
+    const t = now()
+    const text = refusalText(err)
+    const s = seen.get(text)
+    if (s && t - s.at < WINDOW_MS) {
+      s.more++
+      return
+    }
+    const before = s?.more ?? 0
+    seen.set(text, { at: t, more: 0 })
+    if (seen.size > 100) seen.delete(seen.keys().next().value!)
+    log.warn({ client, err: text, ...(before > 0 ? { more_before: before } : {}) }, msg)
+  }
+}

@@ -87,6 +87,9 @@ it('[MQTT-3.2.2-2] while Redis refuses writes a CONNECT that keeps a session get
   await cleanPub.publishAsync('live/x', 'now', { qos: 1 })
   await waitFor(() => live.length >= 1, 5000, 'the live message')
   expect(await node.readyz()).toBe(200)
+  // each clean CONNECT's session-owner write is refused too: warned of once, not once per connection
+  for (let i = 0; i < 10; i++) await (await mqttConnect(node.url, { clientId: `oom-many-${i}` })).endAsync()
+  expect(node.logs().filter((l) => l.msg === 'session owner not stored').length).toBe(1)
 
   await admin.config('SET', 'maxmemory', '0')
   for (const opts of [{ clientId: 'oom-keep', clean: false }, { clientId: 'oom-v5', protocolVersion: 5 as const, clean: false, properties: { sessionExpiryInterval: 300 } }]) {

@@ -1,7 +1,7 @@
 /** ops/redis-refusals.ts: Redis' refusals for a client are warned of, once per message per window, counted; other client errors are not. */
 import { describe, expect, it } from 'vitest'
 import type { Logger } from '../../src/log.js'
-import { redisRefusals, WINDOW_MS } from '../../src/ops/redis-refusals.js'
+import { redisRefusals, redisWarnings, WINDOW_MS } from '../../src/ops/redis-refusals.js'
 
 const replyError = (message: string, previous?: string): Error => {
   const e = new Error(message) as Error & { previousErrors?: Error[] }
@@ -33,6 +33,23 @@ describe('Redis refusals closing a client', () => {
       { client: 'c1', err: `${oom} (EXECABORT Transaction discarded because of previous errors.)`, msg: 'client closed: Redis refused a command for it' },
       { client: 'c4', err: `${oom} (EXECABORT Transaction discarded because of previous errors.)`, more_closes_before: 1, msg: 'client closed: Redis refused a command for it' },
       { client: 'c5', err: "READONLY You can't write against a read only replica.", msg: 'client closed: Redis refused a command for it' },
+    ])
+  })
+
+  it('a failed Redis write for a client is warned of once per error text per window, with how many it stood for', () => {
+    const lines: Array<Record<string, unknown>> = []
+    const log = { warn: (o: Record<string, unknown>, msg: string) => lines.push({ ...o, msg }) } as unknown as Logger
+    let t = 1_000_000
+    const warn = redisWarnings(log, 'session owner not stored', () => t)
+    const oom = replyError('EXECABORT Transaction discarded because of previous errors.', "OOM command not allowed when used memory > 'maxmemory'.")
+    for (const c of ['a', 'b', 'c']) warn(c, oom)
+    warn('d', new Error('Connection is closed.'))
+    t += WINDOW_MS
+    warn('e', oom)
+    expect(lines).toEqual([
+      { client: 'a', err: "OOM command not allowed when used memory > 'maxmemory'. (EXECABORT Transaction discarded because of previous errors.)", msg: 'session owner not stored' },
+      { client: 'd', err: 'Connection is closed.', msg: 'session owner not stored' },
+      { client: 'e', err: "OOM command not allowed when used memory > 'maxmemory'. (EXECABORT Transaction discarded because of previous errors.)", more_before: 2, msg: 'session owner not stored' },
     ])
   })
 })

@@ -1,9 +1,9 @@
 /**
- * KNOWN FAILURE (docs/conformance-v5.md "Known failures", found in stop 12): the QoS 1 messages a
- * session queued while its client was away are replayed at CONNECT without regard to the client's
- * Receive Maximum [MQTT-3.3.4-9]; live deliveries respect it (limits/delivery.ts, ch4.test.ts).
- * `it.fails`: this file stays green while the gap is there and turns red once the replay goes
- * through the window, so the fix must turn it into a plain `it`. One node, raw MQTT 5.
+ * [MQTT-3.3.4-9] The QoS 1 messages a session queued while its client was away are replayed at
+ * CONNECT through the client's Receive Maximum, as live deliveries are (limits/delivery.ts,
+ * ch4.test.ts): seam A23 (seam/aedes-replay.ts paceSessionReplay). This was a known failure
+ * (found in stop 12: 113 of 200 came unacknowledged) kept as `it.fails` until 60c25f7 fixed it;
+ * receive-maximum-flow.test.ts covers the slots acks free. One node, raw MQTT 5.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { CulexNode } from '../../src/main.js'

@@ -5,7 +5,8 @@
  * of Aedes' in-process timers, session-expiry.ts), and the re-sync after the Redis links were
  * down (Redis pub/sub keeps nothing for a disconnected subscriber, so the
  * subscription trie is rebuilt from Redis and the node stays not ready until
- * that is done).
+ * that is done; a Redis that lost its data meanwhile first gets the connected clients' sessions
+ * again: redis-data-loss.ts).
  */
 import type { Aedes, Client } from 'aedes'
 import type { Redis } from 'ioredis'
@@ -15,6 +16,7 @@ import type { CulexRedisPersistence } from './persistence.js'
 import { NodeRegistry } from './registry.js'
 import { WillSweeper } from './wills.js'
 import { SessionExpiry } from './session-expiry.js'
+import { DataEpoch, restoreConnected } from './redis-data-loss.js'
 import { VERSION } from '../version.js'
 import { settleSessionsWith } from '../broker/conformance-session.js'
 import { clientsOf, keepWillsOnClose, replaceSessionTimers } from '../seam/index.js'
@@ -86,6 +88,9 @@ export async function attachCluster(opts: {
     willDelayed: (client, _will, delayS) => sweeper.willDelayed(client, delayS),
   })
 
+  // a Redis that comes back without its data gets this node's clients' sessions again (redis-data-loss.ts)
+  const epoch = new DataEpoch(links.data)
+  await epoch.start()
   await registry.start()
   await sweeper.sweepOwnLeftovers()
   sweeper.start()
@@ -117,6 +122,7 @@ export async function attachCluster(opts: {
   const resync = async (): Promise<void> => {
     // the subscriber answers PING only after the re-subscriptions ioredis sends on reconnect
     await links.sub.ping()
+    if (await epoch.lost()) await restoreConnected({ broker, db: links.data, core: links.core, sessions, log })
     await links.core.resync()
     await registry.resyncClients(Object.keys(clientsOf(broker)))
     await registry.beat()

@@ -74,6 +74,10 @@ export interface GrantedSubscription {
   qos: number
   /** MQTT 5 Subscription Identifier, if the SUBSCRIBE had one (Aedes 2: `si`) */
   si?: number
+  /** MQTT 5 subscription options (Aedes 2): Retain Handling, Retain As Published, No Local */
+  rh?: number
+  rap?: boolean
+  nl?: boolean
 }
 
 /** the filters the client holds, with their granted QoS and Subscription Identifier (lib/client.js client.subscriptions) */
@@ -84,6 +88,11 @@ export function grantedSubscriptions(client: Client): Record<string, GrantedSubs
 /** the will of a client being authenticated: Aedes keeps it in `_will` until CONNACK */
 export function pendingWill(client: Client): { topic?: string } | null {
   return internals(client)._will ?? null
+}
+
+/** the will of a connected client: Aedes moves `_will` to `will` in its connect step storeWill, and publishes `will` if the connection is lost */
+export function connectedWill(client: Client): Record<string, unknown> | null {
+  return (internals(client).will as Record<string, unknown> | null | undefined) ?? null
 }
 
 /** the client leaves without its will being published (both fields: `_will` before CONNACK, `will` after) */

@@ -219,11 +219,27 @@ describe('seam contract: the Aedes Client', () => {
     expect(seam.grantedSubscriptions(client)['c3/#']?.qos).toBe(1)
   })
 
+  it('C3 aedes client.subscriptions: MQTT 5 options rh, rap, nl and the identifier si per filter', async () => {
+    const s = await stockBroker()
+    const { raw } = await rawClient(s.port, { clientId: 'c3v5', protocolVersion: 5 })
+    raw.send({ cmd: 'subscribe', messageId: 1, properties: { subscriptionIdentifier: 7 }, subscriptions: [{ topic: 'c3/v5', qos: 1, nl: true, rap: true, rh: 2 }] })
+    await raw.until((ps) => ps.some((p) => p.cmd === 'suback'))
+    expect(seam.grantedSubscriptions(last(s.clients))['c3/v5']).toMatchObject({ qos: 1, nl: true, rap: true, rh: 2, si: 7 })
+  })
+
   it('C4 aedes client._will: the CONNECT will while authenticate runs', async () => {
     let will: { topic?: string } | null = null
     const s = await stockBroker({ authenticate: (client, _u, _p, done) => ((will = seam.pendingWill(client)), done(null, true)) })
     await rawWill(s.port, 'c4')
     expect(will).toMatchObject({ topic: 'a5/will' })
+  })
+
+  it('C4 aedes client.will: the will of a connected client (moved from _will at CONNECT)', async () => {
+    const s = await stockBroker()
+    await rawWill(s.port, 'c4w')
+    expect(seam.connectedWill(last(s.clients))).toMatchObject({ topic: 'a5/will' })
+    const { client } = await connected('c4n')
+    expect(seam.connectedWill(client)).toBeNull()
   })
 
   it('C5 aedes client._nextId: the packet id of the next QoS 1 delivery', async () => {

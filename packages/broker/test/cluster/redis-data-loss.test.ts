@@ -1,0 +1,70 @@
+/**
+ * A Redis that comes back without its data (here: restarted without its AOF) under two running
+ * nodes: every node writes its connected clients' session state again before it is ready
+ * (cluster/redis-data-loss.ts). A persistent session connected through the restart (3.1.1 Clean
+ * Session 0, MQTT 5 with a Session Expiry Interval and a Subscription Identifier) that leaves
+ * afterwards gets what was published meanwhile, on the other node, with Session Present 1
+ * [MQTT-3.2.2-2] [MQTT-4.3.2-2]; the will of a client connected through it is published once its
+ * node dies [MQTT-3.1.2-8]. Without this the sessions were silently gone: Session Present 0 and
+ * the acknowledged QoS 1 message lost. Two real nodes, one real redis-server.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { killAll, logLines, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
+import { closeAllClients, collect, connackOf, mqttConnect, packetsSinceConnect } from '../helpers/cluster-mqtt.js'
+
+const HB = ['--heartbeat-interval-ms', '500', '--will-sweep-interval-ms', '200']
+const LOST = 'redis came back without its data'
+
+let redis: TestRedis
+let a: TestNode
+let b: TestNode
+
+beforeAll(async () => {
+  redis = await startRedis({ aof: true })
+  ;[a, b] = await Promise.all([startNode(redis.url, 'dl-a', HB), startNode(redis.url, 'dl-b', HB)])
+})
+
+afterAll(async () => {
+  await closeAllClients()
+  await killAll()
+})
+
+it('sessions, subscriptions and wills of connected clients are written again into a Redis that lost its data', async () => {
+  const v5opts = { clientId: 'dl-v5', protocolVersion: 5 as const, clean: false, properties: { sessionExpiryInterval: 300 } }
+  const keep = await mqttConnect(b.url, { clientId: 'dl-keep', clean: false })
+  await keep.subscribeAsync('dl/#', { qos: 1 })
+  const v5 = await mqttConnect(b.url, v5opts)
+  await v5.subscribeAsync('dl/#', { qos: 1, properties: { subscriptionIdentifier: 9 } })
+  await mqttConnect(b.url, { clientId: 'dl-will', will: { topic: 'dl-will/gone', payload: Buffer.from('bye'), qos: 1, retain: false } })
+  const watch = await mqttConnect(a.url, { clientId: 'dl-watch' })
+  await watch.subscribeAsync('dl-will/#', { qos: 1 })
+  const wills = collect(watch)
+
+  // the AOF switched off for the restart: Redis starts empty
+  await redis.kill()
+  await redis.restart(['--appendonly', 'no'])
+  await waitFor(async () => (await a.readyz()) === 200 && (await b.readyz()) === 200, 20_000, 'both nodes ready again')
+  const restored = logLines(b.proc.text()).find((l) => String(l.msg).startsWith(LOST))
+  expect(restored, 'the warning on B').toMatchObject({ level: 40, restored_sessions: 2, restored_subscriptions: 2, restored_wills: 1 })
+
+  // both sessions leave; a message is acknowledged while they are away; they come back on the other node
+  await keep.endAsync()
+  await v5.endAsync()
+  const pub = await mqttConnect(a.url, { clientId: 'dl-pub' })
+  await pub.publishAsync('dl/x', 'while away', { qos: 1 })
+  for (const opts of [{ clientId: 'dl-keep', clean: false }, v5opts]) {
+    let got: ReturnType<typeof collect> = []
+    const back = await mqttConnect(a.url, opts, (c) => (got = collect(c)))
+    expect(connackOf(back).sessionPresent, opts.clientId).toBe(true)
+    await waitFor(() => got.length >= 1, 5000, `${opts.clientId}: the message published while it was away`)
+    await pub.publishAsync('dl/marker', opts.clientId, { qos: 1 })
+    await waitFor(() => got.some((g) => g.topic === 'dl/marker'), 5000, `${opts.clientId}: the marker`)
+    expect(got.filter((g) => g.topic === 'dl/x').map((g) => g.payload), opts.clientId).toEqual(['while away'])
+    if (opts === v5opts) expect(packetsSinceConnect(back).find((p) => p.topic === 'dl/x')?.properties?.subscriptionIdentifier).toEqual(9)
+  }
+
+  // B dies: the will of the client connected there through the restart is published by the sweeper
+  await b.kill9()
+  await waitFor(() => wills.length >= 1, 15_000, 'the will of the client on the dead node')
+  expect(wills.map((w) => w.payload)).toEqual(['bye'])
+}, 60_000)

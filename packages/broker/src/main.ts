@@ -92,6 +92,11 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
     void shared.router.sessionEnded(id).catch((err: Error) => log.warn({ err: err.message, client: id }, 'shared subscription: expired session not removed from its groups'))
   if (cluster) cluster.sessions.onEnded(leaveGroups)
   else broker.on('sessionExpired', (c) => leaveGroups(c.id))
+  // Redis lost its data: this node's members are in their groups again before it is ready (redis-data-loss.ts)
+  cluster?.onDataLost(async () => {
+    await shared.router.reload()
+    await shared.router.reassert()
+  })
   // per connect and close: only at debug level (its arguments, the address read from the socket, are made before pino looks at the level)
   if (log.isLevelEnabled('debug')) {
     broker.on('client', (c) => log.debug({ client: c.id, address: clientEndpoint(c) }, 'client connected'))

@@ -34,6 +34,8 @@ export interface ClusterRuntime {
   sessions: SessionExpiry
   /** false from a Redis link drop until subscriptions are re-synced */
   synced(): boolean
+  /** `fn` runs (and is waited for) before the node is ready again after Redis came back without its data */
+  onDataLost(fn: () => Promise<unknown>): void
   /** ports are known once the listeners are up */
   setPorts(ports: Record<string, number>): void
   close(): Promise<void>
@@ -90,6 +92,7 @@ export async function attachCluster(opts: {
 
   // a Redis that comes back without its data gets this node's clients' sessions again (redis-data-loss.ts)
   const epoch = new DataEpoch(links.data)
+  const dataLost: Array<() => Promise<unknown>> = []
   await epoch.start()
   await registry.start()
   await sweeper.sweepOwnLeftovers()
@@ -122,7 +125,10 @@ export async function attachCluster(opts: {
   const resync = async (): Promise<void> => {
     // the subscriber answers PING only after the re-subscriptions ioredis sends on reconnect
     await links.sub.ping()
-    if (await epoch.lost()) await restoreConnected({ broker, db: links.data, core: links.core, sessions, log })
+    if (await epoch.lost()) {
+      await restoreConnected({ broker, db: links.data, core: links.core, sessions, log })
+      for (const fn of dataLost) await fn()
+    }
     await links.core.resync()
     await registry.resyncClients(Object.keys(clientsOf(broker)))
     await registry.beat()
@@ -158,6 +164,7 @@ export async function attachCluster(opts: {
     sweeper,
     sessions,
     synced: () => synced,
+    onDataLost: (fn) => void dataLost.push(fn),
     setPorts(p) {
       ports = p
       registry.beat().catch(() => {})

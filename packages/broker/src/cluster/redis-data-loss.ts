@@ -14,8 +14,10 @@
  * Restore, by every node for its own connected clients, before it is ready again: the session
  * owner entries (cluster/session-expiry.ts `reassert`), the Session Present marks and the
  * subscriptions of the persistent sessions (through the persistence, so every other node's trie
- * gets them, as a SUBSCRIBE does), and the wills. What no node holds is gone and is said so in the
- * warning: retained messages, the queues of sessions that were offline, the messages in flight.
+ * gets them, as a SUBSCRIBE does), and the wills; then the hooks the node registered
+ * (`onDataLost`: main.ts puts its shared subscriptions' members back in their groups). What no
+ * node holds is gone and is said so in the warning: retained messages, the queues of sessions that
+ * were offline, the messages in flight.
  */
 import { randomBytes } from 'node:crypto'
 import type { Aedes, Client } from 'aedes'

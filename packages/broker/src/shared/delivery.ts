@@ -20,7 +20,7 @@
  *   persistent members are left, to the group queue, which the next member to come back drains.
  */
 import { ShareGroups } from './groups.js'
-import { decodeRecord, encodeRecord, recordKey, type ShareRecord } from './store.js'
+import { decodeRecord, encodeRecord, recordKey, type MemberChange, type ShareRecord } from './store.js'
 import { DELIVERY_PREFIX, REDISPATCH_TOPIC, SESSION_PREFIX, type GroupStats, type MemberPacket, type RouterOptions, type ShareChoice, type ShareHost, type SharePacket } from './packets.js'
 
 /** the member a delivery goes to: its client id, connection, and whether its session ends with that connection */
@@ -44,12 +44,20 @@ export class ShareDelivery {
   private activeListener?: (on: boolean) => void
   private wasActive = false
 
+  /** the changes heard while each reload's load is under way, applied again on what it loaded */
+  private readonly journals = new Set<MemberChange[]>()
+
   constructor(protected readonly o: RouterOptions) {
     o.store.onChange((c) => {
-      if (c.member) this.groups.set(c.key, c.member)
-      else this.groups.remove(c.key, c.clientId)
+      for (const j of this.journals) j.push(c)
+      this.apply(c)
       this.checkActive()
     })
+  }
+
+  private apply(c: MemberChange): void {
+    if (c.member) this.groups.set(c.key, c.member)
+    else this.groups.remove(c.key, c.clientId)
   }
 
   /**
@@ -79,7 +87,16 @@ export class ShareDelivery {
 
   /** the membership from the store (start, Redis links back) */
   async reload(): Promise<void> {
-    this.groups.reset(await this.o.store.load())
+    // a join or leave heard while the load is under way may be missing from what it read (Redis
+    // answered the load first): applied again on it (each change sets or removes one member)
+    const journal: MemberChange[] = []
+    this.journals.add(journal)
+    try {
+      this.groups.reset(await this.o.store.load())
+      for (const c of journal) this.apply(c)
+    } finally {
+      this.journals.delete(journal)
+    }
     this.checkActive()
   }
 

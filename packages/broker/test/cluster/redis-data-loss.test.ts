@@ -4,15 +4,18 @@
  * (cluster/redis-data-loss.ts). A persistent session connected through the restart (3.1.1 Clean
  * Session 0, MQTT 5 with a Session Expiry Interval and a Subscription Identifier) that leaves
  * afterwards gets what was published meanwhile, on the other node, with Session Present 1
- * [MQTT-3.2.2-2] [MQTT-4.3.2-2]; the will of a client connected through it is published once its
- * node dies [MQTT-3.1.2-8]. Without this the sessions were silently gone: Session Present 0 and
- * the acknowledged QoS 1 message lost. Two real nodes, one real redis-server.
+ * [MQTT-3.2.2-2] [MQTT-4.3.2-2]; a shared subscription's member gets the group's messages as soon
+ * as the nodes are ready (before, its group was gone until the next membership tick, up to half a
+ * heartbeat, and a QoS 1 message to it meanwhile was acknowledged and dropped); the will of a
+ * client connected through it is published once its node dies [MQTT-3.1.2-8]. Without this the
+ * sessions were silently gone: Session Present 0 and the acknowledged QoS 1 message lost. Two
+ * real nodes (a 2 s heartbeat, as the default order of magnitude), one real redis-server.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { killAll, logLines, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
 import { closeAllClients, collect, connackOf, mqttConnect, packetsSinceConnect } from '../helpers/cluster-mqtt.js'
 
-const HB = ['--heartbeat-interval-ms', '500', '--will-sweep-interval-ms', '200']
+const HB = ['--heartbeat-interval-ms', '2000', '--will-sweep-interval-ms', '200']
 const LOST = 'redis came back without its data'
 
 let redis: TestRedis
@@ -36,6 +39,10 @@ it('sessions, subscriptions and wills of connected clients are written again int
   const v5 = await mqttConnect(b.url, v5opts)
   await v5.subscribeAsync('dl/#', { qos: 1, properties: { subscriptionIdentifier: 9 } })
   await mqttConnect(b.url, { clientId: 'dl-will', will: { topic: 'dl-will/gone', payload: Buffer.from('bye'), qos: 1, retain: false } })
+  const shareOpts = { clientId: 'dl-share', protocolVersion: 5 as const, clean: false, properties: { sessionExpiryInterval: 300 } }
+  const share = await mqttConnect(b.url, shareOpts)
+  await share.subscribeAsync('$share/g/dls/#', { qos: 1 })
+  const shared = collect(share)
   const watch = await mqttConnect(a.url, { clientId: 'dl-watch' })
   await watch.subscribeAsync('dl-will/#', { qos: 1 })
   const wills = collect(watch)
@@ -45,7 +52,12 @@ it('sessions, subscriptions and wills of connected clients are written again int
   await redis.restart(['--appendonly', 'no'])
   await waitFor(async () => (await a.readyz()) === 200 && (await b.readyz()) === 200, 20_000, 'both nodes ready again')
   const restored = logLines(b.proc.text()).find((l) => String(l.msg).startsWith(LOST))
-  expect(restored, 'the warning on B').toMatchObject({ level: 40, restored_sessions: 2, restored_subscriptions: 2, restored_wills: 1 })
+  expect(restored, 'the warning on B').toMatchObject({ level: 40, restored_sessions: 3, restored_subscriptions: 3, restored_wills: 1 })
+
+  // the shared subscription's member is still one, at once
+  const pub0 = await mqttConnect(a.url, { clientId: 'dl-pub0' })
+  await pub0.publishAsync('dls/1', 'to the group', { qos: 1 })
+  await waitFor(() => shared.length >= 1, 5000, 'a message to the group, right after the restore')
 
   // both sessions leave; a message is acknowledged while they are away; they come back on the other node
   await keep.endAsync()

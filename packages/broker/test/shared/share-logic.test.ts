@@ -1,8 +1,11 @@
-/** Shared subscriptions, pure parts: share names, filter matching, member choice (no I/O). */
+/** Shared subscriptions, pure parts: share names, filter matching, member choice, the router's reload (no I/O). */
 import { describe, expect, it } from 'vitest'
 import { aclFilter, filterMatches, isShareTopic, parseShare } from '../../src/shared/names.js'
 import { pickMember, rendezvous, STRATEGIES, type Candidate } from '../../src/shared/strategy.js'
 import { ShareGroups, type Member } from '../../src/shared/groups.js'
+import { MemoryShareStore } from '../../src/shared/store.js'
+import { ShareRouter } from '../../src/shared/router.js'
+import type { Logger } from '../../src/log.js'
 
 const match = (filter: string, topic: string): boolean => filterMatches(filter.split('/'), topic)
 
@@ -114,5 +117,28 @@ describe('group membership', () => {
     g.remove('g/b', 'm4')
     expect(g.match('b')).toEqual([])
     expect(g.summary().find((s) => s.key === 'g/a/#')).toEqual({ key: 'g/a/#', members: 3, online: 2 })
+  })
+})
+
+describe('router reload', () => {
+  it('a join heard while the membership is being loaded is kept (the load was read before it)', async () => {
+    // the load's answer is the store as it was when asked, delivered later: a Redis that answered
+    // the load before it took a join whose notification arrives before the load's reply
+    class SlowLoad extends MemoryShareStore {
+      release!: () => void
+      override async load(): Promise<Array<[string, Member]>> {
+        const snapshot = await super.load()
+        await new Promise<void>((r) => (this.release = r))
+        return snapshot
+      }
+    }
+    const store = new SlowLoad()
+    const log = { warn() {}, info() {}, debug() {} } as unknown as Logger
+    const router = new ShareRouter({ nodeId: 'n1', strategy: 'round_robin', queueLimit: 10, store, log })
+    const reloading = router.reload()
+    await store.rejoin('g/t', { clientId: 'm1', node: 'n2', qos: 1, online: true, clean: false })
+    store.release()
+    await reloading
+    expect(router.membersOf('g/t').map((m) => m.clientId)).toEqual(['m1'])
   })
 })

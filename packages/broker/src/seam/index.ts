@@ -60,7 +60,7 @@ export { deliverQoS0InTurn, deliverQoSInTurn, later, UNWATCHED } from './aedes-d
 export { ReadBuffer, readThroughBuffer, parsersWithReadBuffer } from './mqtt-read-buffer.js'
 export * from './persistence.js'
 export { Answered, skipOfflineMatchWithoutSessions, memoryPersistenceCore } from './memory-offline.js'
-export { EMPTY_QUEUE, emptyReplays, skipEmptyQueueReplays } from './memory-empty-queue.js'
+export { EMPTY_QUEUE, emptyReplays, skipCleanSessionReplays, skipEmptyQueueReplays } from './memory-empty-queue.js'
 export { incomingNeverStored, skipEmptyConnectCleanups } from './memory-connect.js'
 export { keepStoredPubrelsApart, PUBREL_ID } from './memory-pubrel.js'
 export { skipPacketIdsInFlight } from './memory-packet-ids.js'

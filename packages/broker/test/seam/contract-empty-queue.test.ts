@@ -116,3 +116,40 @@ describe('seam contract: the session replay of Aedes 2 over aedes-persistence me
     expect(again.raw.publishes().map((p) => String(p.payload))).toEqual(['marker'])
   })
 })
+
+describe('seam contract: a cluster node\'s clean-session replay (P13)', () => {
+  it('P13 a clean CONNECT takes the shortcut (Aedes reads persistence.outgoingStream at call time, after the callback layer\'s Readable.from); a persistent session and a resumed MQTT 5 session with Session Expiry 0 (A20, installed after it) get their queued message [MQTT-3.1.2-5]', async () => {
+    // as create.ts orders them in a cluster: P13 first, A20 around it
+    const s = await stockBroker({}, (broker) => {
+      seam.skipCleanSessionReplays(broker)
+      seam.replayQueueOfResumedV5Sessions(broker)
+    })
+    const before = seam.emptyReplays.count
+    const ready = once(s.broker, 'clientReady')
+    await rawClient(s.port, { clientId: 'p13-clean' })
+    await ready
+    expect(seam.emptyReplays.count).toBe(before + 1)
+    const pub = await rawClient(s.port, { clientId: 'p13-pub' })
+    let acks = 0
+    const queue = async (clientId: string, opts: Parameters<typeof rawClient>[1]): Promise<void> => {
+      const sub = await rawClient(s.port, opts)
+      sub.raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `p13/${clientId}`, qos: 1 }] })
+      await sub.raw.until((ps) => ps.some((p) => p.cmd === 'suback'), 3000, 'SUBACK')
+      const gone = once(s.broker, 'clientDisconnect')
+      await sub.raw.drop()
+      await gone
+      pub.raw.send({ cmd: 'publish', topic: `p13/${clientId}`, payload: 'queued', qos: 1, messageId: ++acks })
+      await pub.raw.until((ps) => ps.filter((p) => p.cmd === 'puback').length === acks, 3000, 'PUBACK')
+    }
+    await queue('p13-kept', { clientId: 'p13-kept', clean: false })
+    await queue('p13-v5', { clientId: 'p13-v5', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 300 } })
+    const counted = seam.emptyReplays.count
+    const kept = await rawClient(s.port, { clientId: 'p13-kept', clean: false })
+    await kept.raw.until((ps) => ps.some((p) => p.cmd === 'publish'), 3000, 'the persistent session\'s queued PUBLISH')
+    // Clean Start 0 and Session Expiry 0: Aedes 2 sets clean from the interval; A20 replays the queue
+    const v5 = await rawClient(s.port, { clientId: 'p13-v5', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 0 } })
+    expect(v5.connack.sessionPresent).toBe(true)
+    await v5.raw.until((ps) => ps.some((p) => p.cmd === 'publish'), 3000, 'the resumed MQTT 5 session\'s queued PUBLISH')
+    expect(seam.emptyReplays.count).toBe(counted)
+  })
+})

@@ -129,6 +129,8 @@ export async function attachCluster(opts: {
       await restoreConnected({ broker, db: links.data, core: links.core, sessions, log })
       for (const fn of dataLost) await fn()
     }
+    // a restore that failed is made again by the next attempt
+    epoch.restored()
     await links.core.resync()
     await registry.resyncClients(Object.keys(clientsOf(broker)))
     await registry.beat()

@@ -35,6 +35,7 @@ const CHUNK = 100
 
 export class DataEpoch {
   private seen: string | null = null
+  private found: string | null = null
 
   constructor(private readonly db: Redis) {}
 
@@ -48,12 +49,15 @@ export class DataEpoch {
     this.seen = await this.current()
   }
 
-  /** after the links were down: whether Redis lost its data meanwhile (the new epoch is remembered) */
+  /** after the links were down: whether Redis lost its data meanwhile (until `restored`, asked again it says so again) */
   async lost(): Promise<boolean> {
-    const now = await this.current()
-    const lost = this.seen !== null && now !== this.seen
-    this.seen = now
-    return lost
+    this.found = await this.current()
+    return this.seen !== null && this.found !== this.seen
+  }
+
+  /** what `lost` found is dealt with: the new epoch is the one this node knows */
+  restored(): void {
+    if (this.found !== null) this.seen = this.found
   }
 }
 

@@ -12,6 +12,8 @@
  * real nodes (a 2 s heartbeat, as the default order of magnitude), one real redis-server.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest'
+import { Redis } from 'ioredis'
+import { DataEpoch } from '../../src/cluster/redis-data-loss.js'
 import { killAll, logLines, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
 import { closeAllClients, collect, connackOf, mqttConnect, packetsSinceConnect } from '../helpers/cluster-mqtt.js'
 
@@ -80,3 +82,29 @@ it('sessions, subscriptions and wills of connected clients are written again int
   await waitFor(() => wills.length >= 1, 15_000, 'the will of the client on the dead node')
   expect(wills.map((w) => w.payload)).toEqual(['bye'])
 }, 60_000)
+
+it('the epoch: a Redis that lost its data is said to have lost it until the restore is done, then not again', async () => {
+  // database 1 of the same server: the nodes' database 0 is left alone
+  const db = new Redis(`${redis.url}/1`)
+  try {
+    const epoch = new DataEpoch(db)
+    await epoch.start()
+    expect(await epoch.lost()).toBe(false)
+    epoch.restored()
+    await db.flushdb()
+    expect(await epoch.lost()).toBe(true)
+    // the restore failed (not marked restored): the next attempt restores again
+    expect(await epoch.lost()).toBe(true)
+    epoch.restored()
+    expect(await epoch.lost()).toBe(false)
+    // another node restored first (it made the new epoch): lost for this one too
+    const other = new DataEpoch(db)
+    await other.start()
+    await db.flushdb()
+    expect(await other.lost()).toBe(true)
+    other.restored()
+    expect(await epoch.lost()).toBe(true)
+  } finally {
+    db.disconnect()
+  }
+})

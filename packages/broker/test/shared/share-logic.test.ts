@@ -125,10 +125,10 @@ describe('router reload', () => {
     // the load's answer is the store as it was when asked, delivered later: a Redis that answered
     // the load before it took a join whose notification arrives before the load's reply
     class SlowLoad extends MemoryShareStore {
-      release!: () => void
+      answer!: () => void
       override async load(): Promise<Array<[string, Member]>> {
         const snapshot = await super.load()
-        await new Promise<void>((r) => (this.release = r))
+        await new Promise<void>((r) => (this.answer = r))
         return snapshot
       }
     }
@@ -137,7 +137,7 @@ describe('router reload', () => {
     const router = new ShareRouter({ nodeId: 'n1', strategy: 'round_robin', queueLimit: 10, store, log })
     const reloading = router.reload()
     await store.rejoin('g/t', { clientId: 'm1', node: 'n2', qos: 1, online: true, clean: false })
-    store.release()
+    store.answer()
     await reloading
     expect(router.membersOf('g/t').map((m) => m.clientId)).toEqual(['m1'])
   })

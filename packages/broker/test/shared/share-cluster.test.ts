@@ -90,7 +90,13 @@ const received = (ms: Member[]): string[] => ms.flatMap((m) => m.got.map((g) => 
 /** wait until every acknowledged message reached a member; on failure, say which are missing */
 async function allArrive(group: Member[], acked: string[], ms: number): Promise<void> {
   try {
-    await waitFor(() => acked.every((p) => received(group).includes(p)), ms, 'every acknowledged message at a member')
+    // a Set per look: with 20,000 messages (test:shared:long) an `includes` per message took the
+    // test process' loop for seconds at a time, and a metrics fetch after it found its keep-alive
+    // socket closed by the node meanwhile ("other side closed")
+    await waitFor(() => {
+      const got = new Set(received(group))
+      return acked.every((p) => got.has(p))
+    }, ms, 'every acknowledged message at a member')
   } catch (err) {
     const got = new Set(received(group))
     const missing = acked.filter((p) => !got.has(p))

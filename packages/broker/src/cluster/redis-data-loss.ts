@@ -64,8 +64,7 @@ export class DataEpoch {
 /** a client's subscriptions as the persistence stores them (what Aedes' SUBSCRIBE hands it) */
 export function storedSubscriptions(client: Client): StoredSub[] {
   const out: StoredSub[] = []
-  for (const [topic, s] of Object.entries(grantedSubscriptions(client))) {
-    const g = s
+  for (const [topic, g] of Object.entries(grantedSubscriptions(client))) {
     const sub: StoredSub & { subscriptionIdentifier?: number } = { topic, qos: g.qos }
     if (g.rh !== undefined) sub.rh = g.rh
     if (g.rap !== undefined) sub.rap = g.rap

@@ -24,23 +24,34 @@ export function refusalText(err: Error): string {
   return first ? `${first.message} (${err.message})` : err.message
 }
 
+/**
+ * one line per distinct text per WINDOW_MS: for a text, the number of lines it left out since its
+ * last one (0 or more) when one is due now, undefined when not (at most 100 texts remembered)
+ */
+function perWindow(now: () => number): (text: string) => number | undefined {
+  const seen = new Map<string, { at: number; skipped: number }>()
+  return (text) => {
+    const t = now()
+    const s = seen.get(text)
+    if (s && t - s.at < WINDOW_MS) {
+      s.skipped++
+      return undefined
+    }
+    seen.set(text, { at: t, skipped: 0 })
+    if (seen.size > 100) seen.delete(seen.keys().next().value!)
+    return s?.skipped ?? 0
+  }
+}
+
 /** call with every client error; true when it was a Redis refusal (counted, maybe logged) */
 export function redisRefusals(log: Logger, counted: () => void, now: () => number = Date.now): (client: string | undefined, err: Error) => boolean {
-  const seen = new Map<string, { at: number; closes: number }>()
+  const due = perWindow(now)
   return (client, err) => {
     if (!isRedisRefusal(err)) return false
     counted()
-    const t = now()
     const text = refusalText(err)
-    const s = seen.get(text)
-    if (s && t - s.at < WINDOW_MS) {
-      s.closes++
-      return true
-    }
-    const before = s?.closes ?? 0
-    seen.set(text, { at: t, closes: 0 })
-    if (seen.size > 100) seen.delete(seen.keys().next().value!)
-    log.warn({ client, err: text, ...(before > 0 ? { more_closes_before: before } : {}) }, 'client closed: Redis refused a command for it')
+    const before = due(text)
+    if (before !== undefined) log.warn({ client, err: text, ...(before > 0 ? { more_closes_before: before } : {}) }, 'client closed: Redis refused a command for it')
     return true
   }
 }
@@ -51,18 +62,10 @@ export function redisRefusals(log: Logger, counted: () => void, now: () => numbe
  * a Redis at `maxmemory` fails such a write for every CONNECT, and a line per connection is a flood.
  */
 export function redisWarnings(log: Logger, msg: string, now: () => number = Date.now): (client: string | undefined, err: Error) => void {
-  const seen = new Map<string, { at: number; more: number }>()
+  const due = perWindow(now)
   return (client, err) => {
-    const t = now()
     const text = refusalText(err)
-    const s = seen.get(text)
-    if (s && t - s.at < WINDOW_MS) {
-      s.more++
-      return
-    }
-    const before = s?.more ?? 0
-    seen.set(text, { at: t, more: 0 })
-    if (seen.size > 100) seen.delete(seen.keys().next().value!)
-    log.warn({ client, err: text, ...(before > 0 ? { more_before: before } : {}) }, msg)
+    const before = due(text)
+    if (before !== undefined) log.warn({ client, err: text, ...(before > 0 ? { more_before: before } : {}) }, msg)
   }
 }

@@ -18,7 +18,7 @@ import { createBroker } from './broker/create.js'
 import { createTcpListener } from './listeners/tcp.js'
 import { closeWebSockets, createWsListener } from './listeners/ws.js'
 import { listen, stopAccepting } from './listeners/listen.js'
-import { HotCounters, createMetrics, registerBusMetrics } from './ops/metrics.js'
+import { HotCounters, createMetrics, registerBusMetrics, registerRedisDataLossMetric } from './ops/metrics.js'
 import { SocketTracker } from './ops/sockets.js'
 import { Readiness } from './ops/readiness.js'
 import { createOpsServer } from './ops/http.js'
@@ -116,6 +116,7 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   registerShareMetrics(metrics, shared.router)
   backend.acks?.register(metrics)
   if (backend.busStats) registerBusMetrics(metrics, backend.busStats)
+  if (cluster) registerRedisDataLossMetric(metrics, cluster.dataLosses)
   const ops = await createOpsServer(readiness, metrics, log, [security.routes, api.plugin], bodyLimit, config.trusted_proxies)
   const http = ops.server
   // PROXY protocol header accepted only from trusted_proxies (listeners/proxy-protocol.ts)

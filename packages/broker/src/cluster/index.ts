@@ -36,6 +36,8 @@ export interface ClusterRuntime {
   synced(): boolean
   /** `fn` runs (and is waited for) before the node is ready again after Redis came back without its data */
   onDataLost(fn: () => Promise<unknown>): void
+  /** how many times this node found Redis had lost its data */
+  dataLosses(): number
   /** ports are known once the listeners are up */
   setPorts(ports: Record<string, number>): void
   close(): Promise<void>
@@ -93,6 +95,7 @@ export async function attachCluster(opts: {
   // a Redis that comes back without its data gets this node's clients' sessions again (redis-data-loss.ts)
   const epoch = new DataEpoch(links.data)
   const dataLost: Array<() => Promise<unknown>> = []
+  let losses = 0
   await epoch.start()
   await registry.start()
   await sweeper.sweepOwnLeftovers()
@@ -126,6 +129,7 @@ export async function attachCluster(opts: {
     // the subscriber answers PING only after the re-subscriptions ioredis sends on reconnect
     await links.sub.ping()
     if (await epoch.lost()) {
+      losses++
       await restoreConnected({ broker, db: links.data, core: links.core, sessions, log })
       for (const fn of dataLost) await fn()
     }
@@ -167,6 +171,7 @@ export async function attachCluster(opts: {
     sessions,
     synced: () => synced,
     onDataLost: (fn) => void dataLost.push(fn),
+    dataLosses: () => losses,
     setPorts(p) {
       ports = p
       registry.beat().catch(() => {})

@@ -184,3 +184,12 @@ export function registerBusMetrics(registry: Registry, stats: { fromPeers: numbe
     },
   })
 }
+
+/**
+ * culex_redis_data_lost_total: the times this node found, after its Redis links were down, that
+ * Redis had lost its data (cluster/redis-data-loss.ts) and wrote its clients' sessions again: alert
+ * on it; retained messages and offline sessions' queues were lost with the data (run Redis with AOF)
+ */
+export function registerRedisDataLossMetric(registry: Registry, losses: () => number): void {
+  monotonic('culex_redis_data_lost_total', 'Times this node found Redis had lost its data (restarted without AOF, a replica promoted empty) and wrote its connected clients\' sessions, subscriptions and wills again; retained messages and offline sessions\' queues were lost with it', losses, registry)
+}

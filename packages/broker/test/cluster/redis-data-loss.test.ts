@@ -16,6 +16,7 @@ import { Redis } from 'ioredis'
 import { DataEpoch } from '../../src/cluster/redis-data-loss.js'
 import { killAll, logLines, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
 import { closeAllClients, collect, connackOf, mqttConnect, packetsSinceConnect } from '../helpers/cluster-mqtt.js'
+import { metric } from '../helpers/security-node.js'
 
 const HB = ['--heartbeat-interval-ms', '2000', '--will-sweep-interval-ms', '200']
 const LOST = 'redis came back without its data'
@@ -55,6 +56,8 @@ it('sessions, subscriptions and wills of connected clients are written again int
   await waitFor(async () => (await a.readyz()) === 200 && (await b.readyz()) === 200, 20_000, 'both nodes ready again')
   const restored = logLines(b.proc.text()).find((l) => String(l.msg).startsWith(LOST))
   expect(restored, 'the warning on B').toMatchObject({ level: 40, restored_sessions: 3, restored_subscriptions: 3, restored_wills: 1 })
+  // and the metric to alert on, on both nodes
+  for (const n of [a, b]) expect(await metric(n.http, 'culex_redis_data_lost_total'), n.id).toBe(1)
 
   // the shared subscription's member is still one, at once
   const pub0 = await mqttConnect(a.url, { clientId: 'dl-pub0' })

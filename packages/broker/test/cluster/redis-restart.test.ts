@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
 import { killAll, logLines, sleep, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
 import { closeAllClients, collect, mqttConnect } from '../helpers/cluster-mqtt.js'
+import { metric } from '../helpers/security-node.js'
 
 let redis: TestRedis
 let a: TestNode
@@ -52,6 +53,7 @@ describe('cluster: Redis restarted under the nodes', () => {
       await waitFor(() => logLines(n.proc.text()).some((l) => l.msg === 'subscriptions re-synced from redis'), 5000, `${n.id} re-sync log line`)
       // Redis kept its data (AOF, the same culex:epoch): nothing is written again (redis-data-loss.test.ts)
       expect(logLines(n.proc.text()).filter((l) => String(l.msg).startsWith('redis came back without its data'))).toEqual([])
+      expect(await metric(n.http, 'culex_redis_data_lost_total')).toBe(0)
     }
 
     // the live subscription made before the outage still gets messages from the other node

@@ -39,7 +39,10 @@ export class DataEpoch {
 
   constructor(private readonly db: Redis) {}
 
+  /** the epoch Redis holds, made if there is none (a read only, the usual case: works under maxmemory too) */
   private async current(): Promise<string | null> {
+    const held = await this.db.get(EPOCH_KEY)
+    if (held !== null) return held
     await this.db.set(EPOCH_KEY, randomBytes(8).toString('hex'), 'NX')
     return this.db.get(EPOCH_KEY)
   }

@@ -62,8 +62,11 @@ export async function createBackend(target: RedisTarget | undefined, log: Logger
   const subConn = link('sub')
   const pubConn = link('pub')
   const dataConn = link('data')
-  // the sessions', wills' and subscriptions' commands of a tick in one write (seam R2)
+  // the sessions', wills' and subscriptions' commands of a tick in one write (seam R2); on the bus
+  // link too: a shared subscription's in-flight record (HSET on the picking node, HDEL on the
+  // member's PUBACK) went out as a write syscall per message, beside the turn's one PUBLISH
   coalesceWrites(dataConn)
+  coalesceWrites(pubConn)
   const waitConn = durable && durable.minReplicas > 0 ? link('wait') : undefined
   const redis = waitConn ? [subConn, pubConn, dataConn, waitConn] : [subConn, pubConn, dataConn]
   // a link error repeats at every reconnect attempt (a failover, an outage): each message logged

@@ -103,7 +103,8 @@ export function installSessionPresent(broker: Aedes, redis: Redis | undefined, l
   const marks = redis ? redisMarks(redis, log) : memoryMarks()
   /** CONNECTs whose session lookup failed, with Redis' error: refused in authenticate, next */
   const unavailable = new WeakMap<Client, Error>()
-  wrapAuthenticate(broker, (authenticate) => (client, username, password, done) => {
+  // only a cluster's lookups can fail (in memory they cannot): one node's CONNECTs keep their path
+  if (redis) wrapAuthenticate(broker, (authenticate) => (client, username, password, done) => {
     const err = unavailable.get(client)
     if (!err) return authenticate(client, username, password, done)
     // the error itself (a ReplyError stays one: ops/redis-refusals.ts logs and counts it), with the

@@ -129,9 +129,10 @@ export async function attachCluster(opts: {
     // the subscriber answers PING only after the re-subscriptions ioredis sends on reconnect
     await links.sub.ping()
     if (await epoch.lost()) {
-      losses++
       await restoreConnected({ broker, db: links.data, core: links.core, sessions, log })
       for (const fn of dataLost) await fn()
+      // one loss, however many attempts its restore took
+      losses++
     }
     // a restore that failed is made again by the next attempt
     epoch.restored()

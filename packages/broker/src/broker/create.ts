@@ -9,7 +9,7 @@ import type { CulexConfig } from '../config/schema.js'
 import type { Backend } from '../cluster/backend.js'
 import type { HotCounters } from '../ops/metrics.js'
 import { createPublishGate, type PublishGate } from './backpressure.js'
-import { cacheTopicMatches, checkQoS2OncePerPacketId, gateEmits, protocolVersion, publishClientNoticesWhenHeard, replayQueueOfResumedV5Sessions, restoreAedes12Fixes, skipCleanSessionReplays } from '../seam/index.js'
+import { cacheTopicMatches, checkQoS2OncePerPacketId, gateEmits, protocolVersion, publishClientNoticesWhenHeard, replayQueueOfResumedV5Sessions, restoreAedes12Fixes, skipCleanSessionReplays, skipClosedRegistrations } from '../seam/index.js'
 import { orderSessionReplay } from './session-order.js'
 import { finishPublishesOnClose } from './finish-publishes.js'
 import { markRedeliveries } from './redelivery.js'
@@ -108,6 +108,8 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   const subscribers = config.puback_no_subscribers ? new SubscriberIndex(broker, backend.mode === 'cluster') : undefined
   // a cluster node replays no clean session's (empty) queue through a pipeline (seam P13); before A20
   if (backend.mode === 'cluster') skipCleanSessionReplays(broker)
+  // a client closed while its CONNECT waited for the store is not registered when it answers (seam A29)
+  skipClosedRegistrations(broker)
   // a v5 session resumed with Session Expiry 0 gets its queue, which the beta deletes (seam A20)
   replayQueueOfResumedV5Sessions(broker)
   // fixes aedes 1.2.0 has and the 2.0 beta lacks, first on each client (seam/aedes-fixes.ts)

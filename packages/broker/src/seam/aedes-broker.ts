@@ -17,6 +17,7 @@ interface BrokerInternals {
   counter: number
   preConnect: PreConnect
   authenticate: Authenticate
+  registerClient(client: Client): void
   authorizeForward(client: Client, packet: DeliveredPacket): unknown
 }
 const brokerOf = (b: Aedes): BrokerInternals => b as unknown as BrokerInternals
@@ -124,6 +125,26 @@ type Authenticate = (client: Client, username: string | undefined, password: Buf
 export function wrapAuthenticate(broker: Aedes, wrap: (authenticate: Authenticate) => Authenticate): void {
   const b = brokerOf(broker)
   b.authenticate = wrap(b.authenticate.bind(broker))
+}
+
+/**
+ * A29 a client whose connection closed while its CONNECT waited for the store (aedes 2
+ * lib/handlers/connect.js: fetchSubs' `cleanSubscriptions` / `subscriptionsByClient`, storeWill's
+ * `delWill` / `putWill`, before `registerClient`; only authenticate's callback checks
+ * `client.closed`) is not registered once the store answers: Aedes put it in `broker.clients` and
+ * counted it connected for good (its close had already run, so nothing took it out), and in a
+ * cluster its client id stayed owned by this node. Seen with a Redis that was frozen or down for
+ * longer than the client waited (test/cluster/connect-redis-down.test.ts). The connect series then
+ * stops at the CONNACK's write ('connection closed'). Upstream could check `client.closed` in
+ * registerClient (none found).
+ */
+export function skipClosedRegistrations(broker: Aedes): void {
+  const b = brokerOf(broker)
+  const register = b.registerClient.bind(broker)
+  b.registerClient = (client) => {
+    if ((client as { closed?: boolean }).closed) return
+    register(client)
+  }
 }
 
 /**

@@ -160,11 +160,14 @@ export function closeSameClientsUnlessKept(broker: Aedes, keep: (client: Client)
 
 /**
  * `fn` once `client`'s connect is done (client event 'connected', lib/handlers/connect.js: after
- * the CONNACK and the replay of its session's queue) or its connection closed, whichever is first
+ * the CONNACK and the replay of its session's queue) or its connection closed, whichever is first;
+ * at once when the connection closed already (Aedes' `client.closed`, or the stream destroyed: a
+ * client that gave up while its CONNECT waited for Redis, whose 'close' went before this was asked)
  */
 export function onceConnectedOrClosed(client: Client, fn: () => void): void {
-  const c = client as unknown as { once(e: 'connected', f: () => void): unknown; off(e: 'connected', f: () => void): unknown }
-  const conn = client.conn as unknown as { once(e: 'close', f: () => void): unknown; off(e: 'close', f: () => void): unknown }
+  const c = client as unknown as { closed?: boolean; once(e: 'connected', f: () => void): unknown; off(e: 'connected', f: () => void): unknown }
+  const conn = client.conn as unknown as { destroyed?: boolean; once(e: 'close', f: () => void): unknown; off(e: 'close', f: () => void): unknown }
+  if (c.closed || conn.destroyed) return fn()
   const once = (): void => {
     c.off('connected', once)
     conn.off('close', once)

@@ -235,5 +235,18 @@ describe('seam contract: a client id taken on another node', () => {
     sock.destroy()
     await eventually(() => (calls.includes('a22-h') ? true : undefined), 3000, 'called at the close')
     expect(calls).toEqual(['a22-c', 'a22-h'])
+    // asked only after the connection closed (a CONNECT that waited for Redis longer than its client): called at once
+    let closedFirst: Client | undefined
+    const late = await stockBroker({
+      preConnect: (client: Client) => void client.conn.once('close', () => (closedFirst = client)),
+    })
+    const sock2 = createConnection(late.port, '127.0.0.1')
+    await once(sock2, 'connect')
+    sock2.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: false, keepalive: 60, clientId: 'a22-late' } as unknown as mqttPacket.Packet))
+    await eventually(() => (late.clients.length > 0 ? true : undefined), 3000, 'the connection handled')
+    sock2.destroy()
+    const closed = await eventually(() => closedFirst, 3000, 'the close')
+    seam.onceConnectedOrClosed(closed, () => calls.push('a22-late'))
+    expect(calls).toEqual(['a22-c', 'a22-h', 'a22-late'])
   })
 })

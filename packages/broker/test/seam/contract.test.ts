@@ -154,6 +154,43 @@ describe('seam contract: the Aedes broker instance', () => {
     expect(connack.returnCode).toBe(0)
   })
 
+  it('A29 aedes registerClient: a client closed while its CONNECT waits for the store (fetchSubs) is registered by stock Aedes when the store answers; seam skipClosedRegistrations leaves it out', async () => {
+    const registered: Record<string, boolean> = {}
+    for (const withSeam of [false, true]) {
+      const id = withSeam ? 'a29-seam' : 'a29-stock'
+      let release!: () => void
+      const gate = new Promise<void>((r) => (release = r))
+      let waiting: Client | undefined
+      let ended = false
+      const s = await stockBroker({}, (broker) => {
+        const p = seam.persistenceOf(broker) as { cleanSubscriptions(c: Client): Promise<unknown> }
+        const clean = p.cleanSubscriptions.bind(p)
+        p.cleanSubscriptions = async (c) => {
+          waiting = c
+          await gate
+          return clean(c)
+        }
+        if (withSeam) seam.skipClosedRegistrations(broker)
+      })
+      // the connect series ends: at its CONNACK's write to the closed connection, or (stock) at the 'client' event
+      s.broker.on('clientError', (c: Client) => c.id === id && (ended = true))
+      s.broker.on('client', (c: Client) => c.id === id && (ended = true))
+      const sock = netConnect({ port: s.port, host: '127.0.0.1' })
+      sockets.push(sock)
+      sock.on('error', () => {})
+      await once(sock, 'connect')
+      sock.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60, clientId: id }))
+      const client = await eventually(() => waiting, 3000, 'CONNECT waiting for cleanSubscriptions')
+      sock.destroy()
+      await eventually(() => ((client as { closed?: boolean }).closed ? true : undefined), 3000, 'the close')
+      release()
+      await eventually(() => (ended ? true : undefined), 3000, 'the connect series ended')
+      registered[id] = seam.clientsOf(s.broker)[id] !== undefined
+      expect(s.broker.connectedClients).toBe(registered[id] ? 1 : 0)
+    }
+    expect(registered).toEqual({ 'a29-stock': true, 'a29-seam': false })
+  })
+
   it('A11 aedes broker.authorizeForward: looked up at call time for each delivery', async () => {
     const s = await stockBroker({}, (broker) => seam.wrapAuthorizeForward(broker, (forward) => (c, p) => (p.topic === 'a11/no' ? null : forward(c, p))))
     const sub = await rawClient(s.port, { clientId: 'a11' })

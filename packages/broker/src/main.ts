@@ -69,7 +69,7 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
     onShed: () => counters.dropped.node_overloaded++,
   }, { minReplicas: minReplicasAcked(config), timeoutMs: config.redis_replicas_ack_timeout_ms })
   if (backend.mode === 'cluster') readiness.add('redis', backend.healthy)
-  const { broker, subscribers } = await createBroker({ config, nodeId, backend, counters, faults, hooks: security.hooks, log })
+  const { broker, subscribers, retainedCount } = await createBroker({ config, nodeId, backend, counters, faults, hooks: security.hooks, log })
   // QoS 1/2 acknowledgements wait for redis_min_replicas_acked replicas (cluster/replica-acks.ts)
   backend.acks?.attach(broker)
   security.attach(broker)
@@ -112,7 +112,7 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
   // the admin REST API and dashboard (ops/api/), cluster-wide through Redis in cluster mode
   const api = await createApi({ config, nodeId, broker, backend, security, counters, log })
   const bodyLimit = Math.ceil((config.max_packet_size * 4) / 3) + 64 * 1024 // a base64 payload of max_packet_size and the JSON around it
-  const metrics = createMetrics({ broker, counters, sockets })
+  const metrics = createMetrics({ broker, counters, sockets, retainedCount })
   registerShareMetrics(metrics, shared.router)
   backend.acks?.register(metrics)
   if (backend.busStats) registerBusMetrics(metrics, backend.busStats)

@@ -9,7 +9,7 @@ import type { CulexConfig } from '../config/schema.js'
 import type { Backend } from '../cluster/backend.js'
 import type { HotCounters } from '../ops/metrics.js'
 import { createPublishGate, type PublishGate } from './backpressure.js'
-import { cacheTopicMatches, checkQoS2OncePerPacketId, gateEmits, protocolVersion, publishClientNoticesWhenHeard, replayQueueOfResumedV5Sessions, restoreAedes12Fixes, skipCleanSessionReplays, skipClosedRegistrations } from '../seam/index.js'
+import { cacheTopicMatches, checkQoS2OncePerPacketId, gateEmits, protocolVersion, publishClientNoticesWhenHeard, replayQueueOfResumedV5Sessions, restoreAedes12Fixes, skipCleanSessionReplays, skipClosedRegistrations, countRetainedTopics, RETAINED_HASH } from '../seam/index.js'
 import { orderSessionReplay } from './session-order.js'
 import { finishPublishesOnClose } from './finish-publishes.js'
 import { markRedeliveries } from './redelivery.js'
@@ -44,7 +44,7 @@ function flushConnack(client: Client): void {
   flushWrites(client.conn as unknown as Writable)
 }
 
-export async function createBroker({ config, nodeId, backend, counters, faults, hooks = {}, log }: BrokerParts): Promise<{ broker: Aedes; subscribers: SubscriberIndex | undefined }> {
+export async function createBroker({ config, nodeId, backend, counters, faults, hooks = {}, log }: BrokerParts): Promise<{ broker: Aedes; subscribers: SubscriberIndex | undefined; retainedCount: () => number | Promise<number> }> {
   const forward = hooks.authorizeForward
   // PUBACK once the message is safe (puback-after-publish.ts)
   const puback = pubackAfterPublish(backend.expectPublish)
@@ -152,5 +152,9 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   broker.on('closed', () => gate.releaseAll())
   // a stopping node emits the publishes it started before its emitter closes (finish-publishes.ts)
   finishPublishesOnClose(broker, log)
-  return { broker, subscribers }
+  // how many retained messages there are, for culex_retained_messages, without reading them: in
+  // Redis the hash's length, in memory the topics the store holds one for (seam P14)
+  const db = backend.links?.data
+  const retainedCount = db ? (): Promise<number> => db.hlen(RETAINED_HASH) : countRetainedTopics(broker)!
+  return { broker, subscribers, retainedCount }
 }

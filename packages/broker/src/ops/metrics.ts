@@ -6,7 +6,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Aedes } from 'aedes'
 import type { SocketTracker } from './sockets.js'
-import { clientsOf, grantedSubscriptions, retainedMessages } from '../seam/index.js'
+import { clientsOf, grantedSubscriptions } from '../seam/index.js'
 
 export class HotCounters {
   messagesReceived = 0
@@ -63,6 +63,8 @@ export interface MetricSources {
   broker: Aedes
   counters: HotCounters
   sockets: SocketTracker
+  /** retained messages stored (broker/create.ts: counted without reading them) */
+  retainedCount: () => number | Promise<number>
 }
 
 function monotonic(name: string, help: string, read: () => number, registry: Registry): void {
@@ -77,7 +79,7 @@ function monotonic(name: string, help: string, read: () => number, registry: Reg
   })
 }
 
-export function createMetrics({ broker, counters, sockets }: MetricSources): Registry {
+export function createMetrics({ broker, counters, sockets, retainedCount }: MetricSources): Registry {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   new Gauge({
@@ -157,9 +159,7 @@ export function createMetrics({ broker, counters, sockets }: MetricSources): Reg
     help: 'Retained messages stored (cluster-wide in cluster mode)',
     registers: [registry],
     async collect() {
-      let n = 0
-      for await (const _ of retainedMessages(broker, '#')) n++
-      this.set(n)
+      this.set(await retainedCount())
     },
   })
   return registry

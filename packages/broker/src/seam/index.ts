@@ -18,6 +18,7 @@
  * - mqtt-writes.ts: the process-wide writeToStream
  * - persistence.ts: aedes-persistence(-redis) and qlobber deep imports, the Redis key layout
  * - memory-offline.ts: one node, no offline-queue topic match while no session keeps a QoS 1/2 subscription
+ * - memory-retained.ts: one node, the number of retained messages without reading them
  * - memory-empty-queue.ts: one node, no replay pipeline per CONNECT while no session queue ever held a message
  * - memory-connect.ts: one node, no store call per CONNECT and close while the store never held anything of its kind
  * - memory-pubrel.ts: one node, a session's stored PUBRELs kept apart (one per QoS 2 message past PUBREC)
@@ -60,6 +61,7 @@ export { deliverQoS0InTurn, deliverQoSInTurn, later, UNWATCHED } from './aedes-d
 export { ReadBuffer, readThroughBuffer, parsersWithReadBuffer } from './mqtt-read-buffer.js'
 export * from './persistence.js'
 export { Answered, skipOfflineMatchWithoutSessions, memoryPersistenceCore } from './memory-offline.js'
+export { countRetainedTopics } from './memory-retained.js'
 export { EMPTY_QUEUE, emptyReplays, skipCleanSessionReplays, skipEmptyQueueReplays } from './memory-empty-queue.js'
 export { incomingNeverStored, skipEmptyConnectCleanups } from './memory-connect.js'
 export { keepStoredPubrelsApart, PUBREL_ID } from './memory-pubrel.js'

@@ -25,6 +25,8 @@ export const StoredPacket = (require('aedes-persistence') as { Packet: new (p: o
 
 /** list of will keys */
 export const WILLS_LIST = 'will'
+/** hash: topic -> msgpack retained message (a single Redis or Sentinel; Redis Cluster would use `retained:<topic>` keys) */
+export const RETAINED_HASH = 'retained'
 /** set of the client ids that have subscriptions */
 export const CLIENTS_SET = 'clients'
 export const willKey = (brokerId: string, clientId: string): string => `will:${brokerId}:${encodeURIComponent(clientId)}`
@@ -41,11 +43,6 @@ export const packetKey = (p: { brokerId?: string | null; brokerCounter?: number 
  * true when a delWill call is that one.
  */
 export const isDelWillOnConnect = (client: { brokerId?: string }): boolean => client.brokerId === undefined
-
-/** the retained messages matching `pattern`, from the persistence Aedes uses */
-export function retainedMessages(broker: Aedes, pattern: string): AsyncIterable<unknown> {
-  return (persistenceOf(broker) as { createRetainedStream(p: string): AsyncIterable<unknown> }).createRetainedStream(pattern)
-}
 
 /**
  * `map` each entry of a session's queue as Aedes replays it on CONNECT (lib/handlers/connect.js

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
 import { killAll, sleep, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
 import { closeAllClients, collect, mqttConnect } from '../helpers/cluster-mqtt.js'
+import { metric } from '../helpers/security-node.js'
 
 let redis: TestRedis
 let a: TestNode
@@ -119,6 +120,8 @@ describe('cluster: one broker across nodes', () => {
     await subB.subscribeAsync('ret/#', { qos: 1 })
     await waitFor(() => gotB.length === 1, 5000, 'retained message')
     expect(gotB[0]).toMatchObject({ topic: 'ret/x', payload: 'kept', retain: true })
+    // culex_retained_messages counts the cluster's retained messages (Redis' count, not this node's)
+    expect(await metric(b.http, 'culex_retained_messages')).toBe(1)
 
     const pubC = await mqttConnect(c.url)
     await pubC.publishAsync('ret/x', '', { qos: 1, retain: true })
@@ -131,6 +134,7 @@ describe('cluster: one broker across nodes', () => {
       // the cluster bus had not reached yet when we subscribed [MQTT-3.3.1-10]
       expect(got.filter((m) => m.retain || m.payload !== '')).toEqual([])
     }
+    expect(await metric(a.http, 'culex_retained_messages')).toBe(0)
   })
 
   it('[MQTT-3.1.2-4] a clean:false session subscribed on A gets, through C, every QoS 1 message published through B while it was away, in order', async () => {

@@ -35,6 +35,12 @@ describe('ops http', () => {
     expect(metric(after, 'culex_clients_connected')).toBe(2)
     expect(metric(after, 'culex_subscriptions')).toBe(2)
     expect(metric(after, 'culex_retained_messages')).toBe(1)
+    // counted per topic: a new retained message on the topic replaces the old, an empty one deletes it [MQTT-3.3.1-5] [MQTT-3.3.1-10]
+    await pub.publishAsync('m/r', 'again', { qos: 1, retain: true })
+    await pub.publishAsync('m/r2', 'two', { qos: 1, retain: true })
+    expect(metric(await (await fetch(`${t.ops}/metrics`)).text(), 'culex_retained_messages')).toBe(2)
+    await pub.publishAsync('m/r', '', { qos: 1, retain: true })
+    expect(metric(await (await fetch(`${t.ops}/metrics`)).text(), 'culex_retained_messages')).toBe(1)
     expect(metric(after, 'culex_messages_received_total') - metric(before, 'culex_messages_received_total')).toBe(6)
     expect(metric(after, 'culex_messages_delivered_total') - metric(before, 'culex_messages_delivered_total')).toBe(5)
     expect(metric(after, 'culex_bytes_received_total') - metric(before, 'culex_bytes_received_total')).toBeGreaterThan(500)

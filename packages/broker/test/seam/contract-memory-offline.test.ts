@@ -140,3 +140,33 @@ describe('memory-offline fast path on a stock broker (issue 15)', () => {
     expect(matches()).toBe(before)
   })
 })
+
+describe('seam contract: the memory store\'s retained messages (row P14, memory-retained.ts)', () => {
+  it('P14 Aedes stores each retained PUBLISH through the memory core\'s storeRetained (an empty payload deletes): countRetainedTopics counts what createRetainedStream reads, without reading it [MQTT-3.3.1-5] [MQTT-3.3.1-10]', async () => {
+    let count: (() => number) | undefined
+    const s = await stockBroker({}, (broker) => (count = seam.countRetainedTopics(broker)))
+    expect(count).toBeTypeOf('function')
+    const { raw } = await rawClient(s.port, { clientId: 'p14' })
+    let id = 0
+    const publish = async (topic: string, payload: string): Promise<void> => {
+      const messageId = ++id
+      raw.send({ cmd: 'publish', topic, payload, qos: 1, messageId, retain: true })
+      await raw.until((ps) => ps.some((p) => p.cmd === 'puback' && p.messageId === messageId))
+    }
+    const stored = async (): Promise<string[]> => {
+      const topics: string[] = []
+      const store = seam.persistenceOf(s.broker) as { createRetainedStream(pattern: string): AsyncIterable<{ topic: string }> }
+      for await (const p of store.createRetainedStream('#')) topics.push(p.topic)
+      return topics.sort()
+    }
+    await publish('p14/a', 'one')
+    await publish('p14/b', 'two')
+    await publish('p14/a', 'again')
+    expect(await stored()).toEqual(['p14/a', 'p14/b'])
+    expect(count!()).toBe(2)
+    await publish('p14/a', '')
+    await publish('p14/none', '')
+    expect(await stored()).toEqual(['p14/b'])
+    expect(count!()).toBe(1)
+  })
+})

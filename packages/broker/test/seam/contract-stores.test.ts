@@ -65,7 +65,7 @@ describe('seam contract: aedes-persistence, aedes-persistence-redis, qlobber', (
     expect((stock as { asyncPersistence: unknown }).asyncPersistence).toBeInstanceOf(seam.AsyncRedisPersistence)
   })
 
-  it('P2 aedes-persistence-redis/asyncPersistence.js: the retained and incoming store we delegate to', async () => {
+  it('P2 aedes-persistence-redis/asyncPersistence.js: the retained and incoming store we delegate to; retained messages in the hash RETAINED_HASH', async () => {
     const inner = new seam.AsyncRedisPersistence({ conn: link() })
     for (const m of ['storeRetained', 'createRetainedStream', 'createRetainedStreamCombi', 'incomingStorePacket', 'incomingGetPacket', 'incomingDelPacket', 'cleanIncoming']) {
       expect(typeof inner[m], `AsyncRedisPersistence.${m}`).toBe('function')
@@ -74,6 +74,14 @@ describe('seam contract: aedes-persistence, aedes-persistence-redis, qlobber', (
     const got: string[] = []
     for await (const p of inner.createRetainedStream('p2/#') as AsyncIterable<{ topic: string }>) got.push(p.topic)
     expect(got).toEqual(['p2/t'])
+    // kept in one hash, a field per topic (RETAINED_HASH: culex_retained_messages is its length); an empty payload deletes
+    const db = link()
+    expect(await db.hexists(seam.RETAINED_HASH, 'p2/t')).toBe(1)
+    const before = await db.hlen(seam.RETAINED_HASH)
+    await inner.storeRetained({ cmd: 'publish', topic: 'p2/t', payload: Buffer.from('again'), qos: 0, retain: true })
+    expect(await db.hlen(seam.RETAINED_HASH)).toBe(before)
+    await inner.storeRetained({ cmd: 'publish', topic: 'p2/t', payload: Buffer.alloc(0), qos: 0, retain: true })
+    expect(await db.hlen(seam.RETAINED_HASH)).toBe(before - 1)
   })
 
   it('P3 aedes-persistence Packet: the form a queued message is stored in', () => {

@@ -104,7 +104,8 @@ describe('seam contract: the Aedes broker instance', () => {
     raw.send({ cmd: 'publish', topic: 'a7/t', payload: 'kept', qos: 1, messageId: 1, retain: true })
     await raw.until((ps) => ps.some((p) => p.cmd === 'puback'))
     const topics: string[] = []
-    for await (const p of seam.retainedMessages(s.broker, '#')) topics.push((p as { topic: string }).topic)
+    const store = seam.persistenceOf(s.broker) as { createRetainedStream(pattern: string): AsyncIterable<{ topic: string }> }
+    for await (const p of store.createRetainedStream('#')) topics.push(p.topic)
     expect(topics).toEqual(['a7/t'])
   })
 

@@ -123,6 +123,10 @@ describe('admin REST API, cluster-wide', () => {
     let list = await api(c, 'GET', '/retained?filter=ret/%23')
     await waitFor(async () => (list = await api(c, 'GET', '/retained?filter=ret/%23')).json.total === 3, 5000, 'three retained messages')
     expect(list.json.items[1]).toEqual({ topic: 'ret/a/2', qos: 1, size: 3, encoding: 'base64', payload: '/wAB', truncated: false })
+    // a page: the total of the filter's matches, the page's messages by topic (a cluster reads only the page's)
+    const page = (await api(c, 'GET', '/retained?filter=ret/%23&offset=1&limit=2')).json
+    expect({ total: page.total, topics: page.items.map((i: { topic: string }) => i.topic) }).toEqual({ total: 3, topics: ['ret/a/2', 'ret/b/1'] })
+    expect((await api(c, 'GET', '/retained?filter=ret/%2B/1')).json.items.map((i: { topic: string; payload: string }) => [i.topic, i.payload])).toEqual([['ret/a/1', 'one'], ['ret/b/1', 'three']])
     expect((await api(c, 'GET', '/retained/ret/a/1')).json).toMatchObject({ topic: 'ret/a/1', payload: 'one', encoding: 'utf8' })
     expect(await api(a, 'DELETE', '/retained/ret/a/1')).toEqual({ status: 200, json: { deleted: 'ret/a/1' } })
     expect((await api(a, 'GET', '/retained/ret/a/1')).status).toBe(404)

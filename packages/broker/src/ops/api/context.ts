@@ -34,6 +34,11 @@ export interface ApiContext {
   rpc: NodeRpc
   /** cluster mode: the node's Redis data link */
   db: Redis | undefined
+  /**
+   * the topics that hold a retained message, without reading the messages (cluster: the keys of
+   * Redis' retained hash); undefined: the messages are read to find them (memory mode)
+   */
+  retainedTopics: (() => Promise<string[]>) | undefined
   security: Security
   counters: HotCounters
   /** memory mode: the persistent sessions this node has seen */

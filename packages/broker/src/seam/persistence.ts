@@ -27,6 +27,24 @@ export const StoredPacket = (require('aedes-persistence') as { Packet: new (p: o
 export const WILLS_LIST = 'will'
 /** hash: topic -> msgpack retained message (a single Redis or Sentinel; Redis Cluster would use `retained:<topic>` keys) */
 export const RETAINED_HASH = 'retained'
+
+/** fields of the retained hash one HSCAN step asks for (scanRetainedInPages) */
+export const RETAINED_SCAN_COUNT = 1000
+
+/**
+ * P15 aedes-persistence-redis (asyncPersistence.js singleMatchRetained) finds the retained messages
+ * of a SUBSCRIBE with a wildcard by `db.hscanBufferStream('retained', { match: '<prefix>*' })` on
+ * the connection it was given, without a COUNT: Redis' default of 10 fields per step, so with
+ * 100,000 retained messages every such SUBSCRIBE took ~10,000 round trips on the node's data link
+ * (and they went on after the client left). Here that connection's hscanBufferStream asks for
+ * RETAINED_SCAN_COUNT fields per step of the retained hash; other keys as asked. Redis still walks
+ * the whole hash for each one (its MATCH filters what it returns, not what it reads).
+ */
+export function scanRetainedInPages<T extends { hscanBufferStream(key: string, opts?: { match?: string; count?: number }): unknown }>(db: T): T {
+  const scan = db.hscanBufferStream.bind(db)
+  db.hscanBufferStream = (key, opts) => scan(key, key === RETAINED_HASH ? { count: RETAINED_SCAN_COUNT, ...opts } : opts)
+  return db
+}
 /** set of the client ids that have subscriptions */
 export const CLIENTS_SET = 'clients'
 export const willKey = (brokerId: string, clientId: string): string => `will:${brokerId}:${encodeURIComponent(clientId)}`

@@ -84,6 +84,26 @@ describe('seam contract: aedes-persistence, aedes-persistence-redis, qlobber', (
     expect(await db.hlen(seam.RETAINED_HASH)).toBe(before - 1)
   })
 
+  it('P15 aedes-persistence-redis finds a wildcard filter\'s retained messages with hscanBufferStream(RETAINED_HASH, { match }) on its connection: scanRetainedInPages makes each step ask for RETAINED_SCAN_COUNT fields; all are found once', async () => {
+    const db = link()
+    const steps: Array<{ key: string; opts?: { match?: string; count?: number } }> = []
+    const scan = db.hscanBufferStream.bind(db)
+    db.hscanBufferStream = ((key: string, opts?: { match?: string; count?: number }) => (steps.push({ key, opts }), scan(key, opts))) as typeof db.hscanBufferStream
+    const inner = new seam.AsyncRedisPersistence({ conn: seam.scanRetainedInPages(db) })
+    const n = 2500
+    for (let i = 0; i < n; i += 500) {
+      await Promise.all(Array.from({ length: 500 }, (_, k) => inner.storeRetained({ cmd: 'publish', topic: `p15/${i + k}`, payload: Buffer.from('r'), qos: 0, retain: true })))
+    }
+    const got = new Set<string>()
+    let count = 0
+    for await (const p of inner.createRetainedStream('p15/+') as AsyncIterable<{ topic: string }>) {
+      got.add(p.topic)
+      count++
+    }
+    expect({ distinct: got.size, count }).toEqual({ distinct: n, count: n })
+    expect(steps).toEqual([{ key: seam.RETAINED_HASH, opts: { count: seam.RETAINED_SCAN_COUNT, match: 'p15*' } }])
+  })
+
   it('P3 aedes-persistence Packet: the form a queued message is stored in', () => {
     const p = new seam.StoredPacket({ cmd: 'publish', topic: 'p3', payload: Buffer.from('x'), qos: 1, retain: false, brokerId: 'b', brokerCounter: 7, extra: 1 }) as Record<string, unknown>
     expect(p).toMatchObject({ cmd: 'publish', topic: 'p3', qos: 1, brokerId: 'b', brokerCounter: 7 })

@@ -30,7 +30,7 @@ import type { Logger } from '../log.js'
 import { CLIENTS_SET, clientSubsKey } from './keys.js'
 import { OutgoingStore } from './outgoing.js'
 import { SessionQueues, type QueuedPacket, type QueueSub, type SessionClient } from './session-queue.js'
-import { Answered, AsyncRedisPersistence, CallBackPersistence, isDelWillOnConnect, scanRetainedInPages } from '../seam/index.js'
+import { Answered, asyncRedisPersistence, CallBackPersistence, isDelWillOnConnect, scanRetainedInPages } from '../seam/index.js'
 import { encode, withPackedProperties, withProperties } from './msgpack.js'
 import { SubscriptionSync, decodeSubs, type StoredSub, type TrieSub } from './subscription-sync.js'
 import { delAllWills, getWill, putWill, takeWill } from './will-store.js'
@@ -49,7 +49,7 @@ interface BrokerLike {
 }
 
 export class CulexRedisPersistence {
-  private readonly inner: InstanceType<typeof AsyncRedisPersistence>
+  private readonly inner: InstanceType<ReturnType<typeof asyncRedisPersistence>>
   private readonly queues: SessionQueues
   private readonly subs: SubscriptionSync
   private broker?: BrokerLike
@@ -64,7 +64,7 @@ export class CulexRedisPersistence {
     log: Logger,
   ) {
     // a wildcard SUBSCRIBE's retained messages read RETAINED_SCAN_COUNT fields per step, not 10 (seam P15)
-    this.inner = new AsyncRedisPersistence({ conn: scanRetainedInPages(db) })
+    this.inner = new (asyncRedisPersistence())({ conn: scanRetainedInPages(db) })
     this.queues = new SessionQueues(new OutgoingStore(db))
     this.subs = new SubscriptionSync(db, sub, pub, log)
   }

@@ -9,7 +9,11 @@
  * The CLI (`--redis`, `.culex/cluster.json`) names a Sentinel setup in one string:
  * `redis-sentinel://[:password@]host:port[,host:port...]/master-name`.
  */
-import { Redis, type RedisOptions } from 'ioredis'
+import { createRequire } from 'node:module'
+import type { Redis, RedisOptions } from 'ioredis'
+
+/** ioredis, required at the first connection: config parsing (config/schema.ts) and a node in memory need none of it */
+const loadIoredis = (): typeof import('ioredis') => createRequire(import.meta.url)('ioredis') as typeof import('ioredis')
 
 export interface SentinelAddress {
   host: string
@@ -137,7 +141,8 @@ export function redisOptions(target: RedisTarget, o: ConnectOptions = {}): Redis
 
 export function connectRedis(target: RedisTarget, o: ConnectOptions = {}): Redis {
   const opts = redisOptions(target, o)
-  return target.kind === 'url' ? new Redis(target.url, opts) : new Redis(opts)
+  const { Redis: Client } = loadIoredis()
+  return target.kind === 'url' ? new Client(target.url, opts) : new Client(opts)
 }
 
 /**

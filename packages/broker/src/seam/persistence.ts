@@ -14,8 +14,15 @@ const require = createRequire(import.meta.url)
 /** aedes-persistence's callback/stream layer that Aedes calls, over an async persistence core */
 export const CallBackPersistence = (require('aedes-persistence/callBackPersistence.js') as typeof import('aedes-persistence/callBackPersistence.js'))
   .CallBackPersistence
-/** aedes-persistence-redis' async core (retained messages, inbound QoS 2 state) */
-export const AsyncRedisPersistence = require('aedes-persistence-redis/asyncPersistence.js') as typeof import('aedes-persistence-redis/asyncPersistence.js')
+type AsyncRedisPersistenceClass = typeof import('aedes-persistence-redis/asyncPersistence.js')
+let asyncRedis: AsyncRedisPersistenceClass | undefined
+/**
+ * aedes-persistence-redis' async core (retained messages, inbound QoS 2 state), required at its
+ * first use: a node in memory loads neither it nor ioredis and msgpack-lite, which it requires
+ */
+export function asyncRedisPersistence(): AsyncRedisPersistenceClass {
+  return (asyncRedis ??= require('aedes-persistence-redis/asyncPersistence.js') as AsyncRedisPersistenceClass)
+}
 /** the subscription trie aedes-persistence builds on (qlobber's Aedes flavour) */
 export const QlobberSub = require('qlobber/aedes/qlobber-sub.js') as typeof import('qlobber/aedes/qlobber-sub.js')
 /** the form aedes-persistence stores a message in (aedes-packet's Packet) */

@@ -90,7 +90,7 @@ export function runCli(args: string[], env: Record<string, string> = {}): CliRun
 }
 
 /** wait for the `culex ready` log line of a CLI child and return its ports */
-export async function cliReady(run: CliRun, ms = 10_000): Promise<{ mqtt: number; ws: number; http: number }> {
+export async function cliReady(run: CliRun, ms = 30_000): Promise<{ mqtt: number; ws: number; http: number }> {
   let line: { listeners: Record<string, string> } | undefined
   await waitFor(
     () => {

@@ -62,11 +62,11 @@ describe('seam contract: aedes-persistence, aedes-persistence-redis, qlobber', (
     expect(memory).toBeInstanceOf(seam.CallBackPersistence)
     const stock = (require('aedes-persistence-redis') as (o: object) => object)({ conn: link() })
     expect(stock).toBeInstanceOf(seam.CallBackPersistence)
-    expect((stock as { asyncPersistence: unknown }).asyncPersistence).toBeInstanceOf(seam.AsyncRedisPersistence)
+    expect((stock as { asyncPersistence: unknown }).asyncPersistence).toBeInstanceOf(seam.asyncRedisPersistence())
   })
 
   it('P2 aedes-persistence-redis/asyncPersistence.js: the retained and incoming store we delegate to; retained messages in the hash RETAINED_HASH', async () => {
-    const inner = new seam.AsyncRedisPersistence({ conn: link() })
+    const inner = new (seam.asyncRedisPersistence())({ conn: link() })
     for (const m of ['storeRetained', 'createRetainedStream', 'createRetainedStreamCombi', 'incomingStorePacket', 'incomingGetPacket', 'incomingDelPacket', 'cleanIncoming']) {
       expect(typeof inner[m], `AsyncRedisPersistence.${m}`).toBe('function')
     }
@@ -89,7 +89,7 @@ describe('seam contract: aedes-persistence, aedes-persistence-redis, qlobber', (
     const steps: Array<{ key: string; opts?: { match?: string; count?: number } }> = []
     const scan = db.hscanBufferStream.bind(db)
     db.hscanBufferStream = ((key: string, opts?: { match?: string; count?: number }) => (steps.push({ key, opts }), scan(key, opts))) as typeof db.hscanBufferStream
-    const inner = new seam.AsyncRedisPersistence({ conn: seam.scanRetainedInPages(db) })
+    const inner = new (seam.asyncRedisPersistence())({ conn: seam.scanRetainedInPages(db) })
     const n = 2500
     for (let i = 0; i < n; i += 500) {
       await Promise.all(Array.from({ length: 500 }, (_, k) => inner.storeRetained({ cmd: 'publish', topic: `p15/${i + k}`, payload: Buffer.from('r'), qos: 0, retain: true })))

@@ -11,7 +11,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BROKER_CLI, ensureBuilt, ROOT } from './helpers.js'
 
 const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'culex-bench-heap-'))
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const N = 200
 
 beforeAll(ensureBuilt, 120_000)
@@ -25,31 +24,8 @@ describe('connections: the heap reading', () => {
     const started = await culexNode.start({ brokerCli: BROKER_CLI, mosquittoBin: 'mosquitto', redisBin: 'redis-server', tmpRoot, mosquittoConf: [] })
     try {
       const pid = started.processes[0].pid as number
-      const gcs = (): number => {
-        try {
-          return JSON.parse(readFileSync(path.join(started.gcDir, `${pid}.json`), 'utf8')).gcs
-        } catch {
-          return 0
-        }
-      }
-      const connected = async (): Promise<number> => {
-        const text = await (await fetch(started.metricsUrls[0])).text()
-        return Number(/^culex_clients_connected (\d+)/m.exec(text)?.[1])
-      }
-      // each time the node answers a GC request, how many clients it has
-      const atGc: number[] = []
-      let watching = true
-      const watch = (async () => {
-        let last = gcs()
-        while (watching) {
-          const g = gcs()
-          if (g > last) {
-            last = g
-            atGc.push(await connected())
-          }
-          await sleep(5)
-        }
-      })()
+      // the preload records the TCP sockets the node had open at each GC it ran (suite/gc-preload.ts)
+      const gcFile = (): { gcs: number; sockets_at_gc: number[] } => JSON.parse(readFileSync(path.join(started.gcDir, `${pid}.json`), 'utf8'))
       const report = await runConnections({
         scenario: 'connections', pubUrls: started.pubUrls, subUrls: [], insecure: false, qos: 0, protocol: 4, size: 64,
         durationS: 0.5, warmupS: 0, workers: 1, window: 20, keepaliveS: 60, connectConcurrency: 50, drainTimeoutS: 5,
@@ -57,15 +33,15 @@ describe('connections: the heap reading', () => {
         sourceAddresses: 1, metricsUrls: started.metricsUrls, brokerPids: [], brokerProcesses: started.processes,
         heapGcDir: started.gcDir, progress: false,
       })
-      watching = false
-      await watch
       expect(report.results).toMatchObject({ connected: N, failures: 0, warmup_connections: 100 })
-      // the first GC the watcher sees comes with all N open (never before the ramp); on a loaded
-      // machine two GC requests can land between two looks, so the second may go unseen: then the
-      // file still counts both
-      expect(atGc[0]).toBe(N)
-      expect(atGc.slice(1)).toEqual(atGc.length > 1 ? [0] : [])
-      expect(gcs()).toBeGreaterThanOrEqual(2)
+      // two GCs: the first with the ramp's N connections open (never before the ramp: the warm-up
+      // had 100), the second once they closed; a few sockets beside them (the scrapes of /metrics)
+      const { gcs, sockets_at_gc: sockets } = gcFile()
+      expect(gcs).toBe(2)
+      expect(sockets).toHaveLength(2)
+      expect(sockets[0]).toBeGreaterThanOrEqual(N)
+      expect(sockets[0]).toBeLessThan(N + 20)
+      expect(sockets[1]).toBeLessThan(20)
       // the figure itself: what an idle connection holds (the broker's idle-memory test: ~3 KiB)
       expect(report.results.heap_per_connection_bytes).toBeGreaterThan(1000)
       expect(report.results.heap_per_connection_bytes).toBeLessThan(10_000)

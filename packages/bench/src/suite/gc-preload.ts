@@ -4,9 +4,10 @@
  * collection, as packages/broker/test/node/idle-memory.test.ts does in-process: a heap read without
  * one counts whatever garbage the young generation holds (megabytes). Only in a `culex start`
  * process (not `culex cluster up`, which passes its environment on to its nodes) and only when
- * CULEX_BENCH_GC_DIR is set: it writes `<dir>/<pid>.json` ({ gcs, heap_used_bytes }) at start, and
- * on SIGUSR2 runs a full GC and writes it again with gcs + 1. Nothing else: no timer, nothing on the
- * message path.
+ * CULEX_BENCH_GC_DIR is set: it writes `<dir>/<pid>.json` ({ gcs, heap_used_bytes, sockets_at_gc })
+ * at start, and on SIGUSR2 runs a full GC and writes it again with gcs + 1 and, appended to
+ * sockets_at_gc, the number of TCP sockets the process had open at that GC (its tests check when
+ * the GCs ran against the connections). Nothing else: no timer, nothing on the message path.
  */
 import { renameSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
@@ -20,8 +21,9 @@ if (dir && process.argv.slice(2).includes('start')) {
   const gc = runInNewContext('gc') as () => void
   const file = path.join(dir, `${process.pid}.json`)
   let gcs = 0
+  const socketsAtGc: number[] = []
   const write = (): void => {
-    writeFileSync(`${file}.tmp`, JSON.stringify({ gcs, heap_used_bytes: process.memoryUsage().heapUsed }))
+    writeFileSync(`${file}.tmp`, JSON.stringify({ gcs, heap_used_bytes: process.memoryUsage().heapUsed, sockets_at_gc: socketsAtGc }))
     renameSync(`${file}.tmp`, file)
   }
   const turn = (): Promise<void> => new Promise((r) => setImmediate(r))
@@ -33,6 +35,7 @@ if (dir && process.argv.slice(2).includes('start')) {
         await turn()
       }
       gcs++
+      socketsAtGc.push(process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length)
       write()
     })()
   })

@@ -23,7 +23,8 @@
  *
  * Sending side: peers count once a line of theirs was heard (a node of an older release sends
  * none and is not waited for), for as long as they are live (bus-delivery.ts presence). A batch
- * waits until each of them is at most AHEAD_MESSAGES / AHEAD_BYTES behind it (strict pacing,
+ * waits until each of them is at most its lead (bus-lead.ts: AHEAD_MESSAGES or what the peer
+ * delivers in LEAD_MS at its rate) / AHEAD_BYTES behind it (strict pacing,
  * no lead, halves a lone publisher's rate: its window per report round trip), or, when the
  * peer's last line said it keeps up, behind by no more than the last IDLE_LEAD_SENDS sends
  * (reached()), or at most WAIT_MS (a line lost with no further traffic to carry a newer one, a
@@ -32,17 +33,13 @@
 import type { Redis } from 'ioredis'
 import type { BusPacket } from './bus-codec.js'
 import { nodeChannel } from './bus-channels.js'
+import { PeerLeads } from './bus-lead.js'
 
 type Done = (err?: Error | null) => void
 
 /** longest a batch waits for progress reports */
 export const WAIT_MS = 2000
-/**
- * how far a peer may be behind a batch that goes (its messages and those before it the peer has
- * not delivered): enough to keep the peer busy over the report's round trip, so that the
- * publishers' rate does not drop to their window per round trip
- */
-export const AHEAD_MESSAGES = 50
+export { AHEAD_MESSAGES, AHEAD_MESSAGES_MAX, LEAD_MS } from './bus-lead.js'
 export const AHEAD_BYTES = 256 * 1024
 
 /** batch records kept at most (one per event-loop turn that sent) */
@@ -96,6 +93,8 @@ export class BusProgress {
   private readonly peers = new Map<string, number>()
   /** sending side: pacing peers whose last line said nothing waited for their clients */
   private readonly idle = new Set<string>()
+  /** sending side: how far each pacing peer may be behind (bus-lead.ts) */
+  private readonly leads = new PeerLeads()
   private waiting: Waiting[] = []
   /** our batches from the oldest a pacing peer may not have delivered on, in order */
   private sent: Sent[] = []
@@ -164,16 +163,26 @@ export class BusProgress {
     }
     // a line without our origin: the peer paces us too, and has nothing of ours yet
     if (!Number.isFinite(seq)) return
-    if (seq > (this.peers.get(peer) ?? -1)) this.peers.set(peer, seq)
+    if (seq > (this.peers.get(peer) ?? -1)) {
+      this.peers.set(peer, seq)
+      const at = this.find(seq)
+      if (at) this.leads.delivered(peer, at.messages)
+    }
     if (text.endsWith(IDLE)) this.idle.add(peer)
     else this.idle.delete(peer)
     if (this.waiting.length > 0) this.release()
     this.prune()
   }
 
+  /** messages a peer may be behind a batch that goes (AHEAD_MESSAGES) */
+  leadOf(peer: string): number {
+    return this.leads.of(peer)
+  }
+
   /** the peer left */
   forget(peer: string): void {
     this.idle.delete(peer)
+    this.leads.forget(peer)
     if (this.peers.delete(peer)) this.release()
   }
 
@@ -235,6 +244,7 @@ export class BusProgress {
       if (!this.o.isLive(peer)) {
         this.peers.delete(peer)
         this.idle.delete(peer)
+        this.leads.forget(peer)
         continue
       }
       if (got >= seq) continue
@@ -242,7 +252,7 @@ export class BusProgress {
       const at = this.find(got)
       // a peer behind what is recorded (it joined since): wait for it to catch up
       if (!upTo || !at || upTo.bytes - at.bytes > AHEAD_BYTES) return false
-      if (upTo.messages - at.messages <= AHEAD_MESSAGES) continue
+      if (upTo.messages - at.messages <= this.leadOf(peer)) continue
       if (!this.idle.has(peer) || at.messages < upTo.before) return false
     }
     return true

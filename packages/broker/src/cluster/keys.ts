@@ -25,6 +25,8 @@ export const SESSION_DEADLINES_KEY = 'culex:session-expiry'
  * being deleted; cluster/session-expiry.ts): a CONNECT for the id waits until it is gone
  */
 export const SESSION_ENDING_KEY = 'culex:session-ending'
+/** set: the will keys the will list (`will`) holds, each once (cluster/will-store.ts) */
+export const WILLS_LISTED_KEY = 'culex:wills:listed'
 /** sorted set: will key -> time (ms, Redis clock) the delayed will is due (cluster/wills.ts) */
 export const WILLS_DUE_KEY = 'culex:wills:due'
 /** channel on which nodes announce subscription changes (replaces aedes' $SYS/sub/+ broadcast) */

@@ -33,15 +33,17 @@
 import type { Aedes, Client } from 'aedes'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
-import { NODES_KEY, SESSION_DEADLINES_KEY, WILLS_DUE_KEY, WILLS_LIST, nodeClientsKey, parseWillKey, willKey } from './keys.js'
+import { NODES_KEY, SESSION_DEADLINES_KEY, WILLS_DUE_KEY, nodeClientsKey, parseWillKey, willKey } from './keys.js'
 import { decodePacket } from './msgpack.js'
 import type { SessionExpiry } from './session-expiry.js'
 import { releaseWillLock, takeWillLock } from './will-lock.js'
 import { publishWill } from './will-publish.js'
-import { claimWill, delayWill, willDelayS, type StoredWill } from './will-store.js'
+import { claimWill, compactWills, delayWill, listedWillKeys, willDelayS, type StoredWill } from './will-store.js'
 
 /** delayed wills published per sweep at most (the rest in the next sweeps) */
 const DUE_BATCH = 100
+/** the will list is compacted (will-store.ts compactWills) at least this often, by the sweeping node */
+const COMPACT_MS = 60_000
 
 export interface WillSweeperOptions {
   nodeId: string
@@ -53,6 +55,8 @@ export class WillSweeper {
   private timer: NodeJS.Timeout | undefined
   private running: Promise<void> | undefined
   private closed = false
+  /** when this node last compacted the will list (performance.now()) */
+  private compactedAt = 0
   /** wills published and discarded, for tests and logs */
   readonly stats = { published: 0, discarded: 0 }
 
@@ -102,11 +106,18 @@ export class WillSweeper {
   async sweepOwnLeftovers(): Promise<void> {
     const now = await this.now()
     const plans = (await this.sessions?.adoptNode(this.opts.nodeId, now)) ?? new Map<string, number>()
-    const keys = await this.db.lrange(WILLS_LIST, 0, -1)
+    const keys = await listedWillKeys(this.db)
     const mine = keys.filter((k) => parseWillKey(k)?.brokerId === this.opts.nodeId)
     if (mine.length === 0) return
     const live = await this.liveNodes()
     for (const key of mine) await this.settleLeft(key, live, now, now, plans)
+  }
+
+  /** the will list without the entries of wills taken since (will-store.ts compactWills) */
+  private async compact(): Promise<void> {
+    this.compactedAt = performance.now()
+    const { looked, dropped } = await compactWills(this.db)
+    if (dropped > 0) this.log.debug({ looked, dropped }, 'will list compacted')
   }
 
   private async now(): Promise<number> {
@@ -138,6 +149,7 @@ export class WillSweeper {
     await this.publishDueWills(live)
     if (due.size > 0) await this.sweepDeadNodes(now, deadlines, due, live)
     if (!this.closed) await this.sessions?.expire()
+    if (!this.closed && performance.now() - this.compactedAt >= COMPACT_MS) await this.compact()
   }
 
   /** the delayed wills whose time came */
@@ -160,7 +172,7 @@ export class WillSweeper {
     for (const id of due) {
       for (const [client, plan] of (await this.sessions?.adoptNode(id, deadlines.get(id)!)) ?? []) plans.set(client, plan)
     }
-    const keys = await this.db.lrange(WILLS_LIST, 0, -1)
+    const keys = await listedWillKeys(this.db)
     for (const key of keys) {
       if (this.closed) return
       const parsed = parseWillKey(key)

@@ -154,3 +154,22 @@ export async function listedWillKeys(db: Redis): Promise<string[]> {
   } while (cursor !== '0')
   return [...keys]
 }
+
+/**
+ * Of `keys`, those whose will is stored, in order: the list keeps the entries of wills taken since
+ * its last compaction, and a sweep settles each will with several round trips, so a node's start
+ * or a dead node's sweep asks first, 1000 keys per round trip
+ */
+export async function storedWills(db: Redis, keys: string[]): Promise<string[]> {
+  const stored: string[] = []
+  for (let i = 0; i < keys.length; i += 1000) {
+    const chunk = keys.slice(i, i + 1000)
+    const p = db.pipeline()
+    for (const k of chunk) p.exists(k)
+    const res = (await p.exec()) ?? []
+    chunk.forEach((k, j) => {
+      if (res[j]?.[1] === 1) stored.push(k)
+    })
+  }
+  return stored
+}

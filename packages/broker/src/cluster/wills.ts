@@ -38,7 +38,7 @@ import { decodePacket } from './msgpack.js'
 import type { SessionExpiry } from './session-expiry.js'
 import { releaseWillLock, takeWillLock } from './will-lock.js'
 import { publishWill } from './will-publish.js'
-import { claimWill, compactWills, delayWill, listedWillKeys, willDelayS, type StoredWill } from './will-store.js'
+import { claimWill, compactWills, delayWill, listedWillKeys, storedWills, willDelayS, type StoredWill } from './will-store.js'
 
 /** delayed wills published per sweep at most (the rest in the next sweeps) */
 const DUE_BATCH = 100
@@ -107,7 +107,7 @@ export class WillSweeper {
     const now = await this.now()
     const plans = (await this.sessions?.adoptNode(this.opts.nodeId, now)) ?? new Map<string, number>()
     const keys = await listedWillKeys(this.db)
-    const mine = keys.filter((k) => parseWillKey(k)?.brokerId === this.opts.nodeId)
+    const mine = await storedWills(this.db, keys.filter((k) => parseWillKey(k)?.brokerId === this.opts.nodeId))
     if (mine.length === 0) return
     const live = await this.liveNodes()
     for (const key of mine) await this.settleLeft(key, live, now, now, plans)
@@ -172,13 +172,14 @@ export class WillSweeper {
     for (const id of due) {
       for (const [client, plan] of (await this.sessions?.adoptNode(id, deadlines.get(id)!)) ?? []) plans.set(client, plan)
     }
-    const keys = await listedWillKeys(this.db)
-    for (const key of keys) {
-      if (this.closed) return
+    // a will of a node the registry no longer knows is an orphan: due as well
+    const left = (await listedWillKeys(this.db)).filter((key) => {
       const parsed = parseWillKey(key)
-      // a will of a node the registry no longer knows is an orphan: due as well
-      if (!parsed || (deadlines.has(parsed.brokerId) && !due.has(parsed.brokerId))) continue
-      await this.settleLeft(key, live, deadlines.get(parsed.brokerId) ?? now, now, plans)
+      return parsed !== undefined && (!deadlines.has(parsed.brokerId) || due.has(parsed.brokerId))
+    })
+    for (const key of await storedWills(this.db, left)) {
+      if (this.closed) return
+      await this.settleLeft(key, live, deadlines.get(parseWillKey(key)!.brokerId) ?? now, now, plans)
     }
     const m = this.db.multi()
     for (const id of due) m.zrem(NODES_KEY, id).del(nodeClientsKey(id))

@@ -15,7 +15,7 @@
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest'
 import { NODES_KEY, WILLS_LIST, WILLS_LISTED_KEY, willKey } from '../../src/cluster/keys.js'
-import { claimWill, compactWills, delAllWills, getWill, listedWillKeys, putWill, takeWill } from '../../src/cluster/will-store.js'
+import { claimWill, compactWills, delAllWills, getWill, listedWillKeys, putWill, storedWills, takeWill } from '../../src/cluster/will-store.js'
 import { killAll, startRedis } from '../helpers/cluster-procs.js'
 
 let db: Redis
@@ -97,4 +97,16 @@ it('what the release before wrote (double entries, an entry its LREM removed whi
   expect(await compactWills(db)).toEqual({ looked: 2, dropped: 1 })
   expect(await listed()).toEqual([kept])
   expect((await listedWillKeys(db)).sort()).toEqual([kept, moved].sort())
+})
+
+it('a sweep settles only the listed wills still stored (a start or a dead node\'s sweep asks first, 1000 keys a round trip)', async () => {
+  const keys: string[] = []
+  for (let i = 0; i < 2500; i++) {
+    await putWill(db, NODE, `dev-${i}`, will(`status/dev-${i}`))
+    keys.push(willKey(NODE, `dev-${i}`))
+  }
+  for (let i = 0; i < 2500; i++) if (i % 7 !== 0) await takeWill(db, NODE, `dev-${i}`)
+  const stored = await storedWills(db, await listedWillKeys(db))
+  expect(stored.sort()).toEqual(keys.filter((_, i) => i % 7 === 0).sort())
+  expect(await storedWills(db, [])).toEqual([])
 })

@@ -181,9 +181,14 @@ export class BusProgress {
 
   /** the peer left */
   forget(peer: string): void {
+    if (this.drop(peer)) this.release()
+  }
+
+  /** a peer's sending-side state gone (it left, or is no longer live): whether it was pacing us */
+  private drop(peer: string): boolean {
     this.idle.delete(peer)
     this.leads.forget(peer)
-    if (this.peers.delete(peer)) this.release()
+    return this.peers.delete(peer)
   }
 
   /** batch `seq` (the last of a send) goes out with `packets` */
@@ -242,9 +247,7 @@ export class BusProgress {
     let upTo: Sent | undefined
     for (const [peer, got] of this.peers) {
       if (!this.o.isLive(peer)) {
-        this.peers.delete(peer)
-        this.idle.delete(peer)
-        this.leads.forget(peer)
+        this.drop(peer)
         continue
       }
       if (got >= seq) continue

@@ -87,7 +87,7 @@ export function delayWill(db: Redis, key: string, delayMs: number): Promise<unkn
   return db.eval(DELAY_LUA, 2, key, WILLS_DUE_KEY, delayMs)
 }
 
-/** take the will under `key` out of Redis (and out of the list and the due times): null if someone else took it */
+/** take the will under `key` out of Redis (and out of the due times; its list entry stays until compactWills): null if someone else took it */
 export async function claimWill(db: Redis, key: string): Promise<Buffer | null> {
   return (await db.callBuffer('EVAL', CLAIM_LUA, 2, key, WILLS_DUE_KEY)) as Buffer | null
 }

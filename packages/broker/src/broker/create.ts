@@ -142,10 +142,12 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   installMqtt5(broker, { maxPacketSize: config.max_packet_size })
   // opt-in: Topic Aliases on what v5 clients are sent (topic-alias-out.ts)
   installTopicAliasesOut(broker, config.topic_alias_out_max)
-  // one node: $SYS/<id>/new/clients and disconnect/clients only when a subscriber hears them (a
-  // cluster's other nodes take client ids over through new/clients); after installMqtt5, whose
-  // takeover listener counts as Aedes' own (seam/aedes-sys-clients.ts)
+  // $SYS/<id>/new/clients and disconnect/clients only when a subscriber hears them; in a cluster
+  // new/clients always (the other nodes take client ids over through it) and disconnect/clients
+  // also when a subscriber on another node may hear it; after installMqtt5, whose takeover
+  // listener counts as Aedes' own (seam/aedes-sys-clients.ts)
   if (backend.mode === 'memory') publishClientNoticesWhenHeard(broker)
+  else publishClientNoticesWhenHeard(broker, (topic) => subscribers?.heardElsewhere(topic) ?? true)
   // the CONNACK leaves as soon as Aedes has finished the connect, not at the end of the loop turn
   // (listeners/write-batching.ts)
   broker.on('clientReady', flushConnack)

@@ -97,6 +97,15 @@ export class SubscriberIndex {
     this.shareMatch = match
   }
 
+  /**
+   * cluster mode: a connected client of another node may be subscribed to `topic` (steps 2 and 3;
+   * true while the other nodes' view is not complete). For `$SYS/<id>/disconnect/clients`
+   * (seam/aedes-sys-clients.ts), which only subscribers hear.
+   */
+  heardElsewhere(topic: string): boolean {
+    return !this.remote || !this.remote.complete() || this.remote.test(topic) || (this.shareMatch?.(topic) ?? false)
+  }
+
   /** 0x00, or 0x10 when no subscription anywhere matches `topic`; a promise only when none is known in memory (step 4) */
   reasonFor(topic: string): number | Promise<number> {
     if (this.local(topic)) return 0

@@ -60,4 +60,28 @@ describe('seam contract: Aedes $SYS client notices', () => {
     expect(seen).toContainEqual([`$SYS/${id}/new/clients`, 'a21-other'])
     expect(seen).toContainEqual([`$SYS/${id}/disconnect/clients`, 'a21-other'])
   })
+
+  it('A21 cluster mode: new/clients always goes out; disconnect/clients only while another node may hear it', async () => {
+    let topics: string[] = []
+    let elsewhere = false
+    const s = await stockBroker({}, (broker) => {
+      topics = emitted(broker)
+      seam.publishClientNoticesWhenHeard(broker, (topic) => elsewhere && topic.endsWith('/disconnect/clients'))
+    })
+    const gone: string[] = []
+    s.broker.on('clientDisconnect', (c) => gone.push(c.id))
+    const quiet = await rawClient(s.port, { clientId: 'a21-cluster-quiet' })
+    await quiet.raw.drop()
+    await eventually(() => (gone.includes('a21-cluster-quiet') ? true : undefined), 3000, 'clientDisconnect')
+    elsewhere = true
+    const heard = await rawClient(s.port, { clientId: 'a21-cluster-heard' })
+    await heard.raw.drop()
+    await eventually(() => (gone.includes('a21-cluster-heard') ? true : undefined), 3000, 'clientDisconnect')
+    const id = s.broker.id
+    expect(topics.filter((t) => t.endsWith('/new/clients') || t.endsWith('/disconnect/clients'))).toEqual([
+      `$SYS/${id}/new/clients`,
+      `$SYS/${id}/new/clients`,
+      `$SYS/${id}/disconnect/clients`,
+    ])
+  })
 })

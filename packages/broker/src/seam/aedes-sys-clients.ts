@@ -17,7 +17,7 @@
  * only: it goes out when heard here or when `elsewhere(topic)` says another node may hear it (a
  * subscription there, as cluster/interest.ts knows them, or a view not yet complete). Each close
  * then no longer costs a bus message that every other node decodes, matches and reports progress
- * on (issue 15, cluster connects: node A -12%, B -23%, Redis -15% of CPU per connect+close).
+ * on (issue 15, cluster connects: ~10% of the other nodes' CPU per connect+close).
  */
 import type { Aedes, Client } from 'aedes'
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // What one idle MQTT connection holds on one in-process Culex node (issue 15).
-// Usage: node --expose-gc scripts/idle-memory.mjs [N=1000] [--v5] [--sub] [--proxy] [--snapshot [--retainers]]  (after npm run build)
+// Usage: node --expose-gc scripts/idle-memory.mjs [N=1000] [--v5] [--sub] [--proxy] [--redis URL] [--snapshot [--retainers]]  (after npm run build)
+// (--redis: the node in cluster mode on that Redis, anonymous clients allowed; a redis-server you started on loopback)
 // Starts a node (no persistence backend beyond the default), opens N raw TCP connections from a
 // child process (so client-side objects are not counted), each sends one MQTT 3.1.1 CONNECT
 // (clean, keepalive 60 s; MQTT 5 with --v5), with --sub one SUBSCRIBE (QoS 1, a topic of its own:
@@ -55,7 +56,9 @@ if (process.argv[2] === '--child') {
   const sub = process.argv.includes('--sub')
   const proxy = process.argv.includes('--proxy')
   const snap = process.argv.includes('--snapshot')
-  const node = await startNode(loadConfig({ flags: { host: '127.0.0.1', mqtt_port: 0, ws_port: 0, http_port: 0, log_level: 'silent', max_connects_per_s_per_ip: 0, ...(proxy ? { trusted_proxies: '127.0.0.1' } : {}) } }))
+  const redisAt = process.argv.indexOf('--redis')
+  const redisUrl = redisAt > 0 ? process.argv[redisAt + 1] : undefined
+  const node = await startNode(loadConfig({ flags: { host: '127.0.0.1', mqtt_port: 0, ws_port: 0, http_port: 0, log_level: 'silent', max_connects_per_s_per_ip: 0, ...(proxy ? { trusted_proxies: '127.0.0.1' } : {}), ...(redisUrl ? { redis_url: redisUrl, allow_anonymous: true } : {}) } }))
   const measure = async () => {
     for (let i = 0; i < 4; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 50)) }
     const m = process.memoryUsage()

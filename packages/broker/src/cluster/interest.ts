@@ -13,7 +13,8 @@
  * subscriber link was down (Redis pub/sub keeps nothing), with the announcements that arrive
  * meanwhile applied after the load. The view is complete (0x10 may be sent) once loaded and while
  * the link is up, and only if every live node (culex:nodes) has its set in Redis: a node of an
- * older version, or whose set Redis lost, makes it incomplete until it writes it again.
+ * older version, or whose set Redis lost, makes it incomplete until it writes it again; the live
+ * nodes are read again every LIVE_CHECK_MS, so one that starts later without a set counts too.
  * A node that dies keeps its filters in the others' views until their next load (towards 0x00).
  */
 import type { Redis } from 'ioredis'
@@ -29,6 +30,8 @@ export const interestKey = (nodeId: string): string => `culex:interest:${nodeId}
 const MARKER = '\u0000'
 const TTL_MS = 120_000
 const REFRESH_MS = 30_000
+/** how often the live nodes are read again: one that started since the load and keeps no set makes the view incomplete */
+const LIVE_CHECK_MS = 2_000
 
 interface Change {
   /** node */
@@ -118,6 +121,21 @@ export function createClusterInterest(opts: { data: Redis; sub: Redis; nodeId: s
     }
   }
 
+  /**
+   * A node that started after the load is known once it announces its set; one that keeps none (a
+   * node of an older release, or with puback_no_subscribers false) would never be: each live node
+   * the view has no set of counts as missing until it announces one, and a missing node that is
+   * no longer live stops counting.
+   */
+  const checkLive = async (): Promise<void> => {
+    if (!loaded || journal) return
+    const [s, us] = await data.time()
+    const live = new Set(await data.zrangebyscore(NODES_KEY, Number(s) * 1000 + Math.floor(Number(us) / 1000), '+inf'))
+    if (!loaded || journal) return
+    for (const n of live) if (n !== nodeId && !others.has(n)) missing.add(n)
+    for (const n of missing) if (!live.has(n)) missing.delete(n)
+  }
+
   const writeAll = async (): Promise<void> => {
     const filters = [...localFilters()]
     pending.clear()
@@ -173,6 +191,10 @@ export function createClusterInterest(opts: { data: Redis; sub: Redis; nodeId: s
     else data.pexpire(key, TTL_MS).then((n) => n === 0 && ((rewrite = true), flush()), () => {})
   }, REFRESH_MS)
   timer.unref()
+  const liveTimer = setInterval(() => {
+    checkLive().catch((err: Error) => log.debug({ err: err.message }, 'subscriber view: live nodes not read'))
+  }, LIVE_CHECK_MS)
+  liveTimer.unref()
 
   return {
     complete: () => loaded && linkUp && journal === null && missing.size === 0,
@@ -195,6 +217,7 @@ export function createClusterInterest(opts: { data: Redis; sub: Redis; nodeId: s
     close() {
       closed = true
       clearInterval(timer)
+      clearInterval(liveTimer)
       sub.off('messageBuffer', onMessage)
       sub.off('close', onDown)
       sub.off('ready', onReady)

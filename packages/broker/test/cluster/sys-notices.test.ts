@@ -76,6 +76,28 @@ it('nobody subscribed: a close sends no $SYS notice to the other nodes; a CONNEC
   monitor = undefined
 })
 
+it('a node that keeps no view of the others (puback_no_subscribers false) gets the notices of a node that does: its $SYS/# subscriber hears closes on A', async () => {
+  // C writes no filter set to Redis, so A's view of the other nodes is incomplete while C is live
+  const c = await startNode(redis.url, 'sys-c', ['--puback-no-subscribers', 'false'])
+  const all = await mqttConnect(c.url, { clientId: 'sys-watch-c' })
+  const got = collect(all)
+  await all.subscribeAsync('$SYS/+/disconnect/clients', { qos: 0 })
+  // A counts C live once its registry read saw C's beat: closes on A until C hears one
+  let n = 0
+  await waitFor(async () => {
+    const x = await mqttConnect(a.url, { clientId: `sys-c-probe-${n++}` })
+    await x.endAsync()
+    return got.some((m) => m.topic === '$SYS/sys-a/disconnect/clients')
+  }, 10_000, 'a disconnect notice from A on C')
+  const ids = Array.from({ length: 3 }, (_, i) => `sys-c-leaving-${i}`)
+  for (const id of ids) {
+    const x = await mqttConnect(a.url, { clientId: id })
+    await x.endAsync()
+  }
+  await waitFor(() => got.filter((m) => m.payload.startsWith('sys-c-leaving-')).length === 3, 5000, 'three notices on C')
+  expect(got.filter((m) => m.payload.startsWith('sys-c-leaving-')).map((m) => m.payload)).toEqual(ids)
+})
+
 it('a subscriber to $SYS/# or $SYS/+/disconnect/clients on B gets every client that leaves A, in order', async () => {
   const all = await mqttConnect(b.url, { clientId: 'sys-watch-all' })
   const gotAll = collect(all)

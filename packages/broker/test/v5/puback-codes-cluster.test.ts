@@ -81,4 +81,15 @@ describe('0x10 No matching subscribers across nodes (v5, §3.4.2.1)', () => {
     await raw.until((ps) => ps.filter((p) => p.cmd === 'puback').length === 2, 5000, 'two PUBACKs')
     expect(raw.packets.filter((p) => p.cmd === 'puback').map((p) => p.reasonCode ?? 0)).toEqual([0, 0x10])
   })
+  it('a node that starts later and keeps no filter set (puback_no_subscribers false): no 0x10 from A while it is live, and its subscriber gets the message', async () => {
+    expect(await publishOnA('pcc/late')).toBe(0x10)
+    const d = await startNode(redisUrl, 'pcc-d', ['--puback-no-subscribers', 'false'])
+    const { raw: sub } = await rawClient(d.mqtt, { clientId: 'pcc-late', protocolVersion: 5 })
+    await rawSubscribe(sub, 'pcc/late', 0)
+    // A reads the live nodes again every 2 s: D has no set, so A's view is incomplete from then on
+    await untilCode('pcc/late', 0)
+    expect(await publishOnA('pcc/late', 'late')).toBe(0)
+    await sub.until((ps) => ps.some((p) => p.cmd === 'publish' && p.payload.toString() === 'late'), 5000, 'the message on D')
+    expect(await publishOnA('pcc/nobody-anywhere')).toBe(0)
+  })
 })

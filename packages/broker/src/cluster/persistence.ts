@@ -30,7 +30,8 @@ import type { Logger } from '../log.js'
 import { CLIENTS_SET, clientSubsKey } from './keys.js'
 import { OutgoingStore } from './outgoing.js'
 import { SessionQueues, type QueuedPacket, type QueueSub, type SessionClient } from './session-queue.js'
-import { Answered, asyncRedisPersistence, CallBackPersistence, isDelWillOnConnect, scanRetainedInPages } from '../seam/index.js'
+import { Answered, asyncRedisPersistence, CallBackPersistence, indexRetainedWrites, isDelWillOnConnect, scanRetainedInPages } from '../seam/index.js'
+import { RetainedIndex } from './retained-index.js'
 import { encode, withPackedProperties, withProperties } from './msgpack.js'
 import { SubscriptionSync, decodeSubs, type StoredSub, type TrieSub } from './subscription-sync.js'
 import { delAllWills, getWill, putWill, takeWill } from './will-store.js'
@@ -51,6 +52,8 @@ interface BrokerLike {
 export class CulexRedisPersistence {
   private readonly inner: InstanceType<ReturnType<typeof asyncRedisPersistence>>
   private readonly queues: SessionQueues
+  /** the retained messages' topics, for wildcard SUBSCRIBEs (retained-index.ts) */
+  readonly retained: RetainedIndex
   private readonly subs: SubscriptionSync
   private broker?: BrokerLike
   /** one store per SUBSCRIBE packet, whatever the number of filters (aedes#602) */
@@ -63,14 +66,18 @@ export class CulexRedisPersistence {
     _mq: unknown,
     log: Logger,
   ) {
-    // a wildcard SUBSCRIBE's retained messages read RETAINED_SCAN_COUNT fields per step, not 10 (seam P15)
-    this.inner = new (asyncRedisPersistence())({ conn: scanRetainedInPages(db) })
+    // a wildcard SUBSCRIBE's retained messages read RETAINED_SCAN_COUNT fields per step, not 10 (seam
+    // P15), when the index of their topics cannot be used; every retained write changes the index
+    // with the hash (P16, retained-index.ts)
+    this.inner = new (asyncRedisPersistence())({ conn: indexRetainedWrites(scanRetainedInPages(db)) })
+    this.retained = new RetainedIndex(db, log)
     this.queues = new SessionQueues(new OutgoingStore(db))
     this.subs = new SubscriptionSync(db, sub, pub, log)
   }
 
   async setup(broker: BrokerLike): Promise<void> {
     this.broker = broker
+    this.retained.start()
     await this.subs.start(broker.id)
   }
 
@@ -202,10 +209,10 @@ export class CulexRedisPersistence {
     return this.inner.storeRetained(withPackedProperties(packet as object))
   }
   createRetainedStream(pattern: string): AsyncIterable<unknown> {
-    return withProperties(this.inner.createRetainedStream(pattern))
+    return this.createRetainedStreamCombi([pattern])
   }
   createRetainedStreamCombi(patterns: string[]): AsyncIterable<unknown> {
-    return withProperties(this.inner.createRetainedStreamCombi(patterns))
+    return withProperties(this.retained.match(patterns, () => this.inner.createRetainedStreamCombi(patterns)))
   }
   incomingStorePacket(client: unknown, packet: unknown): Promise<void> {
     return this.inner.incomingStorePacket(client, packet)
@@ -221,6 +228,7 @@ export class CulexRedisPersistence {
   }
 
   async destroy(): Promise<void> {
+    this.retained.close()
     this.subs.stop()
   }
 }

@@ -52,6 +52,63 @@ export function scanRetainedInPages<T extends { hscanBufferStream(key: string, o
   db.hscanBufferStream = (key, opts) => scan(key, key === RETAINED_HASH ? { count: RETAINED_SCAN_COUNT, ...opts } : opts)
   return db
 }
+/** sorted set of the retained hash's topics (every score 0, read in lex order): cluster/retained-index.ts */
+export const RETAINED_INDEX = 'culex:retained:index'
+
+interface RetainedWrites {
+  hset(...args: unknown[]): Promise<number>
+  hdel(...args: unknown[]): Promise<number>
+  multi(): {
+    hset(key: string, field: string, value: unknown): unknown
+    zadd(key: string, score: number, member: string): unknown
+    hdel(key: string, ...fields: string[]): unknown
+    zrem(key: string, ...members: string[]): unknown
+    exec(): Promise<Array<[Error | null, unknown]> | null>
+  }
+}
+
+/**
+ * P16 aedes-persistence-redis (asyncPersistence.js `#storeRetained`) stores a retained message
+ * with `db.hset(RETAINED_HASH, topic, msgpack)` and deletes one with `db.hdel(RETAINED_HASH,
+ * topic)`, on the connection it was built with. On that connection those calls, for the retained
+ * hash only, become one MULTI that also adds the topic to RETAINED_INDEX or removes it: the index
+ * changes with the hash, atomically. Other keys as asked.
+ */
+export function indexRetainedWrites<T>(conn: T): T {
+  const db = conn as unknown as RetainedWrites
+  const hset = db.hset.bind(db)
+  const hdel = db.hdel.bind(db)
+  const first = async (tx: { exec(): Promise<Array<[Error | null, unknown]> | null> }): Promise<number> => {
+    const replies = await tx.exec()
+    if (!replies) throw new Error('retained message not stored: its transaction was discarded')
+    const [err, n] = replies[0]!
+    if (err) throw err
+    return n as number
+  }
+  db.hset = (key, ...args) => {
+    if (key !== RETAINED_HASH || args.length !== 2) return hset(key, ...args)
+    const tx = db.multi()
+    tx.hset(RETAINED_HASH, String(args[0]), args[1])
+    tx.zadd(RETAINED_INDEX, 0, String(args[0]))
+    return first(tx)
+  }
+  db.hdel = (key, ...fields) => {
+    if (key !== RETAINED_HASH) return hdel(key, ...fields)
+    const tx = db.multi()
+    tx.hdel(RETAINED_HASH, ...fields.map(String))
+    tx.zrem(RETAINED_INDEX, ...fields.map(String))
+    return first(tx)
+  }
+  return conn
+}
+
+let msgpackLite: { decode(buf: Buffer): unknown } | undefined
+/** a retained message as aedes-persistence-redis stored it (msgpack-lite, its own dependency) */
+export function decodeRetained(value: Buffer): unknown {
+  msgpackLite ??= createRequire(require.resolve('aedes-persistence-redis/asyncPersistence.js'))('msgpack-lite') as { decode(buf: Buffer): unknown }
+  return msgpackLite.decode(value)
+}
+
 /** set of the client ids that have subscriptions */
 export const CLIENTS_SET = 'clients'
 export const willKey = (brokerId: string, clientId: string): string => `will:${brokerId}:${encodeURIComponent(clientId)}`

@@ -8,8 +8,9 @@
  * field for each such SUBSCRIBE (~1 µs each). Beside it the cluster keeps `culex:retained:index`,
  * a sorted set of the same topics (all scores 0), changed in the same MULTI as the hash by the
  * connection aedes-persistence-redis writes with (seam P16 indexRetainedWrites). A wildcard
- * SUBSCRIBE reads the topics of the filters' common literal prefix with ZRANGEBYLEX, a page at a
- * time, matches them in the node and fetches the matching messages with HMGET.
+ * SUBSCRIBE reads the topics under the filters' common literal prefix (up to the first wildcard:
+ * `devices/17/` for `devices/17/#`, whose parent `devices/17` is one HGET) with ZRANGEBYLEX, a
+ * page at a time, matches them in the node and fetches the matching messages with HMGET.
  *
  * The index is used only while it holds as many topics as the hash (one script checks HLEN =
  * ZCARD and reads the first page). It does not when something wrote the hash without it: a node of
@@ -86,9 +87,17 @@ function wildcardAt(filter: string): number {
   return one !== -1 ? one : filter.indexOf('#')
 }
 
-/** the literal part every topic a wildcard filter matches starts with: `a/b` for `a/b/#` (which also matches `a/b`) */
+/**
+ * the literal part every topic a wildcard filter matches starts with, up to its first wildcard:
+ * `a/b/` for `a/b/#` and `a/b/+`; `a/b/#` also matches `a/b` [MQTT-4.7.1-2], read as a topic of its own
+ */
 function literalPrefix(filter: string): string {
-  return filter.substring(0, Math.max(0, wildcardAt(filter) - 1))
+  return filter.substring(0, wildcardAt(filter))
+}
+
+/** `a/b` for `a/b/#`, which matches its parent level too [MQTT-4.7.1-2] */
+function parentOf(filter: string): string | undefined {
+  return filter.length > 2 && filter.endsWith('/#') && wildcardAt(filter) === filter.length - 1 ? filter.slice(0, -2) : undefined
 }
 
 function commonPrefix(prefixes: string[]): string {
@@ -161,16 +170,21 @@ export class RetainedIndex {
       this.repairSoon()
       return yield* scan()
     }
-    const sent = new Set<string>()
-    for (const p of patterns) {
-      if (wildcardAt(p) !== -1) continue
-      const value = await this.db.hgetBuffer(RETAINED_HASH, p)
-      if (!value) continue
-      sent.add(p)
-      yield decodeRetained(value)
-    }
     const filter = new QlobberTrue(QLOBBER_OPTIONS)
     for (const p of wild) filter.add(p)
+    // the filters without a wildcard, and the parent level of each `.../#`, one HGET each
+    const single = new Set(patterns.filter((p) => wildcardAt(p) === -1))
+    for (const p of wild) {
+      const parent = parentOf(p)
+      if (parent !== undefined) single.add(parent)
+    }
+    const sent = new Set<string>()
+    for (const t of single) {
+      const value = await this.db.hgetBuffer(RETAINED_HASH, t)
+      if (!value) continue
+      sent.add(t)
+      yield decodeRetained(value)
+    }
     for (;;) {
       const topics = page.filter((t) => !sent.has(t) && filter.test(t))
       if (topics.length > 0) {

@@ -104,6 +104,23 @@ describe('seam contract: aedes-persistence, aedes-persistence-redis, qlobber', (
     expect(steps).toEqual([{ key: seam.RETAINED_HASH, opts: { count: seam.RETAINED_SCAN_COUNT, match: 'p15*' } }])
   })
 
+  it('P16 aedes-persistence-redis stores and deletes a retained message with hset / hdel(RETAINED_HASH) on its connection: indexRetainedWrites keeps RETAINED_INDEX the hash\'s topics; decodeRetained reads what it stored', async () => {
+    const db = link()
+    await db.del(seam.RETAINED_HASH, seam.RETAINED_INDEX)
+    const inner = new (seam.asyncRedisPersistence())({ conn: seam.indexRetainedWrites(db) })
+    await inner.storeRetained({ cmd: 'publish', topic: 'p16/a', payload: Buffer.from('x'), qos: 1, retain: true })
+    await inner.storeRetained({ cmd: 'publish', topic: 'p16/b', payload: Buffer.from('y'), qos: 0, retain: true })
+    expect((await db.zrange(seam.RETAINED_INDEX, 0, -1)).sort()).toEqual(['p16/a', 'p16/b'])
+    expect(seam.decodeRetained((await db.hgetBuffer(seam.RETAINED_HASH, 'p16/a'))!)).toMatchObject({ topic: 'p16/a', qos: 1 })
+    // an empty payload deletes it from both
+    await inner.storeRetained({ cmd: 'publish', topic: 'p16/a', payload: Buffer.alloc(0), qos: 0, retain: true })
+    expect(await db.zrange(seam.RETAINED_INDEX, 0, -1)).toEqual(['p16/b'])
+    expect(await db.hkeys(seam.RETAINED_HASH)).toEqual(['p16/b'])
+    // other keys as asked
+    await db.hset('p16-other', 'f', 'v')
+    expect(await db.zcard(seam.RETAINED_INDEX)).toBe(1)
+  })
+
   it('P3 aedes-persistence Packet: the form a queued message is stored in', () => {
     const p = new seam.StoredPacket({ cmd: 'publish', topic: 'p3', payload: Buffer.from('x'), qos: 1, retain: false, brokerId: 'b', brokerCounter: 7, extra: 1 }) as Record<string, unknown>
     expect(p).toMatchObject({ cmd: 'publish', topic: 'p3', qos: 1, brokerId: 'b', brokerCounter: 7 })

@@ -25,9 +25,11 @@ const connect = () => new Promise((resolve, reject) => {
 })
 const pub = await connect()
 const payload = Buffer.alloc(200, 'x')
+const s0 = process.hrtime.bigint()
 for (let i = 0; i < n; i += 500) {
   await Promise.all(Array.from({ length: Math.min(500, n - i) }, (_, j) => pub.publishAsync(`devices/${i + j}/state`, payload, { qos: 1, retain: true })))
 }
+const storeMs = Number(process.hrtime.bigint() - s0) / 1e6
 await pub.endAsync()
 await sleep(3000)
 const rows = []
@@ -46,6 +48,6 @@ for (let r = 0; r < k; r++) {
 // CPU over the K (connect, SUBSCRIBE, close each), per SUBSCRIBE: /proc counts in 10 ms ticks
 const [redisMs, nodeMs] = [(cpuUs(redis.pid) - rStart) / 1000 / k, (cpuUs(node.proc.pid) - nStart) / 1000 / k]
 const ms = rows.map((x) => x.ms).sort((a, b) => a - b)
-console.log(JSON.stringify({ cli: cliArg, retained: n, subscribes: k, median_ms: +ms[Math.floor(k / 2)].toFixed(1), ms: `${ms[0].toFixed(1)}-${ms[k - 1].toFixed(1)}`, redis_cpu_ms_per_subscribe: +redisMs.toFixed(1), node_cpu_ms_per_subscribe: +nodeMs.toFixed(1) }))
+console.log(JSON.stringify({ cli: cliArg, retained: n, stored_per_s: Math.round(n / (storeMs / 1000)), subscribes: k, median_ms: +ms[Math.floor(k / 2)].toFixed(1), ms: `${ms[0].toFixed(1)}-${ms[k - 1].toFixed(1)}`, redis_cpu_ms_per_subscribe: +redisMs.toFixed(1), node_cpu_ms_per_subscribe: +nodeMs.toFixed(1) }))
 await stopAll([node.proc])
 redis.kill()

@@ -6,7 +6,7 @@
  * aedes-persistence-redis keeps retained messages in one hash (`retained`: topic -> message) and
  * finds a wildcard filter's by an HSCAN of the whole hash with MATCH `<prefix>*`: Redis reads every
  * field for each such SUBSCRIBE (~1 µs each). Beside it the cluster keeps `culex:retained:index`,
- * a sorted set of the same topics (all scores 0), changed in the same MULTI as the hash by the
+ * a sorted set of the same topics (all scores 0), changed in the same script as the hash by the
  * connection aedes-persistence-redis writes with (seam P16 indexRetainedWrites). A wildcard
  * SUBSCRIBE reads the topics under the filters' common literal prefix (up to the first wildcard:
  * `devices/17/` for `devices/17/#`, whose parent `devices/17` is one HGET) with ZRANGEBYLEX, a

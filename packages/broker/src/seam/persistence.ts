@@ -58,47 +58,38 @@ export const RETAINED_INDEX = 'culex:retained:index'
 interface RetainedWrites {
   hset(...args: unknown[]): Promise<number>
   hdel(...args: unknown[]): Promise<number>
-  multi(): {
-    hset(key: string, field: string, value: unknown): unknown
-    zadd(key: string, score: number, member: string): unknown
-    hdel(key: string, ...fields: string[]): unknown
-    zrem(key: string, ...members: string[]): unknown
-    exec(): Promise<Array<[Error | null, unknown]> | null>
-  }
+  defineCommand(name: string, def: { numberOfKeys: number; lua: string }): void
+  culexRetainedSet(hash: string, index: string, topic: string, value: unknown): Promise<number>
+  culexRetainedDel(hash: string, index: string, ...topics: string[]): Promise<number>
 }
+
+// KEYS[1] hash, KEYS[2] index; ARGV[1] topic, ARGV[2] message
+const RETAINED_SET_LUA = `
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+`
+// KEYS[1] hash, KEYS[2] index; ARGV: topics
+const RETAINED_DEL_LUA = `
+redis.call('ZREM', KEYS[2], unpack(ARGV))
+return redis.call('HDEL', KEYS[1], unpack(ARGV))
+`
 
 /**
  * P16 aedes-persistence-redis (asyncPersistence.js `#storeRetained`) stores a retained message
  * with `db.hset(RETAINED_HASH, topic, msgpack)` and deletes one with `db.hdel(RETAINED_HASH,
  * topic)`, on the connection it was built with. On that connection those calls, for the retained
- * hash only, become one MULTI that also adds the topic to RETAINED_INDEX or removes it: the index
- * changes with the hash, atomically. Other keys as asked.
+ * hash only, become one script (EVALSHA) that also adds the topic to RETAINED_INDEX or removes
+ * it: the index changes with the hash, atomically. Other keys as asked.
  */
 export function indexRetainedWrites<T>(conn: T): T {
   const db = conn as unknown as RetainedWrites
   const hset = db.hset.bind(db)
   const hdel = db.hdel.bind(db)
-  const first = async (tx: { exec(): Promise<Array<[Error | null, unknown]> | null> }): Promise<number> => {
-    const replies = await tx.exec()
-    if (!replies) throw new Error('retained message not stored: its transaction was discarded')
-    const [err, n] = replies[0]!
-    if (err) throw err
-    return n as number
-  }
-  db.hset = (key, ...args) => {
-    if (key !== RETAINED_HASH || args.length !== 2) return hset(key, ...args)
-    const tx = db.multi()
-    tx.hset(RETAINED_HASH, String(args[0]), args[1])
-    tx.zadd(RETAINED_INDEX, 0, String(args[0]))
-    return first(tx)
-  }
-  db.hdel = (key, ...fields) => {
-    if (key !== RETAINED_HASH) return hdel(key, ...fields)
-    const tx = db.multi()
-    tx.hdel(RETAINED_HASH, ...fields.map(String))
-    tx.zrem(RETAINED_INDEX, ...fields.map(String))
-    return first(tx)
-  }
+  db.defineCommand('culexRetainedSet', { numberOfKeys: 2, lua: RETAINED_SET_LUA })
+  db.defineCommand('culexRetainedDel', { numberOfKeys: 2, lua: RETAINED_DEL_LUA })
+  db.hset = (key, ...args) =>
+    key === RETAINED_HASH && args.length === 2 ? db.culexRetainedSet(RETAINED_HASH, RETAINED_INDEX, String(args[0]), args[1]) : hset(key, ...args)
+  db.hdel = (key, ...fields) => (key === RETAINED_HASH && fields.length > 0 ? db.culexRetainedDel(RETAINED_HASH, RETAINED_INDEX, ...fields.map(String)) : hdel(key, ...fields))
   return conn
 }
 

@@ -31,8 +31,11 @@ import { RETAINED_HASH, RETAINED_INDEX, decodeRetained } from '../seam/index.js'
 
 /** topics read from the index per step */
 const PAGE = 1000
-/** hash fields the repair reads per script call (HSCAN reads their messages too, inside Redis) */
-const ADD_STEP = 100
+/**
+ * hash fields the repair reads per script call: HSCAN reads their messages too, inside Redis (up to
+ * max_packet_size each: 20 MB at the default 1 MB; 200-byte messages: 4 KB)
+ */
+const ADD_STEP = 20
 /** index members the repair checks per script call */
 const DROP_STEP = 1000
 /** how often the counts are compared (HLEN, ZCARD) */

@@ -109,8 +109,7 @@ export class SubscriberIndex {
   /** 0x00, or 0x10 when no subscription anywhere matches `topic`; a promise only when none is known in memory (step 4) */
   reasonFor(topic: string): number | Promise<number> {
     if (this.local(topic)) return 0
-    if (this.clustered && (!this.remote || !this.remote.complete() || this.remote.test(topic))) return 0
-    if (this.shareMatch?.(topic)) return 0
+    if (this.clustered ? this.heardElsewhere(topic) : this.shareMatch?.(topic)) return 0
     const persistence = persistenceOf(this.broker) as Persistence
     return persistence.subscriptionsByTopic(topic).then(
       (subs) => (subs.length === 0 ? NO_MATCHING_SUBSCRIBERS : 0),

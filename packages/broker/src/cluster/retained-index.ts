@@ -28,6 +28,7 @@ import type { Redis } from 'ioredis'
 import { QlobberTrue } from 'qlobber'
 import type { Logger } from '../log.js'
 import { RETAINED_HASH, RETAINED_INDEX, decodeRetained } from '../seam/index.js'
+import { releaseLock, takeLock } from './will-lock.js'
 
 /** topics read from the index per step */
 const PAGE = 1000
@@ -73,17 +74,6 @@ for i = 1, #m, 2 do
 end
 return r[1]
 `
-const LOCK_LUA = `
-local owner = redis.call('GET', KEYS[1])
-if owner == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
-if not owner then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
-return 0
-`
-const UNLOCK_LUA = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`
-
 /** where the first wildcard of a filter is, -1 without one (as aedes-persistence-redis finds it) */
 function wildcardAt(filter: string): number {
   const one = filter.indexOf('+')
@@ -214,19 +204,19 @@ export class RetainedIndex {
 
   private async repairOnce(): Promise<void> {
     try {
-      if ((await this.db.eval(LOCK_LUA, 1, LOCK_KEY, this.owner, LOCK_TTL_MS)) !== 1) return
+      if (!(await takeLock(this.db, LOCK_KEY, this.owner, LOCK_TTL_MS))) return
       try {
         for (const [script, step] of [[ADD_MISSING_LUA, ADD_STEP], [DROP_STALE_LUA, DROP_STEP]] as const) {
           let cursor = '0'
           do {
             if (this.closed) return
             cursor = (await this.db.eval(script, 2, RETAINED_HASH, RETAINED_INDEX, cursor, step)) as string
-            await this.db.eval(LOCK_LUA, 1, LOCK_KEY, this.owner, LOCK_TTL_MS)
+            await takeLock(this.db, LOCK_KEY, this.owner, LOCK_TTL_MS)
           } while (cursor !== '0')
         }
         this.stats.repairs++
       } finally {
-        await this.db.eval(UNLOCK_LUA, 1, LOCK_KEY, this.owner)
+        await releaseLock(this.db, LOCK_KEY, this.owner)
       }
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, 'retained index: repair not finished (the next one goes on)')

@@ -1,6 +1,7 @@
 /**
  * The lock of the will sweep (cluster/wills.ts): one node at a time holds `culex:lock:wills`,
- * taken or renewed at each sweep for three sweep intervals, released when the node stops.
+ * taken or renewed at each sweep for three sweep intervals, released when the node stops. The
+ * same owner-checked lock on another key serves the retained index's repair (retained-index.ts).
  */
 import type { Redis } from 'ioredis'
 import { WILL_LOCK_KEY } from './keys.js'
@@ -23,12 +24,18 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `
 
-/** take the lock for `owner`, or renew it if `owner` holds it already: true if `owner` holds it for `ttlMs` */
-export async function takeWillLock(db: Redis, owner: string, ttlMs: number): Promise<boolean> {
-  return (await db.eval(LOCK_LUA, 1, WILL_LOCK_KEY, owner, ttlMs)) === 1
+/** take the lock `key` for `owner`, or renew it if `owner` holds it already: true if `owner` holds it for `ttlMs` */
+export async function takeLock(db: Redis, key: string, owner: string, ttlMs: number): Promise<boolean> {
+  return (await db.eval(LOCK_LUA, 1, key, owner, ttlMs)) === 1
 }
 
-/** release the lock if `owner` holds it */
-export function releaseWillLock(db: Redis, owner: string): Promise<unknown> {
-  return db.eval(UNLOCK_LUA, 1, WILL_LOCK_KEY, owner)
+/** release the lock `key` if `owner` holds it */
+export function releaseLock(db: Redis, key: string, owner: string): Promise<unknown> {
+  return db.eval(UNLOCK_LUA, 1, key, owner)
 }
+
+/** the will sweep's lock (takeLock on WILL_LOCK_KEY) */
+export const takeWillLock = (db: Redis, owner: string, ttlMs: number): Promise<boolean> => takeLock(db, WILL_LOCK_KEY, owner, ttlMs)
+
+/** release the will sweep's lock if `owner` holds it */
+export const releaseWillLock = (db: Redis, owner: string): Promise<unknown> => releaseLock(db, WILL_LOCK_KEY, owner)

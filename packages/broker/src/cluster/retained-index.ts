@@ -27,7 +27,9 @@ import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { QlobberTrue } from 'qlobber'
 import type { Logger } from '../log.js'
+import { filterMatches } from '../shared/names.js'
 import { RETAINED_HASH, RETAINED_INDEX, decodeRetained } from '../seam/index.js'
+import { commonPrefix, lexRange, listPlan, literalPrefix, parentOf, scanPrefix, wildcardAt, type LexBound } from './retained-ranges.js'
 import { releaseLock, takeLock } from './will-lock.js'
 
 /** topics read from the index per step */
@@ -74,39 +76,37 @@ for i = 1, #m, 2 do
 end
 return r[1]
 `
-/** where the first wildcard of a filter is, -1 without one (as aedes-persistence-redis finds it) */
-function wildcardAt(filter: string): number {
-  const one = filter.indexOf('+')
-  return one !== -1 ? one : filter.indexOf('#')
-}
+// KEYS[1] hash, KEYS[2] index; ARGV[1] offset, ARGV[2] limit, ARGV[3] a topic ('' none), ARGV[4..]
+// min/max pairs of index ranges: how many of the topic (if retained) and the ranges' members there
+// are, and the page of them at offset in that order; false if the index and the hash count apart
+const LIST_LUA = `
+if redis.call('HLEN', KEYS[1]) ~= redis.call('ZCARD', KEYS[2]) then return false end
+local offset = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local total = 0
+local page = {}
+if ARGV[3] ~= '' and redis.call('HEXISTS', KEYS[1], ARGV[3]) == 1 then
+  total = 1
+  if offset > 0 then offset = offset - 1 elseif limit > 0 then page[1] = ARGV[3]; limit = limit - 1 end
+end
+for i = 4, #ARGV, 2 do
+  local n = redis.call('ZLEXCOUNT', KEYS[2], ARGV[i], ARGV[i + 1])
+  total = total + n
+  if offset >= n then offset = offset - n
+  elseif limit > 0 then
+    local got = redis.call('ZRANGEBYLEX', KEYS[2], ARGV[i], ARGV[i + 1], 'LIMIT', offset, limit)
+    for j = 1, #got do page[#page + 1] = got[j] end
+    limit = limit - #got
+    offset = 0
+  end
+end
+return {total, page}
+`
 
-/**
- * the literal part every topic a wildcard filter matches starts with, up to its first wildcard:
- * `a/b/` for `a/b/#` and `a/b/+`; `a/b/#` also matches `a/b` [MQTT-4.7.1-2], read as a topic of its own
- */
-function literalPrefix(filter: string): string {
-  return filter.substring(0, wildcardAt(filter))
-}
-
-/** `a/b` for `a/b/#`, which matches its parent level too [MQTT-4.7.1-2] */
-function parentOf(filter: string): string | undefined {
-  return filter.length > 2 && filter.endsWith('/#') && wildcardAt(filter) === filter.length - 1 ? filter.slice(0, -2) : undefined
-}
-
-function commonPrefix(prefixes: string[]): string {
-  let p = prefixes[0] ?? ''
-  for (const q of prefixes) {
-    let i = 0
-    while (i < p.length && i < q.length && p[i] === q[i]) i++
-    p = p.slice(0, i)
-  }
-  return p
-}
-
-/** ZRANGEBYLEX bounds of every member that starts with `prefix` (0xFF never occurs in UTF-8) */
-function lexRange(prefix: string): [Buffer | string, Buffer | string] {
-  if (prefix === '') return ['-', '+']
-  return [Buffer.from(`[${prefix}`), Buffer.concat([Buffer.from(`[${prefix}`), Buffer.from([0xff])])]
+/** the topics of the retained messages a filter matches, in byte order: how many, and a page of them */
+export interface RetainedPage {
+  total: number
+  topics: string[]
 }
 
 export class RetainedIndex {
@@ -159,8 +159,7 @@ export class RetainedIndex {
     const [min, max] = lexRange(commonPrefix(wild.map(literalPrefix)))
     let page = (await this.db.eval(FIRST_PAGE_LUA, 2, RETAINED_HASH, RETAINED_INDEX, min, max, PAGE)) as string[] | null
     if (page === null) {
-      this.stats.mismatches++
-      this.repairSoon()
+      this.mismatch()
       return yield* scan()
     }
     const filter = new QlobberTrue(QLOBBER_OPTIONS)
@@ -186,6 +185,49 @@ export class RetainedIndex {
       if (page.length < PAGE) return
       page = await this.db.zrangebylex(RETAINED_INDEX, Buffer.from(`(${page[page.length - 1]}`), max, 'LIMIT', 0, PAGE)
     }
+  }
+
+  /**
+   * The topics of the retained messages `filter` matches, in byte order (the index's), and how many
+   * there are: for `#`, a topic and for a literal path with a final `/#`, counted and paged inside
+   * Redis (ZLEXCOUNT, ZRANGEBYLEX with LIMIT) at any number of retained messages; for other filters
+   * the members under the literal prefix, a page at a time. Undefined while the index and the hash
+   * count apart (a repair follows): the caller reads the hash.
+   */
+  async list(filter: string, offset: number, limit: number): Promise<RetainedPage | undefined> {
+    const plan = listPlan(filter)
+    if (plan.kind === 'exact') {
+      const args: LexBound[] = [String(offset), String(limit), plan.topic ?? '', ...plan.ranges.flat()]
+      const r = (await this.db.eval(LIST_LUA, 2, RETAINED_HASH, RETAINED_INDEX, ...args)) as [number, string[]] | null
+      if (r === null) return this.mismatch()
+      return { total: r[0], topics: r[1] }
+    }
+    const all = await this.matching(filter, plan.range)
+    return all && { total: all.length, topics: all.slice(offset, offset + limit) }
+  }
+
+  /** every topic of a retained message `filter` matches, in byte order, read by pages; undefined as for list() */
+  all(filter: string): Promise<string[] | undefined> {
+    return this.matching(filter, lexRange(scanPrefix(filter)))
+  }
+
+  /** the members of `range` that `filter` matches, read a page at a time */
+  private async matching(filter: string, [min, max]: [LexBound, LexBound]): Promise<string[] | undefined> {
+    let page = (await this.db.eval(FIRST_PAGE_LUA, 2, RETAINED_HASH, RETAINED_INDEX, min, max, PAGE)) as string[] | null
+    if (page === null) return this.mismatch()
+    const levels = filter.split('/')
+    const found: string[] = []
+    for (;;) {
+      for (const t of page) if (filterMatches(levels, t)) found.push(t)
+      if (page.length < PAGE) return found
+      page = await this.db.zrangebylex(RETAINED_INDEX, Buffer.from(`(${page[page.length - 1]}`), max, 'LIMIT', 0, PAGE)
+    }
+  }
+
+  private mismatch(): undefined {
+    this.stats.mismatches++
+    this.repairSoon()
+    return undefined
   }
 
   /** a repair soon, at most once per MISMATCH_REPAIR_MS */

@@ -26,6 +26,16 @@ export interface RetainedPacket {
   qos: number
 }
 
+/** the topics of the retained messages a filter matches, in byte order (cluster/retained-index.ts) */
+export interface RetainedTopics {
+  /** how many, and those from `offset` on */
+  page(filter: string, offset: number, limit: number): Promise<{ total: number; topics: string[] }>
+  /** every one */
+  all(filter: string): Promise<string[]>
+  /** the messages of `topics`, in one read (a topic deleted meanwhile: undefined) */
+  messages(topics: string[]): Promise<Array<RetainedPacket | undefined>>
+}
+
 export interface ApiContext {
   config: CulexConfig
   nodeId: string
@@ -35,10 +45,10 @@ export interface ApiContext {
   /** cluster mode: the node's Redis data link */
   db: Redis | undefined
   /**
-   * the topics that hold a retained message, without reading the messages (cluster: the keys of
-   * Redis' retained hash); undefined: the messages are read to find them (memory mode)
+   * cluster: the topics that hold a retained message, found without reading the messages (ops/api/retained.ts);
+   * undefined: the messages are read to find them (memory mode)
    */
-  retainedTopics: (() => Promise<string[]>) | undefined
+  retainedTopics: RetainedTopics | undefined
   security: Security
   counters: HotCounters
   /** memory mode: the persistent sessions this node has seen */

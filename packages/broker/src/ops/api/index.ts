@@ -68,7 +68,7 @@ export async function createApi(opts: {
     persistence: persistenceOf(broker),
     rpc,
     db: backend.links?.data,
-    retainedTopics: retainedTopicsOf(backend.links?.data),
+    retainedTopics: retainedTopicsOf(backend.links),
     security,
     counters,
     sessions,

@@ -24,6 +24,7 @@
  */
 import type { Aedes } from 'aedes'
 import { grantedSubscriptions, onWriteOfEachClient, stepDeliveriesOfEachClient } from '../seam/index.js'
+import { SHARE_PREFIX } from '../shared/names.js'
 
 /** does filter match topic (MQTT 3.1.1 section 4.7; wildcards never match a leading `$` [MQTT-4.7.2-1]) */
 export function topicMatches(filter: string, topic: string): boolean {
@@ -47,7 +48,9 @@ function granted(subs: Record<string, { qos: number }>, topic: string): number {
   let best = -1
   for (const filter in subs) {
     const qos = subs[filter]!.qos
-    if (qos > best && topicMatches(filter, topic)) best = qos
+    // a `$share/<group>/<filter>` subscription matches no topic as a filter (nobody may publish to
+    // `$share/...`); its messages come through the group at the member's QoS (shared/delivery.ts)
+    if (qos > best && !filter.startsWith(SHARE_PREFIX) && topicMatches(filter, topic)) best = qos
   }
   return best
 }

@@ -20,7 +20,7 @@
  *   persistent members are left, to the group queue, which the next member to come back drains.
  */
 import { ShareGroups } from './groups.js'
-import { decodeRecord, encodeRecord, recordKey, type MemberChange, type ShareRecord } from './store.js'
+import { recordKey, type MemberChange, type ShareRecord } from './store.js'
 import { DELIVERY_PREFIX, REDISPATCH_TOPIC, SESSION_PREFIX, type GroupStats, type MemberPacket, type RouterOptions, type ShareChoice, type ShareHost, type SharePacket } from './packets.js'
 
 /** the member a delivery goes to: its client id, connection, and whether its session ends with that connection */
@@ -37,6 +37,9 @@ export class ShareDelivery {
   /** members connected here: client id -> the connection and its groups (key -> QoS) */
   protected readonly local = new Map<string, { conn: object; groups: Map<string, number>; clean: boolean; ready?: Promise<void> }>()
   protected live: (node: string) => boolean = () => true
+
+  /** group -> origin -> the brokerId of its deliveries (deliveryId) */
+  private readonly deliveryIds = new Map<string, Map<string, string>>()
 
   /** per connection: QoS 2 deliveries being put into the member's session (ended() waits for them) */
   private readonly handoffs = new WeakMap<object, Set<Promise<void>>>()
@@ -120,16 +123,17 @@ export class ShareDelivery {
     if (keys.length === 0) return undefined
     const choices: ShareChoice[] = []
     let waits: Array<Promise<unknown>> | undefined
+    const ctx = { node: this.o.nodeId, topic: p.topic, publisher: p.clientId, random: Math.random }
     for (const key of keys) {
       const st = this.stat(key)
       st.messages++
-      const m = this.groups.pick(key, this.o.strategy, { node: this.o.nodeId, topic: p.topic, publisher: p.clientId, random: Math.random }, this.live)
+      const m = this.groups.pick(key, this.o.strategy, ctx, this.live)
       const rec = p.qos > 0 ? this.recordOf(p, key) : undefined
       if (m) {
         choices.push([key, m.clientId, m.node])
-        if (rec) (waits ??= []).push(this.o.store.hold(m.clientId, recordKey(rec), encodeRecord(rec)))
+        if (rec) (waits ??= []).push(this.o.store.hold(m.clientId, recordKey(rec), rec))
       } else if (rec && this.groups.hasOfflinePersistent(key)) {
-        ;(waits ??= []).push(this.o.store.enqueue(key, encodeRecord(rec), this.o.queueLimit).then((n) => (st.dropped += n)))
+        ;(waits ??= []).push(this.o.store.enqueue(key, rec, this.o.queueLimit).then((n) => (st.dropped += n)))
       } else st.dropped++
     }
     if (choices.length > 0) p.share = choices
@@ -179,13 +183,32 @@ export class ShareDelivery {
       qos: Math.min(rec.q, qos),
       retain: false, // [MQTT-3.3.1-9]: a live message for an established subscription
       dup: false,
-      brokerId: `${DELIVERY_PREFIX}${rec.g}|${rec.b}`,
+      brokerId: this.deliveryId(rec.g, rec.b),
       brokerCounter: rec.c,
       ...(rec.pub !== undefined ? { clientId: rec.pub } : {}),
       ...(properties !== undefined ? { properties } : {}),
     }
     if (packet.qos === 2 && !to.clean) return this.handOff(to, rec, packet, cb)
     this.host!.deliver(to.conn, packet, cb, rec.g)
+  }
+
+  /**
+   * The brokerId of a group's deliveries of one origin's messages (Aedes dedupes per brokerId:
+   * client.duplicates): the same string each time, not one built per delivery, so the lookup
+   * hashes a string whose hash is kept. Bounded: origins change with every node start.
+   */
+  private deliveryId(group: string, origin: string): string {
+    let byOrigin = this.deliveryIds.get(group)
+    if (!byOrigin) {
+      if (this.deliveryIds.size >= 10_000) this.deliveryIds.clear()
+      this.deliveryIds.set(group, (byOrigin = new Map()))
+    }
+    let id = byOrigin.get(origin)
+    if (id === undefined) {
+      if (byOrigin.size >= 1000) byOrigin.clear()
+      byOrigin.set(origin, (id = `${DELIVERY_PREFIX}${group}|${origin}`))
+    }
+    return id
   }
 
   /**
@@ -251,7 +274,7 @@ export class ShareDelivery {
     const fail = (err: Error): void => this.o.log.warn({ err: err.message, group: rec.g }, 'shared subscription: redispatch failed')
     if (m) {
       // held first: Redis runs it before the bus batch that carries the message (redis-store.ts)
-      if (rec.q > 0) this.o.store.hold(m.clientId, recordKey(rec), encodeRecord(rec)).catch(fail)
+      if (rec.q > 0) this.o.store.hold(m.clientId, recordKey(rec), rec).catch(fail)
       this.host!.emit({
         cmd: 'publish',
         topic: REDISPATCH_TOPIC,
@@ -267,7 +290,7 @@ export class ShareDelivery {
         share: [[rec.g, m.clientId, m.node]],
       })
     } else if (rec.q > 0 && this.groups.hasOfflinePersistent(rec.g)) {
-      this.o.store.enqueue(rec.g, encodeRecord(rec), this.o.queueLimit).then((n) => (st.dropped += n), fail)
+      this.o.store.enqueue(rec.g, rec, this.o.queueLimit).then((n) => (st.dropped += n), fail)
     } else st.dropped++
   }
 
@@ -277,7 +300,7 @@ export class ShareDelivery {
   }
 
   protected async takeAndRedispatch(clientId: string): Promise<void> {
-    for (const buf of await this.o.store.takeAll(clientId)) this.redispatch(decodeRecord(buf), clientId)
+    for (const rec of await this.o.store.takeAll(clientId)) this.redispatch(rec, clientId)
   }
 
   /** the member acknowledged a share delivery (PUBACK, PUBCOMP) */

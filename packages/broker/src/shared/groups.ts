@@ -27,6 +27,11 @@ interface Group {
   turn: number
 }
 
+function allLive(members: readonly Member[], live: (node: string) => boolean): boolean {
+  for (const m of members) if (!live(m.node)) return false
+  return true
+}
+
 export class ShareGroups {
   private readonly groups = new Map<string, Group>()
 
@@ -96,14 +101,18 @@ export class ShareGroups {
 
   /**
    * The member that gets a message, among the online ones on live nodes except `exclude`
-   * (a member whose connection just ended); advances the group's round robin position.
+   * (a member whose connection just ended); advances the group's round robin position. `ctx`
+   * gets the group's turn written into it (one context serves every group of a message).
    */
   pick(key: string, strategy: Strategy, ctx: Omit<PickContext, 'turn'>, live: (node: string) => boolean, exclude?: string): Member | undefined {
     const g = this.groups.get(key)
     if (!g) return undefined
-    let candidates = this.online(key)
-    if (exclude !== undefined || candidates.some((m) => !live(m.node))) candidates = candidates.filter((m) => m.clientId !== exclude && live(m.node))
-    return pickMember(strategy, candidates, { ...ctx, turn: g.turn++ })
+    let candidates = g.online ?? this.online(key)
+    if (exclude !== undefined || !allLive(candidates, live)) candidates = candidates.filter((m) => m.clientId !== exclude && live(m.node))
+    // the caller's context, with this group's turn (no copy per message and group)
+    const withTurn = ctx as PickContext
+    withTurn.turn = g.turn++
+    return pickMember(strategy, candidates, withTurn)
   }
 
   /** summary per group, for metrics and `culex cluster status` */

@@ -23,7 +23,7 @@ import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
 import { AckWaits } from '../cluster/ack-wait.js'
 import type { Member } from './groups.js'
-import type { MemberChange, ShareStore } from './store.js'
+import { decodeRecord, encodeRecord, type MemberChange, type ShareRecord, type ShareStore } from './store.js'
 
 /** '#' cannot appear in an MQTT topic name, so no client can publish onto these (as subscription-sync.ts) */
 export const SHARE_CHANNEL = 'culex#share'
@@ -206,9 +206,9 @@ export class RedisShareStore implements ShareStore {
     await this.db.culexShareLeave(groupKey(key), GROUPS_KEY, key, clientId, node, SHARE_CHANNEL, 'offline')
   }
 
-  async hold(clientId: string, field: string, rec: Buffer): Promise<void> {
+  async hold(clientId: string, field: string, rec: ShareRecord): Promise<void> {
     // on the bus link: ordered before the batch that carries the message (header)
-    await this.pub.hset(inflightKey(clientId), field, rec)
+    await this.pub.hset(inflightKey(clientId), field, encodeRecord(rec))
   }
 
   async release(clientId: string, field: string): Promise<boolean> {
@@ -217,8 +217,8 @@ export class RedisShareStore implements ShareStore {
     return (await this.pub.hdel(inflightKey(clientId), field)) === 1
   }
 
-  takeAll(clientId: string): Promise<Buffer[]> {
-    return this.db.culexShareTakeBuffer(inflightKey(clientId))
+  async takeAll(clientId: string): Promise<ShareRecord[]> {
+    return (await this.db.culexShareTakeBuffer(inflightKey(clientId))).map(decodeRecord)
   }
 
   async holding(clientIds: string[]): Promise<string[]> {
@@ -229,13 +229,12 @@ export class RedisShareStore implements ShareStore {
     return clientIds.filter((_, i) => Number(res[i]?.[1] ?? 0) > 0)
   }
 
-  enqueue(key: string, rec: Buffer, limit: number): Promise<number> {
-    return this.pub.culexShareEnqueue(queueKey(key), rec, limit)
+  enqueue(key: string, rec: ShareRecord, limit: number): Promise<number> {
+    return this.pub.culexShareEnqueue(queueKey(key), encodeRecord(rec), limit)
   }
 
-  async drain(key: string, clientId: string, n: number): Promise<Buffer[]> {
-    const recs = await this.db.culexShareDrainBuffer(queueKey(key), n)
-    return recs
+  async drain(key: string, clientId: string, n: number): Promise<ShareRecord[]> {
+    return (await this.db.culexShareDrainBuffer(queueKey(key), n)).map(decodeRecord)
   }
 
   queued(key: string): Promise<number> {

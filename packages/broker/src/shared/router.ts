@@ -4,7 +4,7 @@
  * side, and how a message finds its member, is delivery.ts. No Aedes internals here.
  */
 import type { Member } from './groups.js'
-import { decodeRecord, recordKey } from './store.js'
+import { recordKey } from './store.js'
 import { ShareDelivery } from './delivery.js'
 import type { GroupStats } from './packets.js'
 
@@ -120,9 +120,8 @@ export class ShareRouter extends ShareDelivery {
       for (;;) {
         const recs = await this.o.store.drain(key, clientId, DRAIN_PAGE)
         if (recs.length === 0) break
-        for (const buf of recs) {
-          const rec = decodeRecord(buf)
-          await this.o.store.hold(clientId, recordKey(rec), buf)
+        for (const rec of recs) {
+          await this.o.store.hold(clientId, recordKey(rec), rec)
           if (this.expired(rec, clientId)) continue
           if (this.host!.client(clientId) === here.conn) this.send({ clientId, conn: here.conn, clean: here.clean }, rec, qos, () => {})
           else this.gone(rec, clientId)

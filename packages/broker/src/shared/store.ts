@@ -76,27 +76,28 @@ export interface ShareStore {
   /** a persistent member's connection ended: offline, unless it is now connected to another node than `node` */
   offline(key: string, clientId: string, node: string): Promise<void>
   /** keep a record in flight for a member: issued before the message goes out (ordered before it) */
-  hold(clientId: string, field: string, rec: Buffer): Promise<void>
+  hold(clientId: string, field: string, rec: ShareRecord): Promise<void>
   /** the member acknowledged it; true if it was still held */
   release(clientId: string, field: string): Promise<boolean>
   /** take every record held for a member (its connection ended) */
-  takeAll(clientId: string): Promise<Buffer[]>
+  takeAll(clientId: string): Promise<ShareRecord[]>
   /** members with records held (for the sweep of dead nodes' members) */
   holding(clientIds: string[]): Promise<string[]>
   /** true when it is known at once that no record is held for any member (memory store); a store that must ask (Redis) leaves it out */
   holdsNone?(): boolean
   /** queue a record for a group with only offline persistent members; returns how many old ones were dropped */
-  enqueue(key: string, rec: Buffer, limit: number): Promise<number>
+  enqueue(key: string, rec: ShareRecord, limit: number): Promise<number>
   /** move up to n queued records of a group into a member's in-flight records and return them */
-  drain(key: string, clientId: string, n: number): Promise<Buffer[]>
+  drain(key: string, clientId: string, n: number): Promise<ShareRecord[]>
   queued(key: string): Promise<number>
   close(): Promise<void>
 }
 
 export class MemoryShareStore implements ShareStore {
   private readonly members = new Map<string, Map<string, Member>>()
-  private readonly inflight = new Map<string, Map<string, Buffer>>()
-  private readonly queues = new Map<string, Buffer[]>()
+  // the records themselves (one node: nothing leaves the process, so nothing is encoded)
+  private readonly inflight = new Map<string, Map<string, ShareRecord>>()
+  private readonly queues = new Map<string, ShareRecord[]>()
   private readonly listeners: Array<(c: MemberChange) => void> = []
   private barrier: () => Promise<void> = () => Promise.resolve()
 
@@ -140,7 +141,7 @@ export class MemoryShareStore implements ShareStore {
     this.members.get(key)!.set(clientId, off)
     this.emit({ key, clientId, member: off })
   }
-  async hold(clientId: string, field: string, rec: Buffer): Promise<void> {
+  async hold(clientId: string, field: string, rec: ShareRecord): Promise<void> {
     let h = this.inflight.get(clientId)
     if (!h) this.inflight.set(clientId, (h = new Map()))
     h.set(field, rec)
@@ -151,7 +152,7 @@ export class MemoryShareStore implements ShareStore {
     if (h && h.size === 0) this.inflight.delete(clientId)
     return had
   }
-  async takeAll(clientId: string): Promise<Buffer[]> {
+  async takeAll(clientId: string): Promise<ShareRecord[]> {
     const h = this.inflight.get(clientId)
     this.inflight.delete(clientId)
     return h ? [...h.values()] : []
@@ -162,7 +163,7 @@ export class MemoryShareStore implements ShareStore {
   async holding(clientIds: string[]): Promise<string[]> {
     return clientIds.filter((c) => (this.inflight.get(c)?.size ?? 0) > 0)
   }
-  async enqueue(key: string, rec: Buffer, limit: number): Promise<number> {
+  async enqueue(key: string, rec: ShareRecord, limit: number): Promise<number> {
     let q = this.queues.get(key)
     if (!q) this.queues.set(key, (q = []))
     q.push(rec)
@@ -170,12 +171,12 @@ export class MemoryShareStore implements ShareStore {
     if (over > 0) q.splice(0, over)
     return over
   }
-  async drain(key: string, clientId: string, n: number): Promise<Buffer[]> {
+  async drain(key: string, clientId: string, n: number): Promise<ShareRecord[]> {
     const q = this.queues.get(key)
     if (!q) return []
     const out = q.splice(0, n)
     if (q.length === 0) this.queues.delete(key)
-    for (const rec of out) await this.hold(clientId, recordKey(decodeRecord(rec)), rec)
+    for (const rec of out) await this.hold(clientId, recordKey(rec), rec)
     return out
   }
   async queued(key: string): Promise<number> {

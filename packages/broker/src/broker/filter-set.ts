@@ -19,12 +19,15 @@ import type { QlobberTrue as QlobberTrueType } from 'qlobber'
 const require = createRequire(import.meta.url)
 const { QlobberTrue } = require('qlobber') as { QlobberTrue: typeof QlobberTrueType }
 
+/** qlobber set to MQTT topic filters (`+`, `#` that also matches its parent level [MQTT-4.7.1-2], empty levels) */
+export const MQTT_QLOBBER_OPTIONS = { separator: '/', wildcard_one: '+', wildcard_some: '#', match_empty_levels: true }
+
 export const CACHE_MAX = 2048
 export const CACHE_TOPIC_MAX = 256
 
 export class FilterSet {
   private readonly counts = new Map<string, number>()
-  private readonly trie = new QlobberTrue({ separator: '/', wildcard_one: '+', wildcard_some: '#', match_empty_levels: true })
+  private readonly trie = new QlobberTrue(MQTT_QLOBBER_OPTIONS)
   /** topic name -> the trie's answer, for the filters the set holds now */
   private readonly answers = new Map<string, boolean>()
   private hits = 0

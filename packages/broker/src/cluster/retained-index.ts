@@ -31,6 +31,7 @@ import { filterMatches } from '../shared/names.js'
 import { RETAINED_HASH, RETAINED_INDEX, decodeRetained } from '../seam/index.js'
 import { commonPrefix, lexRange, listPlan, literalPrefix, parentOf, scanPrefix, wildcardAt, type LexBound } from './retained-ranges.js'
 import { releaseLock, takeLock } from './will-lock.js'
+import { MQTT_QLOBBER_OPTIONS } from '../broker/filter-set.js'
 
 /** topics read from the index per step */
 const PAGE = 1000
@@ -50,7 +51,6 @@ const MISMATCH_REPAIR_MS = 10_000
 const LOCK_KEY = 'culex:lock:retained-index'
 const LOCK_TTL_MS = 60_000
 
-const QLOBBER_OPTIONS = { separator: '/', wildcard_one: '+', wildcard_some: '#', match_empty_levels: true }
 
 // KEYS[1] hash, KEYS[2] index; ARGV[1] min, ARGV[2] max, ARGV[3] page size:
 // the index's first page under the range, or false if the index and the hash count apart
@@ -162,7 +162,7 @@ export class RetainedIndex {
       this.mismatch()
       return yield* scan()
     }
-    const filter = new QlobberTrue(QLOBBER_OPTIONS)
+    const filter = new QlobberTrue(MQTT_QLOBBER_OPTIONS)
     for (const p of wild) filter.add(p)
     // the filters without a wildcard, and the parent level of each `.../#`, one HGET each
     const single = new Set(patterns.filter((p) => wildcardAt(p) === -1))

@@ -20,10 +20,10 @@ import { CLIENTS_SET, clientSubsKey } from './keys.js'
 import { QlobberSub } from '../seam/index.js'
 import { decode } from './msgpack.js'
 import { AckWaits } from './ack-wait.js'
+import { MQTT_QLOBBER_OPTIONS } from '../broker/filter-set.js'
 
 type Trie = InstanceType<typeof QlobberSub>
 
-const QLOBBER_OPTIONS = { separator: '/', wildcard_one: '+', wildcard_some: '#', match_empty_levels: true }
 
 /**
  * Redis channel for subscription changes between nodes. A '#' can never be
@@ -61,7 +61,7 @@ interface SyncMessage {
 }
 
 export class SubscriptionSync {
-  private trie: Trie = new QlobberSub(QLOBBER_OPTIONS)
+  private trie: Trie = new QlobberSub(MQTT_QLOBBER_OPTIONS)
   private nodeId?: string
   /** changes received while the trie is being rebuilt, replayed on the new one */
   private journal: SyncMessage[] | null = null
@@ -160,7 +160,7 @@ export class SubscriptionSync {
   }
 
   private async loadTrie(): Promise<Trie> {
-    const trie = new QlobberSub(QLOBBER_OPTIONS)
+    const trie = new QlobberSub(MQTT_QLOBBER_OPTIONS)
     const ids = await this.db.smembers(CLIENTS_SET)
     for (let i = 0; i < ids.length; i += 200) {
       const chunk = ids.slice(i, i + 200)

@@ -3,6 +3,7 @@ import { renderChart } from '../src/report/chart.js'
 import { renderMarkdown } from '../src/report/markdown.js'
 import { buildMatrix } from '../src/report/matrix.js'
 import { renderScenarioTable, renderSuiteTable } from '../src/report/table.js'
+import { cpuTimes, stealPercent } from '../src/selfcheck.js'
 import type { MessageResults, ScenarioReport, SuiteReport, TargetReport } from '../src/report/types.js'
 
 function run(deliveries: number, p99: number, lost = 0): ScenarioReport {
@@ -209,5 +210,30 @@ describe('broker CPU per delivery and generator saturation in the suite table', 
     expect(t).toMatch(/deliveries_per_s \(msg\/s\)\s+1,000 \(1\.00×\) ⚠gen 99%\s+900 \(0\.90×\)$/m)
     expect(t).toMatch(/^⚠gen N% = a load generator thread was N% busy/m)
     expect(renderSuiteTable(s2([target('mosquitto', [withCpu(run(1000, 2), cpu(8), 0.9)])]))).not.toContain('⚠gen')
+  })
+
+  it('shows the VM steal of each run and what it means, and leaves the row out of reports without it', () => {
+    const stolen = (r: ScenarioReport, pct: number): ScenarioReport => ({ ...r, generator: { ...r.generator, vm_steal_pct: pct } })
+    const t = renderSuiteTable(s2([target('mosquitto', [stolen(run(1000, 2), 0.1)]), target('culex-1node', [stolen(run(900, 2), 31.5)])]))
+    expect(t).toMatch(/vm_steal_pct \(%\)\s+0\.1%\s+31\.5%$/m)
+    expect(t).toMatch(/^vm_steal_pct = share of the machine's CPU time/m)
+    expect(renderSuiteTable(s2([target('mosquitto', [run(1000, 2)])]))).not.toContain('vm_steal')
+  })
+})
+
+describe('VM steal over a window (/proc/stat)', () => {
+  it('is the steal ticks over all the ticks between two readings, as a percentage', () => {
+    expect(stealPercent([1000, 10], [3000, 510])).toBe(25)
+    expect(stealPercent([1000, 10], [1000, 10])).toBeNull()
+    expect(stealPercent(null, [1, 0])).toBeNull()
+  })
+
+  it.runIf(process.platform === 'linux')('reads the machine\'s total and steal ticks, which only grow', () => {
+    const a = cpuTimes()!
+    for (let i = 0; i < 1e6; i++) Math.sqrt(i)
+    const b = cpuTimes()!
+    expect(b[0]).toBeGreaterThanOrEqual(a[0])
+    expect(b[1]).toBeGreaterThanOrEqual(a[1])
+    expect(b[1]).toBeLessThanOrEqual(b[0])
   })
 })

@@ -119,6 +119,17 @@ const genCpu: MetricDef = {
   fmt: (v) => (v === null ? 'n/a' : `${Math.round(v)}%`),
 }
 
+/** the hypervisor's steal over the window (selfcheck.ts): every figure of that run was measured short of it */
+const steal: MetricDef = {
+  metric: 'vm_steal_pct',
+  unit: '%',
+  higherIsBetter: null,
+  chart: false,
+  optional: true,
+  get: (r) => r.generator.vm_steal_pct ?? null,
+  fmt: (v) => (v === null ? 'n/a' : `${v}%`),
+}
+
 const flood = (r: ScenarioReport) => msg(r)?.flood ?? null
 const floodMetrics: MetricDef[] = [
   rate(true),
@@ -139,12 +150,13 @@ const floodMetrics: MetricDef[] = [
   { metric: 'busy_after_stop_s', unit: 's', higherIsBetter: false, chart: false, get: (r) => flood(r)?.busy_after_stop_s ?? null },
   { metric: 'busy_after_drain_s', unit: 's', higherIsBetter: false, chart: false, get: (r) => flood(r)?.busy_after_drain_s ?? null },
   genCpu,
+  steal,
 ]
 
 export const METRICS: Record<string, MetricDef[]> = {
-  throughput: [rate(true), ...cpuRows('µs/delivery', true), lat('p50_ms'), lat('p99_ms'), correctness, genCpu],
-  fanout: [rate(true), ...cpuRows('µs/delivery', true), lat('p99_ms'), correctness, genCpu],
-  fanin: [rate(true), ...cpuRows('µs/delivery', true), lat('p99_ms'), correctness, genCpu],
+  throughput: [rate(true), ...cpuRows('µs/delivery', true), lat('p50_ms'), lat('p99_ms'), correctness, genCpu, steal],
+  fanout: [rate(true), ...cpuRows('µs/delivery', true), lat('p99_ms'), correctness, genCpu, steal],
+  fanin: [rate(true), ...cpuRows('µs/delivery', true), lat('p99_ms'), correctness, genCpu, steal],
   flood: floodMetrics,
   shared: [
     rate(true),
@@ -153,8 +165,9 @@ export const METRICS: Record<string, MetricDef[]> = {
     correctness,
     { metric: 'balance', unit: 'min/max', higherIsBetter: null, chart: false, get: (r) => msg(r)?.shared?.balance ?? null },
     genCpu,
+    steal,
   ],
-  latency: [lat('p50_ms', true), lat('p90_ms'), lat('p99_ms', true), lat('p999_ms'), lat('max_ms'), ...cpuRows(), correctness, genCpu],
+  latency: [lat('p50_ms', true), lat('p90_ms'), lat('p99_ms', true), lat('p999_ms'), lat('max_ms'), ...cpuRows(), correctness, genCpu, steal],
   connections: [
     { metric: 'connects_per_s', unit: 'conn/s', higherIsBetter: true, chart: true, get: (r) => conn(r)?.connects_per_s ?? null, flagGenerator: true },
     ...cpuRows('µs/connect'),
@@ -177,6 +190,7 @@ export const METRICS: Record<string, MetricDef[]> = {
     },
     { metric: 'failures', unit: '', higherIsBetter: null, chart: false, get: (r) => conn(r)?.failures ?? null },
     genCpu,
+    steal,
   ],
 }
 

@@ -85,6 +85,7 @@ export function renderScenarioTable(r: ScenarioReport): string {
     'generator',
     `cpu ${g.cpu_percent}% of one core (${g.cores} cores), event loop ${g.event_loop_utilization.map((e) => `${Math.round(e * 100)}%`).join('/')}`,
   ])
+  if (g.vm_steal_pct !== undefined && g.vm_steal_pct !== null) rows.push(['vm_steal', `${g.vm_steal_pct}% of the machine's CPU time went to other guests of its hypervisor`])
   const verdict = r.valid ? 'VALID' : `${INVALID_MARK} INVALID: ${r.invalid_reason}`
   const lines = [scenarioTitle(r), alignColumns(rows.map((x) => ['  ' + x[0], x[1] ?? ''])), verdict]
   for (const w of r.warnings) lines.push(`warning: ${w}`)
@@ -112,6 +113,11 @@ export function suiteFootnotes(s: SuiteReport): string[] {
   if (runs.some((r) => r.scenario === 'connections')) {
     notes.push(
       'heap_per_connection = growth of the V8 heap used, after a full GC, per idle connection (Culex nodes the suite started, summed over the nodes; the broker\'s own test measures the same in-process); rss_per_connection = growth of the resident memory from before the connect warm-up, per idle connection (for a Node process it also holds the code compiled and heap grown in the warm-up: compare heap_per_connection).',
+    )
+  }
+  if (runs.some((r) => r.generator.vm_steal_pct !== undefined && r.generator.vm_steal_pct !== null)) {
+    notes.push(
+      'vm_steal_pct = share of the machine\'s CPU time (all cores) its hypervisor gave to other guests over the window (/proc/stat steal): the processes on the path could not run then, so a run with several % stolen measured less than the machine does when it is not shared; targets measured at different steal are not comparable.',
     )
   }
   if (runs.some((r) => generatorFlag(r) !== null)) {

@@ -11,6 +11,11 @@ export interface GeneratorCheck {
   cpu_system_ms: number
   /** per generator thread, busy share of its event loop (0..1) over the measured window */
   event_loop_utilization: number[]
+  /**
+   * the machine's CPU time its hypervisor gave to other guests over the measured window, % of all
+   * its cores' time (/proc/stat steal); null where that is not known (not Linux); absent in older reports
+   */
+  vm_steal_pct?: number | null
   saturated: boolean
   note: string | null
 }

@@ -30,6 +30,8 @@ export interface SuiteOptions {
 
 const cpu = (us: number | null | undefined, unit: string): string => (us === null || us === undefined ? '' : `, broker ${us} µs/${unit}`)
 
+const steal = (r: ScenarioReport): string => (r.generator.vm_steal_pct ? `, vm steal ${r.generator.vm_steal_pct}%` : '')
+
 function summaryLine(t: string, r: ScenarioReport): string {
   const res = r.results
   const mark = r.valid ? '' : `  INVALID: ${r.invalid_reason}`
@@ -39,7 +41,7 @@ function summaryLine(t: string, r: ScenarioReport): string {
   return (
     `${t} ${runKey(r)}: ${res.deliveries_per_s} msg/s${cpu(res.broker_cpu?.broker_us_per_delivery, 'msg')}, p99 ${res.p99_ms} ms, ` +
     (res.flood ? `peak rss ${Math.round((res.flood.peak_rss_max_bytes ?? 0) / 2 ** 20)} MiB, busy after ${res.flood.busy_after_stop_s} s, ` : '') +
-    `lost ${res.lost} dup ${res.duplicated} ooo ${res.out_of_order}, generator cpu ${r.generator.cpu_percent}% (busiest thread ${Math.round(Math.max(0, ...r.generator.event_loop_utilization) * 100)}%)${mark}`
+    `lost ${res.lost} dup ${res.duplicated} ooo ${res.out_of_order}, generator cpu ${r.generator.cpu_percent}% (busiest thread ${Math.round(Math.max(0, ...r.generator.event_loop_utilization) * 100)}%)${steal(r)}${mark}`
   )
 }
 

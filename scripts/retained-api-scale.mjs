@@ -7,26 +7,19 @@
 // longest a QoS 0 round trip through the node waited meanwhile (a probe every 5 ms: how long the
 // node's event loop or Redis was held).
 // Usage: node scripts/retained-api-scale.mjs [CLI=packages/broker/dist/cli.js] [N=100000] [K=20]
-import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { clearInterval, setInterval } from 'node:timers'
-import mqtt from 'mqtt'
-import { cpuUs, freePort, sleep, startNode, stopAll } from './lib/node-proc.mjs'
+import { connectMqtt } from './lib/mqtt-client.mjs'
+import { cpuUs, sleep, startNode, startRedis, stopAll } from './lib/node-proc.mjs'
 
 const [cliArg = 'packages/broker/dist/cli.js', nArg = '100000', kArg = '20'] = process.argv.slice(2)
 const cli = path.resolve(cliArg)
 const [n, k] = [Number(nArg), Number(kArg)]
 const token = 'retained-api-scale-0123456789'
-const rport = await freePort()
-const redis = spawn('redis-server', ['--save', '', '--appendonly', 'no', '--port', `${rport}`, '--bind', '127.0.0.1'], { stdio: 'ignore' })
-await sleep(300)
-const node = await startNode(cli, { args: ['--redis-url', `redis://127.0.0.1:${rport}`, '--node-id', 'ras', '--admin-token', token] })
-const connect = () => new Promise((resolve, reject) => {
-  const c = mqtt.connect(node.url, { reconnectPeriod: 0 })
-  c.once('connect', () => resolve(c))
-  c.once('error', reject)
-})
+const redis = await startRedis()
+const node = await startNode(cli, { args: ['--redis-url', redis.url, '--node-id', 'ras', '--admin-token', token] })
+const connect = () => connectMqtt(node.url)
 const pub = await connect()
 const payload = Buffer.alloc(200, 'x')
 for (let i = 0; i < n; i += 500) {
@@ -54,7 +47,7 @@ for (const kind of ['#', 'devices/<i>/#']) {
   await sleep(200)
   worst = 0
   const times = []
-  const [rStart, nStart] = [cpuUs(redis.pid), cpuUs(node.proc.pid)]
+  const [rStart, nStart] = [cpuUs(redis.proc.pid), cpuUs(node.proc.pid)]
   for (let r = 0; r < k; r++) {
     const filter = kind === '#' ? '#' : `devices/${Math.floor(Math.random() * n)}/#`
     const t0 = performance.now()
@@ -63,7 +56,7 @@ for (const kind of ['#', 'devices/<i>/#']) {
     times.push(performance.now() - t0)
     if (res.status !== 200 || (kind === '#' && body.total !== n)) throw new Error(`unexpected answer ${res.status} total ${body.total}`)
   }
-  const [redisMs, nodeMs] = [(cpuUs(redis.pid) - rStart) / 1000 / k, (cpuUs(node.proc.pid) - nStart) / 1000 / k]
+  const [redisMs, nodeMs] = [(cpuUs(redis.proc.pid) - rStart) / 1000 / k, (cpuUs(node.proc.pid) - nStart) / 1000 / k]
   times.sort((a, b) => a - b)
   out.push({ filter: kind, median_ms: +times[Math.floor(k / 2)].toFixed(1), ms: `${times[0].toFixed(1)}-${times[k - 1].toFixed(1)}`, redis_cpu_ms: +redisMs.toFixed(1), node_cpu_ms: +nodeMs.toFixed(1), worst_probe_ms: +worst.toFixed(1) })
 }
@@ -72,4 +65,4 @@ console.log(JSON.stringify({ cli: cliArg, retained: n, requests: k, results: out
 await probe.endAsync()
 await pub.endAsync()
 await stopAll([node.proc])
-redis.kill()
+redis.proc.kill()

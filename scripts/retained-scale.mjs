@@ -6,23 +6,16 @@
 // retained message; prints the time until it arrived (median and range of the K) and the CPU
 // (utime + stime, /proc) of Redis and of the node per SUBSCRIBE (connect and close included).
 // Usage: node scripts/retained-scale.mjs [CLI=packages/broker/dist/cli.js] [N=100000] [K=20]
-import { spawn } from 'node:child_process'
 import path from 'node:path'
-import mqtt from 'mqtt'
-import { cpuUs, freePort, sleep, startNode, stopAll } from './lib/node-proc.mjs'
+import { connectMqtt } from './lib/mqtt-client.mjs'
+import { cpuUs, sleep, startNode, startRedis, stopAll } from './lib/node-proc.mjs'
 
 const [cliArg = 'packages/broker/dist/cli.js', nArg = '100000', kArg = '20'] = process.argv.slice(2)
 const cli = path.resolve(cliArg)
 const [n, k] = [Number(nArg), Number(kArg)]
-const rport = await freePort()
-const redis = spawn('redis-server', ['--save', '', '--appendonly', 'no', '--port', `${rport}`, '--bind', '127.0.0.1'], { stdio: 'ignore' })
-await sleep(300)
-const node = await startNode(cli, { args: ['--redis-url', `redis://127.0.0.1:${rport}`, '--node-id', 'rs'] })
-const connect = () => new Promise((resolve, reject) => {
-  const c = mqtt.connect(node.url, { reconnectPeriod: 0 })
-  c.once('connect', () => resolve(c))
-  c.once('error', reject)
-})
+const redis = await startRedis()
+const node = await startNode(cli, { args: ['--redis-url', redis.url, '--node-id', 'rs'] })
+const connect = () => connectMqtt(node.url)
 const pub = await connect()
 const payload = Buffer.alloc(200, 'x')
 const s0 = process.hrtime.bigint()
@@ -33,7 +26,7 @@ const storeMs = Number(process.hrtime.bigint() - s0) / 1e6
 await pub.endAsync()
 await sleep(3000)
 const rows = []
-const [rStart, nStart] = [cpuUs(redis.pid), cpuUs(node.proc.pid)]
+const [rStart, nStart] = [cpuUs(redis.proc.pid), cpuUs(node.proc.pid)]
 for (let r = 0; r < k; r++) {
   const id = Math.floor(Math.random() * n)
   const c = await connect()
@@ -46,8 +39,8 @@ for (let r = 0; r < k; r++) {
   await c.endAsync()
 }
 // CPU over the K (connect, SUBSCRIBE, close each), per SUBSCRIBE: /proc counts in 10 ms ticks
-const [redisMs, nodeMs] = [(cpuUs(redis.pid) - rStart) / 1000 / k, (cpuUs(node.proc.pid) - nStart) / 1000 / k]
+const [redisMs, nodeMs] = [(cpuUs(redis.proc.pid) - rStart) / 1000 / k, (cpuUs(node.proc.pid) - nStart) / 1000 / k]
 const ms = rows.map((x) => x.ms).sort((a, b) => a - b)
 console.log(JSON.stringify({ cli: cliArg, retained: n, stored_per_s: Math.round(n / (storeMs / 1000)), subscribes: k, median_ms: +ms[Math.floor(k / 2)].toFixed(1), ms: `${ms[0].toFixed(1)}-${ms[k - 1].toFixed(1)}`, redis_cpu_ms_per_subscribe: +redisMs.toFixed(1), node_cpu_ms_per_subscribe: +nodeMs.toFixed(1) }))
 await stopAll([node.proc])
-redis.kill()
+redis.proc.kill()

@@ -56,3 +56,11 @@ export async function startNode(cli, { args = [], pre = [] } = {}) {
 export async function stopAll(procs, signal = 'SIGINT') {
   await Promise.all(procs.map((p) => (p.exitCode !== null ? undefined : new Promise((r) => { p.on('exit', r); p.kill(signal) }))))
 }
+
+/** a redis-server on a free loopback port, without persistence: { proc, url } */
+export async function startRedis() {
+  const port = await freePort()
+  const proc = spawn('redis-server', ['--save', '', '--appendonly', 'no', '--port', `${port}`, '--bind', '127.0.0.1'], { stdio: 'ignore' })
+  await sleep(300)
+  return { proc, url: `redis://127.0.0.1:${port}` }
+}

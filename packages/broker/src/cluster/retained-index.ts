@@ -26,12 +26,12 @@
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { QlobberTrue } from 'qlobber'
+import { MQTT_QLOBBER_OPTIONS } from '../broker/filter-set.js'
 import type { Logger } from '../log.js'
 import { filterMatches } from '../shared/names.js'
 import { RETAINED_HASH, RETAINED_INDEX, decodeRetained } from '../seam/index.js'
 import { commonPrefix, lexRange, listPlan, literalPrefix, parentOf, scanPrefix, wildcardAt, type LexBound } from './retained-ranges.js'
 import { releaseLock, takeLock } from './will-lock.js'
-import { MQTT_QLOBBER_OPTIONS } from '../broker/filter-set.js'
 
 /** topics read from the index per step */
 const PAGE = 1000
@@ -50,7 +50,6 @@ const FIRST_REPAIR_MS = 2_000
 const MISMATCH_REPAIR_MS = 10_000
 const LOCK_KEY = 'culex:lock:retained-index'
 const LOCK_TTL_MS = 60_000
-
 
 // KEYS[1] hash, KEYS[2] index; ARGV[1] min, ARGV[2] max, ARGV[3] page size:
 // the index's first page under the range, or false if the index and the hash count apart

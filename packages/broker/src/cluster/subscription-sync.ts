@@ -24,7 +24,6 @@ import { MQTT_QLOBBER_OPTIONS } from '../broker/filter-set.js'
 
 type Trie = InstanceType<typeof QlobberSub>
 
-
 /**
  * Redis channel for subscription changes between nodes. A '#' can never be
  * part of an MQTT topic name [MQTT-3.3.2-2], so no client can publish onto it,

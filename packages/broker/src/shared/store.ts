@@ -166,7 +166,9 @@ export class MemoryShareStore implements ShareStore {
   async enqueue(key: string, rec: ShareRecord, limit: number): Promise<number> {
     let q = this.queues.get(key)
     if (!q) this.queues.set(key, (q = []))
-    q.push(rec)
+    // a queued message may wait long: its own copy of the payload, not a view that keeps the whole
+    // chunk the parser read it from (an in-flight record lives until the member's PUBACK only)
+    q.push({ ...rec, p: Buffer.from(rec.p) })
     const over = Math.max(0, q.length - limit)
     if (over > 0) q.splice(0, over)
     return over

@@ -19,6 +19,7 @@
  * - MQTT 5 [MQTT-3.3.4-6]: a PUBLISH from the client holding a Subscription Identifier is
  *   closed (Aedes 2.0.0-beta.1 passed it on).
  * - [MQTT-3.8.4-6] [MQTT-3.3.5-1] the QoS of a delivery (conformance-qos.ts).
+ * - [MQTT-4.7.2-1] no retained `$` topic for a filter that starts with a wildcard (conformance-retained.ts).
  * - [MQTT-4.8.0-1] an ack of the wrong kind (conformance-acks.ts): closed.
  * - keepalive_max_s: a 3.1.1 client asking for more, or for 0 (no keepalive), is
  *   accepted and held to the cap server-side (dropped after 1.5 x the cap of
@@ -46,6 +47,7 @@ import type { Logger } from '../log.js'
 import { trackAcks, type AckTracker } from './conformance-acks.js'
 import { disconnecting, installSessionPresent } from './conformance-session.js'
 import { installGrantedQos } from './conformance-qos.js'
+import { installRetainedDollarRule } from './conformance-retained.js'
 
 export interface ConformanceOptions {
   /** keepalive_max_s: 0 = no cap */
@@ -78,6 +80,7 @@ const connack = (code: number): Buffer => Buffer.from([0x20, 0x02, 0x00, code])
 export function installConformance(broker: Aedes, opts: ConformanceOptions): void {
   installSessionPresent(broker, opts.redis, opts.log)
   installGrantedQos(broker)
+  installRetainedDollarRule(broker)
   const acks = trackAcks(broker)
   /** clients whose CONNECT was refused: nothing after it is processed */
   const refused = new WeakSet<Client>()

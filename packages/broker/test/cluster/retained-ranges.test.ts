@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest'
 import { listPlan, type LexBound, type ListPlan } from '../../src/cluster/retained-ranges.js'
 import { filterMatches } from '../../src/shared/names.js'
+import { compareTopics } from '../../src/ops/api/retained.js'
 
 /** ZRANGEBYLEX's bounds applied to one member, as Redis compares them (bytes) */
 function inRange(topic: string, [min, max]: [LexBound, LexBound]): boolean {
@@ -56,5 +57,13 @@ describe('retained index ranges of a filter', () => {
   it('[MQTT-4.7.1-2] a/b/# is its parent a/b and the range of a/b/', () => {
     expect(listPlan('a/b/#')).toMatchObject({ kind: 'exact', topic: 'a/b' })
     expect(listPlan('a/+/#').kind).toBe('scan')
+  })
+})
+
+describe('the admin API\'s order of topics (ops/api/retained.ts compareTopics)', () => {
+  it('is the byte order of the UTF-8 topics, as the cluster\'s index keeps them', () => {
+    const topics = ['a', 'A', 'a/b', 'ab', 'ü', '\uE000', '😀', '\uFFFF', 'a\u0000', '$x', '', 'z', '\uD7FF', 'é/😀', 'é/\uF000']
+    const bytes = [...topics].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+    expect([...topics].sort(compareTopics)).toEqual(bytes)
   })
 })

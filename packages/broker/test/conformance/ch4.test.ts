@@ -238,6 +238,26 @@ forEachMode((m) => {
     expect((await wild.until(`mark/${b}`)).filter((g) => String(g.topic).startsWith('$'))).toEqual([])
   })
 
+  it('[MQTT-4.7.2-1] a SUBSCRIBE whose filter starts with a wildcard gets no retained message of a topic starting with $', async () => {
+    const b = m.id('rd')
+    const p = await client(m, 0, 'p')
+    await p.publish(`$x/${b}/state`, 'dollar', 1, true)
+    await p.publish(`r/${b}/state`, 'plain', 1, true)
+    await p.publish(`${b}-mark`, 'mark', 1, true)
+    const topicsFor = async (name: string, filters: string[]): Promise<string[]> => {
+      const c = await client(m, 1, name)
+      c.send({ cmd: 'subscribe', messageId: 1, subscriptions: filters.map((topic) => ({ topic, qos: 0 })) })
+      await c.expect('suback')
+      // a retained marker subscribed after: the retained messages of `filters` came before it
+      c.send({ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: `${b}-mark`, qos: 0 }] })
+      return [...new Set((await c.until(`${b}-mark`)).filter((g) => g.cmd === 'publish').map((g) => String(g.topic)).filter((t) => t !== `${b}-mark`))].sort()
+    }
+    expect(await topicsFor('wild', [`+/${b}/state`])).toEqual([`r/${b}/state`])
+    // a filter that matches the $ topic by the rule, beside one that starts with a wildcard: it comes
+    expect(await topicsFor('both', [`+/${b}/state`, `$x/${b}/+`])).toEqual([`$x/${b}/state`, `r/${b}/state`])
+    expect(await topicsFor('exact', [`$x/${b}/state`])).toEqual([`$x/${b}/state`])
+  })
+
   it('[MQTT-4.7.3-1] a PUBLISH with an empty topic name closes the connection', async () => {
     const c = await client(m, 0, 'empty')
     c.send(pkt(0x30, str(''), Buffer.from('x')))

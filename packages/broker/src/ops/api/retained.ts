@@ -42,8 +42,24 @@ export function encodePayload(payload: Buffer | Uint8Array | string, max = Numbe
 
 const view = (p: RetainedPacket, max?: number) => ({ topic: p.topic, qos: p.qos, ...encodePayload(p.payload, max) })
 
-/** by topic, in byte order (UTF-8), as the cluster's index of retained topics keeps them */
-const byTopic = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b))
+/**
+ * by topic in byte order (UTF-8), as the cluster's index of retained topics keeps them. UTF-8 byte
+ * order is code point order; UTF-16 code units compare the same way except a surrogate (a code
+ * point from U+10000 on) against U+E000-U+FFFF, which is fixed up here. No allocation (sorting
+ * 100,000 topics by encoding each pair took 350 ms; by `<` ~100 ms).
+ */
+export function compareTopics(a: string, b: string): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i)
+    const y = b.charCodeAt(i)
+    if (x === y) continue
+    if (x >= 0xd800 && y >= 0xd800) return (x >= 0xe000 ? x - 0x800 : x + 0x2000) - (y >= 0xe000 ? y - 0x800 : y + 0x2000)
+    return x - y
+  }
+  return a.length - b.length
+}
+const sortByBytes = (topics: string[]): string[] => topics.sort(compareTopics)
 
 /**
  * cluster: the topics of the retained messages matching a filter, through the index of retained
@@ -57,7 +73,7 @@ export function retainedTopicsOf(links: { data: Redis; core: { retained: Retaine
   const { data: db, core } = links
   const fromHash = async (filter: string): Promise<string[]> => {
     const levels = filter.split('/')
-    return (await db.hkeys(RETAINED_HASH)).filter((t) => filterMatches(levels, t)).sort(byTopic)
+    return sortByBytes((await db.hkeys(RETAINED_HASH)).filter((t) => filterMatches(levels, t)))
   }
   return {
     async page(filter, offset, limit) {
@@ -91,7 +107,7 @@ async function matching(ctx: ApiContext, filter: string, offset = 0, limit?: num
   }
   const read = new Map<string, RetainedPacket>()
   for await (const p of ctx.persistence.createRetainedStream(filter)) read.set(p.topic, p)
-  const topics = [...read.keys()].sort(byTopic)
+  const topics = sortByBytes([...read.keys()])
   return { total: topics.length, topics: limit === undefined ? topics : topics.slice(offset, offset + limit), read }
 }
 

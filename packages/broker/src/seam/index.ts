@@ -18,7 +18,7 @@
  * - mqtt-writes.ts: the process-wide writeToStream
  * - persistence.ts: aedes-persistence(-redis) and qlobber deep imports, the Redis key layout
  * - memory-offline.ts: one node, no offline-queue topic match while no session keeps a QoS 1/2 subscription
- * - memory-retained.ts: one node, the number of retained messages without reading them
+ * - memory-retained.ts: one node's retained messages in a tree of topic levels (P17), counted without reading them (P14)
  * - memory-empty-queue.ts: one node, no replay pipeline per CONNECT while no session queue ever held a message
  * - memory-connect.ts: one node, no store call per CONNECT and close while the store never held anything of its kind
  * - memory-pubrel.ts: one node, a session's stored PUBRELs kept apart (one per QoS 2 message past PUBREC)

@@ -258,6 +258,19 @@ forEachMode((m) => {
     expect(await topicsFor('exact', [`$x/${b}/state`])).toEqual([`$x/${b}/state`])
   })
 
+  it('[MQTT-4.7.1-3] + matches an empty level in a retained topic too: r/b/+ gets the retained message of r/b/', async () => {
+    const b = m.id('re')
+    const p = await client(m, 0, 'p')
+    await p.publish(`r/${b}/`, 'empty level', 1, true)
+    await p.publish(`${b}-mark`, 'mark', 1, true)
+    const c = await client(m, 1, 's')
+    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `r/${b}/+`, qos: 0 }] })
+    await c.expect('suback')
+    c.send({ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: `${b}-mark`, qos: 0 }] })
+    const got = (await c.until(`${b}-mark`)).filter((g) => g.cmd === 'publish').map((g) => String(g.topic))
+    expect(got).toContain(`r/${b}/`)
+  })
+
   it('[MQTT-4.7.3-1] a PUBLISH with an empty topic name closes the connection', async () => {
     const c = await client(m, 0, 'empty')
     c.send(pkt(0x30, str(''), Buffer.from('x')))

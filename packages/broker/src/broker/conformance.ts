@@ -47,7 +47,7 @@ import type { Logger } from '../log.js'
 import { trackAcks, type AckTracker } from './conformance-acks.js'
 import { disconnecting, installSessionPresent } from './conformance-session.js'
 import { installGrantedQos } from './conformance-qos.js'
-import { installRetainedDollarRule } from './conformance-retained.js'
+import { installRetainedStreams } from './conformance-retained.js'
 
 export interface ConformanceOptions {
   /** keepalive_max_s: 0 = no cap */
@@ -80,7 +80,7 @@ const connack = (code: number): Buffer => Buffer.from([0x20, 0x02, 0x00, code])
 export function installConformance(broker: Aedes, opts: ConformanceOptions): void {
   installSessionPresent(broker, opts.redis, opts.log)
   installGrantedQos(broker)
-  installRetainedDollarRule(broker)
+  installRetainedStreams(broker, opts.log)
   const acks = trackAcks(broker)
   /** clients whose CONNECT was refused: nothing after it is processed */
   const refused = new WeakSet<Client>()

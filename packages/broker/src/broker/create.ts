@@ -9,7 +9,7 @@ import type { CulexConfig } from '../config/schema.js'
 import type { Backend } from '../cluster/backend.js'
 import type { HotCounters } from '../ops/metrics.js'
 import { createPublishGate, type PublishGate } from './backpressure.js'
-import { cacheTopicMatches, checkQoS2OncePerPacketId, gateEmits, protocolVersion, publishClientNoticesWhenHeard, replayQueueOfResumedV5Sessions, restoreAedes12Fixes, skipCleanSessionReplays, skipClosedRegistrations, countRetainedTopics, RETAINED_HASH } from '../seam/index.js'
+import { cacheTopicMatches, checkQoS2OncePerPacketId, gateEmits, protocolVersion, publishClientNoticesWhenHeard, replayQueueOfResumedV5Sessions, restoreAedes12Fixes, skipCleanSessionReplays, skipClosedRegistrations, memoryRetainedTree, RETAINED_HASH } from '../seam/index.js'
 import { orderSessionReplay } from './session-order.js'
 import { finishPublishesOnClose } from './finish-publishes.js'
 import { markRedeliveries } from './redelivery.js'
@@ -154,9 +154,10 @@ export async function createBroker({ config, nodeId, backend, counters, faults, 
   broker.on('closed', () => gate.releaseAll())
   // a stopping node emits the publishes it started before its emitter closes (finish-publishes.ts)
   finishPublishesOnClose(broker, log)
-  // how many retained messages there are, for culex_retained_messages, without reading them: in
-  // Redis the hash's length, in memory the topics the store holds one for (seam P14)
+  // one node: retained messages in a tree of topic levels, so a SUBSCRIBE reads only the branches
+  // its filters name (seam P17), counted by its size (P14); a cluster: Redis' hash, its length
   const db = backend.links?.data
-  const retainedCount = db ? (): Promise<number> => db.hlen(RETAINED_HASH) : countRetainedTopics(broker)!
+  const tree = db ? undefined : memoryRetainedTree(broker)!
+  const retainedCount = db ? (): Promise<number> => db.hlen(RETAINED_HASH) : (): number => tree!.size
   return { broker, subscribers, retainedCount }
 }

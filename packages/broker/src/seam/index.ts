@@ -61,7 +61,7 @@ export { deliverQoS0InTurn, deliverQoSInTurn, later, UNWATCHED } from './aedes-d
 export { ReadBuffer, readThroughBuffer, parsersWithReadBuffer } from './mqtt-read-buffer.js'
 export * from './persistence.js'
 export { Answered, skipOfflineMatchWithoutSessions, memoryPersistenceCore } from './memory-offline.js'
-export { countRetainedTopics } from './memory-retained.js'
+export { countRetainedTopics, memoryRetainedTree } from './memory-retained.js'
 export { EMPTY_QUEUE, emptyReplays, skipCleanSessionReplays, skipEmptyQueueReplays } from './memory-empty-queue.js'
 export { incomingNeverStored, skipEmptyConnectCleanups } from './memory-connect.js'
 export { keepStoredPubrelsApart, PUBREL_ID } from './memory-pubrel.js'

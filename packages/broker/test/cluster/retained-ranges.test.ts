@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest'
 import { listPlan, type LexBound, type ListPlan } from '../../src/cluster/retained-ranges.js'
 import { filterMatches } from '../../src/shared/names.js'
-import { compareTopics } from '../../src/ops/api/retained.js'
+import { compareTopics } from '../../src/broker/topic-order.js'
 
 /** ZRANGEBYLEX's bounds applied to one member, as Redis compares them (bytes) */
 function inRange(topic: string, [min, max]: [LexBound, LexBound]): boolean {
@@ -60,7 +60,7 @@ describe('retained index ranges of a filter', () => {
   })
 })
 
-describe('the admin API\'s order of topics (ops/api/retained.ts compareTopics)', () => {
+describe('the admin API\'s order of topics (broker/topic-order.ts compareTopics)', () => {
   it('is the byte order of the UTF-8 topics, as the cluster\'s index keeps them', () => {
     const topics = ['a', 'A', 'a/b', 'ab', 'ü', '\uE000', '😀', '\uFFFF', 'a\u0000', '$x', '', 'z', '\uD7FF', 'é/😀', 'é/\uF000']
     const bytes = [...topics].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))

@@ -1,11 +1,15 @@
 /**
  * One node's retained messages by topic level (broker/retain-tree.ts, seam row P17): what a filter
  * gets from the tree is what the spec's matcher (topicMatches) says, for 3,000 random filters over
- * a random set of topics with empty levels and `$` topics; stores and deletes keep the count.
+ * a random set of topics with empty levels and `$` topics; stores and deletes keep the count; the
+ * admin API's pages (`page`) are those topics in UTF-8 byte order, through adds, deletes and re-adds
+ * between reads and through more changes than the set holds without a read.
  */
 import { describe, expect, it } from 'vitest'
 import { RetainTree } from '../../src/broker/retain-tree.js'
 import { topicMatches } from '../../src/broker/conformance-qos.js'
+
+const byBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b))
 
 describe('RetainTree', () => {
   it('[MQTT-4.7.1-2] [MQTT-4.7.1-3] [MQTT-4.7.2-1] a filter gets exactly the topics the spec matches it with', () => {
@@ -41,5 +45,46 @@ describe('RetainTree', () => {
     expect(tree.size).toBe(0)
     expect([...tree.match('#')]).toEqual([])
     expect(tree.get('a')).toBeUndefined()
+  })
+
+  it('[MQTT-4.7.1-2] [MQTT-4.7.2-1] pages list what a filter matches in byte order of the UTF-8 topics, with its total, through changes between reads', () => {
+    let seed = 20261204
+    const rnd = (n: number): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n)
+    // '-' and '.' sort before '/', so `a-b` comes between `a` and `a/b`; surrogates against U+E000-U+FFFF
+    const names = ['a', 'a-b', 'a.b', 'b', '', '$SYS', '$x', 'ü', '\u{1F600}', '\uFF01', '!x']
+    const topics = new Set<string>()
+    const tree = new RetainTree<string>()
+    const filters = ['#', 'a/#', 'a-b/#', '$SYS/#', '+/#', 'a/+', '+', 'a', 'a/b', '/#', '+/a/#', 'ü/#']
+    for (let round = 0; round < 40; round++) {
+      // a round of changes: mostly adds, some deletes and re-adds; round 20 adds more topics than the set holds
+      if (round === 20) {
+        for (let i = 0; i < 3000; i++) {
+          tree.set(`a/n${i}`, 'n')
+          topics.add(`a/n${i}`)
+        }
+        for (let i = 0; i < 3000; i += 3) {
+          tree.delete(`a/n${i}`)
+          topics.delete(`a/n${i}`)
+        }
+      }
+      for (let i = 1 + rnd(60); i > 0; i--) {
+        const t = Array.from({ length: 1 + rnd(3) }, () => names[rnd(names.length)]).join('/')
+        if (rnd(4) === 0) {
+          tree.delete(t)
+          topics.delete(t)
+        } else {
+          tree.set(t, t)
+          topics.add(t)
+        }
+      }
+      for (const filter of filters) {
+        const want = [...topics].filter((t) => topicMatches(filter, t)).sort(byBytes)
+        const offset = rnd(want.length + 2)
+        const limit = 1 + rnd(20)
+        expect({ filter, ...tree.page(filter, offset, limit) }).toEqual({ filter, total: want.length, topics: want.slice(offset, offset + limit) })
+        expect({ filter, ...tree.page(filter) }).toEqual({ filter, total: want.length, topics: want })
+      }
+    }
+    expect(tree.size).toBe(topics.size)
   })
 })

@@ -26,7 +26,7 @@ export interface RetainedPacket {
   qos: number
 }
 
-/** the topics of the retained messages a filter matches, in byte order (cluster/retained-index.ts) */
+/** the topics of the retained messages a filter matches, in byte order (cluster/retained-index.ts; memory: broker/retain-tree.ts) */
 export interface RetainedTopics {
   /** how many, and those from `offset` on */
   page(filter: string, offset: number, limit: number): Promise<{ total: number; topics: string[] }>
@@ -45,8 +45,9 @@ export interface ApiContext {
   /** cluster mode: the node's Redis data link */
   db: Redis | undefined
   /**
-   * cluster: the topics that hold a retained message, found without reading the messages (ops/api/retained.ts);
-   * undefined: the messages are read to find them (memory mode)
+   * the topics that hold a retained message, found without reading the messages (ops/api/retained.ts:
+   * the cluster's index, one node's retain tree); undefined: the messages are read to find them
+   * (a store that is neither)
    */
   retainedTopics: RetainedTopics | undefined
   security: Security

@@ -24,7 +24,7 @@ import { localHandlers } from './local.js'
 import { MemorySessions } from './memory-sessions.js'
 import { nodeRoutes } from './nodes.js'
 import { publishRoutes } from './publish.js'
-import { retainedRoutes, retainedTopicsOf } from './retained.js'
+import { retainedRoutes, retainedTopicsOf, treeTopicsOf } from './retained.js'
 import { localRpc, redisRpc } from './rpc.js'
 import { sessionRoutes } from './sessions.js'
 import { userRoutes } from './users.js'
@@ -68,7 +68,7 @@ export async function createApi(opts: {
     persistence: persistenceOf(broker),
     rpc,
     db: backend.links?.data,
-    retainedTopics: retainedTopicsOf(backend.links),
+    retainedTopics: retainedTopicsOf(backend.links) ?? treeTopicsOf(broker),
     security,
     counters,
     sessions,

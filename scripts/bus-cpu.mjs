@@ -4,7 +4,7 @@
 // two nodes of the given broker CLI, runs `throughput` 2 s to warm up, then DUR (default 5) s, and
 // prints utime+stime (/proc/PID/stat) of each node and of Redis per delivery, user and system
 // apart, the nodes' read/write syscalls and context switches per 1000 deliveries, and messages
-// per Redis PUBLISH. With a second argument the nodes run under --cpu-prof into that folder
+// per Redis PUBLISH (SCENARIO=shared etc. for another scenario). With a second argument the nodes run under --cpu-prof into that folder
 // (scripts/profile-summary.mjs reads the profiles). Alternate two builds to compare them:
 //   node scripts/bus-cpu.mjs /work/main/packages/broker/dist/cli.js
 //   node scripts/bus-cpu.mjs packages/broker/dist/cli.js [/tmp/prof]
@@ -29,7 +29,8 @@ const node = async (id) => {
 }
 const a = await node('bench-a'), b = await node('bench-b')
 const cpu = cpuUs
-const run = (d) => JSON.parse(execFileSync(process.execPath, [bench, 'throughput', '--pub', a.url, '--sub', b.url, '--duration', `${d}`, '--warmup', '0', '--json', '--no-progress'], { encoding: 'utf8', maxBuffer: 1e8 }))
+const scenario = process.env.SCENARIO ?? 'throughput'
+const run = (d) => JSON.parse(execFileSync(process.execPath, [bench, scenario, '--pub', a.url, '--sub', b.url, '--duration', `${d}`, '--warmup', '0', '--json', '--no-progress'], { encoding: 'utf8', maxBuffer: 1e8 }))
 run(2)
 const pubs = () => Number(/cmdstat_publish:calls=(\d+)/.exec(execFileSync('redis-cli', ['-p', `${rport}`, 'info', 'commandstats'], { encoding: 'utf8' }))?.[1] ?? 0)
 const p0 = pubs()

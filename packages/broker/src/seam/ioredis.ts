@@ -14,21 +14,62 @@ export function socketOf(redis: Redis): { pause(): void; resume(): void } | unde
 }
 
 const COALESCED = Symbol('culex.coalescedWrites')
-type Coalesced = Stream & { [COALESCED]?: { write: Stream['write']; corked: boolean } }
+interface CoalesceState {
+  write: Stream['write']
+  /** the socket is corked; the bytes leave at the uncork */
+  corked: boolean
+  /** an uncork at the end of this tick is due (a command that must not wait longer) */
+  tick: boolean
+  /** the command being written may wait for the end of the loop turn (`deferredWrite`) */
+  defer: boolean
+}
+type Coalesced = Stream & { [COALESCED]?: CoalesceState }
 
 function uncorkLater(s: Coalesced): void {
-  s[COALESCED]!.corked = false
+  const c = s[COALESCED]!
+  // an immediate of a deferred write may come after the tick's uncork: nothing left to do
+  if (!c.corked) return
+  c.corked = false
+  c.tick = false
   s.uncork()
 }
 
 function coalescedWrite(this: Coalesced, ...args: unknown[]): boolean {
   const c = this[COALESCED]!
-  if (!c.corked) {
-    c.corked = true
-    this.cork()
+  if (c.defer) {
+    if (!c.corked) {
+      c.corked = true
+      this.cork()
+      setImmediate(uncorkLater, this)
+    }
+  } else if (!c.tick) {
+    if (!c.corked) {
+      c.corked = true
+      this.cork()
+    }
+    c.tick = true
     process.nextTick(uncorkLater, this)
   }
   return (c.write as (...a: unknown[]) => boolean).apply(this, args)
+}
+
+/**
+ * `send` (one or more commands on `redis`) written with the next command that cannot wait, or at
+ * the end of the loop turn (a `setImmediate`) at the latest, instead of at the end of this tick.
+ * For commands whose reply nothing waits for in this turn but which must stay in order with what
+ * follows them on the link (the shared subscriptions' in-flight records, written before the bus
+ * batch that carries their message: one write for a turn's records and the batch, where each
+ * publish's record went in a write of its own). Without `coalesceWrites` on `redis`: written at once.
+ */
+export function deferredWrite<T>(redis: Redis, send: () => T): T {
+  const c = (streamOf(redis) as Coalesced | undefined)?.[COALESCED]
+  if (!c) return send()
+  c.defer = true
+  try {
+    return send()
+  } finally {
+    c.defer = false
+  }
 }
 
 /**
@@ -45,7 +86,7 @@ export function coalesceWrites(redis: Redis): void {
   const wrap = (): void => {
     const s = streamOf(redis) as Coalesced | undefined
     if (!s || s[COALESCED]) return
-    s[COALESCED] = { write: s.write, corked: false }
+    s[COALESCED] = { write: s.write, corked: false, tick: false, defer: false }
     s.write = coalescedWrite as Stream['write']
   }
   redis.on('connect', wrap)

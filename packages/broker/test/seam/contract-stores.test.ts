@@ -218,6 +218,30 @@ describe('seam contract: ioredis', () => {
     await once(r, 'ready')
     expect(await burst()).toBeLessThanOrEqual(3)
   })
+
+  it('R2 deferredWrite: commands given in separate ticks of one turn (one immediate each, as Aedes publishes) leave with the next command that cannot wait, in order; alone, by the end of the turn', async () => {
+    const r = link()
+    seam.coalesceWrites(r)
+    const other = link()
+    const reads = async (): Promise<number> => Number(/total_reads_processed:(\d+)/.exec(await other.info('stats'))![1])
+    await r.ping()
+    for (let round = 0; round < 3; round++) {
+      const before = await reads()
+      const answers: Array<Promise<string>> = []
+      await new Promise<void>((done) => {
+        for (let i = 0; i < 30; i++) setImmediate(() => answers.push(seam.deferredWrite(r, () => r.echo(`d${i}`))))
+        setImmediate(() => {
+          answers.push(r.echo('now'))
+          done()
+        })
+      })
+      expect(await Promise.all(answers), 'the answers in the order asked').toEqual([...Array.from({ length: 30 }, (_, i) => `d${i}`), 'now'])
+      // one write of 31 commands: one read at Redis (a few when the kernel hands them in parts), not 31
+      expect((await reads()) - before - 1).toBeLessThanOrEqual(3)
+    }
+    // nothing follows: written at the end of the turn all the same
+    expect(await seam.deferredWrite(r, () => r.echo('alone'))).toBe('alone')
+  })
 })
 
 async function waitRedis(check: () => Promise<boolean>, what: string, ms = 3000): Promise<void> {

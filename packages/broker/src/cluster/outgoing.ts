@@ -31,6 +31,7 @@
 import type { Redis } from 'ioredis'
 import { randomBytes } from 'node:crypto'
 import { outgoingKey } from './keys.js'
+import { deferredWrite } from '../seam/index.js'
 
 /** per-session packet ids: `m<id>` -> queue entry, `k<entry>` -> id, `q<entry>` -> granted QoS if lower, `g` -> connection generation */
 export const outgoingIdsKey = (clientId: string): string => `culex:oids:${encodeURIComponent(clientId)}`
@@ -65,6 +66,26 @@ local function shift(replay, pos)
   if r[1] and pos < tonumber(r[1]) then redis.call('HINCRBY', replay, 'cursor', -1) end
   if r[2] and pos < tonumber(r[2]) then redis.call('HINCRBY', replay, 'end', -1) end
 end
+`
+
+// KEYS: the body's key, its reference count's, then per session its list (and its ids hash when
+// its subscription grants a lower QoS). ARGV: body, number of sessions, then per session that
+// lower QoS or ''. A message queued for sessions: its body once, a reference per session, an
+// entry at the tail of each session's queue (what a MULTI of SET, SET, RPUSH... did, in one
+// command: one reply to parse instead of one per command and the transaction's two).
+const ENQUEUE_LUA = `
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2])
+local k = 3
+for i = 3, #ARGV do
+  redis.call('RPUSH', KEYS[k], KEYS[1])
+  k = k + 1
+  if ARGV[i] ~= '' then
+    redis.call('HSET', KEYS[k], 'q' .. KEYS[1], ARGV[i])
+    k = k + 1
+  end
+end
+return 1
 `
 
 // KEYS: list, ids. ARGV: entry key, packet id wanted, connection generation (0: unknown).
@@ -207,6 +228,7 @@ export interface ReplayEntry {
 }
 
 type Scripts = Redis & {
+  culexOutEnqueue(numKeys: number, ...keysThenArgs: Array<string | Buffer | number>): Promise<number>
   culexOutSent(list: string, ids: string, key: string, want: number, gen: number): Promise<number>
   culexOutPubrec(list: string, ids: string, messageId: number): Promise<number>
   culexOutAckedBuffer(list: string, ids: string, replay: string, messageId: number): Promise<Buffer | null>
@@ -220,6 +242,7 @@ export class OutgoingStore {
 
   constructor(db: Redis) {
     // ioredis sends each script once (EVALSHA after that, EVAL again if Redis lost its script cache)
+    db.defineCommand('culexOutEnqueue', { lua: ENQUEUE_LUA })
     db.defineCommand('culexOutSent', { numberOfKeys: 2, lua: SENT_LUA })
     db.defineCommand('culexOutPubrec', { numberOfKeys: 2, lua: PUBREC_LUA })
     db.defineCommand('culexOutAcked', { numberOfKeys: 3, lua: ACKED_LUA })
@@ -231,21 +254,25 @@ export class OutgoingStore {
 
   /**
    * Queue one message for sessions: its body once, with a reference per session, and an entry
-   * at the tail of each session's queue, in one transaction (one round trip). A session whose
+   * at the tail of each session's queue, in one script (one round trip, atomic). A session whose
    * subscription grants a lower QoS than published gets it at that QoS on replay [MQTT-3.8.4-6].
    */
   async enqueue(subs: ReadonlyArray<{ clientId: string; qos: number }>, key: string, qos: number, body: Buffer): Promise<void> {
-    const tx = this.db.multi().set(key, body).set(`${key}:offlineCount`, subs.length)
+    const keys: string[] = [key, `${key}:offlineCount`]
+    const args: Array<string | Buffer | number> = [body, subs.length]
     for (const sub of subs) {
-      tx.rpush(outgoingKey(sub.clientId), key)
-      if (sub.qos < qos) tx.hset(outgoingIdsKey(sub.clientId), `q${key}`, sub.qos)
+      keys.push(outgoingKey(sub.clientId))
+      if (sub.qos < qos) {
+        keys.push(outgoingIdsKey(sub.clientId))
+        args.push(sub.qos)
+      } else args.push('')
     }
-    await tx.exec()
+    await deferredWrite(this.db, () => this.db.culexOutEnqueue(keys.length, ...keys, ...args))
   }
 
   /** a PUBLISH of `entry` goes out to the client with `messageId`: returns the id to use (a free one if that is taken) */
   sent(clientId: string, entry: string, messageId: number, gen: number): Promise<number> {
-    return this.db.culexOutSent(outgoingKey(clientId), outgoingIdsKey(clientId), entry, messageId, gen)
+    return deferredWrite(this.db, () => this.db.culexOutSent(outgoingKey(clientId), outgoingIdsKey(clientId), entry, messageId, gen))
   }
 
   /** the client sent PUBREC: the queue entry becomes its PUBREL */
@@ -255,7 +282,7 @@ export class OutgoingStore {
 
   /** PUBACK or PUBCOMP: returns the body of the acknowledged PUBLISH (empty for a PUBREL), null if none was in flight */
   async acked(clientId: string, messageId: number): Promise<Buffer | null> {
-    const body = await this.db.culexOutAckedBuffer(outgoingKey(clientId), outgoingIdsKey(clientId), replayKey(clientId), messageId)
+    const body = await deferredWrite(this.db, () => this.db.culexOutAckedBuffer(outgoingKey(clientId), outgoingIdsKey(clientId), replayKey(clientId), messageId))
     return body ?? null
   }
 

@@ -21,6 +21,7 @@ const count = (name: string) => parseIntOpt(name, 1, 1_000_000)
 
 const SCENARIO_HELP: Record<Exclude<ScenarioName, never>, string> = {
   throughput: 'N publisher/subscriber pairs, each on its own topic, publishing as fast as the broker accepts',
+  persistent: 'throughput with subscribers that keep a session (CONNECT clean 0): each QoS 1/2 message is stored for them until acknowledged; the sessions are ended after the run',
   fanout: 'P publishers (default 1) on one topic, M subscribers',
   fanin: 'N publishers on their own topics, one subscriber on a wildcard',
   latency: 'a fixed publish rate; end-to-end latency percentiles',
@@ -31,7 +32,7 @@ const SCENARIO_HELP: Record<Exclude<ScenarioName, never>, string> = {
 
 for (const name of Object.keys(SCENARIO_HELP) as ScenarioName[]) {
   const cmd = addRunOptions(addTargetOptions(new Command(name).description(SCENARIO_HELP[name])))
-  if (name === 'throughput') cmd.option('--pairs <n>', 'publisher/subscriber pairs (default 4)', count('--pairs'))
+  if (name === 'throughput' || name === 'persistent') cmd.option('--pairs <n>', 'publisher/subscriber pairs (default 4)', count('--pairs'))
   if (name === 'fanout') {
     cmd.option('--publishers <n>', 'publishers (default 1)', count('--publishers'))
     cmd.option('--subscribers <n>', 'subscribers (default 20)', count('--subscribers'))

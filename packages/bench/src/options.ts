@@ -2,9 +2,9 @@
 export type QoS = 0 | 1 | 2
 /** MQTT protocol level of the load clients: 4 = 3.1.1, 5 = MQTT 5.0 */
 export type Protocol = 4 | 5
-export type ScenarioName = 'throughput' | 'fanout' | 'fanin' | 'latency' | 'flood' | 'shared' | 'connections'
-export const SCENARIOS: readonly ScenarioName[] = ['throughput', 'fanout', 'fanin', 'latency', 'flood', 'shared', 'connections']
-export const MESSAGE_SCENARIOS: readonly ScenarioName[] = ['throughput', 'fanout', 'fanin', 'latency', 'flood', 'shared']
+export type ScenarioName = 'throughput' | 'persistent' | 'fanout' | 'fanin' | 'latency' | 'flood' | 'shared' | 'connections'
+export const SCENARIOS: readonly ScenarioName[] = ['throughput', 'persistent', 'fanout', 'fanin', 'latency', 'flood', 'shared', 'connections']
+export const MESSAGE_SCENARIOS: readonly ScenarioName[] = ['throughput', 'persistent', 'fanout', 'fanin', 'latency', 'flood', 'shared']
 
 /** A process the run watches (peak RSS, CPU after the load stops), with every process it started. */
 export interface WatchedProcess {
@@ -84,6 +84,7 @@ export const DEFAULTS = {
 /** Per-scenario default counts. */
 export const COUNT_DEFAULTS: Record<ScenarioName, { pairs: number; publishers: number; subscribers: number }> = {
   throughput: { pairs: 4, publishers: 4, subscribers: 4 },
+  persistent: { pairs: 4, publishers: 4, subscribers: 4 },
   fanout: { pairs: 1, publishers: 1, subscribers: 20 },
   fanin: { pairs: 1, publishers: 10, subscribers: 1 },
   latency: { pairs: 1, publishers: 1, subscribers: 1 },

@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { culexNode, findBin, mosquitto, type StartedTarget } from '../src/suite/brokers.js'
 import { freePorts } from '../src/suite/ports.js'
@@ -77,6 +78,21 @@ for (const name of ['mosquitto', 'culex']) {
       expect(code).toBe(0)
       expectLossless(report)
       expect(report.config).toMatchObject({ qos: 1, protocol: 5, pairs: 2 })
+    })
+
+    it('persistent at QoS 1: subscribers with a session get every message once, and no session is left after the run [MQTT-3.1.2-6]', async () => {
+      const { code, report } = await runJson(['persistent', '--url', url(), '--qos', '1', '--pairs', '2', ...BRIEF])
+      expect(code).toBe(0)
+      expectLossless(report)
+      expect(report.config).toMatchObject({ qos: 1, pairs: 2, persistent_sessions: true })
+      // a subscriber's id, back with clean 0: no session present (the bench ended it)
+      const c = mqtt.connect(url(), { clientId: `${report.config.client_id_prefix}s0`, clean: false, reconnectPeriod: 0 })
+      const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
+        c.once('connect', resolve)
+        c.once('error', reject)
+      })
+      expect(connack.sessionPresent).toBe(false)
+      await c.endAsync()
     })
 
     it('fanout at QoS 1, subscribers over WebSocket, delivers every message to every subscriber', async () => {

@@ -49,11 +49,12 @@ export class LoadEngine {
 
   constructor(private readonly plan: LoadPlan) {}
 
-  private clientOptions(url: string, clientId: string) {
+  private clientOptions(url: string, clientId: string, clean = true) {
     const s = this.plan.settings
     return {
       url,
       clientId,
+      clean,
       keepaliveS: s.keepaliveS,
       protocol: s.protocol ?? 4,
       connectTimeoutMs: s.connectTimeoutMs,
@@ -67,7 +68,7 @@ export class LoadEngine {
   async connectSubscribers(): Promise<void> {
     const s = this.plan.settings
     const results = await mapLimit(this.plan.subscribers, s.connectConcurrency, async (plan) => {
-      const client = await RawClient.connect(this.clientOptions(plan.url, plan.clientId))
+      const client = await RawClient.connect(this.clientOptions(plan.url, plan.clientId, !plan.persistent))
       const sub: Subscriber = { plan, client, streams: new Map(), probes: new Set() }
       client.onMessage = (_topic, payload) => this.onMessage(sub, payload)
       this.subs.push(sub)
@@ -266,5 +267,8 @@ export class LoadEngine {
     if (this.pacer) clearInterval(this.pacer)
     const all = [...this.pubs.map((p) => p.client), ...this.subs.map((s) => s.client)]
     await mapLimit(all, 200, (c) => c.close())
+    // persistent sessions end with a clean connect [MQTT-3.1.2-6]: nothing stays queued in the broker for them
+    const kept = this.subs.filter((s) => s.plan.persistent)
+    await mapLimit(kept, 50, async (s) => (await RawClient.connect(this.clientOptions(s.plan.url, s.plan.clientId, true))).close())
   }
 }

@@ -26,6 +26,8 @@ export interface SubPlan {
   clientId: string
   /** publisher ids whose every message this subscriber must receive */
   pubs: number[]
+  /** keeps a session (CONNECT clean 0), ended after the run */
+  persistent?: boolean
 }
 
 export interface LoadSettings extends ClientAuth {

@@ -155,6 +155,7 @@ const floodMetrics: MetricDef[] = [
 
 export const METRICS: Record<string, MetricDef[]> = {
   throughput: [rate(true), ...cpuRows('µs/delivery', true), lat('p50_ms'), lat('p99_ms'), correctness, genCpu, steal],
+  persistent: [rate(true), ...cpuRows('µs/delivery', true), lat('p50_ms'), lat('p99_ms'), correctness, genCpu, steal],
   fanout: [rate(true), ...cpuRows('µs/delivery', true), lat('p99_ms'), correctness, genCpu, steal],
   fanin: [rate(true), ...cpuRows('µs/delivery', true), lat('p99_ms'), correctness, genCpu, steal],
   flood: floodMetrics,

@@ -147,6 +147,10 @@ export interface ReportConfig {
   connections: number | null
   pub_urls: string[]
   sub_urls: string[]
+  /** message scenarios: the load clients' ids start with it (`<prefix>p<i>` publishers, `<prefix>s<j>` subscribers) */
+  client_id_prefix?: string
+  /** `persistent`: the subscribers kept a session during the run (ended after it) */
+  persistent_sessions?: boolean
 }
 
 export interface ScenarioReport {

@@ -11,7 +11,7 @@ export function hex(runId: number): string {
   return runId.toString(16).padStart(8, '0')
 }
 
-export function reportConfig(cfg: ScenarioConfig, publishers: number, subscribers: number): ReportConfig {
+export function reportConfig(cfg: ScenarioConfig, publishers: number, subscribers: number, extra: Partial<ReportConfig> = {}): ReportConfig {
   const msg = cfg.scenario !== 'connections'
   return {
     qos: cfg.qos,
@@ -21,13 +21,14 @@ export function reportConfig(cfg: ScenarioConfig, publishers: number, subscriber
     warmup_s: msg ? cfg.warmupS : 0,
     workers: cfg.workers,
     window: cfg.window,
-    pairs: cfg.scenario === 'throughput' || cfg.scenario === 'latency' ? cfg.pairs : null,
+    pairs: cfg.scenario === 'throughput' || cfg.scenario === 'persistent' || cfg.scenario === 'latency' ? cfg.pairs : null,
     publishers,
     subscribers,
     rate_per_s: cfg.scenario === 'latency' ? cfg.rate : null,
     connections: cfg.scenario === 'connections' ? cfg.connections : null,
     pub_urls: cfg.pubUrls,
     sub_urls: cfg.subUrls,
+    ...extra,
   }
 }
 

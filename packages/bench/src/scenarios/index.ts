@@ -8,12 +8,14 @@ import { flood, floodObserver, FLOOD_WINDOW } from './flood.js'
 import { latency } from './latency.js'
 import { runMessageScenario } from './message-run.js'
 import { throughput } from './throughput.js'
+import { persistent } from './persistent.js'
 import { shared } from './shared.js'
 import { hex, newRunId } from './common.js'
 import type { TopologyBuilder } from './topology.js'
 
 const BUILDERS: Record<Exclude<ScenarioConfig['scenario'], 'connections'>, TopologyBuilder> = {
   throughput,
+  persistent,
   fanout,
   fanin,
   latency,

@@ -66,6 +66,7 @@ export function buildPlans(cfg: ScenarioConfig, topo: Topology, runId: number, e
       filter: s.filter,
       pubs: s.pubs,
       clientId: `cb${id}s${j}`,
+      ...(topo.persistent ? { persistent: true } : {}),
     }),
   )
   return plans
@@ -244,7 +245,7 @@ export async function runMessageScenario(
       scenario: cfg.scenario,
       started_at: startedAt,
       finished_at: new Date().toISOString(),
-      config: reportConfig(cfg, topo.publishers.length, topo.subscribers.length),
+      config: reportConfig(cfg, topo.publishers.length, topo.subscribers.length, { client_id_prefix: `cb${hex(runId)}`, ...(topo.persistent ? { persistent_sessions: true } : {}) }),
       results,
       valid: verdict.valid,
       invalid_reason: verdict.invalid_reason,

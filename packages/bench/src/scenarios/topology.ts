@@ -12,6 +12,8 @@ export interface Topology {
   groups?: Array<{ members: number[]; pubs: number[] }>
   /** messages per second per publisher; 0 = as fast as the broker accepts */
   ratePerPub: number
+  /** subscribers keep a session (CONNECT clean 0: every QoS 1/2 message is queued for them as well as sent); ended after the run */
+  persistent?: boolean
 }
 
 export type TopologyBuilder = (cfg: ScenarioConfig, prefix: string) => Topology

@@ -4,6 +4,8 @@
  * export as API, the Redis key layout our cluster code shares with aedes-persistence-redis,
  * and the persistence instance Aedes holds. test/seam/contract.test.ts checks each.
  */
+import type { Redis } from 'ioredis'
+import { deferredWrite } from './ioredis.js'
 import { createRequire } from 'node:module'
 import { Readable, Transform } from 'node:stream'
 import type { Aedes } from 'aedes'
@@ -87,9 +89,15 @@ export function indexRetainedWrites<T>(conn: T): T {
   const hdel = db.hdel.bind(db)
   db.defineCommand('culexRetainedSet', { numberOfKeys: 2, lua: RETAINED_SET_LUA })
   db.defineCommand('culexRetainedDel', { numberOfKeys: 2, lua: RETAINED_DEL_LUA })
+  // a retained PUBLISH's write waits for the next command that cannot, or the end of the turn (R2):
+  // Aedes stores each in its own immediate, and a write per message woke Redis once each
+  const redis = conn as unknown as Redis
   db.hset = (key, ...args) =>
-    key === RETAINED_HASH && args.length === 2 ? db.culexRetainedSet(RETAINED_HASH, RETAINED_INDEX, String(args[0]), args[1]) : hset(key, ...args)
-  db.hdel = (key, ...fields) => (key === RETAINED_HASH && fields.length > 0 ? db.culexRetainedDel(RETAINED_HASH, RETAINED_INDEX, ...fields.map(String)) : hdel(key, ...fields))
+    key === RETAINED_HASH && args.length === 2
+      ? deferredWrite(redis, () => db.culexRetainedSet(RETAINED_HASH, RETAINED_INDEX, String(args[0]), args[1]))
+      : hset(key, ...args)
+  db.hdel = (key, ...fields) =>
+    key === RETAINED_HASH && fields.length > 0 ? deferredWrite(redis, () => db.culexRetainedDel(RETAINED_HASH, RETAINED_INDEX, ...fields.map(String))) : hdel(key, ...fields)
   return conn
 }
 

@@ -30,7 +30,7 @@ import type { Logger } from '../log.js'
 import { CLIENTS_SET, clientSubsKey } from './keys.js'
 import { OutgoingStore } from './outgoing.js'
 import { SessionQueues, type QueuedPacket, type QueueSub, type SessionClient } from './session-queue.js'
-import { Answered, asyncRedisPersistence, CallBackPersistence, indexRetainedWrites, isDelWillOnConnect, scanRetainedInPages } from '../seam/index.js'
+import { Answered, asyncRedisPersistence, CallBackPersistence, deferredWrite, indexRetainedWrites, isDelWillOnConnect, scanRetainedInPages } from '../seam/index.js'
 import { RetainedIndex } from './retained-index.js'
 import { encode, withPackedProperties, withProperties } from './msgpack.js'
 import { SubscriptionSync, decodeSubs, type StoredSub, type TrieSub } from './subscription-sync.js'
@@ -214,14 +214,17 @@ export class CulexRedisPersistence {
   createRetainedStreamCombi(patterns: string[]): AsyncIterable<unknown> {
     return withProperties(this.retained.match(patterns, () => this.inner.createRetainedStreamCombi(patterns)))
   }
+  // an inbound QoS 2 message's steps (PUBLISH, PUBREL) come one per immediate: their commands
+  // leave with the next that cannot wait or at the end of the turn (seam R2; aedes-persistence-redis
+  // issues each before its first await, P18), not a write and a wake-up of Redis each
   incomingStorePacket(client: unknown, packet: unknown): Promise<void> {
-    return this.inner.incomingStorePacket(client, packet)
+    return deferredWrite(this.db, () => this.inner.incomingStorePacket(client, packet))
   }
   incomingGetPacket(client: unknown, packet: unknown): Promise<unknown> {
-    return this.inner.incomingGetPacket(client, packet)
+    return deferredWrite(this.db, () => this.inner.incomingGetPacket(client, packet))
   }
   incomingDelPacket(client: unknown, packet: unknown): Promise<void> {
-    return this.inner.incomingDelPacket(client, packet)
+    return deferredWrite(this.db, () => this.inner.incomingDelPacket(client, packet))
   }
   cleanIncoming(client: unknown): Promise<void> {
     return this.inner.cleanIncoming(client)

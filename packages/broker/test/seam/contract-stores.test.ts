@@ -242,6 +242,33 @@ describe('seam contract: ioredis', () => {
     // nothing follows: written at the end of the turn all the same
     expect(await seam.deferredWrite(r, () => r.echo('alone'))).toBe('alone')
   })
+
+  it('P18 aedes-persistence-redis incomingStorePacket, incomingGetPacket and incomingDelPacket write their command before their first await: sent through deferredWrite, 30 of each in 30 immediates leave in one write', async () => {
+    const r = link()
+    seam.coalesceWrites(r)
+    const other = link()
+    const reads = async (): Promise<number> => Number(/total_reads_processed:(\d+)/.exec(await other.info('stats'))![1])
+    const inner = new (seam.asyncRedisPersistence())({ conn: r })
+    const client = { id: 'p18-client' }
+    const packet = (i: number) => ({ cmd: 'publish', topic: 'p18/t', payload: Buffer.from(`m${i}`), qos: 2, retain: false, dup: false, messageId: i + 1 })
+    await r.ping()
+    for (const step of ['incomingStorePacket', 'incomingGetPacket', 'incomingDelPacket'] as const) {
+      const before = await reads()
+      const answers: Array<Promise<unknown>> = []
+      await new Promise<void>((done) => {
+        for (let i = 0; i < 30; i++) setImmediate(() => answers.push(seam.deferredWrite(r, () => inner[step](client, packet(i)) as Promise<unknown>)))
+        setImmediate(() => {
+          answers.push(r.ping())
+          done()
+        })
+      })
+      const got = await Promise.all(answers)
+      if (step === 'incomingGetPacket') expect(got.slice(0, 30).map((p) => (p as { payload: Buffer }).payload.toString())).toEqual(Array.from({ length: 30 }, (_, i) => `m${i}`))
+      // one write of 31 commands: one read at Redis (a few when the kernel hands them in parts), not 31
+      expect((await reads()) - before - 1, step).toBeLessThanOrEqual(3)
+    }
+    expect(await r.hlen('incoming:p18-client')).toBe(0)
+  })
 })
 
 async function waitRedis(check: () => Promise<boolean>, what: string, ms = 3000): Promise<void> {

@@ -60,12 +60,6 @@ local function unref(key)
   local left = redis.call('DECR', key .. ':offlineCount')
   if left <= 0 then redis.call('DEL', key, key .. ':offlineCount') end
 end
--- an entry left the queue at pos: a replay position after it moves back
-local function shift(replay, pos)
-  local r = redis.call('HMGET', replay, 'cursor', 'end')
-  if r[1] and pos < tonumber(r[1]) then redis.call('HINCRBY', replay, 'cursor', -1) end
-  if r[2] and pos < tonumber(r[2]) then redis.call('HINCRBY', replay, 'end', -1) end
-end
 `
 
 // KEYS: the body's key, its reference count's, then per session its list (and its ids hash when
@@ -74,8 +68,7 @@ end
 // entry at the tail of each session's queue (what a MULTI of SET, SET, RPUSH... did, in one
 // command: one reply to parse instead of one per command and the transaction's two).
 const ENQUEUE_LUA = `
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('SET', KEYS[2], ARGV[2])
+redis.call('MSET', KEYS[1], ARGV[1], KEYS[2], ARGV[2])
 local k = 3
 for i = 3, #ARGV do
   redis.call('RPUSH', KEYS[k], KEYS[1])
@@ -93,12 +86,16 @@ return 1
 // in-flight message of the session has it. A connection the session has left (a newer one
 // started its replay: higher generation `g`) records nothing: its late deliveries (a node
 // closing it, a takeover) must not replace the ids the newer connection sent and is acking.
+// (The generation, the wanted id's entry and this entry's id in one HMGET: on every delivery to
+// a persistent session, Redis' cost is the scripts' calls.)
 const SENT_LUA = `${HELPERS}
 local key, want, gen = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-if gen > 0 and gen < tonumber(redis.call('HGET', KEYS[2], 'g') or '0') then return want end
-if redis.call('HGET', KEYS[2], 'm' .. want) == key then return want end
-local m = free_id(KEYS[2], want)
-local old = redis.call('HGET', KEYS[2], 'k' .. key)
+local cur = redis.call('HMGET', KEYS[2], 'g', 'm' .. want, 'k' .. key)
+if gen > 0 and gen < tonumber(cur[1] or '0') then return want end
+if cur[2] == key then return want end
+local m = want
+if cur[2] then m = free_id(KEYS[2], want % 65535 + 1) end
+local old = cur[3]
 if old then redis.call('HDEL', KEYS[2], 'm' .. old) end
 redis.call('HSET', KEYS[2], 'm' .. m, key, 'k' .. key, m)
 return m
@@ -122,15 +119,23 @@ return 1
 
 // KEYS: list, ids, replay. ARGV: packet id. PUBACK/PUBCOMP received: the entry leaves the queue.
 // Returns the acknowledged message's body ('' for a PUBREL, false when nothing was in flight).
+// While a replay runs, its position moves back when the entry was before it; without one, no
+// LPOS (LREM removes the same first occurrence).
 const ACKED_LUA = `${HELPERS}
 local m = ARGV[1]
 local key = redis.call('HGET', KEYS[2], 'm' .. m)
 if not key then return false end
 redis.call('HDEL', KEYS[2], 'm' .. m, 'k' .. key, 'q' .. key)
-local pos = redis.call('LPOS', KEYS[1], key)
-if not pos then return '' end
-redis.call('LREM', KEYS[1], 1, key)
-shift(KEYS[3], pos)
+local r = redis.call('HMGET', KEYS[3], 'cursor', 'end')
+if r[1] or r[2] then
+  local pos = redis.call('LPOS', KEYS[1], key)
+  if not pos then return '' end
+  redis.call('LREM', KEYS[1], 1, key)
+  if r[1] and pos < tonumber(r[1]) then redis.call('HINCRBY', KEYS[3], 'cursor', -1) end
+  if r[2] and pos < tonumber(r[2]) then redis.call('HINCRBY', KEYS[3], 'end', -1) end
+elseif redis.call('LREM', KEYS[1], 1, key) == 0 then
+  return ''
+end
 if string.sub(key, 1, 7) == 'packet:' then
   local body = redis.call('GET', key)
   unref(key)

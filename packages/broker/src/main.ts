@@ -92,10 +92,10 @@ export async function startNode(config: CulexConfig, log?: Logger): Promise<Cule
     void shared.router.sessionEnded(id).catch((err: Error) => log.warn({ err: err.message, client: id }, 'shared subscription: expired session not removed from its groups'))
   if (cluster) cluster.sessions.onEnded(leaveGroups)
   else broker.on('sessionExpired', (c) => leaveGroups(c.id))
-  // Redis lost its data: this node's members are in their groups again before it is ready (redis-data-loss.ts)
+  // Redis lost its data: this node's members are in their groups again, on every node, before it is ready (redis-data-loss.ts)
   cluster?.onDataLost(async () => {
     await shared.router.reload()
-    await shared.router.reassert()
+    await shared.router.reassert(true)
   })
   // per connect and close: only at debug level (its arguments, the address read from the socket, are made before pino looks at the level)
   if (log.isLevelEnabled('debug')) {

@@ -158,15 +158,19 @@ export class ShareRouter extends ShareDelivery {
   /**
    * The members connected here, as the cluster should see them: a node whose heartbeat lapsed
    * (a long pause) had its members marked offline by another node's sweep; they come back here.
+   * `acknowledged`: each written as a SUBSCRIBE's join is, resolved once every other node applied
+   * it (at most the join's ack timeout): after Redis lost its data this node is ready only then,
+   * so no node picks nobody for a message to the group meanwhile and acknowledges it, dropped.
    */
-  async reassert(): Promise<void> {
+  async reassert(acknowledged = false): Promise<void> {
     const writes: Array<Promise<void>> = []
     for (const [clientId, here] of this.local) {
       if (this.host!.client(clientId) !== here.conn) continue
       for (const [key, qos] of here.groups) {
         const m = this.groups.get(key, clientId)
         if (m && m.online && m.node === this.o.nodeId) continue
-        writes.push(this.o.store.rejoin(key, { clientId, node: this.o.nodeId, qos, online: true, clean: here.clean }))
+        const member = { clientId, node: this.o.nodeId, qos, online: true, clean: here.clean }
+        writes.push(acknowledged ? this.o.store.join(key, member) : this.o.store.rejoin(key, member))
       }
     }
     await Promise.all(writes)

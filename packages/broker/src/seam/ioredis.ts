@@ -56,10 +56,10 @@ function coalescedWrite(this: Coalesced, ...args: unknown[]): boolean {
 /**
  * `send` (one or more commands on `redis`) written with the next command that cannot wait, or at
  * the end of the loop turn (a `setImmediate`) at the latest, instead of at the end of this tick.
- * For commands whose reply nothing waits for in this turn but which must stay in order with what
- * follows them on the link (the shared subscriptions' in-flight records, written before the bus
- * batch that carries their message: one write for a turn's records and the batch, where each
- * publish's record went in a write of its own). Without `coalesceWrites` on `redis`: written at once.
+ * For commands issued one per message (Aedes handles each in its own immediate) that must stay in
+ * order with what follows them on the link: a persistent session's queue steps, a retained write,
+ * an inbound QoS 2 step; one write for a turn's, where each went in a write of its own. Without
+ * `coalesceWrites` on `redis`: written at once.
  */
 export function deferredWrite<T>(redis: Redis, send: () => T): T {
   const c = (streamOf(redis) as Coalesced | undefined)?.[COALESCED]

@@ -12,6 +12,7 @@
  * a wildcard matches no topic that starts with `$` [MQTT-4.7.2-1].
  */
 
+import { parentOf, wildcardAt } from '../cluster/retained-ranges.js'
 import { TopicOrder, compareTopics, prefixRange } from './topic-order.js'
 
 interface Level<T> {
@@ -82,7 +83,7 @@ export class RetainTree<T> {
 
   /** the values of every topic `filter` matches */
   *match(filter: string): Generator<T> {
-    if (filter.indexOf('+') === -1 && filter.indexOf('#') === -1) {
+    if (wildcardAt(filter) === -1) {
       const v = this.get(filter)
       if (v !== undefined) yield v
       return
@@ -121,7 +122,7 @@ export class RetainTree<T> {
       const from = Math.min(start + offset, end)
       return { total: end - start, topics: all.slice(from, limit === undefined ? end : Math.min(end, from + limit)) }
     }
-    if (filter.indexOf('+') === -1 && filter.indexOf('#') === -1) {
+    if (wildcardAt(filter) === -1) {
       const topics = this.get(filter) !== undefined ? [filter] : []
       return cut(topics, 0, topics.length)
     }
@@ -137,10 +138,9 @@ export class RetainTree<T> {
       const before = from < a ? all.slice(from, Math.min(a, to)) : []
       return { total, topics: to > a ? before.concat(all.slice(Math.max(from, a) + gap, to + gap)) : before }
     }
-    const first = Math.min(filter.indexOf('+') === -1 ? filter.length : filter.indexOf('+'), filter.indexOf('#') === -1 ? filter.length : filter.indexOf('#'))
-    if (filter.endsWith('/#') && first === filter.length - 1) {
+    const parent = parentOf(filter)
+    if (parent !== undefined) {
       // the parent level too [MQTT-4.7.1-2]: `a/b` sorts before every `a/b/...`, though not always right before
-      const parent = filter.slice(0, -2)
       const all = this.order.topics()
       const [a, b] = prefixRange(all, `${parent}/`)
       if (this.get(parent) === undefined) return cut(all, a, b)

@@ -22,8 +22,8 @@ export function compareTopics(a: string, b: string): number {
 }
 
 /** the first index of `sorted` whose topic is not before `topic` */
-function lowerBound(sorted: readonly string[], topic: string, from = 0): number {
-  let lo = from
+function lowerBound(sorted: readonly string[], topic: string): number {
+  let lo = 0
   let hi = sorted.length
   while (lo < hi) {
     const mid = (lo + hi) >>> 1

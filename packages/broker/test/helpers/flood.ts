@@ -8,12 +8,18 @@ import { once } from 'node:events'
 import mqttPacket from 'mqtt-packet'
 import type { MqttClient } from 'mqtt'
 
+/** after every `every` publishes, the flood waits for `until(sent)` (e.g. a reader that keeps up) */
+export interface Pace {
+  every: number
+  until: (sent: number) => Promise<void>
+}
+
 /**
  * a raw connection to 127.0.0.1:`port` writing `count` publishes of `size` bytes (the first 6
  * the message's number, zero-padded) as fast as TCP takes them, never waiting for a PUBACK
  * (read and thrown away)
  */
-export async function flood(port: number, clientId: string, topic: string, qos: 0 | 1, count: number, size: number): Promise<Socket> {
+export async function flood(port: number, clientId: string, topic: string, qos: 0 | 1, count: number, size: number, pace?: Pace): Promise<Socket> {
   const s = netConnect(port, '127.0.0.1')
   await once(s, 'connect')
   s.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId, keepalive: 0 }))
@@ -22,6 +28,7 @@ export async function flood(port: number, clientId: string, topic: string, qos: 
     const payload = Buffer.alloc(size, 120)
     payload.write(String(i).padStart(6, '0'))
     if (!s.write(mqttPacket.generate({ cmd: 'publish', topic, payload, qos, messageId: qos ? (i % 65535) + 1 : undefined, retain: false, dup: false }))) await once(s, 'drain')
+    if (pace && (i + 1) % pace.every === 0) await pace.until(i + 1)
   }
   return s
 }

@@ -12,6 +12,7 @@ import { NODES_KEY } from '../cluster/keys.js'
 import { MemoryShareStore, type ShareStore } from './store.js'
 import { RedisShareStore } from './redis-store.js'
 import { ShareRouter } from './router.js'
+import { LiveNodes } from './live-nodes.js'
 import { installShare } from './share-aedes.js'
 
 const LOCK_KEY = 'culex:lock:share'
@@ -36,12 +37,9 @@ export async function startShared(opts: { broker: Aedes; config: CulexConfig; no
 
   // ---- cluster: live nodes, dead nodes' members, re-sync ---------------------------------------
   const db = links.data
-  // a node is dead once the registry saw its registration lapse (or dropped it after that); a node
-  // the registry has not been read about yet is new, hence live (its members must not be skipped,
-  // nor swept, in the moment between its registration and our next read)
-  let live = new Set<string>([nodeId])
-  const known = new Set<string>([nodeId])
-  router.setLive((n) => live.has(n) || !known.has(n))
+  // which nodes' members may be picked (live-nodes.ts)
+  const nodes = new LiveNodes(nodeId)
+  router.setLive((n) => nodes.isLive(n))
   const every = Math.max(200, Math.floor(config.heartbeat_interval_ms / 2))
   let running = false
   const tick = async (): Promise<void> => {
@@ -50,13 +48,7 @@ export async function startShared(opts: { broker: Aedes; config: CulexConfig; no
     try {
       const [s, us] = await db.time()
       const now = Number(s) * 1000 + Math.floor(Number(us) / 1000)
-      const flat = await db.zrange(NODES_KEY, 0, -1, 'WITHSCORES')
-      const next = new Set([nodeId])
-      for (let i = 0; i < flat.length; i += 2) {
-        known.add(flat[i]!)
-        if (Number(flat[i + 1]) >= now) next.add(flat[i]!)
-      }
-      live = next
+      nodes.update(await db.zrange(NODES_KEY, 0, -1, 'WITHSCORES'), now)
       await router.reassert()
       const lock = await db.set(LOCK_KEY, nodeId, 'PX', every * 3, 'NX')
       if (lock === 'OK' || (await db.get(LOCK_KEY)) === nodeId) {

@@ -1,0 +1,35 @@
+/**
+ * Which nodes a shared subscription's members may be picked on (cluster mode), from the node
+ * registry (cluster/registry.ts: `culex:nodes`, each node scored with the Redis time its
+ * registration lapses). Pure: shared/index.ts reads the registry and the time.
+ *
+ * A node is dead once its registration lapsed, whether the registry still lists it (a score in
+ * the past) or the will sweeper dropped it since. A node missing from the registry whose last
+ * registration seen here had not lapsed yet is still live: a Redis that came back without its data
+ * (cluster/redis-data-loss.ts) lists no node until each beats again, and a node that took every
+ * other node's members for dead then picked nobody for their groups' messages and dropped
+ * acknowledged QoS 1 ones. If it really died, its last registration lapses on time. A node never
+ * seen is new, hence live (its members must not be skipped, nor swept, in the moment between its
+ * registration and the next read).
+ */
+export class LiveNodes {
+  /** every node seen in the registry, with the last time its registration was seen to lapse */
+  private readonly deadlines = new Map<string, number>()
+  private live = new Set<string>()
+
+  constructor(private readonly self: string) {
+    this.live.add(self)
+  }
+
+  /** `flat`: the registry as ZRANGE WITHSCORES returns it; `now`: Redis' time, ms */
+  update(flat: string[], now: number): void {
+    for (let i = 0; i < flat.length; i += 2) this.deadlines.set(flat[i]!, Number(flat[i + 1]))
+    const next = new Set([this.self])
+    for (const [node, deadline] of this.deadlines) if (deadline >= now) next.add(node)
+    this.live = next
+  }
+
+  isLive(node: string): boolean {
+    return this.live.has(node) || !this.deadlines.has(node)
+  }
+}

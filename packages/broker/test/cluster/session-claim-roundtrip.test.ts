@@ -6,15 +6,14 @@
  * Seen with Redis MONITOR on a real redis-server and a real node: before the claim is given back,
  * exactly one command names the claim or the ending marker (it was a SET NX, then a script).
  */
-import { Redis } from 'ioredis'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { killAll, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '../helpers/cluster-procs.js'
 import { Raw, destroyAll } from '../conformance/raw.js'
+import { monitorRedis } from '../helpers/redis-monitor.js'
 
 let redis: TestRedis
 let node: TestNode
-let db: Redis | undefined
-let monitor: Redis | undefined
+let monitor: { close(): void } | undefined
 
 beforeAll(async () => {
   redis = await startRedis()
@@ -22,8 +21,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  monitor?.disconnect()
-  db?.disconnect()
+  monitor?.close()
   destroyAll()
   await killAll()
 })
@@ -36,9 +34,7 @@ it('[MQTT-3.1.4-3] [MQTT-3.2.2-2] a CONNECT with Clean Start 0 takes its claim a
   await first.disconnect({ reasonCode: 0 })
 
   const commands: string[][] = []
-  db = new Redis(redis.url)
-  monitor = await db.monitor()
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+  monitor = await monitorRedis(redis.port, (args, source) => {
     // the calls a script makes are shown too, from "lua": only what the node sent counts
     if (source.includes('lua')) return
     if (args.some((a) => a === claimKey) || (args.includes('culex:session-ending') && args.includes(id))) commands.push(args)

@@ -22,6 +22,7 @@
 import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
 import { AckWaits } from '../cluster/ack-wait.js'
+import { deferredWrite } from '../seam/index.js'
 import type { Member } from './groups.js'
 import { decodeRecord, encodeRecord, type MemberChange, type ShareRecord, type ShareStore } from './store.js'
 
@@ -207,18 +208,17 @@ export class RedisShareStore implements ShareStore {
   }
 
   async hold(clientId: string, field: string, rec: ShareRecord): Promise<void> {
-    // on the bus link: ordered before the batch that carries the message (header). Not through
-    // deferredWrite (which saved node A ~half its CPU under 2-node `shared`): a record written later
-    // widens the window in which a sweep finds nothing held for a clean member whose connection
-    // ended and lets it leave its group, so a record written after that is sent on by nobody
-    // (router.ts sweepDead); share-cluster.test.ts' SIGTERM case hung once in CI with it
-    await this.pub.hset(inflightKey(clientId), field, encodeRecord(rec))
+    // on the bus link: ordered before the batch that carries the message (header); written with
+    // that batch, or at the end of the turn: one write for a turn's records, not one per publish
+    // (seam/ioredis.ts deferredWrite). A record may so land a loop turn after its pick: a sweep
+    // lets a clean member with nothing held leave only at the next sweep (router.ts sweepDead)
+    await deferredWrite(this.pub, () => this.pub.hset(inflightKey(clientId), field, encodeRecord(rec)))
   }
 
   async release(clientId: string, field: string): Promise<boolean> {
     // on the bus link too: a member on the picking node can acknowledge before a HSET sent on
     // another link would have run, which would leave the record behind
-    return (await this.pub.hdel(inflightKey(clientId), field)) === 1
+    return (await deferredWrite(this.pub, () => this.pub.hdel(inflightKey(clientId), field))) === 1
   }
 
   async takeAll(clientId: string): Promise<ShareRecord[]> {

@@ -149,11 +149,19 @@ export class ShareRouter extends ShareDelivery {
     await Promise.all(writes)
     const holding = new Set(await this.o.store.holding([...new Set(offline.map(([, m]) => m.clientId))]))
     for (const c of holding) await this.takeAndRedispatch(c)
-    // clean sessions whose connection ended leave once a sweep found nothing held for them: a
-    // node that picked one before it heard it went offline may still be writing a record for it,
-    // and only the sweep (which sees members, not records) can send that on
-    await Promise.all(offline.filter(([, m]) => m.clean && !holding.has(m.clientId)).map(([key, m]) => this.o.store.leave(key, m.clientId, m.node)))
+    // clean sessions whose connection ended leave once two sweeps in a row found nothing held for
+    // them: a node that picked one before it heard it went offline may still be writing a record
+    // for it (the records leave with the bus batch, at the end of a loop turn at the latest:
+    // redis-store.ts hold), and only the sweep (which sees members, not records) can send that on.
+    // The sweep before this one was a sweep interval ago, far longer than a loop turn
+    const quiet = new Map(offline.filter(([, m]) => m.clean && !holding.has(m.clientId)).map(([key, m]) => [`${m.node}\n${m.clientId}\n${key}`, [key, m] as const]))
+    const leaving = [...quiet].filter(([k]) => this.quietLastSweep.has(k)).map(([, km]) => km)
+    this.quietLastSweep = new Set(quiet.keys())
+    await Promise.all(leaving.map(([key, m]) => this.o.store.leave(key, m.clientId, m.node)))
   }
+
+  /** the clean offline members the last sweep found nothing held for (sweepDead) */
+  private quietLastSweep = new Set<string>()
 
   /**
    * The members connected here, as the cluster should see them: a node whose heartbeat lapsed

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { aclFilter, filterMatches, isShareTopic, parseShare } from '../../src/shared/names.js'
 import { pickMember, rendezvous, STRATEGIES, type Candidate } from '../../src/shared/strategy.js'
 import { ShareGroups, type Member } from '../../src/shared/groups.js'
-import { MemoryShareStore } from '../../src/shared/store.js'
+import { MemoryShareStore, recordKey } from '../../src/shared/store.js'
 import { ShareRouter } from '../../src/shared/router.js'
 import type { Logger } from '../../src/log.js'
 
@@ -140,5 +140,40 @@ describe('router reload', () => {
     store.answer()
     await reloading
     expect(router.membersOf('g/t').map((m) => m.clientId)).toEqual(['m1'])
+  })
+})
+
+describe('the sweep of offline members (cluster: one node sweeps, router.ts sweepDead)', () => {
+  it('a clean member whose node died leaves only after two sweeps found nothing held: a record written late for it (a node that picked it before hearing it went) is still sent to another member', async () => {
+    const store = new MemoryShareStore()
+    const log = { warn() {}, info() {}, debug() {} } as unknown as Logger
+    const router = new ShareRouter({ nodeId: 'n1', strategy: 'round_robin', queueLimit: 10, store, log })
+    const sent: Array<{ topic: string; to: unknown }> = []
+    await router.start({
+      client: () => undefined,
+      deliver() {},
+      keep: async () => {},
+      emit: (p) => void sent.push({ topic: String(p.shareTopic), to: p.share }),
+      barrier: async () => {},
+      stopping: () => false,
+    })
+    router.setLive((n) => n !== 'n2')
+    await store.rejoin('g/t', { clientId: 'gone', node: 'n2', qos: 1, online: true, clean: true })
+    await store.rejoin('g/t', { clientId: 'here', node: 'n1', qos: 1, online: true, clean: true })
+    const members = (): string[] => router.membersOf('g/t').map((m) => m.clientId).sort()
+
+    await router.sweepDead()
+    expect(members(), 'after the first sweep that found nothing held').toEqual(['gone', 'here'])
+    // the late record: a message picked for `gone` before its picker heard it was offline
+    const rec = { g: 'g/t', t: 't', p: Buffer.from('late'), q: 1, b: 'n3', c: 7 }
+    await store.hold('gone', recordKey(rec), rec)
+    await router.sweepDead()
+    expect(sent).toEqual([{ topic: 't', to: [['g/t', 'here', 'n1']] }])
+    expect(members()).toEqual(['gone', 'here'])
+    // nothing held any more, twice in a row: it leaves
+    await router.sweepDead()
+    expect(members()).toEqual(['gone', 'here'])
+    await router.sweepDead()
+    expect(members()).toEqual(['here'])
   })
 })

@@ -238,6 +238,23 @@ describe('shared subscriptions across the cluster', () => {
     await allArrive(group, acked, 15_000)
   })
 
+  it('a member that disconnects mid-stream (clean session): every acknowledged message reaches a member of the group', async () => {
+    // what was picked for it goes to the members that stay; so does what a node picks for it
+    // before it hears it went: the message reaches B with its record (written a loop turn later,
+    // ahead of the bus batch), and B, which has no such connection any more, sends it on (gone())
+    const [a, b, c] = nodes as [TestNode, TestNode, TestNode]
+    const group = await join('$share/quit/quit/#', 'qt', 1, [a, b, c])
+    const quitter = group.find((m) => m.node === b)!
+    const pubs = await Promise.all([a, c].map((n, i) => mqttConnect(n.url, { clientId: `qtpub-${i}` })))
+    const total = 1000
+    const runs = pubs.map((p, i) => publishAll(p, `quit/${i}`, `q${i}`, total / 2, 16))
+    await waitFor(() => quitter.got.length >= total / 10, 30_000, 'messages reaching the member on B')
+    quitter.client.end(true)
+    const acked = (await Promise.all(runs)).flat()
+    expect(acked.length).toBe(total)
+    await allArrive(group, acked, 15_000)
+  })
+
   it('a member that comes back with a clean session on another node mid-stream, and does not subscribe again: every acknowledged message reaches a member of the group', async () => {
     // the new connection takes the session over (its old one on B ends) and starts clean: it is in
     // no group any more; what was picked for it, and what a node picks for it before it hears so

@@ -117,8 +117,10 @@ redis.call('HSET', KEYS[2], 'm' .. m, rel, 'k' .. rel, m)
 return 1
 `
 
-// KEYS: list, ids, replay. ARGV: packet id. PUBACK/PUBCOMP received: the entry leaves the queue.
-// Returns the acknowledged message's body ('' for a PUBREL, false when nothing was in flight).
+// KEYS: list, ids, replay. ARGV: packet id, '1' to return the body. PUBACK/PUBCOMP received: the
+// entry leaves the queue. Returns the acknowledged message's body when asked ('' for a PUBREL or
+// when not asked, false when nothing was in flight): only Aedes' 'ack' event carries it, and a
+// node with no listener for it does not have it read, sent and decoded on every acknowledgement.
 // While a replay runs, its position moves back when the entry was before it; without one, no
 // LPOS (LREM removes the same first occurrence).
 const ACKED_LUA = `${HELPERS}
@@ -137,9 +139,10 @@ elseif redis.call('LREM', KEYS[1], 1, key) == 0 then
   return ''
 end
 if string.sub(key, 1, 7) == 'packet:' then
-  local body = redis.call('GET', key)
+  local body = ''
+  if ARGV[2] == '1' then body = redis.call('GET', key) or '' end
   unref(key)
-  return body or ''
+  return body
 end
 redis.call('DEL', key)
 return ''
@@ -236,7 +239,7 @@ type Scripts = Redis & {
   culexOutEnqueue(numKeys: number, ...keysThenArgs: Array<string | Buffer | number>): Promise<number>
   culexOutSent(list: string, ids: string, key: string, want: number, gen: number): Promise<number>
   culexOutPubrec(list: string, ids: string, messageId: number): Promise<number>
-  culexOutAckedBuffer(list: string, ids: string, replay: string, messageId: number): Promise<Buffer | null>
+  culexOutAckedBuffer(list: string, ids: string, replay: string, messageId: number, withBody: '1' | '0'): Promise<Buffer | null>
   culexOutDrop(list: string, ids: string, replay: string): Promise<number>
   culexReplayStart(list: string, ids: string, replay: string, token: string): Promise<[number, number]>
   culexReplayPageBuffer(list: string, ids: string, replay: string, token: string, page: number, nextId: number, bytes: number): Promise<Array<number | Buffer>>
@@ -286,8 +289,9 @@ export class OutgoingStore {
   }
 
   /** PUBACK or PUBCOMP: returns the body of the acknowledged PUBLISH (empty for a PUBREL), null if none was in flight */
-  async acked(clientId: string, messageId: number): Promise<Buffer | null> {
-    const body = await deferredWrite(this.db, () => this.db.culexOutAckedBuffer(outgoingKey(clientId), outgoingIdsKey(clientId), replayKey(clientId), messageId))
+  /** `withBody`: the acknowledged message's body is read and returned (Aedes' 'ack' event) */
+  async acked(clientId: string, messageId: number, withBody = true): Promise<Buffer | null> {
+    const body = await deferredWrite(this.db, () => this.db.culexOutAckedBuffer(outgoingKey(clientId), outgoingIdsKey(clientId), replayKey(clientId), messageId, withBody ? '1' : '0'))
     return body ?? null
   }
 

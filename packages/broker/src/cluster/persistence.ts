@@ -47,6 +47,7 @@ interface ClientLike {
 
 interface BrokerLike {
   id: string
+  listenerCount?(event: string): number
 }
 
 export class CulexRedisPersistence {
@@ -195,7 +196,8 @@ export class CulexRedisPersistence {
     return this.queues.update(client, packet)
   }
   outgoingClearMessageId(client: SessionClient, packet: { messageId?: number }): Promise<unknown> {
-    return this.queues.acked(client, packet)
+    // the acknowledged message is read only for Aedes' 'ack' event (lib/handlers/puback.js), which no part of Culex listens to
+    return this.queues.acked(client, packet, (this.broker?.listenerCount?.('ack') ?? 1) > 0)
   }
   outgoingStream(client: SessionClient): AsyncIterable<unknown> {
     return this.queues.replay(client)

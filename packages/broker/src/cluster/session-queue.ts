@@ -81,16 +81,20 @@ export class SessionQueues {
     }
   }
 
-  /** Aedes' outgoingClearMessageId: PUBACK or PUBCOMP; resolves to the acknowledged message */
-  acked(client: SessionClient, packet: { messageId?: number }): Promise<unknown> {
+  /**
+   * Aedes' outgoingClearMessageId: PUBACK or PUBCOMP; resolves to the acknowledged message when
+   * `withMessage` (someone listens to Aedes' 'ack' event, the only reader of it), else to nothing
+   */
+  acked(client: SessionClient, packet: { messageId?: number }, withMessage = true): Promise<unknown> {
     // Aedes calls this on every PUBACK/PUBCOMP, clean sessions included, although it stores
     // nothing for them (deliverQoS skips outgoingUpdate when client.clean): skip the round trip.
     if (client.clean === true || packet.messageId === undefined) return NOTHING
+    if (!withMessage) return this.store.acked(client.id, packet.messageId, false).then(() => undefined)
     return this.ackedMessage(client.id, packet.messageId)
   }
 
   private async ackedMessage(clientId: string, messageId: number): Promise<unknown> {
-    const body = await this.store.acked(clientId, messageId)
+    const body = await this.store.acked(clientId, messageId, true)
     if (!body || body.length === 0) return undefined
     const orig = decodePacket<QueuedPacket>(body)
     orig.messageId = messageId

@@ -288,9 +288,11 @@ export class OutgoingStore {
     return this.db.culexOutPubrec(outgoingKey(clientId), outgoingIdsKey(clientId), messageId)
   }
 
-  /** PUBACK or PUBCOMP: returns the body of the acknowledged PUBLISH (empty for a PUBREL), null if none was in flight */
-  /** `withBody`: the acknowledged message's body is read and returned (Aedes' 'ack' event) */
-  async acked(clientId: string, messageId: number, withBody = true): Promise<Buffer | null> {
+  /**
+   * PUBACK or PUBCOMP: returns the body of the acknowledged PUBLISH if `withBody` (Aedes' 'ack'
+   * event; empty for a PUBREL or when not asked), null if none was in flight
+   */
+  async acked(clientId: string, messageId: number, withBody: boolean): Promise<Buffer | null> {
     const body = await deferredWrite(this.db, () => this.db.culexOutAckedBuffer(outgoingKey(clientId), outgoingIdsKey(clientId), replayKey(clientId), messageId, withBody ? '1' : '0'))
     return body ?? null
   }

@@ -58,7 +58,8 @@ function coalescedWrite(this: Coalesced, ...args: unknown[]): boolean {
  * the end of the loop turn (a `setImmediate`) at the latest, instead of at the end of this tick.
  * For commands issued one per message (Aedes handles each in its own immediate) that must stay in
  * order with what follows them on the link: a persistent session's queue steps, a retained write,
- * an inbound QoS 2 step; one write for a turn's, where each went in a write of its own. Without
+ * an inbound QoS 2 step, a shared subscription's in-flight record (before the bus batch that
+ * carries its message); one write for a turn's, where each went in a write of its own. Without
  * `coalesceWrites` on `redis`: written at once.
  */
 export function deferredWrite<T>(redis: Redis, send: () => T): T {

@@ -13,23 +13,22 @@
  * registration and the next read).
  */
 export class LiveNodes {
-  /** every node seen in the registry, with the last time its registration was seen to lapse */
+  /** every node seen in the registry, with the time its last registration seen lapses */
   private readonly deadlines = new Map<string, number>()
-  private live = new Set<string>()
+  /** Redis' time at the last read */
+  private now = -Infinity
 
-  constructor(private readonly self: string) {
-    this.live.add(self)
-  }
+  constructor(private readonly self: string) {}
 
   /** `flat`: the registry as ZRANGE WITHSCORES returns it; `now`: Redis' time, ms */
   update(flat: string[], now: number): void {
     for (let i = 0; i < flat.length; i += 2) this.deadlines.set(flat[i]!, Number(flat[i + 1]))
-    const next = new Set([this.self])
-    for (const [node, deadline] of this.deadlines) if (deadline >= now) next.add(node)
-    this.live = next
+    this.now = now
   }
 
   isLive(node: string): boolean {
-    return this.live.has(node) || !this.deadlines.has(node)
+    if (node === this.self) return true
+    const deadline = this.deadlines.get(node)
+    return deadline === undefined || deadline >= this.now
   }
 }

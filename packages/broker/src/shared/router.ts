@@ -154,10 +154,11 @@ export class ShareRouter extends ShareDelivery {
     // for it (the records leave with the bus batch, at the end of a loop turn at the latest:
     // redis-store.ts hold), and only the sweep (which sees members, not records) can send that on.
     // The sweep before this one was a sweep interval ago, far longer than a loop turn
-    const quiet = new Map(offline.filter(([, m]) => m.clean && !holding.has(m.clientId)).map(([key, m]) => [`${m.node}\n${m.clientId}\n${key}`, [key, m] as const]))
-    const leaving = [...quiet].filter(([k]) => this.quietLastSweep.has(k)).map(([, km]) => km)
-    this.quietLastSweep = new Set(quiet.keys())
-    await Promise.all(leaving.map(([key, m]) => this.o.store.leave(key, m.clientId, m.node)))
+    const quiet = offline.filter(([, m]) => m.clean && !holding.has(m.clientId))
+    const id = ([key, m]: [string, Member]): string => `${m.node}\n${m.clientId}\n${key}`
+    const before = this.quietLastSweep
+    this.quietLastSweep = new Set(quiet.map(id))
+    await Promise.all(quiet.filter((km) => before.has(id(km))).map(([key, m]) => this.o.store.leave(key, m.clientId, m.node)))
   }
 
   /** the clean offline members the last sweep found nothing held for (sweepDead) */

@@ -5,6 +5,7 @@
  * per message. `%u` and `%c` stand for a whole level and compare with the
  * client's username and client id.
  */
+import { isDollar } from '../broker/topic-filter.js'
 
 export enum Kind {
   Literal = 0,
@@ -59,7 +60,6 @@ export function compileFilter(filter: string): Compiled {
   })
 }
 
-const DOLLAR = 36
 const SLASH = '/'
 
 /**
@@ -73,12 +73,12 @@ export function matchTopic(filter: Compiled, topic: string, user: string | undef
   let pos = 0
   for (let i = 0; i < filter.length; i++) {
     const level = filter[i]!
-    if (level.kind === Kind.Many) return !(i === 0 && topic.charCodeAt(0) === DOLLAR)
+    if (level.kind === Kind.Many) return !(i === 0 && isDollar(topic))
     if (pos > n) return false // the topic has fewer levels than the filter
     let end = topic.indexOf(SLASH, pos)
     if (end === -1) end = n
     if (level.kind === Kind.One) {
-      if (i === 0 && topic.charCodeAt(0) === DOLLAR) return false
+      if (i === 0 && isDollar(topic)) return false
     } else {
       const text = level.kind === Kind.Literal ? level.text : level.kind === Kind.User ? user : clientId
       if (text === undefined || text.length !== end - pos || !topic.startsWith(text, pos)) return false
@@ -96,7 +96,7 @@ export function matchTopic(filter: Compiled, topic: string, user: string | undef
  * Conservative: answers false when unsure.
  */
 export function coversFilter(filter: Compiled, request: readonly string[], user: string | undefined, clientId: string): boolean {
-  const dollar = request.length > 0 && request[0]!.charCodeAt(0) === DOLLAR
+  const dollar = request.length > 0 && isDollar(request[0]!)
   for (let i = 0; i < filter.length; i++) {
     const level = filter[i]!
     if (level.kind === Kind.Many) return !(i === 0 && dollar)

@@ -25,42 +25,8 @@
 import type { Aedes } from 'aedes'
 import { grantedSubscriptions, onWriteOfEachClient, stepDeliveriesOfEachClient } from '../seam/index.js'
 import { SHARE_PREFIX } from '../shared/names.js'
+import { topicMatches } from './topic-filter.js'
 
-/**
- * does filter match topic (MQTT 3.1.1 section 4.7; wildcards never match a leading `$`
- * [MQTT-4.7.2-1]); a walk over both strings, level by level, that makes nothing (it runs for
- * every QoS 1/2 delivery whose topic is not itself one of the client's filters: `fanin`'s
- * wildcard subscriber, for one)
- */
-export function topicMatches(filter: string, topic: string): boolean {
-  if (filter === topic) return true
-  const first = filter.charCodeAt(0)
-  if ((first === HASH || first === PLUS) && topic.charCodeAt(0) === DOLLAR) return false
-  const fl = filter.length
-  const tl = topic.length
-  let f = 0
-  let t = 0
-  for (;;) {
-    // the filter's level is [f, fe), the topic's [t, te); t > tl: the topic has no level left
-    let fe = filter.indexOf('/', f)
-    if (fe === -1) fe = fl
-    const one = fe - f === 1 ? filter.charCodeAt(f) : -1
-    if (one === HASH) return true // [MQTT-4.7.1-2]: also the parent level
-    if (t > tl) return false
-    let te = topic.indexOf('/', t)
-    if (te === -1) te = tl
-    if (one !== PLUS) {
-      if (te - t !== fe - f) return false
-      for (let i = 0; i < fe - f; i++) if (filter.charCodeAt(f + i) !== topic.charCodeAt(t + i)) return false
-    }
-    if (fe === fl) return te === tl
-    f = fe + 1
-    t = te + 1
-  }
-}
-const HASH = 35
-const PLUS = 43
-const DOLLAR = 36
 
 /** highest QoS granted to the client's filters matching topic, -1 if none */
 function granted(subs: Record<string, { qos: number }>, topic: string): number {

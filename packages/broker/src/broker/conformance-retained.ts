@@ -18,20 +18,19 @@ import { Readable } from 'node:stream'
 import type { Aedes } from 'aedes'
 import type { Logger } from '../log.js'
 import { persistenceOf } from '../seam/index.js'
-import { topicMatches } from './conformance-qos.js'
+import { isDollar, topicMatches } from './topic-filter.js'
 
 interface RetainedSource {
   createRetainedStreamCombi(patterns: string[]): AsyncIterable<{ topic: string }>
 }
 
-const DOLLAR = 36
 const startsWithWildcard = (filter: string): boolean => filter[0] === '#' || filter[0] === '+'
 
 async function* retainedOf(read: () => AsyncIterable<{ topic: string }>, filters: string[], log: Logger): AsyncGenerator<{ topic: string }> {
   const dollarRule = filters.some(startsWithWildcard)
   try {
     for await (const packet of read()) {
-      if (!dollarRule || packet.topic.charCodeAt(0) !== DOLLAR || filters.some((f) => topicMatches(f, packet.topic))) yield packet
+      if (!dollarRule || !isDollar(packet.topic) || filters.some((f) => topicMatches(f, packet.topic))) yield packet
     }
   } catch (err) {
     log.warn({ err: (err as Error).message, filters }, 'retained messages of a SUBSCRIBE not all sent: the store failed while reading them')

@@ -12,7 +12,7 @@
  * a wildcard matches no topic that starts with `$` [MQTT-4.7.2-1].
  */
 
-import { parentOf, wildcardAt } from '../cluster/retained-ranges.js'
+import { isDollar, parentOf, wildcardAt } from './topic-filter.js'
 import { TopicOrder, compareTopics, prefixRange } from './topic-order.js'
 
 interface Level<T> {
@@ -100,11 +100,11 @@ export class RetainTree<T> {
     if (level === '#') {
       // the parent level too [MQTT-4.7.1-2] (the root has no value: a topic has at least one level)
       if (node.value !== undefined) yield node
-      for (const [name, child] of node.children) if (i > 0 || name.charCodeAt(0) !== DOLLAR) yield* this.all(child)
+      for (const [name, child] of node.children) if (i > 0 || !isDollar(name)) yield* this.all(child)
       return
     }
     if (level === '+') {
-      for (const [name, child] of node.children) if (i > 0 || name.charCodeAt(0) !== DOLLAR) yield* this.walk(child, levels, i + 1)
+      for (const [name, child] of node.children) if (i > 0 || !isDollar(name)) yield* this.walk(child, levels, i + 1)
       return
     }
     const child = node.children.get(level)
@@ -164,4 +164,3 @@ export class RetainTree<T> {
   }
 }
 
-const DOLLAR = 36

@@ -20,7 +20,7 @@
 import type { Aedes, Client } from 'aedes'
 import { onSubscriptionWritten, v5SubscriptionsOf } from '../seam/index.js'
 import { DELIVERY_PREFIX } from '../shared/packets.js'
-import { topicMatches } from './conformance-qos.js'
+import { topicMatches } from './topic-filter.js'
 
 interface Delivery {
   topic: string

@@ -30,7 +30,8 @@ import { MQTT_QLOBBER_OPTIONS } from '../broker/filter-set.js'
 import type { Logger } from '../log.js'
 import { filterMatches } from '../shared/names.js'
 import { RETAINED_HASH, RETAINED_INDEX, decodeRetained } from '../seam/index.js'
-import { commonPrefix, lexRange, listPlan, literalPrefix, parentOf, scanPrefix, wildcardAt, type LexBound } from './retained-ranges.js'
+import { commonPrefix, lexRange, listPlan, scanPrefix, type LexBound } from './retained-ranges.js'
+import { literalPrefix, parentOf, wildcardAt } from '../broker/topic-filter.js'
 import { releaseLock, takeLock } from './will-lock.js'
 
 /** topics read from the index per step */

@@ -2,25 +2,7 @@
  * Which part of the retained topics' index (retained-index.ts, a sorted set read in byte order
  * with ZRANGEBYLEX) holds the topics a filter can match. Pure: no Redis here.
  */
-
-/** where the first wildcard of a filter is, -1 without one (as aedes-persistence-redis finds it) */
-export function wildcardAt(filter: string): number {
-  const one = filter.indexOf('+')
-  return one !== -1 ? one : filter.indexOf('#')
-}
-
-/**
- * the literal part every topic a wildcard filter matches starts with, up to its first wildcard:
- * `a/b/` for `a/b/#` and `a/b/+`; `a/b/#` also matches `a/b` [MQTT-4.7.1-2], read as a topic of its own
- */
-export function literalPrefix(filter: string): string {
-  return filter.substring(0, wildcardAt(filter))
-}
-
-/** `a/b` for `a/b/#`, which matches its parent level too [MQTT-4.7.1-2] */
-export function parentOf(filter: string): string | undefined {
-  return filter.length > 2 && filter.endsWith('/#') && wildcardAt(filter) === filter.length - 1 ? filter.slice(0, -2) : undefined
-}
+import { literalPrefix, parentOf, wildcardAt } from '../broker/topic-filter.js'
 
 export function commonPrefix(prefixes: string[]): string {
   let p = prefixes[0] ?? ''

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { RetainTree } from '../../src/broker/retain-tree.js'
-import { topicMatches } from '../../src/broker/conformance-qos.js'
+import { topicMatches } from '../../src/broker/topic-filter.js'
 
 const byBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b))
 

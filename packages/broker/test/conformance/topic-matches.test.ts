@@ -5,7 +5,7 @@
  * of section 4.7.
  */
 import { describe, expect, it } from 'vitest'
-import { topicMatches } from '../../src/broker/conformance-qos.js'
+import { topicMatches } from '../../src/broker/topic-filter.js'
 
 /** section 4.7, read plainly: split both and compare level by level */
 function reference(filter: string, topic: string): boolean {

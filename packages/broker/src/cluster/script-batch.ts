@@ -42,6 +42,8 @@ return out
 
 /** steps per script call at most (a flood's turn is cut into calls of this many) */
 export const MAX_STEPS = 256
+/** and about this many argument bytes (message bodies): Redis reads a call whole, and Lua copies its arguments */
+export const MAX_BYTES = 1 << 20
 
 type Arg = string | Buffer | number
 interface Waiting {
@@ -54,6 +56,7 @@ export class ScriptBatch {
   private keys: string[] = []
   private args: Arg[] = []
   private waiting: Waiting[] = []
+  private bytes = 0
   private scheduled = false
   private readonly call: string
 
@@ -70,7 +73,8 @@ export class ScriptBatch {
       this.keys.push(...keys)
       this.args.push(step, keys.length, args.length, ...args)
       this.waiting.push({ resolve, reject })
-      if (this.waiting.length >= MAX_STEPS) this.flush()
+      for (const a of args) if (typeof a !== 'number') this.bytes += a.length
+      if (this.waiting.length >= MAX_STEPS || this.bytes >= MAX_BYTES) this.flush()
       else if (!this.scheduled) {
         this.scheduled = true
         setImmediate(flushLater, this)
@@ -88,6 +92,7 @@ export class ScriptBatch {
     this.keys = []
     this.args = []
     this.waiting = []
+    this.bytes = 0
     const send = (this.db as BatchRedis)[this.call]!
     send.call(this.db, keys.length, ...keys, waiting.length, ...args).then(
       (results) => {

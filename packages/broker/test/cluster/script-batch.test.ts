@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
-import { BATCH_LOOP, MAX_STEPS, ScriptBatch } from '../../src/cluster/script-batch.js'
+import { BATCH_LOOP, MAX_BYTES, MAX_STEPS, ScriptBatch } from '../../src/cluster/script-batch.js'
 import { killAll, startRedis } from '../helpers/cluster-procs.js'
 
 const LUA = `
@@ -52,6 +52,14 @@ it(`a turn of more steps than one call takes (${MAX_STEPS}) keeps its order`, as
   const results = await Promise.all(Array.from({ length: n }, (_, i) => batch.run('p', ['sb:many'], [i])))
   expect(results).toEqual(Array.from({ length: n }, (_, i) => i + 1))
   expect(await db.lrange('sb:many', 0, -1)).toEqual(Array.from({ length: n }, (_, i) => String(i)))
+})
+
+it(`a turn of more bytes than one call takes (${MAX_BYTES}) keeps its order and every byte`, async () => {
+  const big = (i: number): Buffer => Buffer.alloc(300_000, i)
+  const results = await Promise.all([0, 1, 2, 3, 4, 5, 6].map((i) => batch.run('p', ['sb:big'], [big(i)])))
+  expect(results).toEqual([1, 2, 3, 4, 5, 6, 7])
+  const stored = await db.lrangeBuffer('sb:big', 0, -1)
+  expect(stored.map((b) => [b.length, b[0]])).toEqual([0, 1, 2, 3, 4, 5, 6].map((i) => [300_000, i]))
 })
 
 it('flush() sends the steps taken so far ahead of a command sent after it in the same turn', async () => {
